@@ -1,0 +1,333 @@
+"""One typed configuration: dataclasses with working defaults, YAML files, key=value overrides.
+
+A run writes its resolved config (``config.yaml``) beside its outputs, so a result can be
+traced back to the settings that made it. Named configs ship inside the package
+(``hms_kit/configs/<name>.yaml``): ``default`` is the fast CPU setting `make demo` uses,
+``seed`` the design document's full setting, ``kaggle`` the one the kernels run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from hms_kit import schema
+
+
+@dataclass
+class DataConfig:
+    """Which label rows train the model.
+
+    row_mode: ``all`` (every train.csv row), ``per_eeg`` (one row per EEG, votes summed over
+    its windows) or ``dedup`` (one row per distinct (eeg_id, vote vector), the window of
+    largest overlap kept).
+    """
+
+    row_mode: str = "dedup"
+    high_vote_threshold: int = schema.HIGH_VOTE_THRESHOLD
+
+
+@dataclass
+class KaggleSpecConfig:
+    """Kaggle spectrogram transform: clip to [exp(clip_low), exp(clip_high)], log, standardise."""
+
+    clip_low: float = -4.0
+    clip_high: float = 8.0
+    eps: float = 1e-6
+
+
+@dataclass
+class EegSpecConfig:
+    """EEG spectrogram of each bipolar pair, averaged within its chain (see inputs.eeg_spec).
+
+    kind: ``mel`` (log-power mel) or ``stft`` (log-power STFT bins between fmin and fmax).
+    Frequencies in Hz; n_fft, win_length and hop in samples at 200 Hz (hop 0 = fit 256 frames).
+    """
+
+    kind: str = "mel"
+    n_fft: int = 1024
+    win_length: int = 128
+    hop: int = 0
+    n_mels: int = schema.PANEL_H
+    fmin: float = 0.0
+    fmax: float = 20.0
+    bandpass: bool = True
+    band_low: float = 0.5
+    band_high: float = 20.0
+    band_order: int = 4
+    clip_uv: float = 1024.0
+
+
+@dataclass
+class WaveletConfig:
+    """Wavelet image: ``dwt_stats`` (seed: db1 level-5 statistics) or ``cwt`` (Morlet scalogram)."""
+
+    variant: str = "cwt"
+    wavelet: str = "db1"
+    level: int = 5
+    dwt_segment_s: float = 1.0
+    cwt_wavelet: str = "morl"
+    cwt_fmin: float = 0.5
+    cwt_fmax: float = 20.0
+
+
+@dataclass
+class InputConfig:
+    """Which modalities make the model input and how they are laid out.
+
+    layout ``tile``: (3, 512, 256 * n_modalities) image for ImageNet backbones;
+    layout ``stack``: (4 * n_modalities, 128, 256) panels as channels.
+    """
+
+    modalities: list[str] = field(default_factory=lambda: ["kaggle", "eeg"])
+    layout: str = "stack"
+    kaggle: KaggleSpecConfig = field(default_factory=KaggleSpecConfig)
+    eeg: EegSpecConfig = field(default_factory=EegSpecConfig)
+    wavelet: WaveletConfig = field(default_factory=WaveletConfig)
+
+
+@dataclass
+class AugmentConfig:
+    """Training-only augmentation probabilities (0 switches one off)."""
+
+    p_time_flip: float = 0.0
+    p_time_mask: float = 0.3
+    p_freq_mask: float = 0.3
+    p_hemisphere_swap: float = 0.5
+    max_time_mask: int = 32
+    max_freq_mask: int = 16
+
+
+@dataclass
+class ModelConfig:
+    """timm backbone. ``weights``: a local file or folder of pretrained weights ('' = timm's hub)."""
+
+    name: str = "tf_efficientnet_b0"
+    pretrained: bool = False
+    weights: str = ""
+    drop_rate: float = 0.1
+
+
+@dataclass
+class StageConfig:
+    """One training stage: epochs, optimiser and OneCycleLR settings; min_votes filters rows."""
+
+    epochs: int = 4
+    lr: float = 1e-3
+    max_lr: float = 3e-3
+    weight_decay: float = 1e-2
+    pct_start: float = 0.1
+    div_factor: float = 25.0
+    final_div_factor: float = 100.0
+    anneal_strategy: str = "cos"
+    min_votes: int = 0
+
+
+@dataclass
+class TrainConfig:
+    """k-fold training with an optional second stage on high-vote rows."""
+
+    n_folds: int = 3
+    folds: list[int] = field(default_factory=list)  # empty: all folds
+    seed: int = 42
+    batch_size: int = 32
+    num_workers: int = -1  # -1: chosen from the machine
+    grad_clip: float = 1.0
+    amp: str = "auto"  # auto (fp16 on CUDA, fp32 on CPU) | fp16 | bf16 | off
+    vote_weighting: bool = False
+    log_every: int = 20
+    stage1: StageConfig = field(default_factory=StageConfig)
+    stage2: StageConfig = field(
+        default_factory=lambda: StageConfig(epochs=2, lr=3e-4, max_lr=1e-3, min_votes=10)
+    )
+    two_stage: bool = True
+    time_limit_hours: float = 0.0  # 0: no limit; kernels set Kaggle's session limit
+    channels_last: bool = False
+
+
+@dataclass
+class PredictConfig:
+    """Inference: flip test-time augmentation and batch size."""
+
+    tta_flip: bool = False
+    batch_size: int = 64
+
+
+@dataclass
+class Config:
+    """The whole run's settings."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    inputs: InputConfig = field(default_factory=InputConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    predict: PredictConfig = field(default_factory=PredictConfig)
+
+
+CONFIG_DIR = Path(__file__).parent / "configs"
+
+
+class ConfigError(ValueError):
+    """A config file or override that does not fit the schema (names the key)."""
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    """The config as plain nested dicts and lists (YAML-ready)."""
+    return dataclasses.asdict(cfg)
+
+
+def _coerce(value: Any, tp: Any, key: str) -> Any:
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise ConfigError(f"config key '{key}' must be a mapping, got {value!r}")
+        return _build(tp, value, key)
+    if origin in (list, tuple):
+        (item_tp, *_) = typing.get_args(tp) or (Any,)
+        if isinstance(value, str):
+            value = [v for v in (s.strip() for s in value.split(",")) if v]
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"config key '{key}' must be a list, got {value!r}")
+        return [_coerce(v, item_tp, key) for v in value]
+    if origin in (typing.Union, types.UnionType):
+        return value
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "1", "yes", "on"):
+            return True
+        if isinstance(value, str) and value.lower() in ("false", "0", "no", "off"):
+            return False
+        if isinstance(value, int) and value in (0, 1):
+            return bool(value)
+        raise ConfigError(f"config key '{key}' must be true or false, got {value!r}")
+    if tp in (int, float, str):
+        try:
+            if tp is int and isinstance(value, float) and not value.is_integer():
+                raise ValueError
+            return tp(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"config key '{key}' must be {tp.__name__}, got {value!r}") from None
+    return value
+
+
+def _build(cls: type, values: dict[str, Any], prefix: str = "") -> Any:
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        where = f"{prefix}." if prefix else ""
+        raise ConfigError(
+            f"unknown config key '{where}{unknown[0]}' (known: {', '.join(sorted(names))})"
+        )
+    base = cls()
+    kwargs = {}
+    for f in dataclasses.fields(cls):
+        key = f"{prefix}.{f.name}" if prefix else f.name
+        if f.name in values:
+            cur = getattr(base, f.name)
+            val = values[f.name]
+            if dataclasses.is_dataclass(cur) and isinstance(val, dict):
+                merged = {**dataclasses.asdict(cur), **val}
+                kwargs[f.name] = _build(type(cur), merged, key)
+            else:
+                kwargs[f.name] = _coerce(val, hints[f.name], key)
+    return dataclasses.replace(base, **kwargs)
+
+
+def _deep_merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    out = dict(a)
+    for k, v in b.items():
+        out[k] = (
+            _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+        )
+    return out
+
+
+def resolve_config_path(name_or_path: str | Path) -> Path:
+    """A config argument as a file: an existing path, or a packaged config name (``seed``)."""
+    p = Path(name_or_path)
+    if p.is_file():
+        return p
+    packaged = CONFIG_DIR / f"{name_or_path}.yaml"
+    if packaged.is_file():
+        return packaged
+    known = ", ".join(sorted(q.stem for q in CONFIG_DIR.glob("*.yaml")))
+    raise ConfigError(f"config file not found: {name_or_path} (packaged configs: {known})")
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a config file must hold a mapping at the top level")
+    parent = data.pop("base", None)  # a config may name another it extends
+    if parent:
+        data = _deep_merge(_read_yaml(resolve_config_path(parent)), data)
+    return data
+
+
+def parse_overrides(pairs: list[str] | None) -> dict[str, Any]:
+    """``["train.epochs=3", "inputs.modalities=kaggle,eeg"]`` -> nested dict of YAML values."""
+    out: dict[str, Any] = {}
+    for pair in pairs or []:
+        if "=" not in pair:
+            raise ConfigError(f"override '{pair}' is not key=value")
+        key, raw = pair.split("=", 1)
+        value = yaml.safe_load(raw) if raw != "" else ""
+        node = out
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+    return out
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
+    """Defaults, then the YAML file (a path or packaged name), then ``key=value`` overrides."""
+    values: dict[str, Any] = {}
+    if path:
+        values = _read_yaml(resolve_config_path(path))
+    values = _deep_merge(values, parse_overrides(overrides))
+    cfg = _build(Config, values)
+    validate(cfg)
+    return cfg
+
+
+def validate(cfg: Config) -> None:
+    """Raise ConfigError for values no stage could use."""
+    mods = cfg.inputs.modalities
+    if not mods or any(m not in schema.MODALITIES for m in mods) or len(set(mods)) != len(mods):
+        raise ConfigError(
+            f"inputs.modalities must be a non-empty subset of {list(schema.MODALITIES)}, got {mods}"
+        )
+    if cfg.inputs.layout not in ("tile", "stack"):
+        raise ConfigError(f"inputs.layout must be 'tile' or 'stack', got {cfg.inputs.layout!r}")
+    if cfg.data.row_mode not in ("all", "per_eeg", "dedup"):
+        raise ConfigError(f"data.row_mode must be all, per_eeg or dedup, got {cfg.data.row_mode!r}")
+    if cfg.inputs.eeg.kind not in ("mel", "stft"):
+        raise ConfigError(f"inputs.eeg.kind must be mel or stft, got {cfg.inputs.eeg.kind!r}")
+    if cfg.inputs.wavelet.variant not in ("dwt_stats", "cwt"):
+        raise ConfigError(
+            f"inputs.wavelet.variant must be dwt_stats or cwt, got {cfg.inputs.wavelet.variant!r}"
+        )
+    if cfg.train.amp not in ("auto", "fp16", "bf16", "off"):
+        raise ConfigError(f"train.amp must be auto, fp16, bf16 or off, got {cfg.train.amp!r}")
+    if cfg.train.n_folds < 2:
+        raise ConfigError(f"train.n_folds must be at least 2, got {cfg.train.n_folds}")
+
+
+def save_config(cfg: Config, path: str | Path) -> Path:
+    """Write the resolved config as YAML (atomically) and return its path."""
+    from hms_kit.io import atomic_write_text
+
+    return atomic_write_text(Path(path), yaml.safe_dump(to_dict(cfg), sort_keys=False))

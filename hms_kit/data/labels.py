@@ -1,0 +1,145 @@
+"""Label tables: validation, vote targets, row modes and the high-vote mask.
+
+Targets are the vote distribution of a row (votes / total), the quantity Kaggle's KL metric
+compares predictions with.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from hms_kit import schema
+from hms_kit.data.readers import DataError
+
+ROW_MODES = ("all", "per_eeg", "dedup")
+
+_INT_COLUMNS = ("eeg_id", "eeg_sub_id", "spectrogram_id", "spectrogram_sub_id", "patient_id")
+_OFFSET_COLUMNS = ("eeg_label_offset_seconds", "spectrogram_label_offset_seconds")
+
+
+def read_train_csv(path: str | Path) -> pd.DataFrame:
+    """train.csv as a validated DataFrame (see ``validate_train``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
+    try:
+        df = pd.read_csv(path)
+    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
+        raise DataError(f"{path}: not a readable CSV ({exc})") from None
+    return validate_train(df, path)
+
+
+def validate_train(df: pd.DataFrame, path: str | Path = "train.csv") -> pd.DataFrame:
+    """Check a label table and return it with clean dtypes.
+
+    Raises DataError naming the file, the column and the first bad row for: a missing
+    column, a non-numeric id, offset or vote, a negative vote, a row with zero votes.
+    ``label_id`` may be blank (it is in real files).
+    """
+    missing = [c for c in schema.TRAIN_COLUMNS if c not in df.columns and c != "label_id"]
+    if missing:
+        raise DataError(f"{path}: missing columns {missing}")
+    df = df.copy()
+    for col in (*_INT_COLUMNS, *_OFFSET_COLUMNS, *schema.VOTE_COLUMNS):
+        num = pd.to_numeric(df[col], errors="coerce")
+        bad = num.isna()
+        if bad.any():
+            i = int(np.flatnonzero(bad.to_numpy())[0])
+            raise DataError(f"{path}: column {col} row {i}: {df[col].iloc[i]!r} is not a number")
+        df[col] = num
+    for col in _INT_COLUMNS:
+        df[col] = df[col].astype("int64")
+    for col in _OFFSET_COLUMNS:
+        df[col] = df[col].astype("float64")
+    votes = df[list(schema.VOTE_COLUMNS)].to_numpy(dtype=np.float64)
+    if (votes < 0).any():
+        i = int(np.flatnonzero((votes < 0).any(axis=1))[0])
+        raise DataError(f"{path}: row {i} (eeg_id {df['eeg_id'].iloc[i]}) has a negative vote")
+    total = votes.sum(axis=1)
+    if (total <= 0).any():
+        i = int(np.flatnonzero(total <= 0)[0])
+        raise DataError(f"{path}: row {i} (eeg_id {df['eeg_id'].iloc[i]}) has zero votes")
+    if schema.CONSENSUS_COLUMN in df.columns:
+        unknown = sorted(set(df[schema.CONSENSUS_COLUMN].astype(str)) - set(schema.CLASSES))
+        if unknown:
+            raise DataError(
+                f"{path}: column {schema.CONSENSUS_COLUMN} has unknown classes {unknown}"
+            )
+    return df.reset_index(drop=True)
+
+
+def total_votes(df: pd.DataFrame) -> np.ndarray:
+    """Total votes per row, ``(n,) float64``."""
+    return df[list(schema.VOTE_COLUMNS)].to_numpy(dtype=np.float64).sum(axis=1)
+
+
+def vote_targets(df: pd.DataFrame) -> np.ndarray:
+    """Vote distributions ``(n, 6) float32``: each row's votes divided by its total."""
+    votes = df[list(schema.VOTE_COLUMNS)].to_numpy(dtype=np.float64)
+    return (votes / votes.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+def high_vote_mask(df: pd.DataFrame, threshold: int = schema.HIGH_VOTE_THRESHOLD) -> np.ndarray:
+    """``(n,) bool``: rows with total votes >= threshold (the expert population)."""
+    return total_votes(df) >= threshold
+
+
+def _consensus(votes: np.ndarray) -> np.ndarray:
+    return np.asarray(schema.CLASSES)[votes.argmax(axis=1)]
+
+
+def rows_per_eeg(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per EEG, votes summed over its windows (the Chris Deotte starter's way).
+
+    The window kept is the EEG's earliest (smallest offsets, as the starter does for its
+    spectrogram window); expert_consensus is recomputed from the summed votes.
+    """
+    first = df.sort_values(["eeg_id", "eeg_label_offset_seconds"], kind="stable")
+    keep = first.groupby("eeg_id", sort=False).head(1).set_index("eeg_id")
+    summed = df.groupby("eeg_id")[list(schema.VOTE_COLUMNS)].sum()
+    out = keep.drop(columns=list(schema.VOTE_COLUMNS)).join(summed).reset_index()
+    votes = out[list(schema.VOTE_COLUMNS)].to_numpy(dtype=np.float64)
+    out[schema.CONSENSUS_COLUMN] = _consensus(votes)
+    return out[[c for c in df.columns if c in out.columns]].reset_index(drop=True)
+
+
+def rows_dedup(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per distinct (eeg_id, vote vector), keeping its window of largest overlap.
+
+    The 3rd-place solution's de-duplication: of the windows sharing one EEG and one vote
+    vector, keep the one whose 50-s EEG window overlaps the group's other windows most (the
+    central one), so the kept window covers what the votes describe best.
+    """
+    key = ["eeg_id", *schema.VOTE_COLUMNS]
+    offsets = df["eeg_label_offset_seconds"].to_numpy(dtype=np.float64)
+    group = df.groupby(key, sort=False).ngroup().to_numpy()
+    score = np.zeros(len(df))
+    order = np.argsort(group, kind="stable")
+    bounds = np.flatnonzero(np.diff(group[order])) + 1
+    for idx in np.split(order, bounds):
+        o = offsets[idx]
+        overlap = np.clip(schema.EEG_WINDOW_S - np.abs(o[:, None] - o[None, :]), 0, None)
+        score[idx] = overlap.sum(axis=1)
+    pick = (
+        pd.DataFrame({"g": group, "s": -score, "i": np.arange(len(df))})
+        .sort_values(["g", "s", "i"], kind="stable")
+        .groupby("g", sort=False)
+        .head(1)["i"]
+        .sort_values()
+        .to_numpy()
+    )
+    return df.iloc[pick].reset_index(drop=True)
+
+
+def select_rows(df: pd.DataFrame, mode: str) -> pd.DataFrame:
+    """Label rows for training under a row mode: ``all``, ``per_eeg`` or ``dedup``."""
+    if mode == "all":
+        return df.reset_index(drop=True)
+    if mode == "per_eeg":
+        return rows_per_eeg(df)
+    if mode == "dedup":
+        return rows_dedup(df)
+    raise ValueError(f"row mode must be one of {ROW_MODES}, got {mode!r}")

@@ -1,0 +1,41 @@
+"""Atomic file writes: write to a temporary name beside the target, then rename.
+
+A killed process leaves at most a ``*.tmp-*`` file that no reader trusts, never a truncated
+file under the real name.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+
+
+def atomic_write(path: str | Path, writer: Callable[[Path], None]) -> Path:
+    """Call ``writer(tmp_path)`` then rename tmp_path to ``path``; returns ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        writer(tmp_path)
+        os.replace(tmp_path, path)
+    except BaseException:
+        tmp_path.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    """Write ``text`` to ``path`` atomically."""
+    return atomic_write(path, lambda p: p.write_text(text))
+
+
+def atomic_write_csv(path: str | Path, frame: pd.DataFrame, **kwargs) -> Path:
+    """Write a DataFrame as CSV (no index) atomically."""
+    kwargs.setdefault("index", False)
+    return atomic_write(path, lambda p: frame.to_csv(p, **kwargs))

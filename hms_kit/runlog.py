@@ -1,0 +1,71 @@
+"""Run logging: one named logger per run writing ``training_record.log`` in its folder.
+
+Nothing here configures logging at import time; ``get_run_logger`` is called by the CLI or a
+kernel when a run starts.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+LOG_NAME = "training_record.log"
+LOG_FORMAT = "%(asctime)s %(levelname)s %(message)s"
+DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
+LOGGER_NAME = "hms_kit"
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def get_run_logger(run_dir: str | Path | None = None, console: bool = True) -> logging.Logger:
+    """The ``hms_kit`` logger, writing to ``run_dir/training_record.log`` (appending).
+
+    Calling it again for another folder moves the file handler there; a console handler
+    writes the same lines to stderr when ``console`` is true.
+    """
+    logger = logging.getLogger(LOGGER_NAME)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    for h in list(logger.handlers):
+        logger.removeHandler(h)
+        h.close()
+    fmt = logging.Formatter(LOG_FORMAT, datefmt=DATE_FORMAT)
+    if run_dir is not None:
+        Path(run_dir).mkdir(parents=True, exist_ok=True)
+        fh = logging.FileHandler(Path(run_dir) / LOG_NAME)
+        fh.setFormatter(fmt)
+        logger.addHandler(fh)
+    if console:
+        ch = logging.StreamHandler(sys.stderr)
+        ch.setFormatter(fmt)
+        logger.addHandler(ch)
+    return logger
+
+
+def logger() -> logging.Logger:
+    """The kit's logger (unconfigured until a run calls get_run_logger: then it is silent)."""
+    return logging.getLogger(LOGGER_NAME)
+
+
+def log_time(func: F) -> F:
+    """Log and print ``<function> took X.XXXX seconds.`` around a heavy stage."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return func(*args, **kwargs)
+        finally:
+            msg = f"{func.__name__} took {time.perf_counter() - start:.4f} seconds."
+            log = logger()
+            if log.handlers:
+                log.info(msg)
+            else:
+                print(msg, file=sys.stderr)
+
+    return wrapper  # type: ignore[return-value]

@@ -1,0 +1,74 @@
+"""Schema facts of the HMS competition: the one place they are written.
+
+Everything else imports these names; nothing retypes an electrode, a vote column or a
+window length.
+"""
+
+from __future__ import annotations
+
+import math
+
+COMPETITION_SLUG = "hms-harmful-brain-activity-classification"
+
+# Canonical EEG column order of Kaggle's parquet files (19 scalp electrodes + EKG).
+EEG_CHANNELS: tuple[str, ...] = (
+    "Fp1", "F3", "C3", "P3", "F7", "T3", "T5", "O1", "Fz", "Cz", "Pz",
+    "Fp2", "F4", "C4", "P4", "F8", "T4", "T6", "O2", "EKG",
+)  # fmt: skip
+SCALP_CHANNELS: tuple[str, ...] = EEG_CHANNELS[:19]
+CHANNEL_INDEX: dict[str, int] = {name: i for i, name in enumerate(EEG_CHANNELS)}
+
+EEG_RATE_HZ = 200
+EEG_WINDOW_S = 50
+EEG_WINDOW_SAMPLES = EEG_RATE_HZ * EEG_WINDOW_S  # 10,000
+
+SPEC_ROW_S = 2  # one Kaggle spectrogram row per 2 s
+SPEC_WINDOW_S = 600
+SPEC_WINDOW_ROWS = SPEC_WINDOW_S // SPEC_ROW_S  # 300
+LABELLED_S = 10  # the 10 s the experts voted on, centred in both windows
+
+# The four regions of Kaggle's spectrograms and of the double-banana montage, in column order.
+REGIONS: tuple[str, ...] = ("LL", "RL", "LP", "RP")
+# Each region's chain of electrodes; consecutive pairs are the bipolar derivations.
+CHAINS: dict[str, tuple[str, ...]] = {
+    "LL": ("Fp1", "F7", "T3", "T5", "O1"),
+    "RL": ("Fp2", "F8", "T4", "T6", "O2"),
+    "LP": ("Fp1", "F3", "C3", "P3", "O1"),
+    "RP": ("Fp2", "F4", "C4", "P4", "O2"),
+}
+# Left/right mirror of the regions (LL<->RL, LP<->RP); classes do not depend on the side.
+MIRROR_REGIONS: dict[str, str] = {"LL": "RL", "RL": "LL", "LP": "RP", "RP": "LP"}
+
+# Kaggle spectrogram frequencies (Hz), 100 bins per region: FFT bins 3..102 of a 200 Hz,
+# 1024-point transform (0.1953125 Hz apart), rounded half-up to 2 decimals in the column names
+# (3.125 is written 3.13).
+SPEC_FREQ_STEP_HZ = EEG_RATE_HZ / 1024
+SPEC_FREQS_HZ: tuple[float, ...] = tuple(
+    math.floor((i + 3) * SPEC_FREQ_STEP_HZ * 100 + 0.5) / 100 for i in range(100)
+)
+SPEC_COLUMNS: tuple[str, ...] = tuple(f"{r}_{f:g}" for r in REGIONS for f in SPEC_FREQS_HZ)
+SPEC_TIME_COLUMN = "time"
+
+CLASSES: tuple[str, ...] = ("Seizure", "LPD", "GPD", "LRDA", "GRDA", "Other")
+VOTE_COLUMNS: tuple[str, ...] = (
+    "seizure_vote", "lpd_vote", "gpd_vote", "lrda_vote", "grda_vote", "other_vote",
+)  # fmt: skip
+CONSENSUS_COLUMN = "expert_consensus"
+
+TRAIN_COLUMNS: tuple[str, ...] = (
+    "eeg_id", "eeg_sub_id", "eeg_label_offset_seconds",
+    "spectrogram_id", "spectrogram_sub_id", "spectrogram_label_offset_seconds",
+    "label_id", "patient_id", CONSENSUS_COLUMN, *VOTE_COLUMNS,
+)  # fmt: skip
+TEST_COLUMNS: tuple[str, ...] = ("spectrogram_id", "eeg_id", "patient_id")
+SUBMISSION_COLUMNS: tuple[str, ...] = ("eeg_id", *VOTE_COLUMNS)
+
+HIGH_VOTE_THRESHOLD = 10  # rows with >= 10 votes: the expert population the hidden test resembles
+
+# Panel size of every modality in the merged model input (frequency x time).
+PANEL_H = 128
+PANEL_W = 256
+MODALITIES: tuple[str, ...] = ("kaggle", "eeg", "wavelet")
+
+# Kaggle's folders.
+KAGGLE_ROOT = "/kaggle"

@@ -1,0 +1,42 @@
+"""hms_kit: a pure-Python wheel (hms_kit-<version>-py3-none-any.whl).
+
+Runtime requirements are packages Kaggle's Python image already has, so a kernel installs
+the wheel offline with ``pip install --no-index --no-deps``.
+"""
+
+import re
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+VERSION = re.search(
+    r'__version__ = "([^"]+)"', (Path(__file__).parent / "hms_kit" / "__init__.py").read_text()
+).group(1)
+
+setup(
+    name="hms_kit",
+    version=VERSION,
+    description="Kit for Kaggle's HMS - Harmful Brain Activity Classification",
+    long_description=(Path(__file__).parent / "README.md").read_text(),
+    long_description_content_type="text/markdown",
+    packages=find_packages(include=["hms_kit", "hms_kit.*"]),
+    package_data={"hms_kit": ["configs/*.yaml"]},
+    python_requires=">=3.10",
+    install_requires=[
+        "torch>=2.1,<=2.14.1",
+        "torchvision",
+        "timm>=0.9",
+        "numpy>=1.24",
+        "pandas>=2.0",
+        "pyarrow>=12",
+        "PyWavelets>=1.4",
+        "albumentations>=1.3",
+        "scikit-learn>=1.2",
+        "scipy>=1.10",
+        "matplotlib>=3.7",
+        "tqdm>=4.60",
+        "PyYAML>=6.0",
+    ],
+    extras_require={"dev": ["pytest>=7", "ruff>=0.4", "kaggle>=1.6", "build"]},
+    entry_points={"console_scripts": ["hms-kit=hms_kit.cli:main"]},
+)
