@@ -52,6 +52,8 @@ def validate_train(df: pd.DataFrame, path: str | Path = "train.csv") -> pd.DataF
         df[col] = num
     for col in _INT_COLUMNS:
         df[col] = df[col].astype("int64")
+    if "label_id" in df.columns:  # blank in most real rows: a nullable integer, not a float
+        df["label_id"] = pd.to_numeric(df["label_id"], errors="coerce").astype("Int64")
     for col in _OFFSET_COLUMNS:
         df[col] = df[col].astype("float64")
     votes = df[list(schema.VOTE_COLUMNS)].to_numpy(dtype=np.float64)
