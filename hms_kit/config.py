@@ -87,6 +87,7 @@ class InputConfig:
 
     modalities: list[str] = field(default_factory=lambda: ["kaggle", "eeg"])
     layout: str = "stack"
+    scale: float = 1.0  # the model shrinks its input by this factor (0.5: a quarter of the pixels)
     kaggle: KaggleSpecConfig = field(default_factory=KaggleSpecConfig)
     eeg: EegSpecConfig = field(default_factory=EegSpecConfig)
     wavelet: WaveletConfig = field(default_factory=WaveletConfig)
@@ -331,3 +332,8 @@ def save_config(cfg: Config, path: str | Path) -> Path:
     from hms_kit.io import atomic_write_text
 
     return atomic_write_text(Path(path), yaml.safe_dump(to_dict(cfg), sort_keys=False))
+
+
+def config_from_dict(values: dict[str, Any]) -> Config:
+    """A Config from nested dicts (a resolved config stored in a checkpoint)."""
+    return _build(Config, values)

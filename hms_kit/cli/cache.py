@@ -1,13 +1,47 @@
-"""``python -m hms_kit cache``: not built yet."""
+"""``python -m hms_kit cache``: build the feature cache of the training rows."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+
+from hms_kit.cli.common import add_competition_argument, add_config_arguments, config_from_args
+from hms_kit.data import Competition
+from hms_kit.runlog import get_run_logger
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    pass
+    add_competition_argument(p)
+    p.add_argument("--out", type=Path, required=True, help="cache folder")
+    add_config_arguments(p)
+    p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    p.add_argument(
+        "--modalities",
+        default=None,
+        help="comma-separated modalities to cache (default: the config's)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    raise SystemExit("hms_kit cache: not built yet")
+    from hms_kit.train import prepare
+
+    cfg = config_from_args(args)
+    if args.modalities:
+        cfg.inputs.modalities = [m.strip() for m in args.modalities.split(",") if m.strip()]
+    comp = Competition.locate(args.competition)
+    get_run_logger(args.out)
+    rows, cache = prepare(comp, cfg, args.out, workers=args.workers)
+    total = 0
+    for m in cache.modalities:
+        entry = cache.entries[m]
+        size = (entry.path / "panels.npy").stat().st_size
+        total += size
+        print(f"{m}: {entry.n} windows, {size / 2**20:.1f} MiB at {entry.path}")
+    per_row = total / max(len(rows), 1)
+    print(f"{len(rows)} rows, {total / 2**20:.1f} MiB, {per_row / 2**10:.0f} KiB per row")
+    # the real train.csv has ~20,100 distinct (eeg_id, votes) rows and 106,800 rows in all
+    for label, n in (("dedup", 20_100), ("all", 106_800)):
+        print(
+            f"estimated for the full competition ({label} rows, {n}): {per_row * n / 2**30:.1f} GiB"
+        )
+    return 0

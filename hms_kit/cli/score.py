@@ -1,13 +1,28 @@
-"""``python -m hms_kit score``: not built yet."""
+"""``python -m hms_kit score``: Kaggle's KL score of a submission; the score is the last line."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+
+import pandas as pd
+
+from hms_kit.evaluate import score_submission
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    pass
+    p.add_argument("--submission", type=Path, required=True, help="submission.csv")
+    p.add_argument("--answers", type=Path, required=True, help="eeg_id + six vote columns")
 
 
 def run(args: argparse.Namespace) -> int:
-    raise SystemExit("hms_kit score: not built yet")
+    for path in (args.submission, args.answers):
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: file not found")
+    try:
+        score = score_submission(pd.read_csv(args.submission), pd.read_csv(args.answers))
+    except ValueError as exc:
+        print(f"error: {args.submission} vs {args.answers}: {exc}")
+        return 2
+    print(f"{score:.6f}")
+    return 0

@@ -1,13 +1,54 @@
-"""``python -m hms_kit train``: not built yet."""
+"""``python -m hms_kit train``: train folds into a run folder."""
 
 from __future__ import annotations
 
 import argparse
+import json
+from pathlib import Path
+
+from hms_kit.cli.common import (
+    add_competition_argument,
+    add_config_arguments,
+    config_from_args,
+    parse_folds,
+)
+from hms_kit.data import Competition
+from hms_kit.runlog import get_run_logger
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    pass
+    add_competition_argument(p)
+    p.add_argument("--out", type=Path, required=True, help="run folder")
+    add_config_arguments(p)
+    p.add_argument("--folds", default=None, help="folds to train, e.g. 0,1 (default: all)")
+    p.add_argument("--cache", type=Path, default=None, help="cache folder (default: RUN/cache)")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run")
+    p.add_argument("--workers", type=int, default=None, help="cache build processes")
 
 
 def run(args: argparse.Namespace) -> int:
-    raise SystemExit("hms_kit train: not built yet")
+    from hms_kit.train import install_stop_handler, train_folds
+
+    cfg = config_from_args(args)
+    comp = Competition.locate(args.competition)
+    log = get_run_logger(args.out)
+    log.info("train: competition %s, run %s", comp.root, args.out)
+    install_stop_handler()
+    result = train_folds(
+        comp,
+        cfg,
+        args.out,
+        folds=parse_folds(args.folds),
+        cache_dir=args.cache,
+        resume=args.resume,
+        workers=args.workers,
+    )
+    scores = {k: v for k, v in result.items() if k != "folds_trained"}
+    print(json.dumps(scores, indent=1))
+    if result.get("complete"):
+        print(
+            f"OOF KL {result['kl_all']:.4f} (all rows) | {result['kl_votes_ge_10']:.4f} (>= 10 votes)"
+            f" | prior {result['kl_prior']:.4f}"
+        )
+    print(f"run folder: {args.out}")
+    return 0

@@ -1,0 +1,52 @@
+"""Arguments shared by several commands."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from hms_kit.config import Config, load_config
+
+
+def add_config_arguments(p: argparse.ArgumentParser) -> None:
+    """--config FILE|NAME and --set key=value (repeatable)."""
+    p.add_argument(
+        "--config",
+        default=None,
+        help="YAML config file, or a packaged config name (default, seed, kaggle)",
+    )
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config key, e.g. --set train.stage1.epochs=3 (repeatable)",
+    )
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    """The config named by --config with the --set overrides applied."""
+    return load_config(args.config, args.overrides)
+
+
+def add_competition_argument(p: argparse.ArgumentParser, required: bool = False) -> None:
+    p.add_argument(
+        "--competition",
+        type=Path,
+        default=None,
+        required=required,
+        help="competition folder (default: $HMS_DATA_DIR or Kaggle's input folder)",
+    )
+
+
+def parse_folds(text: str | None) -> list[int] | None:
+    """'0,1' -> [0, 1]; None or '' -> None (all folds)."""
+    if not text:
+        return None
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--folds must be comma-separated integers, got {text!r}"
+        ) from None

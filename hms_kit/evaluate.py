@@ -1,0 +1,152 @@
+"""Evaluation: Kaggle's KL-divergence metric, out-of-fold tables and figures.
+
+The metric is the competition's exactly: targets are votes / row total, predictions are
+clipped to [1e-15, 1 - 1e-15] (no renormalisation), a term whose target is 0 counts 0, and
+the score is the mean over rows of each row's summed KL(target || prediction).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from hms_kit import schema
+
+EPS = 1e-15
+
+
+def kl_per_row(targets: np.ndarray, preds: np.ndarray) -> np.ndarray:
+    """Row-wise KL(target || pred), ``(n,) float64``; inputs ``(n, 6)`` probabilities."""
+    t = np.asarray(targets, dtype=np.float64)
+    p = np.clip(np.asarray(preds, dtype=np.float64), EPS, 1 - EPS)
+    if t.shape != p.shape:
+        raise ValueError(f"targets {t.shape} and predictions {p.shape} differ in shape")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(t > 0, t * np.log(t / p), 0.0)
+    return terms.sum(axis=1)
+
+
+def kl_score(targets: np.ndarray, preds: np.ndarray) -> float:
+    """Kaggle's score: the mean of ``kl_per_row``."""
+    return float(kl_per_row(targets, preds).mean())
+
+
+def votes_to_targets(votes: np.ndarray) -> np.ndarray:
+    """``(n, 6)`` votes -> vote distributions (each row divided by its total)."""
+    v = np.asarray(votes, dtype=np.float64)
+    total = v.sum(axis=1, keepdims=True)
+    if (total <= 0).any():
+        raise ValueError(f"row {int(np.flatnonzero(total[:, 0] <= 0)[0])} has zero votes")
+    return v / total
+
+
+def scores_by_population(
+    targets: np.ndarray, preds: np.ndarray, total_votes: np.ndarray, threshold: int = 10
+) -> dict[str, float]:
+    """KL over all rows and over rows with >= ``threshold`` votes (NaN when there are none)."""
+    per_row = kl_per_row(targets, preds)
+    high = np.asarray(total_votes) >= threshold
+    return {
+        "kl_all": float(per_row.mean()),
+        f"kl_votes_ge_{threshold}": float(per_row[high].mean()) if high.any() else float("nan"),
+        "n_all": int(len(per_row)),
+        f"n_votes_ge_{threshold}": int(high.sum()),
+    }
+
+
+def score_submission(submission: pd.DataFrame, answers: pd.DataFrame) -> float:
+    """Score a submission (eeg_id + six *_vote probabilities) against answers with votes.
+
+    Every answer eeg_id must be in the submission; extra submission rows are an error too,
+    as on Kaggle.
+    """
+    cols = list(schema.VOTE_COLUMNS)
+    for name, df in (("submission", submission), ("answers", answers)):
+        missing = [c for c in ("eeg_id", *cols) if c not in df.columns]
+        if missing:
+            raise ValueError(f"{name} is missing columns {missing}")
+    sub = submission.set_index("eeg_id")
+    ans = answers.set_index("eeg_id")
+    absent = ans.index.difference(sub.index)
+    if len(absent):
+        raise ValueError(f"submission has no row for eeg_id {absent[0]} ({len(absent)} missing)")
+    extra = sub.index.difference(ans.index)
+    if len(extra):
+        raise ValueError(f"submission has eeg_id {extra[0]} that the answers do not ({len(extra)})")
+    preds = sub.loc[ans.index, cols].to_numpy(dtype=np.float64)
+    return kl_score(votes_to_targets(ans[cols].to_numpy()), preds)
+
+
+def prior_predictions(train_targets: np.ndarray, n: int) -> np.ndarray:
+    """The class prior (mean vote distribution of the training rows) repeated ``n`` times."""
+    prior = np.asarray(train_targets, dtype=np.float64).mean(axis=0)
+    return np.tile(prior / prior.sum(), (n, 1))
+
+
+def per_class_table(oof: pd.DataFrame) -> pd.DataFrame:
+    """Per consensus class: rows, mean KL, accuracy of the argmax prediction."""
+    pred_cols = [f"pred_{c}" for c in schema.VOTE_COLUMNS]
+    tgt_cols = [f"target_{c}" for c in schema.VOTE_COLUMNS]
+    t = oof[tgt_cols].to_numpy()
+    p = oof[pred_cols].to_numpy()
+    kl = kl_per_row(t, p)
+    truth = t.argmax(axis=1)
+    guess = p.argmax(axis=1)
+    rows = []
+    for i, cls in enumerate(schema.CLASSES):
+        m = truth == i
+        rows.append(
+            {
+                "class": cls,
+                "rows": int(m.sum()),
+                "mean_kl": float(kl[m].mean()) if m.any() else float("nan"),
+                "accuracy": float((guess[m] == i).mean()) if m.any() else float("nan"),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def confusion_matrix(oof: pd.DataFrame) -> np.ndarray:
+    """``(6, 6) int64`` counts: rows = consensus (argmax of targets), columns = argmax prediction."""
+    t = oof[[f"target_{c}" for c in schema.VOTE_COLUMNS]].to_numpy().argmax(axis=1)
+    p = oof[[f"pred_{c}" for c in schema.VOTE_COLUMNS]].to_numpy().argmax(axis=1)
+    cm = np.zeros((6, 6), dtype=np.int64)
+    np.add.at(cm, (t, p), 1)
+    return cm
+
+
+def plot_confusion(cm: np.ndarray, path: str | Path, title: str = "OOF confusion") -> Path:
+    """Save the confusion matrix as a PNG (counts and row-normalised colours)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from hms_kit.io import atomic_write
+
+    frac = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(6, 5))
+    im = ax.imshow(frac, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(6), schema.CLASSES, rotation=45)
+    ax.set_yticks(range(6), schema.CLASSES)
+    ax.set_xlabel("argmax prediction")
+    ax.set_ylabel("expert consensus")
+    for i in range(6):
+        for j in range(6):
+            ax.text(
+                j,
+                i,
+                str(cm[i, j]),
+                ha="center",
+                va="center",
+                fontsize=8,
+                color="white" if frac[i, j] > 0.5 else "black",
+            )
+    fig.colorbar(im, ax=ax, label="fraction of the consensus row")
+    ax.set_title(title)
+    fig.tight_layout()
+    atomic_write(path, lambda p: fig.savefig(p, dpi=110, format="png"))
+    plt.close(fig)
+    return Path(path)

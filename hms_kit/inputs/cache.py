@@ -1,0 +1,344 @@
+"""The feature cache: each modality's (4, 128, 256) panels for every window the rows need.
+
+Reading 11,138 spectrogram and 17,089 EEG parquet files every epoch is what makes the public
+notebooks slow, so the panels are computed once, after the transform, and stored as one
+memory-mapped ``(n_windows, 4, 128, 256) float16`` array per modality:
+
+    <cache_dir>/<modality>-<key>/panels.npy     the panels (float16 halves the disk size)
+    <cache_dir>/<modality>-<key>/windows.csv    one line per window: file id, offset (s)
+    <cache_dir>/<modality>-<key>/manifest.json  written last: the entry is complete
+
+``key`` hashes the modality's preprocessing settings, the windows and the size and mtime of
+every input file, so a changed setting or file rebuilds and an unchanged one is reused. An
+entry is built in a ``.tmp-`` folder and renamed into place only when complete, so an
+interrupted build leaves nothing a later run would trust.
+
+Windows are keyed per modality: ``kaggle`` by (spectrogram_id, spectrogram offset), ``eeg``
+and ``wavelet`` by (eeg_id, eeg offset); label rows sharing a window share its panels.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+import time
+from collections.abc import Iterable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from hms_kit import schema
+from hms_kit.config import InputConfig
+from hms_kit.data.competition import Competition
+from hms_kit.data.readers import DataError, eeg_window, read_eeg, read_spectrogram, spec_window
+
+CACHE_VERSION = 1
+PANEL_SHAPE = (len(schema.REGIONS), schema.PANEL_H, schema.PANEL_W)
+_SOURCE = {"kaggle": "spectrogram", "eeg": "eeg", "wavelet": "eeg"}
+_ID_COL = {"spectrogram": "spectrogram_id", "eeg": "eeg_id"}
+_OFFSET_COL = {"spectrogram": "spectrogram_label_offset_seconds", "eeg": "eeg_label_offset_seconds"}
+
+
+def modality_settings(modality: str, cfg: InputConfig) -> dict[str, Any]:
+    """The settings that change a modality's panels (the part of the config its key hashes)."""
+    if modality == "kaggle":
+        return dataclasses.asdict(cfg.kaggle)
+    if modality == "eeg":
+        return dataclasses.asdict(cfg.eeg)
+    if modality == "wavelet":
+        return dataclasses.asdict(cfg.wavelet)
+    raise ValueError(f"unknown modality {modality!r} (known: {schema.MODALITIES})")
+
+
+def windows_for(rows: pd.DataFrame, modality: str) -> tuple[pd.DataFrame, np.ndarray]:
+    """The distinct windows a modality needs and, per row, the index of its window.
+
+    Returns ``(windows, index)``: windows has columns ``file_id`` and ``offset`` (seconds);
+    ``index`` is ``(len(rows),) int64``. Rows without an offset column (test.csv) use 0.
+    """
+    source = _SOURCE[modality]
+    ids = rows[_ID_COL[source]].to_numpy(dtype=np.int64)
+    off_col = _OFFSET_COL[source]
+    offsets = rows[off_col].to_numpy(dtype=np.float64) if off_col in rows else np.zeros(len(rows))
+    keys = pd.DataFrame({"file_id": ids, "offset": offsets})
+    windows = keys.drop_duplicates().reset_index(drop=True)
+    lookup = {k: i for i, k in enumerate(zip(windows["file_id"], windows["offset"]))}
+    index = np.fromiter((lookup[k] for k in zip(ids, offsets)), dtype=np.int64, count=len(ids))
+    return windows, index
+
+
+def _file_path(comp: Competition, source: str, file_id: int, split: str) -> Path:
+    if source == "eeg":
+        return comp.eeg_path(file_id, split)
+    return comp.spectrogram_path(file_id, split)
+
+
+def entry_key(
+    modality: str, cfg: InputConfig, windows: pd.DataFrame, comp: Competition, split: str
+) -> str:
+    """Hash of the settings, the windows and each input file's size and mtime (16 hex chars)."""
+    h = hashlib.sha1()
+    h.update(json.dumps([CACHE_VERSION, modality, modality_settings(modality, cfg)]).encode())
+    h.update(np.ascontiguousarray(windows["file_id"].to_numpy(np.int64)).tobytes())
+    h.update(np.ascontiguousarray(windows["offset"].to_numpy(np.float64)).tobytes())
+    source = _SOURCE[modality]
+    for fid in windows["file_id"].unique():
+        p = _file_path(comp, source, int(fid), split)
+        try:
+            st = p.stat()
+            h.update(f"{fid}:{st.st_size}:{st.st_mtime_ns};".encode())
+        except OSError:
+            h.update(f"{fid}:missing;".encode())
+    return h.hexdigest()[:16]
+
+
+@dataclass
+class CacheEntry:
+    """One modality's finished cache entry; opens its memory map lazily (picklable)."""
+
+    path: Path
+    n: int
+    failed: dict[int, str]  # window index -> error message (lenient builds only)
+
+    _panels: Any = None
+
+    @property
+    def panels(self) -> np.ndarray:
+        """``(n, 4, 128, 256) float16`` memory map."""
+        if self._panels is None:
+            self._panels = np.load(self.path / "panels.npy", mmap_mode="r")
+        return self._panels
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_panels"] = None  # each DataLoader worker opens its own map
+        return state
+
+    @classmethod
+    def open(cls, path: Path) -> CacheEntry:
+        manifest = json.loads((path / "manifest.json").read_text())
+        failed = {int(k): v for k, v in manifest.get("failed", {}).items()}
+        return cls(path=path, n=int(manifest["n"]), failed=failed)
+
+
+@dataclass
+class FeatureCache:
+    """The panels of every modality for a table of label rows.
+
+    ``get(i)`` gives row i's panels stacked over the modalities in order:
+    ``(4 * n_modalities, 128, 256) float32``. ``ok`` is False for rows whose panels could not
+    be built (lenient builds: test inference falls back to the prior for them).
+    """
+
+    modalities: list[str]
+    entries: dict[str, CacheEntry]
+    index: dict[str, np.ndarray]  # modality -> (n_rows,) window index
+
+    def __len__(self) -> int:
+        return len(next(iter(self.index.values())))
+
+    def get(self, i: int) -> np.ndarray:
+        parts = [self.entries[m].panels[self.index[m][i]] for m in self.modalities]
+        return np.concatenate(parts, axis=0).astype(np.float32)
+
+    @property
+    def ok(self) -> np.ndarray:
+        """``(n_rows,) bool``: True where every modality's window was built."""
+        good = np.ones(len(self), dtype=bool)
+        for m in self.modalities:
+            bad = np.array(sorted(self.entries[m].failed), dtype=np.int64)
+            if len(bad):
+                good &= ~np.isin(self.index[m], bad)
+        return good
+
+    def errors(self) -> list[str]:
+        """The messages of the windows that failed, one per window."""
+        return [msg for m in self.modalities for msg in self.entries[m].failed.values()]
+
+
+def _compute_task(task: dict[str, Any]) -> tuple[str, list[tuple[int, str]]]:
+    """Worker: read one file, write the panels of its windows into the modalities' maps."""
+    from hms_kit.inputs import row_panels
+
+    cfg: InputConfig = task["cfg"]
+    failures: list[tuple[int, str]] = []
+    maps = {m: np.load(p, mmap_mode="r+") for m, p in task["maps"].items()}
+    path = Path(task["path"])
+    try:
+        data = read_eeg(path) if task["source"] == "eeg" else read_spectrogram(path)
+    except DataError as exc:
+        return task["source"], [(w, str(exc)) for w, _ in task["windows"]]
+    for widx, offset in task["windows"]:
+        try:
+            if task["source"] == "eeg":
+                win = eeg_window(data, offset, path)
+                for m, arr in maps.items():
+                    arr[widx] = row_panels(m, eeg_window=win, cfg=cfg)
+            else:
+                win = spec_window(data, offset)
+                for m, arr in maps.items():
+                    arr[widx] = row_panels(m, spec_window=win, cfg=cfg)
+        except DataError as exc:
+            failures.append((widx, str(exc)))
+    for arr in maps.values():
+        arr.flush()
+    return task["source"], failures
+
+
+def _init_worker() -> None:
+    import torch
+
+    torch.set_num_threads(1)  # one process per core; threads inside would oversubscribe
+
+
+def default_workers() -> int:
+    """Worker processes for a build: the cores this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:
+        return max(1, os.cpu_count() or 1)
+
+
+def build_cache(
+    comp: Competition,
+    rows: pd.DataFrame,
+    cfg: InputConfig,
+    cache_dir: str | Path,
+    split: str = "train",
+    modalities: Iterable[str] | None = None,
+    workers: int | None = None,
+    strict: bool = True,
+    progress: bool = True,
+) -> FeatureCache:
+    """Build (or reuse) the cache entries the rows need and return the cache over them.
+
+    strict: a file or window that cannot be read raises DataError naming the file, the
+    label row and the eeg_id; otherwise it is recorded (``FeatureCache.ok`` / ``errors``)
+    and its panels stay zero. workers: processes (default: all cores; 1 = in-process).
+    """
+    from tqdm.auto import tqdm
+
+    cache_dir = Path(cache_dir)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    mods = list(modalities or cfg.modalities)
+    entries: dict[str, CacheEntry] = {}
+    index: dict[str, np.ndarray] = {}
+    todo: dict[str, tuple[Path, pd.DataFrame]] = {}
+    for m in mods:
+        windows, index[m] = windows_for(rows, m)
+        final = cache_dir / f"{m}-{entry_key(m, cfg, windows, comp, split)}"
+        if (final / "manifest.json").is_file():
+            entries[m] = CacheEntry.open(final)
+        else:
+            todo[m] = (final, windows)
+    if todo:
+        _build_entries(comp, cfg, todo, split, workers, progress, tqdm)
+        for m, (final, _) in todo.items():
+            entries[m] = CacheEntry.open(final)
+    cache = FeatureCache(modalities=mods, entries=entries, index=index)
+    if strict:
+        for m in mods:
+            if entries[m].failed:
+                widx, msg = next(iter(sorted(entries[m].failed.items())))
+                row = int(np.flatnonzero(index[m] == widx)[0])
+                raise DataError(f"{msg} (label row {row}, eeg_id {int(rows['eeg_id'].iloc[row])})")
+    return cache
+
+
+def _build_entries(comp, cfg, todo, split, workers, progress, tqdm) -> None:
+    tmp_dirs: dict[str, Path] = {}
+    maps: dict[str, str] = {}
+    try:
+        for m, (final, windows) in todo.items():
+            tmp = final.parent / f".{final.name}.tmp-{os.getpid()}"
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir(parents=True)
+            tmp_dirs[m] = tmp
+            arr = np.lib.format.open_memmap(
+                tmp / "panels.npy", mode="w+", dtype=np.float16, shape=(len(windows), *PANEL_SHAPE)
+            )
+            del arr
+            maps[m] = str(tmp / "panels.npy")
+            windows.to_csv(tmp / "windows.csv", index=False)
+        tasks = _make_tasks(comp, cfg, todo, maps, split)
+        failed: dict[str, dict[int, str]] = {m: {} for m in todo}
+        n_workers = min(workers or default_workers(), max(1, len(tasks)))
+        start = time.perf_counter()
+        bar = tqdm(
+            total=len(tasks), desc=f"cache {'+'.join(todo)}", unit="file", disable=not progress
+        )
+        if n_workers <= 1:
+            for t in tasks:
+                _record(failed, t, _compute_task(t)[1])
+                bar.update()
+        else:
+            import multiprocessing as mp
+
+            with ProcessPoolExecutor(
+                n_workers, mp_context=mp.get_context("spawn"), initializer=_init_worker
+            ) as pool:
+                futures = {pool.submit(_compute_task, t): t for t in tasks}
+                for fut in as_completed(futures):
+                    _record(failed, futures[fut], fut.result()[1])
+                    bar.update()
+        bar.close()
+        seconds = time.perf_counter() - start
+        for m, (final, windows) in todo.items():
+            manifest = {
+                "version": CACHE_VERSION,
+                "modality": m,
+                "n": len(windows),
+                "settings": modality_settings(m, cfg),
+                "split": split,
+                "seconds": round(seconds, 3),
+                "failed": {str(k): v for k, v in sorted(failed[m].items())},
+            }
+            (tmp_dirs[m] / "manifest.json").write_text(json.dumps(manifest, indent=1))
+            if final.exists():  # a stale entry without manifest from an older crash
+                shutil.rmtree(final)
+            os.replace(tmp_dirs[m], final)
+    finally:
+        for tmp in tmp_dirs.values():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _record(failed: dict[str, dict[int, str]], task: dict[str, Any], fails) -> None:
+    for m in task["maps"]:
+        for widx, msg in fails:
+            failed[m][widx] = msg
+
+
+def _make_tasks(comp, cfg, todo, maps, split) -> list[dict[str, Any]]:
+    """One task per input file: every window of every pending modality that reads it."""
+    by_file: dict[tuple[str, int], dict[str, Any]] = {}
+    for m, (_, windows) in todo.items():
+        source = _SOURCE[m]
+        for widx, (fid, off) in enumerate(zip(windows["file_id"], windows["offset"])):
+            key = (source, int(fid))
+            task = by_file.setdefault(
+                key,
+                {
+                    "source": source,
+                    "path": str(_file_path(comp, source, int(fid), split)),
+                    "cfg": cfg,
+                    "maps": {},
+                    "windows": [],
+                    "_seen": set(),
+                },
+            )
+            task["maps"][m] = maps[m]
+            if (widx, off) not in task["_seen"]:
+                task["_seen"].add((widx, off))
+                task["windows"].append((widx, float(off)))
+    tasks = []
+    for t in by_file.values():
+        del t["_seen"]
+        tasks.append(t)
+    return tasks

@@ -1,0 +1,62 @@
+"""``CustomDataset``: label rows -> (model input, target distribution, total votes)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from hms_kit.inputs.merge import stack_to_layout
+from torch.utils.data import Dataset
+
+from hms_kit.inputs.cache import FeatureCache
+
+
+class CustomDataset(Dataset):
+    """Rows of a feature cache as model inputs.
+
+    Item i: ``(x, y, votes)`` with x the merged input (``(4k, 128, 256)`` for layout
+    ``stack``, ``(3, 512, 256k)`` for ``tile``; float32), y the ``(6,) float32`` vote
+    distribution and votes the row's total votes (float32). ``augment`` (training only)
+    works on the stacked panels before the layout is applied; it is reseeded per
+    (seed, epoch, row) so a run is reproducible whatever the worker count.
+    """
+
+    def __init__(
+        self,
+        cache: FeatureCache,
+        rows: np.ndarray,
+        targets: np.ndarray,
+        votes: np.ndarray,
+        layout: str,
+        augment: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None,
+        seed: int = 0,
+    ) -> None:
+        self.cache = cache
+        self.rows = np.asarray(rows, dtype=np.int64)
+        self.targets = np.asarray(targets, dtype=np.float32)
+        self.votes = np.asarray(votes, dtype=np.float32)
+        self.layout = layout
+        self.augment = augment
+        self.seed = seed
+        self.epoch = 0
+        self.n_modalities = len(cache.modalities)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Reseed augmentation for an epoch (call before iterating)."""
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        stack = self.cache.get(int(self.rows[i]))
+        if self.augment is not None:
+            rng = np.random.default_rng((self.seed, self.epoch, int(self.rows[i])))
+            stack = self.augment(stack, rng)
+        x = stack_to_layout(stack, self.n_modalities, self.layout)
+        return (
+            torch.from_numpy(np.ascontiguousarray(x)),
+            torch.from_numpy(self.targets[i]),
+            torch.tensor(self.votes[i]),
+        )

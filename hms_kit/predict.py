@@ -1,0 +1,183 @@
+"""Inference: fold checkpoints -> test.csv predictions -> a validated submission.csv.
+
+One bad file never costs the whole submission: a test window that cannot be read gets the
+training prior (logged with its eeg_id), a run with no checkpoint is logged and skipped,
+and with no checkpoint at all every row gets the prior.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from hms_kit import schema
+from hms_kit.config import Config, config_from_dict
+from hms_kit.data.competition import Competition
+from hms_kit.data.readers import DataError
+from hms_kit.inputs.cache import build_cache
+from hms_kit.inputs.dataset import CustomDataset
+from hms_kit.io import atomic_write_csv
+from hms_kit.model import build_model
+from hms_kit.runlog import log_time, logger
+from hms_kit.train import _loader, pick_device, predict_loader
+
+CHECKPOINT_GLOB = "fold*_best.pt"
+
+
+@dataclass
+class Checkpoint:
+    """A fold's final model file and the config it was trained with."""
+
+    path: Path
+    cfg: Config
+    prior: np.ndarray  # (6,) training prior
+
+    def input_key(self) -> str:
+        i = self.cfg.inputs
+        return json.dumps(dataclasses.asdict(i), sort_keys=True)
+
+
+def find_checkpoints(paths: list[str | Path]) -> list[Path]:
+    """Every ``fold*_best.pt`` under the given run folders or model datasets (searched deeply)."""
+    found: list[Path] = []
+    for p in paths:
+        p = Path(p)
+        if p.is_file() and p.suffix == ".pt":
+            found.append(p)
+        elif p.is_dir():
+            found.extend(sorted(p.rglob(CHECKPOINT_GLOB)))
+        else:
+            logger().error("no checkpoint: %s does not exist", p)
+    return sorted(set(found))
+
+
+def load_checkpoint(path: Path) -> tuple[Checkpoint, dict[str, Any]]:
+    """The checkpoint's metadata and its state dict."""
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    cfg = config_from_dict(state["config"])
+    return Checkpoint(path=path, cfg=cfg, prior=np.asarray(state["prior"], dtype=np.float64)), state
+
+
+def fallback_prior(comp: Competition) -> np.ndarray:
+    """The mean vote distribution of train.csv when it can be read, else uniform (1/6)."""
+    try:
+        from hms_kit.data.labels import vote_targets
+
+        prior = vote_targets(comp.read_train()).astype(np.float64).mean(axis=0)
+        return prior / prior.sum()
+    except (DataError, OSError, ValueError) as exc:
+        logger().warning("no training prior (%s): using 1/6 for every class", exc)
+        return np.full(len(schema.CLASSES), 1 / len(schema.CLASSES))
+
+
+@log_time
+def predict_test(
+    comp: Competition,
+    model_paths: list[str | Path],
+    cache_dir: str | Path | None = None,
+    tta_flip: bool = False,
+    workers: int | None = None,
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Predict every test.csv row with every checkpoint found and average them.
+
+    Returns ``(submission, report)``: submission has eeg_id + six *_vote probabilities in
+    sample_submission.csv's order; report counts checkpoints, fallbacks and their reasons.
+    """
+    log = logger()
+    test = comp.read_test()
+    try:
+        order = comp.read_sample_submission()["eeg_id"].to_numpy()
+    except DataError as exc:
+        log.warning("%s: using test.csv's order", exc)
+        order = test["eeg_id"].to_numpy()
+    ckpt_paths = find_checkpoints(model_paths)
+    report: dict[str, Any] = {"checkpoints": [str(p) for p in ckpt_paths], "fallback_rows": []}
+    sums = np.zeros((len(test), len(schema.CLASSES)))
+    counts = np.zeros(len(test))
+    priors = []
+    tmp = None
+    if cache_dir is None:
+        tmp = tempfile.TemporaryDirectory(prefix="hms_test_cache_")
+        cache_dir = tmp.name
+    device = pick_device()
+    groups: dict[str, list[Checkpoint]] = {}
+    for path in ckpt_paths:
+        try:
+            ck, _ = load_checkpoint(path)
+        except Exception as exc:  # a broken checkpoint must not stop the others
+            log.error("checkpoint %s cannot be loaded: %s", path, exc)
+            continue
+        groups.setdefault(ck.input_key(), []).append(ck)
+        priors.append(ck.prior)
+    if not groups:
+        log.error("no usable checkpoint among %s: every row gets the prior", model_paths)
+    for cks in groups.values():
+        cfg = cks[0].cfg
+        cache = build_cache(
+            comp, test, cfg.inputs, cache_dir, split="test", workers=workers, strict=False
+        )
+        for msg in cache.errors():
+            log.warning("test input unreadable, prior used: %s", msg)
+        ok = cache.ok
+        ds = CustomDataset(
+            cache,
+            np.arange(len(test)),
+            np.zeros((len(test), 6), np.float32),
+            np.zeros(len(test), np.float32),
+            cfg.inputs.layout,
+        )
+        loader = _loader(ds, cfg, shuffle=False, seed=0, device=device)
+        for ck in cks:
+            _, state = load_checkpoint(ck.path)
+            model = build_model(ck.cfg, state["in_chans"], pretrained=False)
+            model.load_state_dict(state["model"])
+            model.to(device)
+            probs = predict_loader(model, loader, device, ck.cfg.train.amp, tta_flip=tta_flip)
+            sums[ok] += probs[ok]
+            counts[ok] += 1
+            log.info("predicted %d test rows with %s", int(ok.sum()), ck.path)
+    prior = np.mean(priors, axis=0) if priors else fallback_prior(comp)
+    probs = np.where(counts[:, None] > 0, sums / np.maximum(counts, 1)[:, None], prior[None, :])
+    for i in np.flatnonzero(counts == 0):
+        report["fallback_rows"].append(int(test["eeg_id"].iloc[i]))
+    if report["fallback_rows"] and groups:
+        log.warning("prior used for eeg_id %s", report["fallback_rows"][:20])
+    if tmp is not None:
+        tmp.cleanup()
+    sub = pd.DataFrame(probs, columns=list(schema.VOTE_COLUMNS))
+    sub.insert(0, "eeg_id", test["eeg_id"].to_numpy())
+    sub = sub.drop_duplicates("eeg_id").set_index("eeg_id")
+    missing = [e for e in order if e not in sub.index]
+    for e in missing:  # in sample_submission but not in test.csv
+        sub.loc[e] = prior
+        report["fallback_rows"].append(int(e))
+    sub = sub.loc[order].reset_index()
+    return validate_submission(sub, order), report
+
+
+def validate_submission(sub: pd.DataFrame, eeg_ids: np.ndarray) -> pd.DataFrame:
+    """Check columns, ids and finiteness, renormalise rows to sum to 1; returns the frame."""
+    if list(sub.columns) != list(schema.SUBMISSION_COLUMNS):
+        raise ValueError(
+            f"submission columns {list(sub.columns)} != {list(schema.SUBMISSION_COLUMNS)}"
+        )
+    if len(sub) != len(eeg_ids) or (sub["eeg_id"].to_numpy() != np.asarray(eeg_ids)).any():
+        raise ValueError("submission eeg_ids differ from sample_submission.csv's")
+    p = sub[list(schema.VOTE_COLUMNS)].to_numpy(dtype=np.float64)
+    if not np.isfinite(p).all() or (p < 0).any():
+        raise ValueError("submission has a negative or non-finite probability")
+    sub[list(schema.VOTE_COLUMNS)] = p / p.sum(axis=1, keepdims=True)
+    return sub
+
+
+def write_submission(sub: pd.DataFrame, path: str | Path) -> Path:
+    """Write submission.csv atomically."""
+    return atomic_write_csv(path, sub)

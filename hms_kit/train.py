@@ -1,0 +1,659 @@
+"""Training: patient-grouped folds, the loop (AdamW + OneCycleLR, KL loss, AMP, clipping),
+two stages, best checkpoints, out-of-fold predictions and their scores.
+
+A run folder holds:
+
+    config.yaml              the resolved config
+    training_record.log      the run log
+    folds.csv                fold of every training row (reused by later runs in the folder)
+    checkpoints/fold{k}_best.pt       the fold's final model (stage 2's best, else stage 1's)
+    checkpoints/fold{k}_stage{s}.pt   each stage's best (lowest validation loss)
+    checkpoints/fold{k}_last.pt       the state after the last finished epoch (for --resume)
+    oof_fold{k}.csv, oof.csv, scores.json, per_class.csv, confusion.png, lr.png
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+
+from hms_kit import schema
+from hms_kit.config import Config, StageConfig, save_config, to_dict
+from hms_kit.data.competition import Competition
+from hms_kit.data.labels import select_rows, total_votes, vote_targets
+from hms_kit.evaluate import (
+    confusion_matrix,
+    per_class_table,
+    plot_confusion,
+    prior_predictions,
+    scores_by_population,
+)
+from hms_kit.inputs.cache import FeatureCache, build_cache
+from hms_kit.inputs.dataset import CustomDataset
+from hms_kit.inputs.merge import in_chans as layout_in_chans
+from hms_kit.io import atomic_write, atomic_write_csv, atomic_write_text
+from hms_kit.model import build_model
+from hms_kit.runlog import log_time, logger
+
+ROW_KEY = [
+    "eeg_id",
+    "eeg_label_offset_seconds",
+    "spectrogram_id",
+    "spectrogram_label_offset_seconds",
+]
+PRED_COLS = [f"pred_{c}" for c in schema.VOTE_COLUMNS]
+TARGET_COLS = [f"target_{c}" for c in schema.VOTE_COLUMNS]
+
+
+class NoCheckpointError(RuntimeError):
+    """A fold stopped before any epoch finished: there is no model to keep."""
+
+
+# ----------------------------------------------------------------------------- folds
+def make_folds(rows: pd.DataFrame, n_folds: int, seed: int) -> np.ndarray:
+    """``(n,) int64`` fold per row: StratifiedGroupKFold grouped by patient_id, stratified by
+    expert_consensus, shuffled with ``seed``. No patient lands in two folds."""
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    n_patients = rows["patient_id"].nunique()
+    if n_patients < n_folds:
+        raise ValueError(f"{n_patients} patients cannot fill {n_folds} patient-grouped folds")
+    sgkf = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+    folds = np.full(len(rows), -1, dtype=np.int64)
+    y = rows[schema.CONSENSUS_COLUMN].astype(str).to_numpy()
+    for k, (_, val) in enumerate(sgkf.split(rows, y, groups=rows["patient_id"].to_numpy())):
+        folds[val] = k
+    return folds
+
+
+def load_or_make_folds(run_dir: Path, rows: pd.DataFrame, n_folds: int, seed: int) -> np.ndarray:
+    """The run's folds.csv if it matches these rows and fold count, else new folds written there."""
+    path = run_dir / "folds.csv"
+    if path.is_file():
+        saved = pd.read_csv(path)
+        same = len(saved) == len(rows) and saved["fold"].max() + 1 == n_folds
+        if same and (saved[ROW_KEY].to_numpy() == rows[ROW_KEY].to_numpy()).all():
+            return saved["fold"].to_numpy(dtype=np.int64)
+        logger().warning("%s does not match the rows or fold count: making new folds", path)
+    folds = make_folds(rows, n_folds, seed)
+    out = rows[[*ROW_KEY, "patient_id", schema.CONSENSUS_COLUMN]].copy()
+    out["fold"] = folds
+    atomic_write_csv(path, out)
+    return folds
+
+
+# ----------------------------------------------------------------------------- helpers
+def pick_device() -> torch.device:
+    """CUDA when there is a GPU, else the CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def amp_dtype(amp: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype: fp16 on CUDA for 'auto', bf16 if asked, None (fp32) on the CPU."""
+    if device.type != "cuda" or amp == "off":
+        return None
+    return torch.bfloat16 if amp == "bf16" else torch.float16
+
+
+def loader_workers(requested: int) -> int:
+    """DataLoader workers: as asked, or (-1) one per core but one, at most 8."""
+    if requested >= 0:
+        return requested
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(0, min(8, (cores or 1) - 1))
+
+
+def kl_loss(
+    logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None
+) -> torch.Tensor:
+    """KLDivLoss(batchmean) of log_softmax(logits) against the vote distribution.
+
+    With ``weight`` (per row, e.g. total votes) each row's KL is weighted and the weighted sum
+    divided by the batch size, so uniform weights of 1 give the plain batchmean loss.
+    """
+    logp = F.log_softmax(logits.float(), dim=1)
+    if weight is None:
+        return F.kl_div(logp, target, reduction="batchmean")
+    per_row = F.kl_div(logp, target, reduction="none").sum(dim=1)
+    w = weight / weight.mean()
+    return (per_row * w).sum() / logits.shape[0]
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python, numpy and torch (CPU and CUDA)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _save(obj: Any, path: Path) -> None:
+    atomic_write(path, lambda p: torch.save(obj, p))
+
+
+# ----------------------------------------------------------------------------- loop
+@dataclass
+class StageResult:
+    best_loss: float
+    best_epoch: int
+    lrs: list[float] = field(default_factory=list)
+    stopped: bool = False
+
+
+@dataclass
+class FoldContext:
+    cfg: Config
+    run_dir: Path
+    cache: FeatureCache
+    rows: pd.DataFrame
+    targets: np.ndarray
+    votes: np.ndarray
+    folds: np.ndarray
+    fold: int
+    device: torch.device
+    deadline: float | None
+    meta: dict[str, Any]
+
+    @property
+    def ckpt_dir(self) -> Path:
+        return self.run_dir / "checkpoints"
+
+
+def _loader(
+    ds: CustomDataset, cfg: Config, shuffle: bool, seed: int, device: torch.device
+) -> DataLoader:
+    workers = loader_workers(cfg.train.num_workers)
+    gen = torch.Generator()
+    gen.manual_seed(seed)
+    return DataLoader(
+        ds,
+        batch_size=cfg.train.batch_size if shuffle else cfg.predict.batch_size,
+        shuffle=shuffle,
+        generator=gen,
+        num_workers=workers,
+        pin_memory=device.type == "cuda",
+        persistent_workers=workers > 0,
+        drop_last=shuffle and len(ds) > cfg.train.batch_size,
+    )
+
+
+@torch.no_grad()
+def predict_loader(
+    model: torch.nn.Module,
+    loader: DataLoader,
+    device: torch.device,
+    amp: str,
+    tta_flip: bool = False,
+) -> np.ndarray:
+    """Softmax probabilities ``(n, 6) float64`` for every item of ``loader`` (in order).
+
+    ``tta_flip`` averages with the time-reversed input (the last axis is time in both
+    layouts).
+    """
+    model.eval()
+    out = []
+    dtype = amp_dtype(amp, device)
+    for x, *_ in loader:
+        x = x.to(device, non_blocking=True)
+        with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+            p = torch.softmax(model(x).float(), dim=1)
+            if tta_flip:
+                p = (p + torch.softmax(model(torch.flip(x, dims=[-1])).float(), dim=1)) / 2
+        out.append(p.cpu().numpy().astype(np.float64))
+    return np.concatenate(out) if out else np.zeros((0, 6))
+
+
+def _evaluate(model, loader, device, amp) -> tuple[float, np.ndarray]:
+    probs = predict_loader(model, loader, device, amp)
+    t = loader.dataset.targets.astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        kl = np.where(t > 0, t * np.log(t / np.clip(probs, 1e-15, 1)), 0).sum(axis=1)
+    return float(kl.mean()), probs
+
+
+def run_stage(
+    ctx: FoldContext,
+    model: torch.nn.Module,
+    stage: int,
+    scfg: StageConfig,
+    train_idx: np.ndarray,
+    val_idx: np.ndarray,
+    resume: dict | None,
+) -> StageResult:
+    """Train one stage; saves the stage's best checkpoint and the last state every epoch."""
+    cfg, log, device = ctx.cfg, logger(), ctx.device
+    from hms_kit.inputs.augment import build_augment
+
+    aug = build_augment(cfg.augment, len(cfg.inputs.modalities))
+    seed = cfg.train.seed + 1000 * ctx.fold + 100 * stage
+    train_ds = CustomDataset(
+        ctx.cache,
+        train_idx,
+        ctx.targets[train_idx],
+        ctx.votes[train_idx],
+        cfg.inputs.layout,
+        augment=aug,
+        seed=seed,
+    )
+    val_ds = CustomDataset(
+        ctx.cache, val_idx, ctx.targets[val_idx], ctx.votes[val_idx], cfg.inputs.layout
+    )
+    val_loader = _loader(val_ds, cfg, shuffle=False, seed=seed, device=device)
+    steps_per_epoch = (
+        max(1, len(train_ds) // cfg.train.batch_size) if len(train_ds) > cfg.train.batch_size else 1
+    )
+    opt = torch.optim.AdamW(model.parameters(), lr=scfg.lr, weight_decay=scfg.weight_decay)
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt,
+        max_lr=scfg.max_lr,
+        epochs=scfg.epochs,
+        steps_per_epoch=steps_per_epoch,
+        pct_start=scfg.pct_start,
+        anneal_strategy=scfg.anneal_strategy,
+        div_factor=scfg.div_factor,
+        final_div_factor=scfg.final_div_factor,
+    )
+    dtype = amp_dtype(cfg.train.amp, device)
+    scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
+    result = StageResult(best_loss=math.inf, best_epoch=-1)
+    start_epoch = 0
+    best_path = ctx.ckpt_dir / f"fold{ctx.fold}_stage{stage}.pt"
+    if resume:
+        model.load_state_dict(resume["model"])
+        opt.load_state_dict(resume["optimizer"])
+        sched.load_state_dict(resume["scheduler"])
+        scaler.load_state_dict(resume["scaler"])
+        start_epoch = resume["epoch"] + 1
+        result.best_loss, result.best_epoch = resume["best_loss"], resume["best_epoch"]
+        result.lrs = list(resume["lrs"])
+        log.info("fold %d stage %d: resumed after epoch %d", ctx.fold, stage, resume["epoch"])
+    from tqdm.auto import tqdm
+
+    epoch_seconds: list[float] = []
+    for epoch in range(start_epoch, scfg.epochs):
+        if ctx.deadline is not None and epoch_seconds:
+            if time.time() + max(epoch_seconds) * 1.1 > ctx.deadline:
+                log.warning(
+                    "fold %d stage %d: stopping before epoch %d: the time limit would "
+                    "pass (%.0f s an epoch)",
+                    ctx.fold,
+                    stage,
+                    epoch,
+                    max(epoch_seconds),
+                )
+                result.stopped = True
+                break
+        t0 = time.time()
+        seed_everything(seed + epoch)
+        train_ds.set_epoch(epoch)
+        loader = _loader(train_ds, cfg, shuffle=True, seed=seed + epoch, device=device)
+        model.train()
+        total, n_seen, t_log, n_log = 0.0, 0, time.time(), 0
+        bar = tqdm(loader, desc=f"fold {ctx.fold} s{stage} e{epoch}", leave=False, unit="batch")
+        for step, (x, y, v) in enumerate(bar):
+            x, y, v = (t.to(device, non_blocking=True) for t in (x, y, v))
+            if cfg.train.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with torch.autocast(
+                device.type, dtype=dtype or torch.float32, enabled=dtype is not None
+            ):
+                logits = model(x)
+            loss = kl_loss(logits, y, v if cfg.train.vote_weighting else None)
+            opt.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.unscale_(opt)
+            gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.train.grad_clip)
+            scaler.step(opt)
+            scaler.update()
+            result.lrs.append(float(sched.get_last_lr()[0]))
+            if sched.last_epoch + 1 < sched.total_steps:
+                sched.step()
+            total += float(loss) * len(x)
+            n_seen += len(x)
+            n_log += len(x)
+            bar.set_postfix(loss=f"{float(loss):.4f}")
+            if (step + 1) % cfg.train.log_every == 0:
+                rate = n_log / max(time.time() - t_log, 1e-9)
+                log.info(
+                    "fold %d stage %d epoch %d step %d loss %.4f lr %.2e grad_norm %.3f "
+                    "samples/s %.1f",
+                    ctx.fold,
+                    stage,
+                    epoch,
+                    step + 1,
+                    float(loss),
+                    result.lrs[-1],
+                    float(gnorm),
+                    rate,
+                )
+                t_log, n_log = time.time(), 0
+        bar.close()
+        val_loss, _ = _evaluate(model, val_loader, device, cfg.train.amp)
+        train_loss = total / max(n_seen, 1)
+        seconds = time.time() - t0
+        epoch_seconds.append(seconds)
+        improved = val_loss < result.best_loss
+        if improved:
+            result.best_loss, result.best_epoch = val_loss, epoch
+            _save(
+                {
+                    "model": model.state_dict(),
+                    **ctx.meta,
+                    "stage": stage,
+                    "epoch": epoch,
+                    "val_loss": val_loss,
+                },
+                best_path,
+            )
+        log.info(
+            "fold %d stage %d epoch %d train_loss %.4f val_loss %.4f%s time %.1f s",
+            ctx.fold,
+            stage,
+            epoch,
+            train_loss,
+            val_loss,
+            " (best)" if improved else "",
+            seconds,
+        )
+        _save(
+            {
+                "model": model.state_dict(),
+                "optimizer": opt.state_dict(),
+                "scheduler": sched.state_dict(),
+                "scaler": scaler.state_dict(),
+                "stage": stage,
+                "epoch": epoch,
+                "best_loss": result.best_loss,
+                "best_epoch": result.best_epoch,
+                "lrs": result.lrs,
+            },
+            ctx.ckpt_dir / f"fold{ctx.fold}_last.pt",
+        )
+    return result
+
+
+def _fold_indices(ctx: FoldContext, min_votes: int) -> tuple[np.ndarray, np.ndarray]:
+    train_idx = np.flatnonzero(ctx.folds != ctx.fold)
+    val_idx = np.flatnonzero(ctx.folds == ctx.fold)
+    if min_votes > 0:
+        train_idx = train_idx[ctx.votes[train_idx] >= min_votes]
+        high_val = val_idx[ctx.votes[val_idx] >= min_votes]
+        # stage 2 chooses its best epoch on the population it is trained for (the hidden test's)
+        val_idx = high_val if len(high_val) else val_idx
+    return train_idx, val_idx
+
+
+@log_time
+def train_fold(ctx: FoldContext, resume: bool = False) -> dict[str, Any]:
+    """Train one fold (one or two stages) and write its OOF predictions; returns its summary."""
+    cfg, log = ctx.cfg, logger()
+    ctx.ckpt_dir.mkdir(parents=True, exist_ok=True)
+    final_path = ctx.ckpt_dir / f"fold{ctx.fold}_best.pt"
+    oof_path = ctx.run_dir / f"oof_fold{ctx.fold}.csv"
+    if resume and final_path.is_file() and oof_path.is_file():
+        log.info("fold %d: already finished, kept", ctx.fold)
+        return json.loads((ctx.run_dir / f"fold{ctx.fold}_summary.json").read_text())
+    last_path = ctx.ckpt_dir / f"fold{ctx.fold}_last.pt"
+    last = (
+        torch.load(last_path, map_location="cpu", weights_only=False)
+        if resume and last_path.is_file()
+        else None
+    )
+    stages = [(1, cfg.train.stage1)] + ([(2, cfg.train.stage2)] if cfg.train.two_stage else [])
+    model = build_model(cfg, ctx.meta["in_chans"]).to(ctx.device)
+    if cfg.train.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    all_lrs: dict[int, list[float]] = {}
+    summary: dict[str, Any] = {"fold": ctx.fold}
+    for stage, scfg in stages:
+        stage_best = ctx.ckpt_dir / f"fold{ctx.fold}_stage{stage}.pt"
+        if last is not None and last["stage"] > stage:
+            all_lrs[stage] = torch.load(stage_best, map_location="cpu", weights_only=False).get(
+                "lrs", []
+            )
+            continue  # finished before the interruption
+        if stage == 2:
+            state = torch.load(
+                ctx.ckpt_dir / f"fold{ctx.fold}_stage1.pt", map_location="cpu", weights_only=False
+            )
+            model.load_state_dict(state["model"])
+        train_idx, val_idx = _fold_indices(ctx, scfg.min_votes)
+        if len(train_idx) == 0:
+            log.warning(
+                "fold %d stage %d: no training rows with >= %d votes; stage skipped",
+                ctx.fold,
+                stage,
+                scfg.min_votes,
+            )
+            continue
+        res_state = last if last is not None and last["stage"] == stage else None
+        res = run_stage(ctx, model, stage, scfg, train_idx, val_idx, res_state)
+        last = None
+        all_lrs[stage] = res.lrs
+        if stage_best.is_file():
+            ck = torch.load(stage_best, map_location="cpu", weights_only=False)
+            ck["lrs"] = res.lrs
+            _save(ck, stage_best)
+        summary[f"stage{stage}_best_val_loss"] = res.best_loss
+        summary[f"stage{stage}_best_epoch"] = res.best_epoch
+        if res.stopped:
+            summary["stopped"] = True
+            break
+    # the fold's model: the last stage that saved a best checkpoint
+    for stage, _ in reversed(stages):
+        path = ctx.ckpt_dir / f"fold{ctx.fold}_stage{stage}.pt"
+        if path.is_file():
+            state = torch.load(path, map_location="cpu", weights_only=False)
+            break
+    else:
+        raise NoCheckpointError(f"fold {ctx.fold}: no epoch finished, no checkpoint to keep")
+    state["lrs_by_stage"] = all_lrs
+    _save(state, final_path)
+    model.load_state_dict(state["model"])
+    val_idx = np.flatnonzero(ctx.folds == ctx.fold)
+    val_ds = CustomDataset(
+        ctx.cache, val_idx, ctx.targets[val_idx], ctx.votes[val_idx], cfg.inputs.layout
+    )
+    probs = predict_loader(
+        model, _loader(val_ds, cfg, False, 0, ctx.device), ctx.device, cfg.train.amp
+    )
+    atomic_write_csv(
+        oof_path,
+        oof_frame(
+            ctx.rows.iloc[val_idx], probs, ctx.targets[val_idx], ctx.votes[val_idx], ctx.fold
+        ),
+    )
+    summary.update(
+        scores_by_population(
+            ctx.targets[val_idx], probs, ctx.votes[val_idx], cfg.data.high_vote_threshold
+        )
+    )
+    atomic_write_text(ctx.run_dir / f"fold{ctx.fold}_summary.json", json.dumps(summary, indent=1))
+    log.info("fold %d: OOF KL %.4f (all %d rows)", ctx.fold, summary["kl_all"], summary["n_all"])
+    return summary
+
+
+def oof_frame(
+    rows: pd.DataFrame, probs: np.ndarray, targets: np.ndarray, votes: np.ndarray, fold: int
+) -> pd.DataFrame:
+    """oof.csv rows: ids and offsets, fold, six predicted probabilities, six targets, total votes."""
+    out = (
+        rows[
+            [
+                "eeg_id",
+                "eeg_sub_id",
+                "eeg_label_offset_seconds",
+                "spectrogram_id",
+                "spectrogram_label_offset_seconds",
+                "patient_id",
+            ]
+        ]
+        .reset_index(drop=True)
+        .copy()
+    )
+    out["fold"] = fold
+    out[PRED_COLS] = probs
+    out[TARGET_COLS] = targets
+    out["total_votes"] = votes
+    return out
+
+
+# ----------------------------------------------------------------------------- whole run
+def training_rows(comp: Competition, cfg: Config) -> pd.DataFrame:
+    """train.csv, validated, in the configured row mode."""
+    return select_rows(comp.read_train(), cfg.data.row_mode)
+
+
+@log_time
+def prepare(
+    comp: Competition, cfg: Config, cache_dir: Path, workers: int | None = None
+) -> tuple[pd.DataFrame, FeatureCache]:
+    """The training rows and their feature cache (built or reused)."""
+    rows = training_rows(comp, cfg)
+    cache = build_cache(
+        comp, rows, cfg.inputs, cache_dir, split="train", workers=workers, strict=True
+    )
+    return rows, cache
+
+
+def train_folds(
+    comp: Competition,
+    cfg: Config,
+    run_dir: str | Path,
+    folds: list[int] | None = None,
+    cache_dir: str | Path | None = None,
+    resume: bool = False,
+    workers: int | None = None,
+) -> dict[str, Any]:
+    """Train the requested folds (default: the config's, else all) and gather the OOF results.
+
+    Returns the summary of ``gather_oof`` (scores over all rows and high-vote rows, once every
+    fold has its OOF file) plus the per-fold summaries.
+    """
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, run_dir / "config.yaml")
+    log = logger()
+    cache_dir = Path(cache_dir) if cache_dir else run_dir / "cache"
+    rows, cache = prepare(comp, cfg, cache_dir, workers)
+    targets = vote_targets(rows)
+    votes = total_votes(rows).astype(np.float32)
+    fold_of = load_or_make_folds(run_dir, rows, cfg.train.n_folds, cfg.train.seed)
+    wanted = folds or cfg.train.folds or list(range(cfg.train.n_folds))
+    bad = [k for k in wanted if not 0 <= k < cfg.train.n_folds]
+    if bad:
+        raise ValueError(f"fold {bad[0]} does not exist (n_folds = {cfg.train.n_folds})")
+    device = pick_device()
+    deadline = (
+        time.time() + cfg.train.time_limit_hours * 3600 if cfg.train.time_limit_hours > 0 else None
+    )
+    meta = {
+        "config": to_dict(cfg),
+        "in_chans": layout_in_chans(cfg.inputs.layout, cfg.inputs.modalities),
+        "prior": prior_predictions(targets, 1)[0].tolist(),
+    }
+    log.info(
+        "training %d rows (%s mode), folds %s of %d on %s",
+        len(rows),
+        cfg.data.row_mode,
+        wanted,
+        cfg.train.n_folds,
+        device,
+    )
+    summaries = []
+    for k in wanted:
+        ctx = FoldContext(
+            cfg,
+            run_dir,
+            cache,
+            rows,
+            targets,
+            votes,
+            fold_of,
+            k,
+            device,
+            deadline,
+            {**meta, "fold": k},
+        )
+        seed_everything(cfg.train.seed + k)
+        summaries.append(train_fold(ctx, resume=resume))
+        if summaries[-1].get("stopped"):
+            log.warning("stopped at the time limit after fold %d", k)
+            break
+    plot_lr(run_dir)
+    result = gather_oof(run_dir, cfg)
+    result["folds_trained"] = summaries
+    return result
+
+
+def gather_oof(run_dir: str | Path, cfg: Config) -> dict[str, Any]:
+    """Join the oof_fold*.csv files into oof.csv with scores.json, per_class.csv and confusion.png.
+
+    Scores cover the folds present; ``complete`` says whether every fold is there.
+    """
+    run_dir = Path(run_dir)
+    parts = sorted(run_dir.glob("oof_fold*.csv"))
+    if not parts:
+        return {"complete": False, "folds": []}
+    oof = pd.concat([pd.read_csv(p) for p in parts], ignore_index=True)
+    atomic_write_csv(run_dir / "oof.csv", oof)
+    t, p, v = oof[TARGET_COLS].to_numpy(), oof[PRED_COLS].to_numpy(), oof["total_votes"].to_numpy()
+    scores = scores_by_population(t, p, v, cfg.data.high_vote_threshold)
+    folds_present = sorted(int(f) for f in oof["fold"].unique())
+    scores.update({"folds": folds_present, "complete": len(folds_present) == cfg.train.n_folds})
+    scores["kl_prior"] = scores_by_population(t, prior_predictions(t, len(t)), v)["kl_all"]
+    atomic_write_text(run_dir / "scores.json", json.dumps(scores, indent=1))
+    atomic_write_csv(run_dir / "per_class.csv", per_class_table(oof))
+    plot_confusion(confusion_matrix(oof), run_dir / "confusion.png")
+    return scores
+
+
+def plot_lr(run_dir: Path) -> Path | None:
+    """lr.png: the learning rate per step of both stages of the first fold trained."""
+    finals = sorted((run_dir / "checkpoints").glob("fold*_best.pt"))
+    if not finals:
+        return None
+    lrs = torch.load(finals[0], map_location="cpu", weights_only=False).get("lrs_by_stage", {})
+    if not lrs:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    offset = 0
+    for stage in sorted(lrs):
+        y = lrs[stage]
+        ax.plot(range(offset, offset + len(y)), y, label=f"stage {stage}")
+        offset += len(y)
+    ax.set_xlabel("step")
+    ax.set_ylabel("learning rate")
+    ax.set_title(f"OneCycleLR schedule ({finals[0].stem})")
+    ax.legend()
+    fig.tight_layout()
+    path = run_dir / "lr.png"
+    atomic_write(path, lambda p: fig.savefig(p, dpi=110, format="png"))
+    plt.close(fig)
+    return path
+
+
+def install_stop_handler() -> None:
+    """Turn SIGTERM into KeyboardInterrupt so a killed run unwinds (temporary files cleaned)."""
+
+    def handler(signum, frame):  # noqa: ARG001
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, handler)

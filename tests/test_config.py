@@ -1,0 +1,62 @@
+"""The typed config: defaults, YAML, overrides, errors, the resolved dump."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from hms_kit.config import Config, ConfigError, load_config, save_config, to_dict
+
+
+def test_defaults_and_packaged_configs():
+    cfg = load_config()
+    assert cfg == Config()
+    assert cfg.inputs.layout == "stack" and cfg.model.name == "tf_efficientnet_b0"
+    seed = load_config("seed")
+    assert seed.inputs.layout == "tile" and seed.model.pretrained and seed.train.n_folds == 5
+    kaggle = load_config("kaggle")  # extends seed
+    assert kaggle.inputs.layout == "tile" and kaggle.train.time_limit_hours == 11.0
+
+
+def test_yaml_and_overrides(tmp_path):
+    f = tmp_path / "exp.yaml"
+    f.write_text("train:\n  stage1:\n    epochs: 7\ninputs:\n  modalities: [eeg]\n")
+    cfg = load_config(f, ["train.stage1.lr=0.01", "inputs.modalities=kaggle,wavelet",
+                          "train.two_stage=false", "train.folds=0,2"])  # fmt: skip
+    assert cfg.train.stage1.epochs == 7 and cfg.train.stage1.lr == 0.01
+    assert cfg.inputs.modalities == ["kaggle", "wavelet"]
+    assert cfg.train.two_stage is False and cfg.train.folds == [0, 2]
+    assert cfg.train.stage2.epochs == Config().train.stage2.epochs  # untouched
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("train.epoch=3", "unknown config key 'train.epoch'"),
+        ("train.batch_size=abc", "train.batch_size' must be int"),
+        ("inputs.layout=grid", "inputs.layout must be 'tile' or 'stack'"),
+        ("inputs.modalities=kaggle,audio", "non-empty subset"),
+        ("train.two_stage=maybe", "must be true or false"),
+        ("novalue", "is not key=value"),
+    ],
+)
+def test_bad_overrides(override, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(None, [override])
+
+
+def test_missing_file_and_bad_yaml(tmp_path):
+    with pytest.raises(ConfigError, match="config file not found: nothing.yaml"):
+        load_config("nothing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("train: [1, 2\n")
+    with pytest.raises(ConfigError, match="bad.yaml: not valid YAML"):
+        load_config(bad)
+
+
+def test_resolved_config_round_trip(tmp_path):
+    cfg = load_config("seed", ["train.seed=7"])
+    path = save_config(cfg, tmp_path / "run" / "config.yaml")
+    assert yaml.safe_load(path.read_text()) == to_dict(cfg)
+    assert load_config(path) == cfg
+    assert [p.name for p in path.parent.iterdir()] == ["config.yaml"]  # no temporary left

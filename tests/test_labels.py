@@ -1,0 +1,99 @@
+"""Label tables: targets, validation errors, the three row modes, the high-vote mask."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hms_kit import schema
+from hms_kit.data import DataError, high_vote_mask, read_train_csv, select_rows, vote_targets
+from hms_kit.data.labels import validate_train
+
+
+def _row(eeg_id, off, votes, patient=1, spec=10, sub=0):
+    return {
+        "eeg_id": eeg_id, "eeg_sub_id": sub, "eeg_label_offset_seconds": float(off),
+        "spectrogram_id": spec, "spectrogram_sub_id": sub,
+        "spectrogram_label_offset_seconds": float(off), "label_id": 1000 + sub,
+        "patient_id": patient,
+        "expert_consensus": schema.CLASSES[int(np.argmax(votes))],
+        **dict(zip(schema.VOTE_COLUMNS, votes)),
+    }  # fmt: skip
+
+
+@pytest.fixture
+def table() -> pd.DataFrame:
+    rows = [
+        _row(1, 0, [3, 0, 0, 0, 0, 0], sub=0),
+        _row(1, 10, [3, 0, 0, 0, 0, 0], sub=1),
+        _row(1, 20, [3, 0, 0, 0, 0, 0], sub=2),
+        _row(1, 40, [0, 1, 2, 0, 0, 0], sub=3),
+        _row(2, 0, [0, 0, 0, 5, 5, 2], patient=2, spec=11),
+    ]
+    return validate_train(pd.DataFrame(rows))
+
+
+def test_real_train_csv(real_dir):
+    df = read_train_csv(real_dir / "train.csv")
+    assert len(df) == 9 and list(df.columns) == list(schema.TRAIN_COLUMNS)
+    assert df["label_id"].isna().sum() == 7  # blank in the real file, kept as missing
+    t = vote_targets(df)
+    assert t.dtype == np.float32 and np.allclose(t[:, 0], 1.0)
+    assert not high_vote_mask(df).any()  # 3 votes each
+    assert select_rows(df, "per_eeg")["seizure_vote"].tolist() == [27]
+    assert len(select_rows(df, "dedup")) == 1
+
+
+def test_targets_and_mask(table):
+    t = vote_targets(table)
+    np.testing.assert_allclose(t.sum(axis=1), 1.0, rtol=1e-6)
+    np.testing.assert_allclose(t[3], [0, 1 / 3, 2 / 3, 0, 0, 0], rtol=1e-6)
+    assert high_vote_mask(table).tolist() == [False, False, False, False, True]
+    assert high_vote_mask(table, threshold=3).tolist() == [True, True, True, True, True]
+
+
+def test_row_modes(table):
+    assert len(select_rows(table, "all")) == 5
+    per_eeg = select_rows(table, "per_eeg")
+    assert per_eeg["eeg_id"].tolist() == [1, 2]
+    assert per_eeg.loc[0, list(schema.VOTE_COLUMNS)].tolist() == [9, 1, 2, 0, 0, 0]
+    assert per_eeg.loc[0, "eeg_label_offset_seconds"] == 0.0
+    assert per_eeg.loc[1, "expert_consensus"] == "LRDA"  # first of the tied maxima
+    dedup = select_rows(table, "dedup")
+    assert len(dedup) == 3
+    # of the three windows with one vote vector (0, 10, 20 s) the central one overlaps most
+    first = dedup[(dedup.eeg_id == 1) & (dedup.seizure_vote == 3)]
+    assert first["eeg_label_offset_seconds"].tolist() == [10.0]
+    with pytest.raises(ValueError, match="row mode"):
+        select_rows(table, "some")
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda d: d.drop(columns=["lpd_vote"]), r"missing columns \['lpd_vote'\]"),
+        (
+            lambda d: d.assign(gpd_vote=["x", 0, 0, 0, 0]),
+            "column gpd_vote row 0: 'x' is not a number",
+        ),
+        (
+            lambda d: d.assign(**{c: 0 for c in schema.VOTE_COLUMNS}),
+            "row 0 .*eeg_id 1.* zero votes",
+        ),
+        (lambda d: d.assign(seizure_vote=[-1, 3, 3, 0, 0]), "negative vote"),
+        (lambda d: d.assign(expert_consensus="Spike"), r"unknown classes \['Spike'\]"),
+    ],
+)
+def test_validation_errors(table, change, message):
+    with pytest.raises(DataError, match=message):
+        validate_train(change(table), "train.csv")
+
+
+def test_unreadable_csv(tmp_path):
+    p = tmp_path / "train.csv"
+    p.write_bytes(b"\xff\xfe\x00garbage")
+    with pytest.raises(DataError, match="train.csv"):
+        read_train_csv(p)
+    with pytest.raises(DataError, match="nope.csv: file not found"):
+        read_train_csv(tmp_path / "nope.csv")

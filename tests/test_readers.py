@@ -1,0 +1,131 @@
+"""Readers on the real Kaggle files and on broken copies of them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from hms_kit import schema
+from hms_kit.data import Competition, DataError, eeg_window, nan_summary, spec_window
+from hms_kit.data.readers import read_eeg, read_spectrogram
+
+TRAIN_EEG = 1628180742
+TRAIN_SPEC = 353733
+TEST_EEG = 3911565283
+TEST_SPEC = 853520
+
+
+def test_real_train_eeg(real_dir):
+    comp = Competition.locate(real_dir)
+    eeg = comp.read_eeg(TRAIN_EEG)
+    assert eeg.shape == (18000, 20) and eeg.dtype == np.float32
+    raw = pd.read_parquet(comp.eeg_path(TRAIN_EEG))
+    np.testing.assert_array_equal(eeg[:, schema.CHANNEL_INDEX["Cz"]], raw["Cz"].to_numpy())
+    np.testing.assert_array_equal(eeg[:, -1], raw["EKG"].to_numpy())
+
+
+def test_real_test_files(real_dir):
+    comp = Competition.locate(real_dir)
+    assert comp.read_eeg(TEST_EEG, "test").shape == (schema.EEG_WINDOW_SAMPLES, 20)
+    spec = comp.read_spectrogram(TEST_SPEC, "test")
+    assert spec.values.shape == (schema.SPEC_WINDOW_ROWS, 400)
+    # the test file stores time as int16; the reader widens it
+    assert pq.read_schema(comp.spectrogram_path(TEST_SPEC, "test")).field("time").type == pa.int16()
+    assert spec.time.dtype == np.int64 and spec.time[0] == 1 and spec.time[-1] == 599
+    test = comp.read_test()
+    assert test.loc[0, "eeg_id"] == TEST_EEG and test["eeg_id"].dtype == np.int64
+
+
+def test_real_spectrogram_columns_and_time(real_dir):
+    spec = Competition.locate(real_dir).read_spectrogram(TRAIN_SPEC)
+    assert spec.values.shape == (320, 400) and spec.values.dtype == np.float32
+    assert list(pq.read_schema(spec.path).names[1:]) == list(schema.SPEC_COLUMNS)
+    assert spec.time[:3].tolist() == [1, 3, 5]
+    assert schema.SPEC_FREQS_HZ[0] == 0.59 and schema.SPEC_FREQS_HZ[-1] == 19.92
+
+
+def test_windows_at_real_label_offsets(real_dir):
+    comp = Competition.locate(real_dir)
+    train = comp.read_train()
+    eeg = comp.read_eeg(TRAIN_EEG)
+    spec = comp.read_spectrogram(TRAIN_SPEC)
+    for _, row in train.iterrows():
+        w = eeg_window(eeg, row.eeg_label_offset_seconds)
+        assert w.shape == (10_000, 20)
+        start = int(row.eeg_label_offset_seconds * 200)
+        np.testing.assert_array_equal(w[0], eeg[start])
+        s = spec_window(spec, row.spectrogram_label_offset_seconds)
+        assert s.shape == (300, 400)
+        np.testing.assert_array_equal(
+            s[0], spec.values[int(row.spectrogram_label_offset_seconds // 2)]
+        )
+
+
+def test_window_past_end_names_file_and_offset(real_dir):
+    comp = Competition.locate(real_dir)
+    eeg = comp.read_eeg(TRAIN_EEG)
+    with pytest.raises(DataError, match=r"offset 41 s .* has 18000"):
+        eeg_window(eeg, 41.0, "x.parquet")
+    spec = comp.read_spectrogram(TRAIN_SPEC)
+    with pytest.raises(DataError, match=r"353733.parquet: spectrogram window at offset 42 s"):
+        spec_window(spec, 42.0)
+
+
+def test_reader_errors_name_the_file(tmp_path, real_dir):
+    with pytest.raises(DataError, match="missing.parquet: file not found"):
+        read_eeg(tmp_path / "missing.parquet")
+    bad = tmp_path / "bad.parquet"
+    bad.write_bytes(b"not a parquet file at all")
+    with pytest.raises(DataError, match="bad.parquet: not a readable parquet"):
+        read_eeg(bad)
+    truncated = tmp_path / "trunc.parquet"
+    truncated.write_bytes((real_dir / "train_eegs" / f"{TRAIN_EEG}.parquet").read_bytes()[:5000])
+    with pytest.raises(DataError, match="trunc.parquet"):
+        read_eeg(truncated)
+
+
+def test_column_problems(tmp_path, real_dir):
+    df = pd.read_parquet(real_dir / "train_eegs" / f"{TRAIN_EEG}.parquet")
+    renamed = tmp_path / "renamed.parquet"
+    df.rename(columns={"Fz": "FZ"}).to_parquet(renamed)
+    with pytest.raises(DataError, match=r"missing columns \['Fz'\].*unexpected columns \['FZ'\]"):
+        read_eeg(renamed)
+    extra = tmp_path / "extra.parquet"
+    df.assign(X1=0.0).to_parquet(extra)
+    with pytest.raises(DataError, match=r"unexpected columns \['X1'\]"):
+        read_eeg(extra)
+    # shuffled order and float64 are fine: canonical order, float32 out
+    shuffled = tmp_path / "shuffled.parquet"
+    df[list(reversed(df.columns))].astype("float64").to_parquet(shuffled)
+    out = read_eeg(shuffled)
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out, df.to_numpy(np.float32))
+
+
+def test_nans_are_kept_and_reported(tmp_path, real_dir):
+    df = pd.read_parquet(real_dir / "train_eegs" / f"{TRAIN_EEG}.parquet")
+    df["O2"] = np.nan
+    df.iloc[100:300, :] = np.nan
+    path = tmp_path / "nan.parquet"
+    df.to_parquet(path)
+    eeg = read_eeg(path)
+    assert np.isnan(eeg[:, schema.CHANNEL_INDEX["O2"]]).all()
+    info = nan_summary(eeg)
+    assert info["all_nan_columns"] == [schema.CHANNEL_INDEX["O2"]]
+    assert info["rows_with_nan"] == 1.0
+    spec = read_spectrogram(real_dir / "train_spectrograms" / f"{TRAIN_SPEC}.parquet")
+    assert nan_summary(spec.values)["fraction"] == 0.0
+
+
+def test_competition_locate(monkeypatch, real_dir, tmp_path):
+    monkeypatch.setenv("HMS_DATA_DIR", str(real_dir))
+    assert Competition.locate().root == real_dir
+    monkeypatch.delenv("HMS_DATA_DIR")
+    monkeypatch.setenv("HMS_KAGGLE_ROOT", str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="HMS_DATA_DIR"):
+        Competition.locate()
+    (tmp_path / "input" / schema.COMPETITION_SLUG).mkdir(parents=True)
+    assert Competition.locate().root == tmp_path / "input" / schema.COMPETITION_SLUG
