@@ -1,13 +1,60 @@
-"""``python -m hms_kit demo``: not built yet."""
+"""``python -m hms_kit demo``: synthetic competition -> train kernel -> infer kernel -> score."""
 
 from __future__ import annotations
 
 import argparse
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    pass
+    p.add_argument("--out", type=Path, default=Path("demo_out"), help="demo folder")
+    p.add_argument("--wheel", type=Path, required=True, help="the hms_kit wheel (make wheel)")
+    p.add_argument("--n-eegs", type=int, default=300, help="synthetic training EEGs")
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--config", default="default", help="config the kernels run (file or name)")
+    p.add_argument(
+        "--kernels", type=Path, default=REPO / "kernels", help="folder of train.py, infer.py"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    raise SystemExit("hms_kit demo: not built yet")
+    from hms_kit.config import resolve_config_path
+    from hms_kit.data.synth import generate_competition
+    from hms_kit.demo import TRAIN_KERNEL_OUTPUT, layout_kaggle_tree, run_kernel, score_demo
+
+    start = time.perf_counter()
+    out = args.out
+    comp = out / "competition"
+    if (comp / "_synth" / "synth.json").is_file():
+        print(f"[1/4] synthetic competition: reusing {comp}")
+    else:
+        t = time.perf_counter()
+        generate_competition(comp, n_eegs=args.n_eegs, seed=args.seed)
+        print(
+            f"[1/4] synthetic competition: {args.n_eegs} EEGs in {time.perf_counter() - t:.1f} s at {comp}"
+        )
+    config_text = resolve_config_path(args.config).read_text()
+    train_root = out / "kaggle_train"
+    layout_kaggle_tree(train_root, comp, args.wheel, config_text)
+    print(f"[2/4] train kernel: {args.kernels / 'train.py'} with root {train_root}", flush=True)
+    seconds = run_kernel(args.kernels / "train.py", train_root)
+    print(f"      train kernel took {seconds / 60:.1f} min")
+    infer_root = out / "kaggle_infer"
+    layout_kaggle_tree(
+        infer_root, comp, args.wheel, config_text, {TRAIN_KERNEL_OUTPUT: train_root / "working"}
+    )
+    print(f"[3/4] inference kernel: {args.kernels / 'infer.py'} with root {infer_root}", flush=True)
+    seconds = run_kernel(args.kernels / "infer.py", infer_root)
+    print(f"      inference kernel took {seconds:.1f} s")
+    submission = infer_root / "working" / "submission.csv"
+    scores = score_demo(comp, submission, train_root / "working" / "scores.json")
+    work = train_root / "working"
+    print(f"[4/4] scored {submission} against {comp / '_synth' / 'test_answers.csv'}")
+    print(f"      figures: {work / 'lr.png'}, {work / 'confusion.png'}, {out / 'figures'}")
+    print(f"      log: {work / 'training_record.log'}; OOF: {work / 'oof.csv'}")
+    print(f"      total {(time.perf_counter() - start) / 60:.1f} min")
+    print(scores.line())
+    return 0

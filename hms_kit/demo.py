@@ -1,0 +1,113 @@
+"""The demo: the whole Kaggle story on the embedded synthetic competition, locally.
+
+synthetic competition -> a local Kaggle tree (the competition, the wheel dataset, working/)
+-> kernels/train.py -> kernels/infer.py (train's working folder attached as its input)
+-> the submission scored against the synthetic answers next to the prior and the oracle.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from hms_kit import schema
+from hms_kit.evaluate import kl_score, prior_predictions, score_submission, votes_to_targets
+from hms_kit.paths import ENV_KAGGLE_ROOT, KagglePaths
+
+COMPETITION_FILES = (
+    "train.csv",
+    "test.csv",
+    "sample_submission.csv",
+    "train_eegs",
+    "train_spectrograms",
+    "test_eegs",
+    "test_spectrograms",
+)
+WHEEL_DATASET = "hms-kit-wheel"
+TRAIN_KERNEL_OUTPUT = "hms-kit-train"
+
+
+def layout_kaggle_tree(
+    root: Path,
+    competition: Path,
+    wheel: Path,
+    config: str,
+    kernel_outputs: dict[str, Path] | None = None,
+) -> KagglePaths:
+    """A local Kaggle tree: ``input/<slug>`` (links to the competition files, not its answers),
+    ``input/hms-kit-wheel`` (the wheel and config.yaml), attached kernel outputs, ``working/``."""
+    paths = KagglePaths(root)
+    comp = paths.competition
+    comp.mkdir(parents=True, exist_ok=True)
+    for name in COMPETITION_FILES:
+        link = comp / name
+        if not link.exists():
+            link.symlink_to((competition / name).resolve())
+    ds = paths.input / WHEEL_DATASET
+    ds.mkdir(parents=True, exist_ok=True)
+    for old in ds.glob("hms_kit-*.whl"):
+        old.unlink()
+    shutil.copy2(wheel, ds / wheel.name)
+    (ds / "config.yaml").write_text(config)
+    for name, target in (kernel_outputs or {}).items():
+        link = paths.input / name
+        if not link.exists():
+            link.symlink_to(target.resolve())
+    paths.working.mkdir(parents=True, exist_ok=True)
+    paths.temp.mkdir(parents=True, exist_ok=True)
+    return paths
+
+
+def run_kernel(script: Path, root: Path) -> float:
+    """Run a kernel script as Kaggle would (cwd = working), with HMS_KAGGLE_ROOT=root; seconds."""
+    env = {**os.environ, ENV_KAGGLE_ROOT: str(root.resolve())}
+    start = time.perf_counter()
+    subprocess.run(
+        [sys.executable, str(script.resolve())], cwd=root / "working", env=env, check=True
+    )
+    return time.perf_counter() - start
+
+
+@dataclass
+class DemoScores:
+    submission: float
+    oof: float
+    prior: float
+    oracle: float
+
+    def line(self) -> str:
+        return (
+            f"submission KL {self.submission:.4f} | OOF KL {self.oof:.4f} | "
+            f"prior KL {self.prior:.4f} | oracle KL {self.oracle:.4f}"
+        )
+
+
+def score_demo(competition: Path, submission: Path, scores_json: Path) -> DemoScores:
+    """Score the submission against the synthetic answers; prior and oracle on the same rows.
+
+    prior: the training rows' mean vote distribution for every test row; oracle: the true
+    probabilities the test votes were drawn from.
+    """
+    import json
+
+    answers = pd.read_csv(competition / "_synth" / "test_answers.csv")
+    truth = pd.read_csv(competition / "_synth" / "test_true_probs.csv").set_index("eeg_id")
+    cols = list(schema.VOTE_COLUMNS)
+    targets = votes_to_targets(answers[cols].to_numpy())
+    train = pd.read_csv(competition / "train.csv")
+    prior = prior_predictions(votes_to_targets(train[cols].to_numpy()), len(answers))
+    oracle = truth.loc[answers["eeg_id"], cols].to_numpy()
+    return DemoScores(
+        submission=score_submission(pd.read_csv(submission), answers),
+        oof=float(json.loads(scores_json.read_text())["kl_all"]),
+        prior=kl_score(targets, prior),
+        oracle=kl_score(targets, np.asarray(oracle)),
+    )
