@@ -25,6 +25,9 @@ class Competition:
 
     root: Path
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", Path(self.root))
+
     @classmethod
     def locate(cls, path: str | Path | None = None) -> Competition:
         root = paths.find_competition_dir(path)

@@ -6,10 +6,10 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
-from hms_kit.inputs.merge import stack_to_layout
 from torch.utils.data import Dataset
 
 from hms_kit.inputs.cache import FeatureCache
+from hms_kit.inputs.merge import stack_to_layout
 
 
 class CustomDataset(Dataset):
