@@ -7,8 +7,23 @@ STAMP := $(VENV)/.installed-stamp
 # torch is pinned to the build this machine serves from disk; Kaggle's image has its own.
 TORCH_PIN := torch==2.14.1 torchvision==0.29.1
 DEMO_OUT ?= demo_out
+# Publishing (python -m hms_kit.publish): make push-kernel KERNEL=train, make submit KERNEL_VERSION=3;
+# DRY_RUN=1 prints the kaggle calls without making them.
+DIST ?= dist
+KAGGLE_BUILD ?= build/kaggle
+KERNEL ?= all
+DATASET_SLUG ?= hms-kit-wheel
+WEIGHTS_DATASET ?=
+MESSAGE ?=
+KERNEL_VERSION ?=
+# Build offline when the venv already has setuptools; otherwise pip fetches the backend.
+WHEEL_FLAGS ?= $(shell $(PY) -c "import setuptools" 2>/dev/null && echo --no-build-isolation)
+PUBLISH = $(PY) -m hms_kit.publish
+DRY_RUN ?=
+PUBLISH_OPTS = --build-dir $(KAGGLE_BUILD) --dist-dir $(DIST) --dataset-slug $(DATASET_SLUG) \
+	--weights-dataset "$(WEIGHTS_DATASET)" $(if $(DRY_RUN),--dry-run)
 
-.PHONY: help setup demo test lint format wheel bench clean
+.PHONY: help setup demo test lint format wheel bench clean push-dataset push-kernel status submit
 
 help:
 	@echo "make demo   - the whole story on the embedded synthetic competition"
@@ -37,6 +52,25 @@ lint: $(STAMP)
 format: $(STAMP)
 	$(BIN)/ruff check --fix hms_kit tests kernels
 	$(BIN)/ruff format hms_kit tests kernels
+
+# setuptools never prunes build/lib, so a module deleted from the source would ship again.
+wheel: $(STAMP)
+	rm -rf build/lib build/bdist.* $(DIST)/hms_kit-*.whl
+	$(PY) -m pip wheel -q --no-deps $(WHEEL_FLAGS) -w $(DIST) .
+	@ls $(DIST)/hms_kit-*-py3-none-any.whl
+
+push-dataset: wheel
+	$(PUBLISH) push-dataset $(PUBLISH_OPTS) $(if $(MESSAGE),--message "$(MESSAGE)")
+
+push-kernel: $(STAMP)
+	$(PUBLISH) push-kernel --kernel $(KERNEL) $(PUBLISH_OPTS)
+
+status: $(STAMP)
+	$(PUBLISH) status --kernel $(KERNEL) $(PUBLISH_OPTS)
+
+submit: $(STAMP)
+	$(PUBLISH) submit $(PUBLISH_OPTS) $(if $(MESSAGE),--message "$(MESSAGE)") \
+		$(if $(KERNEL_VERSION),--version $(KERNEL_VERSION))
 
 clean:
 	rm -rf build dist *.egg-info $(DEMO_OUT)

@@ -1,13 +1,38 @@
-"""``python -m hms_kit synth``: not built yet."""
+"""``python -m hms_kit synth OUT_DIR``: write a synthetic competition in Kaggle's format."""
 
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    pass
+    p.add_argument("out_dir", type=Path, help="competition folder to write")
+    p.add_argument("--n-eegs", type=int, default=300, help="training EEGs (default 300)")
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument(
+        "--n-test", type=int, default=None, help="test EEGs (default max(20, n_eegs // 10))"
+    )
+    p.add_argument(
+        "--overwrite", action="store_true", help="replace OUT_DIR even if it holds other files"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    raise SystemExit("hms_kit synth: not built yet")
+    from hms_kit.data.synth import generate_competition
+
+    try:
+        summary = generate_competition(
+            args.out_dir,
+            n_eegs=args.n_eegs,
+            seed=args.seed,
+            n_test=args.n_test,
+            overwrite=args.overwrite,
+        )
+    except (FileExistsError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(summary.line())
+    print(f"answers and true probabilities in {summary.answers_dir}")
+    return 0

@@ -2,7 +2,10 @@
 
 Every modality turns a label row's window into four ``(128, 256)`` panels (LL, RL, LP, RP):
 ``kaggle`` from the 600-s Kaggle spectrogram window, ``eeg`` and ``wavelet`` from the 50-s
-EEG window.
+EEG window. Panels are standardised per window; frequency rises from row 0 (draw with
+``origin='lower'``); time runs along axis 2. ``merge`` lays modalities out as the model
+input; ``augment`` (albumentations, imported on demand: ``hms_kit.inputs.augment``) is
+for training only.
 """
 
 from __future__ import annotations
@@ -10,20 +13,40 @@ from __future__ import annotations
 import numpy as np
 
 from hms_kit.config import InputConfig
-from hms_kit.inputs.eeg_spec import eeg_panels, eeg_panels_batch, fill_nan
+from hms_kit.inputs.eeg_spec import (
+    bipolar,
+    chain_power_batch,
+    eeg_panels,
+    eeg_panels_batch,
+    fill_nan,
+    frequency_rows_hz,
+    resize_panels,
+)
 from hms_kit.inputs.kaggle_spec import kaggle_panels, log_and_standardize
-from hms_kit.inputs.merge import in_chans, input_shape, merge_panels, stack_to_layout
-from hms_kit.inputs.wavelet import wavelet_panels
+from hms_kit.inputs.merge import (
+    in_chans,
+    input_shape,
+    merge_batch,
+    merge_panels,
+    stack_to_layout,
+)
+from hms_kit.inputs.wavelet import cwt_frequencies_hz, wavelet_panels
 
 __all__ = [
+    "bipolar",
+    "chain_power_batch",
+    "cwt_frequencies_hz",
     "eeg_panels",
     "eeg_panels_batch",
     "fill_nan",
+    "frequency_rows_hz",
     "in_chans",
     "input_shape",
     "kaggle_panels",
     "log_and_standardize",
+    "merge_batch",
     "merge_panels",
+    "resize_panels",
     "row_panels",
     "stack_to_layout",
     "wavelet_panels",
@@ -36,10 +59,18 @@ def row_panels(
     spec_window: np.ndarray | None = None,
     cfg: InputConfig | None = None,
 ) -> np.ndarray:
-    """One modality's ``(4, 128, 256) float32`` panels from the row's windows.
+    """One modality's panels from a label row's windows.
 
-    ``kaggle`` needs the ``(300, 400)`` spectrogram window; ``eeg`` and ``wavelet`` the
-    ``(10000, 20)`` EEG window.
+    Parameters
+    ----------
+    modality : one of schema.MODALITIES.
+    eeg_window : ``(10000, 20)`` EEG window (microvolts, 200 Hz) for ``eeg`` and ``wavelet``.
+    spec_window : ``(300, 400)`` Kaggle spectrogram window for ``kaggle``.
+    cfg : InputConfig (its ``kaggle``, ``eeg`` or ``wavelet`` part is used).
+
+    Returns
+    -------
+    np.ndarray ``(4, 128, 256) float32``.
     """
     cfg = cfg or InputConfig()
     if modality == "kaggle":

@@ -1,17 +1,24 @@
 """Training-only augmentation of the stacked panels ``(4k, 128, 256)`` with albumentations.
 
-- time flip (the seed's optional horizontal flip: time reversal), ``p_time_flip``;
-- time masking and frequency masking (albumentations XYMasking: bands set to 0, the
-  standardised mean), ``p_time_mask`` / ``p_freq_mask``;
-- hemisphere swap: LL <-> RL and LP <-> RP in every modality (the six classes do not depend
-  on the side), ``p_hemisphere_swap``.
+Applied in this order, each with its own probability from ``AugmentConfig``:
 
-Nothing here runs at validation or inference: the dataset only gets an augmenter in training.
+- time flip (the seed's optional horizontal flip: time reversal of every panel, axis 2),
+  ``p_time_flip``;
+- time masking: 1 or 2 bands of 1..``max_time_mask`` columns set to 0 (the standardised
+  mean) in every panel (albumentations XYMasking), ``p_time_mask``;
+- frequency masking: 1 or 2 bands of 1..``max_freq_mask`` rows set to 0, ``p_freq_mask``;
+- hemisphere swap: LL <-> RL and LP <-> RP in every modality (schema.MIRROR_REGIONS; the six
+  classes do not depend on the side), ``p_hemisphere_swap``.
+
+A mask covers the same rows or columns in every panel; the modalities' axes do not mean the
+same seconds or hertz, which is harmless for a regulariser.
+
+Nothing here runs at validation or inference: the caller only builds an augmenter for
+training (``build_augment`` returns None when every probability is 0).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import albumentations as A
@@ -24,13 +31,14 @@ MIRROR = [schema.REGIONS.index(schema.MIRROR_REGIONS[r]) for r in schema.REGIONS
 
 
 def hemisphere_permutation(n_modalities: int) -> np.ndarray:
-    """Channel order of the stacked panels after swapping the hemispheres of every modality."""
+    """``(4k,) int``: channel order of the stacked panels with the hemispheres swapped in every
+    modality (channel 4m + r takes channel 4m + mirror(r))."""
     n = len(schema.REGIONS)
     return np.array([m * n + MIRROR[r] for m in range(n_modalities) for r in range(n)])
 
 
 class HemisphereSwap(A.ImageOnlyTransform):
-    """Swap left and right panels (LL <-> RL, LP <-> RP) of an HWC stack of panels."""
+    """Swap left and right panels (LL <-> RL, LP <-> RP) of an HWC stack of 4k panels."""
 
     def __init__(self, n_modalities: int, p: float = 0.5) -> None:
         super().__init__(p=p)
@@ -44,36 +52,49 @@ class HemisphereSwap(A.ImageOnlyTransform):
         return ("n_modalities",)
 
 
-def build_augment(
-    cfg: AugmentConfig, n_modalities: int
-) -> Callable[[np.ndarray, np.random.Generator], np.ndarray] | None:
-    """An augmenter ``f(stack, rng) -> stack`` for ``(4k, 128, 256) float32`` panels, or None
-    when every probability is 0. ``rng`` seeds albumentations per call, so results depend on
-    the caller's seed, not on which worker runs the call."""
+class Augmenter:
+    """``augmenter(stack, rng=None) -> stack`` on ``(4k, 128, 256) float32`` panels.
+
+    Reproducible two ways: with ``rng`` (a numpy Generator) the call is seeded from it, so
+    the result depends only on the caller's seed, whichever worker process runs it (what
+    ``CustomDataset`` does, per (seed, epoch, row)); without ``rng`` the augmenter draws from
+    its own stream, started from ``seed`` at construction.
+    """
+
+    def __init__(self, transforms: list[A.BasicTransform], seed: int = 0) -> None:
+        self.compose = A.Compose(transforms, seed=seed)
+
+    def __call__(self, stack: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
+        if stack.ndim != 3:
+            raise ValueError(f"augment expects (4k, 128, 256) panels, got {stack.shape}")
+        if rng is not None:
+            self.compose.set_random_seed(int(rng.integers(2**31 - 1)))
+        # albumentations works on HWC images
+        hwc = np.ascontiguousarray(stack.transpose(1, 2, 0), dtype=np.float32)
+        out = self.compose(image=hwc)["image"]
+        return np.ascontiguousarray(out.transpose(2, 0, 1), dtype=np.float32)
+
+
+def build_augment(cfg: AugmentConfig, n_modalities: int, seed: int = 0) -> Augmenter | None:
+    """The training augmenter for k = n_modalities stacked modalities, or None when every
+    probability in ``cfg`` is 0 (see ``Augmenter`` for seeding)."""
     transforms: list[A.BasicTransform] = []
     if cfg.p_time_flip > 0:
         transforms.append(A.HorizontalFlip(p=cfg.p_time_flip))
-    if cfg.p_time_mask > 0:
+    if cfg.p_time_mask > 0 and cfg.max_time_mask > 0:
         transforms.append(
             A.XYMasking(
-                num_masks_x=(1, 2), mask_x_length=(4, cfg.max_time_mask), fill=0, p=cfg.p_time_mask
+                num_masks_x=(1, 2), mask_x_length=(1, cfg.max_time_mask), fill=0, p=cfg.p_time_mask
             )
         )
-    if cfg.p_freq_mask > 0:
+    if cfg.p_freq_mask > 0 and cfg.max_freq_mask > 0:
         transforms.append(
             A.XYMasking(
-                num_masks_y=(1, 2), mask_y_length=(2, cfg.max_freq_mask), fill=0, p=cfg.p_freq_mask
+                num_masks_y=(1, 2), mask_y_length=(1, cfg.max_freq_mask), fill=0, p=cfg.p_freq_mask
             )
         )
     if cfg.p_hemisphere_swap > 0:
         transforms.append(HemisphereSwap(n_modalities, p=cfg.p_hemisphere_swap))
     if not transforms:
         return None
-    compose = A.Compose(transforms)
-
-    def augment(stack: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        compose.set_random_seed(int(rng.integers(2**31 - 1)))
-        out = compose(image=np.ascontiguousarray(stack.transpose(1, 2, 0)))["image"]
-        return np.ascontiguousarray(out.transpose(2, 0, 1), dtype=np.float32)
-
-    return augment
+    return Augmenter(transforms, seed=seed)

@@ -1,4 +1,18 @@
-"""Kaggle's spectrograms as model panels."""
+"""Kaggle's spectrograms as model panels.
+
+A ``(300, 400)`` window (rows: time, 2 s each; columns: LL, RL, LP, RP x 100 frequencies
+0.59..19.92 Hz, schema.SPEC_COLUMNS) becomes ``(4, 128, 256) float32``:
+
+1. ``log_and_standardize`` on the whole window at once (the seed's per-image scope: one
+   hemisphere louder than the other stays visible);
+2. each region's 100 x 300 block transposed to frequency x time;
+3. no interpolation: frequency zero-padded 100 -> 128 (14 rows of 0, the standardised mean,
+   on each side), time centre-cropped 300 -> 256 (rows 22..277 kept, 44 s dropped at each
+   end; the labelled 10 s sit at the centre), as in the public notebooks.
+
+Orientation as in every modality here: row 0 is the low-frequency end (panel row 14 =
+0.59 Hz, row 113 = 19.92 Hz), so draw with ``origin='lower'``; axis 2 is time.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +22,6 @@ from hms_kit import schema
 from hms_kit.config import KaggleSpecConfig
 
 N_FREQS = 100
-# 100 frequency rows padded to 128 (14 above, 14 below); 300 time rows centre-cropped to 256
-# (44 s dropped at each edge: the labelled 10 s sit at the centre of the window).
 FREQ_PAD = (schema.PANEL_H - N_FREQS) // 2
 TIME_CROP = (schema.SPEC_WINDOW_ROWS - schema.PANEL_W) // 2
 
@@ -34,9 +46,9 @@ def log_and_standardize(x: np.ndarray, cfg: KaggleSpecConfig | None = None) -> n
 def kaggle_panels(window: np.ndarray, cfg: KaggleSpecConfig | None = None) -> np.ndarray:
     """A ``(300, 400)`` spectrogram window -> ``(4, 128, 256) float32`` panels.
 
-    The whole window is one image for ``log_and_standardize`` (so one hemisphere louder than
-    the other stays visible). Panel r is region ``schema.REGIONS[r]``: frequency on axis 1
-    (row 14 = 0.59 Hz up to row 113 = 19.92 Hz; the 14 rows above and below are 0, the
+    The whole 300-row window (all four regions, including the rows the crop drops) is one
+    image for ``log_and_standardize``. Panel r is region ``schema.REGIONS[r]``: frequency
+    on axis 1 (row 14 = 0.59 Hz up to row 113 = 19.92 Hz; rows 0..13 and 114..127 are 0, the
     standardised mean), time on axis 2 (the window's rows 22..277, i.e. 44..556 s).
     """
     if window.shape != (schema.SPEC_WINDOW_ROWS, len(schema.SPEC_COLUMNS)):

@@ -29,7 +29,8 @@ def in_chans(layout: str, modalities: list[str]) -> int:
 
 
 def input_shape(modalities: list[str], layout: str) -> tuple[int, int, int]:
-    """``(C, H, W)`` of the merged input."""
+    """``(C, H, W)`` of the merged input: ``(3, 512, 256k)`` or ``(4k, 128, 256)``."""
+    _check_layout(layout)
     k = len(modalities)
     if layout == "tile":
         return (3, N_PANELS * schema.PANEL_H, k * schema.PANEL_W)
@@ -42,7 +43,12 @@ def _check_layout(layout: str) -> None:
 
 
 def stack_to_layout(stack: np.ndarray, n_modalities: int, layout: str) -> np.ndarray:
-    """``(4k, 128, 256)`` stacked panels -> the layout's array (see the module docstring)."""
+    """Stacked panels -> the layout's array (see the module docstring).
+
+    ``(4k, 128, 256) float32`` (modality-major: channel 4m + r is modality m, region
+    schema.REGIONS[r]) -> itself (stack) or ``(3, 512, 256k)`` (tile: a read-only broadcast
+    view; ``np.ascontiguousarray`` it before writing).
+    """
     _check_layout(layout)
     if layout == "stack":
         return stack
@@ -57,15 +63,28 @@ def stack_to_layout(stack: np.ndarray, n_modalities: int, layout: str) -> np.nda
 
 
 def merge_panels(panels: dict[str, np.ndarray], modalities: list[str], layout: str) -> np.ndarray:
-    """Merge each modality's ``(4, 128, 256)`` panels (in ``modalities`` order) into the layout."""
+    """Merge each modality's ``(4, 128, 256)`` panels, in ``modalities`` order, into the layout.
+
+    Returns a new contiguous float32 array of ``input_shape(modalities, layout)``:
+    ``(4k, 128, 256)`` (stack) or ``(3, 512, 256k)`` (tile).
+    """
     if not modalities:
         raise ValueError("at least one modality is needed")
+    for m in modalities:
+        shape = np.shape(panels[m])
+        if shape != (N_PANELS, schema.PANEL_H, schema.PANEL_W):
+            raise ValueError(f"{m} panels must be (4, 128, 256), got {shape}")
     stack = np.concatenate([panels[m] for m in modalities], axis=0).astype(np.float32, copy=False)
     return np.ascontiguousarray(stack_to_layout(stack, len(modalities), layout))
 
 
-def stack_to_layout_batch(stack: torch.Tensor, n_modalities: int, layout: str) -> torch.Tensor:
-    """The batched torch counterpart: ``(B, 4k, 128, 256)`` -> the layout, on stack's device."""
+def merge_batch(stack: torch.Tensor, n_modalities: int, layout: str) -> torch.Tensor:
+    """The batched torch counterpart of ``stack_to_layout``, on stack's device (e.g. after
+    ``eeg_panels_batch`` on the GPU).
+
+    ``(B, 4k, 128, 256)`` -> ``(B, 4k, 128, 256)`` (stack, returned as is) or
+    ``(B, 3, 512, 256k)`` (tile; the three channels are an expanded view, not copies).
+    """
     _check_layout(layout)
     if layout == "stack":
         return stack

@@ -1,0 +1,28 @@
+"""The embedded default dataset: a synthetic competition in Kaggle's exact format.
+
+``generate_competition(out_dir, n_eegs, seed)`` writes train.csv, test.csv,
+sample_submission.csv and the four parquet folders, plus ``_synth/`` (outside what a kernel
+reads): test_answers.csv (votes per test eeg_id), train_true_probs.csv and
+test_true_probs.csv (the class probabilities each row's votes were drawn from) and
+synth.json. Deterministic per seed.
+
+Modules: ``labels`` (patients, recordings, EEGs, label windows and votes: cheap, no signal),
+``signals`` (background EEG and class patterns), ``spectrogram`` (Kaggle-style spectrograms
+of a recording), ``writer`` (draws the signals and writes the files).
+"""
+
+from hms_kit.data.synth.labels import plan_competition
+from hms_kit.data.synth.signals import background, class_pattern, pattern_strengths
+from hms_kit.data.synth.spectrogram import kaggle_spectrogram
+from hms_kit.data.synth.writer import ANSWERS_DIR, SynthSummary, generate_competition
+
+__all__ = [
+    "ANSWERS_DIR",
+    "SynthSummary",
+    "background",
+    "class_pattern",
+    "generate_competition",
+    "kaggle_spectrogram",
+    "pattern_strengths",
+    "plan_competition",
+]

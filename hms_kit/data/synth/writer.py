@@ -1,0 +1,217 @@
+"""Draw the planned recordings and write the competition folder in Kaggle's exact format."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from hms_kit import schema
+from hms_kit.data.synth.labels import (
+    RecordingPlan,
+    default_n_test,
+    plan_competition,
+    public_test_tables,
+    train_table,
+)
+from hms_kit.data.synth.signals import add_nan_run, add_patterns, background
+from hms_kit.data.synth.spectrogram import kaggle_spectrogram
+
+GENERATOR_VERSION = 2
+ANSWERS_DIR = "_synth"  # beside the competition files, never read by a kernel
+FS = schema.EEG_RATE_HZ
+
+
+def _write_parquet(table: pa.Table, path: Path) -> None:
+    # Snappy like Kaggle's files; no dictionary encoding, which noisy floats never benefit
+    # from and which made writing the slowest step.
+    pq.write_table(table, path, compression="snappy", use_dictionary=False)
+
+
+@dataclass
+class SynthSummary:
+    """What ``generate_competition`` wrote: the folder, its files and its counts."""
+
+    root: Path
+    files: int
+    n_rows: int
+    n_eegs: int
+    n_spectrograms: int
+    n_patients: int
+    n_test: int
+    seconds: float
+
+    @property
+    def answers_dir(self) -> Path:
+        return self.root / ANSWERS_DIR
+
+    def line(self) -> str:
+        return (
+            f"wrote {self.files} files to {self.root}: train.csv {self.n_rows} rows, "
+            f"{self.n_eegs} EEGs, {self.n_spectrograms} spectrograms, {self.n_patients} patients; "
+            f"{self.n_test} test EEGs; {self.seconds:.1f} s"
+        )
+
+
+def eeg_table(x: np.ndarray) -> pa.Table:
+    """An EEG file's table: ``x`` ``(samples, 20)`` -> 20 float32 columns, schema order."""
+    return pa.table(
+        [pa.array(x[:, i], type=pa.float32()) for i in range(x.shape[1])],
+        names=list(schema.EEG_CHANNELS),
+    )
+
+
+def spectrogram_table(values: np.ndarray, time_type: pa.DataType) -> pa.Table:
+    """A spectrogram file's table: ``time`` (1, 3, 5, ... s; int64 in train, int16 in test)
+    then the 400 float32 columns of ``values`` ``(rows, 400)`` named ``schema.SPEC_COLUMNS``."""
+    times = np.arange(values.shape[0], dtype=np.int64) * schema.SPEC_ROW_S + schema.SPEC_ROW_S // 2
+    arrays = [pa.array(times, type=time_type)]
+    arrays += [pa.array(values[:, j], type=pa.float32()) for j in range(values.shape[1])]
+    return pa.table(arrays, names=[schema.SPEC_TIME_COLUMN, *schema.SPEC_COLUMNS])
+
+
+def draw_recording(rng: np.random.Generator, rec: RecordingPlan) -> np.ndarray:
+    """The whole recording ``(length_s * 200, 20) float32`` microvolts: background plus each
+    EEG's class patterns over its share of the recording (split halfway between EEGs)."""
+    n = rec.length_s * FS
+    x = background(rng, n)
+    bounds = [0]
+    for a, b in zip(rec.eegs[:-1], rec.eegs[1:]):
+        bounds.append((a.start_s + a.length_s + b.start_s) * FS // 2)
+    bounds.append(n)
+    for eeg, start, stop in zip(rec.eegs, bounds[:-1], bounds[1:]):
+        add_patterns(rng, x, start, stop, eeg.probs)
+    return x
+
+
+def _write_split(
+    rng: np.random.Generator, recordings: list[RecordingPlan], root: Path, split: str
+) -> int:
+    # Called for train then test with one generator: the test signals depend on the train
+    # ones, which is fine since both come from the same seed.
+    """Draw and write every recording's spectrogram and EEG files; returns files written."""
+    time_type = pa.int64() if split == "train" else pa.int16()
+    files = 0
+    for rec in recordings:
+        x = draw_recording(rng, rec)
+        for eeg in rec.eegs:
+            if eeg.nan_run:  # a gap in the recording: NaN in the EEG and in the spectrogram
+                a = eeg.start_s * FS
+                add_nan_run(rng, x, a, a + eeg.length_s * FS)
+        spec = kaggle_spectrogram(x)
+        path = root / f"{split}_spectrograms" / f"{rec.spectrogram_id}.parquet"
+        _write_parquet(spectrogram_table(spec, time_type), path)
+        for eeg in rec.eegs:
+            a = eeg.start_s * FS
+            excerpt = x[a : a + eeg.length_s * FS]
+            if eeg.nan_channel >= 0:  # an electrode off during this file only
+                excerpt = excerpt.copy()
+                excerpt[:, eeg.nan_channel] = np.nan
+            _write_parquet(eeg_table(excerpt), root / f"{split}_eegs" / f"{eeg.eeg_id}.parquet")
+        files += 1 + len(rec.eegs)
+    return files
+
+
+def _prepare_target(out: Path, overwrite: bool) -> None:
+    """Refuse to replace a folder that is neither empty nor an earlier synthetic competition."""
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise FileExistsError(f"{out} exists and is not a folder")
+    ours = (out / ANSWERS_DIR / "synth.json").is_file()
+    if any(out.iterdir()) and not (ours or overwrite):
+        raise FileExistsError(
+            f"{out} is not empty and is not a synthetic competition: choose another folder"
+        )
+
+
+def generate_competition(
+    out_dir: str | Path,
+    n_eegs: int = 300,
+    seed: int = 42,
+    n_test: int | None = None,
+    overwrite: bool = False,
+) -> SynthSummary:
+    """Write a synthetic competition in Kaggle's format at ``out_dir``.
+
+    Writes train.csv, test.csv, sample_submission.csv, ``{train,test}_eegs/<eeg_id>.parquet``
+    (20 float32 columns, microvolts at 200 Hz; test EEGs exactly 10000 rows) and
+    ``{train,test}_spectrograms/<spectrogram_id>.parquet`` (``time`` int64 in train, int16 in
+    test, + 400 float32 columns; test spectrograms exactly 300 rows), and in ``_synth/``:
+    test_answers.csv (integer votes per test eeg_id), train_true_probs.csv and
+    test_true_probs.csv (the probabilities each row's votes were drawn from) and synth.json.
+
+    The folder is built beside ``out_dir`` and renamed into place when complete, so an
+    interrupted run leaves no folder that looks complete. An existing ``out_dir`` is replaced
+    when it is empty or an earlier synthetic competition (or when ``overwrite``).
+    Deterministic per seed: same seed, byte-identical CSVs and identical arrays.
+
+    Parameters
+    ----------
+    n_eegs : training EEGs (>= 1); n_test : test EEGs (default ``max(20, n_eegs // 10)``).
+    """
+    if n_eegs < 1:
+        raise ValueError(f"n_eegs must be >= 1, got {n_eegs}")
+    start = time.perf_counter()
+    out = Path(out_dir)
+    _prepare_target(out, overwrite)
+    n_test = default_n_test(n_eegs) if n_test is None else n_test
+    train_recs, test_recs = plan_competition(n_eegs, seed, n_test)
+    train, train_truth = train_table(train_recs, seed)
+    tables = public_test_tables(test_recs)
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        for d in ("train_eegs", "train_spectrograms", "test_eegs", "test_spectrograms"):
+            (tmp / d).mkdir(parents=True)
+        (tmp / ANSWERS_DIR).mkdir()
+        signal_rng = np.random.default_rng(np.random.SeedSequence([seed, 2]))
+        files = _write_split(signal_rng, train_recs, tmp, "train")
+        files += _write_split(signal_rng, test_recs, tmp, "test")
+        csvs = {
+            "train.csv": train,
+            "test.csv": tables["test"],
+            "sample_submission.csv": tables["sample_submission"],
+            f"{ANSWERS_DIR}/test_answers.csv": tables["answers"],
+            f"{ANSWERS_DIR}/train_true_probs.csv": train_truth,
+            f"{ANSWERS_DIR}/test_true_probs.csv": tables["true_probs"],
+        }
+        for name, frame in csvs.items():
+            frame.to_csv(tmp / name, index=False)
+        meta = {
+            "generator": "hms_kit.data.synth",
+            "generator_version": GENERATOR_VERSION,
+            "seed": seed,
+            "n_eegs": n_eegs,
+            "n_test": n_test,
+            "n_rows": len(train),
+            "n_spectrograms": len(train_recs),
+            "n_patients": int(train["patient_id"].nunique()),
+        }
+        (tmp / ANSWERS_DIR / "synth.json").write_text(json.dumps(meta, indent=1) + "\n")
+        files += len(csvs) + 1
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return SynthSummary(
+        root=out,
+        files=files,
+        n_rows=len(train),
+        n_eegs=n_eegs,
+        n_spectrograms=len(train_recs),
+        n_patients=meta["n_patients"],
+        n_test=n_test,
+        seconds=time.perf_counter() - start,
+    )

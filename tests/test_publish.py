@@ -1,0 +1,556 @@
+"""Publishing to Kaggle with the real ``kaggle`` client against a recording fake server.
+
+With ``KAGGLE_API_ENVIRONMENT=LOCALHOST`` the kaggle 2.x client (kagglesdk) sends every call
+as ``POST http://localhost/api/v1/<service>/<method>`` with a JSON body, and uploads file
+bytes with a ``PUT`` to the ``createUrl`` that ``StartBlobUpload`` returned. The server here
+binds 127.0.0.1:80, records each request and answers just what the client needs to go on.
+The commands run in a copy of the repository (Makefile, sources, kernels, templates), so the
+tests never write into the working tree other sessions share.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hms_kit import __version__
+from hms_kit.publish import (
+    PublishError,
+    check_kernel_folder,
+    find_credentials,
+    render_dataset_metadata,
+    render_kernel_metadata,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+COMPETITION = "hms-harmful-brain-activity-classification"
+USER = "testuser"
+API = "/api/v1/"
+
+
+# ---------------------------------------------------------------------------- fake Kaggle
+
+
+@dataclass
+class Recorded:
+    """One request as the server saw it."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.body or b"{}")
+
+    @property
+    def call(self) -> str:
+        """``service/Method`` for API calls, the raw path otherwise."""
+        return self.path[len(API) :] if self.path.startswith(API) else self.path
+
+
+@dataclass
+class FakeKaggle:
+    """What the fake server remembers: requests, uploads, existing datasets, versions."""
+
+    requests: list[Recorded] = field(default_factory=list)
+    uploads: dict[str, bytes] = field(default_factory=dict)  # token -> bytes PUT
+    blob_names: dict[str, str] = field(default_factory=dict)  # token -> file name
+    datasets: set[str] = field(default_factory=set)
+    versions: dict[str, int] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def reset(self) -> None:
+        with self.lock:
+            self.requests.clear()
+            self.uploads.clear()
+            self.blob_names.clear()
+            self.datasets.clear()
+            self.versions.clear()
+
+    def calls(self) -> list[str]:
+        return [r.call for r in self.requests]
+
+    def bodies(self, call: str) -> list[Any]:
+        return [r.json for r in self.requests if r.call == call]
+
+    def uploaded_by_name(self) -> dict[str, bytes]:
+        return {self.blob_names[t]: data for t, data in self.uploads.items()}
+
+    def answer(self, call: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """The response the client expects (shapes read from kagglesdk's types)."""
+        with self.lock:
+            if call == "kernels.KernelsApiService/SaveKernel":
+                slug = body["slug"]
+                self.versions[slug] = self.versions.get(slug, 0) + 1
+                url = f"http://localhost/code/{slug}"
+                return 200, {
+                    "ref": f"/code/{slug}",
+                    "url": url,
+                    "versionNumber": self.versions[slug],
+                    "kernelId": 7,
+                }
+            if call == "kernels.KernelsApiService/GetKernelSessionStatus":
+                return 200, {"status": "COMPLETE"}
+            if call == "datasets.DatasetApiService/GetDatasetStatus":
+                ref = f"{body.get('ownerSlug')}/{body.get('datasetSlug')}"
+                if ref in self.datasets:
+                    return 200, {"status": "READY"}
+                return 404, {"code": 404, "message": f"Dataset {ref} not found"}
+            if call == "blobs.BlobApiService/StartBlobUpload":
+                token = f"blob{len(self.blob_names) + 1}"
+                self.blob_names[token] = body["name"]
+                return 200, {"token": token, "createUrl": f"http://localhost/upload/{token}"}
+            if call == "datasets.DatasetApiService/CreateDataset":
+                ref = f"{body['ownerSlug']}/{body['slug']}"
+                self.datasets.add(ref)
+                return 200, {"ref": ref, "url": f"http://localhost/{ref}", "status": "ok"}
+            if call == "datasets.DatasetApiService/CreateDatasetVersion":
+                ref = f"{body['ownerSlug']}/{body['datasetSlug']}"
+                return 200, {"ref": ref, "url": f"http://localhost/{ref}", "status": "ok"}
+            if call == "competitions.CompetitionApiService/CreateCodeSubmission":
+                return 200, {"message": "Submission successful", "ref": 4242}
+            if call == "competitions.CompetitionApiService/GetSubmissionLimits":
+                return 200, {}
+        return 404, {"code": 404, "message": f"unknown call {call}"}
+
+
+def _make_handler(fake: FakeKaggle) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _read_body(self) -> bytes:
+            if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+                out = bytearray()
+                while True:
+                    size = int(self.rfile.readline().split(b";")[0].strip(), 16)
+                    if size == 0:
+                        self.rfile.readline()
+                        return bytes(out)
+                    out += self.rfile.read(size)
+                    self.rfile.readline()
+            return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+        def _reply(self, status: int, payload: dict[str, Any]) -> None:
+            data = json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def _record(self) -> Recorded:
+            rec = Recorded(self.command, self.path, dict(self.headers), self._read_body())
+            with fake.lock:
+                fake.requests.append(rec)
+            return rec
+
+        def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+            rec = self._record()
+            self._reply(*fake.answer(rec.call, rec.json if rec.body else {}))
+
+        def do_PUT(self) -> None:  # noqa: N802
+            rec = self._record()
+            token = rec.path.rsplit("/", 1)[-1]
+            with fake.lock:
+                known = token in fake.blob_names
+                if known:
+                    fake.uploads[token] = rec.body
+            self._reply(200 if known else 404, {})
+
+        def do_GET(self) -> None:  # noqa: N802 (recorded so a stray call shows up)
+            self._record()
+            self._reply(404, {"code": 404, "message": "GET not served"})
+
+        def log_message(self, *args: Any) -> None:  # keep pytest output clean
+            pass
+
+    return Handler
+
+
+@pytest.fixture(scope="module")
+def kaggle_server() -> Iterator[FakeKaggle]:
+    """The fake server on 127.0.0.1:80 (the client's LOCALHOST endpoint has no port)."""
+    fake = FakeKaggle()
+    server = None
+    for attempt in range(10):
+        try:
+            server = ThreadingHTTPServer(("127.0.0.1", 80), _make_handler(fake))
+            break
+        except PermissionError as exc:
+            pytest.skip(
+                f"cannot bind 127.0.0.1:80 ({exc}); the kaggle client's LOCALHOST "
+                "endpoint is http://localhost with no port, so the fake needs port 80"
+            )
+        except OSError as exc:
+            # Another run may still hold the port for a moment; wait briefly before giving up.
+            if exc.errno == errno.EADDRINUSE and attempt < 9:
+                time.sleep(0.5)
+                continue
+            pytest.skip(
+                f"cannot bind 127.0.0.1:80 ({exc}); the kaggle client's LOCALHOST "
+                "endpoint is http://localhost with no port, so the fake needs port 80"
+            )
+    assert server is not None
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield fake
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def fake(kaggle_server: FakeKaggle) -> FakeKaggle:
+    kaggle_server.reset()
+    return kaggle_server
+
+
+# ---------------------------------------------------------------------------- the checkout
+
+
+@pytest.fixture(scope="module")
+def checkout(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of what publishing needs, plus a fresh stamp so make skips the venv setup."""
+    root = tmp_path_factory.mktemp("checkout")
+    for name in ("Makefile", "setup.py", "pyproject.toml", "README.md"):
+        shutil.copy2(REPO / name, root / name)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for name in ("hms_kit", "kernels", "kernel-metadata"):
+        shutil.copytree(REPO / name, root / name, ignore=ignore)
+    (root / "stamp").touch()  # newer than setup.py/pyproject.toml: make's $(STAMP) is done
+    return root
+
+
+def make_vars(checkout: Path) -> list[str]:
+    """Run make with this interpreter and without (re)building .venv."""
+    return [f"PY={sys.executable}", f"STAMP={checkout / 'stamp'}"]
+
+
+@pytest.fixture(scope="module")
+def wheel(checkout: Path) -> Path:
+    """``make wheel`` in the checkout (offline: no build isolation), with a stale module
+    planted in build/lib that must not reach the wheel."""
+    stale = checkout / "build" / "lib" / "hms_kit" / "stale_module.py"
+    stale.parent.mkdir(parents=True)
+    stale.write_text("raise ImportError('stale')\n")
+    proc = subprocess.run(
+        ["make", "wheel", *make_vars(checkout), "WHEEL_FLAGS=--no-build-isolation"],
+        cwd=checkout,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    path = checkout / "dist" / f"hms_kit-{__version__}-py3-none-any.whl"
+    assert path.is_file(), proc.stdout
+    return path
+
+
+def client_env(tmp_path: Path, credentials: bool = True) -> dict[str, str]:
+    """Environment for the client: fake server, an empty HOME, dummy or no credentials."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("KAGGLE_") and k.lower() not in ("http_proxy", "https_proxy")
+    }
+    home = tmp_path / "home"
+    (home / ".kaggle").mkdir(parents=True, exist_ok=True)
+    (tmp_path / "tmp").mkdir(exist_ok=True)
+    env.update(
+        HOME=str(home),
+        KAGGLE_CONFIG_DIR=str(home / ".kaggle"),
+        KAGGLE_API_ENVIRONMENT="LOCALHOST",
+        # The client keeps resumable-upload state under the temp dir: one per test.
+        TMPDIR=str(tmp_path / "tmp"),
+        NO_PROXY="localhost,127.0.0.1",
+        no_proxy="localhost,127.0.0.1",
+    )
+    if credentials:
+        env.update(KAGGLE_USERNAME=USER, KAGGLE_KEY="dummy")
+    return env
+
+
+def run(cmd: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+
+
+def publish(checkout: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    return run([sys.executable, "-m", "hms_kit.publish", *args], checkout, env)
+
+
+def ok(proc: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
+    assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+    return proc
+
+
+# ---------------------------------------------------------------------------- pure functions
+
+
+def test_credentials_from_config_dir_and_env(tmp_path: Path) -> None:
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    (conf / "kaggle.json").write_text(json.dumps({"username": "fileuser", "key": "k"}))
+    env = {"HOME": str(tmp_path), "KAGGLE_CONFIG_DIR": str(conf)}
+    assert find_credentials(env).username == "fileuser"
+    assert find_credentials({**env, "KAGGLE_USERNAME": "envuser"}).username == "envuser"
+    with pytest.raises(PublishError, match="KAGGLE_USERNAME and KAGGLE_KEY"):
+        find_credentials({"HOME": str(tmp_path / "nobody")})
+    with pytest.raises(PublishError, match="kaggle.json"):  # a username alone is not enough
+        find_credentials({"HOME": str(tmp_path / "nobody"), "KAGGLE_USERNAME": "u"})
+
+
+def test_render_fills_username_and_copies_files(tmp_path: Path) -> None:
+    out = render_kernel_metadata(
+        REPO / "kernel-metadata" / "infer",
+        tmp_path / "infer",
+        "alice",
+        code_dir=REPO / "kernels",
+        dataset_slug="my-wheel",
+        weights_dataset="timm-weights",
+    )
+    meta = check_kernel_folder(out, "alice")
+    assert meta["id"] == "alice/hms-kit-infer"
+    assert meta["dataset_sources"] == ["alice/my-wheel", "alice/timm-weights"]
+    assert meta["kernel_sources"] == ["alice/hms-kit-train"]
+    assert (out / "infer.py").read_text() == (REPO / "kernels" / "infer.py").read_text()
+    # The committed template keeps its placeholder: no username is ever written back.
+    assert "{username}" in (REPO / "kernel-metadata" / "infer" / "kernel-metadata.json").read_text()
+    with pytest.raises(PublishError, match="not found"):
+        render_dataset_metadata(
+            REPO / "kernel-metadata" / "dataset", tmp_path / "ds", "alice", files=[tmp_path / "x"]
+        )
+    assert not (tmp_path / "ds").exists()  # nothing half-rendered
+
+
+# ---------------------------------------------------------------------------- wheel
+
+
+def test_make_wheel_is_fresh_and_has_the_configs(wheel: Path) -> None:
+    names = set(zipfile.ZipFile(wheel).namelist())
+    configs = sorted(p.name for p in (REPO / "hms_kit" / "configs").glob("*.yaml"))
+    assert configs, "hms_kit/configs holds no *.yaml to check"
+    assert {f"hms_kit/configs/{n}" for n in configs} <= names
+    assert "hms_kit/publish.py" in names and "hms_kit/cli/__init__.py" in names
+    assert "hms_kit/stale_module.py" not in names  # make wheel cleared build/lib
+
+
+def _deps_view(dest: Path) -> list[Path]:
+    """Per site-packages dir of this interpreter, a folder of symlinks to everything in it
+    except hms_kit itself (its editable-install finder, .pth and dist-info)."""
+    views = []
+    site_dirs = [Path(p) for p in sys.path if p.endswith(("site-packages", "dist-packages"))]
+    for i, site in enumerate(d for d in site_dirs if d.is_dir()):
+        view = dest / f"deps{i}"
+        view.mkdir(parents=True)
+        for entry in site.iterdir():
+            low = entry.name.lower()
+            if "hms_kit" in low or "hms-kit" in low or entry.suffix == ".pth":
+                continue
+            (view / entry.name).symlink_to(entry)
+        views.append(view)
+    return views
+
+
+def test_wheel_installs_offline_in_a_fresh_venv(wheel: Path, tmp_path: Path) -> None:
+    """``pip install --no-index --no-deps`` of the wheel into a fresh venv, then import it.
+
+    Method: ``python -m venv --without-pip`` makes an empty venv. Kaggle's image already has
+    the dependencies; here a ``deps.pth`` in the new venv lists, for each site-packages dir
+    of the interpreter running the tests, a folder of symlinks to its packages minus hms_kit
+    (its editable finder, ``.pth`` files and dist-info are left out, and the repository is
+    never on the path). So before the install ``import hms_kit`` fails; pip (imported from
+    those dependencies, running as the new venv's interpreter) installs offline; and the
+    import afterwards, from a cwd outside the repository, comes from the new venv's own
+    site-packages, configs included.
+    """
+    venv = tmp_path / "venv"
+    ok(run([sys.executable, "-m", "venv", "--without-pip", str(venv)], tmp_path, dict(os.environ)))
+    py = venv / "bin" / "python"
+    site = Path(
+        ok(
+            run(
+                [str(py), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+                tmp_path,
+                {},
+            )
+        ).stdout.strip()
+    )
+    views = _deps_view(tmp_path / "view")
+    (site / "deps.pth").write_text("".join(f"{v}\n" for v in views))
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path), "PIP_NO_INDEX": "1"}
+    cwd = tmp_path / "elsewhere"
+    cwd.mkdir()
+
+    before = run([str(py), "-c", "import hms_kit"], cwd, env)
+    assert before.returncode != 0 and "No module named 'hms_kit'" in before.stderr
+
+    pip = [str(py), "-m", "pip", "install", "-q", "--no-index", "--no-deps", str(wheel)]
+    ok(run(pip + ["--disable-pip-version-check"], cwd, env))
+
+    code = (
+        "import importlib.resources as r, hms_kit, hms_kit.cli, hms_kit.publish, yaml;"
+        "print(hms_kit.__version__); print(hms_kit.__file__);"
+        "print(sorted(p.name for p in (r.files('hms_kit') / 'configs').iterdir()))"
+    )
+    version, file, configs = ok(run([str(py), "-c", code], cwd, env)).stdout.splitlines()
+    assert version == __version__
+    assert Path(file).resolve().is_relative_to(site.resolve())
+    expected = sorted(p.name for p in (REPO / "hms_kit" / "configs").glob("*.yaml"))
+    assert all(name in configs for name in expected)
+
+
+# ---------------------------------------------------------------------------- pushes
+
+
+def test_make_push_kernel_train_end_to_end(fake: FakeKaggle, checkout: Path, tmp_path: Path):
+    proc = ok(
+        run(
+            ["make", "push-kernel", "KERNEL=train", *make_vars(checkout)],
+            checkout,
+            client_env(tmp_path),
+        )
+    )
+    assert fake.calls() == ["kernels.KernelsApiService/SaveKernel"], proc.stdout
+    (body,) = fake.bodies("kernels.KernelsApiService/SaveKernel")
+    assert body["slug"] == f"{USER}/hms-kit-train"
+    assert body["newTitle"] == "HMS Kit Train"
+    assert body["text"] == (REPO / "kernels" / "train.py").read_text()
+    assert body["language"] == "python" and body["kernelType"] == "script"
+    assert body["isPrivate"] is True
+    assert body["enableGpu"] is True
+    assert body["enableInternet"] is True
+    assert body["datasetDataSources"] == [f"{USER}/hms-kit-wheel"]
+    assert body["competitionDataSources"] == [COMPETITION]
+    assert body.get("kernelDataSources", []) == []  # the client drops empty lists
+    (req,) = fake.requests
+    assert req.headers["Authorization"].startswith("Basic ")  # the dummy key went along
+    assert "Kernel version 1 successfully pushed" in proc.stdout
+    pushed = json.loads((checkout / "build" / "kaggle" / "pushed-train.json").read_text())
+    assert pushed == {"id": f"{USER}/hms-kit-train", "version": 1}
+
+
+def test_push_kernel_infer_flags_and_sources(fake: FakeKaggle, checkout: Path, tmp_path: Path):
+    env = {**client_env(tmp_path), "WEIGHTS_DATASET": "someone/timm-weights"}
+    ok(publish(checkout, env, "push-kernel", "--kernel", "infer", "--dataset-slug", "my-wheel"))
+    (body,) = fake.bodies("kernels.KernelsApiService/SaveKernel")
+    assert body["slug"] == f"{USER}/hms-kit-infer"
+    assert body["text"] == (REPO / "kernels" / "infer.py").read_text()
+    assert body["isPrivate"] is True
+    assert body["enableGpu"] is True
+    assert body["enableInternet"] is False
+    assert body["datasetDataSources"] == [f"{USER}/my-wheel", "someone/timm-weights"]
+    assert body["competitionDataSources"] == [COMPETITION]
+    assert body["kernelDataSources"] == [f"{USER}/hms-kit-train"]
+
+
+def test_push_dataset_creates_then_versions(
+    fake: FakeKaggle, checkout: Path, wheel: Path, tmp_path: Path
+):
+    env = client_env(tmp_path)
+    config = (checkout / "kernels" / "config.yaml").read_bytes()
+    expected = {wheel.name: wheel.read_bytes(), "config.yaml": config}
+
+    ok(publish(checkout, env, "push-dataset"))
+    status, create = "datasets.DatasetApiService/GetDatasetStatus", "datasets.DatasetApiService/"
+    assert fake.calls()[0] == status  # asked first: 404, so create
+    assert fake.calls()[-1] == create + "CreateDataset"
+    assert fake.calls().count("blobs.BlobApiService/StartBlobUpload") == 2
+    assert fake.uploaded_by_name() == expected
+    (body,) = fake.bodies(create + "CreateDataset")
+    assert (body["ownerSlug"], body["slug"]) == (USER, "hms-kit-wheel")
+    assert body["title"] == "hms-kit wheel" and body["licenseName"] == "CC0-1.0"
+    assert body["isPrivate"] is True
+    assert sorted(f["token"] for f in body["files"]) == sorted(fake.uploads)
+    puts = [r for r in fake.requests if r.method == "PUT"]
+    assert sorted(r.path for r in puts) == sorted(f"/upload/{t}" for t in fake.uploads)
+
+    # Second push: the dataset exists now, so a new version with the given notes.
+    existing = set(fake.datasets)
+    fake.reset()
+    fake.datasets |= existing
+    ok(publish(checkout, env, "push-dataset", "--message", "v-test"))
+    assert fake.calls()[0] == status
+    assert create + "CreateDataset" not in fake.calls()
+    (body,) = fake.bodies(create + "CreateDatasetVersion")
+    assert (body["ownerSlug"], body["datasetSlug"]) == (USER, "hms-kit-wheel")
+    assert body["body"]["versionNotes"] == "v-test"
+    assert fake.uploaded_by_name() == expected
+
+
+def test_status_and_submit(fake: FakeKaggle, checkout: Path, tmp_path: Path) -> None:
+    env = client_env(tmp_path)
+    proc = ok(publish(checkout, env, "status"))
+    bodies = fake.bodies("kernels.KernelsApiService/GetKernelSessionStatus")
+    assert [(b["userName"], b["kernelSlug"]) for b in bodies] == [
+        (USER, "hms-kit-train"),
+        (USER, "hms-kit-infer"),
+    ]
+    assert "COMPLETE" in proc.stdout
+
+    fake.reset()
+    ok(publish(checkout, env, "push-kernel", "--kernel", "infer"))
+    ok(publish(checkout, env, "submit", "--message", "first try"))  # version from the push
+    ok(publish(checkout, env, "submit", "--message", "pinned", "--version", "5"))
+    subs = fake.bodies("competitions.CompetitionApiService/CreateCodeSubmission")
+    assert [(s["kernelVersion"], s["submissionDescription"]) for s in subs] == [
+        (1, "first try"),
+        (5, "pinned"),
+    ]
+    for s in subs:
+        assert s["competitionName"] == COMPETITION
+        assert (s["kernelOwner"], s["kernelSlug"]) == (USER, "hms-kit-infer")
+        assert s["fileName"] == "submission.csv"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["push-dataset"],
+        ["push-kernel", "--kernel", "all"],
+        ["status"],
+        ["submit", "--version", "1"],
+    ],
+)
+def test_missing_credentials_stop_before_any_request(
+    fake: FakeKaggle, checkout: Path, wheel: Path, tmp_path: Path, args: list[str]
+) -> None:
+    proc = publish(checkout, client_env(tmp_path, credentials=False), *args)
+    assert proc.returncode != 0
+    assert "set KAGGLE_USERNAME and KAGGLE_KEY" in proc.stderr
+    assert "~/.kaggle/kaggle.json" in proc.stderr
+    assert fake.requests == []
+
+
+def test_make_push_kernel_without_credentials_fails(
+    fake: FakeKaggle, checkout: Path, tmp_path: Path
+) -> None:
+    env = client_env(tmp_path, credentials=False)
+    proc = run(["make", "push-kernel", *make_vars(checkout)], checkout, env)
+    assert proc.returncode != 0
+    assert "KAGGLE_USERNAME and KAGGLE_KEY" in proc.stderr
+    assert fake.requests == []
+
+
+def test_dry_run_renders_but_sends_nothing(fake: FakeKaggle, checkout: Path, tmp_path: Path):
+    proc = ok(publish(checkout, client_env(tmp_path), "push-kernel", "--dry-run"))
+    assert "+ kaggle kernels push -p" in proc.stdout
+    assert fake.requests == []
+    meta = json.loads((checkout / "build/kaggle/infer/kernel-metadata.json").read_text())
+    assert meta["id"] == f"{USER}/hms-kit-infer"

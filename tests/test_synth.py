@@ -1,0 +1,374 @@
+"""The synthetic competition: Kaggle's exact format (checked against the real files), label
+windows inside their files, determinism, label statistics, visible class patterns, the
+answers files and the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from hms_kit import schema
+from hms_kit.cli import main
+from hms_kit.data import Competition, DataError, eeg_window, spec_window
+from hms_kit.data.synth import generate_competition, kaggle_spectrogram, plan_competition
+from hms_kit.data.synth import writer as synth_writer
+from hms_kit.data.synth.labels import train_table
+from hms_kit.data.synth.signals import background, class_pattern, pattern_strengths
+
+FREQS = np.array(schema.SPEC_FREQS_HZ)
+SEED = 7
+
+
+@pytest.fixture(scope="module")
+def comp(tmp_path_factory) -> Competition:
+    root = tmp_path_factory.mktemp("synth") / "competition"
+    summary = generate_competition(root, n_eegs=60, seed=SEED, n_test=8)
+    assert summary.root == root and summary.n_eegs == 60 and summary.n_test == 8
+    return Competition(root)
+
+
+@pytest.fixture(scope="module")
+def train(comp) -> pd.DataFrame:
+    return comp.read_train()
+
+
+def _first(folder) -> str:
+    return sorted(folder.glob("*.parquet"))[0]
+
+
+def _arrow_schema(path) -> list[tuple[str, str]]:
+    return [(f.name, str(f.type)) for f in pq.read_schema(path)]
+
+
+# ---------------------------------------------------------------- format vs the real files
+
+
+@pytest.mark.parametrize(
+    "folder", ["train_eegs", "train_spectrograms", "test_eegs", "test_spectrograms"]
+)
+def test_parquet_schemas_match_real_files(comp, real_dir, folder):
+    real = _arrow_schema(_first(real_dir / folder))
+    files = sorted((comp.root / folder).glob("*.parquet"))
+    assert files
+    for path in files[:5]:
+        assert _arrow_schema(path) == real, path
+
+
+def test_spectrogram_time_types(comp):
+    train_t = pq.read_schema(_first(comp.root / "train_spectrograms")).field("time").type
+    test_t = pq.read_schema(_first(comp.root / "test_spectrograms")).field("time").type
+    assert (str(train_t), str(test_t)) == ("int64", "int16")
+
+
+def test_csv_columns_and_dtypes_match_real(comp, real_dir):
+    real = pd.read_csv(real_dir / "train.csv")
+    synth = pd.read_csv(comp.train_csv)
+    assert list(synth.columns) == list(real.columns) == list(schema.TRAIN_COLUMNS)
+    for col in schema.TRAIN_COLUMNS:
+        if col == "label_id":  # blank in most real rows (float there); always set here
+            assert synth[col].dtype == np.int64 and synth[col].is_unique
+        else:
+            assert synth[col].dtype == real[col].dtype, col
+    for name in ("test.csv", "sample_submission.csv"):
+        assert list(pd.read_csv(comp.root / name).columns) == list(
+            pd.read_csv(real_dir / name).columns
+        )
+
+
+def test_test_files_exact_lengths(comp):
+    test = comp.read_test()
+    assert len(test) == 8
+    for _, r in test.iterrows():
+        assert comp.read_eeg(r.eeg_id, "test").shape == (schema.EEG_WINDOW_SAMPLES, 20)
+        spec = comp.read_spectrogram(r.spectrogram_id, "test")
+        assert spec.values.shape == (schema.SPEC_WINDOW_ROWS, 400)
+        assert (spec.time == np.arange(1, 600, 2)).all()
+
+
+def test_sample_submission_uniform_in_test_order(comp):
+    sub = comp.read_sample_submission()
+    assert (sub["eeg_id"].to_numpy() == comp.read_test()["eeg_id"].to_numpy()).all()
+    assert np.allclose(sub[list(schema.VOTE_COLUMNS)].to_numpy(), 1 / 6)
+
+
+def test_ids_unique_and_disjoint(comp, train):
+    test = comp.read_test()
+    assert not set(test["eeg_id"]) & set(train["eeg_id"])
+    assert not set(test["spectrogram_id"]) & set(train["spectrogram_id"])
+    assert not set(test["patient_id"]) & set(train["patient_id"])
+    assert train["label_id"].is_unique
+
+
+# ---------------------------------------------------------------- windows and signals agree
+
+
+def test_every_label_window_fits_its_files(comp, train):
+    eegs, specs = {}, {}
+    for _, r in train.iterrows():
+        eeg = eegs.setdefault(r.eeg_id, comp.read_eeg(r.eeg_id))
+        spec = specs.setdefault(r.spectrogram_id, comp.read_spectrogram(r.spectrogram_id))
+        assert eeg_window(eeg, r.eeg_label_offset_seconds).shape == (10000, 20)
+        assert spec_window(spec, r.spectrogram_label_offset_seconds).shape == (300, 400)
+    with pytest.raises(DataError):  # the check itself can fail
+        eeg_window(eeg, eeg.shape[0] / schema.EEG_RATE_HZ - 49)
+    # offsets are even seconds; ids count 0.. within an EEG and within a spectrogram
+    for col in ("eeg_label_offset_seconds", "spectrogram_label_offset_seconds"):
+        assert (train[col] % 2 == 0).all()
+    for key, sub in (("eeg_id", "eeg_sub_id"), ("spectrogram_id", "spectrogram_sub_id")):
+        for _, g in train.groupby(key):
+            assert sorted(g[sub]) == list(range(len(g)))
+
+
+def test_spectrogram_is_computed_from_the_eeg(comp, train):
+    """The label centre is eeg_start + eeg_offset + 25 = spec_offset + 300 in the recording,
+    so the EEG starts at spec_offset - eeg_offset + 275 s; the spectrogram rows recomputed
+    from the EEG file must equal the spectrogram file's rows at the same times."""
+    checked = 0
+    for eeg_id, g in train.groupby("eeg_id"):
+        eeg = comp.read_eeg(eeg_id)
+        if np.isnan(eeg).any():
+            continue
+        r = g.iloc[0]
+        start = r.spectrogram_label_offset_seconds - r.eeg_label_offset_seconds + 275
+        assert start % 2 == 1  # odd, so the EEG's second 1 falls on a row centre
+        ours = kaggle_spectrogram(eeg[schema.EEG_RATE_HZ :])  # rows centred at start + 2, 4...
+        first_row = int(start + 1) // 2
+        spec = comp.read_spectrogram(r.spectrogram_id).values
+        inner = slice(3, len(ours) - 3)  # rows whose 5.12-s frame lies inside the EEG file
+        expected = spec[first_row : first_row + len(ours)][inner]
+        np.testing.assert_allclose(ours[inner], expected, rtol=1e-3, atol=1e-4)
+        checked += 1
+    assert checked >= 10
+
+
+def test_nan_runs_and_nan_channels_present(comp, train):
+    runs = channels = 0
+    for eeg_id in train["eeg_id"].unique():
+        nan = np.isnan(comp.read_eeg(eeg_id))
+        runs += int(nan.all(axis=1).any() and not nan.all(axis=0).any())
+        channels += int(nan.all(axis=0).any())
+    assert runs >= 1 and channels >= 1
+
+
+def test_amplitudes_like_real(comp, real_dir, train):
+    """Tens of microvolts on the scalp, a much larger EKG, as in the real files."""
+    real = np.concatenate(
+        [
+            pq.read_table(_first(real_dir / f)).to_pandas().to_numpy()
+            for f in ("train_eegs", "test_eegs")
+        ]
+    )
+    synth = np.concatenate([comp.read_eeg(i) for i in train["eeg_id"].unique()[:10]])
+    scalp = slice(0, len(schema.SCALP_CHANNELS))
+    real_std = np.nanmedian(np.nanstd(real[:, scalp], axis=0))
+    synth_std = np.nanmedian(np.nanstd(synth[:, scalp], axis=0))
+    assert 0.4 < synth_std / real_std < 2.5
+    ekg = schema.CHANNEL_INDEX["EKG"]
+    assert 0.3 < np.nanstd(synth[:, ekg]) / np.nanstd(real[:, ekg]) < 3
+
+
+# ---------------------------------------------------------------- determinism
+
+
+def test_same_seed_same_files_other_seed_differs(tmp_path):
+    roots = []
+    for name, seed in (("a", 5), ("b", 5), ("c", 6)):
+        roots.append(tmp_path / name)
+        generate_competition(roots[-1], n_eegs=6, seed=seed, n_test=2)
+    a, b, c = roots
+    for name in ("train.csv", "test.csv", "_synth/test_answers.csv", "_synth/train_true_probs.csv"):
+        assert (a / name).read_bytes() == (b / name).read_bytes(), name
+    assert (a / "train.csv").read_bytes() != (c / "train.csv").read_bytes()
+    for folder in ("train_eegs", "train_spectrograms", "test_eegs", "test_spectrograms"):
+        names = sorted(p.name for p in (a / folder).iterdir())
+        assert names == sorted(p.name for p in (b / folder).iterdir())
+        for n in names:  # NaN != NaN, so compare the arrays with equal_nan
+            ta, tb = pq.read_table(a / folder / n), pq.read_table(b / folder / n)
+            assert ta.schema == tb.schema
+            assert np.array_equal(
+                ta.to_pandas().to_numpy(), tb.to_pandas().to_numpy(), equal_nan=True
+            )
+    comp_a, comp_c = Competition(a), Competition(c)
+    eeg_a = comp_a.read_eeg(comp_a.read_train()["eeg_id"].iloc[0])
+    eeg_c = comp_c.read_eeg(comp_c.read_train()["eeg_id"].iloc[0])
+    assert not np.array_equal(eeg_a[:1000], eeg_c[:1000])
+
+
+def test_interrupted_run_leaves_no_folder(tmp_path, monkeypatch):
+    def boom(x):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(synth_writer, "kaggle_spectrogram", boom)
+    with pytest.raises(KeyboardInterrupt):
+        generate_competition(tmp_path / "out", n_eegs=3, seed=1, n_test=1)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_refuses_a_foreign_folder(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError):
+        generate_competition(tmp_path, n_eegs=3, seed=1, n_test=1)
+    assert (tmp_path / "notes.txt").is_file()
+
+
+# ---------------------------------------------------------------- labels
+
+
+def test_plan_gives_the_written_labels(comp, train):
+    """plan_competition reproduces train.csv without drawing signals, so label statistics of
+    large competitions can be tested cheaply below."""
+    planned, _ = train_table(plan_competition(60, SEED, 8)[0], SEED)
+    written = pd.read_csv(comp.train_csv)
+    pd.testing.assert_frame_equal(planned, written, check_dtype=False)
+
+
+@pytest.fixture(scope="module")
+def default_labels() -> pd.DataFrame:
+    """train.csv of the default demo size (300 EEGs, seed 42), planned without signals."""
+    return train_table(plan_competition(300, 42)[0], 42)[0]
+
+
+def test_label_statistics_resemble_real(default_labels):
+    df = default_labels
+    votes = df[list(schema.VOTE_COLUMNS)].to_numpy()
+    total = votes.sum(axis=1)
+    assert 0.2 < (total >= 10).mean() < 0.55  # real 0.37
+    assert 0.4 < (total <= 3).mean() < 0.75  # real 0.55
+    assert total.min() >= 1 and total.max() <= 28
+    assert 0.3 < (votes.max(axis=1) == total).mean() < 0.7  # unanimous, real 0.48
+    per_eeg = df.groupby("eeg_id").size()
+    assert per_eeg.median() >= 2 and per_eeg.quantile(0.9) >= 6 and per_eeg.max() >= 20
+    assert df.groupby("patient_id")["eeg_id"].nunique().median() >= 2
+    eegs_per_spec = df.groupby("spectrogram_id")["eeg_id"].nunique()
+    assert eegs_per_spec.median() == 1 and eegs_per_spec.max() >= 2
+    distinct = len(df[["eeg_id", *schema.VOTE_COLUMNS]].drop_duplicates())
+    assert df["eeg_id"].nunique() <= distinct < 0.5 * len(df)
+    assert set(df[schema.CONSENSUS_COLUMN]) == set(schema.CLASSES)
+
+
+def test_populations_differ_like_real(default_labels):
+    df = default_labels
+    high = df[list(schema.VOTE_COLUMNS)].sum(axis=1) >= schema.HIGH_VOTE_THRESHOLD
+    seizure = df[schema.CONSENSUS_COLUMN] == "Seizure"
+    assert seizure[~high].mean() > 3 * seizure[high].mean()  # real 30% vs 1.5%
+
+
+def test_consensus_is_argmax_first_on_ties(train):
+    votes = train[list(schema.VOTE_COLUMNS)].to_numpy()
+    expected = np.asarray(schema.CLASSES)[votes.argmax(axis=1)]
+    assert (train[schema.CONSENSUS_COLUMN].to_numpy() == expected).all()
+
+
+def test_true_probs_align_with_rows(comp, train):
+    truth = pd.read_csv(comp.root / "_synth" / "train_true_probs.csv")
+    assert list(truth.columns) == ["eeg_id", "eeg_sub_id", *schema.VOTE_COLUMNS]
+    keys = ["eeg_id", "eeg_sub_id"]
+    assert (truth[keys].to_numpy() == train[keys].to_numpy()).all()
+    p = truth[list(schema.VOTE_COLUMNS)].to_numpy()
+    assert np.allclose(p.sum(axis=1), 1) and (p >= 0).all()
+    # votes follow their probabilities: the consensus is mostly the most probable class
+    agree = p.argmax(axis=1) == train[list(schema.VOTE_COLUMNS)].to_numpy().argmax(axis=1)
+    assert agree.mean() > 0.7
+
+
+def test_answers_one_row_per_test_eeg(comp):
+    test = comp.read_test()
+    answers = pd.read_csv(comp.root / "_synth" / "test_answers.csv")
+    truth = pd.read_csv(comp.root / "_synth" / "test_true_probs.csv")
+    for table in (answers, truth):
+        assert list(table.columns) == list(schema.SUBMISSION_COLUMNS)
+        assert (table["eeg_id"].to_numpy() == test["eeg_id"].to_numpy()).all()
+    votes = answers[list(schema.VOTE_COLUMNS)]
+    assert all(dt == np.int64 for dt in votes.dtypes) and (votes.sum(axis=1) >= 1).all()
+    assert np.allclose(truth[list(schema.VOTE_COLUMNS)].sum(axis=1), 1)
+    meta = json.loads((comp.root / "_synth" / "synth.json").read_text())
+    assert meta["seed"] == SEED and meta["n_eegs"] == 60 and meta["n_test"] == 8
+
+
+# ---------------------------------------------------------------- class patterns
+
+
+def _band_power(spec: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """``(rows, 4)`` mean power per region between lo and hi Hz of ``(rows, 400)`` rows."""
+    band = (FREQS >= lo) & (FREQS <= hi)
+    return spec.reshape(len(spec), len(schema.REGIONS), -1)[:, :, band].mean(axis=2)
+
+
+def test_class_patterns_show_in_their_bands():
+    rng = np.random.default_rng(0)
+    n = 60 * schema.EEG_RATE_HZ
+    bands = {"delta": (1, 3), "theta": (4, 8)}
+
+    def power(cls: str) -> dict[str, float]:
+        out = {k: 0.0 for k in bands}
+        for _ in range(3):
+            x = background(rng, n) + class_pattern(cls, rng, n, strength=0.9)
+            spec = kaggle_spectrogram(x)
+            for k, (lo, hi) in bands.items():  # the louder hemisphere: patterns may be one-sided
+                out[k] += _band_power(spec, lo, hi).mean(axis=0).max() / 3
+        return out
+
+    p = {cls: power(cls) for cls in schema.CLASSES}
+    for cls in ("LRDA", "GRDA", "LPD"):
+        assert p[cls]["delta"] > 1.8 * p["Other"]["delta"], cls
+    assert p["GPD"]["delta"] > 1.2 * p["Other"]["delta"]
+    assert p["Seizure"]["theta"] > 2 * p["Other"]["theta"]
+    # lateralised: LRDA louder on one side than the other, GRDA about even
+    x = background(rng, n) + class_pattern("LRDA", rng, n, strength=1.0)
+    delta = _band_power(kaggle_spectrogram(x), 1, 3).mean(axis=0)  # LL, RL, LP, RP
+    left, right = delta[0] + delta[2], delta[1] + delta[3]
+    assert max(left, right) > 2 * min(left, right)
+
+
+def test_background_has_posterior_alpha():
+    x = background(np.random.default_rng(1), 60 * schema.EEG_RATE_HZ)
+    spec = np.abs(np.fft.rfft(x[:, : len(schema.SCALP_CHANNELS)], axis=0)) ** 2
+    f = np.fft.rfftfreq(len(x), 1 / schema.EEG_RATE_HZ)
+    alpha = spec[(f >= 8) & (f <= 12)].mean(axis=0)
+    beta = spec[(f >= 14) & (f <= 18)].mean(axis=0)
+    o1, fp1 = schema.CHANNEL_INDEX["O1"], schema.CHANNEL_INDEX["Fp1"]
+    assert alpha[o1] / beta[o1] > 3 * alpha[fp1] / beta[fp1]
+
+
+def test_pattern_strength_follows_probabilities():
+    p = np.array([0.0, 0.6, 0.35, 0.0, 0.0, 0.05])  # LPD with GPD as second
+    s = pattern_strengths(p)
+    assert set(s) == {"LPD", "GPD"} and s["LPD"] > s["GPD"] > 0
+    assert pattern_strengths(np.array([0, 0, 0, 0, 0.05, 0.95])) == {}
+
+
+def test_delta_classes_louder_than_other_in_files(comp, train):
+    truth = pd.read_csv(comp.root / "_synth" / "train_true_probs.csv")
+    rows = train.assign(p_rda=truth[["lrda_vote", "grda_vote"]].sum(axis=1).to_numpy())
+    rows = rows.assign(p_other=truth["other_vote"].to_numpy()).drop_duplicates("eeg_id")
+
+    def delta(sel: pd.DataFrame) -> float:
+        vals = []
+        for _, r in sel.iterrows():
+            spec = spec_window(
+                comp.read_spectrogram(r.spectrogram_id), r.spectrogram_label_offset_seconds
+            )
+            vals.append(np.nanmax(np.nanmean(_band_power(spec[140:160], 1, 3), axis=0)))
+        return float(np.median(vals))
+
+    rda, other = rows[rows.p_rda > 0.6], rows[rows.p_other > 0.6]
+    assert len(rda) >= 3 and len(other) >= 3
+    assert delta(rda) > 1.5 * delta(other)
+
+
+# ---------------------------------------------------------------- CLI
+
+
+def test_cli_writes_a_competition(tmp_path, capsys):
+    out = tmp_path / "comp"
+    assert main(["synth", str(out), "--n-eegs", "30", "--seed", "1"]) == 0
+    assert "30 EEGs" in capsys.readouterr().out
+    comp = Competition(out)
+    assert comp.read_train()["eeg_id"].nunique() == 30 and len(comp.read_test()) == 20
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "x.txt").write_text("x")
+    assert main(["synth", str(tmp_path / "other"), "--n-eegs", "2"]) == 2
