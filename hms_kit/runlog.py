@@ -47,6 +47,26 @@ def get_run_logger(run_dir: str | Path | None = None, console: bool = True) -> l
     return logger
 
 
+def ensure_run_log(run_dir: str | Path) -> logging.Logger:
+    """The kit's logger, also writing ``run_dir/training_record.log`` if it does not already.
+
+    Library entry points (``train_folds``, ``predict_test``) call this so a run folder always
+    has its log, whether the run came from the CLI, a kernel or a notebook cell.
+    """
+    log = logging.getLogger(LOGGER_NAME)
+    target = (Path(run_dir) / LOG_NAME).resolve()
+    for h in log.handlers:
+        if isinstance(h, logging.FileHandler) and Path(h.baseFilename).resolve() == target:
+            return log
+    Path(run_dir).mkdir(parents=True, exist_ok=True)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    fh = logging.FileHandler(target)
+    fh.setFormatter(logging.Formatter(LOG_FORMAT, datefmt=DATE_FORMAT))
+    log.addHandler(fh)
+    return log
+
+
 def logger() -> logging.Logger:
     """The kit's logger (unconfigured until a run calls get_run_logger: then it is silent)."""
     return logging.getLogger(LOGGER_NAME)

@@ -46,7 +46,7 @@ from hms_kit.inputs.dataset import CustomDataset
 from hms_kit.inputs.merge import in_chans as layout_in_chans
 from hms_kit.io import atomic_write, atomic_write_csv, atomic_write_text
 from hms_kit.model import build_model
-from hms_kit.runlog import log_time, logger
+from hms_kit.runlog import ensure_run_log, log_time, logger
 
 ROW_KEY = [
     "eeg_id",
@@ -320,10 +320,10 @@ def run_stage(
             result.lrs.append(float(sched.get_last_lr()[0]))
             if sched.last_epoch + 1 < sched.total_steps:
                 sched.step()
-            total += float(loss) * len(x)
+            total += float(loss.detach()) * len(x)
             n_seen += len(x)
             n_log += len(x)
-            bar.set_postfix(loss=f"{float(loss):.4f}")
+            bar.set_postfix(loss=f"{float(loss.detach()):.4f}")
             if (step + 1) % cfg.train.log_every == 0:
                 rate = n_log / max(time.time() - t_log, 1e-9)
                 log.info(
@@ -333,7 +333,7 @@ def run_stage(
                     stage,
                     epoch,
                     step + 1,
-                    float(loss),
+                    float(loss.detach()),
                     result.lrs[-1],
                     float(gnorm),
                     rate,
@@ -545,7 +545,7 @@ def train_folds(
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     save_config(cfg, run_dir / "config.yaml")
-    log = logger()
+    log = ensure_run_log(run_dir)
     cache_dir = Path(cache_dir) if cache_dir else run_dir / "cache"
     rows, cache = prepare(comp, cfg, cache_dir, workers)
     targets = vote_targets(rows)

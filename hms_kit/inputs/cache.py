@@ -275,9 +275,17 @@ def _build_entries(comp, cfg, todo, split, workers, progress, tqdm) -> None:
             total=len(tasks), desc=f"cache {'+'.join(todo)}", unit="file", disable=not progress
         )
         if n_workers <= 1:
-            for t in tasks:
-                _record(failed, t, _compute_task(t)[1])
-                bar.update()
+            import torch
+
+            # one thread like a worker, so the bytes do not depend on the worker count
+            threads = torch.get_num_threads()
+            torch.set_num_threads(1)
+            try:
+                for t in tasks:
+                    _record(failed, t, _compute_task(t)[1])
+                    bar.update()
+            finally:
+                torch.set_num_threads(threads)
         else:
             import multiprocessing as mp
 

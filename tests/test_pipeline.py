@@ -1,0 +1,255 @@
+"""The pipeline on a small synthetic competition with a tiny model: cache, train (two stages,
+two folds, one epoch), OOF, predict, score, experiment, resume, interruption."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from hms_kit import schema
+from hms_kit.cli import main
+from hms_kit.config import load_config
+from hms_kit.data import Competition
+from hms_kit.data.synth import generate_competition
+from hms_kit.inputs.cache import build_cache
+from hms_kit.predict import predict_test
+from hms_kit.train import gather_oof, make_folds, train_folds
+
+TINY = [
+    "model.name=test_efficientnet",
+    "train.n_folds=2",
+    "train.stage1.epochs=1",
+    "train.stage2.epochs=1",
+    "train.stage2.min_votes=5",
+    "train.batch_size=8",
+    "train.num_workers=0",
+    "inputs.scale=0.25",
+]
+
+
+@pytest.fixture(scope="module")
+def comp(tmp_path_factory) -> Competition:
+    root = tmp_path_factory.mktemp("synth") / "competition"
+    generate_competition(root, n_eegs=24, seed=3, n_test=6)
+    return Competition(root)
+
+
+@pytest.fixture(scope="module")
+def trained(comp, tmp_path_factory):
+    run = tmp_path_factory.mktemp("run")
+    cfg = load_config(None, TINY)
+    result = train_folds(comp, cfg, run, cache_dir=run.parent / "cache", workers=1)
+    return run, cfg, result
+
+
+def test_folds_group_patients(comp):
+    rows = comp.read_train()
+    folds = make_folds(rows, 3, seed=1)
+    per_patient = pd.Series(folds).groupby(rows["patient_id"].to_numpy()).nunique()
+    assert (per_patient == 1).all() and set(folds) == {0, 1, 2}
+    assert (make_folds(rows, 3, seed=1) == folds).all()
+
+
+def test_run_folder_contents(trained):
+    run, cfg, result = trained
+    for name in (
+        "config.yaml",
+        "training_record.log",
+        "folds.csv",
+        "oof.csv",
+        "scores.json",
+        "per_class.csv",
+        "confusion.png",
+        "lr.png",
+    ):
+        assert (run / name).is_file(), name
+    for k in range(2):
+        assert (run / "checkpoints" / f"fold{k}_best.pt").is_file()
+        assert (run / "checkpoints" / f"fold{k}_stage1.pt").is_file()
+    assert not list(run.rglob("*.tmp-*"))
+    oof = pd.read_csv(run / "oof.csv")
+    probs = oof[[f"pred_{c}" for c in schema.VOTE_COLUMNS]].to_numpy()
+    np.testing.assert_allclose(probs.sum(axis=1), 1, rtol=1e-5)
+    assert set(oof["fold"]) == {0, 1} and result["complete"]
+    assert np.isfinite(result["kl_all"]) and result["kl_all"] > 0
+    log = (run / "training_record.log").read_text()
+    assert "train_loss" in log and "val_loss" in log and "train_fold took" in log
+
+
+def test_reproducible_on_cpu(comp, trained, tmp_path):
+    run, cfg, result = trained
+    again = train_folds(comp, cfg, tmp_path / "again", cache_dir=run.parent / "cache", workers=1)
+    assert again["kl_all"] == pytest.approx(result["kl_all"], abs=1e-6)
+
+
+def test_predict_and_score(comp, trained, tmp_path, capsys):
+    run, _, _ = trained
+    out = tmp_path / "submission.csv"
+    assert (
+        main(["predict", "--competition", str(comp.root), "--run", str(run), "--out", str(out)])
+        == 0
+    )
+    sub = pd.read_csv(out)
+    assert list(sub.columns) == list(schema.SUBMISSION_COLUMNS)
+    assert sub["eeg_id"].tolist() == comp.read_sample_submission()["eeg_id"].tolist()
+    np.testing.assert_allclose(sub[list(schema.VOTE_COLUMNS)].sum(axis=1), 1, rtol=1e-6)
+    answers = comp.root / "_synth" / "test_answers.csv"
+    assert main(["score", "--submission", str(out), "--answers", str(answers)]) == 0
+    assert float(capsys.readouterr().out.strip().splitlines()[-1]) > 0
+
+
+def test_bad_test_file_gets_prior(comp, trained, tmp_path):
+    run, _, _ = trained
+    broken = tmp_path / "competition"
+    broken.mkdir()
+    for p in comp.root.iterdir():
+        if p.name != "test_eegs":
+            (broken / p.name).symlink_to(p)
+    (broken / "test_eegs").mkdir()
+    test = comp.read_test()
+    for i, eeg_id in enumerate(test["eeg_id"]):
+        dst = broken / "test_eegs" / f"{eeg_id}.parquet"
+        if i == 0:
+            dst.write_bytes(b"truncated")
+        elif i != 1:  # the second test EEG has no file at all
+            dst.symlink_to(comp.eeg_path(eeg_id, "test"))
+    sub, report = predict_test(Competition(broken), [run], workers=1)
+    assert report["fallback_rows"] == test["eeg_id"].head(2).tolist()
+    prior = torch.load(run / "checkpoints" / "fold0_best.pt", weights_only=False)["prior"]
+    row = sub.set_index("eeg_id").loc[test["eeg_id"].iloc[0], list(schema.VOTE_COLUMNS)]
+    np.testing.assert_allclose(row.to_numpy(), np.asarray(prior) / np.sum(prior), rtol=1e-6)
+    assert len(sub) == len(test)
+
+
+def test_no_checkpoint_still_writes_a_submission(comp, tmp_path):
+    sub, report = predict_test(comp, [tmp_path / "nothing"], workers=1)
+    assert report["checkpoints"] == [] and len(sub) == len(comp.read_test())
+    np.testing.assert_allclose(sub[list(schema.VOTE_COLUMNS)].sum(axis=1), 1)
+
+
+def test_cache_reused_and_rebuilt(comp, tmp_path):
+    cfg = load_config(None, TINY)
+    rows = comp.read_train().head(10)
+    c1 = build_cache(comp, rows, cfg.inputs, tmp_path, workers=1, progress=False)
+    entry = c1.entries["eeg"].path
+    mtime = (entry / "panels.npy").stat().st_mtime_ns
+    c2 = build_cache(comp, rows, cfg.inputs, tmp_path, workers=1, progress=False)
+    assert c2.entries["eeg"].path == entry and (entry / "panels.npy").stat().st_mtime_ns == mtime
+    np.testing.assert_array_equal(c1.get(3), c2.get(3))
+    cfg2 = load_config(None, [*TINY, "inputs.eeg.n_fft=512"])
+    c3 = build_cache(comp, rows, cfg2.inputs, tmp_path, workers=1, progress=False)
+    assert (
+        c3.entries["eeg"].path != entry and c3.entries["kaggle"].path == c1.entries["kaggle"].path
+    )
+    assert c1.get(0).shape == (8, 128, 256) and np.isfinite(c1.get(0)).all()
+
+
+def test_parallel_cache_equals_serial(comp, tmp_path):
+    cfg = load_config(None, TINY)
+    rows = comp.read_train().head(12)
+    a = build_cache(comp, rows, cfg.inputs, tmp_path / "a", workers=1, progress=False)
+    b = build_cache(comp, rows, cfg.inputs, tmp_path / "b", workers=2, progress=False)
+    for i in range(len(rows)):
+        np.testing.assert_array_equal(a.get(i), b.get(i))
+
+
+def test_experiment_resumes(comp, tmp_path, capsys):
+    args = [
+        "experiment",
+        "--competition",
+        str(comp.root),
+        "--out",
+        str(tmp_path),
+        "--models",
+        "test_efficientnet",
+        "--folds",
+        "2",
+        "--epochs",
+        "1",
+        "--workers",
+        "1",
+    ]
+    for o in TINY:
+        if not o.startswith(("model.name", "train.n_folds", "train.stage1.epochs")):
+            args += ["--set", o]
+    args += ["--set", "train.two_stage=false"]
+    assert main(args) == 0
+    table = pd.read_csv(tmp_path / "results.csv")
+    assert len(table) == 7 and table["CV Result"].is_monotonic_increasing
+    md = (tmp_path / "results.md").read_text()
+    assert md.splitlines()[0] == (
+        "| Model | Use Kaggle Spectrograms | Use EEG Spectrograms | "
+        "Use Wavelet Spectrograms | CV Result |"
+    )
+    assert md.splitlines()[2].startswith("| **test_efficientnet**")
+    stamp = (tmp_path / "test_efficientnet__kaggle" / "scores.json").stat().st_mtime_ns
+    assert main(args) == 0  # every combination finished: nothing retrained
+    assert (tmp_path / "test_efficientnet__kaggle" / "scores.json").stat().st_mtime_ns == stamp
+
+
+def test_kill_and_resume_matches_uninterrupted(comp, trained, tmp_path):
+    """SIGTERM mid-epoch, then --resume: the same OOF score as the uninterrupted run."""
+    run, cfg, result = trained
+    cache = run.parent / "cache"
+    cmd = [
+        sys.executable,
+        "-m",
+        "hms_kit",
+        "train",
+        "--competition",
+        str(comp.root),
+        "--out",
+        str(tmp_path / "killed"),
+        "--cache",
+        str(cache),
+        "--workers",
+        "1",
+    ]
+    for o in TINY:
+        cmd += ["--set", o]
+    # small batches and several epochs: the run is still going when the signal lands
+    longer = ["train.stage1.epochs=4", "train.batch_size=2"]
+    for o in [*longer, "train.log_every=1"]:
+        cmd += ["--set", o]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    log = tmp_path / "killed" / "training_record.log"
+    deadline = time.time() + 120
+    while time.time() < deadline:  # wait for the second epoch of fold 0 to be under way
+        if log.is_file() and "stage 1 epoch 1 step 2 " in log.read_text():
+            break
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=60)
+    assert proc.returncode != 0
+    assert not list((tmp_path / "killed").rglob("*.tmp-*"))
+    assert not (tmp_path / "killed" / "checkpoints" / "fold0_best.pt").exists()
+    assert main([*cmd[3:], "--resume"]) == 0
+    resumed = json.loads((tmp_path / "killed" / "scores.json").read_text())
+    full = train_folds(
+        comp,
+        load_config(None, [*TINY, *longer]),
+        tmp_path / "full",
+        cache_dir=cache,
+        workers=1,
+    )
+    assert resumed["kl_all"] == pytest.approx(full["kl_all"], abs=1e-6)
+    assert "resumed after epoch 0" in log.read_text()
+
+
+def test_gather_partial_folds(trained, tmp_path):
+    run, cfg, _ = trained
+    part = tmp_path / "part"
+    part.mkdir()
+    (part / "oof_fold1.csv").write_text((run / "oof_fold1.csv").read_text())
+    scores = gather_oof(part, cfg)
+    assert scores["folds"] == [1] and scores["complete"] is False
+    assert os.path.isfile(part / "oof.csv")
