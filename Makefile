@@ -39,8 +39,15 @@ $(STAMP): setup.py pyproject.toml
 
 setup: $(STAMP)
 
-demo: $(STAMP)
-	$(PY) -m hms_kit demo --out $(DEMO_OUT)
+# The demo runs the kernels exactly as Kaggle would: they install the wheel built here.
+demo: wheel
+	$(PY) -m hms_kit demo --out $(DEMO_OUT) --wheel $$(ls -t $(DIST)/hms_kit-*-py3-none-any.whl | head -1)
+
+# Benchmarks -> BENCHMARKS.md; BENCH_ARGS=--tiny is the test suite's quick run.
+BENCH_OUT ?= BENCHMARKS.md
+BENCH_ARGS ?=
+bench: $(STAMP)
+	$(PY) -m hms_kit bench --out $(BENCH_OUT) $(BENCH_ARGS)
 
 test: $(STAMP)
 	$(PY) -m pytest -q

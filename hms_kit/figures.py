@@ -83,7 +83,8 @@ def plot_inputs(panels_by_class: dict[str, dict[str, np.ndarray]], path: Path) -
     )
     for i, cls in enumerate(classes):
         for j, m in enumerate(mods):
-            img = np.concatenate(list(panels_by_class[cls][m]), axis=0)
+            # row 0 of a panel is its lowest frequency: flip so low sits at the bottom
+            img = np.concatenate([p[::-1] for p in panels_by_class[cls][m]], axis=0)
             axes[i, j].imshow(img, aspect="auto", cmap="magma", origin="upper")
             axes[i, j].set_xticks([])
             axes[i, j].set_yticks([64 + 128 * k for k in range(4)], schema.REGIONS)
@@ -119,12 +120,12 @@ def write_figures(comp: Competition, out: Path, cfg: InputConfig | None = None) 
         plot_kaggle_spectrogram(
             spec_window(spec, first.spectrogram_label_offset_seconds),
             out / "spectrogram.png",
-            f"Kaggle spectrogram {first.spectrogram_id} ({rows.index[0]})",
+            f"Kaggle spectrogram {int(first.spectrogram_id)} ({rows.index[0]})",
         ),
         plot_eeg(
             eeg_window(eeg, first.eeg_label_offset_seconds),
             out / "eeg.png",
-            f"EEG {first.eeg_id} ({rows.index[0]})",
+            f"EEG {int(first.eeg_id)} ({rows.index[0]})",
         ),
     ]
     panels: dict[str, dict[str, np.ndarray]] = {}

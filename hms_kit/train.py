@@ -279,6 +279,22 @@ def run_stage(
         result.best_loss, result.best_epoch = resume["best_loss"], resume["best_epoch"]
         result.lrs = list(resume["lrs"])
         log.info("fold %d stage %d: resumed after epoch %d", ctx.fold, stage, resume["epoch"])
+    if stage > 1 and not resume:
+        # the model it starts from is a candidate too: stage 2 must beat it on its own
+        # validation rows, else the fold keeps it
+        base_loss, _ = _evaluate(model, val_loader, device, cfg.train.amp)
+        result.best_loss = base_loss
+        _save(
+            {
+                "model": model.state_dict(),
+                **ctx.meta,
+                "stage": stage,
+                "epoch": -1,
+                "val_loss": base_loss,
+            },
+            best_path,
+        )
+        log.info("fold %d stage %d: starts from val_loss %.4f", ctx.fold, stage, base_loss)
     from tqdm.auto import tqdm
 
     epoch_seconds: list[float] = []

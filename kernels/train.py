@@ -11,26 +11,34 @@ import sys
 import tempfile
 
 ROOT = os.environ.get("HMS_KAGGLE_ROOT", "/kaggle")
-wheels = sorted(glob.glob(f"{ROOT}/input/*/hms_kit-*.whl"))
-if not wheels:
-    sys.exit(f"no hms_kit wheel in {ROOT}/input/*/: attach the wheel dataset")
-target = tempfile.mkdtemp(prefix="hms_kit_")
-subprocess.check_call(
-    [
-        sys.executable,
-        "-m",
-        "pip",
-        "install",
-        "-q",
-        "--no-index",
-        "--no-deps",
-        "--target",
-        target,
-        wheels[-1],
-    ]
-)
-sys.path.insert(0, target)
 
-from hms_kit.kernel import run_train_kernel  # noqa: E402
 
-run_train_kernel(ROOT)
+def main() -> None:
+    wheels = sorted(glob.glob(f"{ROOT}/input/*/hms_kit-*.whl"))
+    if not wheels:
+        sys.exit(f"no hms_kit wheel in {ROOT}/input/*/: attach the wheel dataset")
+    target = tempfile.mkdtemp(prefix="hms_kit_")
+    subprocess.check_call(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-index",
+            "--no-deps",
+            "--target",
+            target,
+            wheels[-1],
+        ]
+    )
+    sys.path.insert(0, target)
+
+    from hms_kit.kernel import run_train_kernel
+
+    run_train_kernel(ROOT)
+
+
+# the guard matters: the cache build starts worker processes that re-import this file
+if __name__ == "__main__":
+    main()

@@ -283,7 +283,8 @@ def test_answers_one_row_per_test_eeg(comp):
         assert list(table.columns) == list(schema.SUBMISSION_COLUMNS)
         assert (table["eeg_id"].to_numpy() == test["eeg_id"].to_numpy()).all()
     votes = answers[list(schema.VOTE_COLUMNS)]
-    assert all(dt == np.int64 for dt in votes.dtypes) and (votes.sum(axis=1) >= 1).all()
+    assert all(dt == np.int64 for dt in votes.dtypes)
+    assert (votes.sum(axis=1) >= 10).all()  # the hidden test set is high-vote only
     assert np.allclose(truth[list(schema.VOTE_COLUMNS)].sum(axis=1), 1)
     meta = json.loads((comp.root / "_synth" / "synth.json").read_text())
     assert meta["seed"] == SEED and meta["n_eegs"] == 60 and meta["n_test"] == 8

@@ -25,7 +25,10 @@ def run(args: argparse.Namespace) -> int:
     from hms_kit.data import Competition
     from hms_kit.io import atomic_write_text
 
+    if args.config is None:
+        args.config = "kaggle"  # what the kernels run on Kaggle
     cfg = config_from_args(args)
+    cfg.model.pretrained = False  # benchmarks never download weights
     if args.competition:
         comp = Competition.locate(args.competition)
     else:

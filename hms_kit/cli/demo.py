@@ -36,6 +36,7 @@ def run(args: argparse.Namespace) -> int:
         print(
             f"[1/4] synthetic competition: {args.n_eegs} EEGs in {time.perf_counter() - t:.1f} s at {comp}"
         )
+    _print_sample(comp, out / "balanced_train.csv")
     config_text = resolve_config_path(args.config).read_text()
     train_root = out / "kaggle_train"
     layout_kaggle_tree(train_root, comp, args.wheel, config_text)
@@ -52,9 +53,31 @@ def run(args: argparse.Namespace) -> int:
     submission = infer_root / "working" / "submission.csv"
     scores = score_demo(comp, submission, train_root / "working" / "scores.json")
     work = train_root / "working"
+    from hms_kit.config import load_config
+    from hms_kit.data import Competition
+    from hms_kit.figures import write_figures
+
+    figures = write_figures(Competition(comp), out / "figures", load_config(args.config).inputs)
     print(f"[4/4] scored {submission} against {comp / '_synth' / 'test_answers.csv'}")
-    print(f"      figures: {work / 'lr.png'}, {work / 'confusion.png'}, {out / 'figures'}")
+    print(
+        f"      figures: {work / 'lr.png'}, {work / 'confusion.png'}, "
+        + ", ".join(str(f) for f in figures)
+    )
     print(f"      log: {work / 'training_record.log'}; OOF: {work / 'oof.csv'}")
     print(f"      total {(time.perf_counter() - start) / 60:.1f} min")
     print(scores.line())
     return 0
+
+
+def _print_sample(comp: Path, out: Path) -> None:
+    """The seed's first step on the synthetic train.csv: class table and a balanced sample."""
+    from hms_kit.data import balanced_sample, class_table, read_train_csv
+    from hms_kit.io import atomic_write_csv
+    from hms_kit.report import markdown_table
+
+    train = read_train_csv(comp / "train.csv")
+    print(markdown_table(class_table(train)))
+    sample = balanced_sample(train, per_class=50, seed=42, allow_smaller=True)
+    print(markdown_table(class_table(sample)))
+    atomic_write_csv(out, sample)
+    print(f"      balanced sample: {len(sample)} rows (50 per class) in {out}")

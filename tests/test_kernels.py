@@ -1,0 +1,153 @@
+"""The kernels run locally, unchanged, against a local Kaggle tree: the demo flow on a tiny
+synthetic competition (train kernel -> infer kernel -> score), and an inference kernel
+with no checkpoint attached that must still write a valid submission."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hms_kit import schema
+from hms_kit.data.synth import generate_competition
+from hms_kit.demo import layout_kaggle_tree, run_kernel
+
+REPO = Path(__file__).resolve().parents[1]
+TINY_YAML = """\
+base: default
+model: {name: test_efficientnet}
+inputs: {scale: 0.25}
+train:
+  n_folds: 2
+  batch_size: 8
+  num_workers: 0
+  stage1: {epochs: 1}
+  stage2: {epochs: 1, min_votes: 5}
+"""
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("dist")
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(out),
+            str(REPO),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    (found,) = out.glob("hms_kit-*-py3-none-any.whl")
+    return found
+
+
+@pytest.fixture(scope="module")
+def competition(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("demo") / "competition"
+    generate_competition(root, n_eegs=24, seed=11, n_test=5)
+    return root
+
+
+def test_demo_runs_both_kernels_and_scores(wheel, competition, tmp_path):
+    out = tmp_path / "demo"
+    (competition.parent / "tiny.yaml").write_text(TINY_YAML)
+    (out / "competition").parent.mkdir(parents=True)
+    (out / "competition").symlink_to(competition)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "hms_kit",
+            "demo",
+            "--out",
+            str(out),
+            "--wheel",
+            str(wheel),
+            "--config",
+            str(competition.parent / "tiny.yaml"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    last = proc.stdout.strip().splitlines()[-1]
+    m = re.fullmatch(
+        r"submission KL (\d+\.\d{4}) \| OOF KL (\d+\.\d{4}) \| prior KL (\d+\.\d{4}) \| "
+        r"oracle KL (\d+\.\d{4})",
+        last,
+    )
+    assert m, last
+    sub = pd.read_csv(out / "kaggle_infer" / "working" / "submission.csv")
+    assert list(sub.columns) == list(schema.SUBMISSION_COLUMNS)
+    test = pd.read_csv(competition / "test.csv")
+    assert sub["eeg_id"].tolist() == pd.read_csv(competition / "sample_submission.csv")[
+        "eeg_id"
+    ].tolist() and len(sub) == len(test)
+    assert np.allclose(sub[list(schema.VOTE_COLUMNS)].sum(axis=1), 1)
+    work = out / "kaggle_train" / "working"
+    for name in ("config.yaml", "oof.csv", "folds.csv", "training_record.log", "lr.png"):
+        assert (work / name).is_file(), name
+    assert sorted(p.name for p in (work / "checkpoints").glob("fold*_best.pt")) == [
+        "fold0_best.pt",
+        "fold1_best.pt",
+    ]
+    infer_log = (out / "kaggle_infer" / "working" / "training_record.log").read_text()
+    assert infer_log.count("predicted 5 test rows with") == 2
+    for name in ("spectrogram.png", "eeg.png", "inputs.png"):
+        assert (out / "figures" / name).is_file()
+    assert (out / "balanced_train.csv").is_file()
+
+
+def test_infer_kernel_without_checkpoints_writes_prior_submission(wheel, competition, tmp_path):
+    root = tmp_path / "kaggle"
+    paths = layout_kaggle_tree(root, competition, wheel, TINY_YAML)
+    run_kernel(REPO / "kernels" / "infer.py", root)
+    sub = pd.read_csv(paths.working / "submission.csv")
+    expected = pd.read_csv(competition / "sample_submission.csv")["eeg_id"]
+    assert sub["eeg_id"].tolist() == expected.tolist()
+    probs = sub[list(schema.VOTE_COLUMNS)].to_numpy()
+    train = pd.read_csv(competition / "train.csv")[list(schema.VOTE_COLUMNS)].to_numpy(float)
+    prior = (train / train.sum(axis=1, keepdims=True)).mean(axis=0)
+    assert np.allclose(probs, prior[None, :], atol=1e-6)
+    log = (paths.working / "training_record.log").read_text()
+    assert "no usable checkpoint" in log
+
+
+def test_infer_kernel_with_a_missing_test_file_still_submits(wheel, competition, tmp_path):
+    """One test EEG's parquet is gone: the kernel logs it and that row gets the prior."""
+    broken = tmp_path / "competition"
+    broken.mkdir()
+    for item in competition.iterdir():
+        if item.name != "test_eegs":
+            (broken / item.name).symlink_to(item)
+    (broken / "test_eegs").mkdir()
+    files = sorted((competition / "test_eegs").glob("*.parquet"))
+    for f in files[1:]:
+        (broken / "test_eegs" / f.name).symlink_to(f)
+    train_root = tmp_path / "train"
+    layout_kaggle_tree(train_root, competition, wheel, TINY_YAML)
+    run_kernel(REPO / "kernels" / "train.py", train_root)
+    root = tmp_path / "infer"
+    paths = layout_kaggle_tree(
+        root, broken, wheel, TINY_YAML, {"hms-kit-train": train_root / "working"}
+    )
+    run_kernel(REPO / "kernels" / "infer.py", root)
+    sub = pd.read_csv(paths.working / "submission.csv")
+    assert len(sub) == len(files)
+    assert np.allclose(sub[list(schema.VOTE_COLUMNS)].sum(axis=1), 1)
+    log = (paths.working / "training_record.log").read_text()
+    assert files[0].stem in log and "prior" in log
