@@ -8,10 +8,12 @@ STAMP := $(VENV)/.installed-stamp
 TORCH_PIN := torch==2.14.1 torchvision==0.29.1
 DEMO_OUT ?= demo_out
 # Publishing (python -m hms_kit.publish): make push-kernel KERNEL=train, make submit KERNEL_VERSION=3;
+# FOLDS=0,1,2 pushes one train kernel per fold (and attaches them all to the infer kernel);
 # DRY_RUN=1 prints the kaggle calls without making them.
 DIST ?= dist
 KAGGLE_BUILD ?= build/kaggle
 KERNEL ?= all
+FOLDS ?=
 DATASET_SLUG ?= hms-kit-wheel
 WEIGHTS_DATASET ?=
 MESSAGE ?=
@@ -28,7 +30,7 @@ PUBLISH_OPTS = --build-dir $(KAGGLE_BUILD) --dist-dir $(DIST) --dataset-slug $(D
 help:
 	@echo "make demo   - the whole story on the embedded synthetic competition"
 	@echo "make test   - the test suite"
-	@echo "make lint | wheel | bench | push-dataset | push-kernel [KERNEL=train|infer] | status | submit"
+	@echo "make lint | wheel | bench | push-dataset | push-kernel [KERNEL=train|infer] [FOLDS=0,1] | status | submit"
 
 $(STAMP): setup.py pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -70,10 +72,10 @@ push-dataset: wheel
 	$(PUBLISH) push-dataset $(PUBLISH_OPTS) $(if $(MESSAGE),--message "$(MESSAGE)")
 
 push-kernel: $(STAMP)
-	$(PUBLISH) push-kernel --kernel $(KERNEL) $(PUBLISH_OPTS)
+	$(PUBLISH) push-kernel --kernel $(KERNEL) $(if $(FOLDS),--folds="$(FOLDS)") $(PUBLISH_OPTS)
 
 status: $(STAMP)
-	$(PUBLISH) status --kernel $(KERNEL) $(PUBLISH_OPTS)
+	$(PUBLISH) status --kernel $(KERNEL) $(if $(FOLDS),--folds="$(FOLDS)") $(PUBLISH_OPTS)
 
 submit: $(STAMP)
 	$(PUBLISH) submit $(PUBLISH_OPTS) $(if $(MESSAGE),--message "$(MESSAGE)") \

@@ -81,6 +81,13 @@ class CustomModel(nn.Module):
             )
         self.backbone = timm.create_model(name, pretrained=pretrained, **kwargs)
         self.input_scale = float(input_scale)
+        # timm's EfficientNet head init (uniform, range 1/sqrt(6)) starts with logits in the
+        # tens and gradient norms in the hundreds; a zero head starts at the uniform
+        # prediction, which is what a KL loss on vote distributions wants
+        head = self.backbone.get_classifier()
+        if isinstance(head, torch.nn.Linear):
+            torch.nn.init.zeros_(head.weight)
+            torch.nn.init.zeros_(head.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.input_scale != 1.0:

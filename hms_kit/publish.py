@@ -1,8 +1,8 @@
 """Publishing to Kaggle: the wheel dataset, the train/infer kernels, status and submission.
 
-``python -m hms_kit.publish push-dataset | push-kernel [--kernel train|infer|all] |
-status [--kernel ...] | submit [--message M] [--version N]`` (the Makefile's ``push-dataset``,
-``push-kernel``, ``status`` and ``submit`` targets call it).
+``python -m hms_kit.publish push-dataset | push-kernel [--kernel train|infer|all]
+[--folds 0,1,2] | status [--kernel ...] [--folds ...] | submit [--message M] [--version N]``
+(the Makefile's ``push-dataset``, ``push-kernel``, ``status`` and ``submit`` targets call it).
 
 Templates live in ``kernel-metadata/<name>/`` with two placeholders, ``{username}`` (the
 Kaggle username, found at push time and never committed) and ``{dataset_slug}`` (the wheel
@@ -15,11 +15,20 @@ The dataset is private and licensed CC0-1.0 (the client's own default licence na
 Kaggle accepts): it holds only this kit's wheel and its config, no competition data.
 ``WEIGHTS_DATASET`` (``owner/slug``, or ``slug`` for one of your own datasets) attaches a
 dataset of pretrained weights to both kernels.
+
+``--folds 0,1,2`` (``make push-kernel FOLDS=0,1,2``) trains folds in parallel: the train
+kernel is pushed once per fold as ``<train slug>-fold<k>`` (rendered in
+``build/kaggle/train-fold<k>/``), its code ``kernels/train.py`` with one line after the
+docstring that sets ``HMS_FOLDS`` to that fold (a Kaggle kernel cannot set environment
+variables); the infer kernel then attaches every fold kernel instead of the single train
+kernel. Without ``--folds`` one train kernel trains all the config's folds.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
+import io
 import json
 import os
 import re
@@ -33,7 +42,9 @@ from pathlib import Path
 from typing import Any
 
 from hms_kit import __version__, schema
+from hms_kit.config import ConfigError, load_config
 from hms_kit.io import atomic_write_text
+from hms_kit.kernel import ENV_FOLDS
 
 KERNELS: dict[str, str] = {"train": "hms-kit-train", "infer": "hms-kit-infer"}
 DATASET_TEMPLATE = "dataset"
@@ -45,6 +56,8 @@ DATASET_METADATA = "dataset-metadata.json"
 CONFIG_FILE = "config.yaml"
 SUBMISSION_FILE = "submission.csv"
 PLACEHOLDER = re.compile(r"\{[a-z_]+\}")
+TRAIN = "train"
+INFER = "infer"
 
 # The client reports some failures on stdout with exit status 0; these mark them.
 CLIENT_ERROR_MARKERS = (
@@ -158,19 +171,104 @@ def _replace_folder(staging: Path, target: Path) -> None:
     os.replace(staging, target)
 
 
-def _render(build_dir: Path, meta: Any, files: Sequence[Path], name: str) -> Path:
-    """Write ``meta`` as ``name`` plus copies of ``files`` into a fresh ``build_dir``."""
+def _render(
+    build_dir: Path,
+    meta: Any,
+    files: Sequence[Path],
+    name: str,
+    texts: Mapping[str, str] | None = None,
+) -> Path:
+    """Write ``meta`` as ``name``, copies of ``files`` and the ``texts`` (file name -> text)
+    into a fresh ``build_dir``."""
     build_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{build_dir.name}.tmp-", dir=build_dir.parent))
     try:
         (staging / name).write_text(json.dumps(meta, indent=2) + "\n")
         for src in files:
             shutil.copy2(src, staging / Path(src).name)
+        for file_name, text in (texts or {}).items():
+            (staging / file_name).write_text(text)
         _replace_folder(staging, build_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return build_dir
+
+
+def parse_fold_list(text: str) -> list[int]:
+    """``"0,1,2"`` -> ``[0, 1, 2]``: non-negative integers, each once, at least one.
+
+    Raises ``argparse.ArgumentTypeError`` (a usage error naming the bad value), so it serves
+    as the ``--folds`` type and the error comes before any file is rendered or request made.
+    """
+    items = [item.strip() for item in str(text).split(",")]
+    if not any(items):
+        raise argparse.ArgumentTypeError(f"no fold given in {text!r} (expected e.g. 0,1,2)")
+    folds: list[int] = []
+    for item in items:
+        if not re.fullmatch(r"[0-9]+", item):
+            raise argparse.ArgumentTypeError(
+                f"fold {item!r} in {text!r} is not a non-negative integer (expected e.g. 0,1,2)"
+            )
+        fold = int(item)
+        if fold in folds:
+            raise argparse.ArgumentTypeError(f"fold {fold} appears twice in {text!r}")
+        folds.append(fold)
+    return folds
+
+
+def fold_slug(slug: str, fold: int) -> str:
+    """The slug (or ``owner/slug``) of the kernel training one fold: ``<slug>-fold<k>``."""
+    return f"{slug}-fold{fold}"
+
+
+def fold_title(title: str, fold: int) -> str:
+    """``<title> fold<k>``: the client warns, and Kaggle names a new kernel after its title,
+    unless the title slugifies to the slug (``HMS Kit Train fold0`` -> ``hms-kit-train-fold0``;
+    ``fold 0`` would give ``fold-0``)."""
+    return f"{title} fold{fold}"
+
+
+def fold_line(fold: int, newline: str = "\n") -> str:
+    """The line a per-fold train kernel carries: Kaggle kernels cannot set ``HMS_FOLDS``."""
+    return f'import os; os.environ.setdefault("{ENV_FOLDS}", "{fold}")  # publish --folds{newline}'
+
+
+def _stays_on_top(node: ast.stmt, first: bool) -> bool:
+    """The module docstring (first statement) and ``from __future__`` imports."""
+    if isinstance(node, ast.ImportFrom) and node.module == "__future__":
+        return True
+    return (
+        first
+        and isinstance(node, ast.Expr)
+        and isinstance(node.value, ast.Constant)
+        and isinstance(node.value.value, str)
+    )
+
+
+def with_fold_line(source: str, fold: int) -> str:
+    """``source`` with :func:`fold_line` inserted after its module docstring (and any
+    ``from __future__`` imports, which must stay first), or before its first statement when
+    it has none (leading comments such as a shebang stay on top). Every other line is kept
+    byte for byte. Raises SyntaxError when ``source`` does not parse."""
+    body = ast.parse(source).body
+    # Split only where the parser counts lines (str.splitlines also splits at \f and others).
+    lines = io.StringIO(source, newline="").readlines()
+    after = None
+    for i, node in enumerate(body):
+        if not _stays_on_top(node, first=i == 0):
+            break
+        after = node.end_lineno or node.lineno
+    if after is None:
+        after = body[0].lineno - 1 if body else len(lines)
+    newline = "\n"
+    if after:
+        previous = lines[after - 1]
+        if previous.endswith(("\n", "\r")):
+            newline = "\r\n" if previous.endswith("\r\n") else previous[-1]
+        else:  # the last line had no line end
+            lines[after - 1] = previous + newline
+    return "".join(lines[:after]) + fold_line(fold, newline) + "".join(lines[after:])
 
 
 def render_kernel_metadata(
@@ -181,11 +279,16 @@ def render_kernel_metadata(
     code_dir: str | Path,
     dataset_slug: str = DEFAULT_DATASET_SLUG,
     weights_dataset: str | None = None,
+    fold: int | None = None,
+    train_folds: Sequence[int] = (),
 ) -> Path:
     """Render ``template_dir/kernel-metadata.json`` into ``build_dir`` with its code file.
 
     The code file named by ``code_file`` is copied from ``code_dir``; a weights dataset, if
-    given, is appended to ``dataset_sources``. Returns ``build_dir``.
+    given, is appended to ``dataset_sources``. With ``fold`` the kernel trains that fold
+    only: ``-fold<k>`` is added to its slug, `` fold<k>`` to its title, and its code gets
+    :func:`fold_line`. With ``train_folds`` the train kernel in ``kernel_sources`` (added if
+    absent) is replaced by one ``-fold<k>`` kernel per fold. Returns ``build_dir``.
     """
     template_dir = Path(template_dir)
     meta = json.loads((template_dir / KERNEL_METADATA).read_text())
@@ -195,10 +298,24 @@ def render_kernel_metadata(
         ref = dataset_ref(username, weights_dataset)
         if ref not in sources:
             sources.append(ref)
+    if train_folds:
+        train_ref = f"{username}/{KERNELS[TRAIN]}"
+        fold_refs = [fold_slug(train_ref, k) for k in train_folds]
+        sources = [s for s in meta.get("kernel_sources", []) if s not in fold_refs]
+        at = sources.index(train_ref) if train_ref in sources else len(sources)
+        meta["kernel_sources"] = [*sources[:at], *fold_refs, *sources[at + 1 :]]
     code = Path(code_dir) / meta.get("code_file", "")
     if not meta.get("code_file") or not code.is_file():
         raise PublishError(f"{template_dir / KERNEL_METADATA}: code file {code} not found")
-    return _render(Path(build_dir), meta, [code], KERNEL_METADATA)
+    if fold is None:
+        return _render(Path(build_dir), meta, [code], KERNEL_METADATA)
+    meta["id"] = fold_slug(str(meta.get("id", "")), fold)
+    meta["title"] = fold_title(str(meta.get("title", "")), fold)
+    try:
+        text = with_fold_line(code.read_text(), fold)
+    except SyntaxError as exc:
+        raise PublishError(f"{code} does not parse ({exc}): cannot add the fold line") from exc
+    return _render(Path(build_dir), meta, [], KERNEL_METADATA, {code.name: text})
 
 
 def render_dataset_metadata(
@@ -366,6 +483,41 @@ def _kernel_names(choice: str) -> list[str]:
     return list(KERNELS) if choice == "all" else [choice]
 
 
+@dataclass(frozen=True)
+class KernelTarget:
+    """One kernel to push: its template, its build folder name and the fold it trains."""
+
+    template: str  # "train" or "infer"
+    name: str  # build/kaggle/<name>/ and pushed-<name>.json: "train-fold0" for a fold
+    fold: int | None = None  # the one fold this train kernel trains (None: the config's)
+
+
+def kernel_targets(choice: str, folds: Sequence[int] | None = None) -> list[KernelTarget]:
+    """The kernels ``--kernel choice --folds ...`` pushes: one train kernel per fold."""
+    targets = []
+    for name in _kernel_names(choice):
+        if name == TRAIN and folds:
+            targets += [KernelTarget(name, fold_slug(name, k), k) for k in folds]
+        else:
+            targets.append(KernelTarget(name, name))
+    return targets
+
+
+def check_folds_exist(config: Path, folds: Sequence[int]) -> None:
+    """Every fold asked for must exist in the config the kernels run (``kernels/config.yaml``,
+    uploaded with the wheel), so no kernel is pushed to fail on Kaggle."""
+    try:
+        n_folds = load_config(config).train.n_folds
+    except (ConfigError, OSError, ValueError) as exc:
+        raise PublishError(f"--folds: cannot read the fold count from {config}: {exc}") from exc
+    bad = [k for k in folds if k >= n_folds]
+    if bad:
+        raise PublishError(
+            f"--folds: fold {bad[0]} does not exist: {config} has train.n_folds = {n_folds} "
+            f"(folds 0 to {n_folds - 1})"
+        )
+
+
 def push_dataset(args: argparse.Namespace) -> int:
     """Render and check the dataset folder, then create the dataset or add a version."""
     layout = Layout.from_args(args)
@@ -399,18 +551,27 @@ def _pushed_record(layout: Layout, kernel: str) -> Path:
 
 
 def push_kernel(args: argparse.Namespace) -> int:
-    """Render and check every selected kernel first, then push them one by one."""
+    """Render and check every selected kernel first, then push them one by one.
+
+    With ``--folds`` the train kernel is pushed once per fold and the infer kernel attaches
+    those fold kernels (see the module docstring).
+    """
     layout = Layout.from_args(args)
+    folds = args.folds or []
+    if folds:
+        check_folds_exist(layout.kernels / CONFIG_FILE, folds)
     user = find_username()
     folders = {}
-    for name in _kernel_names(args.kernel):
-        folders[name] = render_kernel_metadata(
-            layout.templates / name,
-            layout.build / name,
+    for target in kernel_targets(args.kernel, folds):
+        folders[target.name] = render_kernel_metadata(
+            layout.templates / target.template,
+            layout.build / target.name,
             user,
             code_dir=layout.kernels,
             dataset_slug=args.dataset_slug,
             weights_dataset=args.weights_dataset or None,
+            fold=target.fold,
+            train_folds=folds if target.template == INFER else (),
         )
     metas = {name: check_kernel_folder(folder, user) for name, folder in folders.items()}
     for name, folder in folders.items():
@@ -424,11 +585,13 @@ def push_kernel(args: argparse.Namespace) -> int:
 
 
 def status(args: argparse.Namespace) -> int:
-    """``kaggle kernels status`` for each selected kernel."""
+    """``kaggle kernels status`` for each selected kernel (each fold's with ``--folds``)."""
     user = find_username()
-    for name in _kernel_names(args.kernel):
-        proc = run_kaggle(["kernels", "status", f"{user}/{KERNELS[name]}"], dry_run=args.dry_run)
-        _check_client(proc, f"status of {user}/{KERNELS[name]}")
+    for target in kernel_targets(args.kernel, args.folds):
+        slug = KERNELS[target.template]
+        ref = f"{user}/{slug if target.fold is None else fold_slug(slug, target.fold)}"
+        proc = run_kaggle(["kernels", "status", ref], dry_run=args.dry_run)
+        _check_client(proc, f"status of {ref}")
     return 0
 
 
@@ -495,11 +658,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--message", help="version notes (default: git describe --always --dirty)")
     p.set_defaults(func=push_dataset)
     for name, func, help_text in (
-        ("push-kernel", push_kernel, "push the train and/or infer kernel"),
+        ("push-kernel", push_kernel, "push the train and/or infer kernel(s)"),
         ("status", status, "status of the kernels' latest runs"),
     ):
         p = sub.add_parser(name, parents=[common], help=help_text)
         p.add_argument("--kernel", choices=[*KERNELS, "all"], default="all")
+        p.add_argument(
+            "--folds",
+            type=parse_fold_list,
+            metavar="K,K,...",
+            help="one train kernel per fold (<train slug>-fold<k>), attached to the infer "
+            "kernel (default: one train kernel for all folds)",
+        )
         p.set_defaults(func=func)
     p = sub.add_parser("submit", parents=[common], help="submit the infer kernel's output")
     p.add_argument("--message", help="submission description")

@@ -10,6 +10,7 @@ tests never write into the working tree other sessions share.
 
 from __future__ import annotations
 
+import argparse
 import errno
 import json
 import os
@@ -32,14 +33,18 @@ from hms_kit.publish import (
     PublishError,
     check_kernel_folder,
     find_credentials,
+    fold_line,
+    parse_fold_list,
     render_dataset_metadata,
     render_kernel_metadata,
+    with_fold_line,
 )
 
 REPO = Path(__file__).resolve().parents[1]
 COMPETITION = "hms-harmful-brain-activity-classification"
 USER = "testuser"
 API = "/api/v1/"
+SAVE_KERNEL = "kernels.KernelsApiService/SaveKernel"
 
 
 # ---------------------------------------------------------------------------- fake Kaggle
@@ -339,6 +344,43 @@ def test_render_fills_username_and_copies_files(tmp_path: Path) -> None:
     assert not (tmp_path / "ds").exists()  # nothing half-rendered
 
 
+def _without_fold_line(text: str, fold: int) -> str:
+    """``text`` less the one fold line, which must be there exactly once."""
+    line = fold_line(fold)
+    assert text.count(line) == 1, text[:400]
+    return text.replace(line, "", 1)
+
+
+def test_fold_line_goes_after_the_docstring_and_nothing_else_changes() -> None:
+    train = (REPO / "kernels" / "train.py").read_text()
+    out = with_fold_line(train, 3)
+    assert _without_fold_line(out, 3) == train
+    docstring_end = train.index('"""', 3) + len('"""\n')
+    assert out[docstring_end:].startswith('import os; os.environ.setdefault("HMS_FOLDS", "3")')
+    compile(out, "train.py", "exec")
+    # __future__ imports stay first; without a docstring, a shebang and comments stay on top;
+    # a file without a final line end gets one before the line; CRLF files keep CRLF.
+    future = '"""Doc\n   string."""\nfrom __future__ import annotations\nx = 1\n'
+    assert with_fold_line(future, 0) == future.replace("x = 1", fold_line(0) + "x = 1")
+    bare = "#!/usr/bin/env python\n# note\n\nimport sys\n"
+    assert with_fold_line(bare, 1) == bare.replace("import sys", fold_line(1) + "import sys")
+    assert with_fold_line('"""Doc."""', 2) == '"""Doc."""\n' + fold_line(2)
+    crlf = '"""Doc."""\r\nx = 1\r\n'
+    assert with_fold_line(crlf, 4) == '"""Doc."""\r\n' + fold_line(4, "\r\n") + "x = 1\r\n"
+
+
+def test_parse_fold_list_names_the_bad_value() -> None:
+    assert parse_fold_list("0,1,2") == [0, 1, 2]
+    assert parse_fold_list(" 4, 2 ") == [4, 2]
+    for text, bad in [("0,x", "'x'"), ("-1", "'-1'"), ("0,,1", "''"), ("1.5", "'1.5'")]:
+        with pytest.raises(argparse.ArgumentTypeError, match=f"fold {bad} in"):
+            parse_fold_list(text)
+    with pytest.raises(argparse.ArgumentTypeError, match="fold 1 appears twice in '0,1,01'"):
+        parse_fold_list("0,1,01")
+    with pytest.raises(argparse.ArgumentTypeError, match="no fold given"):
+        parse_fold_list(" ")
+
+
 # ---------------------------------------------------------------------------- wheel
 
 
@@ -458,6 +500,95 @@ def test_push_kernel_infer_flags_and_sources(fake: FakeKaggle, checkout: Path, t
     assert body["datasetDataSources"] == [f"{USER}/my-wheel", "someone/timm-weights"]
     assert body["competitionDataSources"] == [COMPETITION]
     assert body["kernelDataSources"] == [f"{USER}/hms-kit-train"]
+
+
+def test_make_push_kernel_train_one_kernel_per_fold(
+    fake: FakeKaggle, checkout: Path, tmp_path: Path
+) -> None:
+    env = client_env(tmp_path)
+    cmd = ["make", "push-kernel", "KERNEL=train", "FOLDS=0,1,2", *make_vars(checkout)]
+    proc = ok(run(cmd, checkout, env))
+    assert fake.calls() == [SAVE_KERNEL] * 3, proc.stdout
+    bodies = fake.bodies(SAVE_KERNEL)
+    train = (REPO / "kernels" / "train.py").read_text()
+    build = checkout / "build" / "kaggle"
+    for k, body in enumerate(bodies):
+        assert body["slug"] == f"{USER}/hms-kit-train-fold{k}"
+        assert body["newTitle"] == f"HMS Kit Train fold{k}"
+        assert _without_fold_line(body["text"], k) == train  # otherwise byte for byte
+        assert f'os.environ.setdefault("HMS_FOLDS", "{k}")' in body["text"]
+        assert body["enableGpu"] is True and body["enableInternet"] is True
+        assert body["datasetDataSources"] == [f"{USER}/hms-kit-wheel"]
+        assert body["competitionDataSources"] == [COMPETITION]
+        assert (build / f"train-fold{k}" / "train.py").read_text() == body["text"]
+        pushed = json.loads((build / f"pushed-train-fold{k}.json").read_text())
+        assert pushed == {"id": f"{USER}/hms-kit-train-fold{k}", "version": 1}
+    # The title resolves to the slug, so Kaggle names each new kernel as pushed.
+    assert "does not resolve" not in proc.stdout
+    # The pushed file sets the fold when imported (Kaggle sets no environment variable) ...
+    code = "import os, train; print(os.environ['HMS_FOLDS'])"
+    fold_dir = build / "train-fold2"
+    plain = {k: v for k, v in env.items() if k != "HMS_FOLDS"}
+    plain["PYTHONDONTWRITEBYTECODE"] = "1"
+    assert ok(run([sys.executable, "-c", code], fold_dir, plain)).stdout.strip() == "2"
+    # ... and an explicit HMS_FOLDS still wins when it runs somewhere that can set one.
+    explicit = {**plain, "HMS_FOLDS": "0,1"}
+    assert ok(run([sys.executable, "-c", code], fold_dir, explicit)).stdout.strip() == "0,1"
+
+
+def test_push_kernel_infer_with_folds_attaches_every_fold_kernel(
+    fake: FakeKaggle, checkout: Path, tmp_path: Path
+) -> None:
+    env = {**client_env(tmp_path), "WEIGHTS_DATASET": "someone/timm-weights"}
+    ok(publish(checkout, env, "push-kernel", "--kernel", "infer", "--folds", "0,1,2"))
+    (body,) = fake.bodies(SAVE_KERNEL)
+    assert body["slug"] == f"{USER}/hms-kit-infer"
+    assert body["text"] == (REPO / "kernels" / "infer.py").read_text()
+    assert body["kernelDataSources"] == [f"{USER}/hms-kit-train-fold{k}" for k in (0, 1, 2)]
+    assert body["datasetDataSources"] == [f"{USER}/hms-kit-wheel", "someone/timm-weights"]
+
+    # --kernel all: the fold kernels first, then the infer kernel that attaches them.
+    fake.reset()
+    ok(publish(checkout, env, "push-kernel", "--folds", "3,1"))
+    slugs = [b["slug"] for b in fake.bodies(SAVE_KERNEL)]
+    assert slugs == [f"{USER}/hms-kit-train-fold3", f"{USER}/hms-kit-train-fold1"] + [
+        f"{USER}/hms-kit-infer"
+    ]
+    infer = fake.bodies(SAVE_KERNEL)[-1]
+    assert infer["kernelDataSources"] == [f"{USER}/hms-kit-train-fold{k}" for k in (3, 1)]
+
+    fake.reset()
+    ok(publish(checkout, env, "status", "--folds", "0,1"))
+    bodies = fake.bodies("kernels.KernelsApiService/GetKernelSessionStatus")
+    assert [b["kernelSlug"] for b in bodies] == [
+        "hms-kit-train-fold0",
+        "hms-kit-train-fold1",
+        "hms-kit-infer",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("folds", "message"),
+    [
+        ("0,1,1", "fold 1 appears twice in '0,1,1'"),
+        ("0,x", "fold 'x' in '0,x' is not a non-negative integer"),
+        ("-1,2", "fold '-1' in '-1,2' is not a non-negative integer"),
+        ("0,,2", "fold '' in '0,,2' is not a non-negative integer"),
+        ("0,7", "fold 7 does not exist"),  # kernels/config.yaml has 5 folds
+    ],
+)
+def test_bad_folds_fail_before_any_request(
+    fake: FakeKaggle, checkout: Path, tmp_path: Path, folds: str, message: str
+) -> None:
+    cmd = ["make", "push-kernel", "KERNEL=train", f"FOLDS={folds}", *make_vars(checkout)]
+    build = checkout / "build" / "kaggle"
+    before = sorted(p.name for p in build.iterdir()) if build.is_dir() else []
+    proc = run(cmd, checkout, client_env(tmp_path))
+    assert proc.returncode != 0
+    assert message in proc.stderr, proc.stderr
+    assert "--folds" in proc.stderr
+    assert fake.requests == []
+    assert (sorted(p.name for p in build.iterdir()) if build.is_dir() else []) == before
 
 
 def test_push_dataset_creates_then_versions(
