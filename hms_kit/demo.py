@@ -78,10 +78,28 @@ def run_kernel(script: Path, root: Path) -> float:
 
 @dataclass
 class DemoScores:
+    """Kaggle KL scores of the demo. The synthetic test set, like the hidden one, has only
+    high-vote rows, so the OOF score it is compared with is over rows with >= 10 votes.
+
+    submission, prior, oracle: on the synthetic test set. oof, oof_all: out-of-fold, rows with
+    >= 10 votes and all rows. oof_prior, oof_oracle: the prior and the oracle on the same
+    high-vote OOF rows.
+    """
+
     submission: float
     oof: float
     prior: float
     oracle: float
+    oof_all: float = float("nan")
+    oof_prior: float = float("nan")
+    oof_oracle: float = float("nan")
+
+    def gap_closed(self) -> tuple[float, float]:
+        """Share of the prior-to-oracle distance closed by the OOF and by the submission."""
+        return (
+            (self.oof_prior - self.oof) / (self.oof_prior - self.oof_oracle),
+            (self.prior - self.submission) / (self.prior - self.oracle),
+        )
 
     def line(self) -> str:
         return (
@@ -90,24 +108,36 @@ class DemoScores:
         )
 
 
-def score_demo(competition: Path, submission: Path, scores_json: Path) -> DemoScores:
-    """Score the submission against the synthetic answers; prior and oracle on the same rows.
+def score_demo(
+    competition: Path, submission: Path, oof_csv: Path, threshold: int = 10
+) -> DemoScores:
+    """Score the submission against the synthetic answers, and the OOF predictions; the prior
+    and the oracle on the same rows.
 
-    prior: the training rows' mean vote distribution for every test row; oracle: the true
-    probabilities the test votes were drawn from.
+    prior: the training rows' mean vote distribution; oracle: the true probabilities the
+    votes were drawn from (``_synth/``).
     """
-    import json
-
-    answers = pd.read_csv(competition / "_synth" / "test_answers.csv")
-    truth = pd.read_csv(competition / "_synth" / "test_true_probs.csv").set_index("eeg_id")
     cols = list(schema.VOTE_COLUMNS)
+    synth = competition / "_synth"
+    answers = pd.read_csv(synth / "test_answers.csv")
+    truth = pd.read_csv(synth / "test_true_probs.csv").set_index("eeg_id")
     targets = votes_to_targets(answers[cols].to_numpy())
     train = pd.read_csv(competition / "train.csv")
-    prior = prior_predictions(votes_to_targets(train[cols].to_numpy()), len(answers))
+    prior = prior_predictions(votes_to_targets(train[cols].to_numpy()), 1)[0]
     oracle = truth.loc[answers["eeg_id"], cols].to_numpy()
+
+    oof = pd.read_csv(oof_csv)
+    t_oof = oof[[f"target_{c}" for c in cols]].to_numpy()
+    p_oof = oof[[f"pred_{c}" for c in cols]].to_numpy()
+    high = oof["total_votes"].to_numpy() >= threshold
+    row_truth = pd.read_csv(synth / "train_true_probs.csv")
+    o_oof = oof[["eeg_id", "eeg_sub_id"]].merge(row_truth, on=["eeg_id", "eeg_sub_id"], how="left")
     return DemoScores(
         submission=score_submission(pd.read_csv(submission), answers),
-        oof=float(json.loads(scores_json.read_text())["kl_all"]),
-        prior=kl_score(targets, prior),
+        oof=kl_score(t_oof[high], p_oof[high]),
+        prior=kl_score(targets, np.tile(prior, (len(targets), 1))),
         oracle=kl_score(targets, np.asarray(oracle)),
+        oof_all=kl_score(t_oof, p_oof),
+        oof_prior=kl_score(t_oof[high], np.tile(prior, (int(high.sum()), 1))),
+        oof_oracle=kl_score(t_oof[high], o_oof[cols].to_numpy()[high]),
     )

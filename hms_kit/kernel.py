@@ -126,7 +126,44 @@ def run_infer_kernel(root: str | Path | None = None) -> Path:
         sub = uniform_submission(comp)
     write_submission(sub, out)
     log.info("wrote %s (%d rows)", out, len(sub))
+    try:
+        gather_fold_oof(model_inputs(paths), paths.working / "oof")
+    except Exception as exc:  # the OOF report is a bonus; the submission is already written
+        log.warning("could not gather the folds' OOF files: %s", exc)
     return out
+
+
+def gather_fold_oof(inputs: list[Path], out_dir: Path) -> dict | None:
+    """Join the ``oof_fold*.csv`` of every attached train kernel (one per fold when the folds
+    ran in parallel kernels) into ``out_dir``: oof.csv, scores.json, per_class.csv,
+    confusion.png. Returns the scores, or None when no input has OOF files."""
+    import shutil
+
+    from hms_kit.runlog import logger
+    from hms_kit.train import gather_oof
+
+    found: dict[str, Path] = {}
+    config = None
+    for d in inputs:
+        for f in sorted(d.rglob("oof_fold*.csv")):
+            found.setdefault(f.name, f)
+            config = config or (f.parent / "config.yaml")
+    if not found:
+        return None
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name, f in found.items():
+        shutil.copyfile(f, out_dir / name)
+    cfg = load_config(config) if config and config.is_file() else load_config(None)
+    scores = gather_oof(out_dir, cfg)
+    logger().info(
+        "OOF of %d folds %s (complete: %s): KL %.4f (all rows), %.4f (>= 10 votes)",
+        len(scores["folds"]),
+        scores["folds"],
+        scores["complete"],
+        scores["kl_all"],
+        scores["kl_votes_ge_10"],
+    )
+    return scores
 
 
 def uniform_submission(comp) -> pd.DataFrame:

@@ -89,3 +89,12 @@ def log_time(func: F) -> F:
                 print(msg, file=sys.stderr)
 
     return wrapper  # type: ignore[return-value]
+
+
+def progress_bar(iterable: Any = None, **kwargs: Any) -> Any:
+    """A tqdm bar that redraws often on a terminal and every 30 s in a log file (a Kaggle
+    kernel's log or CI output would otherwise get a line per update)."""
+    from tqdm.auto import tqdm
+
+    kwargs.setdefault("mininterval", 0.5 if sys.stderr.isatty() else 30.0)
+    return tqdm(iterable, **kwargs)

@@ -33,7 +33,7 @@ from torch.utils.data import DataLoader
 from hms_kit import schema
 from hms_kit.config import Config, StageConfig, save_config, to_dict
 from hms_kit.data.competition import Competition
-from hms_kit.data.labels import select_rows, total_votes, vote_targets
+from hms_kit.data.labels import absent_classes, select_rows, total_votes, vote_targets
 from hms_kit.evaluate import (
     confusion_matrix,
     per_class_table,
@@ -295,7 +295,7 @@ def run_stage(
             best_path,
         )
         log.info("fold %d stage %d: starts from val_loss %.4f", ctx.fold, stage, base_loss)
-    from tqdm.auto import tqdm
+    from hms_kit.runlog import progress_bar as tqdm
 
     epoch_seconds: list[float] = []
     for epoch in range(start_epoch, scfg.epochs):
@@ -564,6 +564,9 @@ def train_folds(
     log = ensure_run_log(run_dir)
     cache_dir = Path(cache_dir) if cache_dir else run_dir / "cache"
     rows, cache = prepare(comp, cfg, cache_dir, workers)
+    missing = absent_classes(rows)
+    if missing:
+        log.warning("no votes at all for %s in the training rows: training goes on", missing)
     targets = vote_targets(rows)
     votes = total_votes(rows).astype(np.float32)
     fold_of = load_or_make_folds(run_dir, rows, cfg.train.n_folds, cfg.train.seed)

@@ -78,6 +78,12 @@ def test_demo_runs_both_kernels_and_scores(wheel, competition, tmp_path):
             str(wheel),
             "--config",
             str(competition.parent / "tiny.yaml"),
+            "--n-eegs",
+            "24",
+            "--seed",
+            "11",
+            "--n-test",
+            "5",
         ],
         capture_output=True,
         text=True,
@@ -107,6 +113,8 @@ def test_demo_runs_both_kernels_and_scores(wheel, competition, tmp_path):
     ]
     infer_log = (out / "kaggle_infer" / "working" / "training_record.log").read_text()
     assert infer_log.count("predicted 5 test rows with") == 2
+    assert "OOF of 2 folds [0, 1] (complete: True)" in infer_log
+    assert (out / "kaggle_infer" / "working" / "oof" / "oof.csv").is_file()
     for name in ("spectrogram.png", "eeg.png", "inputs.png"):
         assert (out / "figures" / name).is_file()
     assert (out / "balanced_train.csv").is_file()

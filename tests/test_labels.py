@@ -8,7 +8,7 @@ import pytest
 
 from hms_kit import schema
 from hms_kit.data import DataError, high_vote_mask, read_train_csv, select_rows, vote_targets
-from hms_kit.data.labels import validate_train
+from hms_kit.data.labels import absent_classes, validate_train
 
 
 def _row(eeg_id, off, votes, patient=1, spec=10, sub=0):
@@ -97,3 +97,10 @@ def test_unreadable_csv(tmp_path):
         read_train_csv(p)
     with pytest.raises(DataError, match="nope.csv: file not found"):
         read_train_csv(tmp_path / "nope.csv")
+
+
+def test_class_with_no_rows_is_accepted_and_named(table):
+    without_seizure = table[table["seizure_vote"] == 0]
+    out = validate_train(without_seizure.copy(), "train.csv")
+    assert absent_classes(out) == ["Seizure"]
+    assert absent_classes(table) == []

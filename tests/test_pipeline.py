@@ -253,3 +253,54 @@ def test_gather_partial_folds(trained, tmp_path):
     scores = gather_oof(part, cfg)
     assert scores["folds"] == [1] and scores["complete"] is False
     assert os.path.isfile(part / "oof.csv")
+
+
+def test_bad_training_file_stops_with_file_and_row(comp, trained, tmp_path):
+    """A truncated training EEG: training stops naming the file and the label row, and the
+    files an earlier run wrote in the folder are left as they were."""
+    from hms_kit.data import DataError
+
+    broken = tmp_path / "competition"
+    broken.mkdir()
+    for item in comp.root.iterdir():
+        if item.name != "train_eegs":
+            (broken / item.name).symlink_to(item)
+    (broken / "train_eegs").mkdir()
+    rows = comp.read_train()
+    victim = int(rows["eeg_id"].iloc[5])
+    for f in (comp.root / "train_eegs").iterdir():
+        target = broken / "train_eegs" / f.name
+        if f.stem == str(victim):
+            target.write_bytes(f.read_bytes()[:4000])
+        else:
+            target.symlink_to(f)
+    run, cfg, _ = trained
+    out = tmp_path / "run"
+    out.mkdir()
+    for name in ("folds.csv", "oof.csv", "scores.json"):
+        (out / name).write_bytes((run / name).read_bytes())
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    with pytest.raises(DataError, match=rf"{victim}.parquet.*label row \d+, eeg_id {victim}"):
+        train_folds(Competition(broken), cfg, out, cache_dir=tmp_path / "cache", workers=1)
+    for name, data in before.items():
+        assert (out / name).read_bytes() == data
+    assert not list(out.rglob("*.tmp-*")) and not list((tmp_path / "cache").rglob("*.tmp*"))
+
+
+def test_folds_from_parallel_kernels_are_gathered(trained, tmp_path):
+    """One kernel per fold: each output has its oof_fold<k>.csv; gathered they give the
+    same score as the run that trained both folds."""
+    from hms_kit.kernel import gather_fold_oof
+
+    run, _, result = trained
+    inputs = []
+    for k in range(2):
+        d = tmp_path / f"hms-kit-train-fold{k}"
+        d.mkdir()
+        (d / f"oof_fold{k}.csv").write_bytes((run / f"oof_fold{k}.csv").read_bytes())
+        (d / "config.yaml").write_bytes((run / "config.yaml").read_bytes())
+        inputs.append(d)
+    scores = gather_fold_oof(inputs, tmp_path / "oof")
+    assert scores["complete"] and scores["folds"] == [0, 1]
+    assert scores["kl_all"] == pytest.approx(result["kl_all"], abs=1e-9)
+    assert gather_fold_oof([tmp_path / "oof" / "nothing"], tmp_path / "x") is None

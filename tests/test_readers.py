@@ -129,3 +129,12 @@ def test_competition_locate(monkeypatch, real_dir, tmp_path):
         Competition.locate()
     (tmp_path / "input" / schema.COMPETITION_SLUG).mkdir(parents=True)
     assert Competition.locate().root == tmp_path / "input" / schema.COMPETITION_SLUG
+
+
+def test_eeg_shorter_than_its_window_names_the_file(tmp_path, real_dir):
+    df = pd.read_parquet(real_dir / "train_eegs" / f"{TRAIN_EEG}.parquet")
+    short = tmp_path / "short.parquet"
+    df.iloc[:6000].to_parquet(short)  # 30 s of a 50-s window
+    eeg = read_eeg(short)
+    with pytest.raises(DataError, match=r"short.parquet.*offset 0 s .* has 6000"):
+        eeg_window(eeg, 0.0, short)

@@ -13,6 +13,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, default=Path("demo_out"), help="demo folder")
     p.add_argument("--wheel", type=Path, required=True, help="the hms_kit wheel (make wheel)")
     p.add_argument("--n-eegs", type=int, default=300, help="synthetic training EEGs")
+    p.add_argument(
+        "--n-test", type=int, default=100, help="synthetic test EEGs (the submission's rows)"
+    )
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--config", default="default", help="config the kernels run (file or name)")
     p.add_argument(
@@ -28,11 +31,13 @@ def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     out = args.out
     comp = out / "competition"
-    if (comp / "_synth" / "synth.json").is_file():
+    if _reusable(comp, args.n_eegs, args.n_test, args.seed):
         print(f"[1/4] synthetic competition: reusing {comp}")
     else:
         t = time.perf_counter()
-        generate_competition(comp, n_eegs=args.n_eegs, seed=args.seed)
+        # an earlier synthetic competition (older generator, other size) is replaced; any
+        # other non-empty folder is refused by the generator
+        generate_competition(comp, n_eegs=args.n_eegs, seed=args.seed, n_test=args.n_test)
         print(
             f"[1/4] synthetic competition: {args.n_eegs} EEGs in {time.perf_counter() - t:.1f} s at {comp}"
         )
@@ -51,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     seconds = run_kernel(args.kernels / "infer.py", infer_root)
     print(f"      inference kernel took {seconds:.1f} s")
     submission = infer_root / "working" / "submission.csv"
-    scores = score_demo(comp, submission, train_root / "working" / "scores.json")
+    scores = score_demo(comp, submission, train_root / "working" / "oof.csv")
     work = train_root / "working"
     from hms_kit.config import load_config
     from hms_kit.data import Competition
@@ -65,6 +70,17 @@ def run(args: argparse.Namespace) -> int:
     )
     print(f"      log: {work / 'training_record.log'}; OOF: {work / 'oof.csv'}")
     print(f"      total {(time.perf_counter() - start) / 60:.1f} min")
+    closed_oof, closed_sub = scores.gap_closed()
+    print(
+        f"      OOF KL {scores.oof_all:.4f} over all rows; {scores.oof:.4f} over rows with >= 10 "
+        f"votes (prior {scores.oof_prior:.4f}, oracle {scores.oof_oracle:.4f} there: "
+        f"{closed_oof:.0%} of the gap closed)"
+    )
+    print(
+        f"      test set (high-vote rows, like Kaggle's hidden test): submission closes "
+        f"{closed_sub:.0%} of the prior-to-oracle gap; |submission - OOF| = "
+        f"{abs(scores.submission - scores.oof):.4f}"
+    )
     print(scores.line())
     return 0
 
@@ -81,3 +97,17 @@ def _print_sample(comp: Path, out: Path) -> None:
     print(markdown_table(class_table(sample)))
     atomic_write_csv(out, sample)
     print(f"      balanced sample: {len(sample)} rows (50 per class) in {out}")
+
+
+def _reusable(comp: Path, n_eegs: int, n_test: int, seed: int) -> bool:
+    """True when ``comp`` holds this generator version's competition of this size and seed."""
+    import json
+
+    from hms_kit.data.synth.writer import GENERATOR_VERSION
+
+    meta_path = comp / "_synth" / "synth.json"
+    if not meta_path.is_file():
+        return False
+    meta = json.loads(meta_path.read_text())
+    wanted = {"generator_version": GENERATOR_VERSION, "n_eegs": n_eegs, "n_test": n_test}
+    return all(meta.get(k) == v for k, v in {**wanted, "seed": seed}.items())

@@ -73,6 +73,16 @@ def validate_train(df: pd.DataFrame, path: str | Path = "train.csv") -> pd.DataF
     return df.reset_index(drop=True)
 
 
+def absent_classes(df: pd.DataFrame) -> list[str]:
+    """Classes (``schema.CLASSES`` order) that no row votes for.
+
+    Not an error: training goes on (the model can still give them probability through the
+    KL loss's other rows) and the caller logs a warning naming them.
+    """
+    votes = df[list(schema.VOTE_COLUMNS)].to_numpy(dtype=np.float64).sum(axis=0)
+    return [c for c, v in zip(schema.CLASSES, votes) if v == 0]
+
+
 def total_votes(df: pd.DataFrame) -> np.ndarray:
     """Total votes per row, ``(n,) float64``."""
     return df[list(schema.VOTE_COLUMNS)].to_numpy(dtype=np.float64).sum(axis=1)

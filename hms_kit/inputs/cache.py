@@ -223,7 +223,7 @@ def build_cache(
     label row and the eeg_id; otherwise it is recorded (``FeatureCache.ok`` / ``errors``)
     and its panels stay zero. workers: processes (default: all cores; 1 = in-process).
     """
-    from tqdm.auto import tqdm
+    from hms_kit.runlog import progress_bar as tqdm
 
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)

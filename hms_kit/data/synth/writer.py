@@ -24,7 +24,7 @@ from hms_kit.data.synth.labels import (
 from hms_kit.data.synth.signals import add_nan_run, add_patterns, background
 from hms_kit.data.synth.spectrogram import kaggle_spectrogram
 
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3  # 3: the test set is high-vote only
 ANSWERS_DIR = "_synth"  # beside the competition files, never read by a kernel
 FS = schema.EEG_RATE_HZ
 
