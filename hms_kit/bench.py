@@ -27,7 +27,7 @@ from hms_kit.data.labels import select_rows
 from hms_kit.data.readers import eeg_window, read_eeg, read_spectrogram, spec_window
 from hms_kit.inputs.cache import build_cache, default_workers
 from hms_kit.inputs.dataset import CustomDataset
-from hms_kit.inputs.merge import in_chans, stack_to_layout
+from hms_kit.inputs.merge import in_chans, input_shape, merge_batch, stack_to_layout
 from hms_kit.model import CustomModel
 
 FULL_EEGS = 17_089
@@ -142,9 +142,10 @@ def bench_cache_size(comp, rows, cfg: Config, cache_dir: Path, report: Report) -
         )
 
 
-def _loader_rate(ds, batch_size: int, workers: int, n_batches: int) -> float:
+def _loader_rate(ds, batch_size: int, workers: int, n_batches: int, layout: str) -> float:
     """Inputs per second through a DataLoader over ``n_batches`` batches (epochs repeated),
-    after a first batch that pays the workers' start-up."""
+    after a first batch that pays the workers' start-up. The loader moves stacked panels;
+    the layout is built from each batch here, as the model does on its device."""
     batch_size = max(1, min(batch_size, len(ds) // 2))
     loader = torch.utils.data.DataLoader(
         ds,
@@ -162,8 +163,10 @@ def _loader_rate(ds, batch_size: int, workers: int, n_batches: int) -> float:
     it = batches()
     next(it)
     n, start = 0, time.perf_counter()
+    k = ds.n_modalities
     for _ in range(n_batches):
-        n += len(next(it)[0])
+        x = next(it)[0]
+        n += len(merge_batch(x.float(), k, layout).contiguous())
     return n / (time.perf_counter() - start)
 
 
@@ -184,7 +187,7 @@ def bench_inputs(comp, rows, cfg: Config, cache_dir: Path, report: Report, n_bat
             ds = CustomDataset(
                 sub, np.arange(n), np.zeros((n, 6), np.float32), np.zeros(n, np.float32), layout
             )
-            rate = _loader_rate(ds, 32, workers, n_batches)
+            rate = _loader_rate(ds, 32, workers, n_batches, layout)
             is_target = mods == ["kaggle", "eeg"] and layout == "tile"
             if is_target:
                 target_rate = rate
@@ -273,10 +276,12 @@ def bench_model(
             np.ones(n, np.float32),
             layout,
         )
-        shape = tuple(ds[0][0].shape)
-        model = CustomModel("tf_efficientnet_b0", in_chans=c).to(device)
+        shape = input_shape(mods, layout)
+        model = CustomModel(
+            "tf_efficientnet_b0", in_chans=c, layout=layout, n_modalities=len(mods)
+        ).to(device)
         opt = torch.optim.AdamW(model.parameters(), 1e-3)
-        x = torch.randn(batch_size, *shape, device=device)
+        x = torch.randn(batch_size, *ds[0][0].shape, device=device)  # stacked panels
         y = torch.softmax(torch.randn(batch_size, 6, device=device), 1)
         model.train()
         _train_steps(model, [(x, y)], device, opt)  # warm-up

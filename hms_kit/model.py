@@ -12,6 +12,7 @@ from torch import nn
 
 from hms_kit import schema
 from hms_kit.config import Config, ModelConfig
+from hms_kit.inputs.merge import merge_batch
 
 WEIGHT_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin")
 
@@ -64,6 +65,8 @@ class CustomModel(nn.Module):
         weights: str = "",
         drop_rate: float = 0.0,
         input_scale: float = 1.0,
+        layout: str = "stack",
+        n_modalities: int = 1,
     ) -> None:
         super().__init__()
         kwargs: dict = {"num_classes": len(schema.CLASSES), "in_chans": in_chans}
@@ -81,6 +84,9 @@ class CustomModel(nn.Module):
             )
         self.backbone = timm.create_model(name, pretrained=pretrained, **kwargs)
         self.input_scale = float(input_scale)
+        self.layout = layout
+        self.n_modalities = int(n_modalities)
+        self.channels_last = False  # set by training on a GPU: the image goes NHWC
         # timm's EfficientNet head init (uniform, range 1/sqrt(6)) starts with logits in the
         # tens and gradient norms in the hundreds; a zero head starts at the uniform
         # prediction, which is what a KL loss on vote distributions wants
@@ -90,10 +96,16 @@ class CustomModel(nn.Module):
             torch.nn.init.zeros_(head.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits ``(B, 6)`` of stacked panels ``(B, 4k, 128, 256)``; the layout (``tile``: the
+        ``(B, 3, 512, 256k)`` image) is built here, on the model's device, so a data loader
+        only ever moves the compact stack."""
+        x = merge_batch(x.float(), self.n_modalities, self.layout)
         if self.input_scale != 1.0:
             x = F.interpolate(
                 x, scale_factor=self.input_scale, mode="bilinear", align_corners=False
             )
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
         return self.backbone(x)
 
 
@@ -108,4 +120,6 @@ def build_model(cfg: Config, in_chans: int, pretrained: bool | None = None) -> C
         weights=m.weights if use_pretrained else "",
         drop_rate=m.drop_rate,
         input_scale=cfg.inputs.scale,
+        layout=cfg.inputs.layout,
+        n_modalities=len(cfg.inputs.modalities),
     )

@@ -320,8 +320,6 @@ def run_stage(
         bar = tqdm(loader, desc=f"fold {ctx.fold} s{stage} e{epoch}", leave=False, unit="batch")
         for step, (x, y, v) in enumerate(bar):
             x, y, v = (t.to(device, non_blocking=True) for t in (x, y, v))
-            if cfg.train.channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
             with torch.autocast(
                 device.type, dtype=dtype or torch.float32, enabled=dtype is not None
             ):
@@ -431,6 +429,7 @@ def train_fold(ctx: FoldContext, resume: bool = False) -> dict[str, Any]:
     model = build_model(cfg, ctx.meta["in_chans"]).to(ctx.device)
     if cfg.train.channels_last:
         model = model.to(memory_format=torch.channels_last)
+        model.channels_last = True
     all_lrs: dict[int, list[float]] = {}
     summary: dict[str, Any] = {"fold": ctx.fold}
     for stage, scfg in stages:

@@ -304,3 +304,24 @@ def test_folds_from_parallel_kernels_are_gathered(trained, tmp_path):
     assert scores["complete"] and scores["folds"] == [0, 1]
     assert scores["kl_all"] == pytest.approx(result["kl_all"], abs=1e-9)
     assert gather_fold_oof([tmp_path / "oof" / "nothing"], tmp_path / "x") is None
+
+
+def test_dataset_items_are_stacked_half_panels(comp, tmp_path):
+    from hms_kit.inputs.augment import build_augment
+    from hms_kit.inputs.dataset import CustomDataset
+
+    cfg = load_config(None, TINY)
+    rows = comp.read_train().head(6)
+    cache = build_cache(comp, rows, cfg.inputs, tmp_path, workers=1, progress=False)
+    targets = np.full((6, 6), 1 / 6, np.float32)
+    ds = CustomDataset(cache, np.arange(6), targets, np.ones(6, np.float32), "tile")
+    x, y, v = ds[2]
+    assert x.dtype == torch.float16 and tuple(x.shape) == (8, 128, 256)
+    np.testing.assert_allclose(x.numpy().astype(np.float32), cache.get(2), atol=0)
+    assert y.shape == (6,) and float(v) == 1.0
+    aug = CustomDataset(cache, np.arange(6), targets, np.ones(6, np.float32), "tile",
+                        augment=build_augment(cfg.augment, 2), seed=3)  # fmt: skip
+    first = [aug[i][0] for i in range(6)]
+    assert all(torch.equal(a, aug[i][0]) for i, a in enumerate(first))  # reproducible
+    aug.set_epoch(1)
+    assert any(not torch.equal(a, aug[i][0]) for i, a in enumerate(first))

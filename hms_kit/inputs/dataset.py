@@ -9,17 +9,19 @@ import torch
 from torch.utils.data import Dataset
 
 from hms_kit.inputs.cache import FeatureCache
-from hms_kit.inputs.merge import stack_to_layout
 
 
 class CustomDataset(Dataset):
     """Rows of a feature cache as model inputs.
 
-    Item i: ``(x, y, votes)`` with x the merged input (``(4k, 128, 256)`` for layout
-    ``stack``, ``(3, 512, 256k)`` for ``tile``; float32), y the ``(6,) float32`` vote
-    distribution and votes the row's total votes (float32). ``augment`` (training only)
-    works on the stacked panels before the layout is applied; it is reseeded per
-    (seed, epoch, row) so a run is reproducible whatever the worker count.
+    Item i: ``(x, y, votes)`` with x the row's stacked panels ``(4k, 128, 256) float16``
+    (k modalities, modality-major), y the ``(6,) float32`` vote distribution and votes the
+    row's total votes (float32). The layout (``tile``'s ``(3, 512, 256k)`` image or the
+    stack itself) is applied by the model on its device (``CustomModel(layout=...)``), so
+    workers and pinned memory move 4k half-precision panels, not a 3-channel float32 image
+    (12 times the bytes for kaggle + eeg). ``augment`` (training only) works on the stacked
+    panels; it is reseeded per (seed, epoch, row) so a run is reproducible whatever the
+    worker count.
     """
 
     def __init__(
@@ -54,9 +56,8 @@ class CustomDataset(Dataset):
         if self.augment is not None:
             rng = np.random.default_rng((self.seed, self.epoch, int(self.rows[i])))
             stack = self.augment(stack, rng)
-        x = stack_to_layout(stack, self.n_modalities, self.layout)
         return (
-            torch.from_numpy(np.ascontiguousarray(x)),
+            torch.from_numpy(np.ascontiguousarray(stack, dtype=np.float16)),
             torch.from_numpy(self.targets[i]),
             torch.tensor(self.votes[i]),
         )
