@@ -166,7 +166,7 @@ def _loader_rate(ds, batch_size: int, workers: int, n_batches: int, layout: str)
     k = ds.n_modalities
     for _ in range(n_batches):
         x = next(it)[0]
-        n += len(merge_batch(x.float(), k, layout).contiguous())
+        n += len(merge_batch(x, k, layout).float().contiguous())
     return n / (time.perf_counter() - start)
 
 
@@ -216,7 +216,8 @@ def raw_parquet_row(comp: Competition, row, cfg: Config) -> np.ndarray:
             row_panels("eeg", eeg_window=ew, cfg=cfg.inputs),
         ]
     )
-    return stack_to_layout(stack, 2, "tile")
+    # contiguous, as a model needs it (stack_to_layout's tile is a broadcast view)
+    return np.ascontiguousarray(stack_to_layout(stack, 2, "tile"))
 
 
 def bench_raw_baseline(

@@ -99,7 +99,8 @@ class CustomModel(nn.Module):
         """Logits ``(B, 6)`` of stacked panels ``(B, 4k, 128, 256)``; the layout (``tile``: the
         ``(B, 3, 512, 256k)`` image) is built here, on the model's device, so a data loader
         only ever moves the compact stack."""
-        x = merge_batch(x.float(), self.n_modalities, self.layout)
+        # one pass: the tile's permute, channel repeat and float32 cast in a single copy
+        x = merge_batch(x, self.n_modalities, self.layout).float()
         if self.input_scale != 1.0:
             x = F.interpolate(
                 x, scale_factor=self.input_scale, mode="bilinear", align_corners=False

@@ -144,9 +144,11 @@ class FeatureCache:
     def __len__(self) -> int:
         return len(next(iter(self.index.values())))
 
-    def get(self, i: int) -> np.ndarray:
+    def get(self, i: int, dtype: np.dtype | type = np.float32) -> np.ndarray:
+        """Row i's panels, ``(4 * n_modalities, 128, 256)`` in ``dtype`` (float16 is the
+        stored precision: no conversion)."""
         parts = [self.entries[m].panels[self.index[m][i]] for m in self.modalities]
-        return np.concatenate(parts, axis=0).astype(np.float32)
+        return np.concatenate(parts, axis=0).astype(dtype, copy=False)
 
     @property
     def ok(self) -> np.ndarray:

@@ -52,9 +52,11 @@ class CustomDataset(Dataset):
         return len(self.rows)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        stack = self.cache.get(int(self.rows[i]))
+        row = int(self.rows[i])
+        # without augmentation the stored float16 goes out untouched
+        stack = self.cache.get(row, np.float32 if self.augment is not None else np.float16)
         if self.augment is not None:
-            rng = np.random.default_rng((self.seed, self.epoch, int(self.rows[i])))
+            rng = np.random.default_rng((self.seed, self.epoch, row))
             stack = self.augment(stack, rng)
         return (
             torch.from_numpy(np.ascontiguousarray(stack, dtype=np.float16)),
