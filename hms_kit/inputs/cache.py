@@ -26,7 +26,7 @@ import os
 import shutil
 import time
 from collections.abc import Iterable
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -294,9 +294,10 @@ def _build_entries(comp, cfg, todo, split, workers, progress, tqdm) -> None:
             with ProcessPoolExecutor(
                 n_workers, mp_context=mp.get_context("spawn"), initializer=_init_worker
             ) as pool:
-                futures = {pool.submit(_compute_task, t): t for t in tasks}
-                for fut in as_completed(futures):
-                    _record(failed, futures[fut], fut.result()[1])
+                # chunks amortise the per-task pickling and round trips over many files
+                chunk = max(1, min(16, len(tasks) // (n_workers * 4)))
+                for t, (_, fails) in zip(tasks, pool.map(_compute_task, tasks, chunksize=chunk)):
+                    _record(failed, t, fails)
                     bar.update()
         bar.close()
         seconds = time.perf_counter() - start
