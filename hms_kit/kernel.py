@@ -109,12 +109,16 @@ def run_infer_kernel(root: str | Path | None = None) -> Path:
     out = paths.working / "submission.csv"
     comp = Competition(paths.competition)
     try:
-        cfg, _ = kernel_config(paths)
+        tta_flip = kernel_config(paths)[0].predict.tta_flip
+    except Exception as exc:  # a broken config.yaml must not cost the submission
+        log.error("config unreadable (%s): predicting without flip TTA", exc)
+        tta_flip = False
+    try:
         sub, report = predict_test(
             comp,
             model_inputs(paths),
             cache_dir=paths.temp / "test_cache",
-            tta_flip=cfg.predict.tta_flip,
+            tta_flip=tta_flip,
         )
         log.info(
             "%d checkpoints, %d rows on the prior",
@@ -122,8 +126,8 @@ def run_infer_kernel(root: str | Path | None = None) -> Path:
             len(report["fallback_rows"]),
         )
     except Exception:  # the kernel must still write a valid submission
-        log.error("inference failed, writing the uniform prior:\n%s", traceback.format_exc())
-        sub = uniform_submission(comp)
+        log.error("inference failed, writing the prior:\n%s", traceback.format_exc())
+        sub = prior_submission(comp)
     write_submission(sub, out)
     log.info("wrote %s (%d rows)", out, len(sub))
     try:
@@ -166,13 +170,16 @@ def gather_fold_oof(inputs: list[Path], out_dir: Path) -> dict | None:
     return scores
 
 
-def uniform_submission(comp) -> pd.DataFrame:
-    """1/6 for every class, for every eeg_id of sample_submission.csv (else test.csv)."""
+def prior_submission(comp) -> pd.DataFrame:
+    """The training prior (1/6 if train.csv cannot be read) for every eeg_id of
+    sample_submission.csv (else test.csv): the last resort of the inference kernel."""
+    from hms_kit.predict import fallback_prior
+
     try:
         ids = comp.read_sample_submission()["eeg_id"].to_numpy()
     except Exception:
         ids = comp.read_test()["eeg_id"].to_numpy()
-    probs = np.full((len(ids), len(schema.VOTE_COLUMNS)), 1 / len(schema.VOTE_COLUMNS))
+    probs = np.tile(fallback_prior(comp), (len(ids), 1))
     sub = pd.DataFrame(probs, columns=list(schema.VOTE_COLUMNS))
     sub.insert(0, "eeg_id", ids)
     return sub

@@ -121,9 +121,13 @@ def predict_test(
         log.error("no usable checkpoint among %s: every row gets the prior", model_paths)
     for cks in groups.values():
         cfg = cks[0].cfg
-        cache = build_cache(
-            comp, test, cfg.inputs, cache_dir, split="test", workers=workers, strict=False
-        )
+        try:
+            cache = build_cache(
+                comp, test, cfg.inputs, cache_dir, split="test", workers=workers, strict=False
+            )
+        except Exception as exc:  # one input setting failing must not cost the others
+            log.error("test inputs for %s cannot be built (%s): skipped", cks[0].path, exc)
+            continue
         for msg in cache.errors():
             log.warning("test input unreadable, prior used: %s", msg)
         ok = cache.ok
@@ -136,11 +140,15 @@ def predict_test(
         )
         loader = _loader(ds, cfg, shuffle=False, seed=0, device=device)
         for ck in cks:
-            _, state = load_checkpoint(ck.path)
-            model = build_model(ck.cfg, state["in_chans"], pretrained=False)
-            model.load_state_dict(state["model"])
-            model.to(device)
-            probs = predict_loader(model, loader, device, ck.cfg.train.amp, tta_flip=tta_flip)
+            try:
+                _, state = load_checkpoint(ck.path)
+                model = build_model(ck.cfg, state["in_chans"], pretrained=False)
+                model.load_state_dict(state["model"])
+                model.to(device)
+                probs = predict_loader(model, loader, device, ck.cfg.train.amp, tta_flip=tta_flip)
+            except Exception as exc:  # e.g. a timm version whose keys differ; the others go on
+                log.error("checkpoint %s failed (%s): skipped", ck.path, exc)
+                continue
             sums[ok] += probs[ok]
             counts[ok] += 1
             log.info("predicted %d test rows with %s", int(ok.sum()), ck.path)

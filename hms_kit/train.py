@@ -165,6 +165,15 @@ class FoldContext:
     device: torch.device
     deadline: float | None
     meta: dict[str, Any]
+    # seconds of every epoch run so far in this process, shared by the stages and folds, so
+    # the time limit is checked before a stage's or a fold's first epoch too
+    epoch_seconds: list[float] = field(default_factory=list)
+
+    def out_of_time(self) -> bool:
+        """Whether one more epoch (the longest seen, +10 %) would pass the deadline."""
+        if self.deadline is None or not self.epoch_seconds:
+            return False
+        return time.time() + max(self.epoch_seconds) * 1.1 > self.deadline
 
     @property
     def ckpt_dir(self) -> Path:
@@ -274,7 +283,8 @@ def run_stage(
         model.load_state_dict(resume["model"])
         opt.load_state_dict(resume["optimizer"])
         sched.load_state_dict(resume["scheduler"])
-        scaler.load_state_dict(resume["scaler"])
+        if resume["scaler"]:  # empty when the run it resumes had no fp16 scaler (CPU)
+            scaler.load_state_dict(resume["scaler"])
         start_epoch = resume["epoch"] + 1
         result.best_loss, result.best_epoch = resume["best_loss"], resume["best_epoch"]
         result.lrs = list(resume["lrs"])
@@ -297,20 +307,18 @@ def run_stage(
         log.info("fold %d stage %d: starts from val_loss %.4f", ctx.fold, stage, base_loss)
     from hms_kit.runlog import progress_bar as tqdm
 
-    epoch_seconds: list[float] = []
     for epoch in range(start_epoch, scfg.epochs):
-        if ctx.deadline is not None and epoch_seconds:
-            if time.time() + max(epoch_seconds) * 1.1 > ctx.deadline:
-                log.warning(
-                    "fold %d stage %d: stopping before epoch %d: the time limit would "
-                    "pass (%.0f s an epoch)",
-                    ctx.fold,
-                    stage,
-                    epoch,
-                    max(epoch_seconds),
-                )
-                result.stopped = True
-                break
+        if ctx.out_of_time():
+            log.warning(
+                "fold %d stage %d: stopping before epoch %d: the time limit would pass "
+                "(%.0f s an epoch)",
+                ctx.fold,
+                stage,
+                epoch,
+                max(ctx.epoch_seconds),
+            )
+            result.stopped = True
+            break
         t0 = time.time()
         seed_everything(seed + epoch)
         train_ds.set_epoch(epoch)
@@ -357,7 +365,7 @@ def run_stage(
         val_loss, _ = _evaluate(model, val_loader, device, cfg.train.amp)
         train_loss = total / max(n_seen, 1)
         seconds = time.time() - t0
-        epoch_seconds.append(seconds)
+        ctx.epoch_seconds.append(seconds)
         improved = val_loss < result.best_loss
         if improved:
             result.best_loss, result.best_epoch = val_loss, epoch
@@ -416,9 +424,17 @@ def train_fold(ctx: FoldContext, resume: bool = False) -> dict[str, Any]:
     ctx.ckpt_dir.mkdir(parents=True, exist_ok=True)
     final_path = ctx.ckpt_dir / f"fold{ctx.fold}_best.pt"
     oof_path = ctx.run_dir / f"oof_fold{ctx.fold}.csv"
-    if resume and final_path.is_file() and oof_path.is_file():
-        log.info("fold %d: already finished, kept", ctx.fold)
-        return json.loads((ctx.run_dir / f"fold{ctx.fold}_summary.json").read_text())
+    summary_path = ctx.run_dir / f"fold{ctx.fold}_summary.json"
+    if resume and final_path.is_file() and oof_path.is_file() and summary_path.is_file():
+        saved = json.loads(summary_path.read_text())
+        if not saved.get("stopped"):
+            log.info("fold %d: already finished, kept", ctx.fold)
+            return saved
+        # stopped at a time limit: go on from its last finished epoch
+        log.info("fold %d: stopped at the time limit before, resuming it", ctx.fold)
+    if ctx.out_of_time():
+        log.warning("fold %d: not started: an epoch would pass the time limit", ctx.fold)
+        return {"fold": ctx.fold, "stopped": True, "started": False}
     last_path = ctx.ckpt_dir / f"fold{ctx.fold}_last.pt"
     last = (
         torch.load(last_path, map_location="cpu", weights_only=False)
@@ -557,6 +573,10 @@ def train_folds(
     Returns the summary of ``gather_oof`` (scores over all rows and high-vote rows, once every
     fold has its OOF file) plus the per-fold summaries.
     """
+    # the limit counts from here, so the cache build is inside it
+    deadline = (
+        time.time() + cfg.train.time_limit_hours * 3600 if cfg.train.time_limit_hours > 0 else None
+    )
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     save_config(cfg, run_dir / "config.yaml")
@@ -574,9 +594,6 @@ def train_folds(
     if bad:
         raise ValueError(f"fold {bad[0]} does not exist (n_folds = {cfg.train.n_folds})")
     device = pick_device()
-    deadline = (
-        time.time() + cfg.train.time_limit_hours * 3600 if cfg.train.time_limit_hours > 0 else None
-    )
     meta = {
         "config": to_dict(cfg),
         "in_chans": layout_in_chans(cfg.inputs.layout, cfg.inputs.modalities),
@@ -591,6 +608,7 @@ def train_folds(
         device,
     )
     summaries = []
+    epoch_seconds: list[float] = []
     for k in wanted:
         ctx = FoldContext(
             cfg,
@@ -604,6 +622,7 @@ def train_folds(
             device,
             deadline,
             {**meta, "fold": k},
+            epoch_seconds,
         )
         seed_everything(cfg.train.seed + k)
         summaries.append(train_fold(ctx, resume=resume))

@@ -325,3 +325,42 @@ def test_dataset_items_are_stacked_half_panels(comp, tmp_path):
     assert all(torch.equal(a, aug[i][0]) for i, a in enumerate(first))  # reproducible
     aug.set_epoch(1)
     assert any(not torch.equal(a, aug[i][0]) for i, a in enumerate(first))
+
+
+def test_a_checkpoint_that_does_not_load_is_skipped(comp, trained, tmp_path):
+    """fold1's weights do not fit the model (e.g. another timm version's keys): it is logged
+    and skipped, and the submission is fold0's prediction alone."""
+    run, _, _ = trained
+    models = tmp_path / "models"
+    models.mkdir()
+    good = run / "checkpoints" / "fold0_best.pt"
+    (models / "fold0_best.pt").write_bytes(good.read_bytes())
+    bad = torch.load(run / "checkpoints" / "fold1_best.pt", weights_only=False)
+    bad["model"] = {k + ".renamed": v for k, v in bad["model"].items()}
+    torch.save(bad, models / "fold1_best.pt")
+    sub, report = predict_test(comp, [models], workers=1, cache_dir=tmp_path / "c")
+    alone, _ = predict_test(comp, [good], workers=1, cache_dir=tmp_path / "c")
+    assert report["fallback_rows"] == [] and len(report["checkpoints"]) == 2
+    np.testing.assert_allclose(
+        sub[list(schema.VOTE_COLUMNS)].to_numpy(), alone[list(schema.VOTE_COLUMNS)].to_numpy()
+    )
+
+
+def test_fold_stopped_at_time_limit_resumes_to_the_full_result(comp, trained, tmp_path):
+    """A time limit stops fold 0 after its first epoch (fold 1 never starts); --resume
+    without the limit finishes both folds with the score of an uninterrupted run."""
+    run, _, _ = trained
+    cache = run.parent / "cache"
+    two = [*TINY, "train.stage1.epochs=2"]
+    out = tmp_path / "limited"
+    first = train_folds(
+        comp, load_config(None, [*two, "train.time_limit_hours=1e-9"]), out, cache_dir=cache,
+        workers=1,
+    )  # fmt: skip
+    assert first["folds"] == [0] and first["complete"] is False
+    assert json.loads((out / "fold0_summary.json").read_text())["stopped"] is True
+    resumed = train_folds(
+        comp, load_config(None, two), out, cache_dir=cache, resume=True, workers=1
+    )
+    full = train_folds(comp, load_config(None, two), tmp_path / "full", cache_dir=cache, workers=1)
+    assert resumed["complete"] and resumed["kl_all"] == pytest.approx(full["kl_all"], abs=1e-6)
