@@ -25,7 +25,7 @@ from hms_kit.config import Config
 from hms_kit.data.competition import Competition
 from hms_kit.data.labels import select_rows
 from hms_kit.data.readers import eeg_window, read_eeg, read_spectrogram, spec_window
-from hms_kit.inputs.cache import build_cache, default_workers
+from hms_kit.inputs.cache import FeatureCache, build_cache, default_workers
 from hms_kit.inputs.dataset import CustomDataset
 from hms_kit.inputs.merge import in_chans, input_shape, merge_batch, stack_to_layout
 from hms_kit.model import CustomModel
@@ -138,12 +138,10 @@ def bench_cache_build(comp: Competition, rows: pd.DataFrame, cfg: Config, report
     )
 
 
-def bench_cache_size(comp, rows, cfg: Config, cache_dir: Path, report: Report) -> None:
-    """Bytes per label row on disk, per modality, and the full competition's cache size
-    projected from them (dedup rows and every row), against Kaggle's 20 GB output limit."""
-    full = build_cache(
-        comp, rows, cfg.inputs, cache_dir, modalities=list(schema.MODALITIES), progress=False
-    )
+def bench_cache_size(full: FeatureCache, rows, cfg: Config, report: Report) -> None:
+    """Bytes per label row on disk, per modality, of ``full`` (every modality built for
+    ``rows``), and the full competition's cache size projected from them (dedup rows and
+    every row), against Kaggle's 20 GB output limit."""
     per_row = 0.0
     for m in schema.MODALITIES:
         nbytes = sum(f.stat().st_size for f in full.entries[m].path.rglob("*") if f.is_file())
@@ -187,22 +185,20 @@ def _loader_rate(ds, batch_size: int, workers: int, n_batches: int, layout: str)
     return n / (time.perf_counter() - start)
 
 
-def bench_inputs(comp, rows, cfg: Config, cache_dir: Path, report: Report, n_batches: int) -> float:
-    """Merged inputs per second from the cache through the DataLoader, per subset and layout."""
+def bench_inputs(cache: FeatureCache, report: Report, n_batches: int) -> float:
+    """Merged inputs per second from ``cache`` (every modality) through the DataLoader, per
+    subset and layout; returns the kaggle+eeg tile rate."""
     from hms_kit.experiment import combinations
 
-    cache = build_cache(
-        comp, rows, cfg.inputs, cache_dir, modalities=list(schema.MODALITIES), progress=False
-    )
     workers = default_workers()
     target_rate = 0.0
-    n = len(rows)
+    n = len(cache)
     for mods in combinations():
         sub = copy.copy(cache)
         sub.modalities = mods
         for layout in ("stack", "tile"):
             ds = CustomDataset(
-                sub, np.arange(n), np.zeros((n, 6), np.float32), np.zeros(n, np.float32), layout
+                sub, np.arange(n), np.zeros((n, 6), np.float32), np.zeros(n, np.float32)
             )
             rate = _loader_rate(ds, 32, workers, n_batches, layout)
             is_target = mods == ["kaggle", "eeg"] and layout == "tile"
@@ -303,7 +299,6 @@ def bench_model(
             np.arange(n),
             np.full((n, 6), 1 / 6, np.float32),
             np.ones(n, np.float32),
-            layout,
         )
         shape = input_shape(mods, layout)
         model = CustomModel(
@@ -439,9 +434,11 @@ def run_benchmarks(comp: Competition, cfg: Config, tiny: bool = False) -> Report
     bench_cache_build(comp, rows, cfg, report)
     cache_dir = Path(tempfile.mkdtemp(prefix="hms_bench_inputs_"))
     try:
-        rate = bench_inputs(comp, rows, cfg, cache_dir, report, n_batches=2 if tiny else 20)
-        cache = build_cache(comp, rows, cfg.inputs, cache_dir, progress=False)
-        bench_cache_size(comp, rows, cfg, cache_dir, report)
+        cache = build_cache(
+            comp, rows, cfg.inputs, cache_dir, modalities=list(schema.MODALITIES), progress=False
+        )
+        rate = bench_inputs(cache, report, n_batches=2 if tiny else 20)
+        bench_cache_size(cache, rows, cfg, report)
         bench_model(
             cfg,
             cache,

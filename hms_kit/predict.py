@@ -136,7 +136,6 @@ def predict_test(
             np.arange(len(test)),
             np.zeros((len(test), 6), np.float32),
             np.zeros(len(test), np.float32),
-            cfg.inputs.layout,
         )
         loader = _loader(ds, cfg, shuffle=False, seed=0, device=device)
         for ck in cks:

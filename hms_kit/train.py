@@ -36,6 +36,7 @@ from hms_kit.data.competition import Competition
 from hms_kit.data.labels import absent_classes, select_rows, total_votes, vote_targets
 from hms_kit.evaluate import (
     confusion_matrix,
+    kl_score,
     per_class_table,
     plot_confusion,
     prior_predictions,
@@ -225,11 +226,9 @@ def predict_loader(
 
 
 def _evaluate(model, loader, device, amp) -> tuple[float, np.ndarray]:
+    """Validation loss (Kaggle's KL score) of ``model`` on ``loader``, and its predictions."""
     probs = predict_loader(model, loader, device, amp)
-    t = loader.dataset.targets.astype(np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        kl = np.where(t > 0, t * np.log(t / np.clip(probs, 1e-15, 1)), 0).sum(axis=1)
-    return float(kl.mean()), probs
+    return kl_score(loader.dataset.targets, probs), probs
 
 
 def run_stage(
@@ -252,13 +251,10 @@ def run_stage(
         train_idx,
         ctx.targets[train_idx],
         ctx.votes[train_idx],
-        cfg.inputs.layout,
         augment=aug,
         seed=seed,
     )
-    val_ds = CustomDataset(
-        ctx.cache, val_idx, ctx.targets[val_idx], ctx.votes[val_idx], cfg.inputs.layout
-    )
+    val_ds = CustomDataset(ctx.cache, val_idx, ctx.targets[val_idx], ctx.votes[val_idx])
     val_loader = _loader(val_ds, cfg, shuffle=False, seed=seed, device=device)
     steps_per_epoch = (
         max(1, len(train_ds) // cfg.train.batch_size) if len(train_ds) > cfg.train.batch_size else 1
@@ -494,9 +490,7 @@ def train_fold(ctx: FoldContext, resume: bool = False) -> dict[str, Any]:
     _save(state, final_path)
     model.load_state_dict(state["model"])
     val_idx = np.flatnonzero(ctx.folds == ctx.fold)
-    val_ds = CustomDataset(
-        ctx.cache, val_idx, ctx.targets[val_idx], ctx.votes[val_idx], cfg.inputs.layout
-    )
+    val_ds = CustomDataset(ctx.cache, val_idx, ctx.targets[val_idx], ctx.votes[val_idx])
     probs = predict_loader(
         model, _loader(val_ds, cfg, False, 0, ctx.device), ctx.device, cfg.train.amp
     )

@@ -13,3 +13,21 @@ REAL = Path(__file__).parent / "data" / "real"
 def real_dir() -> Path:
     """tests/data/real: real Kaggle files laid out as a competition folder (see NOTICE.md)."""
     return REAL
+
+
+def damaged_copy(src: Path, dst: Path, folder: str, changes: dict[int, bytes | None]) -> Path:
+    """A competition folder at ``dst`` that links to ``src`` except in ``folder`` (e.g.
+    ``test_eegs``), where the parquet of each id in ``changes`` is replaced by the given bytes,
+    or left out when they are None. Returns ``dst``."""
+    dst.mkdir(parents=True)
+    for item in src.iterdir():
+        if item.name != folder:
+            (dst / item.name).symlink_to(item)
+    (dst / folder).mkdir()
+    for f in (src / folder).iterdir():
+        new = changes.get(int(f.stem), f) if f.stem.isdigit() else f
+        if isinstance(new, bytes):
+            (dst / folder / f.name).write_bytes(new)
+        elif new is not None:
+            (dst / folder / f.name).symlink_to(f)
+    return dst

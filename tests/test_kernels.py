@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import damaged_copy
 
 from hms_kit import schema
 from hms_kit.data.synth import generate_competition
@@ -137,15 +138,10 @@ def test_infer_kernel_without_checkpoints_writes_prior_submission(wheel, competi
 
 def test_infer_kernel_with_a_missing_test_file_still_submits(wheel, competition, tmp_path):
     """One test EEG's parquet is gone: the kernel logs it and that row gets the prior."""
-    broken = tmp_path / "competition"
-    broken.mkdir()
-    for item in competition.iterdir():
-        if item.name != "test_eegs":
-            (broken / item.name).symlink_to(item)
-    (broken / "test_eegs").mkdir()
     files = sorted((competition / "test_eegs").glob("*.parquet"))
-    for f in files[1:]:
-        (broken / "test_eegs" / f.name).symlink_to(f)
+    broken = damaged_copy(
+        competition, tmp_path / "competition", "test_eegs", {int(files[0].stem): None}
+    )
     train_root = tmp_path / "train"
     layout_kaggle_tree(train_root, competition, wheel, TINY_YAML)
     run_kernel(REPO / "kernels" / "train.py", train_root)

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import damaged_copy
 
 from hms_kit import schema
 from hms_kit.cli import main
@@ -109,19 +110,12 @@ def test_predict_and_score(comp, trained, tmp_path, capsys):
 
 def test_bad_test_file_gets_prior(comp, trained, tmp_path):
     run, _, _ = trained
-    broken = tmp_path / "competition"
-    broken.mkdir()
-    for p in comp.root.iterdir():
-        if p.name != "test_eegs":
-            (broken / p.name).symlink_to(p)
-    (broken / "test_eegs").mkdir()
     test = comp.read_test()
-    for i, eeg_id in enumerate(test["eeg_id"]):
-        dst = broken / "test_eegs" / f"{eeg_id}.parquet"
-        if i == 0:
-            dst.write_bytes(b"truncated")
-        elif i != 1:  # the second test EEG has no file at all
-            dst.symlink_to(comp.eeg_path(eeg_id, "test"))
+    first, second = (int(e) for e in test["eeg_id"].head(2))
+    # the first test EEG is truncated, the second has no file at all
+    broken = damaged_copy(
+        comp.root, tmp_path / "competition", "test_eegs", {first: b"truncated", second: None}
+    )
     sub, report = predict_test(Competition(broken), [run], workers=1)
     assert report["fallback_rows"] == test["eeg_id"].head(2).tolist()
     prior = torch.load(run / "checkpoints" / "fold0_best.pt", weights_only=False)["prior"]
@@ -260,20 +254,9 @@ def test_bad_training_file_stops_with_file_and_row(comp, trained, tmp_path):
     files an earlier run wrote in the folder are left as they were."""
     from hms_kit.data import DataError
 
-    broken = tmp_path / "competition"
-    broken.mkdir()
-    for item in comp.root.iterdir():
-        if item.name != "train_eegs":
-            (broken / item.name).symlink_to(item)
-    (broken / "train_eegs").mkdir()
-    rows = comp.read_train()
-    victim = int(rows["eeg_id"].iloc[5])
-    for f in (comp.root / "train_eegs").iterdir():
-        target = broken / "train_eegs" / f.name
-        if f.stem == str(victim):
-            target.write_bytes(f.read_bytes()[:4000])
-        else:
-            target.symlink_to(f)
+    victim = int(comp.read_train()["eeg_id"].iloc[5])
+    truncated = comp.eeg_path(victim).read_bytes()[:4000]
+    broken = damaged_copy(comp.root, tmp_path / "competition", "train_eegs", {victim: truncated})
     run, cfg, _ = trained
     out = tmp_path / "run"
     out.mkdir()
@@ -314,12 +297,12 @@ def test_dataset_items_are_stacked_half_panels(comp, tmp_path):
     rows = comp.read_train().head(6)
     cache = build_cache(comp, rows, cfg.inputs, tmp_path, workers=1, progress=False)
     targets = np.full((6, 6), 1 / 6, np.float32)
-    ds = CustomDataset(cache, np.arange(6), targets, np.ones(6, np.float32), "tile")
+    ds = CustomDataset(cache, np.arange(6), targets, np.ones(6, np.float32))
     x, y, v = ds[2]
     assert x.dtype == torch.float16 and tuple(x.shape) == (8, 128, 256)
     np.testing.assert_allclose(x.numpy().astype(np.float32), cache.get(2), atol=0)
     assert y.shape == (6,) and float(v) == 1.0
-    aug = CustomDataset(cache, np.arange(6), targets, np.ones(6, np.float32), "tile",
+    aug = CustomDataset(cache, np.arange(6), targets, np.ones(6, np.float32),
                         augment=build_augment(cfg.augment, 2), seed=3)  # fmt: skip
     first = [aug[i][0] for i in range(6)]
     assert all(torch.equal(a, aug[i][0]) for i, a in enumerate(first))  # reproducible

@@ -30,7 +30,6 @@ class CustomDataset(Dataset):
         rows: np.ndarray,
         targets: np.ndarray,
         votes: np.ndarray,
-        layout: str,
         augment: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None,
         seed: int = 0,
     ) -> None:
@@ -38,7 +37,6 @@ class CustomDataset(Dataset):
         self.rows = np.asarray(rows, dtype=np.int64)
         self.targets = np.asarray(targets, dtype=np.float32)
         self.votes = np.asarray(votes, dtype=np.float32)
-        self.layout = layout
         self.augment = augment
         self.seed = seed
         self.epoch = 0
