@@ -33,6 +33,8 @@ COMPETITION_FILES = (
 )
 WHEEL_DATASET = "hms-kit-wheel"
 TRAIN_KERNEL_OUTPUT = "hms-kit-train"
+LOCAL_OWNER = "local-user"  # stands for the Kaggle username in today's mount layout
+LAYOUTS = ("current", "2024")
 
 
 def layout_kaggle_tree(
@@ -41,24 +43,43 @@ def layout_kaggle_tree(
     wheel: Path,
     config: str,
     kernel_outputs: dict[str, Path] | None = None,
+    layout: str = "current",
 ) -> KagglePaths:
-    """A local Kaggle tree: ``input/<slug>`` (links to the competition files, not its answers),
-    ``input/hms-kit-wheel`` (the wheel and config.yaml), attached kernel outputs, ``working/``."""
+    """A local Kaggle tree with the competition (links to its files, not its answers), the
+    wheel dataset (the wheel and config.yaml), attached kernel outputs and ``working/``.
+
+    ``layout="current"`` mounts them as Kaggle does today (``input/competitions/<slug>``,
+    ``input/datasets/<owner>/hms-kit-wheel``, ``input/notebooks/<owner>/<kernel>``);
+    ``"2024"`` as it did then (every input at ``input/<slug>``).
+    """
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout {layout!r} is not one of {LAYOUTS}")
     paths = KagglePaths(root)
-    comp = paths.competition
+    current = layout == "current"
+    # links and copies only: a tree from an earlier demo (or the other layout) must not
+    # attach its inputs twice
+    shutil.rmtree(paths.input, ignore_errors=True)
+
+    def mount(kind: str, slug: str) -> Path:
+        if not current:
+            return paths.input / slug
+        return paths.input / kind / (slug if kind == "competitions" else f"{LOCAL_OWNER}/{slug}")
+
+    comp = mount("competitions", schema.COMPETITION_SLUG)
     comp.mkdir(parents=True, exist_ok=True)
     for name in COMPETITION_FILES:
         link = comp / name
         if not link.exists():
             link.symlink_to((competition / name).resolve())
-    ds = paths.input / WHEEL_DATASET
+    ds = mount("datasets", WHEEL_DATASET)
     ds.mkdir(parents=True, exist_ok=True)
     for old in ds.glob("hms_kit-*.whl"):
         old.unlink()
     shutil.copy2(wheel, ds / wheel.name)
     (ds / "config.yaml").write_text(config)
     for name, target in (kernel_outputs or {}).items():
-        link = paths.input / name
+        link = mount("notebooks", name)
+        link.parent.mkdir(parents=True, exist_ok=True)
         if not link.exists():
             link.symlink_to(target.resolve())
     paths.working.mkdir(parents=True, exist_ok=True)
@@ -66,13 +87,16 @@ def layout_kaggle_tree(
     return paths
 
 
-def run_kernel(script: Path, root: Path) -> float:
-    """Run a kernel script as Kaggle would (cwd = working), with HMS_KAGGLE_ROOT=root; seconds."""
-    env = {**os.environ, ENV_KAGGLE_ROOT: str(root.resolve())}
+def run_kernel(
+    script: Path, root: Path, env: dict[str, str] | None = None, check: bool = True
+) -> float:
+    """Run a kernel script as Kaggle would (cwd = working), with HMS_KAGGLE_ROOT=root and
+    ``env`` added to this process's environment; seconds. ``check``: raise on a failure."""
+    env = {**os.environ, ENV_KAGGLE_ROOT: str(root.resolve()), **(env or {})}
     start = time.perf_counter()
-    subprocess.run(
-        [sys.executable, str(script.resolve())], cwd=root / "working", env=env, check=True
-    )
+    proc = subprocess.run([sys.executable, str(script.resolve())], cwd=root / "working", env=env)
+    if check and proc.returncode:
+        raise subprocess.CalledProcessError(proc.returncode, str(script))
     return time.perf_counter() - start
 
 

@@ -8,6 +8,12 @@ beside the wheel) and a few environment variables:
                  else the packaged ``kaggle`` config)
     HMS_FOLDS    folds this train kernel trains, e.g. ``0,1`` (default: the config's, else all)
     HMS_SET      extra overrides, ``key=value`` separated by ``;``
+
+Inputs are found by what they hold, in either of Kaggle's mount layouts (``hms_kit.paths``).
+The inference kernel tells Kaggle's two runs apart by ``KAGGLE_IS_COMPETITION_RERUN``: the
+commit run (not set), whose output ``make submit`` would submit, fails when no checkpoint
+predicts or any row falls back to the prior; the rerun on the hidden test set always writes a
+valid submission, falling back to the prior where it must.
 """
 
 from __future__ import annotations
@@ -21,26 +27,36 @@ import pandas as pd
 
 from hms_kit import schema
 from hms_kit.config import Config, load_config
-from hms_kit.paths import KagglePaths, kaggle_paths
+from hms_kit.paths import ENV_WHEEL, KagglePaths, kaggle_paths
 from hms_kit.runlog import get_run_logger
 
 ENV_CONFIG = "HMS_CONFIG"
 ENV_FOLDS = "HMS_FOLDS"
 ENV_SET = "HMS_SET"
 CONFIG_NAME = "config.yaml"
+# Kaggle sets it (to "True") when it reruns a submitted notebook on the hidden test set.
+ENV_RERUN = "KAGGLE_IS_COMPETITION_RERUN"
+PREVIOUS_RUN_MARKERS = ("folds.csv", "checkpoints")
+
+
+class CommitRunError(RuntimeError):
+    """The commit run must fail so that its output is never submitted."""
+
+
+def is_competition_rerun(env: dict[str, str] | None = None) -> bool:
+    """Whether this is Kaggle's rerun of a submitted notebook on the hidden test set."""
+    value = (os.environ if env is None else env).get(ENV_RERUN, "")
+    return value.strip().lower() not in ("", "0", "false", "no")
 
 
 def find_input_config(paths: KagglePaths) -> Path | None:
-    """The ``config.yaml`` shipped beside the wheel in an attached dataset, if any."""
-    if not paths.input.is_dir():
-        return None
-    for d in sorted(paths.input.iterdir()):
-        if (
-            d.name != schema.COMPETITION_SLUG
-            and (d / CONFIG_NAME).is_file()
-            and any(d.glob("hms_kit-*.whl"))
-        ):
-            return d / CONFIG_NAME
+    """The ``config.yaml`` beside the wheel the kernel installed (``$HMS_WHEEL``), else
+    beside the first wheel among the attached inputs, if any."""
+    installed = os.environ.get(ENV_WHEEL)
+    wheels = [Path(installed)] if installed else paths.wheels()
+    for wheel in wheels:
+        if (wheel.parent / CONFIG_NAME).is_file():
+            return wheel.parent / CONFIG_NAME
     return None
 
 
@@ -68,6 +84,9 @@ def run_train_kernel(root: str | Path | None = None) -> dict:
     folds = parse_folds(os.environ.get(ENV_FOLDS))
     log.info("train kernel: root %s, config %s, folds %s", paths.root, source, folds or "all")
     install_stop_handler()
+    previous = continue_previous_run(paths)
+    if previous:
+        log.info("continuing the run attached from %s", previous)
     result = train_folds(
         Competition.locate(paths.competition),
         cfg,
@@ -86,19 +105,35 @@ def run_train_kernel(root: str | Path | None = None) -> dict:
     return result
 
 
-def model_inputs(paths: KagglePaths) -> list[Path]:
-    """Attached inputs that may hold fold checkpoints (all but the competition data)."""
-    if not paths.input.is_dir():
-        return []
-    return [d for d in sorted(paths.input.iterdir()) if d.name != schema.COMPETITION_SLUG]
+def continue_previous_run(paths: KagglePaths) -> Path | None:
+    """Copy an attached earlier output of this train kernel (a folder with ``folds.csv`` and
+    ``checkpoints/``) into an empty ``working/``, so training resumes where it stopped.
+
+    Files already in ``working/`` are never overwritten. Returns the folder copied, or None.
+    """
+    import shutil
+
+    if (paths.working / "folds.csv").exists():
+        return None
+    for d in paths.model_inputs():
+        if all((d / name).exists() for name in PREVIOUS_RUN_MARKERS):
+            for src in sorted(d.rglob("*")):
+                dst = paths.working / src.relative_to(d)
+                if src.is_file() and not dst.exists():
+                    dst.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copy2(src, dst)
+            return d
+    return None
 
 
 def run_infer_kernel(root: str | Path | None = None) -> Path:
     """Predict test.csv with every fold checkpoint among the inputs; write working/submission.csv.
 
-    Never fails for want of a model or a readable test file: what is missing is logged and
-    the rows fall back to the prior (uniform 1/6 if nothing else is known), so a valid
-    submission is always written.
+    In Kaggle's rerun on the hidden test set it never fails for want of a model or a
+    readable test file: what is missing is logged and those rows get the prior (uniform 1/6
+    if nothing else is known). In the commit run the same failures raise
+    :class:`CommitRunError` and no submission.csv is written, so a prior-only file cannot be
+    submitted by mistake.
     """
     from hms_kit.data import Competition
     from hms_kit.predict import predict_test, write_submission
@@ -107,34 +142,73 @@ def run_infer_kernel(root: str | Path | None = None) -> Path:
     paths.working.mkdir(parents=True, exist_ok=True)
     log = get_run_logger(paths.working)
     out = paths.working / "submission.csv"
+    rerun = is_competition_rerun()
     comp = Competition(paths.competition)
+    log.info(
+        "infer kernel: %s, competition %s, model inputs %s",
+        "competition rerun" if rerun else "commit run",
+        comp.root,
+        [str(d) for d in paths.model_inputs()],
+    )
     try:
         tta_flip = kernel_config(paths)[0].predict.tta_flip
     except Exception as exc:  # a broken config.yaml must not cost the submission
+        if not rerun:
+            raise _failure(log, f"config unreadable: {exc}") from exc
         log.error("config unreadable (%s): predicting without flip TTA", exc)
         tta_flip = False
     try:
         sub, report = predict_test(
             comp,
-            model_inputs(paths),
+            paths.model_inputs(),
             cache_dir=paths.temp / "test_cache",
             tta_flip=tta_flip,
         )
         log.info(
-            "%d checkpoints, %d rows on the prior",
+            "%d checkpoints found, %d predicted, %d rows on the prior",
             len(report["checkpoints"]),
+            len(report["predicted_with"]),
             len(report["fallback_rows"]),
         )
-    except Exception:  # the kernel must still write a valid submission
+    except Exception as exc:  # the rerun must still write a valid submission
+        if not rerun:
+            raise _failure(log, f"inference failed: {exc}") from exc
         log.error("inference failed, writing the prior:\n%s", traceback.format_exc())
-        sub = prior_submission(comp)
+        sub, report = prior_submission(comp), None
+    if not rerun and report is not None:
+        problems = commit_run_problems(report)
+        if problems:
+            raise _failure(
+                log,
+                "commit run: " + "; ".join(problems) + " (no submission.csv written; in "
+                f"Kaggle's rerun, {ENV_RERUN} set, these rows would get the prior)",
+            )
     write_submission(sub, out)
     log.info("wrote %s (%d rows)", out, len(sub))
     try:
-        gather_fold_oof(model_inputs(paths), paths.working / "oof")
+        gather_fold_oof(paths.model_inputs(), paths.working / "oof")
     except Exception as exc:  # the OOF report is a bonus; the submission is already written
         log.warning("could not gather the folds' OOF files: %s", exc)
     return out
+
+
+def _failure(log, message: str) -> CommitRunError:
+    log.error(message)
+    return CommitRunError(message)
+
+
+def commit_run_problems(report: dict) -> list[str]:
+    """Why a commit run's predictions must not become a submission (empty: they may)."""
+    problems = []
+    if not report["predicted_with"]:
+        problems.append(f"no checkpoint predicted ({len(report['checkpoints'])} found)")
+    if report["fallback_rows"]:
+        rows = report["fallback_rows"]
+        problems.append(f"{len(rows)} rows fell back to the prior (eeg_id {rows[:10]})")
+    if report.get("sample_submission_mismatch"):
+        ids = report["sample_submission_mismatch"]
+        problems.append(f"test.csv and sample_submission.csv differ (eeg_id {ids[:10]})")
+    return problems
 
 
 def gather_fold_oof(inputs: list[Path], out_dir: Path) -> dict | None:
@@ -171,14 +245,14 @@ def gather_fold_oof(inputs: list[Path], out_dir: Path) -> dict | None:
 
 
 def prior_submission(comp) -> pd.DataFrame:
-    """The training prior (1/6 if train.csv cannot be read) for every eeg_id of
-    sample_submission.csv (else test.csv): the last resort of the inference kernel."""
+    """The training prior (1/6 if train.csv cannot be read) for every row of test.csv (else
+    sample_submission.csv): the last resort of the inference kernel's rerun."""
     from hms_kit.predict import fallback_prior
 
     try:
-        ids = comp.read_sample_submission()["eeg_id"].to_numpy()
-    except Exception:
         ids = comp.read_test()["eeg_id"].to_numpy()
+    except Exception:
+        ids = comp.read_sample_submission()["eeg_id"].to_numpy()
     probs = np.tile(fallback_prior(comp), (len(ids), 1))
     sub = pd.DataFrame(probs, columns=list(schema.VOTE_COLUMNS))
     sub.insert(0, "eeg_id", ids)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import tempfile
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,7 +57,9 @@ def find_checkpoints(paths: list[str | Path]) -> list[Path]:
             found.extend(sorted(p.rglob(CHECKPOINT_GLOB)))
         else:
             logger().error("no checkpoint: %s does not exist", p)
-    return sorted(set(found))
+    # one output attached twice (or through a link) must not count twice in the average
+    unique = {p.resolve(): p for p in sorted(found)}
+    return sorted(unique.values())
 
 
 def load_checkpoint(path: Path) -> tuple[Checkpoint, dict[str, Any]]:
@@ -88,18 +91,22 @@ def predict_test(
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Predict every test.csv row with every checkpoint found and average them.
 
-    Returns ``(submission, report)``: submission has eeg_id + six *_vote probabilities in
-    sample_submission.csv's order; report counts checkpoints, fallbacks and their reasons.
+    Returns ``(submission, report)``: submission has eeg_id + six *_vote probabilities, one
+    row per test.csv row (in sample_submission.csv's order when it holds the same eeg_ids);
+    report lists the checkpoints found and those that predicted (``predicted_with``), the
+    eeg_ids that got the prior (``fallback_rows``) and the eeg_ids in only one of test.csv
+    and sample_submission.csv (``sample_submission_mismatch``).
     """
     log = logger()
     test = comp.read_test()
-    try:
-        order = comp.read_sample_submission()["eeg_id"].to_numpy()
-    except DataError as exc:
-        log.warning("%s: using test.csv's order", exc)
-        order = test["eeg_id"].to_numpy()
+    order, mismatch = submission_order(comp, test)
     ckpt_paths = find_checkpoints(model_paths)
-    report: dict[str, Any] = {"checkpoints": [str(p) for p in ckpt_paths], "fallback_rows": []}
+    report: dict[str, Any] = {
+        "checkpoints": [str(p) for p in ckpt_paths],
+        "predicted_with": [],
+        "fallback_rows": [],
+        "sample_submission_mismatch": mismatch,
+    }
     sums = np.zeros((len(test), len(schema.CLASSES)))
     counts = np.zeros(len(test))
     priors = []
@@ -150,6 +157,7 @@ def predict_test(
                 continue
             sums[ok] += probs[ok]
             counts[ok] += 1
+            report["predicted_with"].append(str(ck.path))
             log.info("predicted %d test rows with %s", int(ok.sum()), ck.path)
     prior = np.mean(priors, axis=0) if priors else fallback_prior(comp)
     probs = np.where(counts[:, None] > 0, sums / np.maximum(counts, 1)[:, None], prior[None, :])
@@ -161,13 +169,36 @@ def predict_test(
         tmp.cleanup()
     sub = pd.DataFrame(probs, columns=list(schema.VOTE_COLUMNS))
     sub.insert(0, "eeg_id", test["eeg_id"].to_numpy())
-    sub = sub.drop_duplicates("eeg_id").set_index("eeg_id")
-    missing = [e for e in order if e not in sub.index]
-    for e in missing:  # in sample_submission but not in test.csv
-        sub.loc[e] = prior
-        report["fallback_rows"].append(int(e))
-    sub = sub.loc[order].reset_index()
+    # one prediction per eeg_id, one row per row of test.csv (an eeg_id repeats in MLE-bench's)
+    sub = sub.drop_duplicates("eeg_id").set_index("eeg_id").loc[order].reset_index()
     return validate_submission(sub, order), report
+
+
+def submission_order(comp: Competition, test: pd.DataFrame) -> tuple[np.ndarray, list[int]]:
+    """The submission's eeg_ids, one per test.csv row, and the ids that differ from
+    sample_submission.csv (in one file only).
+
+    The rows come from test.csv, which the hidden rerun replaces with the hidden test set;
+    sample_submission.csv only gives the order when it holds the same eeg_ids as test.csv.
+    """
+    ids = test["eeg_id"].to_numpy()
+    try:
+        sample = comp.read_sample_submission()["eeg_id"].to_numpy()
+    except DataError as exc:
+        logger().warning("%s: rows in test.csv's order", exc)
+        return ids, []
+    in_sample, in_test = Counter(sample.tolist()), Counter(ids.tolist())
+    if in_sample == in_test:
+        return sample, []
+    only_sample = sorted((in_sample - in_test).elements())
+    only_test = sorted((in_test - in_sample).elements())
+    logger().warning(
+        "sample_submission.csv and test.csv differ (rows only in sample_submission: eeg_id %s; "
+        "only in test.csv: eeg_id %s): rows in test.csv's order",
+        only_sample[:10],
+        only_test[:10],
+    )
+    return ids, [int(e) for e in sorted(set(only_sample) | set(only_test))]
 
 
 def validate_submission(sub: pd.DataFrame, eeg_ids: np.ndarray) -> pd.DataFrame:

@@ -1,7 +1,9 @@
 """HMS train kernel: install the hms_kit wheel offline, then cache, train folds, write outputs.
 
 Settings: config.yaml beside the wheel; HMS_FOLDS=0,1 trains some folds (one kernel per fold
-can run in parallel). Root: $HMS_KAGGLE_ROOT or /kaggle, so the same file runs locally.
+can run in parallel). Attach this kernel's own earlier output to continue it. Inputs are found
+by their contents under either of Kaggle's mount layouts. Root: $HMS_KAGGLE_ROOT or /kaggle,
+so the same file runs locally.
 """
 
 import glob
@@ -13,27 +15,23 @@ import tempfile
 ROOT = os.environ.get("HMS_KAGGLE_ROOT", "/kaggle")
 
 
-def main() -> None:
-    wheels = sorted(glob.glob(f"{ROOT}/input/*/hms_kit-*.whl"))
+def install_wheel() -> None:
+    """pip-install the shallowest hms_kit wheel under ROOT/input (no index, no deps)."""
+    # input/<slug>/ (2024 layout), then input/datasets/<owner>/<slug>/ and deeper
+    wheels = [
+        w for d in range(1, 5) for w in sorted(glob.glob(f"{ROOT}/input/{'*/' * d}hms_kit-*.whl"))
+    ]
     if not wheels:
-        sys.exit(f"no hms_kit wheel in {ROOT}/input/*/: attach the wheel dataset")
+        sys.exit(f"error: no hms_kit-*.whl under {ROOT}/input: attach the wheel dataset")
+    os.environ["HMS_WHEEL"] = wheels[0]
     target = tempfile.mkdtemp(prefix="hms_kit_")
-    subprocess.check_call(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "-q",
-            "--no-index",
-            "--no-deps",
-            "--target",
-            target,
-            wheels[-1],
-        ]
-    )
+    pip = [sys.executable, "-m", "pip", "install", "-q", "--no-index", "--no-deps"]
+    subprocess.check_call([*pip, "--target", target, wheels[0]])
     sys.path.insert(0, target)
 
+
+def main() -> None:
+    install_wheel()
     from hms_kit.kernel import run_train_kernel
 
     run_train_kernel(ROOT)

@@ -4,6 +4,7 @@ with no checkpoint attached that must still write a valid submission."""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -121,13 +122,26 @@ def test_demo_runs_both_kernels_and_scores(wheel, competition, tmp_path):
     assert (out / "balanced_train.csv").is_file()
 
 
-def test_infer_kernel_without_checkpoints_writes_prior_submission(wheel, competition, tmp_path):
+RERUN = {"KAGGLE_IS_COMPETITION_RERUN": "True"}
+
+
+def test_infer_kernel_without_checkpoints_fails_the_commit_run_and_submits_the_prior_in_the_rerun(
+    wheel, competition, tmp_path
+):
     root = tmp_path / "kaggle"
     paths = layout_kaggle_tree(root, competition, wheel, TINY_YAML)
-    run_kernel(REPO / "kernels" / "infer.py", root)
+    # the commit run: a prior-only submission must not be written, so it cannot be submitted
+    run_kernel(
+        REPO / "kernels" / "infer.py", root, env={"KAGGLE_IS_COMPETITION_RERUN": ""}, check=False
+    )
+    assert not (paths.working / "submission.csv").exists()
+    log = (paths.working / "training_record.log").read_text()
+    assert "commit run: no checkpoint predicted (0 found)" in log
+    # Kaggle's rerun with the same inputs: the prior for every row of test.csv
+    run_kernel(REPO / "kernels" / "infer.py", root, env=RERUN)
     sub = pd.read_csv(paths.working / "submission.csv")
-    expected = pd.read_csv(competition / "sample_submission.csv")["eeg_id"]
-    assert sub["eeg_id"].tolist() == expected.tolist()
+    expected = pd.read_csv(competition / "test.csv")["eeg_id"]
+    assert sorted(sub["eeg_id"].tolist()) == sorted(expected.tolist())
     probs = sub[list(schema.VOTE_COLUMNS)].to_numpy()
     train = pd.read_csv(competition / "train.csv")[list(schema.VOTE_COLUMNS)].to_numpy(float)
     prior = (train / train.sum(axis=1, keepdims=True)).mean(axis=0)
@@ -136,20 +150,51 @@ def test_infer_kernel_without_checkpoints_writes_prior_submission(wheel, competi
     assert "no usable checkpoint" in log
 
 
-def test_infer_kernel_with_a_missing_test_file_still_submits(wheel, competition, tmp_path):
-    """One test EEG's parquet is gone: the kernel logs it and that row gets the prior."""
+def test_infer_kernel_without_the_wheel(competition, tmp_path):
+    root = tmp_path / "kaggle"
+    comp = root / "input" / "competitions" / schema.COMPETITION_SLUG
+    comp.mkdir(parents=True)
+    for name in ("train.csv", "test.csv", "sample_submission.csv", "test_eegs"):
+        (comp / name).symlink_to(competition / name)
+    (root / "working").mkdir()
+    script = str(REPO / "kernels" / "infer.py")
+    env = {**os.environ, "HMS_KAGGLE_ROOT": str(root), "KAGGLE_IS_COMPETITION_RERUN": ""}
+    proc = subprocess.run([sys.executable, script], env=env, capture_output=True, text=True)
+    assert proc.returncode != 0 and "no hms_kit-*.whl" in proc.stderr
+    assert not (root / "working" / "submission.csv").exists()
+    proc = subprocess.run(
+        [sys.executable, script], env={**env, **RERUN}, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr
+    sub = pd.read_csv(root / "working" / "submission.csv")
+    assert sub["eeg_id"].tolist() == pd.read_csv(competition / "test.csv")["eeg_id"].tolist()
+    assert np.allclose(sub[list(schema.VOTE_COLUMNS)].to_numpy(), 1 / 6)
+
+
+def test_2024_layout_train_then_a_missing_test_file(wheel, competition, tmp_path):
+    """The train kernel on the 2024 mount layout; the inference kernel on today's, where one
+    test EEG's parquet is gone: the commit run fails naming it, the rerun gives that row the
+    prior."""
     files = sorted((competition / "test_eegs").glob("*.parquet"))
     broken = damaged_copy(
         competition, tmp_path / "competition", "test_eegs", {int(files[0].stem): None}
     )
     train_root = tmp_path / "train"
-    layout_kaggle_tree(train_root, competition, wheel, TINY_YAML)
+    layout_kaggle_tree(train_root, competition, wheel, TINY_YAML, layout="2024")
+    assert (train_root / "input" / schema.COMPETITION_SLUG / "train.csv").exists()
     run_kernel(REPO / "kernels" / "train.py", train_root)
+    assert len(list((train_root / "working" / "checkpoints").glob("fold*_best.pt"))) == 2
     root = tmp_path / "infer"
     paths = layout_kaggle_tree(
         root, broken, wheel, TINY_YAML, {"hms-kit-train": train_root / "working"}
     )
-    run_kernel(REPO / "kernels" / "infer.py", root)
+    run_kernel(
+        REPO / "kernels" / "infer.py", root, env={"KAGGLE_IS_COMPETITION_RERUN": ""}, check=False
+    )
+    assert not (paths.working / "submission.csv").exists()
+    log = (paths.working / "training_record.log").read_text()
+    assert f"1 rows fell back to the prior (eeg_id [{files[0].stem}])" in log
+    run_kernel(REPO / "kernels" / "infer.py", root, env=RERUN)
     sub = pd.read_csv(paths.working / "submission.csv")
     assert len(sub) == len(files)
     assert np.allclose(sub[list(schema.VOTE_COLUMNS)].sum(axis=1), 1)
