@@ -150,6 +150,9 @@ class TrainConfig:
     two_stage: bool = True
     time_limit_hours: float = 0.0  # 0: no limit; kernels set Kaggle's session limit
     channels_last: bool = False
+    # folds trained side by side, one process each (hms_kit.fold_scheduler): 0 = one per GPU
+    # when there are two or more (Kaggle's T4 x2), else one after another
+    fold_workers: int = 0
 
 
 @dataclass

@@ -42,12 +42,13 @@ from hms_kit.evaluate import (
     prior_predictions,
     scores_by_population,
 )
+from hms_kit.fold_scheduler import fold_devices, run_side_by_side
 from hms_kit.inputs.cache import FeatureCache, build_cache
 from hms_kit.inputs.dataset import CustomDataset
 from hms_kit.inputs.merge import in_chans as layout_in_chans
 from hms_kit.io import atomic_write, atomic_write_csv, atomic_write_text
 from hms_kit.model import build_model
-from hms_kit.runlog import ensure_run_log, log_time, logger
+from hms_kit.runlog import ensure_run_log, get_run_logger, log_time, logger
 
 ROW_KEY = [
     "eeg_id",
@@ -601,32 +602,65 @@ def train_folds(
         cfg.train.n_folds,
         device,
     )
-    summaries = []
-    epoch_seconds: list[float] = []
-    for k in wanted:
-        ctx = FoldContext(
-            cfg,
-            run_dir,
-            cache,
-            rows,
-            targets,
-            votes,
-            fold_of,
-            k,
-            device,
-            deadline,
-            {**meta, "fold": k},
-            epoch_seconds,
-        )
-        seed_everything(cfg.train.seed + k)
-        summaries.append(train_fold(ctx, resume=resume))
-        if summaries[-1].get("stopped"):
-            log.warning("stopped at the time limit after fold %d", k)
-            break
+    job = FoldRun(cfg, run_dir, cache, rows, targets, votes, fold_of, deadline, meta, resume)
+    devices = fold_devices(cfg.train.fold_workers)[: len(wanted)]
+    if len(devices) > 1:
+        log.info("folds %s side by side on %s, longest first", wanted, devices)
+        cost = {k: float((fold_of != k).sum()) for k in wanted}
+        by_fold = run_side_by_side(job, wanted, devices, cost)
+        summaries = [by_fold[k] for k in wanted]
+    else:
+        summaries = []
+        for k in wanted:
+            summaries.append(job(k, str(device)))
+            if summaries[-1].get("stopped"):
+                log.warning("stopped at the time limit after fold %d", k)
+                break
     plot_lr(run_dir)
     result = gather_oof(run_dir, cfg)
     result["folds_trained"] = summaries
     return result
+
+
+@dataclass
+class FoldRun:
+    """Everything a fold's training needs but its number and device; picklable, so a fold
+    can train in another process (``hms_kit.fold_scheduler``). Calling it trains one fold
+    and returns its summary."""
+
+    cfg: Config
+    run_dir: Path
+    cache: FeatureCache
+    rows: pd.DataFrame
+    targets: np.ndarray
+    votes: np.ndarray
+    folds: np.ndarray
+    deadline: float | None
+    meta: dict[str, Any]
+    resume: bool
+    # seconds of every epoch run so far in this process (see FoldContext)
+    epoch_seconds: list[float] = field(default_factory=list)
+
+    def __call__(self, fold: int, device: str) -> dict[str, Any]:
+        if not logger().handlers:  # a fresh worker process
+            get_run_logger(self.run_dir)
+        ctx = FoldContext(
+            self.cfg,
+            self.run_dir,
+            self.cache,
+            self.rows,
+            self.targets,
+            self.votes,
+            self.folds,
+            fold,
+            torch.device(device),
+            self.deadline,
+            {**self.meta, "fold": fold},
+            self.epoch_seconds,
+        )
+        # seeded by fold, not by order, so a fold trains the same in any process
+        seed_everything(self.cfg.train.seed + fold)
+        return train_fold(ctx, resume=self.resume)
 
 
 def gather_oof(run_dir: str | Path, cfg: Config) -> dict[str, Any]:

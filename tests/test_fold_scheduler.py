@@ -1,0 +1,84 @@
+"""Folds side by side (Kaggle's T4 x2): the scheduler, and a run on two CPU processes
+standing in for the two GPUs that gives the same OOF as the sequential run."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hms_kit.config import load_config
+from hms_kit.data import Competition
+from hms_kit.data.synth import generate_competition
+from hms_kit.fold_scheduler import (
+    FoldWorkerError,
+    fold_devices,
+    longest_first,
+    run_side_by_side,
+)
+from hms_kit.train import train_folds
+
+TINY = [
+    "model.name=test_efficientnet",
+    "train.n_folds=3",
+    "train.stage1.epochs=1",
+    "train.stage2.epochs=1",
+    "train.stage2.min_votes=5",
+    "train.batch_size=8",
+    "train.num_workers=0",
+    "inputs.scale=0.25",
+]
+
+
+def test_fold_devices() -> None:
+    assert fold_devices(0, cuda_devices=0) == ["cpu"]
+    assert fold_devices(0, cuda_devices=1) == ["cuda:0"]
+    assert fold_devices(0, cuda_devices=2) == ["cuda:0", "cuda:1"]
+    assert fold_devices(3, cuda_devices=2) == ["cuda:0", "cuda:1", "cuda:0"]
+    assert fold_devices(2, cuda_devices=0) == ["cpu", "cpu"]
+
+
+def test_longest_first() -> None:
+    assert longest_first([0, 1, 2, 3], {0: 10, 1: 30, 2: 20, 3: 30}) == [1, 3, 2, 0]
+
+
+def _echo(fold: int, device: str) -> dict:
+    if fold == 13:
+        raise ValueError("unlucky fold")
+    return {"fold": fold, "device": device, "pid": os.getpid()}
+
+
+def test_side_by_side_uses_every_process_and_names_a_failed_fold() -> None:
+    done = run_side_by_side(_echo, [0, 1, 2, 3], ["cpu", "cpu"], {0: 4, 1: 3, 2: 2, 3: 1})
+    assert sorted(done) == [0, 1, 2, 3]
+    assert all(s["fold"] == k for k, s in done.items())
+    assert os.getpid() not in {s["pid"] for s in done.values()}
+    with pytest.raises(FoldWorkerError, match="fold 13 failed:(.|\n)*unlucky fold"):
+        run_side_by_side(_echo, [12, 13, 14], ["cpu", "cpu"])
+
+
+@pytest.fixture(scope="module")
+def comp(tmp_path_factory) -> Competition:
+    root = tmp_path_factory.mktemp("synth") / "competition"
+    generate_competition(root, n_eegs=24, seed=5, n_test=4)
+    return Competition(root)
+
+
+def test_two_processes_give_the_sequential_oof(comp, tmp_path) -> None:
+    cache = tmp_path / "cache"
+    seq = train_folds(comp, load_config(None, TINY), tmp_path / "seq", cache_dir=cache, workers=1)
+    cfg = load_config(None, [*TINY, "train.fold_workers=2"])
+    par = train_folds(comp, cfg, tmp_path / "par", cache_dir=cache, workers=1)
+    assert seq["complete"] and par["complete"]
+    log = (tmp_path / "par" / "training_record.log").read_text()
+    assert "side by side on ['cpu', 'cpu']" in log
+    # every fold trained, each logged by a worker process into the run's log
+    assert sum(f"fold {k}: OOF KL" in log for k in range(3)) == 3
+    a = pd.read_csv(tmp_path / "seq" / "oof.csv").sort_values(["eeg_id", "eeg_sub_id"])
+    b = pd.read_csv(tmp_path / "par" / "oof.csv").sort_values(["eeg_id", "eeg_sub_id"])
+    assert (a["fold"].to_numpy() == b["fold"].to_numpy()).all()
+    pred = [c for c in a.columns if c.startswith("pred_")]
+    np.testing.assert_allclose(a[pred].to_numpy(), b[pred].to_numpy(), atol=1e-4)
+    assert abs(seq["kl_all"] - par["kl_all"]) < 1e-4
