@@ -22,6 +22,7 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("train", "hms_kit.cli.train", "train folds (two stages), write checkpoints and oof.csv"),
     ("predict", "hms_kit.cli.predict", "predict test.csv with fold checkpoints -> submission.csv"),
     ("score", "hms_kit.cli.score", "Kaggle's KL score of a submission against answers"),
+    ("blend", "hms_kit.cli.blend", "fit a blend of runs on their OOF predictions -> blend.json"),
     ("experiment", "hms_kit.cli.experiment", "feature-combination experiment table"),
     ("demo", "hms_kit.cli.demo", "the whole story on the embedded synthetic competition"),
     ("bench", "hms_kit.cli.bench", "benchmarks, written to BENCHMARKS.md"),

@@ -1,0 +1,334 @@
+"""Ensembles: runs' out-of-fold predictions aligned by row, a blend fitted on them, and the
+blend applied to test predictions.
+
+Two blends, both fitted by minimising the competition's KL on one population of OOF rows
+(``hq``: rows with >= ``threshold`` votes, Kaggle's hidden test population; ``all``: every
+row, MLE-bench's):
+
+- ``logit`` (the default): a weight per run on its log-probabilities plus a per-class bias,
+  ``softmax(sum_r w_r * log p_r + b)``;
+- ``simplex``: probabilities averaged with non-negative weights summing to 1, found by
+  Nelder-Mead; the simple alternative.
+
+The blend's reported score is out of sample: an inner cross-validation over the runs' own
+patient-grouped folds (fit on the other folds, score the held-out one). Runs must share their
+folds (``python -m hms_kit folds`` writes one folds file that every run can take); runs whose
+folds differ on a shared row are refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import minimize
+
+from hms_kit import schema
+from hms_kit.evaluate import EPS, kl_score, prior_predictions
+
+OOF_KEY = ["eeg_id", "eeg_sub_id"]
+PRED_COLS = [f"pred_{c}" for c in schema.VOTE_COLUMNS]
+TARGET_COLS = [f"target_{c}" for c in schema.VOTE_COLUMNS]
+POPULATIONS = ("hq", "all")
+METHODS = ("logit", "simplex")
+BLEND_FILE = "blend.json"
+
+
+class BlendError(ValueError):
+    """Runs that cannot be blended (no OOF, differing folds, no shared rows)."""
+
+
+@dataclass
+class AlignedOOF:
+    """OOF predictions of several runs on the rows they share, in one row order.
+
+    ``probs``: ``(n_runs, n_rows, 6) float64``; ``targets``: ``(n_rows, 6)`` vote
+    distributions; ``votes``: ``(n_rows,)`` total votes; ``folds``: ``(n_rows,)`` the shared
+    fold of each row; ``keys``: the rows' eeg_id, eeg_sub_id and patient_id.
+    """
+
+    runs: list[Path]
+    keys: pd.DataFrame
+    probs: np.ndarray
+    targets: np.ndarray
+    votes: np.ndarray
+    folds: np.ndarray
+
+    def subset(self, mask: np.ndarray) -> AlignedOOF:
+        return AlignedOOF(
+            self.runs,
+            self.keys[mask].reset_index(drop=True),
+            self.probs[:, mask],
+            self.targets[mask],
+            self.votes[mask],
+            self.folds[mask],
+        )
+
+
+def file_sha(path: Path) -> str:
+    """First 12 hex digits of the file's SHA-256 (``"missing"`` when it does not exist)."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:12] if path.is_file() else "missing"
+
+
+def folds_sha(keys: pd.DataFrame, folds: np.ndarray) -> str:
+    """A fingerprint of a fold assignment: row keys and folds, in key order."""
+    table = keys[OOF_KEY].assign(fold=folds).sort_values(OOF_KEY)
+    return hashlib.sha256(table.to_csv(index=False).encode()).hexdigest()[:12]
+
+
+def read_oof(run: Path) -> pd.DataFrame:
+    """A run's ``oof.csv``, checked for the columns a blend needs."""
+    path = Path(run) / "oof.csv"
+    if not path.is_file():
+        raise BlendError(f"{path}: no OOF file (train the run's folds first)")
+    oof = pd.read_csv(path)
+    missing = [
+        c for c in [*OOF_KEY, "fold", "total_votes", *PRED_COLS, *TARGET_COLS] if c not in oof
+    ]
+    if missing:
+        raise BlendError(f"{path}: missing columns {missing}")
+    if oof.duplicated(OOF_KEY).any():
+        raise BlendError(f"{path}: a row appears twice ({OOF_KEY})")
+    return oof
+
+
+def align_runs(runs: list[Path]) -> AlignedOOF:
+    """The runs' OOF on the rows every run has, with one fold per row.
+
+    Raises BlendError when fewer than one run is given, no row is shared, or a shared row
+    sits in different folds in two runs (their OOF predictions would not be comparable).
+    """
+    if not runs:
+        raise BlendError("no run to blend")
+    oofs = [read_oof(r) for r in runs]
+    keys = oofs[0][[*OOF_KEY, "patient_id", "fold", "total_votes", *TARGET_COLS]]
+    for run, oof in zip(runs[1:], oofs[1:]):
+        joined = keys.merge(oof[[*OOF_KEY, "fold"]], on=OOF_KEY, suffixes=("", "_other"))
+        differ = joined["fold"] != joined["fold_other"]
+        if differ.any():
+            raise BlendError(
+                f"{run} and {runs[0]} put {int(differ.sum())} shared rows in different folds "
+                f"(e.g. eeg_id {int(joined.loc[differ, 'eeg_id'].iloc[0])}): train both with "
+                "the same --folds-file"
+            )
+        keys = joined.drop(columns="fold_other")
+    if keys.empty:
+        raise BlendError(f"the runs {[str(r) for r in runs]} share no OOF row")
+    keys = keys.sort_values(OOF_KEY).reset_index(drop=True)
+    probs = np.stack(
+        [keys[OOF_KEY].merge(o, on=OOF_KEY, how="left")[PRED_COLS].to_numpy(float) for o in oofs]
+    )
+    return AlignedOOF(
+        list(runs),
+        keys[[*OOF_KEY, "patient_id"]],
+        probs,
+        keys[TARGET_COLS].to_numpy(float),
+        keys["total_votes"].to_numpy(float),
+        keys["fold"].to_numpy(int),
+    )
+
+
+def population_mask(votes: np.ndarray, population: str, threshold: int = 10) -> np.ndarray:
+    """Rows of ``population``: ``hq`` (>= threshold votes) or ``all``."""
+    if population not in POPULATIONS:
+        raise BlendError(f"population {population!r} is not one of {POPULATIONS}")
+    return np.ones(len(votes), bool) if population == "all" else np.asarray(votes) >= threshold
+
+
+def _log_probs(probs: np.ndarray) -> np.ndarray:
+    return np.log(np.clip(probs, EPS, 1.0))
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def logit_blend(probs: np.ndarray, weights: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    """``softmax(sum_r w_r * log p_r + b)``: ``(n_runs, n, 6)`` -> ``(n, 6)``."""
+    z = np.tensordot(np.asarray(weights, float), _log_probs(probs), axes=1) + np.asarray(bias)
+    return _softmax(z)
+
+
+def simplex_blend(probs: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """``sum_r w_r * p_r`` with the weights normalised to sum to 1."""
+    w = np.asarray(weights, float)
+    return np.tensordot(w / w.sum(), probs, axes=1)
+
+
+def fit_logit(probs: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Weights ``(n_runs,)`` and bias ``(6,)`` minimising the mean KL of :func:`logit_blend`
+    (L-BFGS with the exact gradient; starts from equal weights and no bias)."""
+    logp = _log_probs(probs)
+    m = len(probs)
+    n = targets.shape[0]
+
+    def loss(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        w, b = theta[:m], theta[m:]
+        z = np.tensordot(w, logp, axes=1) + b
+        z = z - z.max(axis=1, keepdims=True)
+        log_q = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+        # KL up to the targets' entropy, which does not depend on theta
+        value = -float((targets * log_q).sum() / n)
+        d = (np.exp(log_q) - targets) / n
+        return value, np.concatenate([np.einsum("rnc,nc->r", logp, d), d.sum(axis=0)])
+
+    theta0 = np.concatenate([np.full(m, 1.0 / m), np.zeros(targets.shape[1])])
+    res = minimize(loss, theta0, jac=True, method="L-BFGS-B")
+    return res.x[:m], res.x[m:]
+
+
+def fit_simplex(probs: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """Non-negative weights summing to 1 minimising the KL of :func:`simplex_blend`
+    (Nelder-Mead over a softmax parametrisation)."""
+    m = len(probs)
+    if m == 1:
+        return np.ones(1)
+
+    def loss(u: np.ndarray) -> float:
+        return kl_score(targets, simplex_blend(probs, _softmax(u)))
+
+    res = minimize(loss, np.zeros(m), method="Nelder-Mead", options={"xatol": 1e-4, "fatol": 1e-7})
+    return _softmax(res.x)
+
+
+def fit_blend(probs: np.ndarray, targets: np.ndarray, method: str) -> dict[str, list[float]]:
+    """``{"weights": [...], "bias": [...]}`` of ``method`` (bias all 0 for ``simplex``)."""
+    if method == "logit":
+        w, b = fit_logit(probs, targets)
+    elif method == "simplex":
+        w, b = fit_simplex(probs, targets), np.zeros(targets.shape[1])
+    else:
+        raise BlendError(f"method {method!r} is not one of {METHODS}")
+    return {"weights": w.tolist(), "bias": b.tolist()}
+
+
+def apply_blend(probs: np.ndarray, blend: dict[str, Any]) -> np.ndarray:
+    """The blend of ``probs`` ``(n_runs, n, 6)``, runs in the blend's order."""
+    if blend["method"] == "logit":
+        return logit_blend(probs, blend["weights"], blend["bias"])
+    return simplex_blend(probs, blend["weights"])
+
+
+def inner_cv(aligned: AlignedOOF, method: str) -> np.ndarray:
+    """Out-of-sample blend predictions ``(n, 6)``: each fold's rows blended with weights
+    fitted on the other folds' rows (the runs' folds are patient-grouped, so no patient is
+    in both)."""
+    folds = np.unique(aligned.folds)
+    if len(folds) < 2:
+        raise BlendError(f"the OOF rows hold {len(folds)} fold: an inner CV needs two or more")
+    out = np.zeros_like(aligned.targets)
+    for k in folds:
+        held = aligned.folds == k
+        fit = fit_blend(aligned.probs[:, ~held], aligned.targets[~held], method)
+        out[held] = apply_blend(aligned.probs[:, held], {"method": method, **fit})
+    return out
+
+
+@dataclass
+class BlendReport:
+    """What ``blend.json`` holds; ``table`` is the printable summary."""
+
+    blend: dict[str, Any]
+    table: pd.DataFrame = field(repr=False)
+
+
+def blend_runs(
+    runs: list[str | Path], population: str = "hq", method: str = "logit", threshold: int = 10
+) -> BlendReport:
+    """Fit a blend of ``runs`` on the aligned OOF rows of ``population`` and score it.
+
+    Scores (KL on the population's rows): each run's OOF; the blend in sample and out of
+    sample (inner CV); the blend with each run left out (inner CV); the prior (the rows' mean
+    target) for reference.
+    """
+    runs = [Path(r) for r in runs]
+    aligned = align_runs(runs)
+    pop = aligned.subset(population_mask(aligned.votes, population, threshold))
+    if len(pop.targets) == 0:
+        raise BlendError(f"no shared OOF row in population {population!r}")
+    fit = fit_blend(pop.probs, pop.targets, method)
+    blend_in = apply_blend(pop.probs, {"method": method, **fit})
+    cv = kl_score(pop.targets, inner_cv(pop, method))
+    singles = [kl_score(pop.targets, p) for p in pop.probs]
+    leave_out = []
+    for i in range(len(runs)):
+        if len(runs) == 1:
+            leave_out.append(float("nan"))
+            continue
+        keep = [j for j in range(len(runs)) if j != i]
+        sub = AlignedOOF(
+            [runs[j] for j in keep], pop.keys, pop.probs[keep], pop.targets, pop.votes, pop.folds
+        )
+        leave_out.append(kl_score(pop.targets, inner_cv(sub, method)))
+    prior = kl_score(pop.targets, prior_predictions(pop.targets, len(pop.targets)))
+    blend = {
+        "method": method,
+        "population": population,
+        "threshold": threshold,
+        "n_rows": int(len(pop.targets)),
+        "folds_sha": folds_sha(pop.keys, pop.folds),
+        "runs": [
+            {
+                "path": str(r),
+                "config_sha": file_sha(r / "config.yaml"),
+                "weight": float(w),
+                "oof_kl": s,
+                "blend_kl_without": lo,
+            }
+            for r, w, s, lo in zip(runs, fit["weights"], singles, leave_out)
+        ],
+        "weights": fit["weights"],
+        "bias": fit["bias"],
+        "scores": {
+            "blend_inner_cv": cv,
+            "blend_in_sample": kl_score(pop.targets, blend_in),
+            "best_single": min(singles),
+            "prior": prior,
+        },
+    }
+    rows = [
+        {"member": str(r), "weight": w, "oof_kl": s, "blend_kl_without": lo}
+        for r, w, s, lo in zip(runs, fit["weights"], singles, leave_out)
+    ]
+    rows.append({"member": "blend (inner CV)", "oof_kl": cv})
+    rows.append({"member": "blend (in sample)", "oof_kl": blend["scores"]["blend_in_sample"]})
+    rows.append({"member": "prior", "oof_kl": prior})
+    return BlendReport(blend, pd.DataFrame(rows))
+
+
+def read_blend(path: str | Path) -> dict[str, Any]:
+    """A ``blend.json`` (or the folder holding one), checked for what applying it needs."""
+    path = Path(path)
+    path = path / BLEND_FILE if path.is_dir() else path
+    try:
+        blend = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise BlendError(f"{path}: cannot read the blend ({exc})") from exc
+    for key in ("method", "runs", "weights", "bias"):
+        if key not in blend:
+            raise BlendError(f"{path}: no {key!r}")
+    if len(blend["weights"]) != len(blend["runs"]):
+        raise BlendError(f"{path}: {len(blend['weights'])} weights for {len(blend['runs'])} runs")
+    return blend
+
+
+def drop_members(blend: dict[str, Any], keep: list[int]) -> dict[str, Any]:
+    """The blend restricted to the members ``keep`` (indices into its runs), weights
+    renormalised so that they sum as before (a member whose predictions failed is dropped)."""
+    if not keep:
+        raise BlendError("no blend member left")
+    w = np.asarray(blend["weights"], float)
+    kept = w[keep]
+    scale = w.sum() / kept.sum() if kept.sum() != 0 else 1.0
+    return {
+        **blend,
+        "runs": [blend["runs"][i] for i in keep],
+        "weights": (kept * scale).tolist(),
+    }

@@ -1,0 +1,135 @@
+"""Blending runs' OOF predictions: alignment, the two fits, the inner CV, the command."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hms_kit import schema
+from hms_kit.cli import main
+from hms_kit.ensemble import (
+    BlendError,
+    align_runs,
+    apply_blend,
+    blend_runs,
+    drop_members,
+    fit_logit,
+    fit_simplex,
+    logit_blend,
+    read_blend,
+)
+
+COLS = list(schema.VOTE_COLUMNS)
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+@pytest.fixture(scope="module")
+def truth() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """600 rows: true class probabilities, 10-vote targets drawn from them, 3 folds."""
+    rng = np.random.default_rng(0)
+    q = rng.dirichlet(np.full(6, 0.6), size=600)
+    votes = np.stack([rng.multinomial(10, p) for p in q])
+    targets = votes / votes.sum(axis=1, keepdims=True)
+    patients = rng.integers(0, 60, size=600)
+    return q, targets, patients % 3
+
+
+def _write_run(
+    run: Path, probs: np.ndarray, targets: np.ndarray, folds: np.ndarray, votes: int = 10
+) -> Path:
+    run.mkdir(parents=True)
+    n = len(probs)
+    oof = pd.DataFrame({"eeg_id": np.arange(n) + 1000, "eeg_sub_id": 0, "patient_id": folds})
+    oof["fold"] = folds
+    oof[[f"pred_{c}" for c in COLS]] = probs
+    oof[[f"target_{c}" for c in COLS]] = targets
+    oof["total_votes"] = votes
+    oof.to_csv(run / "oof.csv", index=False)
+    (run / "config.yaml").write_text(f"# {run.name}\n")
+    return run
+
+
+def _noisy(q: np.ndarray, seed: int, scale: float = 1.0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return _softmax(np.log(q + 1e-3) + rng.normal(0, scale, q.shape))
+
+
+def test_logit_fit_undoes_a_temperature(truth) -> None:
+    q, _, _ = truth
+    soft = _softmax(np.log(q + 1e-6) / 2)  # an over-smoothed model
+    w, b = fit_logit(soft[None], q)
+    assert w[0] == pytest.approx(2.0, rel=0.05)
+    assert np.abs(b - b.mean()).max() < 0.05
+    np.testing.assert_allclose(logit_blend(soft[None], w, b), q, atol=0.02)
+
+
+def test_simplex_weights_prefer_the_better_run(truth) -> None:
+    q, targets, _ = truth
+    good, bad = _noisy(q, 1, 0.3), _noisy(q, 2, 2.0)
+    w = fit_simplex(np.stack([good, bad]), targets)
+    assert w.sum() == pytest.approx(1.0) and (w >= 0).all() and w[0] > 0.7
+
+
+def test_blend_beats_every_member_out_of_sample(truth, tmp_path) -> None:
+    q, targets, folds = truth
+    runs = [_write_run(tmp_path / f"r{i}", _noisy(q, i, 1.0), targets, folds) for i in range(3)]
+    report = blend_runs(runs, population="hq")
+    s = report.blend["scores"]
+    assert s["blend_inner_cv"] < s["best_single"] < s["prior"]
+    assert s["blend_in_sample"] <= s["blend_inner_cv"]
+    for member in report.blend["runs"]:
+        # leaving a member out costs something when every member carries independent signal
+        assert member["blend_kl_without"] > s["blend_inner_cv"]
+        assert member["config_sha"] != "missing"
+    simplex = blend_runs(runs, population="all", method="simplex").blend
+    assert simplex["scores"]["blend_inner_cv"] < simplex["scores"]["best_single"]
+    assert sum(simplex["weights"]) == pytest.approx(1.0)
+
+
+def test_runs_with_other_folds_or_no_shared_rows_are_refused(truth, tmp_path) -> None:
+    q, targets, folds = truth
+    a = _write_run(tmp_path / "a", q, targets, folds)
+    b = _write_run(tmp_path / "b", q, targets, (folds + 1) % 3)
+    with pytest.raises(BlendError, match="different folds"):
+        align_runs([a, b])
+    # a run on a subset of the rows: blended on the shared rows only
+    c = _write_run(tmp_path / "c", q[:100], targets[:100], folds[:100])
+    assert len(align_runs([a, c]).targets) == 100
+    lowvote = _write_run(tmp_path / "low", q, targets, folds, votes=3)
+    with pytest.raises(BlendError, match="population 'hq'"):
+        blend_runs([lowvote], population="hq")
+
+
+def test_blend_command_writes_blend_json(truth, tmp_path, capsys) -> None:
+    q, targets, folds = truth
+    runs = [_write_run(tmp_path / f"r{i}", _noisy(q, i), targets, folds) for i in range(2)]
+    out = tmp_path / "blend"
+    assert main(["blend", "--runs", ",".join(map(str, runs)), "--out", str(out)]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last.startswith("blend KL ") and "600 hq rows" in last
+    blend = read_blend(out)
+    assert [r["path"] for r in blend["runs"]] == [str(r) for r in runs]
+    probs = np.stack([pd.read_csv(r / "oof.csv")[[f"pred_{c}" for c in COLS]] for r in runs])
+    np.testing.assert_allclose(apply_blend(probs, blend).sum(axis=1), 1.0)
+    assert "blend (inner CV)" in (out / "training_record.log").read_text()
+    bad = tmp_path / "bad"
+    assert main(["blend", "--runs", str(tmp_path / "nowhere"), "--out", str(bad)]) == 2
+    assert "no OOF file" in capsys.readouterr().out
+
+
+def test_drop_members_keeps_the_weight_sum() -> None:
+    blend = {"method": "logit", "runs": [{"path": "a"}, {"path": "b"}, {"path": "c"}]}
+    blend.update(weights=[0.5, 0.3, 0.2], bias=[0.0] * 6)
+    kept = drop_members(blend, [0, 2])
+    assert [r["path"] for r in kept["runs"]] == ["a", "c"]
+    assert sum(kept["weights"]) == pytest.approx(1.0)
+    assert kept["weights"][0] / kept["weights"][1] == pytest.approx(0.5 / 0.2)
+    with pytest.raises(BlendError):
+        drop_members(blend, [])
