@@ -219,3 +219,78 @@ def validate_submission(sub: pd.DataFrame, eeg_ids: np.ndarray) -> pd.DataFrame:
 def write_submission(sub: pd.DataFrame, path: str | Path) -> Path:
     """Write submission.csv atomically."""
     return atomic_write_csv(path, sub)
+
+
+def predict_members(
+    comp: Competition,
+    runs: list[str | Path],
+    out_dir: str | Path | None = None,
+    **kwargs: Any,
+) -> tuple[list[pd.DataFrame | None], list[dict[str, Any]]]:
+    """Each run's own test predictions (its checkpoints averaged), one frame per run, in
+    submission order; None for a run none of whose checkpoints predicted. With ``out_dir``
+    each run's predictions are kept on disk as ``member<i>.csv`` (``kwargs`` go to
+    :func:`predict_test`). Returns the frames and the runs' reports."""
+    frames: list[pd.DataFrame | None] = []
+    reports = []
+    for i, run in enumerate(runs):
+        sub, report = predict_test(comp, [run], **kwargs)
+        reports.append(report)
+        if not report["predicted_with"]:
+            logger().error("member %d (%s): no checkpoint predicted: dropped", i, run)
+            frames.append(None)
+            continue
+        frames.append(sub)
+        if out_dir is not None:
+            atomic_write_csv(Path(out_dir) / f"member{i}.csv", sub)
+    return frames, reports
+
+
+def combine_members(
+    frames: list[pd.DataFrame | None],
+    reports: list[dict[str, Any]],
+    blend: dict[str, Any] | None,
+    prior: np.ndarray,
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """One submission from the members' predictions: the blend (members in the blend's order)
+    or, without one, the plain mean of the runs (each run counts once, whatever its number of
+    checkpoints). A row is combined from the members that predicted it (the blend's weights
+    renormalised, see ``ensemble.drop_members``); a row no member predicted gets ``prior``.
+    Returns the submission and a report (members used, rows on the prior)."""
+    from hms_kit.ensemble import apply_blend, drop_members
+
+    usable = [i for i, f in enumerate(frames) if f is not None]
+    if not usable:
+        raise ValueError("no member predicted the test set")
+    base = frames[usable[0]]
+    n = len(base)
+    probs = np.stack(
+        [
+            frames[i][list(schema.VOTE_COLUMNS)].to_numpy(float)
+            if i in usable
+            else np.zeros((n, 6))
+            for i in range(len(frames))
+        ]
+    )
+    ok = np.zeros((len(frames), n), bool)
+    for i in usable:
+        fell_back = set(reports[i]["fallback_rows"])
+        ok[i] = ~base["eeg_id"].isin(fell_back).to_numpy()
+    out = np.tile(prior, (n, 1)).astype(np.float64)
+    patterns = {tuple(col) for col in ok.T}
+    for pattern in patterns:
+        members = [i for i, used in enumerate(pattern) if used]
+        if not members:
+            continue
+        rows = np.flatnonzero((ok.T == np.asarray(pattern)).all(axis=1))
+        if blend is None:
+            out[rows] = probs[members][:, rows].mean(axis=0)
+        else:
+            out[rows] = apply_blend(probs[members][:, rows], drop_members(blend, members))
+    sub = base[["eeg_id"]].copy()
+    sub[list(schema.VOTE_COLUMNS)] = out
+    report = {
+        "members_used": [i for i in usable if ok[i].any()],
+        "fallback_rows": base["eeg_id"][~ok.any(axis=0)].astype(int).tolist(),
+    }
+    return validate_submission(sub, base["eeg_id"].to_numpy()), report

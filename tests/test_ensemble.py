@@ -133,3 +133,35 @@ def test_drop_members_keeps_the_weight_sum() -> None:
     assert kept["weights"][0] / kept["weights"][1] == pytest.approx(0.5 / 0.2)
     with pytest.raises(BlendError):
         drop_members(blend, [])
+
+
+def _member(ids: list[int], probs: np.ndarray) -> pd.DataFrame:
+    sub = pd.DataFrame({"eeg_id": ids})
+    sub[COLS] = probs
+    return sub
+
+
+def test_combine_members_per_row_and_per_run() -> None:
+    from hms_kit.predict import combine_members
+
+    ids = [11, 12, 13]
+    a = _member(ids, np.tile([0.5, 0.1, 0.1, 0.1, 0.1, 0.1], (3, 1)))
+    b = _member(ids, np.tile([0.1, 0.5, 0.1, 0.1, 0.1, 0.1], (3, 1)))
+    prior = np.full(6, 1 / 6)
+    reports = [{"fallback_rows": []}, {"fallback_rows": [12]}, {"fallback_rows": []}]
+    # no blend: runs count once each; row 12 from run a alone; the failed run c is dropped
+    sub, report = combine_members([a, b, None], reports, None, prior)
+    assert report == {"members_used": [0, 1], "fallback_rows": []}
+    got = sub[COLS].to_numpy()
+    np.testing.assert_allclose(got[0], [0.3, 0.3, 0.1, 0.1, 0.1, 0.1])
+    np.testing.assert_allclose(got[1], a[COLS].to_numpy()[1])
+    # a blend: weights as fitted; a row no member predicted gets the prior
+    blend = {"method": "simplex", "runs": [{}, {}], "weights": [0.75, 0.25], "bias": [0] * 6}
+    reports = [{"fallback_rows": [13]}, {"fallback_rows": [13]}]
+    sub, report = combine_members([a, b], reports, blend, prior)
+    assert report["fallback_rows"] == [13]
+    got = sub[COLS].to_numpy()
+    np.testing.assert_allclose(got[0], [0.4, 0.2, 0.1, 0.1, 0.1, 0.1])
+    np.testing.assert_allclose(got[2], prior)
+    with pytest.raises(ValueError, match="no member"):
+        combine_members([None], [{}], None, prior)

@@ -1,4 +1,5 @@
-"""``python -m hms_kit predict``: fold checkpoints -> submission.csv."""
+"""``python -m hms_kit predict``: fold checkpoints (one run, several, or a blend) ->
+submission.csv."""
 
 from __future__ import annotations
 
@@ -16,8 +17,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--run",
         type=Path,
         action="append",
-        required=True,
-        help="run folder or model dataset with fold*_best.pt (repeatable)",
+        default=[],
+        help="run folder or model dataset with fold*_best.pt (repeatable: runs are averaged, "
+        "each run counting once)",
+    )
+    p.add_argument(
+        "--blend",
+        type=Path,
+        default=None,
+        help="blend.json from `blend`: its runs, weighted as fitted (instead of --run)",
     )
     p.add_argument("--out", type=Path, default=Path("submission.csv"))
     p.add_argument("--tta-flip", action="store_true", help="average with time-reversed inputs")
@@ -26,17 +34,41 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hms_kit.predict import predict_test, write_submission
+    from hms_kit.predict import (
+        combine_members,
+        fallback_prior,
+        predict_members,
+        predict_test,
+        write_submission,
+    )
 
+    if bool(args.run) == bool(args.blend):
+        print("error: give --run (one or more) or --blend, not both")
+        return 2
     comp = Competition.locate(args.competition)
     get_run_logger(args.out.parent)
-    sub, report = predict_test(
-        comp, args.run, cache_dir=args.cache, tta_flip=args.tta_flip, workers=args.workers
-    )
+    opts = {"cache_dir": args.cache, "tta_flip": args.tta_flip, "workers": args.workers}
+    if args.blend is None and len(args.run) == 1:
+        sub, report = predict_test(comp, args.run, **opts)
+        print(f"{len(report['checkpoints'])} checkpoints, {len(sub)} rows, ", end="")
+    else:
+        blend = None
+        runs = args.run
+        if args.blend is not None:
+            from hms_kit.ensemble import read_blend
+
+            blend = read_blend(args.blend)
+            runs = [Path(r["path"]) for r in blend["runs"]]
+        members = args.out.parent / f"{args.out.stem}_members"
+        frames, reports = predict_members(comp, runs, out_dir=members, **opts)
+        try:
+            sub, report = combine_members(frames, reports, blend, fallback_prior(comp))
+        except ValueError as exc:
+            print(f"error: {exc}")
+            return 2
+        print(f"{len(report['members_used'])} of {len(runs)} members ({members}), ", end="")
+        print(f"{len(sub)} rows, ", end="")
     write_submission(sub, args.out)
-    print(
-        f"{len(report['checkpoints'])} checkpoints, {len(sub)} rows, "
-        f"{len(report['fallback_rows'])} rows on the prior"
-    )
+    print(f"{len(report['fallback_rows'])} rows on the prior")
     print(f"wrote {args.out}")
     return 0
