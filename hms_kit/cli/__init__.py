@@ -19,6 +19,7 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("sample", "hms_kit.cli.sample", "balanced sample of train.csv (rows per class)"),
     ("cache", "hms_kit.cli.cache", "build the spectrogram cache for the label rows"),
     ("figures", "hms_kit.cli.figures", "example figures: spectrogram, EEG, model inputs"),
+    ("folds", "hms_kit.cli.folds", "patient -> fold file that every run can share"),
     ("train", "hms_kit.cli.train", "train folds (two stages), write checkpoints and oof.csv"),
     ("predict", "hms_kit.cli.predict", "predict test.csv with fold checkpoints -> submission.csv"),
     ("score", "hms_kit.cli.score", "Kaggle's KL score of a submission against answers"),
