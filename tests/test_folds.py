@@ -32,15 +32,10 @@ def test_folds_command_writes_one_fold_per_patient(comp, tmp_path, capsys) -> No
     assert f"sha {folds_sha(table)}" in last
     folds = assign_folds(rows, table)
     assert pd.Series(folds).groupby(rows["patient_id"].to_numpy()).nunique().max() == 1
-    # the same seed gives the same file; another seed another
+    # the same seed gives the same file
     again = tmp_path / "again.csv"
     assert main([*args[:4], str(again), "--n-folds", "3"]) == 0
     assert again.read_bytes() == out.read_bytes()
-    shas = set()
-    for seed in ("1", "2", "3"):
-        assert main([*args[:4], str(again), "--n-folds", "3", "--seed", seed]) == 0
-        shas.add(folds_sha(read_folds_file(again)))
-    assert shas - {folds_sha(table)}, "the seed changes nothing"
 
 
 def test_bad_folds_files_are_named(tmp_path: Path) -> None:
