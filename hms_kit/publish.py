@@ -864,11 +864,15 @@ def push_kernel(args: argparse.Namespace) -> int:
     for item in now:
         push_one(layout, item.name, client_args, dry_run=args.dry_run)
     for item in later:
-        print(f"queued {item.id}: `make wait` pushes it when a GPU slot or its inputs are free")
+        verb = "would queue" if args.dry_run else "queued"
+        print(f"{verb} {item.id}: `make wait` pushes it when a GPU slot or its inputs are free")
     if not args.dry_run:
         for item in later:  # an old record of a queued kernel must not count as its result
             write_record(_pushed_record(layout, item.name), {"id": item.id, "status": "queued"})
-        write_queue(layout.build / QUEUE_FILE, later)
+        # Kernels an earlier push left queued stay queued, unless this push replaced them.
+        queue_path = layout.build / QUEUE_FILE
+        kept = [q for q in read_queue(queue_path) if q.name not in {t.name for t in targets}]
+        write_queue(queue_path, [*kept, *later])
     return 0
 
 
@@ -1022,11 +1026,16 @@ def submit(args: argparse.Namespace) -> int:
     user = find_username()
     kernel = f"{user}/{KERNELS['infer']}"
     version = args.version
-    record = _pushed_record(layout, "infer")
-    if version is None and record.is_file():
-        pushed = json.loads(record.read_text())
-        if pushed.get("id") == kernel:
-            version = pushed.get("version")
+    pushed = read_record(_pushed_record(layout, "infer"))
+    if version is None and pushed and pushed.get("id") == kernel:
+        version = pushed.get("version")
+        # A submission reruns the kernel: spend one only on a version that ran to the end.
+        state = pushed.get("status", KERNEL_DONE)
+        if version is not None and state != KERNEL_DONE:
+            raise PublishError(
+                f"{kernel} version {version} is {state}, not complete: run `make wait` first "
+                "(or pass --version N to submit another version)"
+            )
     if version is None:
         raise PublishError(
             f"no version of {kernel} known: pass --version N (make submit KERNEL_VERSION=N)"

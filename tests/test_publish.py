@@ -684,7 +684,11 @@ def test_status_and_submit(fake: FakeKaggle, checkout: Path, tmp_path: Path) -> 
     assert "COMPLETE" in proc.stdout
 
     fake.reset()
+    _clear_build(checkout)
     ok(publish(checkout, env, "push-kernel", "--kernel", "infer"))
+    proc = publish(checkout, env, "submit", "--message", "too early")
+    assert proc.returncode == 2 and "is running, not complete: run `make wait`" in proc.stderr
+    ok(publish(checkout, env, "wait", "--poll", "0.05", "--timeout", "60"))
     ok(publish(checkout, env, "submit", "--message", "first try"))  # version from the push
     ok(publish(checkout, env, "submit", "--message", "pinned", "--version", "5"))
     subs = fake.bodies("competitions.CompetitionApiService/CreateCodeSubmission")
