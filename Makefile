@@ -7,8 +7,13 @@ STAMP := $(VENV)/.installed-stamp
 # torch is pinned to the build this machine serves from disk; Kaggle's image has its own.
 TORCH_PIN := torch==2.14.1 torchvision==0.29.1
 DEMO_OUT ?= demo_out
-# Publishing (python -m hms_kit.publish): make push-kernel KERNEL=train, make submit KERNEL_VERSION=3;
+# Publishing (python -m hms_kit.publish): make push-dataset, wait, push-kernel KERNEL=train, wait,
+# pull, push-kernel KERNEL=infer, wait, submit (KERNEL_VERSION=3 for another version).
 # FOLDS=0,1,2 pushes one train kernel per fold (and attaches them all to the infer kernel);
+# at most MAX_PARALLEL (2, Kaggle's limit) GPU kernels run at once, `make wait` pushes the rest.
+# ACCELERATOR=NvidiaTeslaT4 (machine_shape), TIMEOUT=seconds (session limit), RESUME=1 (attach
+# the train kernel's own last output), PIN_TRAIN=1 (infer attaches owner/slug/N of the train
+# versions `wait` saw complete). POLL / WAIT_TIMEOUT (seconds) for wait; RUNS_DIR for pull.
 # DRY_RUN=1 prints the kaggle calls without making them.
 DIST ?= dist
 KAGGLE_BUILD ?= build/kaggle
@@ -22,15 +27,26 @@ KERNEL_VERSION ?=
 WHEEL_FLAGS ?= $(shell $(PY) -c "import setuptools" 2>/dev/null && echo --no-build-isolation)
 PUBLISH = $(PY) -m hms_kit.publish
 DRY_RUN ?=
+ACCELERATOR ?=
+TIMEOUT ?=
+MAX_PARALLEL ?= 2
+RESUME ?=
+PIN_TRAIN ?=
+POLL ?= 60
+WAIT_TIMEOUT ?= 43200
+LOG_LINES ?= 30
+RUNS_DIR ?= runs
+PULL_VERSION ?=
 PUBLISH_OPTS = --build-dir $(KAGGLE_BUILD) --dist-dir $(DIST) --dataset-slug $(DATASET_SLUG) \
 	--weights-dataset "$(WEIGHTS_DATASET)" $(if $(DRY_RUN),--dry-run)
 
-.PHONY: help setup demo test lint format wheel bench clean push-dataset push-kernel status submit
+.PHONY: help setup demo test lint format wheel bench clean push-dataset push-kernel wait pull status submit
 
 help:
 	@echo "make demo   - the whole story on the embedded synthetic competition"
 	@echo "make test   - the test suite"
-	@echo "make lint | wheel | bench | push-dataset | push-kernel [KERNEL=train|infer] [FOLDS=0,1] | status | submit"
+	@echo "make lint | wheel | bench | push-dataset | push-kernel [KERNEL=train|infer] [FOLDS=0,1]"
+	@echo "     [ACCELERATOR=NvidiaTeslaT4] [TIMEOUT=s] [RESUME=1] [PIN_TRAIN=1] | wait | pull | status | submit"
 
 $(STAMP): setup.py pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -72,7 +88,20 @@ push-dataset: wheel
 	$(PUBLISH) push-dataset $(PUBLISH_OPTS) $(if $(MESSAGE),--message "$(MESSAGE)")
 
 push-kernel: $(STAMP)
-	$(PUBLISH) push-kernel --kernel $(KERNEL) $(if $(FOLDS),--folds="$(FOLDS)") $(PUBLISH_OPTS)
+	$(PUBLISH) push-kernel --kernel $(KERNEL) $(if $(FOLDS),--folds="$(FOLDS)") $(PUBLISH_OPTS) \
+		--max-parallel $(MAX_PARALLEL) $(if $(ACCELERATOR),--accelerator "$(ACCELERATOR)") \
+		$(if $(TIMEOUT),--session-timeout "$(TIMEOUT)") $(if $(RESUME),--resume) \
+		$(if $(PIN_TRAIN),--pin-train)
+
+wait: $(STAMP)
+	$(PUBLISH) wait $(PUBLISH_OPTS) --max-parallel $(MAX_PARALLEL) --poll $(POLL) \
+		--timeout $(WAIT_TIMEOUT) --log-lines $(LOG_LINES)
+
+# KERNEL defaults to all elsewhere; pull means the train kernel(s) unless KERNEL says infer.
+pull: $(STAMP)
+	$(PUBLISH) pull --kernel $(if $(filter all,$(KERNEL)),train,$(KERNEL)) \
+		$(if $(FOLDS),--folds="$(FOLDS)") $(PUBLISH_OPTS) --runs-dir "$(RUNS_DIR)" \
+		$(if $(PULL_VERSION),--version $(PULL_VERSION))
 
 status: $(STAMP)
 	$(PUBLISH) status --kernel $(KERNEL) $(if $(FOLDS),--folds="$(FOLDS)") $(PUBLISH_OPTS)

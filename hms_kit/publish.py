@@ -1,8 +1,9 @@
 """Publishing to Kaggle: the wheel dataset, the train/infer kernels, status and submission.
 
 ``python -m hms_kit.publish push-dataset | push-kernel [--kernel train|infer|all]
-[--folds 0,1,2] | status [--kernel ...] [--folds ...] | submit [--message M] [--version N]``
-(the Makefile's ``push-dataset``, ``push-kernel``, ``status`` and ``submit`` targets call it).
+[--folds 0,1,2] | wait | pull | status [--kernel ...] [--folds ...] | submit [--message M]
+[--version N]`` (the Makefile's ``push-dataset``, ``push-kernel``, ``wait``, ``pull``,
+``status`` and ``submit`` targets call it).
 
 Templates live in ``kernel-metadata/<name>/`` with two placeholders, ``{username}`` (the
 Kaggle username, found at push time and never committed) and ``{dataset_slug}`` (the wheel
@@ -22,12 +23,27 @@ kernel is pushed once per fold as ``<train slug>-fold<k>`` (rendered in
 docstring that sets ``HMS_FOLDS`` to that fold (a Kaggle kernel cannot set environment
 variables); the infer kernel then attaches every fold kernel instead of the single train
 kernel. Without ``--folds`` one train kernel trains all the config's folds.
+
+Kaggle runs at most two GPU batch sessions at a time (and about 30 GPU hours a week), so
+``push-kernel`` starts at most ``--max-parallel`` (2) GPU kernels and writes the rest to
+``build/kaggle/queue.json``; an infer kernel pushed with train kernels always waits there
+for them, since it attaches their finished output. ``wait`` polls the pushed dataset
+(``kaggle datasets status``: ready) and kernels (``kaggle kernels status``: complete or
+error, with the tail of the log on error) and pushes the next queued kernel whenever a
+running one finishes. ``pull`` downloads a train kernel's output (``kaggle kernels
+output``) into ``runs/<kernel slug>/``.
+
+Each push sends ``machine_shape`` (``NvidiaTeslaT4``, the T4 x2 GPU, unless
+``--accelerator`` says otherwise: without it the session type is Kaggle's choice) and pins
+the Docker image (``docker_image_pinning_type: original``) so later versions keep the image
+the kernel first ran on. Sources may be pinned to a version (``owner/slug/N``).
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import io
 import json
 import os
@@ -36,6 +52,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,12 +83,29 @@ CLIENT_ERROR_MARKERS = (
     "Dataset version creation error",
 )
 
+INVALID_SOURCES = re.compile(r"^The following are not valid (\w+ sources).*$", re.MULTILINE)
+
 CREDENTIALS_HELP = (
-    "Kaggle credentials not found: set KAGGLE_USERNAME and KAGGLE_KEY, or create "
+    "Kaggle credentials not found. Give the kaggle client one of: an API token from "
+    "kaggle.com > Settings > API in KAGGLE_API_TOKEN or ~/.kaggle/access_token; "
+    "`kaggle auth login`; or a legacy key: set KAGGLE_USERNAME and KAGGLE_KEY, or create "
     '~/.kaggle/kaggle.json (or $KAGGLE_CONFIG_DIR/kaggle.json) holding {"username": ..., '
-    '"key": ...} from kaggle.com > Settings > API (an access token in KAGGLE_API_TOKEN or '
-    "~/.kaggle/access_token also works, with KAGGLE_USERNAME set). Never commit them."
+    '"key": ...}. Never commit them.'
 )
+
+# Shapes the client accepts but Kaggle no longer runs: the session silently gets another.
+RETIRED_ACCELERATORS = {"nvidiateslap100": "NvidiaTeslaT4"}
+DEFAULT_ACCELERATOR = "NvidiaTeslaT4"  # "GPU T4 x2" in Kaggle's editor
+PINNING_TYPES = ("original", "latest")  # the client's valid_push_pinning_types
+MAX_SESSION_SECONDS = 12 * 3600  # Kaggle stops any batch session at 12 hours
+DEFAULT_MAX_PARALLEL = 2  # Kaggle runs two GPU batch sessions at a time
+QUEUE_FILE = "queue.json"
+DATASET_RECORD = "pushed-dataset.json"
+DEFAULT_RUNS_DIR = "runs"
+KERNEL_DONE, KERNEL_FAILED = "complete", "error"
+KERNEL_FAILURES = ("error", "cancel_requested", "cancel_acknowledged")
+DATASET_READY = "ready"
+DATASET_FAILURES = ("failed", "deleted")
 
 
 class PublishError(Exception):
@@ -83,67 +117,95 @@ class PublishError(Exception):
 
 @dataclass(frozen=True)
 class Credentials:
-    """Who pushes: the username goes into the metadata; the key is only checked to exist
-    (the client reads it itself) and never leaves this check."""
+    """Who pushes, as the kaggle client resolved it: the username goes into the metadata;
+    the secret stays with the client."""
 
     username: str
-    source: str
+    source: str  # the client's auth method: "ACCESS_TOKEN", "LEGACY_API_KEY", "OAUTH"
 
 
-def kaggle_config_file(env: Mapping[str, str] | None = None, home: Path | None = None) -> Path:
-    """The ``kaggle.json`` the client reads: ``$KAGGLE_CONFIG_DIR``, ``~/.kaggle``, else XDG."""
-    env = os.environ if env is None else env
-    home = Path(env.get("HOME") or Path.home()) if home is None else home
-    if env.get("KAGGLE_CONFIG_DIR"):
-        return Path(env["KAGGLE_CONFIG_DIR"]) / "kaggle.json"
-    legacy = home / ".kaggle"
-    if legacy.exists():
-        return legacy / "kaggle.json"
-    # Same fallback as the client: XDG config dir when ~/.kaggle does not exist (Linux).
-    xdg = Path(env.get("XDG_CONFIG_HOME") or home / ".config") / "kaggle"
-    return xdg / "kaggle.json" if xdg.exists() else legacy / "kaggle.json"
+def find_credentials() -> Credentials:
+    """The username the kaggle client authenticates as, from the client's own resolution.
 
-
-def find_credentials(env: Mapping[str, str] | None = None, home: Path | None = None) -> Credentials:
-    """Username and the presence of a key, resolved as the client does (env overrides file).
-
-    Raises PublishError with the setup instructions when either is missing, so no request is
-    ever made without them.
+    ``KaggleApi.authenticate()`` tries an access token (``KAGGLE_API_TOKEN`` or
+    ``~/.kaggle/access_token``, whose username the server reports), then a legacy key
+    (``KAGGLE_USERNAME``/``KAGGLE_KEY`` over ``kaggle.json``), then ``kaggle auth login``
+    credentials; so the kernel ids carry exactly the owner the client will push as. With
+    nothing configured it makes no request and raises PublishError with the setup help.
     """
-    env = os.environ if env is None else env
-    path = kaggle_config_file(env, home)
-    values: dict[str, str] = {}
-    if path.is_file():
-        try:
-            values = {k: str(v) for k, v in json.loads(path.read_text() or "{}").items()}
-        except (json.JSONDecodeError, AttributeError) as exc:
-            raise PublishError(f"{path} is not a JSON object ({exc}). {CREDENTIALS_HELP}") from exc
-    username = env.get("KAGGLE_USERNAME") or values.get("username")
-    home = Path(env.get("HOME") or Path.home()) if home is None else home
-    token_file = home / ".kaggle" / "access_token"  # read by the client whatever the config dir
-    has_secret = bool(
-        env.get("KAGGLE_KEY")
-        or values.get("key")
-        or env.get("KAGGLE_API_TOKEN")
-        or (token_file.is_file() and token_file.read_text().strip())
-    )
-    if not username or not has_secret:
+    # The client prints its own help and calls exit() when nothing is configured, and
+    # importing it authenticates once already: keep both out of our output.
+    sink = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+            from kaggle.api.kaggle_api_extended import KaggleApi
+
+            api = KaggleApi()
+            api.authenticate()
+    except ImportError as exc:
+        raise PublishError(
+            f"the kaggle client is not installed ({exc}): pip install kaggle"
+        ) from exc
+    except SystemExit as exc:
+        raise PublishError(CREDENTIALS_HELP) from exc
+    except Exception as exc:  # a token check that could not reach Kaggle, a bad kaggle.json
+        raise PublishError(f"the kaggle client could not authenticate: {exc}") from exc
+    username = api.config_values.get("username")
+    if not username:
         raise PublishError(CREDENTIALS_HELP)
-    source = "environment" if env.get("KAGGLE_USERNAME") else str(path)
-    return Credentials(username=username, source=source)
+    return Credentials(username=str(username), source=str(api.config_values.get("auth_method")))
 
 
-def find_username(env: Mapping[str, str] | None = None, home: Path | None = None) -> str:
+def find_username() -> str:
     """The Kaggle username (see :func:`find_credentials`)."""
-    return find_credentials(env, home).username
+    return find_credentials().username
 
 
 # ---------------------------------------------------------------------------- rendering
 
 
 def dataset_ref(username: str, slug: str) -> str:
-    """``owner/slug``; a slug already holding an owner is kept as it is."""
+    """``owner/slug`` (or ``owner/slug/N``); a slug already holding an owner is kept as it is."""
     return slug if "/" in slug else f"{username}/{slug}"
+
+
+def source_problem(ref: Any) -> str | None:
+    """Why ``ref`` is not a source the client and Kaggle take, or None: ``owner/slug``, or
+    ``owner/slug/N`` pinned to version N (a positive integer)."""
+    parts = str(ref).split("/")
+    if not isinstance(ref, str) or len(parts) not in (2, 3) or not all(parts[:2]):
+        return f"{ref!r} is not owner/slug or owner/slug/N"
+    if len(parts) == 3 and not re.fullmatch(r"[1-9][0-9]*", parts[2]):
+        return f"{ref!r}: version {parts[2]!r} is not a positive integer"
+    return None
+
+
+def pinned(ref: str, version: int | None) -> str:
+    """``owner/slug/N`` for ``owner/slug`` and N (any old pin replaced); ``ref`` if no N."""
+    base = "/".join(ref.split("/")[:2])
+    return base if version is None else f"{base}/{version}"
+
+
+def check_accelerator(shape: str) -> str:
+    """``shape`` as Kaggle's ``machine_shape``; raises PublishError for a retired or malformed
+    one (the client only warns, and Kaggle then runs the session on something else)."""
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9]*", shape):
+        raise PublishError(f"accelerator {shape!r} is not a machine shape such as NvidiaTeslaT4")
+    if shape.lower() in RETIRED_ACCELERATORS:
+        raise PublishError(
+            f"accelerator {shape!r} is retired: Kaggle would run the session on "
+            f"{RETIRED_ACCELERATORS[shape.lower()]} instead; ask for that"
+        )
+    return shape
+
+
+def check_session_timeout(seconds: int) -> int:
+    """A kernel session limit in seconds: 1 to Kaggle's 12 hours."""
+    if not 0 < seconds <= MAX_SESSION_SECONDS:
+        raise PublishError(
+            f"timeout {seconds}: a session limit is 1 to {MAX_SESSION_SECONDS} seconds (12 hours)"
+        )
+    return seconds
 
 
 def substitute(value: Any, mapping: Mapping[str, str]) -> Any:
@@ -281,6 +343,9 @@ def render_kernel_metadata(
     weights_dataset: str | None = None,
     fold: int | None = None,
     train_folds: Sequence[int] = (),
+    accelerator: str | None = None,
+    resume: bool = False,
+    pins: Mapping[str, int] | None = None,
 ) -> Path:
     """Render ``template_dir/kernel-metadata.json`` into ``build_dir`` with its code file.
 
@@ -288,7 +353,11 @@ def render_kernel_metadata(
     given, is appended to ``dataset_sources``. With ``fold`` the kernel trains that fold
     only: ``-fold<k>`` is added to its slug, `` fold<k>`` to its title, and its code gets
     :func:`fold_line`. With ``train_folds`` the train kernel in ``kernel_sources`` (added if
-    absent) is replaced by one ``-fold<k>`` kernel per fold. Returns ``build_dir``.
+    absent) is replaced by one ``-fold<k>`` kernel per fold. ``accelerator`` replaces the
+    template's ``machine_shape``. ``resume`` adds the kernel's own id to its
+    ``kernel_sources``, so a new version sees the previous version's output. ``pins`` maps a
+    kernel source ``owner/slug`` to the version it is pinned to (``owner/slug/N``).
+    Returns ``build_dir``.
     """
     template_dir = Path(template_dir)
     meta = json.loads((template_dir / KERNEL_METADATA).read_text())
@@ -304,13 +373,23 @@ def render_kernel_metadata(
         sources = [s for s in meta.get("kernel_sources", []) if s not in fold_refs]
         at = sources.index(train_ref) if train_ref in sources else len(sources)
         meta["kernel_sources"] = [*sources[:at], *fold_refs, *sources[at + 1 :]]
+    if accelerator:
+        meta["machine_shape"] = check_accelerator(accelerator)
+    if fold is not None:
+        meta["id"] = fold_slug(str(meta.get("id", "")), fold)
+        meta["title"] = fold_title(str(meta.get("title", "")), fold)
+    if resume and meta.get("id") not in meta.setdefault("kernel_sources", []):
+        meta["kernel_sources"].append(meta["id"])
+    if pins:
+        meta["kernel_sources"] = [
+            pinned(ref, pins.get("/".join(ref.split("/")[:2])))
+            for ref in meta.get("kernel_sources", [])
+        ]
     code = Path(code_dir) / meta.get("code_file", "")
     if not meta.get("code_file") or not code.is_file():
         raise PublishError(f"{template_dir / KERNEL_METADATA}: code file {code} not found")
     if fold is None:
         return _render(Path(build_dir), meta, [code], KERNEL_METADATA)
-    meta["id"] = fold_slug(str(meta.get("id", "")), fold)
-    meta["title"] = fold_title(str(meta.get("title", "")), fold)
     try:
         text = with_fold_line(code.read_text(), fold)
     except SyntaxError as exc:
@@ -360,8 +439,18 @@ def check_kernel_folder(folder: str | Path, username: str) -> dict[str, Any]:
         problems.append(f"competition_sources lacks {schema.COMPETITION_SLUG}")
     for key in ("dataset_sources", "kernel_sources"):
         for ref in meta.get(key, []):
-            if ref.count("/") != 1:
-                problems.append(f"{key}: {ref!r} is not owner/slug")
+            problem = source_problem(ref)
+            if problem:
+                problems.append(f"{key}: {problem}")
+    shape = meta.get("machine_shape")
+    if shape is not None:
+        try:
+            check_accelerator(str(shape))
+        except PublishError as exc:
+            problems.append(f"machine_shape: {exc}")
+    pinning = meta.get("docker_image_pinning_type")
+    if pinning is not None and pinning not in PINNING_TYPES:
+        problems.append(f"docker_image_pinning_type {pinning!r} is not one of {PINNING_TYPES}")
     if problems:
         raise PublishError(f"{folder / KERNEL_METADATA}: " + "; ".join(problems))
     return meta
@@ -416,22 +505,47 @@ def kaggle_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "kaggle", *args]
 
 
-def run_kaggle(args: Sequence[str], *, dry_run: bool = False) -> subprocess.CompletedProcess:
-    """Run the client, echo its output, and raise PublishError on any failure it reports."""
+def run_kaggle(
+    args: Sequence[str], *, dry_run: bool = False, echo: bool = True
+) -> subprocess.CompletedProcess:
+    """Run the client and echo its output (``echo=False``: the caller shows what matters).
+
+    Failures are judged by the caller (:func:`check_client`): the client reports some of
+    them on stdout with exit status 0.
+    """
     cmd = kaggle_command(*args)
     print("+ kaggle " + " ".join(args), flush=True)
     if dry_run:
         return subprocess.CompletedProcess(cmd, 0, "", "")
     proc = subprocess.run(cmd, capture_output=True, text=True)
-    # The client sometimes ends without a newline ("ready"): keep our next line apart.
-    for stream, text in ((sys.stdout, proc.stdout), (sys.stderr, proc.stderr)):
-        stream.write(text if not text or text.endswith("\n") else text + "\n")
-        stream.flush()
+    if echo:
+        # The client sometimes ends without a newline ("ready"): keep our next line apart.
+        for stream, text in ((sys.stdout, proc.stdout), (sys.stderr, proc.stderr)):
+            stream.write(text if not text or text.endswith("\n") else text + "\n")
+            stream.flush()
     return proc
 
 
-def _check_client(proc: subprocess.CompletedProcess, what: str) -> None:
+def invalid_sources(text: str) -> list[str]:
+    """The client's "The following are not valid ... sources ..." lines in ``text``.
+
+    Kaggle creates (and starts) the kernel version anyway, without those sources, and the
+    client then prints "successfully pushed" and exits 0: such a push is a failure.
+    """
+    return [m.group(0).strip() for m in INVALID_SOURCES.finditer(text)]
+
+
+def check_client(proc: subprocess.CompletedProcess, what: str) -> None:
+    """Raise PublishError when the client failed, said so on stdout, or dropped sources."""
     text = f"{proc.stdout}\n{proc.stderr}"
+    dropped = invalid_sources(text)
+    if dropped:
+        raise PublishError(
+            f"{what} failed: Kaggle dropped sources ({'; '.join(dropped)}). The version it "
+            "created runs without them: check that each exists, that this account can see it "
+            "(a private source of another user cannot be attached) and that a pinned version "
+            "(owner/slug/N) exists, then push again"
+        )
     if proc.returncode != 0 or any(marker in text for marker in CLIENT_ERROR_MARKERS):
         raise PublishError(f"{what} failed (kaggle exit status {proc.returncode})")
 
@@ -448,6 +562,24 @@ def dataset_exists(ref: str, *, dry_run: bool = False) -> bool:
     if "not found" in f"{proc.stdout}\n{proc.stderr}".lower():
         return False
     raise PublishError(f"kaggle datasets status {ref} failed (exit status {proc.returncode})")
+
+
+def kernel_state(text: str) -> str | None:
+    """The state in ``kaggle kernels status`` output (``... has status
+    "KernelWorkerStatus.COMPLETE"``), lower case: ``complete``, ``running``, ``error``..."""
+    found = re.search(r'has status "(?:[A-Za-z]+\.)?([A-Za-z_]+)"', text)
+    return found.group(1).lower() if found else None
+
+
+def log_tail(log: str, lines: int) -> list[str]:
+    """The last ``lines`` lines of a kernel log: Kaggle stores it as a JSON list of
+    ``{"stream_name", "time", "data"}`` records; other text is taken as it is."""
+    try:
+        records = json.loads(log)
+        text = "".join(str(r.get("data", "")) for r in records if isinstance(r, dict))
+    except (json.JSONDecodeError, TypeError, AttributeError):
+        text = log
+    return text.splitlines()[-lines:] if lines > 0 else []
 
 
 # ---------------------------------------------------------------------------- commands
@@ -541,8 +673,13 @@ def push_dataset(args: argparse.Namespace) -> int:
         )
     else:
         proc = run_kaggle(["datasets", "create", "-p", str(folder)], dry_run=args.dry_run)
-    _check_client(proc, f"push of dataset {ref}")
+    check_client(proc, f"push of dataset {ref}")
+    if not args.dry_run:  # `wait` polls it until Kaggle has processed the files
+        write_record(layout.build / DATASET_RECORD, {"id": ref, "status": "pushed"})
     return 0
+
+
+# ---------------------------------------------------------------------------- records, queue
 
 
 def _pushed_record(layout: Layout, kernel: str) -> Path:
@@ -550,19 +687,153 @@ def _pushed_record(layout: Layout, kernel: str) -> Path:
     return layout.build / f"pushed-{kernel}.json"
 
 
+def read_record(path: Path) -> dict[str, Any] | None:
+    """A ``pushed-*.json`` record, or None when there is none."""
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise PublishError(f"{path} is not JSON ({exc}): delete it and push again") from exc
+    if not isinstance(record, dict) or not record.get("id"):
+        raise PublishError(f"{path} has no kernel or dataset id: delete it and push again")
+    return record
+
+
+def write_record(path: Path, record: Mapping[str, Any]) -> None:
+    """Write a record atomically (a killed ``wait`` leaves the last good state)."""
+    atomic_write_text(path, json.dumps(dict(record), sort_keys=True) + "\n")
+
+
+def uses_gpu(meta: Mapping[str, Any]) -> bool:
+    """Whether a kernel takes one of Kaggle's (two) GPU batch slots."""
+    shape = str(meta.get("machine_shape") or "").lower()
+    return bool(meta.get("enable_gpu")) and not shape.startswith("tpu")
+
+
+@dataclass(frozen=True)
+class Queued:
+    """A rendered kernel waiting for a GPU slot or for the kernels it attaches."""
+
+    name: str  # build/kaggle/<name>/
+    id: str
+    gpu: bool
+    after: tuple[str, ...] = ()  # names that must be complete first
+    client_args: tuple[str, ...] = ()  # extra `kaggle kernels push` flags (--timeout N)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "id": self.id,
+            "gpu": self.gpu,
+            "after": list(self.after),
+            "client_args": list(self.client_args),
+        }
+
+
+def read_queue(path: Path) -> list[Queued]:
+    """The queue ``push-kernel`` left (empty when there is no file)."""
+    if not path.is_file():
+        return []
+    try:
+        items = json.loads(path.read_text())
+        return [
+            Queued(
+                str(q["name"]),
+                str(q["id"]),
+                bool(q["gpu"]),
+                tuple(q.get("after", ())),
+                tuple(q.get("client_args", ())),
+            )
+            for q in items
+        ]
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise PublishError(f"{path} is not a kernel queue ({exc}): push the kernels again") from exc
+
+
+def write_queue(path: Path, queue: Sequence[Queued]) -> None:
+    """Write the queue atomically, or remove the file when nothing is left."""
+    if queue:
+        atomic_write_text(path, json.dumps([q.to_json() for q in queue], indent=2) + "\n")
+    else:
+        path.unlink(missing_ok=True)
+
+
+def pushable(
+    queue: Sequence[Queued], done: set[str], running_gpu: int, max_parallel: int
+) -> list[Queued]:
+    """Which queued kernels may start now, in queue order: those whose ``after`` kernels are
+    all in ``done``, GPU ones only while fewer than ``max_parallel`` GPU kernels run."""
+    out = []
+    for item in queue:
+        if not set(item.after) <= done:
+            continue
+        if item.gpu:
+            if running_gpu >= max_parallel:
+                continue
+            running_gpu += 1
+        out.append(item)
+    return out
+
+
+def push_one(layout: Layout, name: str, client_args: Sequence[str], *, dry_run: bool) -> int | None:
+    """``kaggle kernels push`` one rendered folder; record and return the version."""
+    folder = layout.build / name
+    meta = json.loads((folder / KERNEL_METADATA).read_text())
+    proc = run_kaggle(["kernels", "push", "-p", str(folder), *client_args], dry_run=dry_run)
+    check_client(proc, f"push of kernel {meta['id']}")
+    found = re.search(r"Kernel version (\d+) successfully", proc.stdout or "")
+    version = int(found.group(1)) if found else None
+    if not dry_run:
+        record = {"id": meta["id"], "version": version, "status": "running", "gpu": uses_gpu(meta)}
+        write_record(_pushed_record(layout, name), record)
+    return version
+
+
+def train_pins(layout: Layout, targets: Sequence[KernelTarget], user: str) -> dict[str, int]:
+    """``owner/slug`` -> version of each train kernel the infer kernel attaches, from the
+    records ``wait`` completed; raises PublishError when one is not known to be complete."""
+    pins = {}
+    for target in targets:
+        record = read_record(_pushed_record(layout, target.name))
+        slug = KERNELS[TRAIN] if target.fold is None else fold_slug(KERNELS[TRAIN], target.fold)
+        ref = f"{user}/{slug}"
+        if not record or record.get("id") != ref or not record.get("version"):
+            raise PublishError(f"--pin-train: no pushed version of {ref} recorded: push it first")
+        if record.get("status") != KERNEL_DONE:
+            raise PublishError(
+                f"--pin-train: {ref} version {record['version']} is {record.get('status')}, "
+                "not complete: run `make wait` first"
+            )
+        pins[ref] = int(record["version"])
+    return pins
+
+
 def push_kernel(args: argparse.Namespace) -> int:
-    """Render and check every selected kernel first, then push them one by one.
+    """Render and check every selected kernel first, then push them.
 
     With ``--folds`` the train kernel is pushed once per fold and the infer kernel attaches
-    those fold kernels (see the module docstring).
+    those fold kernels (see the module docstring). At most ``--max-parallel`` GPU kernels
+    start now; the rest, and an infer kernel pushed with its train kernels, go to the queue
+    that ``wait`` works through.
     """
     layout = Layout.from_args(args)
     folds = args.folds or []
     if folds:
         check_folds_exist(layout.kernels / CONFIG_FILE, folds)
+    if args.max_parallel < 1:
+        raise PublishError(f"--max-parallel {args.max_parallel}: at least 1 kernel must run")
+    client_args: list[str] = []
+    if args.session_timeout is not None:
+        client_args += ["--timeout", str(check_session_timeout(args.session_timeout))]
+    if args.accelerator:
+        check_accelerator(args.accelerator)
     user = find_username()
+    targets = kernel_targets(args.kernel, folds)
+    train_targets = kernel_targets(TRAIN, folds)
+    pins = train_pins(layout, train_targets, user) if args.pin_train else {}
     folders = {}
-    for target in kernel_targets(args.kernel, folds):
+    for target in targets:
         folders[target.name] = render_kernel_metadata(
             layout.templates / target.template,
             layout.build / target.name,
@@ -572,15 +843,169 @@ def push_kernel(args: argparse.Namespace) -> int:
             weights_dataset=args.weights_dataset or None,
             fold=target.fold,
             train_folds=folds if target.template == INFER else (),
+            accelerator=args.accelerator or None,
+            resume=args.resume and target.template == TRAIN,
+            pins=pins if target.template == INFER else None,
         )
     metas = {name: check_kernel_folder(folder, user) for name, folder in folders.items()}
-    for name, folder in folders.items():
-        proc = run_kaggle(["kernels", "push", "-p", str(folder)], dry_run=args.dry_run)
-        _check_client(proc, f"push of kernel {metas[name]['id']}")
-        found = re.search(r"Kernel version (\d+) successfully", proc.stdout or "")
-        if found:
-            record = {"id": metas[name]["id"], "version": int(found.group(1))}
-            atomic_write_text(_pushed_record(layout, name), json.dumps(record) + "\n")
+    pushed_trains = [t.name for t in targets if t.template == TRAIN]
+    queue = [
+        Queued(
+            t.name,
+            metas[t.name]["id"],
+            uses_gpu(metas[t.name]),
+            tuple(pushed_trains) if t.template == INFER else (),
+            tuple(client_args),
+        )
+        for t in targets
+    ]
+    now = pushable(queue, set(), 0, args.max_parallel)
+    later = [q for q in queue if q not in now]
+    for item in now:
+        push_one(layout, item.name, client_args, dry_run=args.dry_run)
+    for item in later:
+        verb = "would queue" if args.dry_run else "queued"
+        print(f"{verb} {item.id}: `make wait` pushes it when a GPU slot or its inputs are free")
+    if not args.dry_run:
+        for item in later:  # an old record of a queued kernel must not count as its result
+            write_record(_pushed_record(layout, item.name), {"id": item.id, "status": "queued"})
+        # Kernels an earlier push left queued stay queued, unless this push replaced them.
+        queue_path = layout.build / QUEUE_FILE
+        kept = [q for q in read_queue(queue_path) if q.name not in {t.name for t in targets}]
+        write_queue(queue_path, [*kept, *later])
+    return 0
+
+
+# ---------------------------------------------------------------------------- wait, pull
+
+
+def _poll_dataset(layout: Layout, dry_run: bool) -> str | None:
+    """Poll the pushed dataset once: its state, or None when there is nothing to wait for."""
+    path = layout.build / DATASET_RECORD
+    record = read_record(path)
+    if not record or record.get("status") == DATASET_READY:
+        return None
+    proc = run_kaggle(["datasets", "status", record["id"]], dry_run=dry_run)
+    check_client(proc, f"status of dataset {record['id']}")
+    state = (proc.stdout or "").strip().splitlines()[-1:] or [""]
+    state_text = state[0].strip().lower()
+    if state_text == DATASET_READY and not dry_run:
+        write_record(path, {**record, "status": DATASET_READY})
+    if state_text in DATASET_FAILURES:
+        raise PublishError(f"dataset {record['id']} is {state_text}: push it again")
+    return state_text
+
+
+def _kernel_failure(ref: str, state: str, status_text: str, lines: int) -> str:
+    """The error for a failed kernel: its status line(s) and the tail of its log."""
+    proc = run_kaggle(["kernels", "logs", ref], echo=False)
+    tail = log_tail(proc.stdout or "", lines)
+    detail = "\n".join(f"    {line}" for line in tail) or "    (no log)"
+    reason = "; ".join(line.strip() for line in status_text.splitlines() if "Failure" in line)
+    return f"kernel {ref} ended with status {state}{': ' + reason if reason else ''}\n" + (
+        f"  last {len(tail)} log lines:\n{detail}"
+    )
+
+
+def wait(args: argparse.Namespace) -> int:
+    """Poll the pushed dataset and kernels until all are ready/complete, pushing queued kernels
+    as GPU slots free up; raise PublishError on a failure (with its log tail) or timeout."""
+    layout = Layout.from_args(args)
+    find_username()  # a clear error before any request when nothing is configured
+    if args.poll <= 0 or args.timeout <= 0:
+        raise PublishError("--poll and --timeout must be positive (seconds)")
+    queue_path = layout.build / QUEUE_FILE
+    deadline = time.monotonic() + args.timeout
+    while True:
+        dataset_state = _poll_dataset(layout, args.dry_run)
+        records = {
+            p.name[len("pushed-") : -len(".json")]: read_record(p)
+            for p in sorted(layout.build.glob("pushed-*.json"))
+            if p.name != DATASET_RECORD
+        }
+        failures = []
+        for name, record in records.items():
+            if not record or record.get("status") != "running":
+                continue
+            proc = run_kaggle(["kernels", "status", record["id"]], dry_run=args.dry_run)
+            check_client(proc, f"status of {record['id']}")
+            state = kernel_state(proc.stdout or "")
+            if state == KERNEL_DONE or state in KERNEL_FAILURES:
+                record["status"] = KERNEL_DONE if state == KERNEL_DONE else KERNEL_FAILED
+                if not args.dry_run:
+                    write_record(_pushed_record(layout, name), record)
+            if state in KERNEL_FAILURES:
+                failures.append(_kernel_failure(record["id"], state, proc.stdout, args.log_lines))
+        if failures:
+            raise PublishError("\n".join(failures))
+        if args.dry_run:
+            return 0
+        done = {n for n, r in records.items() if r and r.get("status") == KERNEL_DONE}
+        running = [r for r in records.values() if r and r.get("status") == "running"]
+        queue = read_queue(queue_path)
+        running_gpu = sum(1 for r in running if r.get("gpu"))
+        for item in pushable(queue, done, running_gpu, args.max_parallel):
+            push_one(layout, item.name, item.client_args, dry_run=False)
+            queue = [q for q in queue if q != item]
+            write_queue(queue_path, queue)
+            running.append({"id": item.id})
+        dataset_pending = dataset_state not in (None, DATASET_READY)
+        if not running and not queue and not dataset_pending:
+            return 0
+        if not running and queue and not dataset_pending:
+            raise PublishError(
+                "queued kernels cannot start (their train kernels did not complete): "
+                + ", ".join(q.id for q in queue)
+            )
+        if time.monotonic() + args.poll > deadline:
+            waiting = [r["id"] for r in running] + [q.id for q in queue]
+            if dataset_pending:
+                waiting.append(f"dataset ({dataset_state})")
+            raise PublishError(
+                f"gave up after {args.timeout:g} s (--timeout): still waiting for "
+                + ", ".join(waiting)
+                + "; run `make wait` again to go on"
+            )
+        time.sleep(args.poll)
+
+
+def pull_output(ref: str, dest: Path, *, dry_run: bool = False) -> list[Path]:
+    """Download kernel ``ref``'s output (``kaggle kernels output``) and put it in ``dest``
+    whole: into a staging folder first, so a failed download leaves ``dest`` as it was.
+    Returns the files now in ``dest``; raises PublishError when there are none."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-", dir=dest.parent))
+    try:
+        proc = run_kaggle(["kernels", "output", ref, "-p", str(staging), "-o"], dry_run=dry_run)
+        check_client(proc, f"download of {ref}'s output")
+        if dry_run:
+            shutil.rmtree(staging)
+            return []
+        log_name = ref.split("/")[1] + ".log"
+        if not any(p.is_file() and p.name != log_name for p in staging.rglob("*")):
+            raise PublishError(
+                f"{ref} has no output files: has it run to completion? (`make wait`)"
+            )
+        _replace_folder(staging, dest)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return sorted(p for p in dest.rglob("*") if p.is_file())
+
+
+def pull(args: argparse.Namespace) -> int:
+    """Download each selected kernel's output into ``<runs dir>/<kernel slug>/``."""
+    layout = Layout.from_args(args)
+    user = find_username()
+    runs = Path(args.runs_dir)
+    runs = runs if runs.is_absolute() else layout.root / runs
+    for target in kernel_targets(args.kernel, args.folds):
+        slug = KERNELS[target.template]
+        slug = slug if target.fold is None else fold_slug(slug, target.fold)
+        ref = pinned(f"{user}/{slug}", args.version)
+        files = pull_output(ref, runs / slug, dry_run=args.dry_run)
+        if files:
+            print(f"{ref}: {len(files)} files in {runs / slug}")
     return 0
 
 
@@ -591,7 +1016,7 @@ def status(args: argparse.Namespace) -> int:
         slug = KERNELS[target.template]
         ref = f"{user}/{slug if target.fold is None else fold_slug(slug, target.fold)}"
         proc = run_kaggle(["kernels", "status", ref], dry_run=args.dry_run)
-        _check_client(proc, f"status of {ref}")
+        check_client(proc, f"status of {ref}")
     return 0
 
 
@@ -601,11 +1026,16 @@ def submit(args: argparse.Namespace) -> int:
     user = find_username()
     kernel = f"{user}/{KERNELS['infer']}"
     version = args.version
-    record = _pushed_record(layout, "infer")
-    if version is None and record.is_file():
-        pushed = json.loads(record.read_text())
-        if pushed.get("id") == kernel:
-            version = pushed.get("version")
+    pushed = read_record(_pushed_record(layout, "infer"))
+    if version is None and pushed and pushed.get("id") == kernel:
+        version = pushed.get("version")
+        # A submission reruns the kernel: spend one only on a version that ran to the end.
+        state = pushed.get("status", KERNEL_DONE)
+        if version is not None and state != KERNEL_DONE:
+            raise PublishError(
+                f"{kernel} version {version} is {state}, not complete: run `make wait` first "
+                "(or pass --version N to submit another version)"
+            )
     if version is None:
         raise PublishError(
             f"no version of {kernel} known: pass --version N (make submit KERNEL_VERSION=N)"
@@ -627,7 +1057,7 @@ def submit(args: argparse.Namespace) -> int:
         ],
         dry_run=args.dry_run,
     )
-    _check_client(proc, f"submission of {kernel} version {version}")
+    check_client(proc, f"submission of {kernel} version {version}")
     return 0
 
 
@@ -657,12 +1087,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--wheel", help="wheel to upload (default: dist/hms_kit-<version>-...whl)")
     p.add_argument("--message", help="version notes (default: git describe --always --dirty)")
     p.set_defaults(func=push_dataset)
-    for name, func, help_text in (
-        ("push-kernel", push_kernel, "push the train and/or infer kernel(s)"),
-        ("status", status, "status of the kernels' latest runs"),
+    parallel = argparse.ArgumentParser(add_help=False)
+    parallel.add_argument(
+        "--max-parallel",
+        type=int,
+        default=DEFAULT_MAX_PARALLEL,
+        help=f"GPU kernels running at once (default {DEFAULT_MAX_PARALLEL}, Kaggle's limit)",
+    )
+    pushers: dict[str, argparse.ArgumentParser] = {}
+    for name, func, help_text, default_kernel, parents in (
+        ("push-kernel", push_kernel, "push the train and/or infer kernel(s)", "all", [parallel]),
+        ("status", status, "status of the kernels' latest runs", "all", []),
+        ("pull", pull, "download a kernel's output into runs/<slug>/", TRAIN, []),
     ):
-        p = sub.add_parser(name, parents=[common], help=help_text)
-        p.add_argument("--kernel", choices=[*KERNELS, "all"], default="all")
+        p = sub.add_parser(name, parents=[common, *parents], help=help_text)
+        p.add_argument("--kernel", choices=[*KERNELS, "all"], default=default_kernel)
         p.add_argument(
             "--folds",
             type=parse_fold_list,
@@ -671,6 +1110,40 @@ def build_parser() -> argparse.ArgumentParser:
             "kernel (default: one train kernel for all folds)",
         )
         p.set_defaults(func=func)
+        pushers[name] = p
+    p = pushers["push-kernel"]
+    p.add_argument(
+        "--accelerator",
+        help=f"machine_shape of the sessions (default: the template's, {DEFAULT_ACCELERATOR})",
+    )
+    p.add_argument(
+        "--session-timeout",
+        type=int,
+        metavar="SECONDS",
+        help="stop each session after this long (the client's kernels push --timeout)",
+    )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="attach each train kernel's own output, so a new version continues the last",
+    )
+    p.add_argument(
+        "--pin-train",
+        action="store_true",
+        help="attach the train kernels at the versions `wait` saw complete (owner/slug/N)",
+    )
+    p = pushers["pull"]
+    p.add_argument("--runs-dir", default=DEFAULT_RUNS_DIR, help="where run folders go (runs)")
+    p.add_argument("--version", type=int, help="kernel version to pull (default: latest)")
+    p = sub.add_parser(
+        "wait", parents=[common, parallel], help="wait for the pushed dataset and kernels"
+    )
+    p.add_argument("--poll", type=float, default=60.0, help="seconds between polls (60)")
+    p.add_argument(
+        "--timeout", type=float, default=12 * 3600.0, help="give up after seconds (43200)"
+    )
+    p.add_argument("--log-lines", type=int, default=30, help="log lines shown on error (30)")
+    p.set_defaults(func=wait)
     p = sub.add_parser("submit", parents=[common], help="submit the infer kernel's output")
     p.add_argument("--message", help="submission description")
     p.add_argument("--version", type=int, help="infer kernel version (default: last pushed)")

@@ -31,10 +31,14 @@ import pytest
 from hms_kit import __version__
 from hms_kit.publish import (
     PublishError,
+    Queued,
     check_kernel_folder,
-    find_credentials,
     fold_line,
+    invalid_sources,
+    kernel_state,
+    log_tail,
     parse_fold_list,
+    pushable,
     render_dataset_metadata,
     render_kernel_metadata,
     with_fold_line,
@@ -78,15 +82,39 @@ class FakeKaggle:
     blob_names: dict[str, str] = field(default_factory=dict)  # token -> file name
     datasets: set[str] = field(default_factory=set)
     versions: dict[str, int] = field(default_factory=dict)
+    # What the tests make Kaggle say: SaveKernel's invalid*Sources lists; per kernel slug the
+    # states GetKernelSessionStatus returns in turn (the last one repeats), failure message,
+    # log and output files; per dataset the states GetDatasetStatus returns; token -> user.
+    invalid: dict[str, list[str]] = field(default_factory=dict)
+    kernel_states: dict[str, list[str]] = field(default_factory=dict)
+    failure: dict[str, str] = field(default_factory=dict)
+    logs: dict[str, str] = field(default_factory=dict)
+    outputs: dict[str, dict[str, bytes]] = field(default_factory=dict)
+    dataset_states: dict[str, list[str]] = field(default_factory=dict)
+    tokens: dict[str, str] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def reset(self) -> None:
         with self.lock:
-            self.requests.clear()
-            self.uploads.clear()
-            self.blob_names.clear()
-            self.datasets.clear()
-            self.versions.clear()
+            for value in (
+                self.requests,
+                self.uploads,
+                self.blob_names,
+                self.datasets,
+                self.versions,
+                self.invalid,
+                self.kernel_states,
+                self.failure,
+                self.logs,
+                self.outputs,
+                self.dataset_states,
+                self.tokens,
+            ):
+                value.clear()
+
+    @staticmethod
+    def _next(states: list[str], default: str) -> str:
+        return (states.pop(0) if len(states) > 1 else states[0]) if states else default
 
     def calls(self) -> list[str]:
         return [r.call for r in self.requests]
@@ -109,13 +137,28 @@ class FakeKaggle:
                     "url": url,
                     "versionNumber": self.versions[slug],
                     "kernelId": 7,
+                    **self.invalid,
                 }
             if call == "kernels.KernelsApiService/GetKernelSessionStatus":
-                return 200, {"status": "COMPLETE"}
+                slug = body.get("kernelSlug", "")
+                answer = {"status": self._next(self.kernel_states.get(slug, []), "COMPLETE")}
+                if slug in self.failure:
+                    answer["failureMessage"] = self.failure[slug]
+                return 200, answer
+            if call == "kernels.KernelsApiService/ListKernelSessionOutput":
+                slug = body.get("kernelSlug", "")
+                files = [
+                    {"fileName": name, "url": f"http://localhost/output/{slug}/{name}"}
+                    for name in self.outputs.get(slug, {})
+                ]
+                return 200, {"files": files, "log": self.logs.get(slug, "")}
+            if call == "security.OAuthService/IntrospectToken":
+                user = self.tokens.get(body.get("token", ""))
+                return 200, {"active": bool(user), "username": user or ""}
             if call == "datasets.DatasetApiService/GetDatasetStatus":
                 ref = f"{body.get('ownerSlug')}/{body.get('datasetSlug')}"
                 if ref in self.datasets:
-                    return 200, {"status": "READY"}
+                    return 200, {"status": self._next(self.dataset_states.get(ref, []), "READY")}
                 return 404, {"code": 404, "message": f"Dataset {ref} not found"}
             if call == "blobs.BlobApiService/StartBlobUpload":
                 token = f"blob{len(self.blob_names) + 1}"
@@ -179,8 +222,18 @@ def _make_handler(fake: FakeKaggle) -> type[BaseHTTPRequestHandler]:
             self._reply(200 if known else 404, {})
 
         def do_GET(self) -> None:  # noqa: N802 (recorded so a stray call shows up)
-            self._record()
-            self._reply(404, {"code": 404, "message": "GET not served"})
+            rec = self._record()
+            parts = rec.path.split("/", 3)  # /output/<kernel slug>/<file path>
+            with fake.lock:
+                data = fake.outputs.get(parts[2], {}).get(parts[3]) if len(parts) == 4 else None
+            if data is None or parts[1] != "output":
+                self._reply(404, {"code": 404, "message": "GET not served"})
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
 
         def log_message(self, *args: Any) -> None:  # keep pytest output clean
             pass
@@ -306,19 +359,6 @@ def ok(proc: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
 
 
 # ---------------------------------------------------------------------------- pure functions
-
-
-def test_credentials_from_config_dir_and_env(tmp_path: Path) -> None:
-    conf = tmp_path / "conf"
-    conf.mkdir()
-    (conf / "kaggle.json").write_text(json.dumps({"username": "fileuser", "key": "k"}))
-    env = {"HOME": str(tmp_path), "KAGGLE_CONFIG_DIR": str(conf)}
-    assert find_credentials(env).username == "fileuser"
-    assert find_credentials({**env, "KAGGLE_USERNAME": "envuser"}).username == "envuser"
-    with pytest.raises(PublishError, match="KAGGLE_USERNAME and KAGGLE_KEY"):
-        find_credentials({"HOME": str(tmp_path / "nobody")})
-    with pytest.raises(PublishError, match="kaggle.json"):  # a username alone is not enough
-        find_credentials({"HOME": str(tmp_path / "nobody"), "KAGGLE_USERNAME": "u"})
 
 
 def test_render_fills_username_and_copies_files(tmp_path: Path) -> None:
@@ -481,11 +521,15 @@ def test_make_push_kernel_train_end_to_end(fake: FakeKaggle, checkout: Path, tmp
     assert body["datasetDataSources"] == [f"{USER}/hms-kit-wheel"]
     assert body["competitionDataSources"] == [COMPETITION]
     assert body.get("kernelDataSources", []) == []  # the client drops empty lists
+    # T4 x2 asked for by name (P100 is retired), on the image the kernel first ran on.
+    assert body["machineShape"] == "NvidiaTeslaT4"
+    assert body["dockerImagePinningType"] == "original"
+    assert "sessionTimeoutSeconds" not in body
     (req,) = fake.requests
     assert req.headers["Authorization"].startswith("Basic ")  # the dummy key went along
     assert "Kernel version 1 successfully pushed" in proc.stdout
     pushed = json.loads((checkout / "build" / "kaggle" / "pushed-train.json").read_text())
-    assert pushed == {"id": f"{USER}/hms-kit-train", "version": 1}
+    assert pushed == {"id": f"{USER}/hms-kit-train", "version": 1, "status": "running", "gpu": True}
 
 
 def test_push_kernel_infer_flags_and_sources(fake: FakeKaggle, checkout: Path, tmp_path: Path):
@@ -506,8 +550,8 @@ def test_make_push_kernel_train_one_kernel_per_fold(
     fake: FakeKaggle, checkout: Path, tmp_path: Path
 ) -> None:
     env = client_env(tmp_path)
-    cmd = ["make", "push-kernel", "KERNEL=train", "FOLDS=0,1,2", *make_vars(checkout)]
-    proc = ok(run(cmd, checkout, env))
+    cmd = ["make", "push-kernel", "KERNEL=train", "FOLDS=0,1,2", "MAX_PARALLEL=3"]
+    proc = ok(run([*cmd, *make_vars(checkout)], checkout, env))
     assert fake.calls() == [SAVE_KERNEL] * 3, proc.stdout
     bodies = fake.bodies(SAVE_KERNEL)
     train = (REPO / "kernels" / "train.py").read_text()
@@ -522,7 +566,7 @@ def test_make_push_kernel_train_one_kernel_per_fold(
         assert body["competitionDataSources"] == [COMPETITION]
         assert (build / f"train-fold{k}" / "train.py").read_text() == body["text"]
         pushed = json.loads((build / f"pushed-train-fold{k}.json").read_text())
-        assert pushed == {"id": f"{USER}/hms-kit-train-fold{k}", "version": 1}
+        assert (pushed["id"], pushed["version"]) == (f"{USER}/hms-kit-train-fold{k}", 1)
     # The title resolves to the slug, so Kaggle names each new kernel as pushed.
     assert "does not resolve" not in proc.stdout
     # The pushed file sets the fold when imported (Kaggle sets no environment variable) ...
@@ -547,15 +591,19 @@ def test_push_kernel_infer_with_folds_attaches_every_fold_kernel(
     assert body["kernelDataSources"] == [f"{USER}/hms-kit-train-fold{k}" for k in (0, 1, 2)]
     assert body["datasetDataSources"] == [f"{USER}/hms-kit-wheel", "someone/timm-weights"]
 
-    # --kernel all: the fold kernels first, then the infer kernel that attaches them.
+    # --kernel all: the fold kernels now; the infer kernel that attaches them waits in the
+    # queue for their output (`wait` pushes it), rendered with them as sources.
     fake.reset()
-    ok(publish(checkout, env, "push-kernel", "--folds", "3,1"))
+    proc = ok(publish(checkout, env, "push-kernel", "--folds", "3,1"))
     slugs = [b["slug"] for b in fake.bodies(SAVE_KERNEL)]
-    assert slugs == [f"{USER}/hms-kit-train-fold3", f"{USER}/hms-kit-train-fold1"] + [
-        f"{USER}/hms-kit-infer"
-    ]
-    infer = fake.bodies(SAVE_KERNEL)[-1]
-    assert infer["kernelDataSources"] == [f"{USER}/hms-kit-train-fold{k}" for k in (3, 1)]
+    assert slugs == [f"{USER}/hms-kit-train-fold3", f"{USER}/hms-kit-train-fold1"]
+    assert f"queued {USER}/hms-kit-infer" in proc.stdout
+    build = checkout / "build" / "kaggle"
+    (queued,) = json.loads((build / "queue.json").read_text())
+    assert (queued["name"], queued["after"]) == ("infer", ["train-fold3", "train-fold1"])
+    infer = json.loads((build / "infer" / "kernel-metadata.json").read_text())
+    assert infer["kernel_sources"] == [f"{USER}/hms-kit-train-fold{k}" for k in (3, 1)]
+    (build / "queue.json").unlink()
 
     fake.reset()
     ok(publish(checkout, env, "status", "--folds", "0,1"))
@@ -636,7 +684,11 @@ def test_status_and_submit(fake: FakeKaggle, checkout: Path, tmp_path: Path) -> 
     assert "COMPLETE" in proc.stdout
 
     fake.reset()
+    _clear_build(checkout)
     ok(publish(checkout, env, "push-kernel", "--kernel", "infer"))
+    proc = publish(checkout, env, "submit", "--message", "too early")
+    assert proc.returncode == 2 and "is running, not complete: run `make wait`" in proc.stderr
+    ok(publish(checkout, env, "wait", "--poll", "0.05", "--timeout", "60"))
     ok(publish(checkout, env, "submit", "--message", "first try"))  # version from the push
     ok(publish(checkout, env, "submit", "--message", "pinned", "--version", "5"))
     subs = fake.bodies("competitions.CompetitionApiService/CreateCodeSubmission")
@@ -656,6 +708,8 @@ def test_status_and_submit(fake: FakeKaggle, checkout: Path, tmp_path: Path) -> 
         ["push-dataset"],
         ["push-kernel", "--kernel", "all"],
         ["status"],
+        ["wait", "--poll", "0.01", "--timeout", "1"],
+        ["pull"],
         ["submit", "--version", "1"],
     ],
 )
@@ -685,3 +739,334 @@ def test_dry_run_renders_but_sends_nothing(fake: FakeKaggle, checkout: Path, tmp
     assert fake.requests == []
     meta = json.loads((checkout / "build/kaggle/infer/kernel-metadata.json").read_text())
     assert meta["id"] == f"{USER}/hms-kit-infer"
+
+
+# ---------------------------------------------------------------------------- credentials
+
+WHOAMI = "from hms_kit.publish import find_credentials as f; c = f(); print(c.username, c.source)"
+
+
+def test_credentials_come_from_the_client(fake: FakeKaggle, tmp_path: Path) -> None:
+    """The username is the one the kaggle client resolves: kaggle.json, then the
+    environment over it, then an access token whose user the server reports."""
+    env = client_env(tmp_path, credentials=False)
+    conf = Path(env["KAGGLE_CONFIG_DIR"]) / "kaggle.json"
+    conf.write_text(json.dumps({"username": "fileuser", "key": "k"}))
+    conf.chmod(0o600)
+    assert ok(run([sys.executable, "-c", WHOAMI], tmp_path, env)).stdout.split()[0] == "fileuser"
+    env_user = {**env, "KAGGLE_USERNAME": "envuser"}
+    assert ok(run([sys.executable, "-c", WHOAMI], tmp_path, env_user)).stdout.split()[0] == (
+        "envuser"
+    )
+    assert fake.requests == []  # a legacy key is not checked with the server
+
+    conf.unlink()
+    fake.tokens["tok-123"] = "tokenuser"
+    (Path(env["HOME"]) / ".kaggle" / "access_token").write_text("tok-123\n")
+    out = ok(run([sys.executable, "-c", WHOAMI], tmp_path, env)).stdout.split()
+    assert out[0] == "tokenuser" and "ACCESS_TOKEN" in out[1]
+    assert fake.bodies("security.OAuthService/IntrospectToken")[-1] == {"token": "tok-123"}
+
+    # A username alone, or nothing: the setup help, and no request at all.
+    (Path(env["HOME"]) / ".kaggle" / "access_token").unlink()
+    fake.reset()
+    for bare in (env, {**env, "KAGGLE_USERNAME": "u"}):
+        proc = run([sys.executable, "-c", WHOAMI], tmp_path, bare)
+        assert proc.returncode != 0 and "Kaggle credentials not found" in proc.stderr
+        assert "KAGGLE_API_TOKEN" in proc.stderr
+    assert fake.requests == []
+
+
+def test_token_only_user_can_push(fake: FakeKaggle, checkout: Path, tmp_path: Path) -> None:
+    env = {**client_env(tmp_path, credentials=False), "KAGGLE_API_TOKEN": "tok-abc"}
+    fake.tokens["tok-abc"] = "tokenuser"
+    cmd = ["make", "push-kernel", "KERNEL=train", *make_vars(checkout)]
+    ok(run(cmd, checkout, env))
+    (body,) = fake.bodies(SAVE_KERNEL)
+    assert body["slug"] == "tokenuser/hms-kit-train"
+    assert body["datasetDataSources"] == ["tokenuser/hms-kit-wheel"]
+    (save,) = [r for r in fake.requests if r.call == SAVE_KERNEL]
+    assert save.headers["Authorization"] == "Bearer tok-abc"
+
+
+# ---------------------------------------------------------------------------- pure checks
+
+
+def test_sources_may_be_pinned_to_a_version(tmp_path: Path) -> None:
+    out = render_kernel_metadata(
+        REPO / "kernel-metadata" / "infer",
+        tmp_path / "infer",
+        "alice",
+        code_dir=REPO / "kernels",
+        weights_dataset="bob/timm-weights/3",
+        pins={"alice/hms-kit-train": 4},
+    )
+    meta = check_kernel_folder(out, "alice")
+    assert meta["dataset_sources"] == ["alice/hms-kit-wheel", "bob/timm-weights/3"]
+    assert meta["kernel_sources"] == ["alice/hms-kit-train/4"]
+    for bad, why in [
+        ("bob/w/0", "version '0' is not a positive integer"),
+        ("bob/w/x", "version 'x' is not a positive integer"),
+        ("bob/w/1/2", "is not owner/slug or owner/slug/N"),
+        ("w", "is not owner/slug or owner/slug/N"),
+    ]:
+        broken = {**meta, "dataset_sources": [bad]}
+        (out / "kernel-metadata.json").write_text(json.dumps(broken))
+        with pytest.raises(PublishError, match=f"dataset_sources: '{bad}'.*{why}"):
+            check_kernel_folder(out, "alice")
+    for key, value, why in [
+        ("machine_shape", "NvidiaTeslaP100", "retired"),
+        ("docker_image_pinning_type", "pinned", "is not one of"),
+    ]:
+        (out / "kernel-metadata.json").write_text(json.dumps({**meta, key: value}))
+        with pytest.raises(PublishError, match=f"kernel-metadata.json: {key}.*{why}"):
+            check_kernel_folder(out, "alice")
+
+
+def test_client_output_parsing() -> None:
+    pushed = (
+        "The following are not valid kernel sources and could not be added to the kernel: "
+        "['u/hms-kit-train']\nKernel version 3 successfully pushed.  Please check ...\n"
+    )
+    assert invalid_sources(pushed) == [pushed.splitlines()[0]]
+    assert invalid_sources("Kernel version 3 successfully pushed.") == []
+    assert kernel_state('u/k has status "KernelWorkerStatus.COMPLETE"\n') == "complete"
+    assert kernel_state('u/k has status "ERROR"\nFailure message: "oom"') == "error"
+    assert kernel_state("nothing") is None
+    records = json.dumps(
+        [{"stream_name": "stdout", "time": 1, "data": f"line {i}\n"} for i in range(9)]
+    )
+    assert log_tail(records, 2) == ["line 7", "line 8"]
+    assert log_tail("a\nb\nc", 2) == ["b", "c"]
+
+
+def test_pushable_keeps_two_gpu_kernels_and_order() -> None:
+    queue = [Queued(f"train-fold{k}", f"u/f{k}", True) for k in range(4)]
+    infer = Queued("infer", "u/i", True, after=("train-fold0", "train-fold1"))
+    assert pushable([*queue, infer], set(), 0, 2) == queue[:2]
+    assert pushable([*queue, infer], set(), 1, 2) == queue[:1]
+    assert pushable([*queue[2:], infer], {"train-fold0"}, 2, 2) == []
+    assert pushable([infer], {"train-fold0", "train-fold1"}, 0, 2) == [infer]
+    cpu = Queued("cpu", "u/c", False)
+    assert pushable([queue[0], cpu], set(), 2, 2) == [cpu]
+
+
+# ---------------------------------------------------------------------------- flags, failures
+
+
+def test_accelerator_and_timeout_reach_kaggle(
+    fake: FakeKaggle, checkout: Path, tmp_path: Path
+) -> None:
+    env = client_env(tmp_path)
+    cmd = ["make", "push-kernel", "KERNEL=infer", "ACCELERATOR=NvidiaL4", "TIMEOUT=3600"]
+    ok(run([*cmd, *make_vars(checkout)], checkout, env))
+    (body,) = fake.bodies(SAVE_KERNEL)
+    assert body["machineShape"] == "NvidiaL4"
+    assert body["sessionTimeoutSeconds"] == 3600
+    assert body["dockerImagePinningType"] == "original"
+
+    fake.reset()
+    for bad, message in [
+        (["ACCELERATOR=NvidiaTeslaP100"], "is retired"),
+        (["TIMEOUT=99999"], "timeout 99999"),
+        (["MAX_PARALLEL=0"], "--max-parallel 0"),
+    ]:
+        proc = run(["make", "push-kernel", *bad, *make_vars(checkout)], checkout, env)
+        assert proc.returncode != 0 and message in proc.stderr, proc.stderr
+    assert fake.requests == []
+
+
+def test_invalid_source_reply_fails_the_push(
+    fake: FakeKaggle, checkout: Path, tmp_path: Path
+) -> None:
+    env = client_env(tmp_path)
+    record = checkout / "build" / "kaggle" / "pushed-infer.json"
+    record.unlink(missing_ok=True)
+    fake.invalid["invalidKernelSources"] = [f"{USER}/hms-kit-train"]
+    proc = publish(checkout, env, "push-kernel", "--kernel", "infer")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "successfully pushed" in proc.stdout  # what the client says, exiting 0
+    assert "push of kernel testuser/hms-kit-infer failed: Kaggle dropped sources" in proc.stderr
+    assert "not valid kernel sources" in proc.stderr
+    assert not record.exists()  # so `make submit` cannot pick this version
+
+    fake.reset()
+    fake.invalid["invalidDatasetSources"] = ["someone/gone"]
+    proc = publish(checkout, env, "push-kernel", "--kernel", "train")
+    assert proc.returncode == 2 and "not valid dataset sources" in proc.stderr
+
+
+def test_resume_attaches_the_train_kernels_own_output(
+    fake: FakeKaggle, checkout: Path, tmp_path: Path
+) -> None:
+    env = client_env(tmp_path)
+    ok(publish(checkout, env, "push-kernel", "--kernel", "train", "--resume"))
+    ok(publish(checkout, env, "push-kernel", "--kernel", "train", "--folds", "2", "--resume"))
+    first, fold = fake.bodies(SAVE_KERNEL)
+    assert first["kernelDataSources"] == [f"{USER}/hms-kit-train"]
+    assert fold["kernelDataSources"] == [f"{USER}/hms-kit-train-fold2"]
+
+
+def _run_wait(checkout: Path, env: dict[str, str], *extra: str) -> subprocess.CompletedProcess:
+    return publish(checkout, env, "wait", "--poll", "0.05", "--timeout", "60", *extra)
+
+
+def _clear_build(checkout: Path) -> Path:
+    build = checkout / "build" / "kaggle"
+    for stale in [*build.glob("pushed-*.json"), build / "queue.json"]:
+        stale.unlink(missing_ok=True)
+    return build
+
+
+def test_five_folds_run_two_at_a_time_and_wait_pushes_the_rest(
+    fake: FakeKaggle, checkout: Path, tmp_path: Path
+) -> None:
+    env = client_env(tmp_path)
+    build = _clear_build(checkout)
+    ok(publish(checkout, env, "push-kernel", "--folds", "0,1,2"))
+    assert [b["slug"] for b in fake.bodies(SAVE_KERNEL)] == [
+        f"{USER}/hms-kit-train-fold0",
+        f"{USER}/hms-kit-train-fold1",
+    ]
+    queue = json.loads((build / "queue.json").read_text())
+    assert [q["name"] for q in queue] == ["train-fold2", "infer"]
+
+    script = {
+        "hms-kit-train-fold0": ["RUNNING", "COMPLETE"],
+        "hms-kit-train-fold1": ["RUNNING", "RUNNING", "RUNNING", "COMPLETE"],
+        "hms-kit-train-fold2": ["RUNNING", "COMPLETE"],
+    }
+    fake.kernel_states.update({k: list(v) for k, v in script.items()})
+    fake.requests.clear()
+    proc = ok(_run_wait(checkout, env))
+    # Replay the requests with the states the fake gave: at no time more than two train
+    # kernels running, the infer kernel only after all three completed.
+    running = {"hms-kit-train-fold0", "hms-kit-train-fold1"}
+    done: set[str] = set()
+    order = []
+    for req in fake.requests:
+        if req.call == "kernels.KernelsApiService/GetKernelSessionStatus":
+            slug = req.json["kernelSlug"]
+            states = script.get(slug, ["COMPLETE"])
+            if (states.pop(0) if len(states) > 1 else states[0]) == "COMPLETE":
+                running.discard(slug)
+                done.add(slug)
+        elif req.call == SAVE_KERNEL:
+            slug = req.json["slug"].split("/")[1]
+            order.append(slug)
+            if slug == "hms-kit-infer":
+                assert done >= {f"hms-kit-train-fold{k}" for k in range(3)}, order
+            running.add(slug)
+            assert len(running - {"hms-kit-infer"}) <= 2, order
+    assert order == ["hms-kit-train-fold2", "hms-kit-infer"]
+    assert not (build / "queue.json").exists(), proc.stdout
+    for name in ("train-fold0", "train-fold1", "train-fold2", "infer"):
+        assert json.loads((build / f"pushed-{name}.json").read_text())["status"] == "complete"
+
+
+def test_wait_fails_with_the_log_tail(fake: FakeKaggle, checkout: Path, tmp_path: Path) -> None:
+    env = client_env(tmp_path)
+    build = _clear_build(checkout)
+    ok(publish(checkout, env, "push-kernel", "--kernel", "train"))
+    fake.kernel_states["hms-kit-train"] = ["RUNNING", "ERROR"]
+    fake.failure["hms-kit-train"] = "Your notebook tried to allocate more memory"
+    lines = [{"stream_name": "stderr", "time": i, "data": f"log line {i}\n"} for i in range(40)]
+    fake.logs["hms-kit-train"] = json.dumps(lines)
+    proc = _run_wait(checkout, env, "--log-lines", "5")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert f"kernel {USER}/hms-kit-train ended with status error" in proc.stderr
+    assert "tried to allocate more memory" in proc.stderr
+    assert "log line 39" in proc.stderr and "log line 35" in proc.stderr
+    assert "log line 34" not in proc.stderr
+    statuses = fake.bodies("kernels.KernelsApiService/GetKernelSessionStatus")
+    assert len(statuses) == 2  # polled until the error, then stopped
+    assert json.loads((build / "pushed-train.json").read_text())["status"] == "error"
+
+
+def test_wait_gives_up_after_its_timeout(fake: FakeKaggle, checkout: Path, tmp_path: Path):
+    env = client_env(tmp_path)
+    _clear_build(checkout)
+    ok(publish(checkout, env, "push-kernel", "--kernel", "train"))
+    fake.kernel_states["hms-kit-train"] = ["RUNNING"]
+    start = time.monotonic()
+    proc = publish(checkout, env, "wait", "--poll", "0.2", "--timeout", "0.5")
+    assert proc.returncode == 2
+    assert f"gave up after 0.5 s (--timeout): still waiting for {USER}/hms-kit-train" in (
+        proc.stderr
+    )
+    assert time.monotonic() - start < 30
+    assert len(fake.bodies("kernels.KernelsApiService/GetKernelSessionStatus")) >= 1
+
+
+def test_wait_polls_the_dataset_until_ready(
+    fake: FakeKaggle, checkout: Path, wheel: Path, tmp_path: Path
+) -> None:
+    env = client_env(tmp_path)
+    _clear_build(checkout)
+    ok(publish(checkout, env, "push-dataset"))
+    ref = f"{USER}/hms-kit-wheel"
+    fake.dataset_states[ref] = ["BLOBS_RECEIVED", "BLOBS_DECOMPRESSED", "READY"]
+    fake.requests.clear()
+    ok(_run_wait(checkout, env))
+    assert fake.calls() == ["datasets.DatasetApiService/GetDatasetStatus"] * 3
+    fake.requests.clear()
+    ok(_run_wait(checkout, env))  # ready is remembered: nothing left to ask
+    assert fake.requests == []
+
+    fake.dataset_states[ref] = ["FAILED"]
+    ok(publish(checkout, env, "push-dataset"))
+    proc = _run_wait(checkout, env)
+    assert proc.returncode == 2 and f"dataset {ref} is failed" in proc.stderr
+
+
+def test_pull_writes_the_output_into_a_run_folder(
+    fake: FakeKaggle, checkout: Path, tmp_path: Path
+) -> None:
+    env = client_env(tmp_path)
+    runs = tmp_path / "runs"
+    stale = runs / "hms-kit-train" / "stale.txt"
+    stale.parent.mkdir(parents=True)
+    stale.write_text("from an older pull")
+    files = {"oof.csv": b"eeg_id,seizure_vote\n1,0.5\n", "fold0/scores.json": b'{"kl": 0.9}'}
+    fake.outputs["hms-kit-train"] = files
+    fake.logs["hms-kit-train"] = "training log"
+    cmd = ["make", "pull", f"RUNS_DIR={runs}", *make_vars(checkout)]
+    ok(run(cmd, checkout, env))
+    got = {
+        str(p.relative_to(runs / "hms-kit-train")): p.read_bytes()
+        for p in (runs / "hms-kit-train").rglob("*")
+        if p.is_file()
+    }
+    assert got == {**files, "hms-kit-train.log": b"training log"}
+    assert [
+        b["kernelSlug"] for b in fake.bodies("kernels.KernelsApiService/ListKernelSessionOutput")
+    ] == ["hms-kit-train"]
+
+    # A pinned version is asked for; a kernel with no output fails and leaves the folder.
+    fake.reset()
+    fake.outputs["hms-kit-train-fold1"] = {}
+    (runs / "hms-kit-train-fold1").mkdir()
+    (runs / "hms-kit-train-fold1" / "keep.txt").write_text("keep")
+    proc = run([*cmd, "FOLDS=1", "PULL_VERSION=3"], checkout, env)
+    assert proc.returncode != 0
+    assert f"{USER}/hms-kit-train-fold1/3 has no output files" in proc.stderr
+    (body,) = fake.bodies("kernels.KernelsApiService/ListKernelSessionOutput")
+    assert body["kernelSlug"] == "hms-kit-train-fold1" and body.get("versionLabel")
+    assert [p.name for p in (runs / "hms-kit-train-fold1").iterdir()] == ["keep.txt"]
+    assert not [p for p in runs.iterdir() if ".tmp-" in p.name]
+
+
+def test_pin_train_attaches_the_versions_wait_saw_complete(
+    fake: FakeKaggle, checkout: Path, tmp_path: Path
+) -> None:
+    env = client_env(tmp_path)
+    _clear_build(checkout)
+    pin = ["push-kernel", "--kernel", "infer", "--pin-train"]
+    ok(publish(checkout, env, "push-kernel", "--kernel", "train"))
+    ok(publish(checkout, env, "push-kernel", "--kernel", "train"))  # version 2
+    proc = publish(checkout, env, *pin)
+    assert proc.returncode == 2 and "is running, not complete: run `make wait`" in proc.stderr
+    ok(_run_wait(checkout, env))
+    ok(publish(checkout, env, *pin))
+    infer = fake.bodies(SAVE_KERNEL)[-1]
+    assert infer["kernelDataSources"] == [f"{USER}/hms-kit-train/2"]
