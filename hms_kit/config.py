@@ -157,10 +157,13 @@ class TrainConfig:
 
 @dataclass
 class PredictConfig:
-    """Inference: flip test-time augmentation and batch size."""
+    """Inference: flip test-time augmentation, batch size, and the inference kernel's time
+    budget for an ensemble (members that would not finish in it are dropped, lowest weight
+    first)."""
 
     tta_flip: bool = False
     batch_size: int = 64
+    time_limit_hours: float = 0.0  # 0: no limit; Kaggle stops an inference kernel at 9 hours
 
 
 @dataclass

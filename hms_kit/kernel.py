@@ -19,7 +19,9 @@ valid submission, falling back to the prior where it must.
 from __future__ import annotations
 
 import os
+import shutil
 import traceback
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +30,7 @@ import pandas as pd
 from hms_kit import schema
 from hms_kit.config import Config, load_config
 from hms_kit.paths import ENV_WHEEL, KagglePaths, kaggle_paths
-from hms_kit.runlog import get_run_logger
+from hms_kit.runlog import get_run_logger, logger
 
 ENV_CONFIG = "HMS_CONFIG"
 ENV_FOLDS = "HMS_FOLDS"
@@ -111,8 +113,6 @@ def continue_previous_run(paths: KagglePaths) -> Path | None:
 
     Files already in ``working/`` are never overwritten. Returns the folder copied, or None.
     """
-    import shutil
-
     if (paths.working / "folds.csv").exists():
         return None
     for d in paths.model_inputs():
@@ -151,19 +151,25 @@ def run_infer_kernel(root: str | Path | None = None) -> Path:
         [str(d) for d in paths.model_inputs()],
     )
     try:
-        tta_flip = kernel_config(paths)[0].predict.tta_flip
+        cfg = kernel_config(paths)[0]
     except Exception as exc:  # a broken config.yaml must not cost the submission
         if not rerun:
             raise _failure(log, f"config unreadable: {exc}") from exc
         log.error("config unreadable (%s): predicting without flip TTA", exc)
-        tta_flip = False
+        cfg = load_config(None)
+    members = find_members(paths.model_inputs())
+    if rerun:  # a valid file first: whatever happens next, a submission exists
+        write_submission(prior_submission(comp), out)
     try:
-        sub, report = predict_test(
-            comp,
-            paths.model_inputs(),
-            cache_dir=paths.temp / "test_cache",
-            tta_flip=tta_flip,
-        )
+        if len(members) > 1:
+            sub, report = predict_ensemble(comp, members, cfg, paths)
+        else:
+            sub, report = predict_test(
+                comp,
+                paths.model_inputs(),
+                cache_dir=paths.temp / "test_cache",
+                tta_flip=cfg.predict.tta_flip,
+            )
         log.info(
             "%d checkpoints found, %d predicted, %d rows on the prior",
             len(report["checkpoints"]),
@@ -185,11 +191,133 @@ def run_infer_kernel(root: str | Path | None = None) -> Path:
             )
     write_submission(sub, out)
     log.info("wrote %s (%d rows)", out, len(sub))
-    try:
-        gather_fold_oof(paths.model_inputs(), paths.working / "oof")
+    try:  # with several members, each one's OOF is in working/members/
+        if len(members) <= 1:
+            gather_fold_oof(paths.model_inputs(), paths.working / "oof")
     except Exception as exc:  # the OOF report is a bonus; the submission is already written
         log.warning("could not gather the folds' OOF files: %s", exc)
     return out
+
+
+@dataclass
+class Member:
+    """One ensemble member among the attached inputs: the train outputs (one per fold
+    kernel, or one for all folds) written with one config, identified by its file hash."""
+
+    config_sha: str
+    runs: list[Path]
+
+    def checkpoints(self) -> int:
+        return sum(len(list(r.rglob("fold*_best.pt"))) for r in self.runs)
+
+
+def find_members(inputs: list[Path]) -> list[Member]:
+    """Attached train outputs (a ``config.yaml`` with ``fold*_best.pt`` below it), grouped by
+    the config that trained them: fold kernels of one config are one member."""
+    from hms_kit.ensemble import file_sha
+
+    runs: list[Path] = []
+    for d in inputs:
+        for cfg in sorted(d.rglob(CONFIG_NAME)) + [d / CONFIG_NAME]:
+            run = cfg.parent
+            if not cfg.is_file() or run in runs or any(r in run.parents for r in runs):
+                continue
+            if next(run.rglob("fold*_best.pt"), None) is not None:
+                runs.append(run)
+    by_sha: dict[str, list[Path]] = {}
+    for run in runs:
+        by_sha.setdefault(file_sha(run / CONFIG_NAME), []).append(run)
+    return [Member(sha, rs) for sha, rs in by_sha.items()]
+
+
+def member_blend(members: list[Member], inputs: list[Path], work: Path) -> dict:
+    """The blend of ``members`` (weights in members' order): an attached ``blend.json`` whose
+    runs are these members (matched by config hash), else one fitted here on the members'
+    OOF files (gathered into ``work/m<i>/``), else equal weights."""
+    from hms_kit.ensemble import BLEND_FILE, BlendError, blend_runs, read_blend
+
+    log = logger()
+    shas = [m.config_sha for m in members]
+    for d in inputs:
+        for path in sorted(d.rglob(BLEND_FILE)):
+            try:
+                blend = read_blend(path)
+            except BlendError as exc:
+                log.warning("%s", exc)
+                continue
+            order = [r.get("config_sha") for r in blend["runs"]]
+            if sorted(order) == sorted(shas):
+                log.info("blend: %s", path)
+                weights = [blend["weights"][order.index(s)] for s in shas]
+                return {**blend, "weights": weights}
+    try:
+        dirs = []
+        for i, m in enumerate(members):
+            if gather_fold_oof(m.runs, work / f"m{i}") is None:
+                raise BlendError(f"member {i} ({m.runs[0]}) has no OOF files")
+            shutil.copyfile(m.runs[0] / CONFIG_NAME, work / f"m{i}" / CONFIG_NAME)
+            dirs.append(work / f"m{i}")
+        blend = blend_runs(dirs).blend
+        log.info(
+            "blend fitted on the members' OOF: weights %s, inner-CV KL %.4f (best single %.4f)",
+            [round(w, 3) for w in blend["weights"]],
+            blend["scores"]["blend_inner_cv"],
+            blend["scores"]["best_single"],
+        )
+        return blend
+    except (BlendError, OSError, ValueError) as exc:
+        log.warning("no blend could be fitted (%s): members weighted equally", exc)
+        n = len(members)
+        return {"method": "simplex", "weights": [1 / n] * n, "bias": [0.0] * 6}
+
+
+def predict_ensemble(comp, members: list[Member], cfg: Config, paths: KagglePaths):
+    """Predict the test set with every member (highest weight first) and blend them.
+
+    A member that would pass ``predict.time_limit_hours`` (estimated from the seconds per
+    checkpoint measured so far) is skipped, as is one that fails; the blend's weights are
+    renormalised over the members that predicted each row. Returns ``(submission, report)``
+    like ``predict_test``, plus ``members_failed`` and ``members_skipped``.
+    """
+    import time
+
+    from hms_kit.predict import combine_members, fallback_prior, predict_test
+
+    log = get_run_logger(paths.working)
+    start = time.time()
+    blend = member_blend(members, paths.model_inputs(), paths.working / "members")
+    limit = cfg.predict.time_limit_hours * 3600
+    frames: list = [None] * len(members)
+    reports: list[dict] = [{"fallback_rows": []} for _ in members]
+    report: dict = {"checkpoints": [], "predicted_with": [], "members_failed": []}
+    report["members_skipped"] = []
+    per_checkpoint = 0.0
+    for i in np.argsort(-np.asarray(blend["weights"]), kind="stable"):
+        m = members[i]
+        needed = per_checkpoint * m.checkpoints() * 1.2
+        if limit and time.time() - start + needed > limit:
+            log.warning("member %d (%s) skipped: it would pass the time limit", i, m.runs)
+            report["members_skipped"].append(int(i))
+            continue
+        t = time.time()
+        sub, rep = predict_test(
+            comp, m.runs, cache_dir=paths.temp / "test_cache", tta_flip=cfg.predict.tta_flip
+        )
+        used = len(rep["predicted_with"])
+        per_checkpoint = max(per_checkpoint, (time.time() - t) / max(1, used))
+        report["checkpoints"] += rep["checkpoints"]
+        report["predicted_with"] += rep["predicted_with"]
+        report["sample_submission_mismatch"] = rep["sample_submission_mismatch"]
+        reports[i] = rep
+        if used:
+            frames[i] = sub
+        else:
+            report["members_failed"].append(int(i))
+        log.info("member %d: %d checkpoints, %.1f s", i, used, time.time() - t)
+    sub, combined = combine_members(frames, reports, blend, fallback_prior(comp))
+    report["fallback_rows"] = combined["fallback_rows"]
+    report["members_used"] = combined["members_used"]
+    return sub, report
 
 
 def _failure(log, message: str) -> CommitRunError:
@@ -202,6 +330,8 @@ def commit_run_problems(report: dict) -> list[str]:
     problems = []
     if not report["predicted_with"]:
         problems.append(f"no checkpoint predicted ({len(report['checkpoints'])} found)")
+    if report.get("members_failed"):
+        problems.append(f"ensemble members {report['members_failed']} predicted nothing")
     if report["fallback_rows"]:
         rows = report["fallback_rows"]
         problems.append(f"{len(rows)} rows fell back to the prior (eeg_id {rows[:10]})")
@@ -215,9 +345,6 @@ def gather_fold_oof(inputs: list[Path], out_dir: Path) -> dict | None:
     """Join the ``oof_fold*.csv`` of every attached train kernel (one per fold when the folds
     ran in parallel kernels) into ``out_dir``: oof.csv, scores.json, per_class.csv,
     confusion.png. Returns the scores, or None when no input has OOF files."""
-    import shutil
-
-    from hms_kit.runlog import logger
     from hms_kit.train import gather_oof
 
     found: dict[str, Path] = {}

@@ -171,7 +171,48 @@ def test_infer_kernel_without_the_wheel(competition, tmp_path):
     assert np.allclose(sub[list(schema.VOTE_COLUMNS)].to_numpy(), 1 / 6)
 
 
-def test_2024_layout_train_then_a_missing_test_file(wheel, competition, tmp_path):
+@pytest.fixture(scope="module")
+def train_outputs(wheel, competition, tmp_path_factory) -> dict[str, Path]:
+    """Two train kernels' outputs on the same folds: ``a`` laid out the 2024 way, ``b`` with
+    another learning rate on today's layout (two ensemble members)."""
+    out = {}
+    for name, config, layout in (
+        ("a", TINY_YAML, "2024"),
+        (
+            "b",
+            TINY_YAML.replace("stage1: {epochs: 1}", "stage1: {epochs: 1, max_lr: 0.01}"),
+            "current",
+        ),
+    ):
+        root = tmp_path_factory.mktemp(f"train_{name}")
+        layout_kaggle_tree(root, competition, wheel, config, layout=layout)
+        run_kernel(REPO / "kernels" / "train.py", root)
+        out[name] = root / "working"
+    assert (out["a"] / "config.yaml").read_text() != (out["b"] / "config.yaml").read_text()
+    return out
+
+
+def test_infer_kernel_blends_two_members(wheel, competition, train_outputs, tmp_path):
+    root = tmp_path / "infer"
+    paths = layout_kaggle_tree(
+        root,
+        competition,
+        wheel,
+        TINY_YAML,
+        {"hms-kit-train-a": train_outputs["a"], "hms-kit-train-b": train_outputs["b"]},
+    )
+    run_kernel(REPO / "kernels" / "infer.py", root, env={"KAGGLE_IS_COMPETITION_RERUN": ""})
+    log = (paths.working / "training_record.log").read_text()
+    assert "blend fitted on the members' OOF" in log, log[-3000:]
+    assert "member 0: 2 checkpoints" in log and "member 1: 2 checkpoints" in log
+    for i in range(2):
+        assert (paths.working / "members" / f"m{i}" / "oof.csv").is_file()
+    sub = pd.read_csv(paths.working / "submission.csv")
+    assert sorted(sub["eeg_id"]) == sorted(pd.read_csv(competition / "test.csv")["eeg_id"])
+    assert np.allclose(sub[list(schema.VOTE_COLUMNS)].sum(axis=1), 1)
+
+
+def test_2024_layout_train_then_a_missing_test_file(wheel, competition, train_outputs, tmp_path):
     """The train kernel on the 2024 mount layout; the inference kernel on today's, where one
     test EEG's parquet is gone: the commit run fails naming it, the rerun gives that row the
     prior."""
@@ -179,15 +220,11 @@ def test_2024_layout_train_then_a_missing_test_file(wheel, competition, tmp_path
     broken = damaged_copy(
         competition, tmp_path / "competition", "test_eegs", {int(files[0].stem): None}
     )
-    train_root = tmp_path / "train"
-    layout_kaggle_tree(train_root, competition, wheel, TINY_YAML, layout="2024")
-    assert (train_root / "input" / schema.COMPETITION_SLUG / "train.csv").exists()
-    run_kernel(REPO / "kernels" / "train.py", train_root)
-    assert len(list((train_root / "working" / "checkpoints").glob("fold*_best.pt"))) == 2
+    train_working = train_outputs["a"]
+    assert (train_working.parent / "input" / schema.COMPETITION_SLUG / "train.csv").exists()
+    assert len(list((train_working / "checkpoints").glob("fold*_best.pt"))) == 2
     root = tmp_path / "infer"
-    paths = layout_kaggle_tree(
-        root, broken, wheel, TINY_YAML, {"hms-kit-train": train_root / "working"}
-    )
+    paths = layout_kaggle_tree(root, broken, wheel, TINY_YAML, {"hms-kit-train": train_working})
     run_kernel(
         REPO / "kernels" / "infer.py", root, env={"KAGGLE_IS_COMPETITION_RERUN": ""}, check=False
     )
