@@ -2,8 +2,8 @@
 
 ``python -m hms_kit.publish push-dataset | push-kernel [--kernel train|infer|all]
 [--folds 0,1,2] [--configs default,seed] | wait | pull | status [--kernel ...] [--folds ...]
-[--configs ...] | submit [--message M] [--version N]`` (the Makefile's ``push-dataset``, ``push-kernel``, ``wait``, ``pull``,
-``status`` and ``submit`` targets call it).
+[--configs ...] | submit [--message M] [--version N]`` (the Makefile's ``push-dataset``,
+``push-kernel``, ``wait``, ``pull``, ``status`` and ``submit`` targets call it).
 
 Templates live in ``kernel-metadata/<name>/`` with two placeholders, ``{username}`` (the
 Kaggle username, found at push time and never committed) and ``{dataset_slug}`` (the wheel
