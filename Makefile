@@ -11,6 +11,9 @@ DEMO_OUT ?= demo_out
 # pull, push-kernel KERNEL=infer, wait, submit (KERNEL_VERSION=3 for another version).
 # FOLDS=0,1,2 pushes one train kernel per fold (and attaches them all to the infer kernel);
 # at most MAX_PARALLEL (2, Kaggle's limit) GPU kernels run at once, `make wait` pushes the rest.
+# CONFIG=seed (or CONFIGS=default,seed) pushes one train kernel per packaged config
+# (hms-kit-train-<name>[-fold<k>]) and attaches them all to the infer kernel; status and pull
+# take them too.
 # ACCELERATOR=NvidiaTeslaT4 (machine_shape), TIMEOUT=seconds (session limit), RESUME=1 (attach
 # the train kernel's own last output), PIN_TRAIN=1 (infer attaches owner/slug/N of the train
 # versions `wait` saw complete). POLL / WAIT_TIMEOUT (seconds) for wait; RUNS_DIR for pull.
@@ -19,6 +22,8 @@ DIST ?= dist
 KAGGLE_BUILD ?= build/kaggle
 KERNEL ?= all
 FOLDS ?=
+CONFIG ?=
+CONFIGS ?=
 DATASET_SLUG ?= hms-kit-wheel
 WEIGHTS_DATASET ?=
 MESSAGE ?=
@@ -37,6 +42,8 @@ WAIT_TIMEOUT ?= 43200
 LOG_LINES ?= 30
 RUNS_DIR ?= runs
 PULL_VERSION ?=
+# Both add to one list of packaged configs (--config is an alias of --configs).
+CONFIG_OPTS = $(if $(CONFIG),--config="$(CONFIG)") $(if $(CONFIGS),--configs="$(CONFIGS)")
 PUBLISH_OPTS = --build-dir $(KAGGLE_BUILD) --dist-dir $(DIST) --dataset-slug $(DATASET_SLUG) \
 	--weights-dataset "$(WEIGHTS_DATASET)" $(if $(DRY_RUN),--dry-run)
 
@@ -46,6 +53,7 @@ help:
 	@echo "make demo   - the whole story on the embedded synthetic competition"
 	@echo "make test   - the test suite"
 	@echo "make lint | wheel | bench | push-dataset | push-kernel [KERNEL=train|infer] [FOLDS=0,1]"
+	@echo "     [CONFIG=seed | CONFIGS=default,seed]"
 	@echo "     [ACCELERATOR=NvidiaTeslaT4] [TIMEOUT=s] [RESUME=1] [PIN_TRAIN=1] | wait | pull | status | submit"
 
 $(STAMP): setup.py pyproject.toml
@@ -88,7 +96,8 @@ push-dataset: wheel
 	$(PUBLISH) push-dataset $(PUBLISH_OPTS) $(if $(MESSAGE),--message "$(MESSAGE)")
 
 push-kernel: $(STAMP)
-	$(PUBLISH) push-kernel --kernel $(KERNEL) $(if $(FOLDS),--folds="$(FOLDS)") $(PUBLISH_OPTS) \
+	$(PUBLISH) push-kernel --kernel $(KERNEL) $(if $(FOLDS),--folds="$(FOLDS)") $(CONFIG_OPTS) \
+		$(PUBLISH_OPTS) \
 		--max-parallel $(MAX_PARALLEL) $(if $(ACCELERATOR),--accelerator "$(ACCELERATOR)") \
 		$(if $(TIMEOUT),--session-timeout "$(TIMEOUT)") $(if $(RESUME),--resume) \
 		$(if $(PIN_TRAIN),--pin-train)
@@ -100,11 +109,12 @@ wait: $(STAMP)
 # KERNEL defaults to all elsewhere; pull means the train kernel(s) unless KERNEL says infer.
 pull: $(STAMP)
 	$(PUBLISH) pull --kernel $(if $(filter all,$(KERNEL)),train,$(KERNEL)) \
-		$(if $(FOLDS),--folds="$(FOLDS)") $(PUBLISH_OPTS) --runs-dir "$(RUNS_DIR)" \
+		$(if $(FOLDS),--folds="$(FOLDS)") $(CONFIG_OPTS) $(PUBLISH_OPTS) --runs-dir "$(RUNS_DIR)" \
 		$(if $(PULL_VERSION),--version $(PULL_VERSION))
 
 status: $(STAMP)
-	$(PUBLISH) status --kernel $(KERNEL) $(if $(FOLDS),--folds="$(FOLDS)") $(PUBLISH_OPTS)
+	$(PUBLISH) status --kernel $(KERNEL) $(if $(FOLDS),--folds="$(FOLDS)") $(CONFIG_OPTS) \
+		$(PUBLISH_OPTS)
 
 submit: $(STAMP)
 	$(PUBLISH) submit $(PUBLISH_OPTS) $(if $(MESSAGE),--message "$(MESSAGE)") \

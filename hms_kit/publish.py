@@ -1,9 +1,9 @@
 """Publishing to Kaggle: the wheel dataset, the train/infer kernels, status and submission.
 
 ``python -m hms_kit.publish push-dataset | push-kernel [--kernel train|infer|all]
-[--folds 0,1,2] | wait | pull | status [--kernel ...] [--folds ...] | submit [--message M]
-[--version N]`` (the Makefile's ``push-dataset``, ``push-kernel``, ``wait``, ``pull``,
-``status`` and ``submit`` targets call it).
+[--folds 0,1,2] [--configs default,seed] | wait | pull | status [--kernel ...] [--folds ...]
+[--configs ...] | submit [--message M] [--version N]`` (the Makefile's ``push-dataset``,
+``push-kernel``, ``wait``, ``pull``, ``status`` and ``submit`` targets call it).
 
 Templates live in ``kernel-metadata/<name>/`` with two placeholders, ``{username}`` (the
 Kaggle username, found at push time and never committed) and ``{dataset_slug}`` (the wheel
@@ -23,6 +23,16 @@ kernel is pushed once per fold as ``<train slug>-fold<k>`` (rendered in
 docstring that sets ``HMS_FOLDS`` to that fold (a Kaggle kernel cannot set environment
 variables); the infer kernel then attaches every fold kernel instead of the single train
 kernel. Without ``--folds`` one train kernel trains all the config's folds.
+
+``--configs default,seed`` (``make push-kernel CONFIGS=default,seed``, or ``--config seed`` /
+``CONFIG=seed`` for one) trains one model per packaged config (``hms_kit/configs/<name>.yaml``
+in the wheel): the train kernel is pushed once per config as ``hms-kit-train-<name>``
+(title ``HMS Kit Train <name>``, rendered in ``build/kaggle/train-<name>/``), its code with a
+line after the docstring that sets ``HMS_CONFIG`` to the name, so the kernel ignores the
+dataset's config.yaml. With ``--folds`` as well each config's kernel is pushed once per fold
+(``hms-kit-train-<name>-fold<k>``, both lines), and the folds must exist in every config
+given. The infer kernel then attaches every config's train kernel(s), config by config.
+Names are checked before any request: packaged, loadable, lower-case words joined by ``-``.
 
 Kaggle runs at most two GPU batch sessions at a time (and about 30 GPU hours a week), so
 ``push-kernel`` starts at most ``--max-parallel`` (2) GPU kernels and writes the rest to
@@ -59,9 +69,9 @@ from pathlib import Path
 from typing import Any
 
 from hms_kit import __version__, schema
-from hms_kit.config import ConfigError, load_config
+from hms_kit.config import CONFIG_DIR, Config, ConfigError, load_config
 from hms_kit.io import atomic_write_text
-from hms_kit.kernel import ENV_FOLDS
+from hms_kit.kernel import ENV_CONFIG, ENV_FOLDS
 
 KERNELS: dict[str, str] = {"train": "hms-kit-train", "infer": "hms-kit-infer"}
 DATASET_TEMPLATE = "dataset"
@@ -75,6 +85,12 @@ SUBMISSION_FILE = "submission.csv"
 PLACEHOLDER = re.compile(r"\{[a-z_]+\}")
 TRAIN = "train"
 INFER = "infer"
+# A config name becomes part of a kernel slug and title: lower-case words joined by "-", so
+# the title ``HMS Kit Train <name>`` slugifies to the slug; a part such as ``fold1`` would
+# make ``hms-kit-train-fold1`` (a fold kernel) ambiguous.
+CONFIG_NAME = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+FOLD_PART = re.compile(r"(?:^|-)fold[0-9]+(?:-|$)")
+MAX_SLUG_LENGTH = 50  # Kaggle's limit for a kernel slug (and its title)
 
 # The client reports some failures on stdout with exit status 0; these mark them.
 CLIENT_ERROR_MARKERS = (
@@ -291,9 +307,96 @@ def fold_title(title: str, fold: int) -> str:
     return f"{title} fold{fold}"
 
 
+def config_slug(slug: str, config: str) -> str:
+    """The slug (or ``owner/slug``) of the train kernel for one packaged config:
+    ``<slug>-<config>`` (a fold kernel of it adds ``-fold<k>`` after that)."""
+    return f"{slug}-{config}"
+
+
+def config_title(title: str, config: str) -> str:
+    """``<title> <config>``, which slugifies to :func:`config_slug` for a checked name
+    (``HMS Kit Train seed`` -> ``hms-kit-train-seed``; see :func:`fold_title`)."""
+    return f"{title} {config}"
+
+
+def train_slug(config: str | None = None, fold: int | None = None) -> str:
+    """The train kernel's slug for ``config`` (None: the dataset's config.yaml) and ``fold``
+    (None: all the config's folds): ``hms-kit-train[-<config>][-fold<k>]``."""
+    slug = KERNELS[TRAIN] if config is None else config_slug(KERNELS[TRAIN], config)
+    return slug if fold is None else fold_slug(slug, fold)
+
+
+def parse_config_list(text: str) -> list[str]:
+    """``"default,seed"`` -> ``["default", "seed"]``: names, each once, at least one.
+
+    Raises ``argparse.ArgumentTypeError`` naming the bad value (the ``--configs`` type); that
+    each is a packaged config is checked by :func:`check_config_name`.
+    """
+    items = [item.strip() for item in str(text).split(",")]
+    if not any(items):
+        raise argparse.ArgumentTypeError(
+            f"no config given in {text!r} (expected e.g. default,seed)"
+        )
+    names: list[str] = []
+    for item in items:
+        if not item:
+            raise argparse.ArgumentTypeError(f"empty config name in {text!r}")
+        if item in names:
+            raise argparse.ArgumentTypeError(f"config {item!r} appears twice in {text!r}")
+        names.append(item)
+    return names
+
+
+def packaged_configs() -> list[str]:
+    """The names of the configs the wheel carries (``hms_kit/configs/<name>.yaml``)."""
+    return sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
+
+
+def check_config_name(name: str) -> Config:
+    """The packaged config ``name`` as loaded; raises PublishError naming ``name`` when it is
+    not one of the wheel's configs, does not load, or cannot be part of a kernel slug.
+
+    Only packaged names: the kernel finds the config by name in the installed wheel, so a
+    local file would not exist on Kaggle.
+    """
+    known = ", ".join(packaged_configs())
+    if not CONFIG_NAME.fullmatch(name):
+        raise PublishError(
+            f"--config {name!r}: a config name in a kernel slug must be lower-case letters and "
+            f"digits, words joined by '-' (packaged configs: {known})"
+        )
+    if FOLD_PART.search(name):
+        raise PublishError(
+            f"--config {name!r}: a 'fold<k>' part would read as a fold kernel's slug"
+        )
+    path = CONFIG_DIR / f"{name}.yaml"
+    if not path.is_file():
+        raise PublishError(f"--config {name!r} is not a packaged config (packaged: {known})")
+    try:
+        return load_config(path)
+    except (ConfigError, OSError, ValueError) as exc:
+        raise PublishError(f"--config {name!r}: {path} does not load: {exc}") from exc
+
+
+def env_line(name: str, value: str, flag: str, newline: str = "\n") -> str:
+    """``import os; os.environ.setdefault("<name>", "<value>")  # publish <flag>``: how a pushed
+    kernel gets a setting, since Kaggle kernels cannot set environment variables (an explicit
+    variable still wins where one can be set). ``value`` must need no escaping (a fold
+    number, a checked config name)."""
+    return f'import os; os.environ.setdefault("{name}", "{value}")  # publish {flag}{newline}'
+
+
 def fold_line(fold: int, newline: str = "\n") -> str:
     """The line a per-fold train kernel carries: Kaggle kernels cannot set ``HMS_FOLDS``."""
-    return f'import os; os.environ.setdefault("{ENV_FOLDS}", "{fold}")  # publish --folds{newline}'
+    return env_line(ENV_FOLDS, str(int(fold)), "--folds", newline)
+
+
+def config_line(config: str, newline: str = "\n") -> str:
+    """The line a per-config train kernel carries: it sets ``HMS_CONFIG`` to the packaged
+    config name (checked by :func:`check_config_name`)."""
+    if not CONFIG_NAME.fullmatch(config):
+        raise PublishError(f"config name {config!r} cannot go into a kernel's code line")
+    return env_line(ENV_CONFIG, config, "--config", newline)
 
 
 def _stays_on_top(node: ast.stmt, first: bool) -> bool:
@@ -308,12 +411,15 @@ def _stays_on_top(node: ast.stmt, first: bool) -> bool:
     )
 
 
-def with_fold_line(source: str, fold: int) -> str:
-    """``source`` with :func:`fold_line` inserted after its module docstring (and any
-    ``from __future__`` imports, which must stay first), or before its first statement when
-    it has none (leading comments such as a shebang stay on top). Every other line is kept
-    byte for byte. Raises SyntaxError when ``source`` does not parse."""
+def with_kernel_lines(source: str, *, config: str | None = None, fold: int | None = None) -> str:
+    """``source`` with :func:`config_line` (for ``config``) then :func:`fold_line` (for
+    ``fold``) inserted after its module docstring (and any ``from __future__`` imports, which
+    must stay first), or before its first statement when it has none (leading comments such
+    as a shebang stay on top). Every other line is kept byte for byte; with neither,
+    ``source`` comes back as it is. Raises SyntaxError when ``source`` does not parse."""
     body = ast.parse(source).body
+    if config is None and fold is None:
+        return source
     # Split only where the parser counts lines (str.splitlines also splits at \f and others).
     lines = io.StringIO(source, newline="").readlines()
     after = None
@@ -330,7 +436,15 @@ def with_fold_line(source: str, fold: int) -> str:
             newline = "\r\n" if previous.endswith("\r\n") else previous[-1]
         else:  # the last line had no line end
             lines[after - 1] = previous + newline
-    return "".join(lines[:after]) + fold_line(fold, newline) + "".join(lines[after:])
+    added = (config_line(config, newline) if config is not None else "") + (
+        fold_line(fold, newline) if fold is not None else ""
+    )
+    return "".join(lines[:after]) + added + "".join(lines[after:])
+
+
+def with_fold_line(source: str, fold: int) -> str:
+    """``source`` with :func:`fold_line` inserted (see :func:`with_kernel_lines`)."""
+    return with_kernel_lines(source, fold=fold)
 
 
 def render_kernel_metadata(
@@ -346,6 +460,8 @@ def render_kernel_metadata(
     accelerator: str | None = None,
     resume: bool = False,
     pins: Mapping[str, int] | None = None,
+    config: str | None = None,
+    train_configs: Sequence[str] = (),
 ) -> Path:
     """Render ``template_dir/kernel-metadata.json`` into ``build_dir`` with its code file.
 
@@ -353,7 +469,11 @@ def render_kernel_metadata(
     given, is appended to ``dataset_sources``. With ``fold`` the kernel trains that fold
     only: ``-fold<k>`` is added to its slug, `` fold<k>`` to its title, and its code gets
     :func:`fold_line`. With ``train_folds`` the train kernel in ``kernel_sources`` (added if
-    absent) is replaced by one ``-fold<k>`` kernel per fold. ``accelerator`` replaces the
+    absent) is replaced by one ``-fold<k>`` kernel per fold. With ``config`` (a packaged
+    config name) the train kernel runs that config: ``-<config>`` is added to its slug (before
+    any ``-fold<k>``), `` <config>`` to its title, and its code gets :func:`config_line`. With
+    ``train_configs`` the train kernel in ``kernel_sources`` is replaced by one kernel per
+    config (times ``train_folds``, config by config). ``accelerator`` replaces the
     template's ``machine_shape``. ``resume`` adds the kernel's own id to its
     ``kernel_sources``, so a new version sees the previous version's output. ``pins`` maps a
     kernel source ``owner/slug`` to the version it is pinned to (``owner/slug/N``).
@@ -367,14 +487,22 @@ def render_kernel_metadata(
         ref = dataset_ref(username, weights_dataset)
         if ref not in sources:
             sources.append(ref)
-    if train_folds:
+    if train_folds or train_configs:
         train_ref = f"{username}/{KERNELS[TRAIN]}"
-        fold_refs = [fold_slug(train_ref, k) for k in train_folds]
-        sources = [s for s in meta.get("kernel_sources", []) if s not in fold_refs]
+        refs = [
+            f"{username}/{train_slug(c, k)}"
+            for c in (train_configs or [None])
+            for k in (train_folds or [None])
+        ]
+        sources = [s for s in meta.get("kernel_sources", []) if s not in refs]
         at = sources.index(train_ref) if train_ref in sources else len(sources)
-        meta["kernel_sources"] = [*sources[:at], *fold_refs, *sources[at + 1 :]]
+        meta["kernel_sources"] = [*sources[:at], *refs, *sources[at + 1 :]]
     if accelerator:
         meta["machine_shape"] = check_accelerator(accelerator)
+    if config is not None:
+        config_line(config)  # an unsafe name fails here, before anything is written
+        meta["id"] = config_slug(str(meta.get("id", "")), config)
+        meta["title"] = config_title(str(meta.get("title", "")), config)
     if fold is not None:
         meta["id"] = fold_slug(str(meta.get("id", "")), fold)
         meta["title"] = fold_title(str(meta.get("title", "")), fold)
@@ -388,12 +516,13 @@ def render_kernel_metadata(
     code = Path(code_dir) / meta.get("code_file", "")
     if not meta.get("code_file") or not code.is_file():
         raise PublishError(f"{template_dir / KERNEL_METADATA}: code file {code} not found")
-    if fold is None:
+    if fold is None and config is None:
         return _render(Path(build_dir), meta, [code], KERNEL_METADATA)
     try:
-        text = with_fold_line(code.read_text(), fold)
+        text = with_kernel_lines(code.read_text(), config=config, fold=fold)
     except SyntaxError as exc:
-        raise PublishError(f"{code} does not parse ({exc}): cannot add the fold line") from exc
+        what = "fold line" if config is None else "config line"
+        raise PublishError(f"{code} does not parse ({exc}): cannot add the {what}") from exc
     return _render(Path(build_dir), meta, [], KERNEL_METADATA, {code.name: text})
 
 
@@ -617,22 +746,57 @@ def _kernel_names(choice: str) -> list[str]:
 
 @dataclass(frozen=True)
 class KernelTarget:
-    """One kernel to push: its template, its build folder name and the fold it trains."""
+    """One kernel to push: its template, its build folder name, the fold it trains and the
+    packaged config it runs."""
 
     template: str  # "train" or "infer"
-    name: str  # build/kaggle/<name>/ and pushed-<name>.json: "train-fold0" for a fold
+    name: str  # build/kaggle/<name>/ and pushed-<name>.json: "train-seed-fold0", "infer"
     fold: int | None = None  # the one fold this train kernel trains (None: the config's)
+    config: str | None = None  # packaged config name (None: config.yaml from the dataset)
+
+    @property
+    def slug(self) -> str:
+        """The kernel's slug (without the owner)."""
+        if self.template == TRAIN:
+            return train_slug(self.config, self.fold)
+        return KERNELS[self.template]
 
 
-def kernel_targets(choice: str, folds: Sequence[int] | None = None) -> list[KernelTarget]:
-    """The kernels ``--kernel choice --folds ...`` pushes: one train kernel per fold."""
+def kernel_targets(
+    choice: str, folds: Sequence[int] | None = None, configs: Sequence[str] | None = None
+) -> list[KernelTarget]:
+    """The kernels ``--kernel choice --folds ... --configs ...`` pushes: one train kernel per
+    config (or one for the dataset's config.yaml), each once per fold; one infer kernel."""
     targets = []
     for name in _kernel_names(choice):
-        if name == TRAIN and folds:
-            targets += [KernelTarget(name, fold_slug(name, k), k) for k in folds]
-        else:
+        if name != TRAIN:
             targets.append(KernelTarget(name, name))
+            continue
+        for config in configs or [None]:
+            for fold in folds or [None]:
+                build_name = name if config is None else config_slug(name, config)
+                build_name = build_name if fold is None else fold_slug(build_name, fold)
+                targets.append(KernelTarget(name, build_name, fold, config))
     return targets
+
+
+def check_configs(configs: Sequence[str], folds: Sequence[int]) -> None:
+    """Every config must be packaged (:func:`check_config_name`) and have every fold asked
+    for, so no kernel is pushed to fail on Kaggle. Makes no request."""
+    for config in configs:
+        n_folds = check_config_name(config).train.n_folds
+        longest = train_slug(config, max(folds) if folds else None)
+        if len(longest) > MAX_SLUG_LENGTH:
+            raise PublishError(
+                f"--config {config!r}: kernel slug {longest!r} is longer than Kaggle's "
+                f"{MAX_SLUG_LENGTH} characters: use a shorter config name"
+            )
+        bad = [k for k in folds if k >= n_folds]
+        if bad:
+            raise PublishError(
+                f"--folds: fold {bad[0]} does not exist: config {config!r} has "
+                f"train.n_folds = {n_folds} (folds 0 to {n_folds - 1})"
+            )
 
 
 def check_folds_exist(config: Path, folds: Sequence[int]) -> None:
@@ -648,6 +812,17 @@ def check_folds_exist(config: Path, folds: Sequence[int]) -> None:
             f"--folds: fold {bad[0]} does not exist: {config} has train.n_folds = {n_folds} "
             f"(folds 0 to {n_folds - 1})"
         )
+
+
+def selected_configs(args: argparse.Namespace) -> list[str]:
+    """The ``--config``/``--configs`` names in order, each once (both options add to one
+    list); empty without either."""
+    configs: list[str] = []
+    for name in getattr(args, "configs", None) or []:
+        if name in configs:
+            raise PublishError(f"--configs: config {name!r} is given twice")
+        configs.append(name)
+    return configs
 
 
 def push_dataset(args: argparse.Namespace) -> int:
@@ -796,8 +971,7 @@ def train_pins(layout: Layout, targets: Sequence[KernelTarget], user: str) -> di
     pins = {}
     for target in targets:
         record = read_record(_pushed_record(layout, target.name))
-        slug = KERNELS[TRAIN] if target.fold is None else fold_slug(KERNELS[TRAIN], target.fold)
-        ref = f"{user}/{slug}"
+        ref = f"{user}/{target.slug}"
         if not record or record.get("id") != ref or not record.get("version"):
             raise PublishError(f"--pin-train: no pushed version of {ref} recorded: push it first")
         if record.get("status") != KERNEL_DONE:
@@ -812,14 +986,18 @@ def train_pins(layout: Layout, targets: Sequence[KernelTarget], user: str) -> di
 def push_kernel(args: argparse.Namespace) -> int:
     """Render and check every selected kernel first, then push them.
 
-    With ``--folds`` the train kernel is pushed once per fold and the infer kernel attaches
-    those fold kernels (see the module docstring). At most ``--max-parallel`` GPU kernels
+    With ``--folds`` the train kernel is pushed once per fold, with ``--configs`` once per
+    packaged config (times folds), and the infer kernel attaches all of them (see the module
+    docstring). At most ``--max-parallel`` GPU kernels
     start now; the rest, and an infer kernel pushed with its train kernels, go to the queue
     that ``wait`` works through.
     """
     layout = Layout.from_args(args)
     folds = args.folds or []
-    if folds:
+    configs = selected_configs(args)
+    if configs:
+        check_configs(configs, folds)
+    elif folds:
         check_folds_exist(layout.kernels / CONFIG_FILE, folds)
     if args.max_parallel < 1:
         raise PublishError(f"--max-parallel {args.max_parallel}: at least 1 kernel must run")
@@ -829,8 +1007,8 @@ def push_kernel(args: argparse.Namespace) -> int:
     if args.accelerator:
         check_accelerator(args.accelerator)
     user = find_username()
-    targets = kernel_targets(args.kernel, folds)
-    train_targets = kernel_targets(TRAIN, folds)
+    targets = kernel_targets(args.kernel, folds, configs)
+    train_targets = kernel_targets(TRAIN, folds, configs)
     pins = train_pins(layout, train_targets, user) if args.pin_train else {}
     folders = {}
     for target in targets:
@@ -846,6 +1024,8 @@ def push_kernel(args: argparse.Namespace) -> int:
             accelerator=args.accelerator or None,
             resume=args.resume and target.template == TRAIN,
             pins=pins if target.template == INFER else None,
+            config=target.config,
+            train_configs=configs if target.template == INFER else (),
         )
     metas = {name: check_kernel_folder(folder, user) for name, folder in folders.items()}
     pushed_trains = [t.name for t in targets if t.template == TRAIN]
@@ -996,12 +1176,13 @@ def pull_output(ref: str, dest: Path, *, dry_run: bool = False) -> list[Path]:
 def pull(args: argparse.Namespace) -> int:
     """Download each selected kernel's output into ``<runs dir>/<kernel slug>/``."""
     layout = Layout.from_args(args)
+    configs = selected_configs(args)
+    check_configs(configs, args.folds or [])
     user = find_username()
     runs = Path(args.runs_dir)
     runs = runs if runs.is_absolute() else layout.root / runs
-    for target in kernel_targets(args.kernel, args.folds):
-        slug = KERNELS[target.template]
-        slug = slug if target.fold is None else fold_slug(slug, target.fold)
+    for target in kernel_targets(args.kernel, args.folds, configs):
+        slug = target.slug
         ref = pinned(f"{user}/{slug}", args.version)
         files = pull_output(ref, runs / slug, dry_run=args.dry_run)
         if files:
@@ -1010,11 +1191,13 @@ def pull(args: argparse.Namespace) -> int:
 
 
 def status(args: argparse.Namespace) -> int:
-    """``kaggle kernels status`` for each selected kernel (each fold's with ``--folds``)."""
+    """``kaggle kernels status`` for each selected kernel (each fold's with ``--folds``, each
+    config's with ``--configs``)."""
+    configs = selected_configs(args)
+    check_configs(configs, args.folds or [])
     user = find_username()
-    for target in kernel_targets(args.kernel, args.folds):
-        slug = KERNELS[target.template]
-        ref = f"{user}/{slug if target.fold is None else fold_slug(slug, target.fold)}"
+    for target in kernel_targets(args.kernel, args.folds, configs):
+        ref = f"{user}/{target.slug}"
         proc = run_kaggle(["kernels", "status", ref], dry_run=args.dry_run)
         check_client(proc, f"status of {ref}")
     return 0
@@ -1108,6 +1291,17 @@ def build_parser() -> argparse.ArgumentParser:
             metavar="K,K,...",
             help="one train kernel per fold (<train slug>-fold<k>), attached to the infer "
             "kernel (default: one train kernel for all folds)",
+        )
+        p.add_argument(
+            "--configs",
+            "--config",
+            dest="configs",
+            type=parse_config_list,
+            action="extend",
+            metavar="NAME,NAME,...",
+            help="one train kernel per packaged config (hms-kit-train-<name>, its code sets "
+            "HMS_CONFIG), all attached to the infer kernel (default: one train kernel "
+            "running the dataset's config.yaml)",
         )
         p.set_defaults(func=func)
         pushers[name] = p

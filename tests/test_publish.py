@@ -33,6 +33,7 @@ from hms_kit.publish import (
     PublishError,
     Queued,
     check_kernel_folder,
+    config_line,
     fold_line,
     invalid_sources,
     kernel_state,
@@ -42,6 +43,7 @@ from hms_kit.publish import (
     render_dataset_metadata,
     render_kernel_metadata,
     with_fold_line,
+    with_kernel_lines,
 )
 
 REPO = Path(__file__).resolve().parents[1]
@@ -1070,3 +1072,239 @@ def test_pin_train_attaches_the_versions_wait_saw_complete(
     ok(publish(checkout, env, *pin))
     infer = fake.bodies(SAVE_KERNEL)[-1]
     assert infer["kernelDataSources"] == [f"{USER}/hms-kit-train/2"]
+
+
+# ---------------------------------------------------------------------------- one kernel per config
+
+
+def _without_line(text: str, line: str) -> str:
+    """``text`` less ``line``, which must be there exactly once."""
+    assert text.count(line) == 1, text[:400]
+    return text.replace(line, "", 1)
+
+
+def _env_after_import(folder: Path, env: dict[str, str]) -> list[str]:
+    """``HMS_CONFIG`` and ``HMS_FOLDS`` as importing ``folder/train.py`` leaves them."""
+    code = "import os, train; print(os.environ.get('HMS_CONFIG'), os.environ.get('HMS_FOLDS'))"
+    plain = {k: v for k, v in env.items() if k not in ("HMS_CONFIG", "HMS_FOLDS")}
+    plain["PYTHONDONTWRITEBYTECODE"] = "1"
+    return ok(run([sys.executable, "-c", code], folder, plain)).stdout.split()
+
+
+def test_config_line_goes_before_the_fold_line() -> None:
+    train = (REPO / "kernels" / "train.py").read_text()
+    out = with_kernel_lines(train, config="seed", fold=2)
+    docstring_end = train.index('"""', 3) + len('"""\n')
+    assert out[docstring_end:].startswith(config_line("seed") + fold_line(2))
+    assert config_line("seed") == (
+        'import os; os.environ.setdefault("HMS_CONFIG", "seed")  # publish --config\n'
+    )
+    assert _without_line(_without_line(out, config_line("seed")), fold_line(2)) == train
+    assert with_kernel_lines(train) == train
+    crlf = '"""Doc."""\r\nx = 1\r\n'
+    assert with_kernel_lines(crlf, config="default") == (
+        '"""Doc."""\r\n' + config_line("default", "\r\n") + "x = 1\r\n"
+    )
+    # A name that would need escaping never reaches the code.
+    with pytest.raises(PublishError, match="'a\"b'"):
+        config_line('a"b')
+
+
+def test_make_push_kernel_train_one_kernel_per_config(
+    fake: FakeKaggle, checkout: Path, tmp_path: Path
+) -> None:
+    from slugify import slugify  # the client's own title -> slug rule
+
+    env = client_env(tmp_path)
+    build = _clear_build(checkout)
+    train = (REPO / "kernels" / "train.py").read_text()
+    proc = ok(
+        run(
+            ["make", "push-kernel", "KERNEL=train", "CONFIG=seed", *make_vars(checkout)],
+            checkout,
+            env,
+        )
+    )
+    (body,) = fake.bodies(SAVE_KERNEL)
+    assert body["slug"] == f"{USER}/hms-kit-train-seed"
+    assert body["newTitle"] == "HMS Kit Train seed"
+    assert slugify(body["newTitle"]) == "hms-kit-train-seed"
+    assert "does not resolve" not in proc.stdout
+    assert _without_line(body["text"], config_line("seed")) == train
+    assert body["datasetDataSources"] == [f"{USER}/hms-kit-wheel"]
+    assert body.get("kernelDataSources", []) == []
+    pushed = json.loads((build / "pushed-train-seed.json").read_text())
+    assert (pushed["id"], pushed["version"]) == (f"{USER}/hms-kit-train-seed", 1)
+    assert not (build / "pushed-train.json").exists()  # the plain train kernel is untouched
+    assert _env_after_import(build / "train-seed", env) == ["seed", "None"]
+
+    # With folds: one kernel per fold of that config, both lines, the config line first.
+    fake.reset()
+    cmd = ["make", "push-kernel", "KERNEL=train", "CONFIG=default", "FOLDS=0,2"]
+    proc = ok(run([*cmd, *make_vars(checkout)], checkout, env))
+    bodies = fake.bodies(SAVE_KERNEL)
+    assert [b["slug"] for b in bodies] == [
+        f"{USER}/hms-kit-train-default-fold0",
+        f"{USER}/hms-kit-train-default-fold2",
+    ]
+    for k, body in zip((0, 2), bodies, strict=True):
+        assert body["newTitle"] == f"HMS Kit Train default fold{k}"
+        assert slugify(body["newTitle"]) == f"hms-kit-train-default-fold{k}"
+        assert config_line("default") + fold_line(k) in body["text"]
+        assert _without_line(_without_line(body["text"], config_line("default")), fold_line(k)) == (
+            train
+        )
+    assert "does not resolve" not in proc.stdout
+    assert _env_after_import(build / "train-default-fold2", env) == ["default", "2"]
+    # Folds are checked against the named config (default: 3), not kernels/config.yaml (5).
+    fake.reset()
+    proc = run([*cmd[:-1], "FOLDS=4", *make_vars(checkout)], checkout, env)
+    assert proc.returncode != 0
+    assert "fold 4 does not exist: config 'default' has train.n_folds = 3" in proc.stderr
+    assert fake.requests == []
+
+
+def test_infer_attaches_every_config_times_every_fold(
+    fake: FakeKaggle, checkout: Path, tmp_path: Path
+) -> None:
+    env = client_env(tmp_path)
+    _clear_build(checkout)
+    cmd = ["make", "push-kernel", "KERNEL=infer", "CONFIGS=default,seed", "FOLDS=0,1"]
+    ok(run([*cmd, *make_vars(checkout)], checkout, env))
+    (body,) = fake.bodies(SAVE_KERNEL)
+    assert body["slug"] == f"{USER}/hms-kit-infer"
+    assert body["text"] == (REPO / "kernels" / "infer.py").read_text()  # no line added
+    assert body["kernelDataSources"] == [
+        f"{USER}/hms-kit-train-default-fold0",
+        f"{USER}/hms-kit-train-default-fold1",
+        f"{USER}/hms-kit-train-seed-fold0",
+        f"{USER}/hms-kit-train-seed-fold1",
+    ]
+
+    fake.reset()
+    ok(
+        run(
+            ["make", "status", "CONFIGS=default,seed", "FOLDS=1", *make_vars(checkout)],
+            checkout,
+            env,
+        )
+    )
+    bodies = fake.bodies("kernels.KernelsApiService/GetKernelSessionStatus")
+    assert [b["kernelSlug"] for b in bodies] == [
+        "hms-kit-train-default-fold1",
+        "hms-kit-train-seed-fold1",
+        "hms-kit-infer",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("variables", "message"),
+    [
+        (["CONFIG=nope"], "--config 'nope' is not a packaged config (packaged: default,"),
+        (["CONFIG=Seed"], "--config 'Seed': a config name in a kernel slug must be lower-case"),
+        (["CONFIG=../seed"], "--config '../seed': a config name in a kernel slug"),
+        (["CONFIG=seed", "CONFIGS=default,seed"], "--configs: config 'seed' is given twice"),
+        (["CONFIGS=default,,seed"], "empty config name in 'default,,seed'"),
+        (["CONFIGS=seed,default", "FOLDS=0,4"], "fold 4 does not exist: config 'default'"),
+        (["KERNEL=infer", "CONFIGS=default,nope"], "--config 'nope' is not a packaged config"),
+    ],
+)
+def test_bad_config_fails_before_any_request(
+    fake: FakeKaggle, checkout: Path, tmp_path: Path, variables: list[str], message: str
+) -> None:
+    build = checkout / "build" / "kaggle"
+    before = sorted(p.name for p in build.iterdir()) if build.is_dir() else []
+    kernel = [] if any(v.startswith("KERNEL=") for v in variables) else ["KERNEL=train"]
+    cmd = ["make", "push-kernel", *kernel, *variables, *make_vars(checkout)]
+    proc = run(cmd, checkout, client_env(tmp_path))
+    assert proc.returncode != 0
+    assert message in proc.stderr, proc.stderr
+    assert fake.requests == []
+    assert (sorted(p.name for p in build.iterdir()) if build.is_dir() else []) == before
+
+
+def test_queue_holds_infer_until_every_config_completes(
+    fake: FakeKaggle, checkout: Path, tmp_path: Path
+) -> None:
+    env = client_env(tmp_path)
+    build = _clear_build(checkout)
+    cmd = ["make", "push-kernel", "CONFIGS=default,seed", "MAX_PARALLEL=1"]
+    proc = ok(run([*cmd, *make_vars(checkout)], checkout, env))
+    # One GPU slot: the default kernel now, the seed kernel and the infer kernel queued.
+    assert [b["slug"] for b in fake.bodies(SAVE_KERNEL)] == [f"{USER}/hms-kit-train-default"]
+    assert f"queued {USER}/hms-kit-train-seed" in proc.stdout
+    queue = json.loads((build / "queue.json").read_text())
+    assert [(q["name"], q["after"]) for q in queue] == [
+        ("train-seed", []),
+        ("infer", ["train-default", "train-seed"]),
+    ]
+    infer = json.loads((build / "infer" / "kernel-metadata.json").read_text())
+    assert infer["kernel_sources"] == [
+        f"{USER}/hms-kit-train-default",
+        f"{USER}/hms-kit-train-seed",
+    ]
+
+    script = {
+        "hms-kit-train-default": ["RUNNING", "COMPLETE"],
+        "hms-kit-train-seed": ["RUNNING", "RUNNING", "RUNNING", "COMPLETE"],
+    }
+    fake.kernel_states.update({k: list(v) for k, v in script.items()})
+    fake.requests.clear()
+    ok(
+        run(
+            [
+                "make",
+                "wait",
+                "MAX_PARALLEL=1",
+                "POLL=0.05",
+                "WAIT_TIMEOUT=60",
+                *make_vars(checkout),
+            ],
+            checkout,
+            env,
+        )
+    )
+    # Replay: seed starts only once default completed (one slot); infer only once both did.
+    done: set[str] = set()
+    order = []
+    for req in fake.requests:
+        if req.call == "kernels.KernelsApiService/GetKernelSessionStatus":
+            slug = req.json["kernelSlug"]
+            states = script.get(slug, ["COMPLETE"])
+            if (states.pop(0) if len(states) > 1 else states[0]) == "COMPLETE":
+                done.add(slug)
+        elif req.call == SAVE_KERNEL:
+            slug = req.json["slug"].split("/")[1]
+            order.append(slug)
+            if slug == "hms-kit-train-seed":
+                assert done == {"hms-kit-train-default"}, order
+            if slug == "hms-kit-infer":
+                assert done >= {"hms-kit-train-default", "hms-kit-train-seed"}, order
+                assert req.json["kernelDataSources"] == infer["kernel_sources"]
+    assert order == ["hms-kit-train-seed", "hms-kit-infer"]
+    assert not (build / "queue.json").exists()
+    for name in ("train-default", "train-seed", "infer"):
+        assert json.loads((build / f"pushed-{name}.json").read_text())["status"] == "complete"
+
+    # PIN_TRAIN pins each member at the version `wait` saw complete.
+    fake.reset()
+    cmd = ["make", "push-kernel", "KERNEL=infer", "CONFIGS=default,seed", "PIN_TRAIN=1"]
+    ok(run([*cmd, *make_vars(checkout)], checkout, env))
+    (body,) = fake.bodies(SAVE_KERNEL)
+    assert body["kernelDataSources"] == [
+        f"{USER}/hms-kit-train-default/1",
+        f"{USER}/hms-kit-train-seed/1",
+    ]
+
+    # pull writes each member's output into runs/<its slug>/.
+    fake.reset()
+    runs = tmp_path / "runs"
+    fake.outputs["hms-kit-train-seed"] = {"oof.csv": b"eeg_id\n1\n"}
+    ok(
+        run(
+            ["make", "pull", "CONFIG=seed", f"RUNS_DIR={runs}", *make_vars(checkout)], checkout, env
+        )
+    )
+    assert (runs / "hms-kit-train-seed" / "oof.csv").read_bytes() == b"eeg_id\n1\n"
+    (listed,) = fake.bodies("kernels.KernelsApiService/ListKernelSessionOutput")
+    assert listed["kernelSlug"] == "hms-kit-train-seed"
