@@ -47,11 +47,12 @@ CONFIG_OPTS = $(if $(CONFIG),--config="$(CONFIG)") $(if $(CONFIGS),--configs="$(
 PUBLISH_OPTS = --build-dir $(KAGGLE_BUILD) --dist-dir $(DIST) --dataset-slug $(DATASET_SLUG) \
 	--weights-dataset "$(WEIGHTS_DATASET)" $(if $(DRY_RUN),--dry-run)
 
-.PHONY: help setup demo test lint format wheel bench clean push-dataset push-kernel wait pull status submit
+.PHONY: help setup demo test test-compat lint format wheel bench clean push-dataset push-kernel wait pull status submit
 
 help:
 	@echo "make demo   - the whole story on the embedded synthetic competition"
 	@echo "make test   - the test suite"
+	@echo "make test-compat - the test suite at the oldest supported versions (tests/compat/floor.txt)"
 	@echo "make lint | wheel | bench | push-dataset | push-kernel [KERNEL=train|infer] [FOLDS=0,1]"
 	@echo "     [CONFIG=seed | CONFIGS=default,seed]"
 	@echo "     [ACCELERATOR=NvidiaTeslaT4] [TIMEOUT=s] [RESUME=1] [PIN_TRAIN=1] | wait | pull | status | submit"
@@ -77,6 +78,24 @@ bench: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+# The wheel installs with --no-deps onto whatever Kaggle's image holds, so the suite also runs
+# in a second venv at the oldest versions setup.py declares (the floors are in the constraints).
+COMPAT_VENV := .venv-compat
+COMPAT_PY := $(COMPAT_VENV)/bin/python
+COMPAT_CONSTRAINTS := tests/compat/floor.txt
+COMPAT_STAMP := $(COMPAT_VENV)/.installed-stamp
+
+$(COMPAT_STAMP): setup.py pyproject.toml $(COMPAT_CONSTRAINTS)
+	test -x $(COMPAT_PY) || $(PYTHON) -m venv $(COMPAT_VENV)
+	$(COMPAT_PY) -m pip install -q --upgrade pip
+	$(COMPAT_PY) -m pip install -q -c $(COMPAT_CONSTRAINTS) $(TORCH_PIN)
+	$(COMPAT_PY) -m pip install -q -c $(COMPAT_CONSTRAINTS) -e ".[dev]"
+	$(COMPAT_PY) -m pip list --format=freeze > $(COMPAT_VENV)/versions.txt
+	touch $(COMPAT_STAMP)
+
+test-compat: $(COMPAT_STAMP)
+	$(COMPAT_PY) -m pytest -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check hms_kit tests kernels

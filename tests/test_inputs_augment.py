@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import numpy as np
 import pytest
 
@@ -81,6 +83,24 @@ def test_seeded_augmentation_is_reproducible():
     for p, q in zip(r1, r2):
         np.testing.assert_array_equal(p, q)
     assert any(not np.array_equal(p, x) for p, x in zip(r1, xs))
+    # and another caller's seed gives other draws
+    r3 = [aug(x, np.random.default_rng((8, i))) for i, x in enumerate(xs)]
+    assert any(not np.array_equal(p, q) for p, q in zip(r1, r3))
+
+
+def test_augmenting_leaves_the_global_random_streams_alone():
+    """albumentations 1.4.x draws from the global ``random`` and ``np.random``: the augmenter
+    seeds them for its call and restores them, so the caller's sequence does not move."""
+    cfg = AugmentConfig(p_time_flip=0.5, p_time_mask=0.5, p_freq_mask=0.5, p_hemisphere_swap=0.5)
+    aug = build_augment(cfg, 2, seed=1)
+    random.seed(5)
+    np.random.seed(5)
+    expected = (random.random(), np.random.random())
+    random.seed(5)
+    np.random.seed(5)
+    aug(stack(2))
+    aug(stack(2), np.random.default_rng(0))
+    assert (random.random(), np.random.random()) == expected
 
 
 def test_shape_dtype_kept_and_input_untouched():

@@ -49,7 +49,9 @@ def _columns_as_float32(table: pa.Table, names: tuple[str, ...], path: Path) -> 
         col = table.column(name)
         if not (pa.types.is_floating(col.type) or pa.types.is_integer(col.type)):
             raise DataError(f"{path}: column {name} has type {col.type}, expected a number")
-        out[:, j] = col.to_numpy(zero_copy_only=False)
+        # a ChunkedArray copies when it must; no zero_copy_only=False (pyarrow 12 has no such
+        # keyword, and from 13 on False is its default)
+        out[:, j] = col.to_numpy()
     return out
 
 
@@ -89,7 +91,7 @@ def read_spectrogram(path: str | Path) -> Spectrogram:
     table = _read_table(path)
     _check_columns(path, table.column_names, (schema.SPEC_TIME_COLUMN, *schema.SPEC_COLUMNS))
     values = _columns_as_float32(table, schema.SPEC_COLUMNS, path)
-    time = table.column(schema.SPEC_TIME_COLUMN).to_numpy(zero_copy_only=False).astype(np.int64)
+    time = table.column(schema.SPEC_TIME_COLUMN).to_numpy().astype(np.int64)
     return Spectrogram(values=values, time=time, path=path)
 
 

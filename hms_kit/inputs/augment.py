@@ -19,6 +19,8 @@ training (``build_augment`` returns None when every probability is 0).
 
 from __future__ import annotations
 
+import inspect
+import random
 from typing import Any
 
 import albumentations as A
@@ -28,6 +30,15 @@ from hms_kit import schema
 from hms_kit.config import AugmentConfig
 
 MIRROR = [schema.REGIONS.index(schema.MIRROR_REGIONS[r]) for r in schema.REGIONS]
+
+# The wheel installs onto whatever albumentations the Kaggle image holds (1.4.x on older
+# images, 2.x on newer ones and here), so the two API differences the kit meets are looked up:
+# - albumentations 2.x seeds a Compose through its own generators (Compose(seed=),
+#   set_random_seed); 1.4.x draws from the global ``random`` and ``np.random`` streams, so
+#   there the augmenter seeds those for the call and puts them back afterwards;
+# - XYMasking's value is ``fill`` in 2.x and ``fill_value`` in 1.4.x.
+COMPOSE_SEEDS = hasattr(A.Compose, "set_random_seed")
+XY_FILL = "fill" if "fill" in inspect.signature(A.XYMasking.__init__).parameters else "fill_value"
 
 
 def hemisphere_permutation(n_modalities: int) -> np.ndarray:
@@ -62,17 +73,37 @@ class Augmenter:
     """
 
     def __init__(self, transforms: list[A.BasicTransform], seed: int = 0) -> None:
-        self.compose = A.Compose(transforms, seed=seed)
+        if COMPOSE_SEEDS:
+            self.compose = A.Compose(transforms, seed=seed)
+        else:
+            self.compose = A.Compose(transforms)
+            # albumentations 1.4.x: the own stream gives each call its seed
+            self._stream = np.random.default_rng(seed)
 
     def __call__(self, stack: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
         if stack.ndim != 3:
             raise ValueError(f"augment expects (4k, 128, 256) panels, got {stack.shape}")
-        if rng is not None:
-            self.compose.set_random_seed(int(rng.integers(2**31 - 1)))
         # albumentations works on HWC images
         hwc = np.ascontiguousarray(stack.transpose(1, 2, 0), dtype=np.float32)
-        out = self.compose(image=hwc)["image"]
+        if COMPOSE_SEEDS:
+            if rng is not None:
+                self.compose.set_random_seed(int(rng.integers(2**31 - 1)))
+            out = self.compose(image=hwc)["image"]
+        else:
+            out = self._call_global_seeded(hwc, int((rng or self._stream).integers(2**31 - 1)))
         return np.ascontiguousarray(out.transpose(2, 0, 1), dtype=np.float32)
+
+    def _call_global_seeded(self, hwc: np.ndarray, seed: int) -> np.ndarray:
+        """albumentations 1.4.x: the call under ``seed`` in the global streams it draws from,
+        which are restored after, so the caller's own use of them is not disturbed."""
+        py_state, np_state = random.getstate(), np.random.get_state()
+        random.seed(seed)
+        np.random.seed(seed)
+        try:
+            return self.compose(image=hwc)["image"]
+        finally:
+            random.setstate(py_state)
+            np.random.set_state(np_state)
 
 
 def build_augment(cfg: AugmentConfig, n_modalities: int, seed: int = 0) -> Augmenter | None:
@@ -84,13 +115,19 @@ def build_augment(cfg: AugmentConfig, n_modalities: int, seed: int = 0) -> Augme
     if cfg.p_time_mask > 0 and cfg.max_time_mask > 0:
         transforms.append(
             A.XYMasking(
-                num_masks_x=(1, 2), mask_x_length=(1, cfg.max_time_mask), fill=0, p=cfg.p_time_mask
+                num_masks_x=(1, 2),
+                mask_x_length=(1, cfg.max_time_mask),
+                p=cfg.p_time_mask,
+                **{XY_FILL: 0},
             )
         )
     if cfg.p_freq_mask > 0 and cfg.max_freq_mask > 0:
         transforms.append(
             A.XYMasking(
-                num_masks_y=(1, 2), mask_y_length=(1, cfg.max_freq_mask), fill=0, p=cfg.p_freq_mask
+                num_masks_y=(1, 2),
+                mask_y_length=(1, cfg.max_freq_mask),
+                p=cfg.p_freq_mask,
+                **{XY_FILL: 0},
             )
         )
     if cfg.p_hemisphere_swap > 0:
