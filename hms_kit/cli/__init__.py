@@ -51,6 +51,14 @@ def main(argv: list[str] | None = None) -> int:
     mod = importlib.import_module(args._module)
     try:
         return int(mod.run(args) or 0)
-    except (DataError, ConfigError, FileNotFoundError, FileExistsError) as exc:
+    except (
+        DataError,
+        ConfigError,
+        FileNotFoundError,
+        FileExistsError,
+        PermissionError,
+        IsADirectoryError,
+        NotADirectoryError,
+    ) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
