@@ -275,7 +275,8 @@ def _non_finite_loss_error(
     with torch.no_grad():
         bad_x = ~torch.isfinite(x.float()).flatten(1).all(dim=1)
         per_row = F.kl_div(F.log_softmax(logits.float(), dim=1), y, reduction="none").sum(dim=1)
-        culprits = bad_x | ~torch.isfinite(per_row)
+        # batch norm spreads one bad row's NaN over the whole batch: bad inputs come first
+        culprits = bad_x if bool(bad_x.any()) else ~torch.isfinite(per_row)
     pos = culprits.nonzero().flatten().cpu().numpy()
     cause = "non-finite inputs" if bool(bad_x.any()) else "non-finite outputs"
     if len(pos) == len(x) and not bool(bad_x.any()):
