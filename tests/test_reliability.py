@@ -190,10 +190,10 @@ def test_a_non_finite_last_checkpoint_is_not_resumed(comp, trained, cache_dir, t
     run = tmp_path / "run"
     (run / "checkpoints").mkdir(parents=True)
     (run / "folds.csv").write_bytes((trained / "folds.csv").read_bytes())
-    state = load_checkpoint(trained / "checkpoints" / "fold0_best.pt")
+    # the real state after fold 0's last epoch, its weights turned NaN
+    state = load_checkpoint(trained / "checkpoints" / "fold0_last.pt")
     state["model"] = {k: v.float() * np.nan if v.is_floating_point() else v
                       for k, v in state["model"].items()}  # fmt: skip
-    state.update(stage=1, epoch=0, best_loss=float("nan"), best_epoch=0, lrs=[])
     save_checkpoint(state, run / "checkpoints" / "fold0_last.pt")
     result = train_folds(
         comp, load_config(None, ONE_STAGE), run, folds=[0], cache_dir=cache_dir, resume=True,
