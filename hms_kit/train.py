@@ -281,20 +281,38 @@ def _non_finite_loss_error(
     cause = "non-finite inputs" if bool(bad_x.any()) else "non-finite outputs"
     if len(pos) == len(x) and not bool(bad_x.any()):
         cause = "every row non-finite: the weights diverged (lower the learning rate?)"
-    rows = [int(train_idx[int(idx[p])]) for p in pos[:5]]
+    rows = [int(train_idx[int(idx[p])]) for p in pos]
+    return NonFiniteLossError(
+        f"fold {ctx.fold} stage {stage} epoch {epoch} step {step + 1}: the loss is not finite "
+        f"({cause}) from {_describe_rows(ctx.rows, rows)}; stopped before saving the weights"
+    )
+
+
+def _describe_rows(rows: pd.DataFrame, which: list[int], limit: int = 5) -> str:
+    """'label row r (eeg_id e: train_eegs/e.parquet, spectrogram_id s: ...)' for a few rows."""
     names = []
-    for r in rows:
-        row = ctx.rows.iloc[r]
+    for r in which[:limit]:
+        row = rows.iloc[r]
         eeg, spec = int(row["eeg_id"]), int(row["spectrogram_id"])
         names.append(
             f"label row {r} (eeg_id {eeg}: train_eegs/{eeg}.parquet, "
             f"spectrogram_id {spec}: train_spectrograms/{spec}.parquet)"
         )
-    more = f" and {len(pos) - len(rows)} more" if len(pos) > len(rows) else ""
-    return NonFiniteLossError(
-        f"fold {ctx.fold} stage {stage} epoch {epoch} step {step + 1}: the loss is not finite "
-        f"({cause}) from {'; '.join(names)}{more}; stopped before saving the weights"
-    )
+    more = f" and {len(which) - limit} more" if len(which) > limit else ""
+    return "; ".join(names) + more
+
+
+def _check_validation(
+    ctx: FoldContext, stage: int, epoch: int, probs: np.ndarray, val_idx: np.ndarray
+) -> None:
+    """NonFiniteLossError naming the validation rows whose predictions are not finite: a NaN
+    validation loss never improves, so the stage would end with no checkpoint to explain."""
+    bad = np.flatnonzero(~np.isfinite(probs).all(axis=1))
+    if len(bad):
+        raise NonFiniteLossError(
+            f"fold {ctx.fold} stage {stage} epoch {epoch}: validation predictions are not "
+            f"finite for {_describe_rows(ctx.rows, [int(val_idx[i]) for i in bad])}"
+        )
 
 
 # ----------------------------------------------------------------------------- loop
@@ -441,7 +459,8 @@ def run_stage(
     if stage > 1 and not resume:
         # the model it starts from is a candidate too: stage 2 must beat it on its own
         # validation rows, else the fold keeps it
-        base_loss, _ = _evaluate(model, val_loader, device, cfg.train.amp)
+        base_loss, base_probs = _evaluate(model, val_loader, device, cfg.train.amp)
+        _check_validation(ctx, stage, -1, base_probs, val_idx)
         result.best_loss = base_loss
         _save(
             {
@@ -515,7 +534,8 @@ def run_stage(
                 )
                 t_log, n_log = time.time(), 0
         bar.close()
-        val_loss, _ = _evaluate(model, val_loader, device, cfg.train.amp)
+        val_loss, val_probs = _evaluate(model, val_loader, device, cfg.train.amp)
+        _check_validation(ctx, stage, epoch, val_probs, val_idx)
         train_loss = total / max(n_seen, 1)
         seconds = time.time() - t0
         ctx.epoch_seconds.append(seconds)

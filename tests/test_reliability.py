@@ -184,6 +184,19 @@ def test_non_finite_loss_stops_the_stage_naming_the_row(comp, tmp_path):
     ):
         train_folds(comp, cfg, run, cache_dir=tmp_path / "cache", workers=1)
     assert not list((run / "checkpoints").glob("*.pt"))
+    # the same damage in a validation row of fold 0: named too, not a missing checkpoint later
+    val_row = int(np.flatnonzero(folds == 0)[0])
+    panels = np.load(cache.entries["eeg"].path / "panels.npy", mmap_mode="r+")
+    panels[cache.index["eeg"][row], 0, 10, 10] = 0
+    panels[cache.index["eeg"][val_row], 0, 10, 10] = np.inf
+    panels.flush()
+    del panels
+    with pytest.raises(
+        NonFiniteLossError,
+        match=rf"fold 0 stage 1 epoch 0: validation predictions are not finite for "
+        rf"label row {val_row} ",
+    ):
+        train_folds(comp, cfg, tmp_path / "run2", cache_dir=tmp_path / "cache", workers=1)
 
 
 def test_a_non_finite_last_checkpoint_is_not_resumed(comp, trained, cache_dir, tmp_path, kit_log):
