@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import pickle
+import re
 from pathlib import Path
 from typing import Any
 
@@ -85,10 +86,13 @@ def load_checkpoint(path: str | Path, check_finite: bool = True) -> dict[str, An
         why = [ln.strip() for ln in str(exc).splitlines() if "Unpickler error" in ln]
         reason = why[0] if why else str(exc).strip().splitlines()[0]
         if "Unsupported global" in reason or "Unsupported class" in reason:
+            # name what the file asks for, not torch's advice on how to allow it
+            named = re.search(r"GLOBAL (\S+)", reason)
+            what = f"it refers to {named.group(1)}" if named else reason
             raise CheckpointError(
-                f"{path}: cannot be loaded safely: it holds objects other than tensors and "
-                "plain data, which only full unpickling (running code from the file) could "
-                f"rebuild; hms_kit does not write such files, so it was not loaded ({reason})"
+                f"{path}: cannot be loaded safely ({what}): it holds objects other than "
+                "tensors and plain data, which only full unpickling (running code from the "
+                "file) could rebuild; hms_kit does not write such files, so it was not loaded"
             ) from None
         raise CheckpointError(f"{path}: not a readable checkpoint ({reason})") from None
     except (RuntimeError, OSError, EOFError, ValueError) as exc:

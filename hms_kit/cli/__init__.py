@@ -51,14 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     mod = importlib.import_module(args._module)
     try:
         return int(mod.run(args) or 0)
-    except (
-        DataError,
-        ConfigError,
-        FileNotFoundError,
-        FileExistsError,
-        PermissionError,
-        IsADirectoryError,
-        NotADirectoryError,
-    ) as exc:
+    # OSError: a missing file, a read-only or full disk, a permission: the message names
+    # the path, a traceback would add nothing but noise
+    except (DataError, ConfigError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
