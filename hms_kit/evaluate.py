@@ -60,7 +60,11 @@ def score_submission(submission: pd.DataFrame, answers: pd.DataFrame) -> float:
     """Score a submission (eeg_id + six *_vote probabilities) against answers with votes.
 
     Every answer eeg_id must be in the submission; extra submission rows are an error too,
-    as on Kaggle.
+    as on Kaggle. When the submission lists each eeg_id once, every answer row (an eeg_id
+    may repeat there) is scored against its eeg_id's prediction. When the submission
+    repeats eeg_ids (MLE-bench's layout: one row per test label row), both tables are sorted
+    by eeg_id (stable: rows of one eeg_id keep their order) and compared row by row, as
+    Kaggle's and MLE-bench's graders do; the eeg_id columns must then agree row for row.
     """
     cols = list(schema.VOTE_COLUMNS)
     for name, df in (("submission", submission), ("answers", answers)):
@@ -75,8 +79,25 @@ def score_submission(submission: pd.DataFrame, answers: pd.DataFrame) -> float:
     extra = sub.index.difference(ans.index)
     if len(extra):
         raise ValueError(f"submission has eeg_id {extra[0]} that the answers do not ({len(extra)})")
-    preds = sub.loc[ans.index, cols].to_numpy(dtype=np.float64)
-    return kl_score(votes_to_targets(ans[cols].to_numpy()), preds)
+    if sub.index.is_unique:
+        preds = sub.loc[ans.index, cols].to_numpy(dtype=np.float64)
+        return kl_score(votes_to_targets(ans[cols].to_numpy()), preds)
+    if len(submission) != len(answers):
+        raise ValueError(
+            f"submission repeats eeg_ids, so it must have one row per answer row: "
+            f"{len(submission)} rows for {len(answers)}"
+        )
+    s_sorted = submission.sort_values("eeg_id", kind="stable").reset_index(drop=True)
+    a_sorted = answers.sort_values("eeg_id", kind="stable").reset_index(drop=True)
+    differ = np.flatnonzero(s_sorted["eeg_id"].to_numpy() != a_sorted["eeg_id"].to_numpy())
+    if len(differ):
+        i = int(differ[0])
+        raise ValueError(
+            f"sorted by eeg_id, row {i} is eeg_id {s_sorted['eeg_id'].iloc[i]} in the "
+            f"submission but {a_sorted['eeg_id'].iloc[i]} in the answers (rows per eeg_id differ)"
+        )
+    preds = s_sorted[cols].to_numpy(dtype=np.float64)
+    return kl_score(votes_to_targets(a_sorted[cols].to_numpy()), preds)
 
 
 def prior_predictions(train_targets: np.ndarray, n: int) -> np.ndarray:

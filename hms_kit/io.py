@@ -1,7 +1,8 @@
 """Atomic file writes: write to a temporary name beside the target, then rename.
 
 A killed process leaves at most a ``*.tmp-*`` file that no reader trusts, never a truncated
-file under the real name.
+file under the real name. The file gets the mode a plain ``open()`` would give it (0666 less
+the umask), not the 0600 of the temporary file.
 """
 
 from __future__ import annotations
@@ -14,6 +15,13 @@ from pathlib import Path
 import pandas as pd
 
 
+def _umask() -> int:
+    # os.umask can only be read by setting it; put it straight back
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path: str | Path, writer: Callable[[Path], None]) -> Path:
     """Call ``writer(tmp_path)`` then rename tmp_path to ``path``; returns ``path``."""
     path = Path(path)
@@ -23,6 +31,7 @@ def atomic_write(path: str | Path, writer: Callable[[Path], None]) -> Path:
     tmp_path = Path(tmp)
     try:
         writer(tmp_path)
+        os.chmod(tmp_path, 0o666 & ~_umask())
         os.replace(tmp_path, path)
     except BaseException:
         tmp_path.unlink(missing_ok=True)

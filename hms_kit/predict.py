@@ -1,8 +1,11 @@
 """Inference: fold checkpoints -> test.csv predictions -> a validated submission.csv.
 
 One bad file never costs the whole submission: a test window that cannot be read gets the
-training prior (logged with its eeg_id), a run with no checkpoint is logged and skipped,
-and with no checkpoint at all every row gets the prior.
+training prior (logged with its eeg_id), a row whose predicted probabilities are not finite
+is a failed row for that checkpoint (logged with its eeg_id and file), a run with no
+checkpoint is logged and skipped, and with no checkpoint at all every row gets the prior.
+Checkpoints load through ``hms_kit.checkpoint`` (``weights_only``: a file that would need
+unpickling is refused and logged, never run).
 """
 
 from __future__ import annotations
@@ -17,9 +20,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 
 from hms_kit import schema
+from hms_kit.checkpoint import load_checkpoint as _load_checkpoint_file
+from hms_kit.checkpoint import load_model_state
 from hms_kit.config import Config, config_from_dict
 from hms_kit.data.competition import Competition
 from hms_kit.data.readers import DataError
@@ -28,7 +32,7 @@ from hms_kit.inputs.dataset import CustomDataset
 from hms_kit.io import atomic_write_csv
 from hms_kit.model import build_model
 from hms_kit.runlog import log_time, logger
-from hms_kit.train import _loader, pick_device, predict_loader
+from hms_kit.train import STALE_DIR, _loader, pick_device, predict_loader
 
 CHECKPOINT_GLOB = "fold*_best.pt"
 
@@ -47,14 +51,18 @@ class Checkpoint:
 
 
 def find_checkpoints(paths: list[str | Path]) -> list[Path]:
-    """Every ``fold*_best.pt`` under the given run folders or model datasets (searched deeply)."""
+    """Every ``fold*_best.pt`` under the given run folders or model datasets (searched deeply),
+    except those a later training set aside in a ``stale/`` folder."""
     found: list[Path] = []
     for p in paths:
         p = Path(p)
         if p.is_file() and p.suffix == ".pt":
             found.append(p)
         elif p.is_dir():
-            found.extend(sorted(p.rglob(CHECKPOINT_GLOB)))
+            found.extend(
+                f for f in sorted(p.rglob(CHECKPOINT_GLOB))
+                if STALE_DIR not in f.relative_to(p).parts[:-1]
+            )  # fmt: skip
         else:
             logger().error("no checkpoint: %s does not exist", p)
     # one output attached twice (or through a link) must not count twice in the average
@@ -63,8 +71,9 @@ def find_checkpoints(paths: list[str | Path]) -> list[Path]:
 
 
 def load_checkpoint(path: Path) -> tuple[Checkpoint, dict[str, Any]]:
-    """The checkpoint's metadata and its state dict."""
-    state = torch.load(path, map_location="cpu", weights_only=False)
+    """The checkpoint's metadata and its state dict (CheckpointError naming the file when it
+    is unsafe, unreadable or holds non-finite weights)."""
+    state = _load_checkpoint_file(path)
     cfg = config_from_dict(state["config"])
     return Checkpoint(path=path, cfg=cfg, prior=np.asarray(state["prior"], dtype=np.float64)), state
 
@@ -99,6 +108,8 @@ def predict_test(
     """
     log = logger()
     test = comp.read_test()
+    if test.empty:
+        log.warning("%s has no rows", comp.test_csv)
     order, mismatch = submission_order(comp, test)
     ckpt_paths = find_checkpoints(model_paths)
     report: dict[str, Any] = {
@@ -149,16 +160,26 @@ def predict_test(
             try:
                 _, state = load_checkpoint(ck.path)
                 model = build_model(ck.cfg, state["in_chans"], pretrained=False)
-                model.load_state_dict(state["model"])
+                load_model_state(model, state, ck.path)
                 model.to(device)
                 probs = predict_loader(model, loader, device, ck.cfg.train.amp, tta_flip=tta_flip)
             except Exception as exc:  # e.g. a timm version whose keys differ; the others go on
                 log.error("checkpoint %s failed (%s): skipped", ck.path, exc)
                 continue
-            sums[ok] += probs[ok]
-            counts[ok] += 1
+            # a row whose probabilities are not finite failed for this checkpoint alone
+            good = ok & np.isfinite(probs).all(axis=1)
+            for i in np.flatnonzero(ok & ~good):
+                e = int(test["eeg_id"].iloc[i])
+                log.warning(
+                    "eeg_id %d (%s): non-finite prediction from %s: not averaged in",
+                    e,
+                    comp.eeg_path(e, "test").name,
+                    ck.path,
+                )
+            sums[good] += probs[good]
+            counts[good] += 1
             report["predicted_with"].append(str(ck.path))
-            log.info("predicted %d test rows with %s", int(ok.sum()), ck.path)
+            log.info("predicted %d test rows with %s", int(good.sum()), ck.path)
     prior = np.mean(priors, axis=0) if priors else fallback_prior(comp)
     probs = np.where(counts[:, None] > 0, sums / np.maximum(counts, 1)[:, None], prior[None, :])
     for i in np.flatnonzero(counts == 0):

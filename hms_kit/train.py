@@ -9,15 +9,26 @@ A run folder holds:
     checkpoints/fold{k}_best.pt       the fold's final model (stage 2's best, else stage 1's)
     checkpoints/fold{k}_stage{s}.pt   each stage's best (lowest validation loss)
     checkpoints/fold{k}_last.pt       the state after the last finished epoch (for --resume)
-    oof_fold{k}.csv, oof.csv, scores.json, per_class.csv, confusion.png, lr.png
+    oof_fold{k}.csv, fold{k}_summary.json, oof.csv, scores.json, per_class.csv, confusion.png,
+    lr.png
+    stale/<time>/                     fold files set aside: made by other folds or settings
+
+Every fold's checkpoints and summary carry the run's fingerprint (``run_fingerprint``: the
+folds and the config that decide the model). Before training, a fold's files whose
+fingerprint differs from this run's, and the files of folds that no longer exist, are moved
+to ``stale/``: ``--resume`` never keeps a fold that another split or config made, and
+``predict`` and ``oof.csv`` never average one in.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
 import random
+import re
+import shutil
 import signal
 import time
 from dataclasses import dataclass, field
@@ -31,9 +42,11 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from hms_kit import schema
-from hms_kit.config import Config, StageConfig, save_config, to_dict
+from hms_kit.checkpoint import CheckpointError, load_checkpoint, load_model_state, save_checkpoint
+from hms_kit.config import Config, ConfigError, StageConfig, save_config, to_dict
 from hms_kit.data.competition import Competition
 from hms_kit.data.labels import absent_classes, select_rows, total_votes, vote_targets
+from hms_kit.data.readers import DataError
 from hms_kit.evaluate import (
     confusion_matrix,
     kl_score,
@@ -64,21 +77,119 @@ class NoCheckpointError(RuntimeError):
     """A fold stopped before any epoch finished: there is no model to keep."""
 
 
+class NonFiniteLossError(DataError):
+    """A training batch gave a NaN or infinite loss; names the label rows and their files."""
+
+
+STALE_DIR = "stale"
+# settings that do not change what a fold's model is: a run resumed with another time limit,
+# worker count, log cadence or inference batch size keeps its folds
+_NOT_FINGERPRINTED = {"train": ("folds", "time_limit_hours", "num_workers", "log_every")}
+
+
 # ----------------------------------------------------------------------------- folds
+def fold_groups(rows: pd.DataFrame) -> np.ndarray:
+    """``(n,) int64`` group per row: the connected components of patient_id and eeg_id.
+
+    Grouping by patient_id alone would let an eeg_id listed under two patient_ids (an error
+    in train.csv, but one seen in the wild) put the same recording in training and in
+    validation; linking every patient to every EEG it lists keeps them together.
+    """
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    p_codes, _ = pd.factorize(rows["patient_id"])
+    e_codes, e_uniques = pd.factorize(rows["eeg_id"])
+    n_p = int(p_codes.max()) + 1 if len(p_codes) else 0
+    n = n_p + len(e_uniques)
+    graph = coo_matrix((np.ones(len(rows)), (p_codes, n_p + e_codes)), shape=(n, n))
+    _, labels = connected_components(graph, directed=False)
+    return labels[p_codes].astype(np.int64)
+
+
 def make_folds(rows: pd.DataFrame, n_folds: int, seed: int) -> np.ndarray:
-    """``(n,) int64`` fold per row: StratifiedGroupKFold grouped by patient_id, stratified by
-    expert_consensus, shuffled with ``seed``. No patient lands in two folds."""
+    """``(n,) int64`` fold per row: StratifiedGroupKFold grouped by ``fold_groups`` (patients
+    joined through shared EEGs), stratified by expert_consensus, shuffled with ``seed``. No
+    patient and no EEG lands in two folds. ConfigError when there are fewer groups than folds.
+    """
     from sklearn.model_selection import StratifiedGroupKFold
 
-    n_patients = rows["patient_id"].nunique()
-    if n_patients < n_folds:
-        raise ValueError(f"{n_patients} patients cannot fill {n_folds} patient-grouped folds")
+    groups = fold_groups(rows)
+    n_groups = len(np.unique(groups))
+    if n_groups < n_folds:
+        raise ConfigError(
+            f"train.n_folds = {n_folds}, but the training rows hold only {n_groups} separate "
+            f"patients (patients sharing an EEG count once): set train.n_folds <= {n_groups}"
+        )
     sgkf = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
     folds = np.full(len(rows), -1, dtype=np.int64)
     y = rows[schema.CONSENSUS_COLUMN].astype(str).to_numpy()
-    for k, (_, val) in enumerate(sgkf.split(rows, y, groups=rows["patient_id"].to_numpy())):
+    for k, (_, val) in enumerate(sgkf.split(rows, y, groups=groups)):
         folds[val] = k
     return folds
+
+
+def run_fingerprint(cfg: Config, rows: pd.DataFrame, folds: np.ndarray) -> str:
+    """16 hex chars hashing the config (less ``_NOT_FINGERPRINTED`` and ``predict``) and every
+    row's key and fold: what decides each fold's training and validation rows and its model."""
+    d = to_dict(cfg)
+    d.pop("predict", None)
+    for section, keys in _NOT_FINGERPRINTED.items():
+        for k in keys:
+            d[section].pop(k, None)
+    h = hashlib.sha1(json.dumps(d, sort_keys=True, default=str).encode())
+    h.update(np.ascontiguousarray(rows[ROW_KEY].to_numpy(np.float64)).tobytes())
+    h.update(np.ascontiguousarray(np.asarray(folds, dtype=np.int64)).tobytes())
+    return h.hexdigest()[:16]
+
+
+_FOLD_FILE = re.compile(r"^(?:oof_fold|fold)(\d+)[_.]")
+
+
+def _fold_files(run_dir: Path) -> dict[int, list[Path]]:
+    out: dict[int, list[Path]] = {}
+    for p in [*run_dir.glob("oof_fold*.csv"), *run_dir.glob("fold*_summary.json"),
+              *(run_dir / "checkpoints").glob("fold*.pt")]:  # fmt: skip
+        m = _FOLD_FILE.match(p.name)
+        if m:
+            out.setdefault(int(m.group(1)), []).append(p)
+    return out
+
+
+def _recorded_fingerprint(path: Path) -> str | None:
+    """The fingerprint a fold file carries (None: none, or unreadable)."""
+    try:
+        if path.suffix == ".json":
+            return json.loads(path.read_text()).get("fingerprint")
+        if path.suffix == ".pt":
+            return load_checkpoint(path, check_finite=False).get("fingerprint")
+    except (CheckpointError, OSError, ValueError):
+        return None
+    return None
+
+
+def retire_stale_fold_files(run_dir: Path, n_folds: int, fingerprint: str) -> dict[int, str]:
+    """Move to ``stale/<UTC time>/`` every file of a fold >= ``n_folds`` and every file of a
+    fold whose files do not all carry ``fingerprint`` (oof_fold{k}.csv follows its summary).
+
+    Returns ``{fold: reason}`` for the folds moved.
+    """
+    moved: dict[int, str] = {}
+    dest = run_dir / STALE_DIR / time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+    for k, files in sorted(_fold_files(run_dir).items()):
+        if k >= n_folds:
+            reason = f"fold {k} does not exist with n_folds = {n_folds}"
+        else:
+            carried = [f for f in files if f.suffix != ".csv"]
+            if carried and all(_recorded_fingerprint(f) == fingerprint for f in carried):
+                continue
+            reason = "made by other folds or another config"
+        for f in files:
+            target = dest / f.relative_to(run_dir)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(f), str(target))
+        moved[k] = reason
+    return moved
 
 
 def load_or_make_folds(run_dir: Path, rows: pd.DataFrame, n_folds: int, seed: int) -> np.ndarray:
@@ -141,8 +252,68 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def _save(obj: Any, path: Path) -> None:
-    atomic_write(path, lambda p: torch.save(obj, p))
+def _save(obj: dict[str, Any], path: Path) -> None:
+    save_checkpoint(obj, path)
+
+
+class _Indexed(torch.utils.data.Dataset):
+    """A dataset's items with their index appended, so a bad batch can name its rows."""
+
+    def __init__(self, ds: CustomDataset) -> None:
+        self.ds = ds
+
+    def __len__(self) -> int:
+        return len(self.ds)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, ...]:
+        return (*self.ds[i], torch.tensor(i))
+
+
+def _non_finite_loss_error(
+    ctx: FoldContext, stage: int, epoch: int, step: int, x, logits, y, idx, train_idx
+) -> NonFiniteLossError:
+    """The error for a non-finite batch loss, naming the label rows (and files) behind it."""
+    with torch.no_grad():
+        bad_x = ~torch.isfinite(x.float()).flatten(1).all(dim=1)
+        per_row = F.kl_div(F.log_softmax(logits.float(), dim=1), y, reduction="none").sum(dim=1)
+        # batch norm spreads one bad row's NaN over the whole batch: bad inputs come first
+        culprits = bad_x if bool(bad_x.any()) else ~torch.isfinite(per_row)
+    pos = culprits.nonzero().flatten().cpu().numpy()
+    cause = "non-finite inputs" if bool(bad_x.any()) else "non-finite outputs"
+    if len(pos) == len(x) and not bool(bad_x.any()):
+        cause = "every row non-finite: the weights diverged (lower the learning rate?)"
+    rows = [int(train_idx[int(idx[p])]) for p in pos]
+    return NonFiniteLossError(
+        f"fold {ctx.fold} stage {stage} epoch {epoch} step {step + 1}: the loss is not finite "
+        f"({cause}) from {_describe_rows(ctx.rows, rows)}; stopped before saving the weights"
+    )
+
+
+def _describe_rows(rows: pd.DataFrame, which: list[int], limit: int = 5) -> str:
+    """'label row r (eeg_id e: train_eegs/e.parquet, spectrogram_id s: ...)' for a few rows."""
+    names = []
+    for r in which[:limit]:
+        row = rows.iloc[r]
+        eeg, spec = int(row["eeg_id"]), int(row["spectrogram_id"])
+        names.append(
+            f"label row {r} (eeg_id {eeg}: train_eegs/{eeg}.parquet, "
+            f"spectrogram_id {spec}: train_spectrograms/{spec}.parquet)"
+        )
+    more = f" and {len(which) - limit} more" if len(which) > limit else ""
+    return "; ".join(names) + more
+
+
+def _check_validation(
+    ctx: FoldContext, stage: int, epoch: int, probs: np.ndarray, val_idx: np.ndarray
+) -> None:
+    """NonFiniteLossError naming the validation rows whose predictions are not finite: a NaN
+    validation loss never improves, so the stage would end with no checkpoint to explain."""
+    bad = np.flatnonzero(~np.isfinite(probs).all(axis=1))
+    if len(bad):
+        raise NonFiniteLossError(
+            f"fold {ctx.fold} stage {stage} epoch {epoch}: validation predictions are not "
+            f"finite for {_describe_rows(ctx.rows, [int(val_idx[i]) for i in bad])}"
+        )
 
 
 # ----------------------------------------------------------------------------- loop
@@ -183,7 +354,7 @@ class FoldContext:
 
 
 def _loader(
-    ds: CustomDataset, cfg: Config, shuffle: bool, seed: int, device: torch.device
+    ds: torch.utils.data.Dataset, cfg: Config, shuffle: bool, seed: int, device: torch.device
 ) -> DataLoader:
     workers = loader_workers(cfg.train.num_workers)
     gen = torch.Generator()
@@ -277,7 +448,7 @@ def run_stage(
     start_epoch = 0
     best_path = ctx.ckpt_dir / f"fold{ctx.fold}_stage{stage}.pt"
     if resume:
-        model.load_state_dict(resume["model"])
+        load_model_state(model, resume, ctx.ckpt_dir / f"fold{ctx.fold}_last.pt")
         opt.load_state_dict(resume["optimizer"])
         sched.load_state_dict(resume["scheduler"])
         if resume["scaler"]:  # empty when the run it resumes had no fp16 scaler (CPU)
@@ -289,7 +460,8 @@ def run_stage(
     if stage > 1 and not resume:
         # the model it starts from is a candidate too: stage 2 must beat it on its own
         # validation rows, else the fold keeps it
-        base_loss, _ = _evaluate(model, val_loader, device, cfg.train.amp)
+        base_loss, base_probs = _evaluate(model, val_loader, device, cfg.train.amp)
+        _check_validation(ctx, stage, -1, base_probs, val_idx)
         result.best_loss = base_loss
         _save(
             {
@@ -319,17 +491,21 @@ def run_stage(
         t0 = time.time()
         seed_everything(seed + epoch)
         train_ds.set_epoch(epoch)
-        loader = _loader(train_ds, cfg, shuffle=True, seed=seed + epoch, device=device)
+        loader = _loader(_Indexed(train_ds), cfg, shuffle=True, seed=seed + epoch, device=device)
         model.train()
         total, n_seen, t_log, n_log = 0.0, 0, time.time(), 0
         bar = tqdm(loader, desc=f"fold {ctx.fold} s{stage} e{epoch}", leave=False, unit="batch")
-        for step, (x, y, v) in enumerate(bar):
+        for step, (x, y, v, idx) in enumerate(bar):
             x, y, v = (t.to(device, non_blocking=True) for t in (x, y, v))
             with torch.autocast(
                 device.type, dtype=dtype or torch.float32, enabled=dtype is not None
             ):
                 logits = model(x)
             loss = kl_loss(logits, y, v if cfg.train.vote_weighting else None)
+            if not bool(torch.isfinite(loss.detach())):
+                # one step on a NaN loss makes every weight NaN: stop here, saving nothing
+                bar.close()
+                raise _non_finite_loss_error(ctx, stage, epoch, step, x, logits, y, idx, train_idx)
             opt.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.unscale_(opt)
@@ -359,7 +535,8 @@ def run_stage(
                 )
                 t_log, n_log = time.time(), 0
         bar.close()
-        val_loss, _ = _evaluate(model, val_loader, device, cfg.train.amp)
+        val_loss, val_probs = _evaluate(model, val_loader, device, cfg.train.amp)
+        _check_validation(ctx, stage, epoch, val_probs, val_idx)
         train_loss = total / max(n_seen, 1)
         seconds = time.time() - t0
         ctx.epoch_seconds.append(seconds)
@@ -397,6 +574,7 @@ def run_stage(
                 "best_loss": result.best_loss,
                 "best_epoch": result.best_epoch,
                 "lrs": result.lrs,
+                "fingerprint": ctx.meta["fingerprint"],
             },
             ctx.ckpt_dir / f"fold{ctx.fold}_last.pt",
         )
@@ -433,11 +611,12 @@ def train_fold(ctx: FoldContext, resume: bool = False) -> dict[str, Any]:
         log.warning("fold %d: not started: an epoch would pass the time limit", ctx.fold)
         return {"fold": ctx.fold, "stopped": True, "started": False}
     last_path = ctx.ckpt_dir / f"fold{ctx.fold}_last.pt"
-    last = (
-        torch.load(last_path, map_location="cpu", weights_only=False)
-        if resume and last_path.is_file()
-        else None
-    )
+    last = None
+    if resume and last_path.is_file():
+        try:
+            last = load_checkpoint(last_path)
+        except CheckpointError as exc:
+            log.warning("fold %d: not resumed, trained from the start: %s", ctx.fold, exc)
     stages = [(1, cfg.train.stage1)] + ([(2, cfg.train.stage2)] if cfg.train.two_stage else [])
     model = build_model(cfg, ctx.meta["in_chans"]).to(ctx.device)
     if cfg.train.channels_last:
@@ -448,15 +627,11 @@ def train_fold(ctx: FoldContext, resume: bool = False) -> dict[str, Any]:
     for stage, scfg in stages:
         stage_best = ctx.ckpt_dir / f"fold{ctx.fold}_stage{stage}.pt"
         if last is not None and last["stage"] > stage:
-            all_lrs[stage] = torch.load(stage_best, map_location="cpu", weights_only=False).get(
-                "lrs", []
-            )
+            all_lrs[stage] = load_checkpoint(stage_best).get("lrs", [])
             continue  # finished before the interruption
         if stage == 2:
-            state = torch.load(
-                ctx.ckpt_dir / f"fold{ctx.fold}_stage1.pt", map_location="cpu", weights_only=False
-            )
-            model.load_state_dict(state["model"])
+            stage1 = ctx.ckpt_dir / f"fold{ctx.fold}_stage1.pt"
+            load_model_state(model, load_checkpoint(stage1), stage1)
         train_idx, val_idx = _fold_indices(ctx, scfg.min_votes)
         if len(train_idx) == 0:
             log.warning(
@@ -471,7 +646,7 @@ def train_fold(ctx: FoldContext, resume: bool = False) -> dict[str, Any]:
         last = None
         all_lrs[stage] = res.lrs
         if stage_best.is_file():
-            ck = torch.load(stage_best, map_location="cpu", weights_only=False)
+            ck = load_checkpoint(stage_best)
             ck["lrs"] = res.lrs
             _save(ck, stage_best)
         summary[f"stage{stage}_best_val_loss"] = res.best_loss
@@ -483,13 +658,13 @@ def train_fold(ctx: FoldContext, resume: bool = False) -> dict[str, Any]:
     for stage, _ in reversed(stages):
         path = ctx.ckpt_dir / f"fold{ctx.fold}_stage{stage}.pt"
         if path.is_file():
-            state = torch.load(path, map_location="cpu", weights_only=False)
+            state = load_checkpoint(path)
             break
     else:
         raise NoCheckpointError(f"fold {ctx.fold}: no epoch finished, no checkpoint to keep")
     state["lrs_by_stage"] = all_lrs
     _save(state, final_path)
-    model.load_state_dict(state["model"])
+    load_model_state(model, state, path)
     val_idx = np.flatnonzero(ctx.folds == ctx.fold)
     val_ds = CustomDataset(ctx.cache, val_idx, ctx.targets[val_idx], ctx.votes[val_idx])
     probs = predict_loader(
@@ -506,6 +681,7 @@ def train_fold(ctx: FoldContext, resume: bool = False) -> dict[str, Any]:
             ctx.targets[val_idx], probs, ctx.votes[val_idx], cfg.data.high_vote_threshold
         )
     )
+    summary["fingerprint"] = ctx.meta["fingerprint"]
     atomic_write_text(ctx.run_dir / f"fold{ctx.fold}_summary.json", json.dumps(summary, indent=1))
     log.info("fold %d: OOF KL %.4f (all %d rows)", ctx.fold, summary["kl_all"], summary["n_all"])
     return summary
@@ -577,22 +753,33 @@ def train_folds(
     save_config(cfg, run_dir / "config.yaml")
     log = ensure_run_log(run_dir)
     cache_dir = Path(cache_dir) if cache_dir else run_dir / "cache"
-    rows, cache = prepare(comp, cfg, cache_dir, workers)
+    # the fold checks come before the cache build: a wrong fold costs seconds, not an hour
+    wanted = folds or cfg.train.folds or list(range(cfg.train.n_folds))
+    bad = [k for k in wanted if not 0 <= k < cfg.train.n_folds]
+    if bad:
+        raise ConfigError(
+            f"fold {bad[0]} does not exist: folds are 0..{cfg.train.n_folds - 1} "
+            f"(train.n_folds = {cfg.train.n_folds})"
+        )
+    rows = training_rows(comp, cfg)
+    fold_of = load_or_make_folds(run_dir, rows, cfg.train.n_folds, cfg.train.seed)
+    cache = build_cache(
+        comp, rows, cfg.inputs, cache_dir, split="train", workers=workers, strict=True
+    )
     missing = absent_classes(rows)
     if missing:
         log.warning("no votes at all for %s in the training rows: training goes on", missing)
     targets = vote_targets(rows)
     votes = total_votes(rows).astype(np.float32)
-    fold_of = load_or_make_folds(run_dir, rows, cfg.train.n_folds, cfg.train.seed)
-    wanted = folds or cfg.train.folds or list(range(cfg.train.n_folds))
-    bad = [k for k in wanted if not 0 <= k < cfg.train.n_folds]
-    if bad:
-        raise ValueError(f"fold {bad[0]} does not exist (n_folds = {cfg.train.n_folds})")
+    fingerprint = run_fingerprint(cfg, rows, fold_of)
+    for k, reason in retire_stale_fold_files(run_dir, cfg.train.n_folds, fingerprint).items():
+        log.warning("fold %d files moved to %s/: %s", k, STALE_DIR, reason)
     device = pick_device()
     meta = {
         "config": to_dict(cfg),
         "in_chans": layout_in_chans(cfg.inputs.layout, cfg.inputs.modalities),
         "prior": prior_predictions(targets, 1)[0].tolist(),
+        "fingerprint": fingerprint,
     }
     log.info(
         "training %d rows (%s mode), folds %s of %d on %s",
@@ -690,7 +877,11 @@ def plot_lr(run_dir: Path) -> Path | None:
     finals = sorted((run_dir / "checkpoints").glob("fold*_best.pt"))
     if not finals:
         return None
-    lrs = torch.load(finals[0], map_location="cpu", weights_only=False).get("lrs_by_stage", {})
+    try:
+        lrs = load_checkpoint(finals[0], check_finite=False).get("lrs_by_stage", {})
+    except CheckpointError as exc:
+        logger().warning("lr.png not drawn: %s", exc)
+        return None
     if not lrs:
         return None
     import matplotlib

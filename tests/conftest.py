@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
+
+from hms_kit.runlog import LOGGER_NAME
 
 REAL = Path(__file__).parent / "data" / "real"
 
@@ -31,3 +34,26 @@ def damaged_copy(src: Path, dst: Path, folder: str, changes: dict[int, bytes | N
         elif new is not None:
             (dst / folder / f.name).symlink_to(f)
     return dst
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+@pytest.fixture
+def kit_log():
+    """The lines the kit logs (the ``hms_kit`` logger does not propagate to caplog) while
+    the test runs, as a list of messages."""
+    handler = _Collect()
+    log = logging.getLogger(LOGGER_NAME)
+    level = log.level
+    log.setLevel(logging.INFO)
+    log.addHandler(handler)
+    yield handler.lines
+    log.removeHandler(handler)
+    log.setLevel(level)

@@ -78,3 +78,44 @@ def test_score_cli(tmp_path, capsys):
     assert score_submission(sub, ans) == pytest.approx(math.log(2) / 2)
     with pytest.raises(ValueError, match="no row for eeg_id 2"):
         score_submission(sub[sub.eeg_id == 1], ans)
+
+
+def test_score_answers_with_repeated_eeg_ids_mle_bench_layout(tmp_path, capsys):
+    """MLE-bench's answers list an eeg_id once per label row, and so does its sample
+    submission: both are sorted by eeg_id and compared row by row, as its grader does."""
+    rng = np.random.default_rng(0)
+    ids = np.repeat(rng.choice(10**9, size=60, replace=False), 3)
+    votes = rng.integers(0, 4, size=(180, 6)) + np.eye(6, dtype=int)[rng.integers(0, 6, 180)]
+    answers = pd.DataFrame(votes, columns=list(schema.VOTE_COLUMNS))
+    answers.insert(0, "eeg_id", ids)
+    probs = rng.dirichlet(np.ones(6), size=180)
+    sub = pd.DataFrame(probs, columns=list(schema.VOTE_COLUMNS))
+    sub.insert(0, "eeg_id", ids)
+    perm = rng.permutation(180)
+    sub_shuffled = sub.iloc[perm].reset_index(drop=True)  # rows in any order of eeg_ids
+    expected = kl_score(votes / votes.sum(axis=1, keepdims=True), probs)
+    # the submission's order of eeg_ids does not matter; within an eeg_id, rows keep theirs
+    order = np.argsort(sub_shuffled["eeg_id"].to_numpy(), kind="stable")
+    regrouped = sub_shuffled.iloc[order]
+    ans_sorted = answers.sort_values("eeg_id", kind="stable")
+    expected = kl_score(
+        votes_of(ans_sorted), regrouped[list(schema.VOTE_COLUMNS)].to_numpy(np.float64)
+    )
+    assert score_submission(sub_shuffled, answers) == pytest.approx(expected)
+    assert score_submission(sub, answers) == pytest.approx(
+        kl_score(votes / votes.sum(axis=1, keepdims=True), probs)
+    )
+    sub.to_csv(tmp_path / "sub.csv", index=False)
+    answers.to_csv(tmp_path / "answers.csv", index=False)
+    args = ["score", "--submission", str(tmp_path / "sub.csv"), "--answers"]
+    assert main([*args, str(tmp_path / "answers.csv")]) == 0
+    assert float(capsys.readouterr().out.strip().splitlines()[-1]) == pytest.approx(
+        kl_score(votes / votes.sum(axis=1, keepdims=True), probs), abs=1e-6
+    )
+    with pytest.raises(ValueError, match=r"one row per answer row: 179 rows for 180"):
+        score_submission(sub.iloc[1:], answers)
+
+
+def votes_of(frame: pd.DataFrame) -> np.ndarray:
+    v = frame[list(schema.VOTE_COLUMNS)].to_numpy(np.float64)
+    return v / v.sum(axis=1, keepdims=True)

@@ -104,3 +104,14 @@ def test_class_with_no_rows_is_accepted_and_named(table):
     out = validate_train(without_seizure.copy(), "train.csv")
     assert absent_classes(out) == ["Seizure"]
     assert absent_classes(table) == []
+
+
+def test_repeated_rows_count_once_with_a_warning(table, kit_log):
+    doubled = pd.concat([table, table.iloc[[3]]], ignore_index=True)
+    out = validate_train(doubled, "train.csv")
+    assert len(out) == len(table)
+    assert (
+        out[list(schema.VOTE_COLUMNS)].to_numpy().sum()
+        == table[list(schema.VOTE_COLUMNS)].to_numpy().sum()
+    )
+    assert any("1 rows repeat an earlier row exactly (rows [5], eeg_id [1])" in m for m in kit_log)

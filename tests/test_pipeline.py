@@ -118,7 +118,7 @@ def test_bad_test_file_gets_prior(comp, trained, tmp_path):
     )
     sub, report = predict_test(Competition(broken), [run], workers=1)
     assert report["fallback_rows"] == test["eeg_id"].head(2).tolist()
-    prior = torch.load(run / "checkpoints" / "fold0_best.pt", weights_only=False)["prior"]
+    prior = torch.load(run / "checkpoints" / "fold0_best.pt", weights_only=True)["prior"]
     row = sub.set_index("eeg_id").loc[test["eeg_id"].iloc[0], list(schema.VOTE_COLUMNS)]
     np.testing.assert_allclose(row.to_numpy(), np.asarray(prior) / np.sum(prior), rtol=1e-6)
     assert len(sub) == len(test)
@@ -318,7 +318,7 @@ def test_a_checkpoint_that_does_not_load_is_skipped(comp, trained, tmp_path):
     models.mkdir()
     good = run / "checkpoints" / "fold0_best.pt"
     (models / "fold0_best.pt").write_bytes(good.read_bytes())
-    bad = torch.load(run / "checkpoints" / "fold1_best.pt", weights_only=False)
+    bad = torch.load(run / "checkpoints" / "fold1_best.pt", weights_only=True)
     bad["model"] = {k + ".renamed": v for k, v in bad["model"].items()}
     torch.save(bad, models / "fold1_best.pt")
     sub, report = predict_test(comp, [models], workers=1, cache_dir=tmp_path / "c")

@@ -138,3 +138,41 @@ def test_eeg_shorter_than_its_window_names_the_file(tmp_path, real_dir):
     eeg = read_eeg(short)
     with pytest.raises(DataError, match=r"short.parquet.*offset 0 s .* has 6000"):
         eeg_window(eeg, 0.0, short)
+
+
+@pytest.mark.parametrize("value", [np.inf, -np.inf, 1e39])
+def test_non_finite_samples_are_read_as_nan(tmp_path, real_dir, value):
+    """+-inf (and float64 beyond float32's range, inf after the cast) becomes NaN, the one
+    missing-value rule the input builders fill; left as inf it poisoned all 16 pairs."""
+    df = pd.read_parquet(real_dir / "test_eegs" / f"{TEST_EEG}.parquet").astype("float64")
+    df.loc[1234, "EKG"] = value
+    path = tmp_path / "inf.parquet"
+    df.to_parquet(path)
+    eeg = read_eeg(path)
+    assert np.isnan(eeg[1234, -1]) and np.isfinite(np.delete(eeg, 1234, axis=0)).all()
+
+
+def _spec_with_time(real_dir, tmp_path, time):
+    df = pd.read_parquet(real_dir / "train_spectrograms" / f"{TRAIN_SPEC}.parquet")
+    df = df.iloc[: len(time)].copy()
+    df["time"] = np.asarray(time, dtype=np.int64)
+    path = tmp_path / "spec.parquet"
+    df.to_parquet(path)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("name", "change", "message"),
+    [
+        ("gap", lambda t: np.concatenate([t[:10], t[11:]]), r"row 10 is 23 s, expected 21 s"),
+        ("missing first row", lambda t: t[1:], r"row 0 is 3 s, expected 1 s"),
+        ("repeated row", lambda t: np.concatenate([t[:5], t[4:]]), r"row 5 is 9 s, expected 11 s"),
+    ],
+)
+def test_spectrogram_time_cadence_is_checked(tmp_path, real_dir, name, change, message):
+    """Windows are sliced by row number: a gap, a missing first row or a repeated row would
+    shift every later window by 2 s, so the reader stops naming the file and the row."""
+    time = change(np.arange(1, 2 * 300, 2))
+    path = _spec_with_time(real_dir, tmp_path, time)
+    with pytest.raises(DataError, match=rf"spec.parquet: column time {message}"):
+        read_spectrogram(path)

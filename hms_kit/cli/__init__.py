@@ -44,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Parse ``argv`` and run the command; returns its exit status."""
+    from hms_kit.checkpoint import CheckpointError
     from hms_kit.config import ConfigError
     from hms_kit.data.readers import DataError
 
@@ -53,6 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     mod = importlib.import_module(args._module)
     try:
         return int(mod.run(args) or 0)
-    except (DataError, ConfigError, FileNotFoundError, FileExistsError) as exc:
+    # OSError: a missing file, a read-only or full disk, a permission: the message names
+    # the path, a traceback would add nothing but noise
+    except (DataError, ConfigError, CheckpointError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -37,7 +37,8 @@ def validate_train(df: pd.DataFrame, path: str | Path = "train.csv") -> pd.DataF
 
     Raises DataError naming the file, the column and the first bad row for: a missing
     column, a non-numeric id, offset or vote, a negative vote, a row with zero votes.
-    ``label_id`` may be blank (it is in real files).
+    ``label_id`` may be blank (it is in real files). A row repeated exactly (every column)
+    would count its votes twice: the copies are dropped, with a warning naming the eeg_ids.
     """
     missing = [c for c in schema.TRAIN_COLUMNS if c not in df.columns and c != "label_id"]
     if missing:
@@ -70,6 +71,21 @@ def validate_train(df: pd.DataFrame, path: str | Path = "train.csv") -> pd.DataF
             raise DataError(
                 f"{path}: column {schema.CONSENSUS_COLUMN} has unknown classes {unknown}"
             )
+    dup = df.duplicated(keep="first").to_numpy()
+    if dup.any():
+        from hms_kit.runlog import logger
+
+        rows = np.flatnonzero(dup)
+        ids = sorted({int(e) for e in df["eeg_id"].iloc[rows]})
+        logger().warning(
+            "%s: %d rows repeat an earlier row exactly (rows %s, eeg_id %s): the copies are "
+            "dropped so their votes count once",
+            path,
+            len(rows),
+            rows[:10].tolist(),
+            ids[:10],
+        )
+        df = df[~dup]
     return df.reset_index(drop=True)
 
 

@@ -1,7 +1,10 @@
 """Readers for Kaggle's EEG and spectrogram parquet files, and window extraction.
 
 NaN is expected in real files (a whole channel, runs of rows) and is kept as read: the
-readers do not fill, the input builders decide how (see ``hms_kit.inputs``).
+readers do not fill, the input builders decide how (see ``hms_kit.inputs``). A non-finite
+value (+-inf, or a float64 beyond float32's range) is read as NaN too, so the one missing
+value rule covers it: left as inf, one sample would turn every bipolar pair it touches (and,
+through the montage matrix's zeros, all 16) into NaN.
 ``nan_summary`` says where the NaNs are.
 """
 
@@ -49,9 +52,12 @@ def _columns_as_float32(table: pa.Table, names: tuple[str, ...], path: Path) -> 
         col = table.column(name)
         if not (pa.types.is_floating(col.type) or pa.types.is_integer(col.type)):
             raise DataError(f"{path}: column {name} has type {col.type}, expected a number")
-        # a ChunkedArray copies when it must; no zero_copy_only=False (pyarrow 12 has no such
-        # keyword, and from 13 on False is its default)
-        out[:, j] = col.to_numpy()
+        # no zero_copy_only=False: pyarrow 12 has no such keyword, and from 13 on False is
+        # its default (a ChunkedArray copies when it must)
+        with np.errstate(over="ignore", invalid="ignore"):  # overflow is handled just below
+            out[:, j] = col.to_numpy()
+    # float64 beyond float32's range became inf in the cast above; both are NaN from here on
+    out[np.isinf(out)] = np.nan
     return out
 
 
@@ -86,13 +92,36 @@ class Spectrogram:
 
 
 def read_spectrogram(path: str | Path) -> Spectrogram:
-    """A spectrogram parquet (``time`` int16 or int64 + 400 float columns). NaNs are kept."""
+    """A spectrogram parquet (``time`` int16 or int64 + 400 float columns). NaNs are kept.
+
+    Windows are sliced by row number (``spec_window``: row = offset // 2), which is right
+    only when row i is centred at ``1 + 2 i`` s; ``check_spec_time`` enforces that.
+    """
     path = Path(path)
     table = _read_table(path)
     _check_columns(path, table.column_names, (schema.SPEC_TIME_COLUMN, *schema.SPEC_COLUMNS))
     values = _columns_as_float32(table, schema.SPEC_COLUMNS, path)
-    time = table.column(schema.SPEC_TIME_COLUMN).to_numpy().astype(np.int64)
-    return Spectrogram(values=values, time=time, path=path)
+    col = table.column(schema.SPEC_TIME_COLUMN)
+    if col.null_count:
+        raise DataError(f"{path}: column time has {col.null_count} empty values")
+    time = col.to_numpy().astype(np.float64)
+    check_spec_time(time, path)
+    return Spectrogram(values=values, time=time.astype(np.int64), path=path)
+
+
+def check_spec_time(time: np.ndarray, path: str | Path = "<spectrogram>") -> None:
+    """DataError unless ``time`` is 1, 3, 5, ... s (one row every ``SPEC_ROW_S`` from the
+    first row's centre): a gap, a missing first row or a repeated row would shift every later
+    window by whole rows with nothing else to show it. Names the file and the first bad row."""
+    expected = schema.SPEC_ROW_S // 2 + schema.SPEC_ROW_S * np.arange(len(time), dtype=np.float64)
+    bad = np.flatnonzero(np.asarray(time, dtype=np.float64) != expected)
+    if len(bad):
+        i = int(bad[0])
+        raise DataError(
+            f"{path}: column time row {i} is {time[i]:g} s, expected {expected[i]:g} s "
+            f"(rows every {schema.SPEC_ROW_S} s from {expected[0]:g} s; a gap, a missing or "
+            "repeated row would shift every later window)"
+        )
 
 
 def eeg_window_start(offset_s: float) -> int:

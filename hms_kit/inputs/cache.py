@@ -13,19 +13,29 @@ every input file, so a changed setting or file rebuilds and an unchanged one is 
 entry is built in a ``.tmp-`` folder and renamed into place only when complete, so an
 interrupted build leaves nothing a later run would trust.
 
+Several processes may share one cache folder (two runs with the same ``--cache``): an entry
+is built under an exclusive lock (``.<entry>.lock``, ``fcntl.flock``), and a builder that
+waited for the lock reuses what the holder finished. A finished entry (one with a manifest)
+is never replaced or deleted, since another process may be reading its memory map.
+
+A window whose panels are not finite (a file with values so large that the transform
+overflows) is a failed window like an unreadable one, never stored as a success.
+
 Windows are keyed per modality: ``kaggle`` by (spectrogram_id, spectrogram offset), ``eeg``
 and ``wavelet`` by (eeg_id, eeg offset); label rows sharing a window share its panels.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import fcntl
 import hashlib
 import json
 import os
 import shutil
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -165,6 +175,16 @@ class FeatureCache:
         return [msg for m in self.modalities for msg in self.entries[m].failed.values()]
 
 
+def _checked(panels: np.ndarray, path: Path, offset: float) -> np.ndarray:
+    """The panels, or DataError naming the file when they (or their float16 copy) are not finite."""
+    if not np.isfinite(panels).all() or not np.isfinite(panels.astype(np.float16)).all():
+        raise DataError(
+            f"{path}: window at offset {offset:g} s gives non-finite panels (values too large "
+            "for the transform: overflow)"
+        )
+    return panels
+
+
 def _compute_task(task: dict[str, Any]) -> tuple[str, list[tuple[int, str]]]:
     """Worker: read one file, write the panels of its windows into the modalities' maps."""
     from hms_kit.inputs import row_panels
@@ -182,11 +202,11 @@ def _compute_task(task: dict[str, Any]) -> tuple[str, list[tuple[int, str]]]:
             if task["source"] == "eeg":
                 win = eeg_window(data, offset, path)
                 for m, arr in maps.items():
-                    arr[widx] = row_panels(m, eeg_window=win, cfg=cfg)
+                    arr[widx] = _checked(row_panels(m, eeg_window=win, cfg=cfg), path, offset)
             else:
                 win = spec_window(data, offset)
                 for m, arr in maps.items():
-                    arr[widx] = row_panels(m, spec_window=win, cfg=cfg)
+                    arr[widx] = _checked(row_panels(m, spec_window=win, cfg=cfg), path, offset)
         except DataError as exc:
             failures.append((widx, str(exc)))
     for arr in maps.values():
@@ -241,9 +261,17 @@ def build_cache(
         else:
             todo[m] = (final, windows)
     if todo:
-        _build_entries(comp, cfg, todo, split, workers, progress, tqdm)
-        for m, (final, _) in todo.items():
-            entries[m] = CacheEntry.open(final)
+        with _locked([final for final, _ in todo.values()]):
+            # another builder may have finished an entry while this one waited for its lock
+            for m in list(todo):
+                final = todo[m][0]
+                if (final / "manifest.json").is_file():
+                    entries[m] = CacheEntry.open(final)
+                    del todo[m]
+            if todo:
+                _build_entries(comp, cfg, todo, split, workers, progress, tqdm)
+            for m, (final, _) in todo.items():
+                entries[m] = CacheEntry.open(final)
     cache = FeatureCache(modalities=mods, entries=entries, index=index)
     if strict:
         for m in mods:
@@ -252,6 +280,17 @@ def build_cache(
                 row = int(np.flatnonzero(index[m] == widx)[0])
                 raise DataError(f"{msg} (label row {row}, eeg_id {int(rows['eeg_id'].iloc[row])})")
     return cache
+
+
+@contextlib.contextmanager
+def _locked(finals: list[Path]) -> Iterator[None]:
+    """Hold an exclusive lock per entry (sorted: two builders never wait on each other)."""
+    with contextlib.ExitStack() as stack:
+        for final in sorted(finals):
+            f = stack.enter_context(open(final.parent / f".{final.name}.lock", "a+b"))
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+            stack.callback(fcntl.flock, f.fileno(), fcntl.LOCK_UN)
+        yield
 
 
 def _build_entries(comp, cfg, todo, split, workers, progress, tqdm) -> None:
@@ -312,6 +351,10 @@ def _build_entries(comp, cfg, todo, split, workers, progress, tqdm) -> None:
                 "failed": {str(k): v for k, v in sorted(failed[m].items())},
             }
             (tmp_dirs[m] / "manifest.json").write_text(json.dumps(manifest, indent=1))
+            if (final / "manifest.json").is_file():
+                # finished by another builder (one that took no lock): a reader may have it
+                # open, so it stays and this build is dropped
+                continue
             if final.exists():  # a stale entry without manifest from an older crash
                 shutil.rmtree(final)
             os.replace(tmp_dirs[m], final)
