@@ -153,6 +153,9 @@ class TrainConfig:
     # folds trained side by side, one process each (hms_kit.fold_scheduler): 0 = one per GPU
     # when there are two or more (Kaggle's T4 x2), else one after another
     fold_workers: int = 0
+    # a patient_id,fold file (`python -m hms_kit folds`) shared by runs whose OOF are blended;
+    # empty: folds made from the rows and train.seed
+    folds_file: str = ""
 
 
 @dataclass

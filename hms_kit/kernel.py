@@ -89,6 +89,11 @@ def run_train_kernel(root: str | Path | None = None) -> dict:
     previous = continue_previous_run(paths)
     if previous:
         log.info("continuing the run attached from %s", previous)
+    if not cfg.train.folds_file:
+        shared = find_folds_file(paths)
+        if shared:
+            log.info("folds from the attached %s", shared)
+            cfg.train.folds_file = str(shared)
     result = train_folds(
         Competition.locate(paths.competition),
         cfg,
@@ -105,6 +110,17 @@ def run_train_kernel(root: str | Path | None = None) -> dict:
             result["kl_prior"],
         )
     return result
+
+
+def find_folds_file(paths: KagglePaths) -> Path | None:
+    """A shared folds file (``patient_id,fold``, from ``python -m hms_kit folds``) at the top
+    of an attached dataset, if any: runs trained on it can be blended."""
+    for d in paths.model_inputs():
+        for f in sorted(d.glob("*.csv")):
+            with open(f) as fh:
+                if fh.readline().strip() == "patient_id,fold":
+                    return f
+    return None
 
 
 def continue_previous_run(paths: KagglePaths) -> Path | None:
@@ -215,6 +231,7 @@ def find_members(inputs: list[Path]) -> list[Member]:
     """Attached train outputs (a ``config.yaml`` with ``fold*_best.pt`` below it), grouped by
     the config that trained them: fold kernels of one config are one member."""
     from hms_kit.ensemble import file_sha
+    from hms_kit.train import STALE_DIR
 
     runs: list[Path] = []
     for d in inputs:
@@ -222,7 +239,7 @@ def find_members(inputs: list[Path]) -> list[Member]:
             run = cfg.parent
             if not cfg.is_file() or run in runs or any(r in run.parents for r in runs):
                 continue
-            if next(run.rglob("fold*_best.pt"), None) is not None:
+            if any(STALE_DIR not in f.relative_to(run).parts for f in run.rglob("fold*_best.pt")):
                 runs.append(run)
     by_sha: dict[str, list[Path]] = {}
     for run in runs:
@@ -230,7 +247,9 @@ def find_members(inputs: list[Path]) -> list[Member]:
     return [Member(sha, rs) for sha, rs in by_sha.items()]
 
 
-def member_blend(members: list[Member], inputs: list[Path], work: Path) -> dict:
+def member_blend(
+    members: list[Member], inputs: list[Path], work: Path, train: pd.DataFrame | None = None
+) -> dict:
     """The blend of ``members`` (weights in members' order): an attached ``blend.json`` whose
     runs are these members (matched by config hash), else one fitted here on the members'
     OOF files (gathered into ``work/m<i>/``), else equal weights."""
@@ -253,7 +272,7 @@ def member_blend(members: list[Member], inputs: list[Path], work: Path) -> dict:
     try:
         dirs = []
         for i, m in enumerate(members):
-            if gather_fold_oof(m.runs, work / f"m{i}") is None:
+            if gather_fold_oof(m.runs, work / f"m{i}", train) is None:
                 raise BlendError(f"member {i} ({m.runs[0]}) has no OOF files")
             shutil.copyfile(m.runs[0] / CONFIG_NAME, work / f"m{i}" / CONFIG_NAME)
             dirs.append(work / f"m{i}")
@@ -285,7 +304,12 @@ def predict_ensemble(comp, members: list[Member], cfg: Config, paths: KagglePath
 
     log = get_run_logger(paths.working)
     start = time.time()
-    blend = member_blend(members, paths.model_inputs(), paths.working / "members")
+    try:
+        train = comp.read_train()
+    except Exception as exc:  # the blend can still be fitted on the runs' own rows
+        log.warning("train.csv unreadable (%s): members' OOF kept in their row modes", exc)
+        train = None
+    blend = member_blend(members, paths.model_inputs(), paths.working / "members", train)
     limit = cfg.predict.time_limit_hours * 3600
     frames: list = [None] * len(members)
     reports: list[dict] = [{"fallback_rows": []} for _ in members]
@@ -341,16 +365,21 @@ def commit_run_problems(report: dict) -> list[str]:
     return problems
 
 
-def gather_fold_oof(inputs: list[Path], out_dir: Path) -> dict | None:
+def gather_fold_oof(
+    inputs: list[Path], out_dir: Path, train: pd.DataFrame | None = None
+) -> dict | None:
     """Join the ``oof_fold*.csv`` of every attached train kernel (one per fold when the folds
-    ran in parallel kernels) into ``out_dir``: oof.csv, scores.json, per_class.csv,
-    confusion.png. Returns the scores, or None when no input has OOF files."""
-    from hms_kit.train import gather_oof
+    ran in parallel kernels) into ``out_dir``: oof.csv (per train.csv row when ``train`` is
+    given), scores.json, per_class.csv, confusion.png. Files set aside in a run's ``stale/``
+    are not used. Returns the scores, or None when no input has OOF files."""
+    from hms_kit.train import STALE_DIR, gather_oof
 
     found: dict[str, Path] = {}
     config = None
     for d in inputs:
         for f in sorted(d.rglob("oof_fold*.csv")):
+            if STALE_DIR in f.relative_to(d).parts[:-1]:
+                continue
             found.setdefault(f.name, f)
             config = config or (f.parent / "config.yaml")
     if not found:
@@ -359,7 +388,7 @@ def gather_fold_oof(inputs: list[Path], out_dir: Path) -> dict | None:
     for name, f in found.items():
         shutil.copyfile(f, out_dir / name)
     cfg = load_config(config) if config and config.is_file() else load_config(None)
-    scores = gather_oof(out_dir, cfg)
+    scores = gather_oof(out_dir, cfg, train)
     logger().info(
         "OOF of %d folds %s (complete: %s): KL %.4f (all rows), %.4f (>= 10 votes)",
         len(scores["folds"]),

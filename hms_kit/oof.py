@@ -79,14 +79,16 @@ def expand_to_train_rows(oof: pd.DataFrame, train: pd.DataFrame, row_mode: str) 
     """
     if row_mode not in GROUP_KEYS:
         raise ValueError(f"row mode must be one of {tuple(GROUP_KEYS)}, got {row_mode!r}")
-    key = GROUP_KEYS[row_mode] or ["eeg_id", "eeg_sub_id"]
-    if row_mode == "per_eeg":
-        # a per-EEG row's votes are the EEG's summed votes: it stands for every window
-        lookup = oof[["eeg_id", "fold", *PRED_COLS]].drop_duplicates("eeg_id")
-    else:
-        lookup = oof[[*key, "fold", *PRED_COLS]].drop_duplicates(key)
-    rows = train.drop(columns=[c for c in ("fold", *PRED_COLS) if c in train]).merge(
-        lookup, on=key, how="inner"
+    train = train.drop(columns=[c for c in ("fold", *PRED_COLS) if c in train])
+    # each OOF row is one train row (a per-EEG row keeps its first window's eeg_sub_id)
+    rep = train.merge(
+        oof[["eeg_id", "eeg_sub_id", "fold", *PRED_COLS]], on=["eeg_id", "eeg_sub_id"]
+    )
+    key = GROUP_KEYS[row_mode]
+    rows = (
+        rep
+        if key is None
+        else train.merge(rep[[*key, "fold", *PRED_COLS]].drop_duplicates(key), on=key, how="inner")
     )
     votes = rows[list(schema.VOTE_COLUMNS)].to_numpy(float)
     rows[TARGET_COLS] = votes / votes.sum(axis=1, keepdims=True)

@@ -191,7 +191,16 @@ def predict_test(
     sub = pd.DataFrame(probs, columns=list(schema.VOTE_COLUMNS))
     sub.insert(0, "eeg_id", test["eeg_id"].to_numpy())
     # one prediction per eeg_id, one row per row of test.csv (an eeg_id repeats in MLE-bench's)
-    sub = sub.drop_duplicates("eeg_id").set_index("eeg_id").loc[order].reset_index()
+    sub = sub.drop_duplicates("eeg_id").set_index("eeg_id")
+    missing = [int(e) for e in pd.unique(order) if e not in sub.index]
+    if missing:  # only when test.csv is empty: the rows come from sample_submission.csv
+        log.warning(
+            "eeg_id %s in sample_submission.csv but not in test.csv: prior used", missing[:20]
+        )
+    for e in missing:
+        sub.loc[e] = prior
+        report["fallback_rows"].append(e)
+    sub = sub.loc[order].reset_index()
     return validate_submission(sub, order), report
 
 
@@ -200,7 +209,8 @@ def submission_order(comp: Competition, test: pd.DataFrame) -> tuple[np.ndarray,
     sample_submission.csv (in one file only).
 
     The rows come from test.csv, which the hidden rerun replaces with the hidden test set;
-    sample_submission.csv only gives the order when it holds the same eeg_ids as test.csv.
+    sample_submission.csv only gives the order when it holds the same eeg_ids as test.csv (or
+    the rows, on the prior, when test.csv is empty).
     """
     ids = test["eeg_id"].to_numpy()
     try:
@@ -211,6 +221,8 @@ def submission_order(comp: Competition, test: pd.DataFrame) -> tuple[np.ndarray,
     in_sample, in_test = Counter(sample.tolist()), Counter(ids.tolist())
     if in_sample == in_test:
         return sample, []
+    if not len(ids):  # an empty test.csv: sample_submission's rows, on the prior
+        return sample, sorted(set(int(e) for e in sample))
     only_sample = sorted((in_sample - in_test).elements())
     only_test = sorted((in_test - in_sample).elements())
     logger().warning(

@@ -45,6 +45,7 @@ from hms_kit import schema
 from hms_kit.checkpoint import CheckpointError, load_checkpoint, load_model_state, save_checkpoint
 from hms_kit.config import Config, ConfigError, StageConfig, save_config, to_dict
 from hms_kit.data.competition import Competition
+from hms_kit.data.folds import assign_folds, folds_sha, read_folds_file
 from hms_kit.data.labels import absent_classes, select_rows, total_votes, vote_targets
 from hms_kit.data.readers import DataError
 from hms_kit.evaluate import (
@@ -61,6 +62,7 @@ from hms_kit.inputs.dataset import CustomDataset
 from hms_kit.inputs.merge import in_chans as layout_in_chans
 from hms_kit.io import atomic_write, atomic_write_csv, atomic_write_text
 from hms_kit.model import build_model
+from hms_kit.oof import POPULATIONS, add_logits, expand_to_train_rows, scores_per_population
 from hms_kit.runlog import ensure_run_log, get_run_logger, log_time, logger
 
 ROW_KEY = [
@@ -84,7 +86,10 @@ class NonFiniteLossError(DataError):
 STALE_DIR = "stale"
 # settings that do not change what a fold's model is: a run resumed with another time limit,
 # worker count, log cadence or inference batch size keeps its folds
-_NOT_FINGERPRINTED = {"train": ("folds", "time_limit_hours", "num_workers", "log_every")}
+# the folds themselves are fingerprinted, so where they came from (folds_file) need not be
+_NOT_FINGERPRINTED = {
+    "train": ("folds", "time_limit_hours", "num_workers", "log_every", "fold_workers", "folds_file")
+}
 
 
 # ----------------------------------------------------------------------------- folds
@@ -403,6 +408,15 @@ def _evaluate(model, loader, device, amp) -> tuple[float, np.ndarray]:
     return kl_score(loader.dataset.targets, probs), probs
 
 
+def warmup_share(pct_start: float, total_steps: int) -> float:
+    """OneCycleLR's warm-up share, nudged when its warm-up would end on step 0: OneCycleLR
+    divides by the warm-up's length in steps (``pct_start * total_steps - 1``), so a short
+    stage (e.g. 10 steps at 0.1) would stop with ZeroDivisionError instead of training."""
+    if abs(pct_start * total_steps - 1) < 1e-9:
+        return pct_start + 0.5 / total_steps
+    return pct_start
+
+
 def run_stage(
     ctx: FoldContext,
     model: torch.nn.Module,
@@ -437,7 +451,7 @@ def run_stage(
         max_lr=scfg.max_lr,
         epochs=scfg.epochs,
         steps_per_epoch=steps_per_epoch,
-        pct_start=scfg.pct_start,
+        pct_start=warmup_share(scfg.pct_start, scfg.epochs * steps_per_epoch),
         anneal_strategy=scfg.anneal_strategy,
         div_factor=scfg.div_factor,
         final_div_factor=scfg.final_div_factor,
@@ -691,9 +705,11 @@ def oof_frame(
     rows: pd.DataFrame, probs: np.ndarray, targets: np.ndarray, votes: np.ndarray, fold: int
 ) -> pd.DataFrame:
     """oof.csv rows: ids and offsets, fold, six predicted probabilities, six targets, total votes."""
+    ids = ["label_id"] if "label_id" in rows else []
     out = (
         rows[
             [
+                *ids,
                 "eeg_id",
                 "eeg_sub_id",
                 "eeg_label_offset_seconds",
@@ -761,8 +777,12 @@ def train_folds(
             f"fold {bad[0]} does not exist: folds are 0..{cfg.train.n_folds - 1} "
             f"(train.n_folds = {cfg.train.n_folds})"
         )
-    rows = training_rows(comp, cfg)
-    fold_of = load_or_make_folds(run_dir, rows, cfg.train.n_folds, cfg.train.seed)
+    train = comp.read_train()
+    rows = select_rows(train, cfg.data.row_mode)
+    if cfg.train.folds_file:
+        fold_of = folds_from_file(run_dir, rows, cfg.train.folds_file, cfg.train.n_folds)
+    else:
+        fold_of = load_or_make_folds(run_dir, rows, cfg.train.n_folds, cfg.train.seed)
     cache = build_cache(
         comp, rows, cfg.inputs, cache_dir, split="train", workers=workers, strict=True
     )
@@ -804,7 +824,9 @@ def train_folds(
                 log.warning("stopped at the time limit after fold %d", k)
                 break
     plot_lr(run_dir)
-    result = gather_oof(run_dir, cfg)
+    result = gather_oof(run_dir, cfg, train)
+    if result.get("complete"):
+        log.info("OOF scores by population:\n%s", population_table(result))
     result["folds_trained"] = summaries
     return result
 
@@ -850,26 +872,78 @@ class FoldRun:
         return train_fold(ctx, resume=self.resume)
 
 
-def gather_oof(run_dir: str | Path, cfg: Config) -> dict[str, Any]:
+def gather_oof(
+    run_dir: str | Path, cfg: Config, train: pd.DataFrame | None = None
+) -> dict[str, Any]:
     """Join the oof_fold*.csv files into oof.csv with scores.json, per_class.csv and confusion.png.
 
-    Scores cover the folds present; ``complete`` says whether every fold is there.
+    With ``train`` (train.csv), a run on one row per EEG or per vote vector has its OOF mapped
+    back to every train.csv row those rows stand for, so runs of any row mode line up (see
+    ``hms_kit.oof``); oof.csv also gets the log-probabilities (``logit_*``). Scores cover the
+    folds present, per population (``kl_all``, ``kl_votes_le_3``, ``kl_votes_4_9``,
+    ``kl_votes_ge_10``, ``kl_golden``, with row counts ``n_*``), with the population the
+    checkpoints were chosen on; ``complete`` says whether every fold is there.
     """
     run_dir = Path(run_dir)
     parts = sorted(run_dir.glob("oof_fold*.csv"))
     if not parts:
         return {"complete": False, "folds": []}
     oof = pd.concat([pd.read_csv(p) for p in parts], ignore_index=True)
+    if train is not None and cfg.data.row_mode != "all":
+        oof = expand_to_train_rows(oof, train, cfg.data.row_mode)
+    oof = add_logits(oof)
     atomic_write_csv(run_dir / "oof.csv", oof)
     t, p, v = oof[TARGET_COLS].to_numpy(), oof[PRED_COLS].to_numpy(), oof["total_votes"].to_numpy()
-    scores = scores_by_population(t, p, v, cfg.data.high_vote_threshold)
+    scores = scores_per_population(t, p, v, oof["eeg_id"].to_numpy(), cfg.data.high_vote_threshold)
+    scores.update(scores_by_population(t, p, v, cfg.data.high_vote_threshold))
     folds_present = sorted(int(f) for f in oof["fold"].unique())
     scores.update({"folds": folds_present, "complete": len(folds_present) == cfg.train.n_folds})
     scores["kl_prior"] = scores_by_population(t, prior_predictions(t, len(t)), v)["kl_all"]
+    s2 = cfg.train.stage2
+    scores["checkpoint_population"] = (
+        f"votes_ge_{s2.min_votes}" if cfg.train.two_stage and s2.min_votes > 0 else "all"
+    )
+    scores["row_mode"] = cfg.data.row_mode
+    if (run_dir / "folds.csv").is_file():
+        scores["folds_sha"] = folds_sha(patient_folds_table(pd.read_csv(run_dir / "folds.csv")))
     atomic_write_text(run_dir / "scores.json", json.dumps(scores, indent=1))
     atomic_write_csv(run_dir / "per_class.csv", per_class_table(oof))
     plot_confusion(confusion_matrix(oof), run_dir / "confusion.png")
     return scores
+
+
+def population_table(scores: dict[str, Any]) -> str:
+    """The OOF KL and row count of each population, one line each (for the run log)."""
+    return "\n".join(
+        f"  {name:<12} KL {scores.get(f'kl_{name}', float('nan')):.4f}  "
+        f"({scores.get(f'n_{name}', 0)} rows)"
+        for name in POPULATIONS
+    )
+
+
+def patient_folds_table(folds_csv: pd.DataFrame) -> pd.DataFrame:
+    """A run's folds.csv (one line per row) as ``patient_id, fold``."""
+    return folds_csv[["patient_id", "fold"]].drop_duplicates("patient_id")
+
+
+def folds_from_file(
+    run_dir: Path, rows: pd.DataFrame, path: str | Path, n_folds: int
+) -> np.ndarray:
+    """Folds of ``rows`` from a ``patient_id,fold`` file, written to the run's folds.csv.
+
+    Raises ConfigError when the file's fold count is not ``n_folds``, DataError when it lacks
+    a patient of these rows.
+    """
+    table = read_folds_file(path)
+    have = int(table["fold"].max()) + 1 if len(table) else 0
+    if have != n_folds:
+        raise ConfigError(f"{path}: holds {have} folds but train.n_folds = {n_folds}")
+    folds = assign_folds(rows, table, source=str(path))
+    out = rows[[*ROW_KEY, "patient_id", schema.CONSENSUS_COLUMN]].copy()
+    out["fold"] = folds
+    atomic_write_csv(run_dir / "folds.csv", out)
+    logger().info("folds from %s (sha %s)", path, folds_sha(table))
+    return folds
 
 
 def plot_lr(run_dir: Path) -> Path | None:

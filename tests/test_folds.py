@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from hms_kit import schema
 from hms_kit.cli import main
 from hms_kit.data import Competition, DataError
 from hms_kit.data.folds import assign_folds, folds_sha, patient_folds, read_folds_file
@@ -52,3 +54,62 @@ def test_bad_folds_files_are_named(tmp_path: Path) -> None:
         assign_folds(rows, table)
     with pytest.raises(ValueError, match="patient_id 5 sits in more than one fold"):
         patient_folds(pd.DataFrame({"patient_id": [5, 5]}), np.array([0, 1]))
+
+
+VOTES = list(schema.VOTE_COLUMNS)
+TINY = [
+    "model.name=test_efficientnet",
+    "train.n_folds=3",
+    "train.stage1.epochs=1",
+    "train.stage2.epochs=1",
+    "train.stage2.min_votes=5",
+    "train.batch_size=8",
+    "train.num_workers=0",
+    "inputs.scale=0.25",
+]
+
+
+def test_runs_on_one_folds_file_line_up_and_blend(comp, tmp_path, capsys) -> None:
+    """Two row modes on one shared folds file: OOF per train row, scores per population, one
+    folds fingerprint, and a blend of the two."""
+    folds = tmp_path / "folds.csv"
+    assert (
+        main(["folds", "--competition", str(comp.root), "--out", str(folds), "--n-folds", "3"]) == 0
+    )
+    runs = []
+    for mode in ("all", "dedup"):
+        run = tmp_path / mode
+        args = ["train", "--competition", str(comp.root), "--out", str(run), "--workers", "1"]
+        args += ["--folds-file", str(folds), "--cache", str(tmp_path / "cache")]
+        for item in [*TINY, f"data.row_mode={mode}"]:
+            args += ["--set", item]
+        assert main(args) == 0
+        runs.append(run)
+    out = capsys.readouterr().out
+    assert (
+        "checkpoints chosen on votes_ge_5" in out and "(golden: one >= 10-vote row per EEG)" in out
+    )
+    train = comp.read_train()
+    scores = [json.loads((r / "scores.json").read_text()) for r in runs]
+    for s in scores:
+        assert s["complete"] and s["n_all"] == len(train)
+        assert s["n_votes_le_3"] + s["n_votes_4_9"] + s["n_votes_ge_10"] == len(train)
+        assert s["n_golden"] == train.loc[train[VOTES].sum(axis=1) >= 10, "eeg_id"].nunique()
+    assert scores[0]["folds_sha"] == scores[1]["folds_sha"] == folds_sha(read_folds_file(folds))
+    assert scores[1]["row_mode"] == "dedup"
+    oofs = [pd.read_csv(r / "oof.csv") for r in runs]
+    # the dedup run's predictions are mapped back to every train row, in its patient's fold
+    assert sorted(oofs[1]["label_id"]) == sorted(train["label_id"])
+    mapping = dict(zip(read_folds_file(folds)["patient_id"], read_folds_file(folds)["fold"]))
+    assert (oofs[1]["fold"] == oofs[1]["patient_id"].map(mapping)).all()
+    assert {f"logit_{c}" for c in VOTES} <= set(oofs[0].columns)
+    blend = tmp_path / "blend"
+    assert main(["blend", "--runs", ",".join(map(str, runs)), "--out", str(blend)]) == 0
+    assert json.loads((blend / "blend.json").read_text())["n_rows"] == scores[0]["n_votes_ge_10"]
+    # a folds file that lacks a patient is refused, naming it
+    table = read_folds_file(folds)
+    table.iloc[1:].to_csv(tmp_path / "short.csv", index=False)
+    args = ["train", "--competition", str(comp.root), "--out", str(tmp_path / "x")]
+    args += ["--folds-file", str(tmp_path / "short.csv"), *sum((["--set", t] for t in TINY), [])]
+    assert main(args) == 2
+    assert f"patient_id {int(table['patient_id'].iloc[0])} is not in it" in capsys.readouterr().err

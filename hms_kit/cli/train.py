@@ -23,6 +23,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--folds", default=None, help="folds to train, e.g. 0,1 (default: all)")
     p.add_argument("--cache", type=Path, default=None, help="cache folder (default: RUN/cache)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run")
+    p.add_argument(
+        "--folds-file",
+        default=None,
+        help="patient_id,fold file from `folds` (train.folds_file): runs that share it blend",
+    )
     p.add_argument("--workers", type=int, default=None, help="cache build processes")
 
 
@@ -30,6 +35,8 @@ def run(args: argparse.Namespace) -> int:
     from hms_kit.train import install_stop_handler, train_folds
 
     cfg = config_from_args(args)
+    if args.folds_file:
+        cfg.train.folds_file = str(args.folds_file)
     comp = Competition.locate(args.competition)
     log = get_run_logger(args.out)
     log.info("train: competition %s, run %s", comp.root, args.out)
@@ -48,7 +55,9 @@ def run(args: argparse.Namespace) -> int:
     if result.get("complete"):
         print(
             f"OOF KL {result['kl_all']:.4f} (all rows) | {result['kl_votes_ge_10']:.4f} (>= 10 votes)"
-            f" | prior {result['kl_prior']:.4f}"
+            f" | {result['kl_golden']:.4f} (golden: one >= 10-vote row per EEG)"
+            f" | prior {result['kl_prior']:.4f} | checkpoints chosen on "
+            f"{result['checkpoint_population']}"
         )
     print(f"run folder: {args.out}")
     return 0
