@@ -209,7 +209,7 @@ def run_infer_kernel(root: str | Path | None = None) -> Path:
     log.info("wrote %s (%d rows)", out, len(sub))
     try:  # with several members, each one's OOF is in working/members/
         if len(members) <= 1:
-            gather_fold_oof(paths.model_inputs(), paths.working / "oof")
+            gather_fold_oof(paths.model_inputs(), paths.working / "oof", comp.read_train())
     except Exception as exc:  # the OOF report is a bonus; the submission is already written
         log.warning("could not gather the folds' OOF files: %s", exc)
     return out

@@ -270,9 +270,10 @@ def test_bad_training_file_stops_with_file_and_row(comp, trained, tmp_path):
     assert not list(out.rglob("*.tmp-*")) and not list((tmp_path / "cache").rglob("*.tmp*"))
 
 
-def test_folds_from_parallel_kernels_are_gathered(trained, tmp_path):
-    """One kernel per fold: each output has its oof_fold<k>.csv; gathered they give the
-    same score as the run that trained both folds."""
+def test_folds_from_parallel_kernels_are_gathered(comp, trained, tmp_path):
+    """One kernel per fold: each output has its oof_fold<k>.csv; gathered (mapped back to
+    every train.csv row, as the run did) they give the same score as the run that trained
+    both folds."""
     from hms_kit.kernel import gather_fold_oof
 
     run, _, result = trained
@@ -283,7 +284,7 @@ def test_folds_from_parallel_kernels_are_gathered(trained, tmp_path):
         (d / f"oof_fold{k}.csv").write_bytes((run / f"oof_fold{k}.csv").read_bytes())
         (d / "config.yaml").write_bytes((run / "config.yaml").read_bytes())
         inputs.append(d)
-    scores = gather_fold_oof(inputs, tmp_path / "oof")
+    scores = gather_fold_oof(inputs, tmp_path / "oof", comp.read_train())
     assert scores["complete"] and scores["folds"] == [0, 1]
     assert scores["kl_all"] == pytest.approx(result["kl_all"], abs=1e-9)
     assert gather_fold_oof([tmp_path / "oof" / "nothing"], tmp_path / "x") is None
