@@ -12,7 +12,7 @@ of a recording), ``writer`` (draws the signals and writes the files).
 """
 
 from hms_kit.data.synth.labels import plan_competition
-from hms_kit.data.synth.signals import background, class_pattern, pattern_strengths
+from hms_kit.data.synth.signals import background, class_pattern, shown_patterns
 from hms_kit.data.synth.spectrogram import kaggle_spectrogram
 from hms_kit.data.synth.writer import ANSWERS_DIR, SynthSummary, generate_competition
 
@@ -23,6 +23,6 @@ __all__ = [
     "class_pattern",
     "generate_competition",
     "kaggle_spectrogram",
-    "pattern_strengths",
+    "shown_patterns",
     "plan_competition",
 ]
