@@ -133,7 +133,11 @@ def _estimator(name: str, seed: int):
 
 
 def fit_predict(
-    x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, name: str = "logreg", seed: int = 0
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_test: np.ndarray,
+    name: str = "logreg",
+    seed: int = 0,
 ) -> np.ndarray:
     """Fit on soft labels and predict: ``(len(x_test), 6)`` class probabilities.
 
@@ -179,7 +183,9 @@ def train_baseline(comp: Competition, cfg: Config, run_dir: str | Path) -> dict[
         from hms_kit.io import atomic_write_csv
 
         atomic_write_csv(run_dir / f"oof_fold{k}.csv", frame)
-        summaries.append({"fold": k, "n_val": int(val.sum()), "seconds": time.perf_counter() - start})
+        summaries.append(
+            {"fold": k, "n_val": int(val.sum()), "seconds": time.perf_counter() - start}
+        )
     result = gather_oof(run_dir, cfg)
     result["folds_trained"] = summaries
     return result

@@ -109,7 +109,9 @@ def _ekg_measures(ekg: np.ndarray) -> dict[str, float]:
     e = ekg - np.median(ekg)
     if np.abs(e.min()) > np.abs(e.max()):  # R peaks may point down (electrode polarity)
         e = -e
-    peaks, _ = scipy.signal.find_peaks(e, distance=int(0.35 * FS), height=0.5 * np.percentile(e, 99.5))
+    peaks, _ = scipy.signal.find_peaks(
+        e, distance=int(0.35 * FS), height=0.5 * np.percentile(e, 99.5)
+    )
     if len(peaks) < 3:
         return {"ekg_bpm": float("nan"), "ekg_rr_cv": float("nan")}
     rr = np.diff(peaks) / FS
@@ -214,4 +216,130 @@ LABEL_TARGETS: dict[str, tuple[str, float, float]] = {
 }
 for _pop, _shares in REAL_SHARES.items():
     for _cls, _s in zip(schema.CLASSES, _shares):
-        LABEL_TARGETS[f"share_{_pop}_{_cls}"] = (f"{_s / 100:.3f}", _s / 100 - 0.03, _s / 100 + 0.03)
+        LABEL_TARGETS[f"share_{_pop}_{_cls}"] = (
+            f"{_s / 100:.3f}",
+            _s / 100 - 0.03,
+            _s / 100 + 0.03,
+        )
+
+
+REAL_PAIRS = (  # (split, eeg_id, spectrogram_id, EEG start in spectrogram time, s)
+    ("train", 1628180742, 353733, 275),
+    ("test", 3911565283, 853520, 275),
+)
+
+
+def _median(frame: pd.DataFrame, key: str) -> float:
+    return float(frame[key].median()) if key in frame and frame[key].notna().any() else float("nan")
+
+
+def signal_summary(comp: Competition, max_eegs: int = 40) -> dict[str, float]:
+    """Medians of the EEG and spectrogram measures over the first ``max_eegs`` training EEGs
+    (their first 50 s) and spectrograms of ``comp``, and file-level shares (NaN files,
+    alpha files, line files, spread of spectrogram levels)."""
+    train = comp.read_train()
+    eeg_ids = train["eeg_id"].drop_duplicates().to_numpy()
+    spec_ids = train["spectrogram_id"].drop_duplicates().to_numpy()
+    eeg_rows, nan_files = [], 0
+    for eeg_id in eeg_ids:
+        x = comp.read_eeg(int(eeg_id))
+        nan_files += bool(np.isnan(x).any())
+        if len(eeg_rows) < max_eegs:
+            eeg_rows.append(eeg_measures(x[: schema.EEG_WINDOW_SAMPLES]))
+    spec_rows = [
+        spectrogram_measures(comp.read_spectrogram(int(s)).values) for s in spec_ids[: max_eegs * 2]
+    ]
+    e, s = pd.DataFrame(eeg_rows), pd.DataFrame(spec_rows)
+    out = {k: _median(e, k) for k in e.columns if k not in ("line_db", "alpha_peak_log10")}
+    out["alpha_files"] = float((e["alpha_peak_log10"] > 0.1).mean())
+    lined = e["line_db"] > 6
+    out["line_files"] = float(lined.mean())
+    out["line_db"] = _median(e[lined], "line_db")
+    out["alpha_peak_log10"] = float(e["alpha_peak_log10"].quantile(0.9))
+    out["eeg_nan_files"] = nan_files / len(eeg_ids)
+    for k in ("spec_lag1", "spec_dln", "spec_region_sd"):
+        out[k] = _median(s, k)
+    out["spec_file_sd"] = float(s["spec_level"].std())
+    out["spec_zero_share"] = float(s["spec_zero_share"].quantile(0.9))
+    out["spec_subfloor_share"] = float(s["spec_subfloor_share"].quantile(0.9))
+    out["spec_burst_share"] = float(s["spec_burst_share"].mean())
+    out["spec_nan_files"] = float(s["spec_has_nan"].mean())
+    return out
+
+
+def real_summary(real_dir: str | Path) -> dict[str, float]:
+    """The same measures on the real files of ``real_dir`` (a competition-shaped folder with
+    the real pairs of ``REAL_PAIRS``), including the power calibration of
+    ``kaggle_spectrogram`` against them (``spec_calibration``)."""
+    comp = Competition(Path(real_dir))
+    e, s, cal = [], [], []
+    for split, eeg_id, spec_id, start in REAL_PAIRS:
+        x = comp.read_eeg(eeg_id, split)
+        v = comp.read_spectrogram(spec_id, split).values
+        e.append(eeg_measures(x[: schema.EEG_WINDOW_SAMPLES]))
+        s.append(spectrogram_measures(v))
+        cal.append(calibration_log_ratio(x, v, start))
+    ef, sf = pd.DataFrame(e), pd.DataFrame(s)
+    out = {k: _median(ef, k) for k in ef.columns}
+    out.update({k: _median(sf, k) for k in sf.columns if k != "spec_level"})
+    out["spec_file_sd"] = float(sf["spec_level"].std())
+    out["spec_calibration"] = float(np.median(cal))
+    return out
+
+
+def synthetic_calibration(comp: Competition, n: int = 5) -> float:
+    """``calibration_log_ratio`` of ``comp``'s own first ``n`` NaN-free EEG/spectrogram pairs:
+    ~0 when its spectrograms are computed from its EEGs at the calibrated scale."""
+    train = comp.read_train().drop_duplicates("eeg_id")
+    vals = []
+    for r in train.itertuples(index=False):
+        x = comp.read_eeg(r.eeg_id)
+        if np.isnan(x).any():
+            continue
+        start = int(r.spectrogram_label_offset_seconds - r.eeg_label_offset_seconds) + 275
+        vals.append(calibration_log_ratio(x, comp.read_spectrogram(r.spectrogram_id).values, start))
+        if len(vals) >= n:
+            break
+    return float(np.median(vals)) if vals else float("nan")
+
+
+def realism_table(
+    comp: Competition, real_dir: str | Path | None = None, label_plan: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """One row per measure: ``measure``, ``target`` (issue 10 / LABEL_STATS.md), ``real`` (the
+    real files, when ``real_dir`` is given), ``synthetic`` and ``ok`` (inside the target).
+
+    Label measures come from ``label_plan`` when given (e.g. the train.csv of a larger plan of
+    the same generator and seed: class shares of 300 EEGs from ~40 patients swing by more
+    than the 3 points asked), else from ``comp``'s train.csv.
+    """
+    synth = signal_summary(comp)
+    synth["spec_calibration"] = synthetic_calibration(comp)
+    real = real_summary(real_dir) if real_dir is not None else {}
+    labels = label_measures(label_plan if label_plan is not None else comp.read_train())
+    rows = []
+    for key, (target, lo, hi) in {**TARGETS, **LABEL_TARGETS}.items():
+        value = labels.get(key, synth.get(key, float("nan")))
+        rows.append(
+            {
+                "measure": key,
+                "target": target,
+                "real": real.get(key, float("nan")),
+                "synthetic": value,
+                "ok": bool(lo <= value <= hi) if np.isfinite(value) else False,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def realism_markdown(table: pd.DataFrame) -> str:
+    """The realism table as Markdown, numbers to 3 decimals, and a count of targets met."""
+    lines = ["| measure | target | real files | synthetic | met |", "|---|---|---|---|---|"]
+    for r in table.itertuples(index=False):
+        real = "" if not np.isfinite(r.real) else f"{r.real:.3f}"
+        lines.append(
+            f"| {r.measure} | {r.target} | {real} | {r.synthetic:.3f} | {'yes' if r.ok else 'NO'} |"
+        )
+    lines.append("")
+    lines.append(f"{int(table['ok'].sum())} of {len(table)} targets met.")
+    return "\n".join(lines) + "\n"

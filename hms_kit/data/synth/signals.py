@@ -126,7 +126,9 @@ def draw_style(rng: np.random.Generator, cls: str) -> RecordingStyle:
         ekg_bpm=float(rng.uniform(80, 130)),
         slowing_uv=float(rng.uniform(8, 35)) if slowing else 0.0,
         slowing_focal=bool(rng.random() < 0.5),
-        discharges_per_min=float(rng.uniform(2, 12)) if rng.random() < (0.5 if other else 0.15) else 0.0,
+        discharges_per_min=float(rng.uniform(2, 12))
+        if rng.random() < (0.5 if other else 0.15)
+        else 0.0,
         mimic_rate=float(rng.uniform(0.2, 2.0)) if rng.random() < 0.5 else 0.0,
     )
 
@@ -223,9 +225,7 @@ def _mixing(rng: np.random.Generator, common: float) -> np.ndarray:
     )
 
 
-def background(
-    rng: np.random.Generator, n: int, style: RecordingStyle | None = None
-) -> np.ndarray:
+def background(rng: np.random.Generator, n: int, style: RecordingStyle | None = None) -> np.ndarray:
     """Background EEG of ``n`` samples: ``(n, 20) float32`` microvolts, no DC offset.
 
     Common-mode plus smooth sources (1/f noise) over the scalp with a little electrode
@@ -305,7 +305,9 @@ def _add_line(rng: np.random.Generator, x: np.ndarray, db: float) -> None:
 def _ekg(rng: np.random.Generator, n: int, bpm: float) -> np.ndarray:
     """``(n,) float32`` QRS-like beats at ``bpm`` with 2-5 % beat-to-beat jitter."""
     rr = 60.0 / bpm
-    beats = np.cumsum(rr * (1 + rng.uniform(0.02, 0.05) * rng.standard_normal(int(n / FS / rr) + 3)))
+    beats = np.cumsum(
+        rr * (1 + rng.uniform(0.02, 0.05) * rng.standard_normal(int(n / FS / rr) + 3))
+    )
     beats = (beats - rng.uniform(0, rr)) * FS
     tt = np.arange(-FS // 4, FS // 2) / FS
     beat = (
@@ -358,7 +360,14 @@ def add_mimics(rng: np.random.Generator, x: np.ndarray, per_minute: float) -> No
         kind = rng.random()
         if kind < 0.35:  # rhythmic eye movements: Fp1/Fp2 most, F3/F4/F7/F8 less
             wave = rng.uniform(20, 70) * np.sin(2 * np.pi * rng.uniform(1, 2.5) * t)
-            for c, w in (("Fp1", 1.0), ("Fp2", 1.0), ("F7", 0.4), ("F8", 0.4), ("F3", 0.3), ("F4", 0.3)):
+            for c, w in (
+                ("Fp1", 1.0),
+                ("Fp2", 1.0),
+                ("F7", 0.4),
+                ("F8", 0.4),
+                ("F3", 0.3),
+                ("F4", 0.3),
+            ):
                 x[start:stop, CH[c]] += (w * wave).astype(np.float32)
         elif kind < 0.65:  # pops: sharp steps with exponential decay on one electrode
             c = int(rng.integers(N_SCALP))
@@ -484,7 +493,11 @@ def class_pattern(cls: str, rng: np.random.Generator, n: int, strength: float) -
         f = rng.uniform(1.0, 2.5) * (1 + 0.05 * np.sin(2 * np.pi * t / rng.uniform(8, 20)))
         phase = 2 * np.pi * np.cumsum(f) / FS + rng.uniform(0, 2 * np.pi)
         wave = (np.sin(phase) + 0.15 * np.sin(2 * phase)).astype(np.float32)
-        field = lateral_field(rng, left) if cls == "LRDA" else generalized_field(rng, rng.uniform(0.6, 1.0))
+        field = (
+            lateral_field(rng, left)
+            if cls == "LRDA"
+            else generalized_field(rng, rng.uniform(0.6, 1.0))
+        )
     out += np.outer(wave * gate * amp, field).astype(np.float32)
     return out
 
@@ -525,7 +538,11 @@ def add_sporadic(rng: np.random.Generator, x: np.ndarray, per_minute: float) -> 
     n = x.shape[0]
     kind = "sharp" if rng.random() < 0.7 else "blunt"
     wave = discharge_train(rng, n, per_minute / 60, kind=kind, jitter=None)
-    field = lateral_field(rng, bool(rng.random() < 0.5)) if rng.random() < 0.6 else generalized_field(rng, 0.8)
+    field = (
+        lateral_field(rng, bool(rng.random() < 0.5))
+        if rng.random() < 0.6
+        else generalized_field(rng, 0.8)
+    )
     x += np.outer(wave * rng.uniform(40, 90), field).astype(np.float32)
 
 

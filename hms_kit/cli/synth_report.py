@@ -1,0 +1,47 @@
+"""``python -m hms_kit synth-report COMPETITION``: realism of a synthetic competition."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+REAL_DIR = Path(__file__).resolve().parents[2] / "tests" / "data" / "real"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("competition", type=Path, help="a synthetic competition folder")
+    p.add_argument(
+        "--real", type=Path, default=REAL_DIR, help="real files (default: tests/data/real)"
+    )
+    p.add_argument(
+        "--label-eegs",
+        type=int,
+        default=20000,
+        help="label measures on a plan of this many EEGs, same seed (0: the competition's own)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from hms_kit.data import Competition
+    from hms_kit.data.synth import ANSWERS_DIR
+    from hms_kit.data.synth.labels import plan_competition, train_table
+    from hms_kit.data.synth.realism import realism_markdown, realism_table
+    from hms_kit.io import atomic_write_text
+
+    comp = Competition(args.competition)
+    meta_path = comp.root / ANSWERS_DIR / "synth.json"
+    if not meta_path.is_file():
+        raise FileNotFoundError(f"{meta_path} not found: not a synthetic competition")
+    seed = json.loads(meta_path.read_text())["seed"]
+    plan = None
+    if args.label_eegs > 0:
+        plan = train_table(plan_competition(args.label_eegs, seed)[0], seed)[0]
+    real = args.real if (args.real / "train_eegs").is_dir() else None
+    text = realism_markdown(realism_table(comp, real, plan))
+    if plan is not None:
+        text += f"\nLabel measures on a plan of {args.label_eegs} EEGs (seed {seed}).\n"
+    atomic_write_text(comp.root / ANSWERS_DIR / "realism.md", text)
+    print(text)
+    print(f"written to {comp.root / ANSWERS_DIR / 'realism.md'}")
+    return 0
