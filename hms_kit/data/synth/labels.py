@@ -23,12 +23,13 @@ from hms_kit.data.labels import _consensus
 POPULATIONS = ("low", "mid", "high")
 POPULATION_P = np.array([0.55, 0.08, 0.37])  # share of EEGs; rows follow (LABEL_STATS.md)
 # Consensus mix of each population in schema.CLASSES order: the real table's shares of
-# expert_consensus per vote population (<= 3, 4-9, >= 10 votes), corrected a little for the
-# consensus drifting from the leading class when votes are drawn.
+# expert_consensus per vote population (<= 3, 4-9, >= 10 votes), corrected for the consensus
+# drifting from the leading class when votes are drawn (ties go to the first class, Seizure,
+# and "Other" often loses its lead to GRDA).
 CLASS_MIX = {
     "low": np.array([0.314, 0.086, 0.083, 0.165, 0.227, 0.125]),
-    "mid": np.array([0.233, 0.283, 0.215, 0.093, 0.027, 0.150]),
-    "high": np.array([0.01, 0.18, 0.25, 0.15, 0.10, 0.31]),
+    "mid": np.array([0.19, 0.29, 0.25, 0.085, 0.02, 0.165]),
+    "high": np.array([0.01, 0.18, 0.29, 0.15, 0.10, 0.28]),
 }
 # A patient keeps their class: each EEG shows the patient's usual class with this
 # probability, else one drawn from its population's mix (real: two EEGs of one patient share
@@ -110,11 +111,11 @@ def unique_ids(rng: np.random.Generator, n: int, kind: str, taken: set[int]) -> 
 def true_probs(rng: np.random.Generator, cls: int, population: str) -> np.ndarray:
     """A true class-probability vector ``(6,) float64`` led by class index ``cls``.
 
-    The leading class gets 0.75-1 in the low-vote population and 0.45-0.97 among the experts
+    The leading class gets 0.75-1 in the low-vote population and 0.4-0.97 among the experts
     (who disagree more); most of the rest goes to one neighbouring class (Seizure/LPD,
     LPD/GPD, LRDA/GRDA...), a little to the others.
     """
-    main = rng.uniform(0.75, 1.0) if population == "low" else rng.uniform(0.45, 0.97)
+    main = rng.uniform(0.75, 1.0) if population == "low" else rng.uniform(0.4, 0.97)
     rest = 1.0 - main
     p = np.zeros(len(schema.CLASSES))
     p[cls] = main
@@ -184,8 +185,8 @@ def plan_eeg(
         keep = rng.random() < PATIENT_POPULATION_P
         population = patient.population if keep else tendency.population
     mix = CLASS_MIX[population]
-    own = patient.cls if patient.population == population else tendency.cls
     drawn = int(rng.choice(len(mix), p=mix / mix.sum()))
+    own = patient.cls if patient.population == population else drawn
     cls = own if rng.random() < PATIENT_CLASS_P else drawn
     probs = true_probs(rng, cls, population)
     offsets = np.zeros(1) if single_row else label_offsets(rng)
@@ -198,7 +199,11 @@ def plan_eeg(
     segment = np.arange(n) * n_seg // n
     pops = [population] * n_seg
     if n_seg > 1 and rng.random() < SECOND_POPULATION_P:
-        pops[-1] = "mid" if population != "mid" else "high"
+        # the other population is picked in proportion to how common this class is there,
+        # so a second population keeps each population's class shares
+        others = [q for q in POPULATIONS if q != population]
+        w = np.array([CLASS_MIX[q][cls] for q in others])
+        pops[-1] = others[int(rng.choice(len(others), p=w / w.sum()))]
     seg_votes = np.stack([rng.multinomial(vote_total(rng, p), probs) for p in pops])
     return EegPlan(eeg_id=eeg_id, probs=probs, offsets=offsets, votes=seg_votes[segment])
 
