@@ -25,23 +25,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from hms_kit.data import Competition
     from hms_kit.data.synth import ANSWERS_DIR
-    from hms_kit.data.synth.labels import plan_competition, train_table
-    from hms_kit.data.synth.realism import realism_markdown, realism_table
-    from hms_kit.io import atomic_write_text
+    from hms_kit.data.synth.realism import realism_report
 
     comp = Competition(args.competition)
     meta_path = comp.root / ANSWERS_DIR / "synth.json"
     if not meta_path.is_file():
         raise FileNotFoundError(f"{meta_path} not found: not a synthetic competition")
     seed = json.loads(meta_path.read_text())["seed"]
-    plan = None
-    if args.label_eegs > 0:
-        plan = train_table(plan_competition(args.label_eegs, seed)[0], seed)[0]
-    real = args.real if (args.real / "train_eegs").is_dir() else None
-    text = realism_markdown(realism_table(comp, real, plan))
-    if plan is not None:
-        text += f"\nLabel measures on a plan of {args.label_eegs} EEGs (seed {seed}).\n"
-    atomic_write_text(comp.root / ANSWERS_DIR / "realism.md", text)
-    print(text)
-    print(f"written to {comp.root / ANSWERS_DIR / 'realism.md'}")
+    path, _ = realism_report(comp, seed, args.real, args.label_eegs)
+    print(path.read_text())
+    print(f"written to {path}")
     return 0

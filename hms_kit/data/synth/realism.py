@@ -343,3 +343,26 @@ def realism_markdown(table: pd.DataFrame) -> str:
     lines.append("")
     lines.append(f"{int(table['ok'].sum())} of {len(table)} targets met.")
     return "\n".join(lines) + "\n"
+
+
+def realism_report(
+    comp: Competition, seed: int, real_dir: str | Path | None, label_eegs: int = 20000
+) -> tuple[Path, pd.DataFrame]:
+    """Compute ``realism_table`` (label measures on a plan of ``label_eegs`` EEGs of ``seed``;
+    0: the competition's own train.csv; the real side when ``real_dir`` holds real files) and
+    write it to ``_synth/realism.md`` atomically. Returns (that path, the table)."""
+    from hms_kit.data.synth.labels import plan_competition, train_table
+    from hms_kit.data.synth.writer import ANSWERS_DIR
+    from hms_kit.io import atomic_write_text
+
+    plan = train_table(plan_competition(label_eegs, seed)[0], seed)[0] if label_eegs > 0 else None
+    real = Path(real_dir) if real_dir is not None else None
+    if real is not None and not (real / "train_eegs").is_dir():
+        real = None
+    table = realism_table(comp, real, plan)
+    text = realism_markdown(table)
+    if plan is not None:
+        text += f"\nLabel measures on a plan of {label_eegs} EEGs (seed {seed}).\n"
+    path = comp.root / ANSWERS_DIR / "realism.md"
+    atomic_write_text(path, text)
+    return path, table
