@@ -460,3 +460,24 @@ def test_synth_report_cli(comp, real_dir, capsys):
     assert "| neighbour_corr |" in out and "targets met" in out
     assert (comp.root / "_synth" / "realism.md").read_text().startswith("| measure |")
     assert main(["synth-report", str(real_dir)]) == 2  # not a synthetic competition
+
+
+def test_gap_closed_spans_prior_to_oracle():
+    rng = np.random.default_rng(0)
+    truth_p = rng.dirichlet(np.ones(6), size=50)
+    votes = np.stack([rng.multinomial(12, p) for p in truth_p])
+    keys = {"eeg_id": np.arange(50), "eeg_sub_id": np.zeros(50, dtype=int)}
+    truth = pd.DataFrame({**keys, **dict(zip(schema.VOTE_COLUMNS, truth_p.T))})
+
+    def oof(pred: np.ndarray) -> pd.DataFrame:
+        t = votes / votes.sum(axis=1, keepdims=True)
+        cols = {f"pred_{c}": pred[:, k] for k, c in enumerate(schema.VOTE_COLUMNS)}
+        cols |= {f"target_{c}": t[:, k] for k, c in enumerate(schema.VOTE_COLUMNS)}
+        return pd.DataFrame({**keys, **cols, "total_votes": votes.sum(axis=1)})
+
+    assert realism.gap_closed(oof(truth_p), truth)["closed"] == pytest.approx(1.0)
+    prior = np.tile((votes / 12).mean(axis=0), (50, 1))
+    assert realism.gap_closed(oof(prior), truth)["closed"] == pytest.approx(0.0, abs=1e-9)
+    low = oof(prior).assign(total_votes=3)
+    with pytest.raises(ValueError, match="10 votes"):
+        realism.gap_closed(low, truth)

@@ -20,6 +20,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=20000,
         help="label measures on a plan of this many EEGs, same seed (0: the competition's own)",
     )
+    p.add_argument(
+        "--probe",
+        type=Path,
+        default=None,
+        help="also train the baseline into this run folder and report the gap it closes",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -35,4 +41,13 @@ def run(args: argparse.Namespace) -> int:
     path, _ = realism_report(comp, seed, args.real, args.label_eegs)
     print(path.read_text())
     print(f"written to {path}")
+    if args.probe is not None:
+        from hms_kit.data.synth.realism import probe_difficulty
+
+        g = probe_difficulty(comp, args.probe)
+        print(
+            f"difficulty: the baseline closes {g['closed']:.0%} of the prior-to-oracle gap on "
+            f"{int(g['n'])} rows with >= 10 votes (prior {g['prior']:.4f}, oracle "
+            f"{g['oracle']:.4f}, baseline {g['model']:.4f}; target <= 50 %)"
+        )
     return 0

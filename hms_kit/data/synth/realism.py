@@ -366,3 +366,44 @@ def realism_report(
     path = comp.root / ANSWERS_DIR / "realism.md"
     atomic_write_text(path, text)
     return path, table
+
+
+def gap_closed(oof: pd.DataFrame, truth: pd.DataFrame, threshold: int = 10) -> dict[str, float]:
+    """Prior, oracle and model KL on the OOF rows with >= ``threshold`` votes, and the share of
+    the prior-to-oracle gap the model closes.
+
+    oof: the kit's oof.csv (``pred_*``, ``target_*``, ``total_votes``, eeg_id, eeg_sub_id);
+    truth: ``_synth/train_true_probs.csv``. The prior is the mean target of all OOF rows.
+    """
+    from hms_kit.evaluate import kl_score
+
+    cols = list(schema.VOTE_COLUMNS)
+    m = oof.merge(truth, on=["eeg_id", "eeg_sub_id"], how="left", validate="one_to_one")
+    t = m[[f"target_{c}" for c in cols]].to_numpy()
+    p = m[[f"pred_{c}" for c in cols]].to_numpy()
+    o = m[cols].to_numpy()
+    high = m["total_votes"].to_numpy() >= threshold
+    if not high.any():
+        raise ValueError(f"no OOF row has >= {threshold} votes")
+    prior = np.tile(t.mean(axis=0), (int(high.sum()), 1))
+    out = {
+        "prior": kl_score(t[high], prior),
+        "oracle": kl_score(t[high], o[high]),
+        "model": kl_score(t[high], p[high]),
+        "n": float(high.sum()),
+    }
+    out["closed"] = (out["prior"] - out["model"]) / (out["prior"] - out["oracle"])
+    return out
+
+
+def probe_difficulty(comp: Competition, run_dir: str | Path) -> dict[str, float]:
+    """Train the kit's baseline (``--config baseline``) on ``comp`` into ``run_dir`` and
+    return ``gap_closed`` of its OOF predictions: issue 10 asks for at most 0.5."""
+    from hms_kit.baseline import train_baseline
+    from hms_kit.config import load_config
+    from hms_kit.data.synth.writer import ANSWERS_DIR
+
+    train_baseline(comp, load_config("baseline"), run_dir)
+    oof = pd.read_csv(Path(run_dir) / "oof.csv")
+    truth = pd.read_csv(comp.root / ANSWERS_DIR / "train_true_probs.csv")
+    return gap_closed(oof, truth)
