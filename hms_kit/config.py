@@ -107,8 +107,12 @@ class AugmentConfig:
 
 @dataclass
 class ModelConfig:
-    """timm backbone. ``weights``: a local file or folder of pretrained weights ('' = timm's hub)."""
+    """The model. ``family``: ``timm2d`` (a timm backbone named ``name``; ``weights``: a local
+    file or folder of pretrained weights, '' = timm's hub) or ``baseline`` (band-power
+    features and a scikit-learn model named ``name``: ``logreg`` or ``hgb``; hms_kit.baseline).
+    """
 
+    family: str = "timm2d"
     name: str = "tf_efficientnet_b0"
     pretrained: bool = False
     weights: str = ""
@@ -182,6 +186,7 @@ class Config:
 
 
 CONFIG_DIR = Path(__file__).parent / "configs"
+MODEL_FAMILIES = ("timm2d", "baseline")
 
 
 class ConfigError(ValueError):
@@ -322,6 +327,12 @@ def validate(cfg: Config) -> None:
         )
     if cfg.inputs.layout not in ("tile", "stack"):
         raise ConfigError(f"inputs.layout must be 'tile' or 'stack', got {cfg.inputs.layout!r}")
+    if cfg.model.family not in MODEL_FAMILIES:
+        raise ConfigError(
+            f"model.family must be one of {list(MODEL_FAMILIES)}, got {cfg.model.family!r}"
+        )
+    if cfg.model.family == "baseline" and cfg.model.name not in ("logreg", "hgb"):
+        raise ConfigError(f"a baseline's model.name is logreg or hgb, got {cfg.model.name!r}")
     if cfg.data.row_mode not in ("all", "per_eeg", "dedup"):
         raise ConfigError(f"data.row_mode must be all, per_eeg or dedup, got {cfg.data.row_mode!r}")
     if cfg.inputs.eeg.kind not in ("mel", "stft"):

@@ -760,6 +760,10 @@ def train_folds(
     Returns the summary of ``gather_oof`` (scores over all rows and high-vote rows, once every
     fold has its OOF file) plus the per-fold summaries.
     """
+    if cfg.model.family == "baseline":  # features + scikit-learn: no cache, no torch loop
+        from hms_kit.baseline import train_baseline
+
+        return train_baseline(comp, cfg, run_dir)
     # the limit counts from here, so the cache build is inside it
     deadline = (
         time.time() + cfg.train.time_limit_hours * 3600 if cfg.train.time_limit_hours > 0 else None

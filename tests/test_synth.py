@@ -4,6 +4,7 @@ answers files and the CLI."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -14,10 +15,10 @@ import pytest
 from hms_kit import schema
 from hms_kit.cli import main
 from hms_kit.data import Competition, DataError, eeg_window, spec_window
-from hms_kit.data.synth import generate_competition, kaggle_spectrogram, plan_competition
+from hms_kit.data.synth import generate_competition, kaggle_spectrogram, plan_competition, realism
 from hms_kit.data.synth import writer as synth_writer
 from hms_kit.data.synth.labels import train_table
-from hms_kit.data.synth.signals import background, class_pattern, pattern_strengths
+from hms_kit.data.synth.signals import background, class_pattern, draw_style, shown_patterns
 
 FREQS = np.array(schema.SPEC_FREQS_HZ)
 SEED = 7
@@ -140,7 +141,8 @@ def test_spectrogram_is_computed_from_the_eeg(comp, train):
         spec = comp.read_spectrogram(r.spectrogram_id).values
         inner = slice(3, len(ours) - 3)  # rows whose 5.12-s frame lies inside the EEG file
         expected = spec[first_row : first_row + len(ours)][inner]
-        np.testing.assert_allclose(ours[inner], expected, rtol=1e-3, atol=1e-4)
+        # the files store 2 decimals
+        np.testing.assert_allclose(ours[inner], expected, rtol=1e-3, atol=0.006)
         checked += 1
     assert checked >= 10
 
@@ -237,7 +239,8 @@ def test_label_statistics_resemble_real(default_labels):
     votes = df[list(schema.VOTE_COLUMNS)].to_numpy()
     total = votes.sum(axis=1)
     assert 0.2 < (total >= 10).mean() < 0.55  # real 0.37
-    assert 0.4 < (total <= 3).mean() < 0.75  # real 0.55
+    # real 0.55; patients keep their vote population, so 300 EEGs (~40 patients) swing widely
+    assert 0.3 < (total <= 3).mean() < 0.75
     assert total.min() >= 1 and total.max() <= 28
     assert 0.3 < (votes.max(axis=1) == total).mean() < 0.7  # unanimous, real 0.48
     per_eeg = df.groupby("eeg_id").size()
@@ -307,26 +310,30 @@ def test_class_patterns_show_in_their_bands():
     def power(cls: str) -> dict[str, float]:
         out = {k: 0.0 for k in bands}
         for _ in range(3):
-            x = background(rng, n) + class_pattern(cls, rng, n, strength=0.9)
+            quiet = dataclasses.replace(draw_style(rng, "Other"), slowing_uv=0.0)
+            x = background(rng, n, quiet) + class_pattern(cls, rng, n, strength=0.9)
             spec = kaggle_spectrogram(x)
             for k, (lo, hi) in bands.items():  # the louder hemisphere: patterns may be one-sided
                 out[k] += _band_power(spec, lo, hi).mean(axis=0).max() / 3
         return out
 
     p = {cls: power(cls) for cls in schema.CLASSES}
-    for cls in ("LRDA", "GRDA", "LPD"):
-        assert p[cls]["delta"] > 1.8 * p["Other"]["delta"], cls
-    assert p["GPD"]["delta"] > 1.2 * p["Other"]["delta"]
-    assert p["Seizure"]["theta"] > 2 * p["Other"]["theta"]
+    # patterns are intermittent and backgrounds differ: louder on average, not every draw
+    ratios = [p[cls]["delta"] / p["Other"]["delta"] for cls in ("LRDA", "GRDA", "LPD", "GPD")]
+    assert np.mean(ratios) > 1.3 and min(ratios) > 0.8, ratios
+    assert p["Seizure"]["theta"] > 1.3 * p["Other"]["theta"]
     # lateralised: LRDA louder on one side than the other, GRDA about even
-    x = background(rng, n) + class_pattern("LRDA", rng, n, strength=1.0)
+    quiet = dataclasses.replace(draw_style(rng, "Other"), slowing_uv=0.0)
+    x = background(rng, n, quiet) + class_pattern("LRDA", rng, n, strength=1.0)
     delta = _band_power(kaggle_spectrogram(x), 1, 3).mean(axis=0)  # LL, RL, LP, RP
     left, right = delta[0] + delta[2], delta[1] + delta[3]
     assert max(left, right) > 2 * min(left, right)
 
 
 def test_background_has_posterior_alpha():
-    x = background(np.random.default_rng(1), 60 * schema.EEG_RATE_HZ)
+    rng = np.random.default_rng(1)
+    style = dataclasses.replace(draw_style(rng, "Other"), alpha_uv=20.0, slowing_uv=0.0)
+    x = background(rng, 60 * schema.EEG_RATE_HZ, style)
     spec = np.abs(np.fft.rfft(x[:, : len(schema.SCALP_CHANNELS)], axis=0)) ** 2
     f = np.fft.rfftfreq(len(x), 1 / schema.EEG_RATE_HZ)
     alpha = spec[(f >= 8) & (f <= 12)].mean(axis=0)
@@ -335,11 +342,14 @@ def test_background_has_posterior_alpha():
     assert alpha[o1] / beta[o1] > 3 * alpha[fp1] / beta[fp1]
 
 
-def test_pattern_strength_follows_probabilities():
-    p = np.array([0.0, 0.6, 0.35, 0.0, 0.0, 0.05])  # LPD with GPD as second
-    s = pattern_strengths(p)
-    assert set(s) == {"LPD", "GPD"} and s["LPD"] > s["GPD"] > 0
-    assert pattern_strengths(np.array([0, 0, 0, 0, 0.05, 0.95])) == {}
+def test_shown_patterns_do_not_follow_the_experts_certainty():
+    """The same visible pattern whether experts agree (0.95) or split (0.5): strength is drawn
+    per recording, not read from the probabilities."""
+    rng = np.random.default_rng(0)
+    sure = [shown_patterns(rng, np.array([0, 0.95, 0.05, 0, 0, 0]))["LPD"] for _ in range(300)]
+    split = [shown_patterns(rng, np.array([0, 0.5, 0.2, 0, 0, 0.3]))["LPD"] for _ in range(300)]
+    assert abs(np.mean(sure) - np.mean(split)) < 0.1
+    assert shown_patterns(rng, np.array([0, 0, 0, 0, 0.05, 0.95])) == {}
 
 
 def test_delta_classes_louder_than_other_in_files(comp, train):
@@ -358,7 +368,8 @@ def test_delta_classes_louder_than_other_in_files(comp, train):
 
     rda, other = rows[rows.p_rda > 0.6], rows[rows.p_other > 0.6]
     assert len(rda) >= 3 and len(other) >= 3
-    assert delta(rda) > 1.5 * delta(other)
+    # louder, but "Other" has its own slowing now: band power alone must not separate them
+    assert delta(rda) > 1.1 * delta(other)
 
 
 # ---------------------------------------------------------------- CLI
@@ -373,3 +384,100 @@ def test_cli_writes_a_competition(tmp_path, capsys):
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "x.txt").write_text("x")
     assert main(["synth", str(tmp_path / "other"), "--n-eegs", "2"]) == 2
+
+
+# ---------------------------------------------------------------- realism (generator 4, issue 10)
+
+
+def test_background_is_spatially_correlated_in_every_style():
+    """Neighbouring electrodes correlate (0.45-0.9) and far ones less, in any recording
+    (generator 3: 0.06 for an "Other" EEG, so correlation gave the class away)."""
+    rng = np.random.default_rng(3)
+    near, far = [], []
+    for _ in range(6):
+        style = dataclasses.replace(draw_style(rng, "Other"), slowing_uv=0.0)
+        m = realism.eeg_measures(background(rng, schema.EEG_WINDOW_SAMPLES, style))
+        near.append(m["neighbour_corr"])
+        far.append(m["far_corr"])
+    assert 0.45 < np.median(near) < 0.9
+    assert np.median(far) < 0.6 and np.median(far) < np.median(near) - 0.2
+
+
+def test_files_look_like_real_files(comp, train):
+    """0.01-uV grid, DC offsets, bipolar amplitude and EKG rate in the real files' ranges."""
+    summary = realism.signal_summary(comp, max_eegs=15)
+    assert summary["on_grid"] > 0.99
+    assert 10 < summary["dc_offset_uv"] < 150
+    assert 6 < summary["bipolar_std_uv"] < 13  # real 8-11 (generator 3: 22)
+    assert 80 <= summary["ekg_bpm"] <= 130 and summary["ekg_rr_cv"] > 0.01
+    assert summary["beta_share"] > 0.05
+
+
+def test_spectrograms_smooth_and_calibrated_like_real(comp, real_dir):
+    """Rows as smooth as the real files' (generator 3: lag-1 0.27, |delta ln| 0.53), the
+    power scale of the real pairs (generator 3: 8.6x too small, ln 2.15) and levels that
+    differ between files."""
+    summary = realism.signal_summary(comp, max_eegs=15)
+    assert 0.6 < summary["spec_lag1"] < 0.95
+    assert 0.15 < summary["spec_dln"] < 0.32
+    assert summary["spec_file_sd"] > 0.3  # generator 3: 0.25 nats
+    for split, eeg_id, spec_id, start in realism.REAL_PAIRS:
+        real = Competition(real_dir)
+        ratio = realism.calibration_log_ratio(
+            real.read_eeg(eeg_id, split), real.read_spectrogram(spec_id, split).values, start
+        )
+        assert abs(ratio) < 0.2, (eeg_id, ratio)
+    assert abs(realism.synthetic_calibration(comp, n=3)) < 0.05
+
+
+@pytest.fixture(scope="module")
+def big_labels() -> pd.DataFrame:
+    """train.csv of a large plan (no signals): label statistics need many patients."""
+    return train_table(plan_competition(6000, 11)[0], 11)[0]
+
+
+def test_patients_carry_their_class(big_labels):
+    """Two EEGs of one patient share a class ~60 % of the time (generator 3: 17 %, chance)."""
+    m = realism.label_measures(big_labels)
+    assert 0.45 < m["patient_concordance"] < 0.75
+    assert 0.4 < m["multi_class_patients"] < 0.8
+    assert 5 < m["eegs_per_patient_mean"] < 12
+
+
+def test_population_class_shares_like_real(big_labels):
+    """expert_consensus shares of the low- and high-vote populations near the real table's."""
+    m = realism.label_measures(big_labels)
+    for pop in ("low", "high"):
+        for cls, real in zip(schema.CLASSES, realism.REAL_SHARES[pop]):
+            assert abs(m[f"share_{pop}_{cls}"] - real / 100) < 0.05, (pop, cls)
+    assert 0.03 < m["two_population_eegs"] < 0.15
+    assert 0.55 < m["high_entropy"] < 0.85 and 0.03 < m["high_unanimous"] < 0.15
+
+
+def test_synth_report_cli(comp, real_dir, capsys):
+    assert main(["synth-report", str(comp.root), "--label-eegs", "0", "--real", str(real_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "| neighbour_corr |" in out and "targets met" in out
+    assert (comp.root / "_synth" / "realism.md").read_text().startswith("| measure |")
+    assert main(["synth-report", str(real_dir)]) == 2  # not a synthetic competition
+
+
+def test_gap_closed_spans_prior_to_oracle():
+    rng = np.random.default_rng(0)
+    truth_p = rng.dirichlet(np.ones(6), size=50)
+    votes = np.stack([rng.multinomial(12, p) for p in truth_p])
+    keys = {"eeg_id": np.arange(50), "eeg_sub_id": np.zeros(50, dtype=int)}
+    truth = pd.DataFrame({**keys, **dict(zip(schema.VOTE_COLUMNS, truth_p.T))})
+
+    def oof(pred: np.ndarray) -> pd.DataFrame:
+        t = votes / votes.sum(axis=1, keepdims=True)
+        cols = {f"pred_{c}": pred[:, k] for k, c in enumerate(schema.VOTE_COLUMNS)}
+        cols |= {f"target_{c}": t[:, k] for k, c in enumerate(schema.VOTE_COLUMNS)}
+        return pd.DataFrame({**keys, **cols, "total_votes": votes.sum(axis=1)})
+
+    assert realism.gap_closed(oof(truth_p), truth)["closed"] == pytest.approx(1.0)
+    prior = np.tile((votes / 12).mean(axis=0), (50, 1))
+    assert realism.gap_closed(oof(prior), truth)["closed"] == pytest.approx(0.0, abs=1e-9)
+    low = oof(prior).assign(total_votes=3)
+    with pytest.raises(ValueError, match="10 votes"):
+        realism.gap_closed(low, truth)

@@ -41,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
         print(
             f"[1/4] synthetic competition: {args.n_eegs} EEGs in {time.perf_counter() - t:.1f} s at {comp}"
         )
+    _print_realism(comp, args.seed)
     _print_sample(comp, out / "balanced_train.csv")
     config_text = resolve_config_path(args.config).read_text()
     train_root = out / "kaggle_train"
@@ -83,6 +84,21 @@ def run(args: argparse.Namespace) -> int:
     )
     print(scores.line())
     return 0
+
+
+def _print_realism(comp: Path, seed: int) -> None:
+    """How realistic the competition is (``synth-report``'s table, kept in _synth/realism.md)."""
+    from hms_kit.cli.synth_report import REAL_DIR
+    from hms_kit.data import Competition
+    from hms_kit.data.synth.realism import realism_report
+
+    # label measures on a 5000-EEG plan: a few seconds, steadier than 300 EEGs
+    path, table = realism_report(Competition(comp), seed, REAL_DIR, label_eegs=5000)
+    missed = ", ".join(table.loc[~table["ok"], "measure"]) or "none"
+    print(
+        f"      realism: {int(table['ok'].sum())} of {len(table)} targets met (missed: {missed}); "
+        f"table in {path}"
+    )
 
 
 def _print_sample(comp: Path, out: Path) -> None:

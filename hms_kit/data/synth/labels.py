@@ -22,13 +22,23 @@ from hms_kit.data.labels import _consensus
 
 POPULATIONS = ("low", "mid", "high")
 POPULATION_P = np.array([0.55, 0.08, 0.37])  # share of EEGs; rows follow (LABEL_STATS.md)
-# Consensus mix of each population in schema.CLASSES order (LABEL_STATS.md: Seizure-heavy
-# among the few-vote rows, Other/GPD/LPD-heavy among the expert rows).
+# Consensus mix of each population in schema.CLASSES order: the real table's shares of
+# expert_consensus per vote population (<= 3, 4-9, >= 10 votes), corrected for the consensus
+# drifting from the leading class when votes are drawn (ties go to the first class, Seizure,
+# and "Other" often loses its lead to GRDA).
 CLASS_MIX = {
-    "low": np.array([0.30, 0.11, 0.10, 0.16, 0.20, 0.13]),
-    "mid": np.array([0.15, 0.15, 0.17, 0.16, 0.17, 0.20]),
-    "high": np.array([0.02, 0.19, 0.25, 0.16, 0.14, 0.24]),
+    "low": np.array([0.314, 0.086, 0.083, 0.165, 0.227, 0.125]),
+    "mid": np.array([0.19, 0.29, 0.25, 0.085, 0.02, 0.165]),
+    "high": np.array([0.01, 0.18, 0.29, 0.15, 0.10, 0.28]),
 }
+# A patient keeps their class: each EEG shows the patient's usual class with this
+# probability, else one drawn from its population's mix (real: two EEGs of one patient share
+# a consensus 61 % of the time).
+PATIENT_CLASS_P = 0.78
+# An EEG stays in its patient's vote population with this probability; a long EEG's later
+# segment switches population with SECOND_POPULATION_P (real: 8.6 % of EEGs have rows in two).
+PATIENT_POPULATION_P = 0.9
+SECOND_POPULATION_P = 0.6
 # The classes experts confuse a class with (the "ictal-interictal-injury continuum").
 NEIGHBOURS = {
     "Seizure": ("LPD", "GPD"),
@@ -38,8 +48,8 @@ NEIGHBOURS = {
     "GRDA": ("LRDA", "Other"),
     "Other": ("GRDA", "LRDA"),
 }
-NAN_RUN_SHARE = 0.04  # EEGs with a NaN run across all channels (real files have both kinds)
-NAN_CHANNEL_SHARE = 0.03  # EEGs with one whole channel NaN
+NAN_RUN_SHARE = 0.015  # EEGs with a NaN run across all channels (real files have both kinds)
+NAN_CHANNEL_SHARE = 0.012  # EEGs with one whole channel NaN (real: 0.5 % of EEGs dropped for NaN)
 MAX_ROWS_PER_EEG = 60  # caps the recording length (the real maximum, 743, is an outlier)
 # First EEG of a recording starts here: 275 s = 300 - 25 puts its first label's spectrogram
 # window at >= 0 s, and an odd start keeps spectrogram offsets even, like the EEG offsets.
@@ -101,11 +111,11 @@ def unique_ids(rng: np.random.Generator, n: int, kind: str, taken: set[int]) -> 
 def true_probs(rng: np.random.Generator, cls: int, population: str) -> np.ndarray:
     """A true class-probability vector ``(6,) float64`` led by class index ``cls``.
 
-    The leading class gets 0.75-1 in the low-vote population and 0.45-0.97 among the experts
+    The leading class gets 0.75-1 in the low-vote population and 0.4-0.97 among the experts
     (who disagree more); most of the rest goes to one neighbouring class (Seizure/LPD,
     LPD/GPD, LRDA/GRDA...), a little to the others.
     """
-    main = rng.uniform(0.75, 1.0) if population == "low" else rng.uniform(0.45, 0.97)
+    main = rng.uniform(0.75, 1.0) if population == "low" else rng.uniform(0.4, 0.97)
     rest = 1.0 - main
     p = np.zeros(len(schema.CLASSES))
     p[cls] = main
@@ -140,28 +150,61 @@ def label_offsets(rng: np.random.Generator) -> np.ndarray:
     return np.concatenate([[0.0], np.cumsum(steps)]).astype(np.float64)
 
 
+@dataclass
+class PatientTendency:
+    """A patient's usual vote population and class (index in ``schema.CLASSES``)."""
+
+    population: str
+    cls: int
+
+
+def draw_tendency(rng: np.random.Generator) -> PatientTendency:
+    """A patient's population (``POPULATION_P``) and usual class (that population's mix)."""
+    population = POPULATIONS[rng.choice(len(POPULATIONS), p=POPULATION_P)]
+    mix = CLASS_MIX[population]
+    return PatientTendency(population, int(rng.choice(len(mix), p=mix / mix.sum())))
+
+
 def plan_eeg(
-    rng: np.random.Generator, eeg_id: int, single_row: bool = False, population: str | None = None
+    rng: np.random.Generator,
+    eeg_id: int,
+    single_row: bool = False,
+    population: str | None = None,
+    patient: PatientTendency | None = None,
 ) -> EegPlan:
     """An EEG's population, true probabilities, label windows and votes.
 
     single_row: one label row at offset 0 (a test EEG). population: force one of
-    ``POPULATIONS`` (default: drawn with ``POPULATION_P``).
+    ``POPULATIONS``. patient: the patient's tendency (default: a new patient's): the EEG keeps
+    the patient's population with ``PATIENT_POPULATION_P`` and shows the patient's class with
+    ``PATIENT_CLASS_P``, else draws them afresh.
     """
-    drawn = POPULATIONS[rng.choice(len(POPULATIONS), p=POPULATION_P)]
-    population = population or drawn
+    tendency = draw_tendency(rng)
+    patient = patient or tendency
+    if population is None:
+        keep = rng.random() < PATIENT_POPULATION_P
+        population = patient.population if keep else tendency.population
     mix = CLASS_MIX[population]
-    probs = true_probs(rng, int(rng.choice(len(mix), p=mix / mix.sum())), population)
+    drawn = int(rng.choice(len(mix), p=mix / mix.sum()))
+    own = patient.cls if patient.population == population else drawn
+    cls = own if rng.random() < PATIENT_CLASS_P else drawn
+    probs = true_probs(rng, cls, population)
     offsets = np.zeros(1) if single_row else label_offsets(rng)
     n = len(offsets)
-    # most EEGs keep one vote vector over all their windows; longer ones sometimes get 2-3
+    # most EEGs keep one vote vector over all their windows; longer ones sometimes get 2-3,
+    # and a later one sometimes comes from another vote population (re-reviewed by experts)
     n_seg = 1
     if n >= 4 and rng.random() < 0.3:
         n_seg = 3 if n >= 12 and rng.random() < 0.3 else 2
     segment = np.arange(n) * n_seg // n
-    seg_votes = np.stack(
-        [rng.multinomial(vote_total(rng, population), probs) for _ in range(n_seg)]
-    )
+    pops = [population] * n_seg
+    if n_seg > 1 and rng.random() < SECOND_POPULATION_P:
+        # the other population is picked in proportion to how common this class is there,
+        # so a second population keeps each population's class shares
+        others = [q for q in POPULATIONS if q != population]
+        w = np.array([CLASS_MIX[q][cls] for q in others])
+        pops[-1] = others[int(rng.choice(len(others), p=w / w.sum()))]
+    seg_votes = np.stack([rng.multinomial(vote_total(rng, p), probs) for p in pops])
     return EegPlan(eeg_id=eeg_id, probs=probs, offsets=offsets, votes=seg_votes[segment])
 
 
@@ -170,7 +213,8 @@ def _eegs_per_recording(rng: np.random.Generator) -> int:
 
 
 def _recordings_per_patient(rng: np.random.Generator) -> int:
-    return int(min(40, np.ceil(rng.lognormal(np.log(2.0), 1.0))))
+    # real EEGs per patient: median 3, mean ~8.7, 90th percentile ~19 (a long tail)
+    return int(min(60, np.ceil(rng.lognormal(np.log(2.2), 1.3))))
 
 
 def place_eegs(rng: np.random.Generator, rec: RecordingPlan) -> None:
@@ -178,18 +222,18 @@ def place_eegs(rng: np.random.Generator, rec: RecordingPlan) -> None:
     recording's length (in place).
 
     The first EEG starts at ``EEG_START_S`` + 0-18 s so that every label's spectrogram
-    window starts at >= 0 s; each EEG file lasts (largest offset + 50 s) + 0-20 s; the
-    recording ends at least 300 s after the last label's centre.
+    window starts at >= 0 s; each EEG file ends where its last label window ends (largest
+    offset + 50 s), and the recording where its last spectrogram window ends (last label
+    centre + 300 s), as real files do.
     """
     cursor = EEG_START_S + 2 * int(rng.integers(0, 10))
     last_centre = 0.0
     for eeg in rec.eegs:
         eeg.start_s = cursor
-        eeg.length_s = int(eeg.offsets.max()) + schema.EEG_WINDOW_S + 2 * int(rng.integers(0, 11))
+        eeg.length_s = int(eeg.offsets.max()) + schema.EEG_WINDOW_S
         last_centre = cursor + float(eeg.offsets.max()) + schema.EEG_WINDOW_S / 2
         cursor += eeg.length_s + 2 * int(rng.integers(0, 30))
-    end = max(cursor, last_centre + schema.SPEC_WINDOW_S / 2)
-    rec.length_s = int(end) + 2 * int(rng.integers(0, 6))
+    rec.length_s = int(last_centre + schema.SPEC_WINDOW_S / 2)
 
 
 def plan_train(rng: np.random.Generator, n_eegs: int, taken: set[int]) -> list[RecordingPlan]:
@@ -198,13 +242,16 @@ def plan_train(rng: np.random.Generator, n_eegs: int, taken: set[int]) -> list[R
     count = 0
     while count < n_eegs:
         (patient,) = unique_ids(rng, 1, "patient", taken)
+        tendency = draw_tendency(rng)
         for _ in range(_recordings_per_patient(rng)):
             k = min(_eegs_per_recording(rng), n_eegs - count)
             if k == 0:
                 break
             (spec_id,) = unique_ids(rng, 1, "spectrogram", taken)
             rec = RecordingPlan(spectrogram_id=spec_id, patient_id=patient)
-            rec.eegs = [plan_eeg(rng, i) for i in unique_ids(rng, k, "eeg", taken)]
+            rec.eegs = [
+                plan_eeg(rng, i, patient=tendency) for i in unique_ids(rng, k, "eeg", taken)
+            ]
             place_eegs(rng, rec)
             recordings.append(rec)
             count += k

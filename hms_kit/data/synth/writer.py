@@ -21,10 +21,21 @@ from hms_kit.data.synth.labels import (
     public_test_tables,
     train_table,
 )
-from hms_kit.data.synth.signals import add_nan_run, add_patterns, background
+from hms_kit.data.synth.signals import (
+    add_mimics,
+    add_nan_run,
+    add_patterns,
+    add_sporadic,
+    background,
+    draw_style,
+    finish,
+)
 from hms_kit.data.synth.spectrogram import kaggle_spectrogram
 
-GENERATOR_VERSION = 3  # 3: the test set is high-vote only
+# 3: the test set is high-vote only; 4: realistic difficulty (correlated background,
+# ambiguous band powers, patient tendencies, smooth calibrated spectrograms; issue 10)
+GENERATOR_VERSION = 4
+SPEC_GAP_SHARE = 0.1  # recordings whose spectrogram has a 20-60 s NaN gap outside the EEGs
 ANSWERS_DIR = "_synth"  # beside the competition files, never read by a kernel
 FS = schema.EEG_RATE_HZ
 
@@ -78,17 +89,37 @@ def spectrogram_table(values: np.ndarray, time_type: pa.DataType) -> pa.Table:
 
 
 def draw_recording(rng: np.random.Generator, rec: RecordingPlan) -> np.ndarray:
-    """The whole recording ``(length_s * 200, 20) float32`` microvolts: background plus each
-    EEG's class patterns over its share of the recording (split halfway between EEGs)."""
+    """The whole recording ``(length_s * 200, 20) float32`` microvolts on the 0.01 grid:
+    background in the recording's style, each EEG's patterns over its share of the
+    recording (split halfway between EEGs), sporadic discharges, pattern-like artefacts,
+    then gains and DC offsets."""
     n = rec.length_s * FS
-    x = background(rng, n)
+    main = schema.CLASSES[int(np.argmax(rec.eegs[0].probs))]
+    style = draw_style(rng, main)
+    x = background(rng, n, style)
     bounds = [0]
     for a, b in zip(rec.eegs[:-1], rec.eegs[1:]):
         bounds.append((a.start_s + a.length_s + b.start_s) * FS // 2)
     bounds.append(n)
     for eeg, start, stop in zip(rec.eegs, bounds[:-1], bounds[1:]):
         add_patterns(rng, x, start, stop, eeg.probs)
-    return x
+    add_sporadic(rng, x, style.discharges_per_min)
+    if style.mimic_rate > 0:
+        add_mimics(rng, x, style.mimic_rate)
+    return finish(x, style)
+
+
+def add_spectrogram_gap(rng: np.random.Generator, spec: np.ndarray, free_rows: int) -> None:
+    """A 20-60 s gap of NaN rows with an all-zero row at each edge, inside the first
+    ``free_rows`` rows (before any EEG of the recording), in place: the recording paused,
+    as in a real spectrogram."""
+    rows = int(rng.uniform(10, 30))
+    if free_rows < rows + 4:
+        return
+    a = int(rng.integers(1, free_rows - rows - 2))
+    spec[a] = 0
+    spec[a + 1 : a + 1 + rows] = np.nan
+    spec[a + 1 + rows] = 0
 
 
 def _write_split(
@@ -105,7 +136,10 @@ def _write_split(
             if eeg.nan_run:  # a gap in the recording: NaN in the EEG and in the spectrogram
                 a = eeg.start_s * FS
                 add_nan_run(rng, x, a, a + eeg.length_s * FS)
-        spec = kaggle_spectrogram(x)
+        # stored with 2 decimals like the real files: small powers become 0
+        spec = np.round(kaggle_spectrogram(x), 2)
+        if split == "train" and rng.random() < SPEC_GAP_SHARE:
+            add_spectrogram_gap(rng, spec, (rec.eegs[0].start_s - 6) // schema.SPEC_ROW_S)
         path = root / f"{split}_spectrograms" / f"{rec.spectrogram_id}.parquet"
         _write_parquet(spectrogram_table(spec, time_type), path)
         for eeg in rec.eegs:

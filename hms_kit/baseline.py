@@ -1,0 +1,191 @@
+"""The baseline: simple features and a scikit-learn model, the floor every deep model must beat.
+
+Features of one label row (pure functions of its windows):
+
+- EEG (50-s window): log band power of each bipolar chain (``schema.CHAINS``, the mean of its
+  four pairs) in ``N_BANDS`` bands over 0.5-20 Hz, plus the mean correlation between scalp
+  electrodes (0.5-20 Hz);
+- Kaggle spectrogram: log mean power per region in the same bands over the 600-s window and
+  over its central 20 s.
+
+A multinomial logistic regression (``model.name: logreg``) or gradient boosting
+(``model.name: hgb``) fits the vote distributions (each row is given once per class,
+weighted by that class's share of the votes: the soft-label cross-entropy), on the kit's
+patient-grouped folds. A run writes what a CNN run writes: config.yaml, folds.csv,
+oof_fold{k}.csv and, through ``train.gather_oof``, oof.csv, scores.json and per_class.csv.
+Predicting the test set is not supported yet.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.signal
+
+from hms_kit import schema
+from hms_kit.config import Config, save_config
+from hms_kit.data.competition import Competition
+from hms_kit.data.labels import total_votes, vote_targets
+from hms_kit.data.readers import eeg_window, spec_window
+
+__all__ = [
+    "BANDS_HZ",
+    "eeg_features",
+    "fit_predict",
+    "row_features",
+    "spectrogram_features",
+    "train_baseline",
+]
+
+N_BANDS = 8
+BANDS_HZ = np.geomspace(0.5, 20.0, N_BANDS + 1)  # band edges, Hz: log-spaced like EEG rhythms
+CENTRE_S = 20  # the spectrogram's central window, seconds
+MODELS = ("logreg", "hgb")
+_PAIRS = {r: list(zip(c[:-1], c[1:])) for r, c in schema.CHAINS.items()}
+_FREQS = np.asarray(schema.SPEC_FREQS_HZ)
+# correlation at 50 Hz (block means of 4 samples): a quarter of the work, same 0.5-20 Hz band
+_DECIMATE = 4
+_SOS = scipy.signal.butter(
+    2, [0.5, 20.0], btype="band", fs=schema.EEG_RATE_HZ / _DECIMATE, output="sos"
+)
+_ALL_PAIRS = [p for r in schema.REGIONS for p in _PAIRS[r]]
+
+
+def eeg_features(window: np.ndarray) -> np.ndarray:
+    """``(len(REGIONS) * N_BANDS + 1,) float64`` features of a 50-s EEG window.
+
+    window: ``(10000, 20)`` microvolts (NaN allowed: read as 0). Log10 band powers (uV^2/Hz,
+    Welch, 4-s segments) per chain in ``schema.REGIONS`` order, then the mean correlation of
+    the 19 scalp electrodes' 0.5-20 Hz signals.
+    """
+    x = np.nan_to_num(np.asarray(window, dtype=np.float64))
+    idx = schema.CHANNEL_INDEX
+    a = [idx[p] for p, _ in _ALL_PAIRS]
+    b = [idx[q] for _, q in _ALL_PAIRS]
+    f, p = scipy.signal.welch(x[:, a] - x[:, b], fs=schema.EEG_RATE_HZ, nperseg=800, axis=0)
+    p = p.reshape(len(f), len(schema.REGIONS), -1).mean(axis=2)  # (freqs, regions)
+    out = [
+        np.log10(p[(f >= lo) & (f < hi), r].mean() + 1e-6)
+        for r in range(len(schema.REGIONS))
+        for lo, hi in zip(BANDS_HZ[:-1], BANDS_HZ[1:])
+    ]
+    n = len(x) // _DECIMATE * _DECIMATE
+    slow = x[:n, : len(schema.SCALP_CHANNELS)].reshape(-1, _DECIMATE, len(schema.SCALP_CHANNELS))
+    scalp = scipy.signal.sosfilt(_SOS, slow.mean(axis=1), axis=0)
+    scalp = scalp[:, scalp.std(axis=0) > 0]  # a flat (NaN) electrode has no correlation
+    c = np.corrcoef(scalp.T) if scalp.shape[1] > 1 else np.ones((1, 1))
+    out.append(float(c[np.triu_indices(len(c), 1)].mean()) if len(c) > 1 else 0.0)
+    return np.asarray(out)
+
+
+def spectrogram_features(window: np.ndarray) -> np.ndarray:
+    """``(2 * len(REGIONS) * N_BANDS,) float64`` features of a 600-s Kaggle spectrogram window.
+
+    window: ``(300, 400)`` (NaN allowed). Natural-log mean power per region and band over the
+    whole window, then over its central ``CENTRE_S`` seconds.
+    """
+    v = np.asarray(window, dtype=np.float64).reshape(len(window), len(schema.REGIONS), -1)
+    mid = len(v) // 2
+    half = CENTRE_S // schema.SPEC_ROW_S // 2
+    out = []
+    for part in (v, v[mid - half : mid + half]):
+        for r in range(len(schema.REGIONS)):
+            for lo, hi in zip(BANDS_HZ[:-1], BANDS_HZ[1:]):
+                cells = part[:, r, (_FREQS >= lo) & (_FREQS < hi)]
+                m = np.nanmean(cells) if np.isfinite(cells).any() else 0.0
+                out.append(np.log(max(m, 0.0) + 1e-2))
+    return np.asarray(out)
+
+
+def row_features(comp: Competition, rows: pd.DataFrame, split: str = "train") -> np.ndarray:
+    """``(len(rows), n_features) float64``: EEG then spectrogram features of every row."""
+    eegs: dict[int, np.ndarray] = {}
+    specs: dict[int, Any] = {}
+    out = []
+    for r in rows.itertuples(index=False):
+        if r.eeg_id not in eegs:
+            eegs = {r.eeg_id: comp.read_eeg(r.eeg_id, split)}  # rows come sorted by EEG
+        if r.spectrogram_id not in specs:
+            specs = {r.spectrogram_id: comp.read_spectrogram(r.spectrogram_id, split)}
+        e = eeg_window(eegs[r.eeg_id], r.eeg_label_offset_seconds)
+        s = spec_window(specs[r.spectrogram_id], r.spectrogram_label_offset_seconds)
+        out.append(np.concatenate([eeg_features(e), spectrogram_features(s)]))
+    return np.asarray(out)
+
+
+def _estimator(name: str, seed: int):
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    if name == "logreg":
+        return make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=2000))
+    if name == "hgb":
+        return HistGradientBoostingClassifier(
+            max_iter=150, learning_rate=0.05, max_leaf_nodes=15, random_state=seed
+        )
+    raise ValueError(f"baseline model must be one of {MODELS}, got {name!r}")
+
+
+def fit_predict(
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_test: np.ndarray,
+    name: str = "logreg",
+    seed: int = 0,
+) -> np.ndarray:
+    """Fit on soft labels and predict: ``(len(x_test), 6)`` class probabilities.
+
+    x: ``(n, f)`` features; y_train: ``(n, 6)`` vote distributions (rows sum to 1). Each row
+    is repeated once per class with weight = its share, so the weighted log-loss is the
+    soft-label cross-entropy (equal to the KL up to a constant).
+    """
+    n, k = y_train.shape
+    xs = np.repeat(x_train, k, axis=0)
+    ys = np.tile(np.arange(k), n)
+    w = y_train.reshape(-1)
+    keep = w > 0
+    model = _estimator(name, seed)
+    step = model.steps[-1][0] + "__" if hasattr(model, "steps") else ""
+    model.fit(xs[keep], ys[keep], **{f"{step}sample_weight": w[keep]})
+    proba = np.zeros((len(x_test), k))
+    proba[:, model.classes_] = model.predict_proba(x_test)
+    proba = np.clip(proba, 1e-6, None)  # a class never seen in a fold must not score inf
+    return proba / proba.sum(axis=1, keepdims=True)
+
+
+def train_baseline(comp: Competition, cfg: Config, run_dir: str | Path) -> dict[str, Any]:
+    """Train the baseline on every fold of ``cfg`` and gather its OOF results in ``run_dir``.
+
+    Returns ``train.gather_oof``'s summary plus ``folds_trained`` (rows and seconds per fold).
+    """
+    from hms_kit.train import gather_oof, load_or_make_folds, oof_frame, training_rows
+
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, run_dir / "config.yaml")
+    rows = training_rows(comp, cfg)
+    targets = vote_targets(rows)
+    votes = total_votes(rows)
+    folds = load_or_make_folds(run_dir, rows, cfg.train.n_folds, cfg.train.seed)
+    x = row_features(comp, rows)
+    summaries = []
+    for k in range(cfg.train.n_folds):
+        start = time.perf_counter()
+        val = folds == k
+        probs = fit_predict(x[~val], targets[~val], x[val], cfg.model.name, cfg.train.seed)
+        frame = oof_frame(rows[val], probs, targets[val], votes[val], k)
+        from hms_kit.io import atomic_write_csv
+
+        atomic_write_csv(run_dir / f"oof_fold{k}.csv", frame)
+        summaries.append(
+            {"fold": k, "n_val": int(val.sum()), "seconds": time.perf_counter() - start}
+        )
+    result = gather_oof(run_dir, cfg)
+    result["folds_trained"] = summaries
+    return result

@@ -1,0 +1,71 @@
+"""The baseline model family: features of real windows, soft-label fit, a run's OOF files."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hms_kit import schema
+from hms_kit.baseline import eeg_features, fit_predict, spectrogram_features
+from hms_kit.config import ConfigError, load_config
+from hms_kit.data import Competition, eeg_window, spec_window
+from hms_kit.data.synth import generate_competition
+from hms_kit.train import PRED_COLS, TARGET_COLS, train_folds
+
+
+def test_features_of_real_windows(real_dir):
+    comp = Competition(real_dir)
+    e = eeg_features(eeg_window(comp.read_eeg(1628180742), 0))
+    s = spectrogram_features(spec_window(comp.read_spectrogram(353733), 0))
+    assert e.shape == (len(schema.REGIONS) * 8 + 1,) and np.isfinite(e).all()
+    assert s.shape == (2 * len(schema.REGIONS) * 8,) and np.isfinite(s).all()
+    assert 0.3 < e[-1] < 1  # real electrodes correlate
+    # a NaN channel neither breaks nor changes the shape
+    x = eeg_window(comp.read_eeg(1628180742), 0).copy()
+    x[:, 3] = np.nan
+    assert np.isfinite(eeg_features(x)).all()
+
+
+def test_fit_predict_learns_soft_labels():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, 3))
+    logits = np.stack([2 * x[:, 0], -2 * x[:, 0], x[:, 1], 0 * x[:, 0], 0 * x[:, 0], x[:, 2]], 1)
+    y = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    p = fit_predict(x[:300], y[:300], x[300:])
+    assert p.shape == (100, 6) and np.allclose(p.sum(axis=1), 1)
+    assert np.corrcoef(p[:, 0], y[300:, 0])[0, 1] > 0.8
+    with pytest.raises(ValueError, match="logreg"):
+        fit_predict(x, y, x, name="forest")
+
+
+def test_config_family():
+    assert load_config().model.family == "timm2d"
+    cfg = load_config("baseline")
+    assert (cfg.model.family, cfg.model.name) == ("baseline", "logreg")
+    with pytest.raises(ConfigError, match="model.family"):
+        load_config(overrides=["model.family=rnn"])
+    with pytest.raises(ConfigError, match="logreg or hgb"):
+        load_config("baseline", ["model.name=tf_efficientnet_b0"])
+
+
+def test_baseline_run_writes_the_kits_oof_files(tmp_path):
+    root = tmp_path / "comp"
+    generate_competition(root, n_eegs=24, seed=3, n_test=2)
+    cfg = load_config("baseline", ["train.n_folds=3", "data.row_mode=dedup"])
+    run = tmp_path / "run"
+    result = train_folds(Competition(root), cfg, run)
+    assert result["complete"] and np.isfinite(result["kl_all"])
+    for name in ("config.yaml", "folds.csv", "oof.csv", "scores.json", "per_class.csv"):
+        assert (run / name).is_file(), name
+    oof = pd.read_csv(run / "oof.csv")
+    assert np.allclose(oof[PRED_COLS].sum(axis=1), 1) and np.allclose(
+        oof[TARGET_COLS].sum(axis=1), 1
+    )
+    assert oof.groupby("patient_id")["fold"].nunique().max() == 1  # patient-grouped
+    assert json.loads((run / "scores.json").read_text())["kl_all"] == pytest.approx(
+        result["kl_all"]
+    )
+    assert load_config(run / "config.yaml").model.family == "baseline"
