@@ -11,9 +11,11 @@ Features of one label row (pure functions of its windows):
 A multinomial logistic regression (``model.name: logreg``) or gradient boosting
 (``model.name: hgb``) fits the vote distributions (each row is given once per class,
 weighted by that class's share of the votes: the soft-label cross-entropy), on the kit's
-patient-grouped folds. A run writes what a CNN run writes: config.yaml, folds.csv,
-oof_fold{k}.csv and, through ``train.gather_oof``, oof.csv, scores.json and per_class.csv.
-Predicting the test set is not supported yet.
+patient-grouped folds (or the run's shared folds file). A run writes what a CNN run
+writes: config.yaml, folds.csv, oof_fold{k}.csv and, through ``train.gather_oof``, oof.csv,
+scores.json and per_class.csv; with ``logreg``, each fold's model as
+``checkpoints/fold{k}_best.pt`` (the scaler and the regression as tensors, loadable with
+``weights_only``), which ``predict`` uses like a CNN fold, so the baseline is an ensemble member.
 """
 
 from __future__ import annotations
@@ -25,17 +27,22 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import scipy.signal
+import torch
 
 from hms_kit import schema
 from hms_kit.config import Config, save_config
 from hms_kit.data.competition import Competition
-from hms_kit.data.labels import total_votes, vote_targets
+from hms_kit.data.labels import select_rows, total_votes, vote_targets
 from hms_kit.data.readers import eeg_window, spec_window
 
 __all__ = [
     "BANDS_HZ",
     "eeg_features",
+    "fit_model",
     "fit_predict",
+    "model_tensors",
+    "predict_tensors",
+    "features_of_test_rows",
     "row_features",
     "spectrogram_features",
     "train_baseline",
@@ -132,19 +139,11 @@ def _estimator(name: str, seed: int):
     raise ValueError(f"baseline model must be one of {MODELS}, got {name!r}")
 
 
-def fit_predict(
-    x_train: np.ndarray,
-    y_train: np.ndarray,
-    x_test: np.ndarray,
-    name: str = "logreg",
-    seed: int = 0,
-) -> np.ndarray:
-    """Fit on soft labels and predict: ``(len(x_test), 6)`` class probabilities.
-
-    x: ``(n, f)`` features; y_train: ``(n, 6)`` vote distributions (rows sum to 1). Each row
-    is repeated once per class with weight = its share, so the weighted log-loss is the
-    soft-label cross-entropy (equal to the KL up to a constant).
-    """
+def fit_model(x_train: np.ndarray, y_train: np.ndarray, name: str = "logreg", seed: int = 0):
+    """The estimator fitted on soft labels. x: ``(n, f)`` features; y_train: ``(n, 6)`` vote
+    distributions (rows sum to 1). Each row is repeated once per class with weight = its
+    share, so the weighted log-loss is the soft-label cross-entropy (the KL up to a
+    constant)."""
     n, k = y_train.shape
     xs = np.repeat(x_train, k, axis=0)
     ys = np.tile(np.arange(k), n)
@@ -153,10 +152,73 @@ def fit_predict(
     model = _estimator(name, seed)
     step = model.steps[-1][0] + "__" if hasattr(model, "steps") else ""
     model.fit(xs[keep], ys[keep], **{f"{step}sample_weight": w[keep]})
-    proba = np.zeros((len(x_test), k))
-    proba[:, model.classes_] = model.predict_proba(x_test)
+    return model
+
+
+def _finish(proba: np.ndarray) -> np.ndarray:
     proba = np.clip(proba, 1e-6, None)  # a class never seen in a fold must not score inf
     return proba / proba.sum(axis=1, keepdims=True)
+
+
+def fit_predict(
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_test: np.ndarray,
+    name: str = "logreg",
+    seed: int = 0,
+) -> np.ndarray:
+    """Fit on soft labels (:func:`fit_model`) and predict: ``(len(x_test), 6)`` class
+    probabilities."""
+    model = fit_model(x_train, y_train, name, seed)
+    proba = np.zeros((len(x_test), y_train.shape[1]))
+    proba[:, model.classes_] = model.predict_proba(x_test)
+    return _finish(proba)
+
+
+def model_tensors(model) -> dict[str, torch.Tensor] | None:
+    """A fitted ``logreg`` pipeline as float64 tensors (scaler mean and scale, coefficients,
+    intercepts, classes); None for an estimator that has no such form (``hgb``)."""
+    if not hasattr(model, "steps"):
+        return None
+    scaler, reg = model.steps[0][1], model.steps[-1][1]
+    arrays = {
+        "mean": scaler.mean_,
+        "scale": scaler.scale_,
+        "coef": reg.coef_,
+        "intercept": reg.intercept_,
+        "classes": np.asarray(reg.classes_, dtype=np.int64),
+    }
+    return {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in arrays.items()}
+
+
+def predict_tensors(tensors: dict[str, torch.Tensor], x: np.ndarray) -> np.ndarray:
+    """``(n, 6)`` class probabilities of features ``x`` ``(n, f)`` from :func:`model_tensors`
+    (multinomial logistic regression: a softmax of the standardised features' scores)."""
+    t = {k: v.numpy() for k, v in tensors.items()}
+    z = ((x - t["mean"]) / t["scale"]) @ t["coef"].T + t["intercept"]
+    z = np.exp(z - z.max(axis=1, keepdims=True))
+    proba = np.zeros((len(x), len(schema.CLASSES)))
+    proba[:, t["classes"]] = z / z.sum(axis=1, keepdims=True)
+    return _finish(proba)
+
+
+def features_of_test_rows(comp: Competition, test: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Features of test.csv's rows (its offsets, 0 when the layout has none) and which rows
+    could be read: ``(n, f)`` (NaN rows for the unreadable) and ``(n,) bool``."""
+    rows = test.copy()
+    for col in ("eeg_label_offset_seconds", "spectrogram_label_offset_seconds"):
+        if col not in rows:
+            rows[col] = 0.0
+    out, ok = [], np.zeros(len(rows), bool)
+    for i in range(len(rows)):
+        try:
+            out.append(row_features(comp, rows.iloc[i : i + 1], split="test")[0])
+            ok[i] = np.isfinite(out[-1]).all()
+        except Exception:  # one unreadable file costs its row only (the prior is used)
+            out.append(None)
+    width = next((len(v) for v in out if v is not None), 0)
+    x = np.array([v if v is not None else np.full(width, np.nan) for v in out])
+    return x.reshape(len(rows), width), ok
 
 
 def train_baseline(comp: Competition, cfg: Config, run_dir: str | Path) -> dict[str, Any]:
@@ -164,28 +226,43 @@ def train_baseline(comp: Competition, cfg: Config, run_dir: str | Path) -> dict[
 
     Returns ``train.gather_oof``'s summary plus ``folds_trained`` (rows and seconds per fold).
     """
-    from hms_kit.train import gather_oof, load_or_make_folds, oof_frame, training_rows
+    from hms_kit.checkpoint import save_checkpoint
+    from hms_kit.config import to_dict
+    from hms_kit.evaluate import prior_predictions
+    from hms_kit.io import atomic_write_csv
+    from hms_kit.train import folds_from_file, gather_oof, load_or_make_folds, oof_frame
 
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     save_config(cfg, run_dir / "config.yaml")
-    rows = training_rows(comp, cfg)
+    train = comp.read_train()
+    rows = select_rows(train, cfg.data.row_mode)
     targets = vote_targets(rows)
     votes = total_votes(rows)
-    folds = load_or_make_folds(run_dir, rows, cfg.train.n_folds, cfg.train.seed)
+    if cfg.train.folds_file:
+        folds = folds_from_file(run_dir, rows, cfg.train.folds_file, cfg.train.n_folds)
+    else:
+        folds = load_or_make_folds(run_dir, rows, cfg.train.n_folds, cfg.train.seed)
     x = row_features(comp, rows)
+    prior = prior_predictions(targets, 1)[0].tolist()
     summaries = []
     for k in range(cfg.train.n_folds):
         start = time.perf_counter()
         val = folds == k
-        probs = fit_predict(x[~val], targets[~val], x[val], cfg.model.name, cfg.train.seed)
-        frame = oof_frame(rows[val], probs, targets[val], votes[val], k)
-        from hms_kit.io import atomic_write_csv
-
+        model = fit_model(x[~val], targets[~val], cfg.model.name, cfg.train.seed)
+        proba = np.zeros((int(val.sum()), targets.shape[1]))
+        proba[:, model.classes_] = model.predict_proba(x[val])
+        frame = oof_frame(rows[val], _finish(proba), targets[val], votes[val], k)
         atomic_write_csv(run_dir / f"oof_fold{k}.csv", frame)
+        tensors = model_tensors(model)
+        if tensors is not None:
+            state = {"model": tensors, "config": to_dict(cfg), "prior": prior, "fold": k}
+            save_checkpoint(
+                {**state, "family": "baseline"}, run_dir / "checkpoints" / f"fold{k}_best.pt"
+            )
         summaries.append(
             {"fold": k, "n_val": int(val.sum()), "seconds": time.perf_counter() - start}
         )
-    result = gather_oof(run_dir, cfg)
+    result = gather_oof(run_dir, cfg, train)
     result["folds_trained"] = summaries
     return result

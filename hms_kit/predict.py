@@ -46,6 +46,10 @@ class Checkpoint:
     prior: np.ndarray  # (6,) training prior
 
     def input_key(self) -> str:
+        """Checkpoints with one key share their test inputs (a cache, or the baseline's
+        features)."""
+        if self.cfg.model.family == "baseline":
+            return "baseline"
         i = self.cfg.inputs
         return json.dumps(dataclasses.asdict(i), sort_keys=True)
 
@@ -137,32 +141,47 @@ def predict_test(
         priors.append(ck.prior)
     if not groups:
         log.error("no usable checkpoint among %s: every row gets the prior", model_paths)
-    for cks in groups.values():
+    for key, cks in groups.items():
         cfg = cks[0].cfg
         try:
-            cache = build_cache(
-                comp, test, cfg.inputs, cache_dir, split="test", workers=workers, strict=False
-            )
+            if key == "baseline":
+                from hms_kit.baseline import features_of_test_rows, predict_tensors
+
+                x, ok = features_of_test_rows(comp, test)
+                for i in np.flatnonzero(~ok):
+                    log.warning(
+                        "test row of eeg_id %d unreadable, prior used", test["eeg_id"].iloc[i]
+                    )
+            else:
+                cache = build_cache(
+                    comp, test, cfg.inputs, cache_dir, split="test", workers=workers, strict=False
+                )
+                for msg in cache.errors():
+                    log.warning("test input unreadable, prior used: %s", msg)
+                ok = cache.ok
+                ds = CustomDataset(
+                    cache,
+                    np.arange(len(test)),
+                    np.zeros((len(test), 6), np.float32),
+                    np.zeros(len(test), np.float32),
+                )
+                loader = _loader(ds, cfg, shuffle=False, seed=0, device=device)
         except Exception as exc:  # one input setting failing must not cost the others
             log.error("test inputs for %s cannot be built (%s): skipped", cks[0].path, exc)
             continue
-        for msg in cache.errors():
-            log.warning("test input unreadable, prior used: %s", msg)
-        ok = cache.ok
-        ds = CustomDataset(
-            cache,
-            np.arange(len(test)),
-            np.zeros((len(test), 6), np.float32),
-            np.zeros(len(test), np.float32),
-        )
-        loader = _loader(ds, cfg, shuffle=False, seed=0, device=device)
         for ck in cks:
             try:
                 _, state = load_checkpoint(ck.path)
-                model = build_model(ck.cfg, state["in_chans"], pretrained=False)
-                load_model_state(model, state, ck.path)
-                model.to(device)
-                probs = predict_loader(model, loader, device, ck.cfg.train.amp, tta_flip=tta_flip)
+                if key == "baseline":
+                    probs = np.full((len(test), len(schema.CLASSES)), np.nan)
+                    probs[ok] = predict_tensors(state["model"], x[ok])
+                else:
+                    model = build_model(ck.cfg, state["in_chans"], pretrained=False)
+                    load_model_state(model, state, ck.path)
+                    model.to(device)
+                    probs = predict_loader(
+                        model, loader, device, ck.cfg.train.amp, tta_flip=tta_flip
+                    )
             except Exception as exc:  # e.g. a timm version whose keys differ; the others go on
                 log.error("checkpoint %s failed (%s): skipped", ck.path, exc)
                 continue

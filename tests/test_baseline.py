@@ -69,3 +69,35 @@ def test_baseline_run_writes_the_kits_oof_files(tmp_path):
         result["kl_all"]
     )
     assert load_config(run / "config.yaml").model.family == "baseline"
+
+
+def test_saved_baseline_predicts_like_the_fitted_model():
+    from hms_kit.baseline import fit_model, model_tensors, predict_tensors
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(300, 4))
+    y = rng.dirichlet(np.ones(6), size=300)
+    model = fit_model(x, y)
+    tensors = model_tensors(model)
+    proba = np.zeros((300, 6))
+    proba[:, model.classes_] = model.predict_proba(x)
+    np.testing.assert_allclose(predict_tensors(tensors, x), proba, atol=1e-5)
+    assert model_tensors(fit_model(x, y, name="hgb")) is None  # no tensor form: not saved
+
+
+def test_baseline_run_predicts_the_test_set(tmp_path):
+    from hms_kit.predict import predict_test
+
+    root = tmp_path / "comp"
+    generate_competition(root, n_eegs=24, seed=4, n_test=3)
+    comp = Competition(root)
+    run = tmp_path / "run"
+    train_folds(comp, load_config("baseline", ["train.n_folds=2"]), run)
+    assert sorted(p.name for p in (run / "checkpoints").glob("*.pt")) == [
+        "fold0_best.pt",
+        "fold1_best.pt",
+    ]
+    sub, report = predict_test(comp, [run], workers=1)
+    assert len(report["predicted_with"]) == 2 and report["fallback_rows"] == []
+    probs = sub[list(schema.VOTE_COLUMNS)].to_numpy()
+    assert np.allclose(probs.sum(axis=1), 1) and probs.std(axis=0).max() > 0
