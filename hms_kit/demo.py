@@ -44,9 +44,11 @@ def layout_kaggle_tree(
     config: str,
     kernel_outputs: dict[str, Path] | None = None,
     layout: str = "current",
+    datasets: dict[str, Path] | None = None,
 ) -> KagglePaths:
     """A local Kaggle tree with the competition (links to its files, not its answers), the
-    wheel dataset (the wheel and config.yaml), attached kernel outputs and ``working/``.
+    wheel dataset (the wheel and config.yaml), attached kernel outputs and other datasets
+    (slug -> folder, e.g. a shared folds file), and ``working/``.
 
     ``layout="current"`` mounts them as Kaggle does today (``input/competitions/<slug>``,
     ``input/datasets/<owner>/hms-kit-wheel``, ``input/notebooks/<owner>/<kernel>``);
@@ -77,8 +79,10 @@ def layout_kaggle_tree(
         old.unlink()
     shutil.copy2(wheel, ds / wheel.name)
     (ds / "config.yaml").write_text(config)
-    for name, target in (kernel_outputs or {}).items():
-        link = mount("notebooks", name)
+    attached = [("notebooks", n, t) for n, t in (kernel_outputs or {}).items()]
+    attached += [("datasets", n, t) for n, t in (datasets or {}).items()]
+    for kind, name, target in attached:
+        link = mount(kind, name)
         link.parent.mkdir(parents=True, exist_ok=True)
         if not link.exists():
             link.symlink_to(target.resolve())
@@ -117,6 +121,7 @@ class DemoScores:
     oof_all: float = float("nan")
     oof_prior: float = float("nan")
     oof_oracle: float = float("nan")
+    best_single: float | None = None  # with several members: the best one's OOF (oof: the blend's)
 
     def gap_closed(self) -> tuple[float, float]:
         """Share of the prior-to-oracle distance closed by the OOF and by the submission."""
@@ -126,8 +131,9 @@ class DemoScores:
         )
 
     def line(self) -> str:
+        best = "" if self.best_single is None else f"best single OOF KL {self.best_single:.4f} | "
         return (
-            f"submission KL {self.submission:.4f} | OOF KL {self.oof:.4f} | "
+            f"submission KL {self.submission:.4f} | OOF KL {self.oof:.4f} | {best}"
             f"prior KL {self.prior:.4f} | oracle KL {self.oracle:.4f}"
         )
 

@@ -276,9 +276,15 @@ def member_blend(
                 raise BlendError(f"member {i} ({m.runs[0]}) has no OOF files")
             shutil.copyfile(m.runs[0] / CONFIG_NAME, work / f"m{i}" / CONFIG_NAME)
             dirs.append(work / f"m{i}")
-        blend = blend_runs(dirs).blend
+        try:
+            blend = blend_runs(dirs, population="hq").blend
+        except BlendError as exc:  # e.g. too few high-vote rows to cross-validate on
+            log.warning("no blend on the high-vote rows (%s): fitted on all rows", exc)
+            blend = blend_runs(dirs, population="all").blend
         log.info(
-            "blend fitted on the members' OOF: weights %s, inner-CV KL %.4f (best single %.4f)",
+            "blend fitted on the members' OOF (%s rows): weights %s, inner-CV KL %.4f "
+            "(best single %.4f)",
+            blend["population"],
             [round(w, 3) for w in blend["weights"]],
             blend["scores"]["blend_inner_cv"],
             blend["scores"]["best_single"],

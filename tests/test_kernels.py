@@ -4,6 +4,7 @@ with no checkpoint attached that must still write a valid submission."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -94,11 +95,23 @@ def test_demo_runs_both_kernels_and_scores(wheel, competition, tmp_path):
     assert proc.returncode == 0, proc.stderr[-4000:]
     last = proc.stdout.strip().splitlines()[-1]
     m = re.fullmatch(
-        r"submission KL (\d+\.\d{4}) \| OOF KL (\d+\.\d{4}) \| prior KL (\d+\.\d{4}) \| "
-        r"oracle KL (\d+\.\d{4})",
+        r"submission KL (\d+\.\d{4}) \| OOF KL (\d+\.\d{4}) \| best single OOF KL "
+        r"(\d+\.\d{4}) \| prior KL (\d+\.\d{4}) \| oracle KL (\d+\.\d{4})",
         last,
     )
     assert m, last
+    blend = json.loads((out / "blend" / "blend.json").read_text())
+    # the blend's OOF (inner CV) and the best member's, as the last line says
+    assert float(m.group(2)) == pytest.approx(blend["scores"]["blend_inner_cv"], abs=1e-4)
+    assert float(m.group(3)) == pytest.approx(blend["scores"]["best_single"], abs=1e-4)
+    folds = [
+        pd.read_csv(out / d / "working" / "oof.csv")
+        for d in ("kaggle_train", "kaggle_train_member2")
+    ]
+    assert (
+        folds[0].sort_values("label_id")["fold"].to_numpy()
+        == folds[1].sort_values("label_id")["fold"].to_numpy()
+    ).all()
     sub = pd.read_csv(out / "kaggle_infer" / "working" / "submission.csv")
     assert list(sub.columns) == list(schema.SUBMISSION_COLUMNS)
     test = pd.read_csv(competition / "test.csv")
@@ -114,9 +127,10 @@ def test_demo_runs_both_kernels_and_scores(wheel, competition, tmp_path):
         "fold1_best.pt",
     ]
     infer_log = (out / "kaggle_infer" / "working" / "training_record.log").read_text()
-    assert infer_log.count("predicted 5 test rows with") == 2
-    assert "OOF of 2 folds [0, 1] (complete: True)" in infer_log
-    assert (out / "kaggle_infer" / "working" / "oof" / "oof.csv").is_file()
+    # two members of two folds each: the CNN and the baseline, blended on their OOF
+    assert infer_log.count("predicted 5 test rows with") == 4
+    assert "blend fitted on the members' OOF" in infer_log
+    assert (out / "kaggle_infer" / "working" / "members" / "m1" / "oof.csv").is_file()
     for name in ("spectrogram.png", "eeg.png", "inputs.png"):
         assert (out / "figures" / name).is_file()
     assert (out / "balanced_train.csv").is_file()

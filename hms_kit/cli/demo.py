@@ -19,14 +19,24 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--config", default="default", help="config the kernels run (file or name)")
     p.add_argument(
+        "--member",
+        default="baseline",
+        help="config of a second ensemble member trained on the same folds and blended with "
+        "the first (file or name; 'none': one model)",
+    )
+    p.add_argument(
         "--kernels", type=Path, default=REPO / "kernels", help="folder of train.py, infer.py"
     )
 
 
 def run(args: argparse.Namespace) -> int:
-    from hms_kit.config import resolve_config_path
+    from hms_kit.config import load_config, resolve_config_path
+    from hms_kit.data import Competition
+    from hms_kit.data.folds import folds_sha, patient_folds
     from hms_kit.data.synth import generate_competition
     from hms_kit.demo import TRAIN_KERNEL_OUTPUT, layout_kaggle_tree, run_kernel, score_demo
+    from hms_kit.io import atomic_write_csv
+    from hms_kit.train import make_folds
 
     start = time.perf_counter()
     out = args.out
@@ -44,24 +54,46 @@ def run(args: argparse.Namespace) -> int:
     _print_realism(comp, args.seed)
     _print_sample(comp, out / "balanced_train.csv")
     config_text = resolve_config_path(args.config).read_text()
+    members = {TRAIN_KERNEL_OUTPUT: ("kaggle_train", config_text)}
+    datasets = {}
+    if args.member != "none":
+        # both members train on one folds file, so their OOF line up and can be blended
+        n_folds = load_config(args.config).train.n_folds
+        folds = out / "folds" / "folds.csv"
+        table = patient_folds(rows := Competition(comp).read_train(), make_folds(rows, n_folds, 42))
+        atomic_write_csv(folds, table)
+        datasets["hms-kit-folds"] = folds.parent
+        member_text = _member_config(args.member, n_folds)
+        members[f"{TRAIN_KERNEL_OUTPUT}-member2"] = ("kaggle_train_member2", member_text)
+        print(f"      shared folds: {folds} ({n_folds} folds, sha {folds_sha(table)})")
+    outputs = {}
+    for i, (slug, (folder, text)) in enumerate(members.items()):
+        root = out / folder
+        layout_kaggle_tree(root, comp, args.wheel, text, datasets=datasets)
+        print(
+            f"[2/4] train kernel {i + 1} of {len(members)}: {args.kernels / 'train.py'} with root "
+            f"{root}",
+            flush=True,
+        )
+        seconds = run_kernel(args.kernels / "train.py", root)
+        print(f"      train kernel took {seconds / 60:.1f} min")
+        outputs[slug] = root / "working"
     train_root = out / "kaggle_train"
-    layout_kaggle_tree(train_root, comp, args.wheel, config_text)
-    print(f"[2/4] train kernel: {args.kernels / 'train.py'} with root {train_root}", flush=True)
-    seconds = run_kernel(args.kernels / "train.py", train_root)
-    print(f"      train kernel took {seconds / 60:.1f} min")
     infer_root = out / "kaggle_infer"
-    layout_kaggle_tree(
-        infer_root, comp, args.wheel, config_text, {TRAIN_KERNEL_OUTPUT: train_root / "working"}
-    )
+    layout_kaggle_tree(infer_root, comp, args.wheel, config_text, outputs)
     print(f"[3/4] inference kernel: {args.kernels / 'infer.py'} with root {infer_root}", flush=True)
     seconds = run_kernel(args.kernels / "infer.py", infer_root)
     print(f"      inference kernel took {seconds:.1f} s")
     submission = infer_root / "working" / "submission.csv"
     scores = score_demo(comp, submission, train_root / "working" / "oof.csv")
     work = train_root / "working"
-    from hms_kit.config import load_config
-    from hms_kit.data import Competition
     from hms_kit.figures import write_figures
+
+    if len(outputs) > 1:
+        blend = _blend_line(list(outputs.values()), out / "blend")
+        scores.best_single = blend["scores"]["best_single"]
+        single_oof = scores.oof
+        scores.oof = blend["scores"]["blend_inner_cv"]
 
     figures = write_figures(Competition(comp), out / "figures", load_config(args.config).inputs)
     print(f"[4/4] scored {submission} against {comp / '_synth' / 'test_answers.csv'}")
@@ -82,8 +114,43 @@ def run(args: argparse.Namespace) -> int:
         f"{closed_sub:.0%} of the prior-to-oracle gap; |submission - OOF| = "
         f"{abs(scores.submission - scores.oof):.4f}"
     )
+    if scores.best_single is not None:
+        print(
+            f"      members' OOF on >= 10-vote rows: {single_oof:.4f} ({args.config}), best single "
+            f"{scores.best_single:.4f}; the blend {scores.oof:.4f} (inner CV) closes "
+            f"{closed_oof:.0%} of the gap"
+        )
     print(scores.line())
     return 0
+
+
+def _member_config(member: str, n_folds: int) -> str:
+    """The second member's config.yaml: ``member`` (resolved) with the first member's fold
+    count."""
+    import yaml
+
+    from hms_kit.config import load_config, to_dict
+
+    cfg = load_config(member, [f"train.n_folds={n_folds}"])
+    return yaml.safe_dump(to_dict(cfg), sort_keys=False)
+
+
+def _blend_line(runs: list[Path], out: Path) -> dict:
+    """The blend of the members' OOF (what the inference kernel fitted), written to
+    ``out/blend.json``; prints its table."""
+    import json
+
+    from hms_kit.ensemble import BlendError, blend_runs
+    from hms_kit.io import atomic_write_text
+
+    try:
+        report = blend_runs(runs, population="hq")
+    except BlendError as exc:  # a tiny competition may hold its high-vote rows in one fold
+        print(f"      no blend on the high-vote rows ({exc}): fitted on all rows")
+        report = blend_runs(runs, population="all")
+    atomic_write_text(out / "blend.json", json.dumps(report.blend, indent=1) + "\n")
+    print(report.table.to_string(index=False, float_format=lambda x: f"{x:.4f}"))
+    return report.blend
 
 
 def _print_realism(comp: Path, seed: int) -> None:

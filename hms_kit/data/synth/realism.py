@@ -72,6 +72,8 @@ def eeg_measures(x: np.ndarray) -> dict[str, float]:
     scalp = x[:, :N_SCALP]
     y = scipy.signal.sosfiltfilt(_SOS, scalp - scalp.mean(axis=0), axis=0)
     ok = good[:N_SCALP]
+    if ok.sum() < 2 or len(x) < 1024:
+        raise ValueError("fewer than two scalp channels without NaN in the window")
     c = np.corrcoef(y[:, ok].T)
     pos = {ch: i for i, ch in enumerate(np.asarray(schema.SCALP_CHANNELS)[ok])}
 
@@ -245,7 +247,10 @@ def signal_summary(comp: Competition, max_eegs: int = 40) -> dict[str, float]:
         x = comp.read_eeg(int(eeg_id))
         nan_files += bool(np.isnan(x).any())
         if len(eeg_rows) < max_eegs:
-            eeg_rows.append(eeg_measures(x[: schema.EEG_WINDOW_SAMPLES]))
+            try:
+                eeg_rows.append(eeg_measures(x[: schema.EEG_WINDOW_SAMPLES]))
+            except ValueError:  # a window mostly NaN says nothing about the signal
+                continue
     spec_rows = [
         spectrogram_measures(comp.read_spectrogram(int(s)).values) for s in spec_ids[: max_eegs * 2]
     ]
