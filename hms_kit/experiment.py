@@ -26,7 +26,10 @@ TABLE_COLUMNS = [
     "Use EEG Spectrograms",
     "Use Wavelet Spectrograms",
     "CV Result",
+    "CV >= 10 votes",
+    "CV golden",
 ]
+BLEND_ROW = "blend of the runs above (inner CV)"
 
 
 def combinations(modalities: tuple[str, ...] = schema.MODALITIES) -> list[list[str]]:
@@ -40,6 +43,34 @@ def combinations(modalities: tuple[str, ...] = schema.MODALITIES) -> list[list[s
 
 def run_name(model: str, mods: list[str]) -> str:
     return f"{model}__{'+'.join(mods)}"
+
+
+def _population_scores(scores: dict) -> dict[str, float]:
+    return {
+        "CV Result": float(scores["kl_all"]),
+        "CV >= 10 votes": float(scores.get("kl_votes_ge_10", float("nan"))),
+        "CV golden": float(scores.get("kl_golden", float("nan"))),
+    }
+
+
+def blend_row(run_dirs: list[Path]) -> dict | None:
+    """The table row of a blend of the grid's runs (they share their folds: same rows and
+    seed), each population's blend fitted and scored out of sample on its own rows; None
+    when there are not two runs to blend or the rows cannot be cross-validated."""
+    from hms_kit.ensemble import BlendError, blend_runs
+
+    if len(run_dirs) < 2:
+        return None
+    row = {"Model": BLEND_ROW}
+    try:
+        row["CV Result"] = blend_runs(run_dirs, population="all").blend["scores"]["blend_inner_cv"]
+        hq = blend_runs(run_dirs, population="hq").blend["scores"]["blend_inner_cv"]
+        row["CV >= 10 votes"] = hq
+    except BlendError as exc:
+        logger().warning("no blend row: %s", exc)
+        return None if "CV Result" not in row else {**row, "CV >= 10 votes": float("nan")}
+    row["CV golden"] = float("nan")  # the blend is fitted per population, not per EEG
+    return row
 
 
 def run_experiment(
@@ -56,6 +87,7 @@ def run_experiment(
     out = Path(out)
     cache_dir = Path(cache_dir) if cache_dir else out / "cache"
     rows = []
+    run_dirs = []
     for model in models:
         for mods in combinations():
             run_dir = out / run_name(model, mods)
@@ -70,15 +102,19 @@ def run_experiment(
                 scores = train_folds(
                     comp, c, run_dir, cache_dir=cache_dir, resume=True, workers=workers
                 )
+            run_dirs.append(run_dir)
             rows.append(
                 {
                     "Model": model,
                     "Use Kaggle Spectrograms": "kaggle" in mods,
                     "Use EEG Spectrograms": "eeg" in mods,
                     "Use Wavelet Spectrograms": "wavelet" in mods,
-                    "CV Result": float(scores["kl_all"]),
+                    **_population_scores(scores),
                 }
             )
+    blend = blend_row(run_dirs)
+    if blend is not None:
+        rows.append({**blend, **{c: "" for c in TABLE_COLUMNS[1:4]}})
     return (
         pd.DataFrame(rows, columns=TABLE_COLUMNS)
         .sort_values("CV Result", kind="stable")
@@ -89,7 +125,11 @@ def run_experiment(
 def write_results(table: pd.DataFrame, out: str | Path) -> tuple[Path, Path]:
     """results.csv and results.md (best first; each model's best row in bold)."""
     out = Path(out)
-    best = {int(table[table["Model"] == m]["CV Result"].idxmin()) for m in table["Model"].unique()}
+    best = {
+        int(table[table["Model"] == m]["CV Result"].idxmin())
+        for m in table["Model"].unique()
+        if m != BLEND_ROW
+    }
     md = markdown_table(table, bold_rows=best)
     return atomic_write_csv(out / "results.csv", table), atomic_write_text(
         out / "results.md", md + "\n"

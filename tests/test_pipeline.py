@@ -178,13 +178,17 @@ def test_experiment_resumes(comp, tmp_path, capsys):
     args += ["--set", "train.two_stage=false"]
     assert main(args) == 0
     table = pd.read_csv(tmp_path / "results.csv")
-    assert len(table) == 7 and table["CV Result"].is_monotonic_increasing
+    # seven combinations and the blend of the seven, each scored per population
+    assert len(table) == 8 and table["CV Result"].is_monotonic_increasing
+    assert (table["Model"] == "blend of the runs above (inner CV)").sum() == 1
+    runs = table[table["Model"] != "blend of the runs above (inner CV)"]
+    assert runs["CV >= 10 votes"].notna().all() and runs["CV golden"].notna().all()
     md = (tmp_path / "results.md").read_text()
     assert md.splitlines()[0] == (
         "| Model | Use Kaggle Spectrograms | Use EEG Spectrograms | "
-        "Use Wavelet Spectrograms | CV Result |"
+        "Use Wavelet Spectrograms | CV Result | CV >= 10 votes | CV golden |"
     )
-    assert md.splitlines()[2].startswith("| **test_efficientnet**")
+    assert "| **test_efficientnet**" in md
     stamp = (tmp_path / "test_efficientnet__kaggle" / "scores.json").stat().st_mtime_ns
     assert main(args) == 0  # every combination finished: nothing retrained
     assert (tmp_path / "test_efficientnet__kaggle" / "scores.json").stat().st_mtime_ns == stamp
