@@ -162,12 +162,21 @@ def simplex_blend(probs: np.ndarray, weights: np.ndarray) -> np.ndarray:
     return np.tensordot(w / w.sum(), probs, axes=1)
 
 
+RIDGE = 1e-3  # L2 pull of the weights to equal shares and of the bias to 0
+
+
 def fit_logit(probs: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Weights ``(n_runs,)`` and bias ``(6,)`` minimising the mean KL of :func:`logit_blend`
-    (L-BFGS with the exact gradient; starts from equal weights and no bias)."""
+    (L-BFGS with the exact gradient, from equal weights and no bias).
+
+    Weights are kept non-negative and gently pulled (``RIDGE``) towards equal shares: runs
+    that predict almost alike would otherwise get large weights of opposite signs, which
+    fit the rows seen and fail on the next fold.
+    """
     logp = _log_probs(probs)
     m = len(probs)
     n = targets.shape[0]
+    w0 = np.full(m, 1.0 / m)
 
     def loss(theta: np.ndarray) -> tuple[float, np.ndarray]:
         w, b = theta[:m], theta[m:]
@@ -176,11 +185,14 @@ def fit_logit(probs: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np.nd
         log_q = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
         # KL up to the targets' entropy, which does not depend on theta
         value = -float((targets * log_q).sum() / n)
+        value += RIDGE * float(((w - w0) ** 2).sum() + (b**2).sum())
         d = (np.exp(log_q) - targets) / n
-        return value, np.concatenate([np.einsum("rnc,nc->r", logp, d), d.sum(axis=0)])
+        grad_w = np.einsum("rnc,nc->r", logp, d) + 2 * RIDGE * (w - w0)
+        return value, np.concatenate([grad_w, d.sum(axis=0) + 2 * RIDGE * b])
 
-    theta0 = np.concatenate([np.full(m, 1.0 / m), np.zeros(targets.shape[1])])
-    res = minimize(loss, theta0, jac=True, method="L-BFGS-B")
+    theta0 = np.concatenate([w0, np.zeros(targets.shape[1])])
+    bounds = [(0.0, None)] * m + [(None, None)] * targets.shape[1]
+    res = minimize(loss, theta0, jac=True, method="L-BFGS-B", bounds=bounds)
     return res.x[:m], res.x[m:]
 
 
@@ -301,6 +313,30 @@ def blend_runs(
     rows.append({"member": "blend (in sample)", "oof_kl": blend["scores"]["blend_in_sample"]})
     rows.append({"member": "prior", "oof_kl": prior})
     return BlendReport(blend, pd.DataFrame(rows))
+
+
+def choose_blend(
+    runs: list[str | Path], population: str = "hq", threshold: int = 10
+) -> dict[str, Any]:
+    """The blend to predict with: the ``logit`` or ``simplex`` blend, whichever scores lower
+    out of sample (inner CV), or the best single run alone (weight 1) when neither beats it.
+    Returns the blend dict, ``chosen`` naming the choice and ``candidates`` their scores."""
+    blends = [blend_runs(runs, population, method, threshold).blend for method in METHODS]
+    best = min(blends, key=lambda b: b["scores"]["blend_inner_cv"])
+    candidates = {b["method"]: b["scores"]["blend_inner_cv"] for b in blends}
+    singles = [r["oof_kl"] for r in best["runs"]]
+    candidates["best single"] = min(singles)
+    if best["scores"]["blend_inner_cv"] < min(singles):
+        return {**best, "chosen": best["method"], "candidates": candidates}
+    one_hot = [1.0 if i == int(np.argmin(singles)) else 0.0 for i in range(len(singles))]
+    return {
+        **best,
+        "method": "simplex",
+        "weights": one_hot,
+        "bias": [0.0] * len(schema.CLASSES),
+        "chosen": "best single",
+        "candidates": candidates,
+    }
 
 
 def read_blend(path: str | Path) -> dict[str, Any]:

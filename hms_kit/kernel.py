@@ -253,7 +253,7 @@ def member_blend(
     """The blend of ``members`` (weights in members' order): an attached ``blend.json`` whose
     runs are these members (matched by config hash), else one fitted here on the members'
     OOF files (gathered into ``work/m<i>/``), else equal weights."""
-    from hms_kit.ensemble import BLEND_FILE, BlendError, blend_runs, read_blend
+    from hms_kit.ensemble import BLEND_FILE, BlendError, choose_blend, read_blend
 
     log = logger()
     shas = [m.config_sha for m in members]
@@ -277,17 +277,16 @@ def member_blend(
             shutil.copyfile(m.runs[0] / CONFIG_NAME, work / f"m{i}" / CONFIG_NAME)
             dirs.append(work / f"m{i}")
         try:
-            blend = blend_runs(dirs, population="hq").blend
+            blend = choose_blend(dirs, population="hq")
         except BlendError as exc:  # e.g. too few high-vote rows to cross-validate on
             log.warning("no blend on the high-vote rows (%s): fitted on all rows", exc)
-            blend = blend_runs(dirs, population="all").blend
+            blend = choose_blend(dirs, population="all")
         log.info(
-            "blend fitted on the members' OOF (%s rows): weights %s, inner-CV KL %.4f "
-            "(best single %.4f)",
+            "blend fitted on the members' OOF (%s rows): %s chosen, weights %s; inner-CV KL %s",
             blend["population"],
+            blend["chosen"],
             [round(w, 3) for w in blend["weights"]],
-            blend["scores"]["blend_inner_cv"],
-            blend["scores"]["best_single"],
+            {k: round(v, 4) for k, v in blend["candidates"].items()},
         )
         return blend
     except (BlendError, OSError, ValueError) as exc:

@@ -165,3 +165,20 @@ def test_combine_members_per_row_and_per_run() -> None:
     np.testing.assert_allclose(got[2], prior)
     with pytest.raises(ValueError, match="no member"):
         combine_members([None], [{}], None, prior)
+
+
+def test_choose_blend_keeps_the_best_single_run_when_no_blend_beats_it(truth, tmp_path) -> None:
+    from hms_kit.ensemble import choose_blend
+
+    q, targets, folds = truth
+    # the true probabilities and a uniform guess: nothing to gain from blending them
+    exact = _write_run(tmp_path / "exact", q, targets, folds)
+    flat = _write_run(tmp_path / "flat", np.full_like(q, 1 / 6), targets, folds)
+    chosen = choose_blend([flat, exact])
+    assert chosen["chosen"] == "best single" and chosen["weights"] == [0.0, 1.0]
+    assert chosen["candidates"]["best single"] < min(chosen["candidates"]["logit"], 10)
+    # three runs with independent errors: a blend wins
+    runs = [_write_run(tmp_path / f"r{i}", _noisy(q, i, 1.0), targets, folds) for i in range(3)]
+    chosen = choose_blend(runs)
+    assert chosen["chosen"] in ("logit", "simplex")
+    assert chosen["candidates"][chosen["chosen"]] < chosen["candidates"]["best single"]

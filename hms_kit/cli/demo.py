@@ -93,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
         blend = _blend_line(list(outputs.values()), out / "blend")
         scores.best_single = blend["scores"]["best_single"]
         single_oof = scores.oof
-        scores.oof = blend["scores"]["blend_inner_cv"]
+        scores.oof = blend["candidates"][blend["chosen"]]
 
     figures = write_figures(Competition(comp), out / "figures", load_config(args.config).inputs)
     print(f"[4/4] scored {submission} against {comp / '_synth' / 'test_answers.csv'}")
@@ -117,8 +117,8 @@ def run(args: argparse.Namespace) -> int:
     if scores.best_single is not None:
         print(
             f"      members' OOF on >= 10-vote rows: {single_oof:.4f} ({args.config}), best single "
-            f"{scores.best_single:.4f}; the blend {scores.oof:.4f} (inner CV) closes "
-            f"{closed_oof:.0%} of the gap"
+            f"{scores.best_single:.4f}; the ensemble ({blend['chosen']}) {scores.oof:.4f} "
+            f"(inner CV) closes {closed_oof:.0%} of the gap"
         )
     print(scores.line())
     return 0
@@ -136,21 +136,26 @@ def _member_config(member: str, n_folds: int) -> str:
 
 
 def _blend_line(runs: list[Path], out: Path) -> dict:
-    """The blend of the members' OOF (what the inference kernel fitted), written to
-    ``out/blend.json``; prints its table."""
+    """The blend of the members' OOF as the inference kernel chooses it (logit, simplex, or
+    the best single member, by inner-CV KL), written to ``out/blend.json``; prints the
+    candidates."""
     import json
 
-    from hms_kit.ensemble import BlendError, blend_runs
+    from hms_kit.ensemble import BlendError, choose_blend
     from hms_kit.io import atomic_write_text
 
     try:
-        report = blend_runs(runs, population="hq")
+        blend = choose_blend(runs, population="hq")
     except BlendError as exc:  # a tiny competition may hold its high-vote rows in one fold
         print(f"      no blend on the high-vote rows ({exc}): fitted on all rows")
-        report = blend_runs(runs, population="all")
-    atomic_write_text(out / "blend.json", json.dumps(report.blend, indent=1) + "\n")
-    print(report.table.to_string(index=False, float_format=lambda x: f"{x:.4f}"))
-    return report.blend
+        blend = choose_blend(runs, population="all")
+    atomic_write_text(out / "blend.json", json.dumps(blend, indent=1) + "\n")
+    scores = ", ".join(f"{k} {v:.4f}" for k, v in blend["candidates"].items())
+    print(
+        f"      blend on {blend['n_rows']} {blend['population']} rows, inner-CV KL: {scores}; "
+        f"chosen: {blend['chosen']} (weights {[round(w, 3) for w in blend['weights']]})"
+    )
+    return blend
 
 
 def _print_realism(comp: Path, seed: int) -> None:
