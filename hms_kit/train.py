@@ -22,6 +22,7 @@ to ``stale/``: ``--resume`` never keeps a fold that another split or config made
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -331,7 +332,11 @@ class StageResult:
 
 
 @dataclass
-class FoldContext:
+class FoldRun:
+    """Everything a fold's training needs but its number and device; picklable, so a fold
+    can train in another process (``hms_kit.fold_scheduler``). Calling it trains one fold
+    and returns its summary."""
+
     cfg: Config
     run_dir: Path
     cache: FeatureCache
@@ -339,13 +344,30 @@ class FoldContext:
     targets: np.ndarray
     votes: np.ndarray
     folds: np.ndarray
-    fold: int
-    device: torch.device
     deadline: float | None
     meta: dict[str, Any]
+    resume: bool = False
     # seconds of every epoch run so far in this process, shared by the stages and folds, so
     # the time limit is checked before a stage's or a fold's first epoch too
     epoch_seconds: list[float] = field(default_factory=list)
+
+    def __call__(self, fold: int, device: str) -> dict[str, Any]:
+        if not logger().handlers:  # a fresh worker process
+            get_run_logger(self.run_dir)
+        shared = {f.name: getattr(self, f.name) for f in dataclasses.fields(FoldRun)}
+        shared["meta"] = {**self.meta, "fold": fold}
+        ctx = FoldContext(**shared, fold=fold, device=torch.device(device))
+        # seeded by fold, not by order, so a fold trains the same in any process
+        seed_everything(self.cfg.train.seed + fold)
+        return train_fold(ctx, resume=self.resume)
+
+
+@dataclass
+class FoldContext(FoldRun):
+    """One fold's training: the run's shared state, the fold and its device."""
+
+    fold: int = 0
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
 
     def out_of_time(self) -> bool:
         """Whether one more epoch (the longest seen, +10 %) would pass the deadline."""
@@ -833,47 +855,6 @@ def train_folds(
         log.info("OOF scores by population:\n%s", population_table(result))
     result["folds_trained"] = summaries
     return result
-
-
-@dataclass
-class FoldRun:
-    """Everything a fold's training needs but its number and device; picklable, so a fold
-    can train in another process (``hms_kit.fold_scheduler``). Calling it trains one fold
-    and returns its summary."""
-
-    cfg: Config
-    run_dir: Path
-    cache: FeatureCache
-    rows: pd.DataFrame
-    targets: np.ndarray
-    votes: np.ndarray
-    folds: np.ndarray
-    deadline: float | None
-    meta: dict[str, Any]
-    resume: bool
-    # seconds of every epoch run so far in this process (see FoldContext)
-    epoch_seconds: list[float] = field(default_factory=list)
-
-    def __call__(self, fold: int, device: str) -> dict[str, Any]:
-        if not logger().handlers:  # a fresh worker process
-            get_run_logger(self.run_dir)
-        ctx = FoldContext(
-            self.cfg,
-            self.run_dir,
-            self.cache,
-            self.rows,
-            self.targets,
-            self.votes,
-            self.folds,
-            fold,
-            torch.device(device),
-            self.deadline,
-            {**self.meta, "fold": fold},
-            self.epoch_seconds,
-        )
-        # seeded by fold, not by order, so a fold trains the same in any process
-        seed_everything(self.cfg.train.seed + fold)
-        return train_fold(ctx, resume=self.resume)
 
 
 def gather_oof(

@@ -18,6 +18,21 @@ def real_dir() -> Path:
     return REAL
 
 
+def tiny_overrides(n_folds: int = 2) -> list[str]:
+    """``--set`` overrides for a tiny, fast training: the test model at a quarter scale, one
+    epoch per stage, stage 2 on rows with >= 5 votes, no DataLoader workers."""
+    return [
+        "model.name=test_efficientnet",
+        f"train.n_folds={n_folds}",
+        "train.stage1.epochs=1",
+        "train.stage2.epochs=1",
+        "train.stage2.min_votes=5",
+        "train.batch_size=8",
+        "train.num_workers=0",
+        "inputs.scale=0.25",
+    ]
+
+
 def damaged_copy(src: Path, dst: Path, folder: str, changes: dict[int, bytes | None]) -> Path:
     """A competition folder at ``dst`` that links to ``src`` except in ``folder`` (e.g.
     ``test_eegs``), where the parquet of each id in ``changes`` is replaced by the given bytes,

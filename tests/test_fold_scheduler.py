@@ -8,6 +8,7 @@ import os
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import tiny_overrides
 
 from hms_kit.config import load_config
 from hms_kit.data import Competition
@@ -20,16 +21,7 @@ from hms_kit.fold_scheduler import (
 )
 from hms_kit.train import train_folds
 
-TINY = [
-    "model.name=test_efficientnet",
-    "train.n_folds=3",
-    "train.stage1.epochs=1",
-    "train.stage2.epochs=1",
-    "train.stage2.min_votes=5",
-    "train.batch_size=8",
-    "train.num_workers=0",
-    "inputs.scale=0.25",
-]
+TINY = tiny_overrides(3)
 
 
 def test_fold_devices() -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import tiny_overrides
 
 from hms_kit import schema
 from hms_kit.cli import main
@@ -57,16 +58,7 @@ def test_bad_folds_files_are_named(tmp_path: Path) -> None:
 
 
 VOTES = list(schema.VOTE_COLUMNS)
-TINY = [
-    "model.name=test_efficientnet",
-    "train.n_folds=3",
-    "train.stage1.epochs=1",
-    "train.stage2.epochs=1",
-    "train.stage2.min_votes=5",
-    "train.batch_size=8",
-    "train.num_workers=0",
-    "inputs.scale=0.25",
-]
+TINY = tiny_overrides(3)
 
 
 def test_runs_on_one_folds_file_line_up_and_blend(comp, tmp_path, capsys) -> None:

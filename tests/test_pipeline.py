@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import damaged_copy
+from conftest import damaged_copy, tiny_overrides
 
 from hms_kit import schema
 from hms_kit.cli import main
@@ -25,16 +25,7 @@ from hms_kit.inputs.cache import build_cache
 from hms_kit.predict import predict_test
 from hms_kit.train import gather_oof, make_folds, train_folds
 
-TINY = [
-    "model.name=test_efficientnet",
-    "train.n_folds=2",
-    "train.stage1.epochs=1",
-    "train.stage2.epochs=1",
-    "train.stage2.min_votes=5",
-    "train.batch_size=8",
-    "train.num_workers=0",
-    "inputs.scale=0.25",
-]
+TINY = tiny_overrides(2)
 
 
 @pytest.fixture(scope="module")
