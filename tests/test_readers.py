@@ -127,8 +127,15 @@ def test_competition_locate(monkeypatch, real_dir, tmp_path):
     monkeypatch.setenv("HMS_KAGGLE_ROOT", str(tmp_path))
     with pytest.raises(FileNotFoundError, match="HMS_DATA_DIR"):
         Competition.locate()
-    (tmp_path / "input" / schema.COMPETITION_SLUG).mkdir(parents=True)
-    assert Competition.locate().root == tmp_path / "input" / schema.COMPETITION_SLUG
+    # an empty folder under the slug is not the competition; one holding its files is
+    empty = tmp_path / "input" / schema.COMPETITION_SLUG
+    empty.mkdir(parents=True)
+    with pytest.raises(FileNotFoundError, match="train.csv and test_eegs"):
+        Competition.locate()
+    mounted = tmp_path / "input" / "competitions" / schema.COMPETITION_SLUG
+    (mounted / "test_eegs").mkdir(parents=True)
+    (mounted / "train.csv").write_text("eeg_id\n")
+    assert Competition.locate().root == mounted
 
 
 def test_eeg_shorter_than_its_window_names_the_file(tmp_path, real_dir):
