@@ -52,6 +52,10 @@ N_BANDS = 8
 BANDS_HZ = np.geomspace(0.5, 20.0, N_BANDS + 1)  # band edges, Hz: log-spaced like EEG rhythms
 CENTRE_S = 20  # the spectrogram's central window, seconds
 MODELS = ("logreg", "hgb")
+# Strong L2: folds split patients, and a patient's recordings share a class and a style, so a
+# weaker penalty learns patients and lands above the prior's KL on unseen ones (generator 4,
+# seeds 42 and 1); 0.01 was also the best of 1 / 0.1 / 0.01 / 0.001 on generator 3.
+LOGREG_C = 0.01
 _PAIRS = {r: list(zip(c[:-1], c[1:])) for r, c in schema.CHAINS.items()}
 _FREQS = np.asarray(schema.SPEC_FREQS_HZ)
 # correlation at 50 Hz (block means of 4 samples): a quarter of the work, same 0.5-20 Hz band
@@ -131,7 +135,7 @@ def _estimator(name: str, seed: int):
     from sklearn.preprocessing import StandardScaler
 
     if name == "logreg":
-        return make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=2000))
+        return make_pipeline(StandardScaler(), LogisticRegression(C=LOGREG_C, max_iter=2000))
     if name == "hgb":
         return HistGradientBoostingClassifier(
             max_iter=150, learning_rate=0.05, max_leaf_nodes=15, random_state=seed

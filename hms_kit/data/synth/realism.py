@@ -55,7 +55,8 @@ TARGETS: dict[str, tuple[str, float, float]] = {
 
 
 def eeg_measures(x: np.ndarray) -> dict[str, float]:
-    """Realism measures of one EEG ``(samples, 20)`` microvolts (NaN channels skipped).
+    """Realism measures of one EEG ``(samples, 20)`` microvolts (NaN channels and rows
+    skipped; an empty dict when less than 10 s or fewer than 10 electrodes are clean).
 
     neighbour_corr / far_corr: median correlation (0.5-20 Hz) of electrodes adjacent in a
     chain / far apart; pc1_share: first principal component's share of the scalp variance;
@@ -66,14 +67,14 @@ def eeg_measures(x: np.ndarray) -> dict[str, float]:
     intervals' coefficient of variation.
     """
     x = np.asarray(x, dtype=np.float64)
-    good = ~np.isnan(x).any(axis=0)
+    good = ~np.isnan(x).all(axis=0)
     rows = ~np.isnan(x[:, good]).any(axis=1)
+    if rows.sum() < 10 * FS or good[:N_SCALP].sum() < 10:
+        return {}  # too little clean signal to measure (a long NaN run, many dead channels)
     x = np.where(good[None, :], x, 0.0)[rows]
     scalp = x[:, :N_SCALP]
     y = scipy.signal.sosfiltfilt(_SOS, scalp - scalp.mean(axis=0), axis=0)
     ok = good[:N_SCALP]
-    if ok.sum() < 2 or len(x) < 1024:
-        raise ValueError("fewer than two scalp channels without NaN in the window")
     c = np.corrcoef(y[:, ok].T)
     pos = {ch: i for i, ch in enumerate(np.asarray(schema.SCALP_CHANNELS)[ok])}
 
@@ -83,7 +84,7 @@ def eeg_measures(x: np.ndarray) -> dict[str, float]:
     ev = np.linalg.eigvalsh(np.cov(y[:, ok].T))
     bip = np.stack([y[:, _IDX[a]] - y[:, _IDX[b]] for a, b in _NEIGHBOURS], axis=1)
     f, p = scipy.signal.welch(scalp[:, ok] - scalp[:, ok].mean(axis=0), fs=FS, nperseg=1024, axis=0)
-    pm = np.median(p, axis=1)
+    pm = np.maximum(np.median(p, axis=1), 1e-12)  # a digital zero must not give log(0)
     band = (f >= 0.5) & (f <= 30)
     fit = (f >= 2) & (f <= 30) & ((f < 7) | (f > 14))
     coef = np.polyfit(np.log10(f[fit]), np.log10(pm[fit]), 1)
@@ -247,10 +248,9 @@ def signal_summary(comp: Competition, max_eegs: int = 40) -> dict[str, float]:
         x = comp.read_eeg(int(eeg_id))
         nan_files += bool(np.isnan(x).any())
         if len(eeg_rows) < max_eegs:
-            try:
-                eeg_rows.append(eeg_measures(x[: schema.EEG_WINDOW_SAMPLES]))
-            except ValueError:  # a window mostly NaN says nothing about the signal
-                continue
+            m = eeg_measures(x[: schema.EEG_WINDOW_SAMPLES])
+            if m:
+                eeg_rows.append(m)
     spec_rows = [
         spectrogram_measures(comp.read_spectrogram(int(s)).values) for s in spec_ids[: max_eegs * 2]
     ]
