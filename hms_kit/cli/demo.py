@@ -104,10 +104,11 @@ def run(args: argparse.Namespace) -> int:
     print(f"      log: {work / 'training_record.log'}; OOF: {work / 'oof.csv'}")
     print(f"      total {(time.perf_counter() - start) / 60:.1f} min")
     closed_oof, closed_sub = scores.gap_closed()
+    what = "the ensemble's" if scores.best_single is not None else "OOF"
     print(
-        f"      OOF KL {scores.oof_all:.4f} over all rows; {scores.oof:.4f} over rows with >= 10 "
-        f"votes (prior {scores.oof_prior:.4f}, oracle {scores.oof_oracle:.4f} there: "
-        f"{closed_oof:.0%} of the gap closed)"
+        f"      {what} KL {scores.oof:.4f} over rows with >= 10 votes (prior "
+        f"{scores.oof_prior:.4f}, oracle {scores.oof_oracle:.4f} there: {closed_oof:.0%} of the "
+        f"gap closed); {args.config}'s OOF KL over all rows {scores.oof_all:.4f}"
     )
     print(
         f"      test set (high-vote rows, like Kaggle's hidden test): submission closes "
