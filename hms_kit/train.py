@@ -885,9 +885,12 @@ def gather_oof(
     scores.update({"folds": folds_present, "complete": len(folds_present) == cfg.train.n_folds})
     scores["kl_prior"] = scores_by_population(t, prior_predictions(t, len(t)), v)["kl_all"]
     s2 = cfg.train.stage2
-    scores["checkpoint_population"] = (
-        f"votes_ge_{s2.min_votes}" if cfg.train.two_stage and s2.min_votes > 0 else "all"
-    )
+    if cfg.model.family == "baseline":  # one fit per fold: nothing is chosen on validation
+        scores["checkpoint_population"] = "none"
+    else:
+        scores["checkpoint_population"] = (
+            f"votes_ge_{s2.min_votes}" if cfg.train.two_stage and s2.min_votes > 0 else "all"
+        )
     scores["row_mode"] = cfg.data.row_mode
     if (run_dir / "folds.csv").is_file():
         scores["folds_sha"] = folds_sha(patient_folds_table(pd.read_csv(run_dir / "folds.csv")))

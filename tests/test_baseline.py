@@ -69,6 +69,7 @@ def test_baseline_run_writes_the_kits_oof_files(tmp_path):
         result["kl_all"]
     )
     assert load_config(run / "config.yaml").model.family == "baseline"
+    assert json.loads((run / "scores.json").read_text())["checkpoint_population"] == "none"
 
 
 def test_saved_baseline_predicts_like_the_fitted_model():

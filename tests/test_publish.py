@@ -1200,7 +1200,7 @@ def test_infer_attaches_every_config_times_every_fold(
 @pytest.mark.parametrize(
     ("variables", "message"),
     [
-        (["CONFIG=nope"], "--config 'nope' is not a packaged config (packaged: default,"),
+        (["CONFIG=nope"], "--config 'nope' is not a packaged config (packaged: baseline, default,"),
         (["CONFIG=Seed"], "--config 'Seed': a config name in a kernel slug must be lower-case"),
         (["CONFIG=../seed"], "--config '../seed': a config name in a kernel slug"),
         (["CONFIG=seed", "CONFIGS=default,seed"], "--configs: config 'seed' is given twice"),
