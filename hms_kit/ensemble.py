@@ -30,10 +30,9 @@ from scipy.optimize import minimize
 
 from hms_kit import schema
 from hms_kit.evaluate import EPS, kl_score, prior_predictions
+from hms_kit.oof import PRED_COLS, TARGET_COLS
 
 OOF_KEY = ["eeg_id", "eeg_sub_id"]
-PRED_COLS = [f"pred_{c}" for c in schema.VOTE_COLUMNS]
-TARGET_COLS = [f"target_{c}" for c in schema.VOTE_COLUMNS]
 POPULATIONS = ("hq", "all")
 METHODS = ("logit", "simplex")
 BLEND_FILE = "blend.json"

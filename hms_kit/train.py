@@ -63,7 +63,14 @@ from hms_kit.inputs.dataset import CustomDataset
 from hms_kit.inputs.merge import in_chans as layout_in_chans
 from hms_kit.io import atomic_write, atomic_write_csv, atomic_write_text
 from hms_kit.model import build_model
-from hms_kit.oof import POPULATIONS, add_logits, expand_to_train_rows, scores_per_population
+from hms_kit.oof import (
+    POPULATIONS,
+    PRED_COLS,
+    TARGET_COLS,
+    add_logits,
+    expand_to_train_rows,
+    scores_per_population,
+)
 from hms_kit.runlog import ensure_run_log, get_run_logger, log_time, logger
 
 ROW_KEY = [
@@ -72,8 +79,6 @@ ROW_KEY = [
     "spectrogram_id",
     "spectrogram_label_offset_seconds",
 ]
-PRED_COLS = [f"pred_{c}" for c in schema.VOTE_COLUMNS]
-TARGET_COLS = [f"target_{c}" for c in schema.VOTE_COLUMNS]
 
 
 class NoCheckpointError(RuntimeError):
