@@ -244,7 +244,7 @@ def train_baseline(comp: Competition, cfg: Config, run_dir: str | Path) -> dict[
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     save_config(cfg, run_dir / "config.yaml")
-    train = comp.read_train()
+    train = comp.read_train(cfg.data.train_csv)
     rows = select_rows(train, cfg.data.row_mode)
     targets = vote_targets(rows)
     votes = total_votes(rows)

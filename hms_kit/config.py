@@ -27,10 +27,13 @@ class DataConfig:
     row_mode: ``all`` (every train.csv row), ``per_eeg`` (one row per EEG, votes summed over
     its windows) or ``dedup`` (one row per distinct (eeg_id, vote vector), the window of
     largest overlap kept).
+    train_csv: a CSV of some of train.csv's rows (``balanced_train.csv`` from ``sample``),
+    matched on eeg_id and eeg_sub_id, to train on those rows only; empty: every row.
     """
 
     row_mode: str = "dedup"
     high_vote_threshold: int = schema.HIGH_VOTE_THRESHOLD
+    train_csv: str = ""
 
 
 @dataclass
@@ -345,6 +348,13 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"train.amp must be auto, fp16, bf16 or off, got {cfg.train.amp!r}")
     if cfg.train.n_folds < 2:
         raise ConfigError(f"train.n_folds must be at least 2, got {cfg.train.n_folds}")
+    from hms_kit.oof import MIN_THRESHOLD
+
+    if cfg.data.high_vote_threshold < MIN_THRESHOLD:
+        raise ConfigError(
+            f"data.high_vote_threshold must be at least {MIN_THRESHOLD} votes (the 4..threshold-1 "
+            f"population would be empty), got {cfg.data.high_vote_threshold}"
+        )
 
 
 def save_config(cfg: Config, path: str | Path) -> Path:

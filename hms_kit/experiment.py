@@ -17,6 +17,7 @@ from hms_kit import schema
 from hms_kit.config import Config
 from hms_kit.data.competition import Competition
 from hms_kit.io import atomic_write_csv, atomic_write_text
+from hms_kit.oof import high_population
 from hms_kit.report import markdown_table
 from hms_kit.runlog import logger
 
@@ -45,15 +46,15 @@ def run_name(model: str, mods: list[str]) -> str:
     return f"{model}__{'+'.join(mods)}"
 
 
-def _population_scores(scores: dict) -> dict[str, float]:
+def _population_scores(scores: dict, threshold: int) -> dict[str, float]:
     return {
         "CV Result": float(scores["kl_all"]),
-        "CV >= 10 votes": float(scores.get("kl_votes_ge_10", float("nan"))),
+        "CV >= 10 votes": float(scores.get(f"kl_{high_population(threshold)}", float("nan"))),
         "CV golden": float(scores.get("kl_golden", float("nan"))),
     }
 
 
-def blend_row(run_dirs: list[Path]) -> dict | None:
+def blend_row(run_dirs: list[Path], threshold: int = schema.HIGH_VOTE_THRESHOLD) -> dict | None:
     """The table row of a blend of the grid's runs (they share their folds: same rows and
     seed), each population's blend fitted and scored out of sample on its own rows; None
     when there are not two runs to blend or the rows cannot be cross-validated."""
@@ -63,8 +64,12 @@ def blend_row(run_dirs: list[Path]) -> dict | None:
         return None
     row = {"Model": BLEND_ROW}
     try:
-        row["CV Result"] = blend_runs(run_dirs, population="all").blend["scores"]["blend_inner_cv"]
-        hq = blend_runs(run_dirs, population="hq").blend["scores"]["blend_inner_cv"]
+        row["CV Result"] = blend_runs(run_dirs, population="all", threshold=threshold).blend[
+            "scores"
+        ]["blend_inner_cv"]
+        hq = blend_runs(run_dirs, population="hq", threshold=threshold).blend["scores"][
+            "blend_inner_cv"
+        ]
         row["CV >= 10 votes"] = hq
     except BlendError as exc:
         logger().warning("no blend row: %s", exc)
@@ -109,16 +114,18 @@ def run_experiment(
                     "Use Kaggle Spectrograms": "kaggle" in mods,
                     "Use EEG Spectrograms": "eeg" in mods,
                     "Use Wavelet Spectrograms": "wavelet" in mods,
-                    **_population_scores(scores),
+                    **_population_scores(scores, cfg.data.high_vote_threshold),
                 }
             )
-    blend = blend_row(run_dirs)
+    blend = blend_row(run_dirs, cfg.data.high_vote_threshold)
     if blend is not None:
         rows.append({**blend, **{c: "" for c in TABLE_COLUMNS[1:4]}})
+    t = cfg.data.high_vote_threshold
     return (
         pd.DataFrame(rows, columns=TABLE_COLUMNS)
         .sort_values("CV Result", kind="stable")
         .reset_index(drop=True)
+        .rename(columns={"CV >= 10 votes": f"CV >= {t} votes"})
     )
 
 

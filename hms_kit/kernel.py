@@ -29,6 +29,7 @@ import pandas as pd
 
 from hms_kit import schema
 from hms_kit.config import Config, load_config
+from hms_kit.oof import high_population
 from hms_kit.paths import ENV_WHEEL, KagglePaths, kaggle_paths
 from hms_kit.runlog import get_run_logger, logger
 
@@ -103,10 +104,12 @@ def run_train_kernel(root: str | Path | None = None) -> dict:
         resume=True,
     )
     if result.get("complete"):
+        t = cfg.data.high_vote_threshold
         log.info(
-            "OOF KL %.4f (all rows), %.4f (>= 10 votes), prior %.4f",
+            "OOF KL %.4f (all rows), %.4f (>= %d votes), prior %.4f",
             result["kl_all"],
-            result["kl_votes_ge_10"],
+            result[f"kl_{high_population(t)}"],
+            t,
             result["kl_prior"],
         )
     return result
@@ -394,13 +397,15 @@ def gather_fold_oof(
         shutil.copyfile(f, out_dir / name)
     cfg = load_config(config) if config and config.is_file() else load_config(None)
     scores = gather_oof(out_dir, cfg, train)
+    t = cfg.data.high_vote_threshold
     logger().info(
-        "OOF of %d folds %s (complete: %s): KL %.4f (all rows), %.4f (>= 10 votes)",
+        "OOF of %d folds %s (complete: %s): KL %.4f (all rows), %.4f (>= %d votes)",
         len(scores["folds"]),
         scores["folds"],
         scores["complete"],
         scores["kl_all"],
-        scores["kl_votes_ge_10"],
+        scores[f"kl_{high_population(t)}"],
+        t,
     )
     return scores
 

@@ -4,10 +4,11 @@ A run trains on the rows of its row mode (every window, one per EEG, or one per 
 vote vector); its OOF predictions are mapped back to every train.csv row they stand for, so
 the OOF files of runs with different row modes line up row by row and can be blended.
 
-Populations (``POPULATIONS``): ``all``; ``votes_le_3`` (the crowd's rows), ``votes_4_9``,
-``votes_ge_10`` (the experts', like Kaggle's hidden test set); ``golden``: one row per
-eeg_id among the >= 10-vote rows (its first window), so long EEGs with many windows do not
-weigh more than short ones.
+Populations (``population_names(threshold)``; ``POPULATIONS`` at the default threshold of 10):
+``all``; ``votes_le_3`` (the crowd's rows), ``votes_4_9``, ``votes_ge_10`` (the experts', like
+Kaggle's hidden test set); ``golden``: one row per eeg_id among the >= 10-vote rows (its first
+window), so long EEGs with many windows do not weigh more than short ones. With
+``data.high_vote_threshold: 8`` the two upper ones are ``votes_4_7`` and ``votes_ge_8``.
 """
 
 from __future__ import annotations
@@ -18,7 +19,24 @@ import pandas as pd
 from hms_kit import schema
 from hms_kit.evaluate import EPS, kl_per_row
 
-POPULATIONS = ("all", "votes_le_3", "votes_4_9", "votes_ge_10", "golden")
+MIN_THRESHOLD = 5  # below it the 4..threshold-1 population would be empty
+
+
+def population_names(threshold: int = schema.HIGH_VOTE_THRESHOLD) -> tuple[str, ...]:
+    """The population names at a high-vote ``threshold`` (total votes), in report order."""
+    if threshold < MIN_THRESHOLD:
+        raise ValueError(
+            f"data.high_vote_threshold must be >= {MIN_THRESHOLD} votes, got {threshold}"
+        )
+    return ("all", "votes_le_3", f"votes_4_{threshold - 1}", high_population(threshold), "golden")
+
+
+def high_population(threshold: int = schema.HIGH_VOTE_THRESHOLD) -> str:
+    """The name of the rows with >= ``threshold`` votes: its score is ``kl_<name>``."""
+    return f"votes_ge_{threshold}"
+
+
+POPULATIONS = population_names()
 PRED_COLS = [f"pred_{c}" for c in schema.VOTE_COLUMNS]
 LOGIT_COLS = [f"logit_{c}" for c in schema.VOTE_COLUMNS]
 TARGET_COLS = [f"target_{c}" for c in schema.VOTE_COLUMNS]
@@ -36,13 +54,8 @@ def population_masks(
     golden = np.zeros(len(votes), bool)
     first = pd.Series(np.flatnonzero(high)).groupby(np.asarray(eeg_ids)[high]).first()
     golden[first.to_numpy()] = True
-    return {
-        "all": np.ones(len(votes), bool),
-        "votes_le_3": votes <= 3,
-        "votes_4_9": (votes >= 4) & (votes < threshold),
-        "votes_ge_10": high,
-        "golden": golden,
-    }
+    masks = (np.ones(len(votes), bool), votes <= 3, (votes >= 4) & ~high, high, golden)
+    return dict(zip(population_names(threshold), masks, strict=True))
 
 
 def scores_per_population(

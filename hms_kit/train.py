@@ -64,11 +64,11 @@ from hms_kit.inputs.merge import in_chans as layout_in_chans
 from hms_kit.io import atomic_write, atomic_write_csv, atomic_write_text
 from hms_kit.model import build_model
 from hms_kit.oof import (
-    POPULATIONS,
     PRED_COLS,
     TARGET_COLS,
     add_logits,
     expand_to_train_rows,
+    population_names,
     scores_per_population,
 )
 from hms_kit.runlog import ensure_run_log, get_run_logger, log_time, logger
@@ -758,7 +758,7 @@ def oof_frame(
 # ----------------------------------------------------------------------------- whole run
 def training_rows(comp: Competition, cfg: Config) -> pd.DataFrame:
     """train.csv, validated, in the configured row mode."""
-    return select_rows(comp.read_train(), cfg.data.row_mode)
+    return select_rows(comp.read_train(cfg.data.train_csv), cfg.data.row_mode)
 
 
 @log_time
@@ -808,7 +808,7 @@ def train_folds(
             f"fold {bad[0]} does not exist: folds are 0..{cfg.train.n_folds - 1} "
             f"(train.n_folds = {cfg.train.n_folds})"
         )
-    train = comp.read_train()
+    train = comp.read_train(cfg.data.train_csv)
     rows = select_rows(train, cfg.data.row_mode)
     if cfg.train.folds_file:
         fold_of = folds_from_file(run_dir, rows, cfg.train.folds_file, cfg.train.n_folds)
@@ -857,7 +857,10 @@ def train_folds(
     plot_lr(run_dir)
     result = gather_oof(run_dir, cfg, train)
     if result.get("complete"):
-        log.info("OOF scores by population:\n%s", population_table(result))
+        log.info(
+            "OOF scores by population:\n%s",
+            population_table(result, cfg.data.high_vote_threshold),
+        )
     result["folds_trained"] = summaries
     return result
 
@@ -905,12 +908,12 @@ def gather_oof(
     return scores
 
 
-def population_table(scores: dict[str, Any]) -> str:
+def population_table(scores: dict[str, Any], threshold: int = schema.HIGH_VOTE_THRESHOLD) -> str:
     """The OOF KL and row count of each population, one line each (for the run log)."""
     return "\n".join(
         f"  {name:<12} KL {scores.get(f'kl_{name}', float('nan')):.4f}  "
         f"({scores.get(f'n_{name}', 0)} rows)"
-        for name in POPULATIONS
+        for name in population_names(threshold)
     )
 
 

@@ -102,3 +102,34 @@ def test_baseline_run_predicts_the_test_set(tmp_path):
     assert len(report["predicted_with"]) == 2 and report["fallback_rows"] == []
     probs = sub[list(schema.VOTE_COLUMNS)].to_numpy()
     assert np.allclose(probs.sum(axis=1), 1) and probs.std(axis=0).max() > 0
+
+
+def test_train_on_a_balanced_sample_from_the_command_line(tmp_path, capsys):
+    from hms_kit.cli import main
+
+    root = tmp_path / "comp"
+    generate_competition(root, n_eegs=30, seed=5, n_test=2)
+    sample = tmp_path / "balanced_train.csv"
+    args = ["sample", "--train-csv", str(root / "train.csv"), "--out", str(sample)]
+    assert main([*args, "--per-class", "4", "--allow-smaller"]) == 0
+    subset = pd.read_csv(sample)
+    run = tmp_path / "run"
+    args = ["train", "--competition", str(root), "--out", str(run), "--config", "baseline"]
+    assert (
+        main(
+            [
+                *args,
+                "--train-csv",
+                str(sample),
+                "--set",
+                "data.row_mode=all",
+                "--set",
+                "train.n_folds=2",
+            ]
+        )
+        == 0
+    )
+    oof = pd.read_csv(run / "oof.csv")
+    assert len(oof) == len(subset) < len(Competition(root).read_train())
+    assert set(zip(oof.eeg_id, oof.eeg_sub_id)) == set(zip(subset.eeg_id, subset.eeg_sub_id))
+    assert load_config(run / "config.yaml").data.train_csv.endswith(".csv")

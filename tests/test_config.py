@@ -38,6 +38,7 @@ def test_yaml_and_overrides(tmp_path):
         ("inputs.modalities=kaggle,audio", "non-empty subset"),
         ("train.two_stage=maybe", "must be true or false"),
         ("novalue", "is not key=value"),
+        ("data.high_vote_threshold=4", "high_vote_threshold must be at least 5"),
     ],
 )
 def test_bad_overrides(override, message):
@@ -60,3 +61,15 @@ def test_resolved_config_round_trip(tmp_path):
     assert yaml.safe_load(path.read_text()) == to_dict(cfg)
     assert load_config(path) == cfg
     assert [p.name for p in path.parent.iterdir()] == ["config.yaml"]  # no temporary left
+
+
+def test_commands_without_config_use_the_packaged_default():
+    import argparse
+
+    from hms_kit.cli.common import config_from_args
+
+    cfg = config_from_args(argparse.Namespace(config=None, overrides=["train.seed=7"]))
+    packaged = load_config("default")
+    assert cfg.data.row_mode == packaged.data.row_mode == "all"  # the dataclass says dedup
+    assert cfg.train.stage1.epochs == packaged.train.stage1.epochs != Config().train.stage1.epochs
+    assert cfg.train.seed == 7

@@ -8,7 +8,7 @@ import pytest
 
 from hms_kit import schema
 from hms_kit.data import DataError, high_vote_mask, read_train_csv, select_rows, vote_targets
-from hms_kit.data.labels import absent_classes, validate_train
+from hms_kit.data.labels import absent_classes, read_train_subset, subset_rows, validate_train
 
 
 def _row(eeg_id, off, votes, patient=1, spec=10, sub=0):
@@ -115,3 +115,43 @@ def test_repeated_rows_count_once_with_a_warning(table, kit_log):
         == table[list(schema.VOTE_COLUMNS)].to_numpy().sum()
     )
     assert any("1 rows repeat an earlier row exactly (rows [5], eeg_id [1])" in m for m in kit_log)
+
+
+def test_subset_rows_keep_train_order_and_votes(table, tmp_path):
+    subset = table.iloc[[4, 1]].copy()
+    subset["seizure_vote"] = 99  # the subset's own votes are not trusted: train.csv's are
+    rows = subset_rows(table, subset, "balanced_train.csv")
+    assert rows[["eeg_id", "eeg_sub_id"]].values.tolist() == [[1, 1], [2, 0]]
+    assert rows["seizure_vote"].tolist() == [3, 0]
+    path = tmp_path / "balanced_train.csv"
+    subset.to_csv(path, index=False)
+    assert read_train_subset(table, path).equals(rows)
+
+
+def test_real_train_subset(real_dir, tmp_path):
+    train = read_train_csv(real_dir / "train.csv")
+    path = tmp_path / "subset.csv"
+    train.iloc[[2, 5]].to_csv(path, index=False)
+    rows = read_train_subset(train, path)
+    assert rows["eeg_sub_id"].tolist() == train["eeg_sub_id"].iloc[[2, 5]].tolist()
+
+
+@pytest.mark.parametrize(
+    "frame, message",
+    [
+        (pd.DataFrame({"eeg_id": [1]}), "missing columns \\['eeg_sub_id'\\]"),
+        (
+            pd.DataFrame({"eeg_id": [1, 7], "eeg_sub_id": [0, 3]}),
+            "1 rows are not in train.csv.*7/3",
+        ),
+        (pd.DataFrame({"eeg_id": ["x"], "eeg_sub_id": [0]}), "row 2: eeg_id/eeg_sub_id"),
+    ],
+)
+def test_subset_errors_name_the_file(table, frame, message):
+    with pytest.raises(DataError, match=f"sub.csv: {message}"):
+        subset_rows(table, frame, "sub.csv")
+
+
+def test_missing_subset_file_is_named(table, tmp_path):
+    with pytest.raises(DataError, match="nope.csv: file not found"):
+        read_train_subset(table, tmp_path / "nope.csv")

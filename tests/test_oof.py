@@ -12,11 +12,14 @@ from hms_kit import schema
 from hms_kit.data.labels import read_train_csv, select_rows
 from hms_kit.oof import (
     LOGIT_COLS,
+    POPULATIONS,
     PRED_COLS,
     TARGET_COLS,
     add_logits,
     expand_to_train_rows,
+    high_population,
     population_masks,
+    population_names,
     scores_per_population,
 )
 
@@ -72,3 +75,20 @@ def test_expand_maps_a_row_mode_back_to_every_train_row(train: pd.DataFrame, mod
     assert (full.loc[full["eeg_id"] == 5, "fold"] == 1).all()
     logits = add_logits(full)[LOGIT_COLS].to_numpy()
     np.testing.assert_allclose(np.exp(logits), full[PRED_COLS].to_numpy())
+
+
+def test_populations_follow_the_high_vote_threshold():
+    votes = np.array([2, 5, 8, 9, 12])
+    eeg = np.array([1, 2, 3, 3, 4])
+    names = population_names(8)
+    assert names == ("all", "votes_le_3", "votes_4_7", "votes_ge_8", "golden")
+    masks = population_masks(eeg, votes, 8)
+    assert tuple(masks) == names
+    assert masks["votes_ge_8"].tolist() == [False, False, True, True, True]
+    assert masks["golden"].tolist() == [False, False, True, False, True]
+    t = np.full((5, 6), 1 / 6)
+    s = scores_per_population(t, t, votes, eeg, threshold=8)
+    assert s["n_votes_ge_8"] == 3 and s["n_votes_4_7"] == 1 and "kl_votes_ge_10" not in s
+    assert POPULATIONS == population_names(10) and high_population(10) == "votes_ge_10"
+    with pytest.raises(ValueError, match="high_vote_threshold"):
+        population_names(4)

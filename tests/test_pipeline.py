@@ -166,7 +166,7 @@ def test_experiment_resumes(comp, tmp_path, capsys):
     for o in TINY:
         if not o.startswith(("model.name", "train.n_folds", "train.stage1.epochs")):
             args += ["--set", o]
-    args += ["--set", "train.two_stage=false"]
+    args += ["--set", "train.two_stage=false", "--set", "data.row_mode=dedup"]
     assert main(args) == 0
     table = pd.read_csv(tmp_path / "results.csv")
     # seven combinations and the blend of the seven, each scored per population

@@ -7,13 +7,16 @@ from pathlib import Path
 
 from hms_kit.config import Config, load_config
 
+DEFAULT_CONFIG = "default"  # hms_kit/configs/default.yaml
+
 
 def add_config_arguments(p: argparse.ArgumentParser) -> None:
     """--config FILE|NAME and --set key=value (repeatable)."""
     p.add_argument(
         "--config",
         default=None,
-        help="YAML config file, or a packaged config name (default, seed, kaggle)",
+        help="YAML config file, or a packaged config name (default, seed, kaggle; "
+        "without --config: default, the fast setting)",
     )
     p.add_argument(
         "--set",
@@ -26,8 +29,9 @@ def add_config_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
-    """The config named by --config with the --set overrides applied."""
-    return load_config(args.config, args.overrides)
+    """The config named by --config (the packaged ``default`` when absent, not the bare
+    dataclass defaults, which are the full-scale setting) with the --set overrides applied."""
+    return load_config(args.config or DEFAULT_CONFIG, args.overrides)
 
 
 def add_competition_argument(p: argparse.ArgumentParser, required: bool = False) -> None:
@@ -50,3 +54,13 @@ def parse_folds(text: str | None) -> list[int] | None:
         raise argparse.ArgumentTypeError(
             f"--folds must be comma-separated integers, got {text!r}"
         ) from None
+
+
+def add_train_csv_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--train-csv",
+        type=Path,
+        default=None,
+        help="train on these rows of train.csv only (e.g. balanced_train.csv from `sample`; "
+        "data.train_csv)",
+    )

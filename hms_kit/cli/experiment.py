@@ -5,7 +5,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from hms_kit.cli.common import add_competition_argument, add_config_arguments, config_from_args
+from hms_kit.cli.common import (
+    add_competition_argument,
+    add_config_arguments,
+    add_train_csv_argument,
+    config_from_args,
+)
 from hms_kit.data import Competition
 from hms_kit.runlog import get_run_logger
 
@@ -19,6 +24,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--folds", type=int, default=3, help="folds per combination")
     p.add_argument("--epochs", type=int, default=3, help="stage-1 epochs per combination")
     add_config_arguments(p)
+    add_train_csv_argument(p)
     p.add_argument("--workers", type=int, default=None)
 
 
@@ -27,6 +33,8 @@ def run(args: argparse.Namespace) -> int:
     from hms_kit.report import markdown_table
 
     cfg = config_from_args(args)
+    if args.train_csv:
+        cfg.data.train_csv = str(args.train_csv.resolve())
     cfg.train.n_folds = args.folds
     cfg.train.stage1.epochs = args.epochs
     comp = Competition.locate(args.competition)

@@ -9,10 +9,12 @@ from pathlib import Path
 from hms_kit.cli.common import (
     add_competition_argument,
     add_config_arguments,
+    add_train_csv_argument,
     config_from_args,
     parse_folds,
 )
 from hms_kit.data import Competition
+from hms_kit.oof import high_population
 from hms_kit.runlog import get_run_logger
 
 
@@ -20,6 +22,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_competition_argument(p)
     p.add_argument("--out", type=Path, required=True, help="run folder")
     add_config_arguments(p)
+    add_train_csv_argument(p)
     p.add_argument("--folds", default=None, help="folds to train, e.g. 0,1 (default: all)")
     p.add_argument("--cache", type=Path, default=None, help="cache folder (default: RUN/cache)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run")
@@ -35,6 +38,8 @@ def run(args: argparse.Namespace) -> int:
     from hms_kit.train import install_stop_handler, train_folds
 
     cfg = config_from_args(args)
+    if args.train_csv:
+        cfg.data.train_csv = str(args.train_csv.resolve())
     if args.folds_file:
         cfg.train.folds_file = str(args.folds_file)
     comp = Competition.locate(args.competition)
@@ -53,9 +58,11 @@ def run(args: argparse.Namespace) -> int:
     scores = {k: v for k, v in result.items() if k != "folds_trained"}
     print(json.dumps(scores, indent=1))
     if result.get("complete"):
+        t = cfg.data.high_vote_threshold
         print(
-            f"OOF KL {result['kl_all']:.4f} (all rows) | {result['kl_votes_ge_10']:.4f} (>= 10 votes)"
-            f" | {result['kl_golden']:.4f} (golden: one >= 10-vote row per EEG)"
+            f"OOF KL {result['kl_all']:.4f} (all rows)"
+            f" | {result[f'kl_{high_population(t)}']:.4f} (>= {t} votes)"
+            f" | {result['kl_golden']:.4f} (golden: one >= {t}-vote row per EEG)"
             f" | prior {result['kl_prior']:.4f} | checkpoints chosen on "
             f"{result['checkpoint_population']}"
         )

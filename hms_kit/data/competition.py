@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from hms_kit import paths, schema
-from hms_kit.data.labels import read_train_csv
+from hms_kit.data.labels import read_train_csv, read_train_subset
 from hms_kit.data.readers import DataError, Spectrogram, read_eeg, read_spectrogram
 
 SPLITS = ("train", "test")
@@ -57,9 +57,11 @@ class Competition:
         _check_split(split)
         return self.root / f"{split}_spectrograms" / f"{int(spectrogram_id)}.parquet"
 
-    def read_train(self) -> pd.DataFrame:
-        """train.csv, validated (see ``labels.validate_train``)."""
-        return read_train_csv(self.train_csv)
+    def read_train(self, subset: str | Path | None = None) -> pd.DataFrame:
+        """train.csv, validated (see ``labels.validate_train``); with ``subset`` (a CSV of
+        some of its rows, ``data.train_csv``), only the rows it lists."""
+        train = read_train_csv(self.train_csv)
+        return read_train_subset(train, subset) if subset else train
 
     def read_test(self) -> pd.DataFrame:
         """test.csv (spectrogram_id, eeg_id, patient_id), ids as int64."""

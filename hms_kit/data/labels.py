@@ -89,6 +89,48 @@ def validate_train(df: pd.DataFrame, path: str | Path = "train.csv") -> pd.DataF
     return df.reset_index(drop=True)
 
 
+SUBSET_KEY = ["eeg_id", "eeg_sub_id"]  # unique per train.csv row
+
+
+def subset_rows(train: pd.DataFrame, subset: pd.DataFrame, path: str | Path) -> pd.DataFrame:
+    """The rows of ``train`` that ``subset`` (a table with train.csv's columns, e.g.
+    ``balanced_train.csv`` from ``sample``) lists, matched on (eeg_id, eeg_sub_id), in
+    ``train``'s order; ``train``'s own votes and offsets are kept.
+
+    Raises DataError naming ``path`` for a missing key column, and the first ids that
+    train.csv does not have (a subset of another competition).
+    """
+    missing = [c for c in SUBSET_KEY if c not in subset.columns]
+    if missing:
+        raise DataError(f"{path}: missing columns {missing} (a subset of train.csv's rows)")
+    keys = subset[SUBSET_KEY].apply(pd.to_numeric, errors="coerce")
+    if keys.isna().any().any():
+        bad = int(keys.isna().any(axis=1).to_numpy().argmax())
+        raise DataError(f"{path}: row {bad + 2}: eeg_id/eeg_sub_id is not a number")
+    keys = keys.astype("int64").drop_duplicates()
+    known = keys.merge(train[SUBSET_KEY], how="left", on=SUBSET_KEY, indicator=True)
+    unknown = known[known["_merge"] == "left_only"]
+    if len(unknown):
+        first = ", ".join(f"{e}/{s}" for e, s in unknown[SUBSET_KEY].head(5).to_numpy())
+        raise DataError(
+            f"{path}: {len(unknown)} rows are not in train.csv (eeg_id/eeg_sub_id {first})"
+        )
+    inside = train.merge(keys, how="left", on=SUBSET_KEY, indicator=True)["_merge"] == "both"
+    return train[inside.to_numpy()].reset_index(drop=True)
+
+
+def read_train_subset(train: pd.DataFrame, path: str | Path) -> pd.DataFrame:
+    """``subset_rows`` of the CSV at ``path``; DataError names the file if it cannot be read."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: file not found (data.train_csv / --train-csv)")
+    try:
+        subset = pd.read_csv(path)
+    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
+        raise DataError(f"{path}: not a readable CSV ({exc})") from None
+    return subset_rows(train, subset, path)
+
+
 def absent_classes(df: pd.DataFrame) -> list[str]:
     """Classes (``schema.CLASSES`` order) that no row votes for.
 
