@@ -31,6 +31,26 @@ TABLE_COLUMNS = [
     "CV golden",
 ]
 BLEND_ROW = "blend of the runs above (inner CV)"
+PRIOR_ROW = "prior (the rows' mean target, for reference)"
+
+
+def prior_row(run_dir: Path, threshold: int = schema.HIGH_VOTE_THRESHOLD) -> dict | None:
+    """The table row of the class prior (the mean target of the run's OOF rows, as
+    ``kl_prior``) scored on the same populations as the runs; None without an oof.csv."""
+    import numpy as np
+
+    from hms_kit.evaluate import prior_predictions
+    from hms_kit.oof import TARGET_COLS, scores_per_population
+
+    path = run_dir / "oof.csv"
+    if not path.is_file():
+        return None
+    oof = pd.read_csv(path)
+    t = oof[TARGET_COLS].to_numpy(np.float64)
+    scores = scores_per_population(
+        t, prior_predictions(t, len(t)), oof["total_votes"], oof["eeg_id"], threshold
+    )
+    return {"Model": PRIOR_ROW, **_population_scores(scores, threshold)}
 
 
 def combinations(modalities: tuple[str, ...] = schema.MODALITIES) -> list[list[str]]:
@@ -56,21 +76,24 @@ def _population_scores(scores: dict, threshold: int) -> dict[str, float]:
 
 def blend_row(run_dirs: list[Path], threshold: int = schema.HIGH_VOTE_THRESHOLD) -> dict | None:
     """The table row of a blend of the grid's runs (they share their folds: same rows and
-    seed), each population's blend fitted and scored out of sample on its own rows; None
+    seed), each population's blend fitted and scored out of sample on its own rows (the
+    better of the logit and simplex blends by inner CV, as ``predict`` would choose); None
     when there are not two runs to blend or the rows cannot be cross-validated."""
-    from hms_kit.ensemble import BlendError, blend_runs
+    from hms_kit.ensemble import METHODS, BlendError, choose_blend
 
     if len(run_dirs) < 2:
         return None
+
+    def blended(population: str) -> float:
+        # a free class bias fitted on few rows can miss a held fold badly (patients keep
+        # their class), so the simplex blend is the fallback the kit would use too
+        candidates = choose_blend(run_dirs, population, threshold)["candidates"]
+        return min(candidates[m] for m in METHODS)
+
     row = {"Model": BLEND_ROW}
     try:
-        row["CV Result"] = blend_runs(run_dirs, population="all", threshold=threshold).blend[
-            "scores"
-        ]["blend_inner_cv"]
-        hq = blend_runs(run_dirs, population="hq", threshold=threshold).blend["scores"][
-            "blend_inner_cv"
-        ]
-        row["CV >= 10 votes"] = hq
+        row["CV Result"] = blended("all")
+        row["CV >= 10 votes"] = blended("hq")
     except BlendError as exc:
         logger().warning("no blend row: %s", exc)
         return None if "CV Result" not in row else {**row, "CV >= 10 votes": float("nan")}
@@ -120,6 +143,9 @@ def run_experiment(
     blend = blend_row(run_dirs, cfg.data.high_vote_threshold)
     if blend is not None:
         rows.append({**blend, **{c: "" for c in TABLE_COLUMNS[1:4]}})
+    prior = prior_row(run_dirs[0], cfg.data.high_vote_threshold) if run_dirs else None
+    if prior is not None:
+        rows.append({**prior, **{c: "" for c in TABLE_COLUMNS[1:4]}})
     t = cfg.data.high_vote_threshold
     return (
         pd.DataFrame(rows, columns=TABLE_COLUMNS)
@@ -135,7 +161,7 @@ def write_results(table: pd.DataFrame, out: str | Path) -> tuple[Path, Path]:
     best = {
         int(table[table["Model"] == m]["CV Result"].idxmin())
         for m in table["Model"].unique()
-        if m != BLEND_ROW
+        if m not in (BLEND_ROW, PRIOR_ROW)
     }
     md = markdown_table(table, bold_rows=best)
     return atomic_write_csv(out / "results.csv", table), atomic_write_text(

@@ -169,10 +169,13 @@ def test_experiment_resumes(comp, tmp_path, capsys):
     args += ["--set", "train.two_stage=false", "--set", "data.row_mode=dedup"]
     assert main(args) == 0
     table = pd.read_csv(tmp_path / "results.csv")
-    # seven combinations and the blend of the seven, each scored per population
-    assert len(table) == 8 and table["CV Result"].is_monotonic_increasing
+    # seven combinations, the blend of the seven and the prior, each scored per population
+    assert len(table) == 9 and table["CV Result"].is_monotonic_increasing
     assert (table["Model"] == "blend of the runs above (inner CV)").sum() == 1
-    runs = table[table["Model"] != "blend of the runs above (inner CV)"]
+    prior = table[table["Model"].str.startswith("prior")].iloc[0]
+    scores = json.loads((tmp_path / "test_efficientnet__kaggle" / "scores.json").read_text())
+    assert prior["CV Result"] == pytest.approx(scores["kl_prior"], rel=1e-6)
+    runs = table[~table["Model"].str.startswith(("blend", "prior"))]
     assert runs["CV >= 10 votes"].notna().all() and runs["CV golden"].notna().all()
     md = (tmp_path / "results.md").read_text()
     assert md.splitlines()[0] == (
