@@ -372,6 +372,8 @@ class ScaleReport:
     sizes: list[int]
     rows: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    full: dict[str, int] = field(default_factory=dict)  # ``full_items``
+    row_mode: str = "dedup"  # the config's, which the loader stages use
 
 
 def load_average() -> str:
@@ -422,6 +424,7 @@ def run_scale(
     base = list(overrides or [])
     cfg = _cfg(config, base)
     report = ScaleReport(command, machine_description(), load_average(), sorted(sizes))
+    report.full, report.row_mode = full_items(seed), cfg.data.row_mode
     work_dir = Path(work_dir)
     if full_labels and FULL_EEGS > max(sizes):
         labels_dir = work_dir / "full_labels"
@@ -579,36 +582,81 @@ INFER_STAGE = "inference kernel"
 FULL_TEST_EEGS = 2000
 
 
-def _axis(stage: str, by_size: dict[int, dict[str, Any]]) -> tuple[np.ndarray, list[int], int]:
-    """The x values of a stage's points, their sizes in order, and the x to project to: train
-    EEGs and 17,089, except the inference kernel: test EEGs and 2,000."""
+def full_items(seed: int = 0) -> dict[str, int]:
+    """What each stage handles at the full competition, from its planned label table
+    (``profile="real"``, no signal): ``rows``, ``rows <mode>`` and ``windows <mode> <source>``
+    (source ``spectrogram`` or ``eeg``)."""
+    from hms_kit.data.labels import ROW_MODES, select_rows
+    from hms_kit.data.synth.labels import plan_competition, train_table
+    from hms_kit.inputs.cache import windows_for
+
+    train, _ = train_table(plan_competition(FULL_EEGS, seed, 1, profile="real")[0], seed)
+    out = {"rows": len(train)}
+    for mode in ROW_MODES:
+        rows = select_rows(train, mode)
+        out[f"rows {mode}"] = len(rows)
+        for feature, source in (("kaggle", "spectrogram"), ("eeg", "eeg")):
+            out[f"windows {mode} {source}"] = len(windows_for(rows, feature)[0])
+    return out
+
+
+_SOURCE = {"kaggle": "spectrogram", "eeg": "eeg", "wavelet": "eeg"}
+
+
+def _axis(
+    stage: str, by_size: dict[int, dict[str, Any]], full: dict[str, int], row_mode: str
+) -> tuple[np.ndarray, list[int], int]:
+    """A stage's x values (what it handles: EEGs generated, rows read or passed, cache
+    windows, test EEGs), their sizes in order, and the x at the full competition."""
     order = sorted(by_size)
+    items = np.array([by_size[s].get("n", 0) for s in order], float)
     if stage == INFER_STAGE:
-        return np.array([by_size[s]["n"] for s in order], float), order, FULL_TEST_EEGS
+        return items, order, FULL_TEST_EEGS
+    if stage in ("read train.csv", "oof + blend"):
+        return items, order, full["rows"]
+    if stage.startswith("cache "):
+        _, mode, feature = stage.split(" ")
+        return items, order, full[f"windows {mode} {_SOURCE[feature]}"]
+    if stage.startswith("loader"):
+        return items, order, full[f"rows {row_mode}"]
     return np.array(order, float), order, FULL_EEGS
 
 
+def _per_process(stage: str) -> bool:
+    # generate and the cache build start up to one worker per core (a fixed ~0.4 GB each for
+    # its imports) once there are files enough: their memory is fitted per process and
+    # projected for Kaggle's cores, else the step from 1 to 2 processes reads as growth
+    return stage == "generate" or stage.startswith("cache ")
+
+
+def _values(stage: str, by_size: dict[int, dict[str, Any]], order: list[int], m: str) -> np.ndarray:
+    vals = np.array([by_size[s].get(m, 0) for s in order], float)
+    if _per_process(stage) and m in ("peak_tree", "peak_anon"):
+        vals /= 1 + np.array([by_size[s]["workers"] for s in order], float)
+    return vals
+
+
 def slopes(report: ScaleReport) -> dict[str, dict[str, float]]:
-    """stage -> metric -> log-log slope against train EEGs (inference: test EEGs)."""
+    """stage -> metric -> log-log slope against what the stage handles (``_axis``); memory of
+    generate and the cache build per process."""
     out = {}
     for stage, by_size in stage_table(report).items():
-        x, order, _ = _axis(stage, by_size)
-        out[stage] = {
-            m: slope(x, np.array([by_size[s].get(m, 0) for s in order], float)) for m in METRICS
-        }
+        x, order, _ = _axis(stage, by_size, report.full, report.row_mode)
+        out[stage] = {m: slope(x, _values(stage, by_size, order, m)) for m in METRICS}
     return out
 
 
 def projections(report: ScaleReport) -> dict[str, dict[str, float]]:
-    """stage -> metric -> value projected at the full competition (17,089 train EEGs; the
-    inference kernel at 2,000 test EEGs)."""
+    """stage -> metric -> value projected at the full competition (``_axis``: 17,089 EEGs,
+    its rows or cache windows; the inference kernel at 2,000 test EEGs). Memory of generate
+    and the cache build: per process, times one process per Kaggle core plus the main one."""
     out = {}
     for stage, by_size in stage_table(report).items():
-        x, order, target = _axis(stage, by_size)
-        out[stage] = {
-            m: project(x, np.array([by_size[s].get(m, 0) for s in order], float), target)
-            for m in METRICS
-        }
+        x, order, target = _axis(stage, by_size, report.full, report.row_mode)
+        out[stage] = {m: project(x, _values(stage, by_size, order, m), target) for m in METRICS}
+        if _per_process(stage):
+            for m in ("peak_tree", "peak_anon"):
+                out[stage][m] *= 1 + KAGGLE["cpu_cores"]
     return out
 
 
@@ -690,14 +738,21 @@ def render(report: ScaleReport) -> str:
     sl, pr = slopes(report), projections(report)
     lines += [
         "",
-        "### Slopes (log-log against train EEGs) and the full competition (17,089 EEGs)",
+        "### Slopes and the full competition (17,089 EEGs)",
         "",
-        "Projection: the larger of the power law and the straight line through the points "
-        f"(the inference kernel: against test EEGs, to {FULL_TEST_EEGS:,}). Minutes on Kaggle's "
+        "Slopes: log-log, against what the stage handles (generate: train EEGs; read, blend "
+        "and loader: rows; cache: windows; inference: test EEGs), so a slope above 1 is cost "
+        "growing faster than the work. Projection: the larger of the power law and the "
+        "straight line through the points, at the full competition's count of the same "
+        f"thing ({report.full.get('rows', 0):,} rows; cache windows per row mode from its "
+        f"planned label table; {FULL_TEST_EEGS:,} test EEGs). Minutes on Kaggle's "
         f"{KAGGLE['cpu_cores']} cores: a stage that ran parallel workers at the largest size "
         f"scaled by {THIS_MACHINE_CORES}/{KAGGLE['cpu_cores']}, the others as measured (one "
         "process). Model stages ran on this CPU: a GPU changes their seconds, not the host "
         "memory of the loader.",
+        "",
+        "Memory of generate and the cache build: fitted per process (their workers each pay "
+        f"the same imports), projected for {KAGGLE['cpu_cores']} workers and the main process.",
         "",
         "| stage | slope s | slope tree | slope anon | slope disk | full: min (Kaggle 4 cores) "
         "| full: peak tree GB | full: anon GB | full: disk GB |",
@@ -737,11 +792,28 @@ def kaggle_limits(report: ScaleReport, pr: dict[str, dict[str, float]]) -> list[
     train_mem = max((pr[k]["peak_tree"] for k in train_stages), default=0.0)
     train_anon = max((pr[k]["peak_anon"] for k in train_stages), default=0.0)
     worst = max(train_stages, key=lambda k: pr[k]["peak_tree"], default="-")
+    # Kaggle's 4 cores give loader_workers(-1) = 3 DataLoader workers where this machine ran
+    # 1: add two more workers at the largest peak RSS one reached here (an upper bound: a
+    # forked worker shares most of its pages with the main process)
+    table = stage_table(report)
+    worker = max(
+        (
+            r.get("peak_rss_worker", 0)
+            for k in ("loader pass", "loader + model")
+            if k in table
+            for r in table[k].values()
+        ),
+        default=0,
+    )
+    extra = 2 * worker
     lines = [
         "| full competition | projected | Kaggle's limit |",
         "|---|---|---|",
         f"| train kernel peak memory (`kaggle` config, rows: {cfg_mode}; the largest of its "
         f"stages: {worst}) | {_gb(train_mem)} GB ({_gb(train_anon)} GB anonymous) | "
+        f"{KAGGLE['ram_gb']:.0f} GB RAM (target < {TRAIN_RAM_TARGET_GB:.0f} GB) |",
+        f"| the same with Kaggle's 3 loader workers (+2 x {_gb(worker)} GB, a worker's peak "
+        f"RSS here) | {_gb(train_mem + extra)} GB ({_gb(train_anon + extra)} GB anonymous) | "
         f"{KAGGLE['ram_gb']:.0f} GB RAM (target < {TRAIN_RAM_TARGET_GB:.0f} GB) |",
     ]
     if INFER_STAGE in pr:
@@ -762,6 +834,8 @@ def from_json(text: str) -> ScaleReport:
     """A report saved by ``to_json`` (to render it again without measuring)."""
     d = json.loads(text)
     report = ScaleReport(d["command"], d["machine"], d["load"], d["sizes"], d["rows"])
+    report.full = d.get("full") or full_items(d.get("seed", 0))
+    report.row_mode = d.get("row_mode", "dedup")
     report.notes += projection_notes(report)
     return report
 
@@ -776,6 +850,8 @@ def to_json(report: ScaleReport) -> str:
             "platform": platform.platform(),
             "sizes": report.sizes,
             "rows": report.rows,
+            "full": report.full,
+            "row_mode": report.row_mode,
         },
         indent=1,
     )
