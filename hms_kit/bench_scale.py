@@ -821,11 +821,16 @@ def kaggle_limits(report: ScaleReport, pr: dict[str, dict[str, float]]) -> list[
             f"| inference kernel peak memory, {FULL_TEST_EEGS:,} test EEGs | "
             f"{_gb(pr[INFER_STAGE]['peak_tree'])} GB | {KAGGLE['ram_gb']:.0f} GB RAM |"
         )
-    for mode, b in cache_disk.items():
-        if b:
+    cfg_mods = _cfg("kaggle", []).inputs.modalities
+    limit = f"{KAGGLE['working_gb']:.0f} GB /kaggle/working, {KAGGLE['disk_gb']:.0f} GB disk"
+    for mode in cache_disk:
+        feats = [k.split(" ")[2] for k in pr if k.startswith(f"cache {mode} ")]
+        cfg_b = sum(pr[f"cache {mode} {f}"]["disk"] for f in feats if f in cfg_mods)
+        if feats:
             lines.append(
-                f"| cache on disk, row mode {mode}, every feature measured | {_gb(b)} GB | "
-                f"{KAGGLE['working_gb']:.0f} GB /kaggle/working, {KAGGLE['disk_gb']:.0f} GB disk |"
+                f"| cache on disk, row mode {mode}, {'+'.join(feats)} | "
+                f"{_gb(cache_disk[mode])} GB (the `kaggle` config's {'+'.join(cfg_mods)}: "
+                f"{_gb(cfg_b)} GB) | {limit} |"
             )
     return lines
 
