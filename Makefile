@@ -47,12 +47,13 @@ CONFIG_OPTS = $(if $(CONFIG),--config="$(CONFIG)") $(if $(CONFIGS),--configs="$(
 PUBLISH_OPTS = --build-dir $(KAGGLE_BUILD) --dist-dir $(DIST) --dataset-slug $(DATASET_SLUG) \
 	--weights-dataset "$(WEIGHTS_DATASET)" $(if $(DRY_RUN),--dry-run)
 
-.PHONY: help setup demo test test-compat lint format wheel bench clean push-dataset push-kernel wait pull status submit
+.PHONY: help setup demo test test-compat lint format wheel bench bench-scale clean push-dataset push-kernel wait pull status submit
 
 help:
 	@echo "make demo   - the whole story on the embedded synthetic competition"
 	@echo "make test   - the test suite"
 	@echo "make test-compat - the test suite at the oldest supported versions (tests/compat/floor.txt)"
+	@echo "make bench-scale [SCALE=300,1200,4800] [SCALE_WORK=dir] - cost at scale -> BENCHMARKS.md"
 	@echo "make lint | wheel | bench | push-dataset | push-kernel [KERNEL=train|infer] [FOLDS=0,1]"
 	@echo "     [CONFIG=seed | CONFIGS=default,seed]"
 	@echo "     [ACCELERATOR=NvidiaTeslaT4] [TIMEOUT=s] [RESUME=1] [PIN_TRAIN=1] | wait | pull | status | submit"
@@ -75,6 +76,16 @@ BENCH_OUT ?= BENCHMARKS.md
 BENCH_ARGS ?=
 bench: $(STAMP)
 	$(PY) -m hms_kit bench --out $(BENCH_OUT) $(BENCH_ARGS)
+
+# Cost at scale: seconds, peak memory and disk per stage and size (synth --profile real),
+# slopes and the full-competition projection -> the "5 cost at scale" section of BENCHMARKS.md.
+# One thread per process: timings on a shared machine are noisy enough without oversubscription.
+SCALE ?= 300,1200,4800
+SCALE_WORK ?=
+SCALE_ARGS ?=
+bench-scale: $(STAMP)
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) -m hms_kit bench --scale $(SCALE) --out $(BENCH_OUT) \
+		$(if $(SCALE_WORK),--work-dir $(SCALE_WORK)) $(SCALE_ARGS)
 
 test: $(STAMP)
 	$(PY) -m pytest -q

@@ -359,54 +359,67 @@ def bench_model(
         )
 
 
-def bench_inference_kernel(comp, cfg: Config, report: Report, n_rows: int) -> None:
-    """The inference kernel's own work, measured: predict_test with 5 fold checkpoints of
-    tf_efficientnet_b0 (random weights, the config's inputs) on ``n_rows`` test EEGs, from
-    raw parquet to submission rows; projected linearly to 2,000 test EEGs."""
+def run_inference_kernel(
+    comp: Competition, cfg: Config, n_rows: int, work_dir: Path, n_folds: int = 5
+) -> tuple[int, float]:
+    """The inference kernel's own work: ``predict_test`` with ``n_folds`` fold checkpoints of
+    ``cfg.model.name`` (random weights, the config's inputs) on the first ``n_rows`` test EEGs,
+    from raw parquet to submission rows, under ``work_dir`` (left there). Returns
+    ``(test EEGs predicted, seconds)``."""
     import pandas as pd
 
     from hms_kit.config import to_dict
+    from hms_kit.model import build_model
     from hms_kit.predict import predict_test
 
     c = copy.deepcopy(cfg)
     c.model.pretrained = False
+    tmp = Path(work_dir)
+    test = comp.read_test().head(n_rows)
+    # a competition folder whose test.csv has the first n_rows rows
+    sub_comp = tmp / "competition"
+    sub_comp.mkdir(parents=True)
+    for name in ("test_eegs", "test_spectrograms", "train.csv"):
+        (sub_comp / name).symlink_to(comp.root.resolve() / name)
+    test.to_csv(sub_comp / "test.csv", index=False)
+    pd.DataFrame({"eeg_id": test["eeg_id"]}).assign(
+        **{v: 1 / 6 for v in schema.VOTE_COLUMNS}
+    ).to_csv(sub_comp / "sample_submission.csv", index=False)
+    chans = in_chans(c.inputs.layout, c.inputs.modalities)
+    run = tmp / "run" / "checkpoints"
+    run.mkdir(parents=True)
+    for k in range(n_folds):
+        model = build_model(c, chans, pretrained=False)
+        torch.save(
+            {
+                "model": model.state_dict(),
+                "config": to_dict(c),
+                "in_chans": chans,
+                "prior": [1 / 6] * 6,
+                "fold": k,
+            },
+            run / f"fold{k}_best.pt",
+        )
+    start = time.perf_counter()
+    sub, _ = predict_test(Competition(sub_comp), [tmp / "run"], cache_dir=tmp / "cache")
+    return len(sub), time.perf_counter() - start
+
+
+def bench_inference_kernel(comp, cfg: Config, report: Report, n_rows: int) -> None:
+    """The inference kernel's own work, measured: predict_test with 5 fold checkpoints of
+    tf_efficientnet_b0 (random weights, the config's inputs) on ``n_rows`` test EEGs, from
+    raw parquet to submission rows; projected linearly to 2,000 test EEGs."""
+    c = copy.deepcopy(cfg)
     c.model.name = "tf_efficientnet_b0"
     tmp = Path(tempfile.mkdtemp(prefix="hms_bench_infer_"))
     try:
-        test = comp.read_test().head(n_rows)
-        # a competition folder whose test.csv has the first n_rows rows
-        sub_comp = tmp / "competition"
-        sub_comp.mkdir()
-        for name in ("test_eegs", "test_spectrograms", "train.csv"):
-            (sub_comp / name).symlink_to(comp.root.resolve() / name)
-        test.to_csv(sub_comp / "test.csv", index=False)
-        pd.DataFrame({"eeg_id": test["eeg_id"]}).assign(
-            **{v: 1 / 6 for v in schema.VOTE_COLUMNS}
-        ).to_csv(sub_comp / "sample_submission.csv", index=False)
-        chans = in_chans(c.inputs.layout, c.inputs.modalities)
-        run = tmp / "run" / "checkpoints"
-        run.mkdir(parents=True)
-        for k in range(5):
-            model = CustomModel("tf_efficientnet_b0", in_chans=chans)
-            torch.save(
-                {
-                    "model": model.state_dict(),
-                    "config": to_dict(c),
-                    "in_chans": chans,
-                    "prior": [1 / 6] * 6,
-                    "fold": k,
-                },
-                run / f"fold{k}_best.pt",
-            )
-        start = time.perf_counter()
-        sub, _ = predict_test(Competition(sub_comp), [tmp / "run"], cache_dir=tmp / "cache")
-        seconds = time.perf_counter() - start
+        n_sub, seconds = run_inference_kernel(comp, c, n_rows, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     device = "GPU" if torch.cuda.is_available() else "CPU"
     report.add(
         "4 inference kernel",
-        f"{len(sub)} test EEGs x 5 folds, {c.inputs.layout} layout, scale {c.inputs.scale} "
+        f"{n_sub} test EEGs x 5 folds, {c.inputs.layout} layout, scale {c.inputs.scale} "
         f"({device}, {default_workers()} cores here)",
         seconds,
         "s",
@@ -414,7 +427,7 @@ def bench_inference_kernel(comp, cfg: Config, report: Report, n_rows: int) -> No
     report.add(
         "4 inference kernel",
         f"2,000 test EEGs x 5 folds on this machine ({device}), projected",
-        2000 * seconds / len(sub) / 60,
+        2000 * seconds / n_sub / 60,
         "min",
     )
     if not torch.cuda.is_available():

@@ -483,3 +483,46 @@ def test_gap_closed_spans_prior_to_oracle():
     low = oof(prior).assign(total_votes=3)
     with pytest.raises(ValueError, match="10 votes"):
         realism.gap_closed(low, truth)
+
+
+def test_real_profile_has_the_real_durations_and_ratios():
+    """profile="real" at full size: EEG file durations (largest offset + 50 s) and the counts
+    of rows, spectrograms and patients near the real table's (LABEL_STATS.md); the demo
+    profile, kept as it was, stops at ~400 s."""
+    train, _ = plan_competition(17089, 3, profile="real")
+    eegs = [e for rec in train for e in rec.eegs]
+    dur = np.array([e.length_s for e in eegs])
+    p50, p90, p99 = np.percentile(dur, [50, 90, 99])
+    assert 50 <= p50 <= 66 and 110 <= p90 <= 150 and 280 <= p99 <= 380
+    assert dur.max() > 1500  # the long tail (real max ~3,400 s) is there
+    rows = sum(len(e.offsets) for e in eegs)
+    assert abs(rows / 106_800 - 1) < 0.08
+    assert abs(len(train) / 11_138 - 1) < 0.08
+    assert abs(len({rec.patient_id for rec in train}) / 1_950 - 1) < 0.15
+    demo, _ = plan_competition(17089, 3)
+    assert max(e.length_s for rec in demo for e in rec.eegs) < 500
+
+
+def test_real_profile_files_do_not_depend_on_workers(tmp_path):
+    """Each recording has its own stream: 1 and 2 processes write identical files."""
+    roots = []
+    for workers in (1, 2):
+        root = tmp_path / f"w{workers}"
+        s = generate_competition(root, n_eegs=6, seed=5, n_test=2, profile="real", workers=workers)
+        assert s.n_eegs == 6
+        roots.append(root)
+    a, b = (sorted(p.relative_to(r) for p in r.rglob("*") if p.is_file()) for r in roots)
+    assert a == b and len(a) > 10
+    for rel in a:
+        assert (roots[0] / rel).read_bytes() == (roots[1] / rel).read_bytes(), rel
+    meta = json.loads((roots[0] / "_synth" / "synth.json").read_text())
+    assert meta["profile"] == "real"
+    train = Competition(roots[0]).read_train()  # validated like any competition
+    assert train["eeg_id"].nunique() == 6
+
+
+def test_workers_need_the_real_profile(tmp_path):
+    with pytest.raises(ValueError, match="profile 'real'"):
+        generate_competition(tmp_path / "c", n_eegs=4, workers=2)
+    with pytest.raises(ValueError, match="profile must be one of"):
+        plan_competition(4, 0, profile="huge")

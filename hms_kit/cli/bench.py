@@ -15,7 +15,132 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--n-eegs", type=int, default=120, help="synthetic EEGs when no competition is given"
     )
+    p.add_argument(
+        "--scale",
+        default=None,
+        help="cost at scale instead: comma-separated train EEG counts (e.g. 300,1200,4800); "
+        "writes the '5 cost at scale' section of --out, keeping the rest of the file",
+    )
+    p.add_argument("--work-dir", type=Path, default=None, help="scale: scratch folder")
+    p.add_argument("--row-modes", default=None, help="scale: row modes (default all three)")
+    p.add_argument("--features", default=None, help="scale: modalities (default all)")
+    p.add_argument("--gen-workers", type=int, default=None, help="scale: synth processes")
+    p.add_argument(
+        "--max-test", type=int, default=2000, help="scale: test EEGs at most (n // 5 per size)"
+    )
+    p.add_argument(
+        "--no-full-labels",
+        action="store_true",
+        help="scale: skip the label-table stages at the full size (17,089 EEGs, no signals)",
+    )
+    p.add_argument(
+        "--in-process",
+        action="store_true",
+        help="scale: run the stages in this process (quick, for tests; peaks not per stage)",
+    )
+    p.add_argument("--scale-json", type=Path, default=None, help="scale: raw figures as JSON")
+    p.add_argument(
+        "--from-json",
+        type=Path,
+        default=None,
+        help="scale: render the section from a --scale-json file instead of measuring",
+    )
     add_config_arguments(p)
+
+
+SCALE_START = "<!-- scale:start -->"
+SCALE_END = "<!-- scale:end -->"
+
+
+def splice_scale(text: str, section: str) -> str:
+    """``text`` (BENCHMARKS.md) with its scale section replaced by ``section`` (or appended)."""
+    block = f"{SCALE_START}\n{section.rstrip()}\n{SCALE_END}\n"
+    if SCALE_START in text and SCALE_END in text:
+        head, rest = text.split(SCALE_START, 1)
+        return head + block + rest.split(SCALE_END, 1)[1].lstrip("\n")
+    return (text.rstrip() + "\n\n" if text.strip() else "") + block
+
+
+def scale_section(text: str) -> str:
+    """The scale block of ``text`` (markers included), or ``""``."""
+    if SCALE_START in text and SCALE_END in text:
+        return SCALE_START + text.split(SCALE_START, 1)[1].split(SCALE_END, 1)[0] + SCALE_END
+    return ""
+
+
+def scale_command(args: argparse.Namespace) -> str:
+    """The command line that reproduces this scale run (printed at the top of the section)."""
+    import shlex
+
+    parts = ["python -m hms_kit bench --scale", args.scale, "--out", str(args.out)]
+    for flag, value in (
+        ("--config", args.config),
+        ("--work-dir", args.work_dir),
+        ("--row-modes", args.row_modes),
+        ("--features", args.features),
+        ("--gen-workers", args.gen_workers),
+        ("--scale-json", args.scale_json),
+    ):
+        if value is not None:
+            parts += [flag, str(value)]
+    parts += [f"--set {o}" for o in args.overrides]
+    if args.max_test != 2000:
+        parts += ["--max-test", str(args.max_test)]
+    parts += [
+        f
+        for f, on in (("--in-process", args.in_process), ("--no-full-labels", args.no_full_labels))
+        if on
+    ]
+    return " ".join(shlex.quote(p) if " " not in p else p for p in parts)
+
+
+def run_scale_command(args: argparse.Namespace) -> int:
+    import sys
+    import tempfile
+
+    from hms_kit.bench_scale import from_json, render, run_scale, to_json
+    from hms_kit.io import atomic_write_text
+
+    if args.from_json:
+        section = render(from_json(args.from_json.read_text()))
+        old = args.out.read_text() if args.out.is_file() else ""
+        atomic_write_text(args.out, splice_scale(old, section))
+        print(section)
+        return 0
+
+    try:
+        sizes = sorted({int(s) for s in args.scale.split(",") if s.strip()})
+    except ValueError:
+        print(f"error: --scale takes comma-separated integers, got {args.scale!r}", file=sys.stderr)
+        return 2
+    if not sizes or min(sizes) < 1:
+        print(f"error: --scale needs sizes >= 1, got {args.scale!r}", file=sys.stderr)
+        return 2
+    work = args.work_dir or Path(tempfile.mkdtemp(prefix="hms_bench_scale_"))
+    command = scale_command(args)
+    report = run_scale(
+        sizes,
+        work,
+        config=args.config or "kaggle",
+        overrides=args.overrides,
+        row_modes=args.row_modes.split(",") if args.row_modes else None,
+        features=args.features.split(",") if args.features else None,
+        gen_workers=args.gen_workers,
+        max_test=args.max_test,
+        isolate=not args.in_process,
+        full_labels=not args.no_full_labels,
+        command=command,
+        log=lambda line: print(line, flush=True),
+        on_size=lambda r: args.scale_json and atomic_write_text(args.scale_json, to_json(r)),
+    )
+    section = render(report)
+    old = args.out.read_text() if args.out.is_file() else ""
+    atomic_write_text(args.out, splice_scale(old, section))
+    if args.scale_json:
+        atomic_write_text(args.scale_json, to_json(report))
+    print(section)
+    print(f"wrote {args.out}")
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:
@@ -25,6 +150,8 @@ def run(args: argparse.Namespace) -> int:
     from hms_kit.data import Competition
     from hms_kit.io import atomic_write_text
 
+    if args.scale or args.from_json:
+        return run_scale_command(args)
     if args.config is None:
         args.config = "kaggle"  # what the kernels run on Kaggle
     cfg = config_from_args(args)
@@ -39,6 +166,9 @@ def run(args: argparse.Namespace) -> int:
         comp = Competition(tmp)
     report = run_benchmarks(comp, cfg, tiny=args.tiny)
     text = render(report)
+    kept = scale_section(args.out.read_text()) if args.out.is_file() else ""
+    if kept:  # the scale section comes from its own (long) run: keep it
+        text = text.rstrip() + "\n\n" + kept + "\n"
     atomic_write_text(args.out, text)
     print(text)
     print(f"wrote {args.out}")

@@ -15,6 +15,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--n-test", type=int, default=None, help="test EEGs (default max(20, n_eegs // 10))"
     )
     p.add_argument(
+        "--profile",
+        choices=("demo", "real"),
+        default="demo",
+        help="demo (default): the embedded demo's generator; real: the real EEG durations "
+        "(p50 58 s, p99 318 s, up to ~3,400 s) and ratios of rows/EEGs/spectrograms/patients",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="processes drawing signals (--profile real only; the files do not depend on it)",
+    )
+    p.add_argument(
         "--overwrite", action="store_true", help="replace OUT_DIR even if it holds other files"
     )
 
@@ -29,6 +42,8 @@ def run(args: argparse.Namespace) -> int:
             seed=args.seed,
             n_test=args.n_test,
             overwrite=args.overwrite,
+            profile=args.profile,
+            workers=args.workers,
         )
     except (FileExistsError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)

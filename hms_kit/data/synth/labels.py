@@ -51,6 +51,16 @@ NEIGHBOURS = {
 NAN_RUN_SHARE = 0.015  # EEGs with a NaN run across all channels (real files have both kinds)
 NAN_CHANNEL_SHARE = 0.012  # EEGs with one whole channel NaN (real: 0.5 % of EEGs dropped for NaN)
 MAX_ROWS_PER_EEG = 60  # caps the recording length (the real maximum, 743, is an outlier)
+# ``profile="demo"`` (the default, unchanged since generator version 4) caps an EEG at 60
+# label rows (<= ~400 s) and has slightly fewer EEGs per recording and more patients than the
+# real table. ``profile="real"`` keeps the real long tail (EEG files up to ~3,400 s, 743 rows)
+# and the real ratios of rows, EEGs, spectrograms and patients (LABEL_STATS.md): what a scale
+# benchmark needs. Its random draws differ, so the same seed gives another competition.
+PROFILES = ("demo", "real")
+REAL_MAX_ROWS_PER_EEG = 743
+# one EEG in this many is a long monitoring file (450-650 rows, like the real table's outliers,
+# up to ~3,400 s), beyond what the log-normal's tail reaches in 17,089 draws
+REAL_LONG_EEG_RATE = 1 / 8000
 # First EEG of a recording starts here: 275 s = 300 - 25 puts its first label's spectrogram
 # window at >= 0 s, and an odd start keeps spectrogram offsets even, like the EEG offsets.
 EEG_START_S = 277
@@ -139,12 +149,21 @@ def vote_total(rng: np.random.Generator, population: str) -> int:
     return int(np.clip(round(rng.normal(13.5, 1.8)), 10, 16))
 
 
-def label_offsets(rng: np.random.Generator) -> np.ndarray:
+def label_offsets(rng: np.random.Generator, profile: str = "demo") -> np.ndarray:
     """``(rows,) float64`` label window starts in an EEG: 0, then steps of 2-4-6... s.
 
     Rows per EEG follow a rounded-up log-normal (median 3, 90th percentile ~13, as the real
-    table), capped at ``MAX_ROWS_PER_EEG``.
+    table), capped at ``MAX_ROWS_PER_EEG`` (``demo``); ``real`` caps at 743 rows, makes one EEG
+    in ``1 / REAL_LONG_EEG_RATE`` a 450-650-row monitoring file and takes slightly longer
+    steps, so the file durations (largest offset + 50 s) follow the real p50 58 s, p90 130 s,
+    p99 318 s, max ~3,400 s.
     """
+    if profile == "real":
+        n = int(min(REAL_MAX_ROWS_PER_EEG, np.ceil(rng.lognormal(np.log(2.5), 1.29))))
+        if rng.random() < REAL_LONG_EEG_RATE:
+            n = int(rng.integers(450, 651))
+        steps = 2 * rng.geometric(0.35, size=n - 1)
+        return np.concatenate([[0.0], np.cumsum(steps)]).astype(np.float64)
     n = int(min(MAX_ROWS_PER_EEG, np.ceil(rng.lognormal(np.log(2.5), 1.29))))
     steps = 2 * rng.geometric(0.4, size=n - 1)
     return np.concatenate([[0.0], np.cumsum(steps)]).astype(np.float64)
@@ -171,13 +190,15 @@ def plan_eeg(
     single_row: bool = False,
     population: str | None = None,
     patient: PatientTendency | None = None,
+    profile: str = "demo",
 ) -> EegPlan:
     """An EEG's population, true probabilities, label windows and votes.
 
     single_row: one label row at offset 0 (a test EEG). population: force one of
     ``POPULATIONS``. patient: the patient's tendency (default: a new patient's): the EEG keeps
     the patient's population with ``PATIENT_POPULATION_P`` and shows the patient's class with
-    ``PATIENT_CLASS_P``, else draws them afresh.
+    ``PATIENT_CLASS_P``, else draws them afresh. profile: ``demo`` or ``real``
+    (``label_offsets``).
     """
     tendency = draw_tendency(rng)
     patient = patient or tendency
@@ -189,7 +210,7 @@ def plan_eeg(
     own = patient.cls if patient.population == population else drawn
     cls = own if rng.random() < PATIENT_CLASS_P else drawn
     probs = true_probs(rng, cls, population)
-    offsets = np.zeros(1) if single_row else label_offsets(rng)
+    offsets = np.zeros(1) if single_row else label_offsets(rng, profile)
     n = len(offsets)
     # most EEGs keep one vote vector over all their windows; longer ones sometimes get 2-3,
     # and a later one sometimes comes from another vote population (re-reviewed by experts)
@@ -208,12 +229,16 @@ def plan_eeg(
     return EegPlan(eeg_id=eeg_id, probs=probs, offsets=offsets, votes=seg_votes[segment])
 
 
-def _eegs_per_recording(rng: np.random.Generator) -> int:
+def _eegs_per_recording(rng: np.random.Generator, profile: str = "demo") -> int:
+    if profile == "real":  # real: 1.53 EEGs per spectrogram, up to 107
+        return int(rng.choice([1, 2, 3, 4, 6, 12], p=[0.72, 0.18, 0.05, 0.03, 0.01, 0.01]))
     return int(rng.choice([1, 2, 3, 4, 6], p=[0.70, 0.20, 0.06, 0.03, 0.01]))
 
 
-def _recordings_per_patient(rng: np.random.Generator) -> int:
+def _recordings_per_patient(rng: np.random.Generator, profile: str = "demo") -> int:
     # real EEGs per patient: median 3, mean ~8.7, 90th percentile ~19 (a long tail)
+    if profile == "real":  # real spectrograms per patient: median 3, max 66
+        return int(min(66, np.ceil(rng.lognormal(np.log(2.25), 1.3))))
     return int(min(60, np.ceil(rng.lognormal(np.log(2.2), 1.3))))
 
 
@@ -236,21 +261,24 @@ def place_eegs(rng: np.random.Generator, rec: RecordingPlan) -> None:
     rec.length_s = int(last_centre + schema.SPEC_WINDOW_S / 2)
 
 
-def plan_train(rng: np.random.Generator, n_eegs: int, taken: set[int]) -> list[RecordingPlan]:
+def plan_train(
+    rng: np.random.Generator, n_eegs: int, taken: set[int], profile: str = "demo"
+) -> list[RecordingPlan]:
     """Patients -> recordings -> EEGs -> label rows, for exactly ``n_eegs`` EEGs."""
     recordings: list[RecordingPlan] = []
     count = 0
     while count < n_eegs:
         (patient,) = unique_ids(rng, 1, "patient", taken)
         tendency = draw_tendency(rng)
-        for _ in range(_recordings_per_patient(rng)):
-            k = min(_eegs_per_recording(rng), n_eegs - count)
+        for _ in range(_recordings_per_patient(rng, profile)):
+            k = min(_eegs_per_recording(rng, profile), n_eegs - count)
             if k == 0:
                 break
             (spec_id,) = unique_ids(rng, 1, "spectrogram", taken)
             rec = RecordingPlan(spectrogram_id=spec_id, patient_id=patient)
             rec.eegs = [
-                plan_eeg(rng, i, patient=tendency) for i in unique_ids(rng, k, "eeg", taken)
+                plan_eeg(rng, i, patient=tendency, profile=profile)
+                for i in unique_ids(rng, k, "eeg", taken)
             ]
             place_eegs(rng, rec)
             recordings.append(rec)
@@ -291,17 +319,20 @@ def plan_test(rng: np.random.Generator, n_test: int, taken: set[int]) -> list[Re
 
 
 def plan_competition(
-    n_eegs: int, seed: int, n_test: int | None = None
+    n_eegs: int, seed: int, n_test: int | None = None, profile: str = "demo"
 ) -> tuple[list[RecordingPlan], list[RecordingPlan]]:
-    """The (train, test) recordings of ``generate_competition(n_eegs, seed, n_test)``.
+    """The (train, test) recordings of ``generate_competition(n_eegs, seed, n_test, profile)``.
 
     The plan has its own random streams, so the same seed gives the same labels whether or
     not the signals are drawn afterwards. n_test defaults to ``max(20, n_eegs // 10)``.
+    profile: ``demo`` (default) or ``real`` (the real durations and ratios, see ``PROFILES``).
     """
+    if profile not in PROFILES:
+        raise ValueError(f"profile must be one of {PROFILES}, got {profile!r}")
     n_test = default_n_test(n_eegs) if n_test is None else n_test
     train_ss, test_ss = np.random.SeedSequence([seed, 0]).spawn(2)
     taken: set[int] = set()  # ids unique across kinds and splits
-    train = plan_train(np.random.default_rng(train_ss), n_eegs, taken)
+    train = plan_train(np.random.default_rng(train_ss), n_eegs, taken, profile)
     test = plan_test(np.random.default_rng(test_ss), n_test, taken)
     return train, test
 

@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 
 from hms_kit import schema
 from hms_kit.data.synth.labels import (
+    PROFILES,
     RecordingPlan,
     default_n_test,
     plan_competition,
@@ -38,6 +39,7 @@ GENERATOR_VERSION = 4
 SPEC_GAP_SHARE = 0.1  # recordings whose spectrogram has a 20-60 s NaN gap outside the EEGs
 ANSWERS_DIR = "_synth"  # beside the competition files, never read by a kernel
 FS = schema.EEG_RATE_HZ
+SPLITS = ("train", "test")
 
 
 def _write_parquet(table: pa.Table, path: Path) -> None:
@@ -128,29 +130,66 @@ def _write_split(
     # Called for train then test with one generator: the test signals depend on the train
     # ones, which is fine since both come from the same seed.
     """Draw and write every recording's spectrogram and EEG files; returns files written."""
+    return sum(_write_recording(rng, rec, root, split) for rec in recordings)
+
+
+def recording_rng(seed: int, split: str, index: int) -> np.random.Generator:
+    """The signal generator of one recording (``profile="real"``): its own stream, so the
+    files do not depend on which process draws them or in what order."""
+    return np.random.default_rng(np.random.SeedSequence([seed, 2, SPLITS.index(split), index]))
+
+
+def _write_chunk(task: tuple[int, str, list[tuple[int, RecordingPlan]], str]) -> int:
+    """Worker: draw and write a chunk of ``(index, recording)``; returns files written."""
+    seed, split, chunk, root = task
+    return sum(
+        _write_recording(recording_rng(seed, split, i), rec, Path(root), split) for i, rec in chunk
+    )
+
+
+def _write_split_parallel(
+    seed: int, recordings: list[RecordingPlan], root: Path, split: str, workers: int
+) -> int:
+    """Every recording with its own stream (``recording_rng``), in ``workers`` processes
+    (1: in this one); the bytes do not depend on ``workers``."""
+    indexed = list(enumerate(recordings))
+    if workers <= 1 or len(indexed) < 2:
+        return _write_chunk((seed, split, indexed, str(root)))
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    # longest first, dealt round-robin into many small chunks: the long tail (EEGs of up to
+    # ~3,400 s) would otherwise leave one worker drawing alone at the end
+    indexed.sort(key=lambda t: -t[1].length_s)
+    n_chunks = min(len(indexed), workers * 8)
+    chunks = [indexed[k::n_chunks] for k in range(n_chunks)]
+    ctx = mp.get_context("spawn")  # no fork: the caller may hold threads (torch, pyarrow)
+    with ProcessPoolExecutor(min(workers, n_chunks), mp_context=ctx) as pool:
+        return sum(pool.map(_write_chunk, [(seed, split, c, str(root)) for c in chunks]))
+
+
+def _write_recording(rng: np.random.Generator, rec: RecordingPlan, root: Path, split: str) -> int:
+    """Draw one recording and write its spectrogram and EEG files; returns files written."""
     time_type = pa.int64() if split == "train" else pa.int16()
-    files = 0
-    for rec in recordings:
-        x = draw_recording(rng, rec)
-        for eeg in rec.eegs:
-            if eeg.nan_run:  # a gap in the recording: NaN in the EEG and in the spectrogram
-                a = eeg.start_s * FS
-                add_nan_run(rng, x, a, a + eeg.length_s * FS)
-        # stored with 2 decimals like the real files: small powers become 0
-        spec = np.round(kaggle_spectrogram(x), 2)
-        if split == "train" and rng.random() < SPEC_GAP_SHARE:
-            add_spectrogram_gap(rng, spec, (rec.eegs[0].start_s - 6) // schema.SPEC_ROW_S)
-        path = root / f"{split}_spectrograms" / f"{rec.spectrogram_id}.parquet"
-        _write_parquet(spectrogram_table(spec, time_type), path)
-        for eeg in rec.eegs:
+    x = draw_recording(rng, rec)
+    for eeg in rec.eegs:
+        if eeg.nan_run:  # a gap in the recording: NaN in the EEG and in the spectrogram
             a = eeg.start_s * FS
-            excerpt = x[a : a + eeg.length_s * FS]
-            if eeg.nan_channel >= 0:  # an electrode off during this file only
-                excerpt = excerpt.copy()
-                excerpt[:, eeg.nan_channel] = np.nan
-            _write_parquet(eeg_table(excerpt), root / f"{split}_eegs" / f"{eeg.eeg_id}.parquet")
-        files += 1 + len(rec.eegs)
-    return files
+            add_nan_run(rng, x, a, a + eeg.length_s * FS)
+    # stored with 2 decimals like the real files: small powers become 0
+    spec = np.round(kaggle_spectrogram(x), 2)
+    if split == "train" and rng.random() < SPEC_GAP_SHARE:
+        add_spectrogram_gap(rng, spec, (rec.eegs[0].start_s - 6) // schema.SPEC_ROW_S)
+    path = root / f"{split}_spectrograms" / f"{rec.spectrogram_id}.parquet"
+    _write_parquet(spectrogram_table(spec, time_type), path)
+    for eeg in rec.eegs:
+        a = eeg.start_s * FS
+        excerpt = x[a : a + eeg.length_s * FS]
+        if eeg.nan_channel >= 0:  # an electrode off during this file only
+            excerpt = excerpt.copy()
+            excerpt[:, eeg.nan_channel] = np.nan
+        _write_parquet(eeg_table(excerpt), root / f"{split}_eegs" / f"{eeg.eeg_id}.parquet")
+    return 1 + len(rec.eegs)
 
 
 def _prepare_target(out: Path, overwrite: bool) -> None:
@@ -172,6 +211,8 @@ def generate_competition(
     seed: int = 42,
     n_test: int | None = None,
     overwrite: bool = False,
+    profile: str = "demo",
+    workers: int = 1,
 ) -> SynthSummary:
     """Write a synthetic competition in Kaggle's format at ``out_dir``.
 
@@ -190,14 +231,29 @@ def generate_competition(
     Parameters
     ----------
     n_eegs : training EEGs (>= 1); n_test : test EEGs (default ``max(20, n_eegs // 10)``).
+    profile : ``demo`` (default; what every figure so far was measured on) or ``real``: the
+        real EEG durations (long tail up to ~3,400 s) and the real ratios of rows, EEGs,
+        spectrograms and patients, each recording drawn from its own random stream.
+    workers : processes drawing the signals; ``profile="real"`` only (the demo profile draws
+        every recording from one stream in order, which keeps its files as they were). The
+        files do not depend on ``workers``.
     """
     if n_eegs < 1:
         raise ValueError(f"n_eegs must be >= 1, got {n_eegs}")
+    if profile not in PROFILES:
+        raise ValueError(f"profile must be one of {PROFILES}, got {profile!r}")
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    if workers > 1 and profile == "demo":
+        raise ValueError(
+            "workers > 1 needs profile 'real': the demo profile draws all recordings from one "
+            "random stream in order (so its files stay as they were)"
+        )
     start = time.perf_counter()
     out = Path(out_dir)
     _prepare_target(out, overwrite)
     n_test = default_n_test(n_eegs) if n_test is None else n_test
-    train_recs, test_recs = plan_competition(n_eegs, seed, n_test)
+    train_recs, test_recs = plan_competition(n_eegs, seed, n_test, profile)
     train, train_truth = train_table(train_recs, seed)
     tables = public_test_tables(test_recs)
 
@@ -208,9 +264,15 @@ def generate_competition(
         for d in ("train_eegs", "train_spectrograms", "test_eegs", "test_spectrograms"):
             (tmp / d).mkdir(parents=True)
         (tmp / ANSWERS_DIR).mkdir()
-        signal_rng = np.random.default_rng(np.random.SeedSequence([seed, 2]))
-        files = _write_split(signal_rng, train_recs, tmp, "train")
-        files += _write_split(signal_rng, test_recs, tmp, "test")
+        if profile == "demo":
+            signal_rng = np.random.default_rng(np.random.SeedSequence([seed, 2]))
+            files = _write_split(signal_rng, train_recs, tmp, "train")
+            files += _write_split(signal_rng, test_recs, tmp, "test")
+        else:
+            files = sum(
+                _write_split_parallel(seed, recs, tmp, split, workers)
+                for split, recs in zip(SPLITS, (train_recs, test_recs))
+            )
         csvs = {
             "train.csv": train,
             "test.csv": tables["test"],
@@ -231,6 +293,8 @@ def generate_competition(
             "n_spectrograms": len(train_recs),
             "n_patients": int(train["patient_id"].nunique()),
         }
+        if profile != "demo":  # the demo's synth.json stays byte-identical
+            meta["profile"] = profile
         (tmp / ANSWERS_DIR / "synth.json").write_text(json.dumps(meta, indent=1) + "\n")
         files += len(csvs) + 1
         if out.exists():
