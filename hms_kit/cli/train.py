@@ -53,9 +53,14 @@ def run(args: argparse.Namespace) -> int:
     scores = {k: v for k, v in result.items() if k != "folds_trained"}
     print(json.dumps(scores, indent=1))
     if result.get("complete"):
+        from hms_kit.population import population_summary
+
+        # issue 13: the population the run optimises, its headline score first
+        print(population_summary(result, cfg.target.population))
         print(
             f"OOF KL {result['kl_all']:.4f} (all rows) | {result['kl_votes_ge_10']:.4f} (>= 10 votes)"
             f" | {result['kl_golden']:.4f} (golden: one >= 10-vote row per EEG)"
+            f" | {result['kl_all_eeg_mean']:.4f} (all rows, one prediction per EEG)"
             f" | prior {result['kl_prior']:.4f} | checkpoints chosen on "
             f"{result['checkpoint_population']}"
         )
