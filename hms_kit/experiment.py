@@ -28,6 +28,8 @@ TABLE_COLUMNS = [
     "CV Result",
     "CV >= 10 votes",
     "CV golden",
+    "CV per EEG",  # all rows, one prediction per eeg_id: MLE-bench's grader's view
+    "Target population",
 ]
 BLEND_ROW = "blend of the runs above (inner CV)"
 
@@ -50,6 +52,8 @@ def _population_scores(scores: dict) -> dict[str, float]:
         "CV Result": float(scores["kl_all"]),
         "CV >= 10 votes": float(scores.get("kl_votes_ge_10", float("nan"))),
         "CV golden": float(scores.get("kl_golden", float("nan"))),
+        "CV per EEG": float(scores.get("kl_all_eeg_mean", float("nan"))),
+        "Target population": str(scores.get("target_population", "")),
     }
 
 
@@ -70,6 +74,7 @@ def blend_row(run_dirs: list[Path]) -> dict | None:
         logger().warning("no blend row: %s", exc)
         return None if "CV Result" not in row else {**row, "CV >= 10 votes": float("nan")}
     row["CV golden"] = float("nan")  # the blend is fitted per population, not per EEG
+    row["CV per EEG"] = float("nan")
     return row
 
 

@@ -173,11 +173,13 @@ def test_experiment_resumes(comp, tmp_path, capsys):
     assert len(table) == 8 and table["CV Result"].is_monotonic_increasing
     assert (table["Model"] == "blend of the runs above (inner CV)").sum() == 1
     runs = table[table["Model"] != "blend of the runs above (inner CV)"]
+    assert (runs["Target population"] == "kaggle_hq").all() and runs["CV per EEG"].notna().all()
     assert runs["CV >= 10 votes"].notna().all() and runs["CV golden"].notna().all()
     md = (tmp_path / "results.md").read_text()
     assert md.splitlines()[0] == (
         "| Model | Use Kaggle Spectrograms | Use EEG Spectrograms | "
-        "Use Wavelet Spectrograms | CV Result | CV >= 10 votes | CV golden |"
+        "Use Wavelet Spectrograms | CV Result | CV >= 10 votes | CV golden | CV per EEG | "
+        "Target population |"
     )
     assert "| **test_efficientnet**" in md
     stamp = (tmp_path / "test_efficientnet__kaggle" / "scores.json").stat().st_mtime_ns

@@ -115,3 +115,16 @@ def test_gather_oof_states_the_population(tmp_path: Path):
     assert saved["kl_all_eeg_mean"] == pytest.approx(grader_view_scores(oof, 10)["kl_all_eeg_mean"])
     assert scores["complete"] and np.isfinite(saved["kl_golden"])
     assert saved[f"n_votes_ge_{schema.HIGH_VOTE_THRESHOLD}"] == 4
+
+
+def test_blend_population_follows_the_runs(tmp_path: Path):
+    from hms_kit.cli.blend import blend_population
+
+    runs = []
+    for name, target in (("a", "all_rows"), ("b", "all_rows"), ("c", "kaggle_hq")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "scores.json").write_text(json.dumps({"target_population": target}))
+        runs.append(tmp_path / name)
+    assert blend_population(runs[:2]) == "all"
+    assert blend_population(runs) == "hq"
+    assert blend_population([tmp_path / "missing"]) == "hq"
