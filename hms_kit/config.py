@@ -175,8 +175,11 @@ class PredictConfig:
     # is predicted from windows every stride_s seconds, at most max_windows of them spread
     # over the recording (0: one window at offset 0, as on Kaggle's layout), averaged in
     # ``logit`` (mean log-probability, renormalised) or ``prob`` space
+    # cost: building a window's inputs ran at ~11 windows/s on one loaded CPU core (forward
+    # pass apart); 1,700 test EEGs x 16 windows = 27,200 windows, ~42 min on one core in the
+    # worst case (every EEG long), the GPU's forward passes being far faster (issue 13 note)
     stride_s: float = 10.0
-    max_windows: int = 32
+    max_windows: int = 16
     average: str = "logit"
 
 
