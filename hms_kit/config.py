@@ -174,13 +174,14 @@ class PredictConfig:
     # MLE-bench's layout (test files longer than one window, see hms_kit.windows): each EEG
     # is predicted from windows every stride_s seconds, at most max_windows of them spread
     # over the recording (0: one window at offset 0, as on Kaggle's layout), averaged in
-    # ``logit`` (mean log-probability, renormalised) or ``prob`` space
-    # cost: building a window's inputs ran at ~11 windows/s on one loaded CPU core (forward
-    # pass apart); 1,700 test EEGs x 16 windows = 27,200 windows, ~42 min on one core in the
-    # worst case (every EEG long), the GPU's forward passes being far faster (issue 13 note)
+    # ``prob`` (mean probability) or ``logit`` (mean log-probability, renormalised) space.
+    # prob measured better for the CNN on two synthetic MLE-bench splits (issue 13 note).
+    # Cost: ~30 windows/s end to end with 3 checkpoints on one CPU thread (inputs dominate),
+    # so 1,700 test EEGs x 32 windows (every EEG long, the worst case) is ~30 min on a CPU
+    # and less on a GPU machine.
     stride_s: float = 10.0
-    max_windows: int = 16
-    average: str = "logit"
+    max_windows: int = 32
+    average: str = "prob"
 
 
 TARGET_POPULATIONS = ("kaggle_hq", "all_rows")
