@@ -29,6 +29,8 @@ TABLE_COLUMNS = [
     "CV Result",
     "CV >= 10 votes",
     "CV golden",
+    "CV per EEG",  # all rows, one prediction per eeg_id: MLE-bench's grader's view
+    "Target population",
 ]
 BLEND_ROW = "blend of the runs above (inner CV)"
 PRIOR_ROW = "prior (the rows' mean target, for reference)"
@@ -50,6 +52,8 @@ def prior_row(run_dir: Path, threshold: int = schema.HIGH_VOTE_THRESHOLD) -> dic
     scores = scores_per_population(
         t, prior_predictions(t, len(t)), oof["total_votes"], oof["eeg_id"], threshold
     )
+    # a constant prediction is its own per-EEG mean
+    scores["kl_all_eeg_mean"] = scores["kl_all"]
     return {"Model": PRIOR_ROW, **_population_scores(scores, threshold)}
 
 
@@ -71,6 +75,8 @@ def _population_scores(scores: dict, threshold: int) -> dict[str, float]:
         "CV Result": float(scores["kl_all"]),
         "CV >= 10 votes": float(scores.get(f"kl_{high_population(threshold)}", float("nan"))),
         "CV golden": float(scores.get("kl_golden", float("nan"))),
+        "CV per EEG": float(scores.get("kl_all_eeg_mean", float("nan"))),
+        "Target population": str(scores.get("target_population", "")),
     }
 
 
@@ -98,6 +104,7 @@ def blend_row(run_dirs: list[Path], threshold: int = schema.HIGH_VOTE_THRESHOLD)
         logger().warning("no blend row: %s", exc)
         return None if "CV Result" not in row else {**row, "CV >= 10 votes": float("nan")}
     row["CV golden"] = float("nan")  # the blend is fitted per population, not per EEG
+    row["CV per EEG"] = float("nan")
     return row
 
 

@@ -188,6 +188,7 @@ def run_infer_kernel(root: str | Path | None = None) -> Path:
                 paths.model_inputs(),
                 cache_dir=paths.temp / "test_cache",
                 tta_flip=cfg.predict.tta_flip,
+                windows=cfg.predict,
             )
         log.info(
             "%d checkpoints found, %d predicted, %d rows on the prior",
@@ -333,7 +334,11 @@ def predict_ensemble(comp, members: list[Member], cfg: Config, paths: KagglePath
             continue
         t = time.time()
         sub, rep = predict_test(
-            comp, m.runs, cache_dir=paths.temp / "test_cache", tta_flip=cfg.predict.tta_flip
+            comp,
+            m.runs,
+            cache_dir=paths.temp / "test_cache",
+            tta_flip=cfg.predict.tta_flip,
+            windows=cfg.predict,
         )
         used = len(rep["predicted_with"])
         per_checkpoint = max(per_checkpoint, (time.time() - t) / max(1, used))

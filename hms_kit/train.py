@@ -71,6 +71,13 @@ from hms_kit.oof import (
     population_names,
     scores_per_population,
 )
+from hms_kit.population import (  # issue 13: target.population
+    checkpoint_population,
+    checkpoint_rows,
+    grader_view_scores,
+    population_summary,
+    training_stages,
+)
 from hms_kit.runlog import ensure_run_log, get_run_logger, log_time, logger
 
 ROW_KEY = [
@@ -627,9 +634,8 @@ def _fold_indices(ctx: FoldContext, min_votes: int) -> tuple[np.ndarray, np.ndar
     val_idx = np.flatnonzero(ctx.folds == ctx.fold)
     if min_votes > 0:
         train_idx = train_idx[ctx.votes[train_idx] >= min_votes]
-        high_val = val_idx[ctx.votes[val_idx] >= min_votes]
-        # stage 2 chooses its best epoch on the population it is trained for (the hidden test's)
-        val_idx = high_val if len(high_val) else val_idx
+    # issue 13: target.population decides which validation rows choose the best epoch
+    val_idx = checkpoint_rows(ctx.cfg.target.population, val_idx, ctx.votes, min_votes)
     return train_idx, val_idx
 
 
@@ -658,7 +664,7 @@ def train_fold(ctx: FoldContext, resume: bool = False) -> dict[str, Any]:
             last = load_checkpoint(last_path)
         except CheckpointError as exc:
             log.warning("fold %d: not resumed, trained from the start: %s", ctx.fold, exc)
-    stages = [(1, cfg.train.stage1)] + ([(2, cfg.train.stage2)] if cfg.train.two_stage else [])
+    stages = training_stages(cfg)  # issue 13: all_rows has no high-vote stage 2
     model = build_model(cfg, ctx.meta["in_chans"]).to(ctx.device)
     if cfg.train.channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -833,9 +839,10 @@ def train_folds(
         "fingerprint": fingerprint,
     }
     log.info(
-        "training %d rows (%s mode), folds %s of %d on %s",
+        "training %d rows (%s mode) for target population %s, folds %s of %d on %s",
         len(rows),
         cfg.data.row_mode,
+        cfg.target.population,
         wanted,
         cfg.train.n_folds,
         device,
@@ -861,6 +868,9 @@ def train_folds(
             "OOF scores by population:\n%s",
             population_table(result, cfg.data.high_vote_threshold),
         )
+        log.info(
+            population_summary(result, cfg.target.population, cfg.data.high_vote_threshold)
+        )  # issue 13
     result["folds_trained"] = summaries
     return result
 
@@ -892,13 +902,10 @@ def gather_oof(
     folds_present = sorted(int(f) for f in oof["fold"].unique())
     scores.update({"folds": folds_present, "complete": len(folds_present) == cfg.train.n_folds})
     scores["kl_prior"] = scores_by_population(t, prior_predictions(t, len(t)), v)["kl_all"]
-    s2 = cfg.train.stage2
-    if cfg.model.family == "baseline":  # one fit per fold: nothing is chosen on validation
-        scores["checkpoint_population"] = "none"
-    else:
-        scores["checkpoint_population"] = (
-            f"votes_ge_{s2.min_votes}" if cfg.train.two_stage and s2.min_votes > 0 else "all"
-        )
+    # issue 13: the target population, and OOF one prediction per eeg_id (MLE-bench's view)
+    scores["target_population"] = cfg.target.population
+    scores["checkpoint_population"] = checkpoint_population(cfg)
+    scores.update(grader_view_scores(oof, cfg.data.high_vote_threshold))
     scores["row_mode"] = cfg.data.row_mode
     if (run_dir / "folds.csv").is_file():
         scores["folds_sha"] = folds_sha(patient_folds_table(pd.read_csv(run_dir / "folds.csv")))

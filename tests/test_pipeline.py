@@ -176,11 +176,13 @@ def test_experiment_resumes(comp, tmp_path, capsys):
     scores = json.loads((tmp_path / "test_efficientnet__kaggle" / "scores.json").read_text())
     assert prior["CV Result"] == pytest.approx(scores["kl_prior"], rel=1e-6)
     runs = table[~table["Model"].str.startswith(("blend", "prior"))]
+    assert (runs["Target population"] == "kaggle_hq").all() and runs["CV per EEG"].notna().all()
     assert runs["CV >= 10 votes"].notna().all() and runs["CV golden"].notna().all()
     md = (tmp_path / "results.md").read_text()
     assert md.splitlines()[0] == (
         "| Model | Use Kaggle Spectrograms | Use EEG Spectrograms | "
-        "Use Wavelet Spectrograms | CV Result | CV >= 10 votes | CV golden |"
+        "Use Wavelet Spectrograms | CV Result | CV >= 10 votes | CV golden | CV per EEG | "
+        "Target population |"
     )
     assert "| **test_efficientnet**" in md
     stamp = (tmp_path / "test_efficientnet__kaggle" / "scores.json").stat().st_mtime_ns

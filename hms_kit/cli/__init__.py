@@ -16,6 +16,7 @@ from hms_kit import __version__
 # (command, module, one-line help)
 COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("synth", "hms_kit.cli.synth", "write a synthetic competition in Kaggle's format"),
+    ("mlebench", "hms_kit.cli.mlebench", "split a competition the way MLE-bench does"),
     ("synth-report", "hms_kit.cli.synth_report", "realism of a synthetic competition vs real"),
     ("sample", "hms_kit.cli.sample", "balanced sample of train.csv (rows per class)"),
     ("cache", "hms_kit.cli.cache", "build the spectrogram cache for the label rows"),

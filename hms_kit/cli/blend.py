@@ -21,8 +21,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--population",
         choices=POPULATIONS,
-        default="hq",
-        help="rows the blend is fitted and scored on: hq (>= 10 votes, Kaggle's test) or all",
+        default=None,
+        help="rows the blend is fitted and scored on: hq (>= 10 votes, Kaggle's test) or all "
+        "(MLE-bench's); default: the runs' target.population (all_rows -> all, else hq)",
     )
     p.add_argument("--method", choices=METHODS, default="logit", help="logit (default) or simplex")
     p.add_argument("--threshold", type=int, default=10, help="votes that make a row hq")
@@ -33,6 +34,9 @@ def run(args: argparse.Namespace) -> int:
     from hms_kit.io import atomic_write_text
 
     log = get_run_logger(args.out)
+    if args.population is None:  # issue 13: the population the runs were trained for
+        args.population = blend_population(args.runs)
+        log.info("blend population %s (from the runs' target.population)", args.population)
     try:
         report = blend_runs(args.runs, args.population, args.method, args.threshold)
     except BlendError as exc:
@@ -50,3 +54,14 @@ def run(args: argparse.Namespace) -> int:
         f"prior {s['prior']:.4f} | {report.blend['n_rows']} {args.population} rows"
     )
     return 0
+
+
+def blend_population(runs: list[Path]) -> str:
+    """``all`` when every run's scores.json says ``target_population: all_rows``, else ``hq``."""
+    targets = set()
+    for run in runs:
+        try:
+            targets.add(json.loads((run / "scores.json").read_text()).get("target_population"))
+        except (OSError, ValueError):
+            targets.add(None)
+    return "all" if targets == {"all_rows"} else "hq"

@@ -31,6 +31,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tta-flip", action="store_true", help="average with time-reversed inputs")
     p.add_argument("--cache", type=Path, default=None, help="test cache folder (default: temp)")
     p.add_argument("--workers", type=int, default=None)
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="predict.KEY=VALUE",
+        help="a predict setting, e.g. --set predict.max_windows=0 (offset 0 only) or "
+        "predict.average=prob (MLE-bench's layout; see hms_kit.windows)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -47,7 +56,15 @@ def run(args: argparse.Namespace) -> int:
         return 2
     comp = Competition.locate(args.competition)
     get_run_logger(args.out.parent)
-    opts = {"cache_dir": args.cache, "tta_flip": args.tta_flip, "workers": args.workers}
+    from hms_kit.config import load_config
+
+    pcfg = load_config(None, args.overrides).predict
+    opts = {
+        "cache_dir": args.cache,
+        "tta_flip": args.tta_flip,
+        "workers": args.workers,
+        "windows": pcfg,
+    }
     if args.blend is None and len(args.run) == 1:
         sub, report = predict_test(comp, args.run, **opts)
         print(f"{len(report['checkpoints'])} checkpoints, {len(sub)} rows, ", end="")

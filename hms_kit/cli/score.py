@@ -13,14 +13,22 @@ from hms_kit.evaluate import score_submission
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--submission", type=Path, required=True, help="submission.csv")
     p.add_argument("--answers", type=Path, required=True, help="eeg_id + six vote columns")
+    p.add_argument(
+        "--mlebench",
+        action="store_true",
+        help="grade as MLE-bench does (one row per answer row, rows summing to 1 at 5 decimals)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     for path in (args.submission, args.answers):
         if not path.is_file():
             raise FileNotFoundError(f"{path}: file not found")
+    from hms_kit.data.mlebench import grade_mlebench
+
+    scorer = grade_mlebench if args.mlebench else score_submission
     try:
-        score = score_submission(pd.read_csv(args.submission), pd.read_csv(args.answers))
+        score = scorer(pd.read_csv(args.submission), pd.read_csv(args.answers))
     except ValueError as exc:
         print(f"error: {args.submission} vs {args.answers}: {exc}")
         return 2

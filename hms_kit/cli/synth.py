@@ -28,6 +28,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="processes drawing signals (--profile real only; the files do not depend on it)",
     )
     p.add_argument(
+        "--layout",
+        choices=("kaggle", "mlebench"),
+        default="kaggle",
+        help="mlebench: write the competition to OUT_DIR/source and split it the way MLE-bench "
+        "does into OUT_DIR/mlebench/public and .../private (hms_kit.data.mlebench)",
+    )
+    p.add_argument(
         "--overwrite", action="store_true", help="replace OUT_DIR even if it holds other files"
     )
 
@@ -35,9 +42,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from hms_kit.data.synth import generate_competition
 
+    target = args.out_dir / "source" if args.layout == "mlebench" else args.out_dir
     try:
         summary = generate_competition(
-            args.out_dir,
+            target,
             n_eegs=args.n_eegs,
             seed=args.seed,
             n_test=args.n_test,
@@ -50,4 +58,9 @@ def run(args: argparse.Namespace) -> int:
         return 2
     print(summary.line())
     print(f"answers and true probabilities in {summary.answers_dir}")
+    if args.layout == "mlebench":
+        from hms_kit.data.mlebench import prepare_mlebench
+
+        split = prepare_mlebench(target, args.out_dir / "mlebench", overwrite=True)
+        print(split.line())
     return 0

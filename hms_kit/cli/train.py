@@ -58,11 +58,16 @@ def run(args: argparse.Namespace) -> int:
     scores = {k: v for k, v in result.items() if k != "folds_trained"}
     print(json.dumps(scores, indent=1))
     if result.get("complete"):
+        from hms_kit.population import population_summary
+
         t = cfg.data.high_vote_threshold
+        # the population the run optimises, its headline score first
+        print(population_summary(result, cfg.target.population, cfg.data.high_vote_threshold))
         print(
             f"OOF KL {result['kl_all']:.4f} (all rows)"
             f" | {result[f'kl_{high_population(t)}']:.4f} (>= {t} votes)"
             f" | {result['kl_golden']:.4f} (golden: one >= {t}-vote row per EEG)"
+            f" | {result['kl_all_eeg_mean']:.4f} (all rows, one prediction per EEG)"
             f" | prior {result['kl_prior']:.4f} | checkpoints chosen on "
             f"{result['checkpoint_population']}"
         )

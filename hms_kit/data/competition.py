@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from hms_kit import paths, schema
 from hms_kit.data.labels import read_train_csv, read_train_subset
 from hms_kit.data.readers import DataError, Spectrogram, read_eeg, read_spectrogram
+
+if TYPE_CHECKING:
+    from hms_kit.windows import Layout
 
 SPLITS = ("train", "test")
 
@@ -78,6 +85,40 @@ class Competition:
     def read_spectrogram(self, spectrogram_id: int, split: str = "train") -> Spectrogram:
         """The Kaggle spectrogram (see ``readers.read_spectrogram``)."""
         return read_spectrogram(self.spectrogram_path(spectrogram_id, split))
+
+    def eeg_seconds(self, eeg_ids: Iterable[int], split: str = "test") -> dict[int, float]:
+        """Length in seconds of each EEG file (its parquet row count / 200 Hz, read from the
+        file's footer only); a missing or unreadable file is left out."""
+        rows = _parquet_rows({int(e): self.eeg_path(e, split) for e in eeg_ids})
+        return {k: n / schema.EEG_RATE_HZ for k, n in rows.items()}
+
+    def spectrogram_seconds(
+        self, spectrogram_ids: Iterable[int], split: str = "test"
+    ) -> dict[int, float]:
+        """Length in seconds of each spectrogram file (rows x 2 s), like ``eeg_seconds``."""
+        rows = _parquet_rows({int(s): self.spectrogram_path(s, split) for s in spectrogram_ids})
+        return {k: float(n * schema.SPEC_ROW_S) for k, n in rows.items()}
+
+    def test_layout(self, test: pd.DataFrame | None = None) -> Layout:
+        """Kaggle's test layout or MLE-bench's (``hms_kit.windows.detect_layout``: test.csv
+        repeats eeg_ids or its EEGs are longer than one window), logged."""
+        from hms_kit.runlog import logger
+        from hms_kit.windows import detect_layout
+
+        test = self.read_test() if test is None else test
+        layout = detect_layout(test, self.eeg_seconds(pd.unique(test["eeg_id"]), "test"))
+        logger().info("%s: %s layout (%s)", self.root, layout.name, layout.reason)
+        return layout
+
+
+def _parquet_rows(paths: dict[int, Path]) -> dict[int, int]:
+    out = {}
+    for key, path in paths.items():
+        try:
+            out[key] = pq.ParquetFile(path).metadata.num_rows
+        except (OSError, pa.ArrowInvalid):
+            continue  # the reader names the file when the window is read
+    return out
 
 
 def _check_split(split: str) -> None:
