@@ -77,7 +77,8 @@ class InputDataset(Dataset):
 
     def __getitem__(self, i: int) -> tuple[Batch, torch.Tensor, torch.Tensor]:
         x = {
-            n: torch.from_numpy(np.ascontiguousarray(a, dtype=np.float16))
+            # a copy: the cache's memory map is read-only, and torch wants writable memory
+            n: torch.from_numpy(np.array(a, dtype=np.float16, order="C"))
             for n, a in self.inputs(i).items()
         }
         return x, torch.from_numpy(self.targets[i]), torch.tensor(self.votes[i])
