@@ -438,7 +438,11 @@ def validate(cfg: Config) -> None:
             f"model.family must be one of {list(family_names())}, got {cfg.model.family!r}"
         )
     raw = cfg.inputs.raw_eeg
-    if raw.window_s <= 0 or raw.margin_s < 0 or raw.window_s + 2 * raw.margin_s > schema.EEG_WINDOW_S:
+    if (
+        raw.window_s <= 0
+        or raw.margin_s < 0
+        or raw.window_s + 2 * raw.margin_s > schema.EEG_WINDOW_S
+    ):
         raise ConfigError(
             f"inputs.raw_eeg: window_s + 2 * margin_s must be in (0, {schema.EEG_WINDOW_S}] s, "
             f"got {raw.window_s} + 2 * {raw.margin_s}"

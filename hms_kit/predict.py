@@ -51,9 +51,7 @@ class Checkpoint:
         if not is_torch_family(self.cfg):
             return self.cfg.model.family
         names = family_inputs(self.cfg)
-        return json.dumps(
-            {n: input_settings(n, self.cfg.inputs) for n in names}, sort_keys=True
-        )
+        return json.dumps({n: input_settings(n, self.cfg.inputs) for n in names}, sort_keys=True)
 
 
 def find_checkpoints(paths: list[str | Path]) -> list[Path]:

@@ -44,7 +44,11 @@ class ToyData(torch.utils.data.Dataset):
         return len(self.x)
 
     def __getitem__(self, i):
-        return {"x": torch.from_numpy(self.x[i])}, torch.from_numpy(self.targets[i]), torch.tensor(1.0)
+        return (
+            {"x": torch.from_numpy(self.x[i])},
+            torch.from_numpy(self.targets[i]),
+            torch.tensor(1.0),
+        )
 
 
 class ToyModel(nn.Module):

@@ -57,7 +57,9 @@ class WaveAugment:
             if c.p_reverse > 0:
                 x = torch.where(_draw(b, c.p_reverse, gen, dev)[:, None, None], x.flip(-1), x)
             if c.p_swap > 0:
-                x = torch.where(_draw(b, c.p_swap, gen, dev)[:, None, None], x[:, self.mirror.to(dev)], x)
+                x = torch.where(
+                    _draw(b, c.p_swap, gen, dev)[:, None, None], x[:, self.mirror.to(dev)], x
+                )
             if c.p_channel_drop > 0 and c.max_drop_channels > 0:
                 n_drop = torch.randint(1, c.max_drop_channels + 1, (b,), generator=gen)
                 order = torch.rand(b, p, generator=gen).argsort(dim=1)

@@ -138,4 +138,3 @@ def build(cfg: Config, pretrained: bool) -> Spec2dNet:
         weights=m.weights if pretrained else "",
         drop_rate=m.drop_rate,
     )
-
