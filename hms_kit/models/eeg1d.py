@@ -3,8 +3,8 @@
 After the 4th-place HMS design (a 1D EfficientNet over the 16 double-banana pairs at 40 Hz),
 sized for a CPU: the pairs are the input channels; a stem convolution (stride 2); one stage
 per ``model.eeg1d.widths`` entry, each a stride-2 depthwise-separable block with
-squeeze-excitation followed by ``depth - 1`` residual blocks; generalised-mean (GeM) pooling
-over time; dropout; a linear head started at zero (the uniform prediction a KL loss on vote
+squeeze-excitation followed by ``depth - 1`` residual blocks; a pointwise conv head with
+SiLU; generalised-mean (GeM) pooling over time; dropout; a linear head started at zero (the uniform prediction a KL loss on vote
 distributions wants).
 
 Input ``batch["raw_eeg"]``: ``(B, pairs, stored samples)`` microvolts (float16 from the
@@ -110,6 +110,11 @@ class Eeg1dNet(nn.Module):
             blocks += [SeparableBlock(w, w, kernel, 1, se_ratio) for _ in range(depth - 1)]
             prev = w
         self.blocks = nn.Sequential(*blocks)
+        # EfficientNet's head: a pointwise conv, BN and SiLU, so the pooled features are
+        # activations (GeM clamps at a small positive value: a raw BN output would lose half)
+        self.conv_head = nn.Sequential(
+            nn.Conv1d(prev, prev, 1, bias=False), nn.BatchNorm1d(prev), nn.SiLU()
+        )
         self.pool = GeM()
         self.drop = nn.Dropout(drop_rate)
         self.head = nn.Linear(prev, len(schema.CLASSES))
@@ -118,7 +123,7 @@ class Eeg1dNet(nn.Module):
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         x = centre_crop(batch[INPUT], self.raw).float() / self.scale_uv
-        return self.head(self.drop(self.pool(self.blocks(self.stem(x)))))
+        return self.head(self.drop(self.pool(self.conv_head(self.blocks(self.stem(x))))))
 
 
 def inputs(cfg: Config) -> list[str]:
