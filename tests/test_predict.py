@@ -58,7 +58,7 @@ def test_find_checkpoints_skips_stale_and_counts_a_file_once(tmp_path):
 def test_checkpoints_that_share_inputs_share_a_key(tmp_path):
     a = eeg1d_cfg("model.eeg1d.depth=1")
     b = eeg1d_cfg("model.eeg1d.depth=2")
-    c = eeg1d_cfg("inputs.raw_eeg.central=true")
+    c = eeg1d_cfg("inputs.raw_eeg.central=false")
     d = load_config("default", ["model.name=test_efficientnet"])
     keys = []
     for i, cfg in enumerate((a, b, c, d)):
