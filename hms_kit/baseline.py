@@ -235,11 +235,11 @@ def train_baseline(comp: Competition, cfg: Config, run_dir: str | Path) -> dict[
 
     Returns ``train.gather_oof``'s summary plus ``folds_trained`` (rows and seconds per fold).
     """
-    from hms_kit.checkpoint import save_checkpoint
+    from hms_kit.checkpoint import fold_checkpoint_path, save_checkpoint
     from hms_kit.config import to_dict
     from hms_kit.evaluate import prior_predictions
     from hms_kit.io import atomic_write_csv
-    from hms_kit.train import folds_from_file, gather_oof, load_or_make_folds, oof_frame
+    from hms_kit.train import folds_from_file, gather_oof, load_or_make_folds, oof_frame, run_id
 
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -267,7 +267,9 @@ def train_baseline(comp: Competition, cfg: Config, run_dir: str | Path) -> dict[
         if tensors is not None:
             state = {"model": tensors, "config": to_dict(cfg), "prior": prior, "fold": k}
             save_checkpoint(
-                {**state, "family": "baseline"}, run_dir / "checkpoints" / f"fold{k}_best.pt"
+                {**state, "family": "baseline", "run_id": run_id(run_dir)},
+                fold_checkpoint_path(run_dir / "checkpoints", k, "final"),
+                kind="final",
             )
         summaries.append(
             {"fold": k, "n_val": int(val.sum()), "seconds": time.perf_counter() - start}

@@ -10,8 +10,17 @@ Keys every checkpoint written here has:
     versions      {"torch", "timm", "hms_kit"} of the process that wrote it
     format        FORMAT_VERSION
 
-plus what the caller stores (``config`` as nested plain dicts, ``in_chans``, ``prior``,
-``fingerprint``, ``stage``, ``epoch``, optimizer and scheduler states, ...).
+    kind          "best" (a stage's best epoch), "last" (the state to resume from) or "final"
+                  (the fold's model, what ``predict`` uses), when the writer says
+
+plus what the caller stores. A model checkpoint (best, final) also has ``family`` (the
+model family, ``hms_kit.models``), ``config`` (the resolved config as nested plain dicts:
+``hms_kit.models.load_model`` rebuilds the model from it) and ``run_id``; and, from
+training, ``prior``, ``fingerprint``, ``stage``, ``epoch``, ``val_loss``; a last one the
+optimizer, scheduler and scaler states.
+
+File names of a fold k (``fold_checkpoint_path``): ``fold{k}_best.pt`` is the final model
+(the name predict looks for), ``fold{k}_stage{s}.pt`` stage s's best, ``fold{k}_last.pt``.
 """
 
 from __future__ import annotations
@@ -31,6 +40,9 @@ FORMAT_VERSION = 1
 __all__ = [
     "CheckpointError",
     "FORMAT_VERSION",
+    "KINDS",
+    "STALE_DIR",
+    "fold_checkpoint_path",
     "load_checkpoint",
     "load_model_state",
     "non_finite_tensors",
@@ -54,8 +66,38 @@ def versions() -> dict[str, str]:
     return {"torch": str(torch.__version__), "timm": str(timm.__version__), "hms_kit": __version__}
 
 
-def save_checkpoint(state: dict[str, Any], path: str | Path) -> Path:
-    """Write ``state`` (tensors and plain data) with the versions of this process, atomically."""
+KINDS = ("best", "last", "final")
+# a run's fold files that a later training set aside (made by other folds or another config)
+# go under <run>/stale/<time>/: predict and the kernels never use a checkpoint there
+STALE_DIR = "stale"
+MODEL_KEYS = ("model", "family", "config")
+
+
+def fold_checkpoint_path(ckpt_dir: str | Path, fold: int, kind: str, stage: int = 1) -> Path:
+    """Where fold ``fold``'s checkpoint of ``kind`` lives (see the module docstring)."""
+    d = Path(ckpt_dir)
+    if kind == "final":
+        return d / f"fold{fold}_best.pt"
+    if kind == "best":
+        return d / f"fold{fold}_stage{stage}.pt"
+    if kind == "last":
+        return d / f"fold{fold}_last.pt"
+    raise ValueError(f"checkpoint kind must be one of {KINDS}, got {kind!r}")
+
+
+def save_checkpoint(state: dict[str, Any], path: str | Path, kind: str | None = None) -> Path:
+    """Write ``state`` (tensors and plain data) with the versions of this process, atomically.
+
+    ``kind`` (best, last, final) is recorded; a best or final checkpoint must carry
+    ``MODEL_KEYS`` (ValueError otherwise: a model file that cannot be rebuilt is not written).
+    """
+    if kind is not None:
+        if kind not in KINDS:
+            raise ValueError(f"checkpoint kind must be one of {KINDS}, got {kind!r}")
+        missing = [k for k in MODEL_KEYS if k not in state] if kind != "last" else []
+        if missing:
+            raise ValueError(f"{path}: a {kind} checkpoint needs {missing}")
+        state = {**state, "kind": kind}
     full = {**state, "versions": versions(), "format": FORMAT_VERSION}
     return atomic_write(Path(path), lambda p: torch.save(full, p))
 

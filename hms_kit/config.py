@@ -8,6 +8,7 @@ traced back to the settings that made it. Named configs ship inside the package
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import types
 import typing
@@ -81,6 +82,27 @@ class WaveletConfig:
 
 
 @dataclass
+class RawEegConfig:
+    """The ``raw_eeg`` input (hms_kit.inputs.raw_eeg): bipolar waveforms of the EEG window.
+
+    The 16 double-banana pairs (``central``: also Fz-Cz, Cz-Pz), zero-phase Butterworth
+    band-passed (``band_low``..``band_high`` Hz, ``band_order``), resampled to ``rate_hz``,
+    clipped to +-``clip_uv`` microvolts. What is stored is the centre ``window_s`` seconds the
+    model sees plus ``margin_s`` seconds each side (window-shift augmentation for free);
+    ``window_s + 2 * margin_s`` must fit in the 50-s EEG window.
+    """
+
+    rate_hz: int = 40
+    window_s: float = 40.0
+    margin_s: float = 5.0
+    central: bool = False
+    band_low: float = 0.5
+    band_high: float = 20.0
+    band_order: int = 4
+    clip_uv: float = 1024.0
+
+
+@dataclass
 class InputConfig:
     """Which modalities make the model input and how they are laid out.
 
@@ -94,11 +116,32 @@ class InputConfig:
     kaggle: KaggleSpecConfig = field(default_factory=KaggleSpecConfig)
     eeg: EegSpecConfig = field(default_factory=EegSpecConfig)
     wavelet: WaveletConfig = field(default_factory=WaveletConfig)
+    raw_eeg: RawEegConfig = field(default_factory=RawEegConfig)
+
+
+@dataclass
+class WaveAugmentConfig:
+    """Batch-level augmentation of waveform inputs (``raw_eeg``), on the training device
+    (hms_kit.inputs.wave_augment). Probabilities are per row; 0 switches one off.
+
+    shift_s: the window moves by up to +-shift_s seconds (at most raw_eeg.margin_s);
+    channel dropout zeroes up to ``max_drop_channels`` pairs; mixup mixes two rows (and their
+    vote distributions) with a Beta(mixup_alpha, mixup_alpha) weight.
+    """
+
+    p_reverse: float = 0.5
+    p_swap: float = 0.5
+    shift_s: float = 5.0
+    p_channel_drop: float = 0.2
+    max_drop_channels: int = 2
+    p_mixup: float = 0.0
+    mixup_alpha: float = 0.4
 
 
 @dataclass
 class AugmentConfig:
-    """Training-only augmentation probabilities (0 switches one off)."""
+    """Training-only augmentation probabilities (0 switches one off): the panel ones
+    (albumentations, per row in the data loader) and ``wave`` for waveform inputs."""
 
     p_time_flip: float = 0.0
     p_time_mask: float = 0.3
@@ -106,13 +149,60 @@ class AugmentConfig:
     p_hemisphere_swap: float = 0.5
     max_time_mask: int = 32
     max_freq_mask: int = 16
+    wave: WaveAugmentConfig = field(default_factory=WaveAugmentConfig)
+
+
+@dataclass
+class Eeg1dConfig:
+    """The ``eeg1d`` family's 1D CNN over ``raw_eeg`` (hms_kit.models.eeg1d).
+
+    A stem convolution to ``widths[0]`` channels, then one stage per width: a stride-2
+    depthwise-separable block with squeeze-excitation and ``depth - 1`` more at that
+    resolution; GeM pooling over time; a linear head. ``kernel``: depthwise kernel (samples);
+    ``scale_uv``: inputs are divided by it (microvolts to ~unit scale).
+    """
+
+    widths: list[int] = field(default_factory=lambda: [32, 48, 64, 96, 128])
+    depth: int = 2
+    kernel: int = 7
+    se_ratio: float = 0.25
+    scale_uv: float = 32.0
+
+
+@dataclass
+class Spec2dConfig:
+    """The ``spec2d`` family: per-pair log-mel spectrograms of ``raw_eeg`` computed inside the
+    model (hms_kit.models.spec2d), tiled on one image for a timm backbone (``model.name``).
+
+    The whole window: ``n_fft``/``win_length``/``hop`` samples at raw_eeg.rate_hz, ``n_mels``
+    bands from fmin to fmax Hz; the centre ``zoom_s`` seconds again at ``zoom_hop`` /
+    ``zoom_win`` (finer time). Canvas: pairs stacked vertically, whole window left, zoom right,
+    ``(1, n_pairs * n_mels, frames + zoom_frames)``, resized by ``scale``.
+    """
+
+    n_fft: int = 128
+    win_length: int = 64
+    hop: int = 16
+    n_mels: int = 16
+    fmin: float = 0.5
+    fmax: float = 20.0
+    zoom_s: float = 10.0
+    zoom_win: int = 32
+    zoom_hop: int = 4
+    scale: float = 1.0
 
 
 @dataclass
 class ModelConfig:
-    """The model. ``family``: ``timm2d`` (a timm backbone named ``name``; ``weights``: a local
-    file or folder of pretrained weights, '' = timm's hub) or ``baseline`` (band-power
-    features and a scikit-learn model named ``name``: ``logreg`` or ``hgb``; hms_kit.baseline).
+    """The model. ``family`` names one of hms_kit.models' families:
+
+    - ``timm2d``: a timm backbone named ``name`` over the panel inputs (``weights``: a local
+      file or folder of pretrained weights, '' = timm's hub);
+    - ``eeg1d``: a 1D CNN over the raw bipolar waveforms (``eeg1d`` settings);
+    - ``spec2d``: spectrograms of the raw waveforms made inside the model, a timm backbone
+      ``name`` over them (``spec2d`` settings);
+    - ``baseline``: band-power features and a scikit-learn model named ``name`` (``logreg``
+      or ``hgb``; hms_kit.baseline), trained without torch.
     """
 
     family: str = "timm2d"
@@ -120,14 +210,20 @@ class ModelConfig:
     pretrained: bool = False
     weights: str = ""
     drop_rate: float = 0.1
+    eeg1d: Eeg1dConfig = field(default_factory=Eeg1dConfig)
+    spec2d: Spec2dConfig = field(default_factory=Spec2dConfig)
 
 
 @dataclass
 class StageConfig:
-    """One training stage: epochs, optimiser and OneCycleLR settings; min_votes filters rows."""
+    """One training stage: epochs, optimiser and OneCycleLR settings; min_votes filters rows.
+
+    The learning rate starts at ``max_lr / div_factor``, peaks at ``max_lr`` after
+    ``pct_start`` of the steps and ends at that start divided by ``final_div_factor``
+    (torch's OneCycleLR).
+    """
 
     epochs: int = 4
-    lr: float = 1e-3
     max_lr: float = 3e-3
     weight_decay: float = 1e-2
     pct_start: float = 0.1
@@ -152,7 +248,7 @@ class TrainConfig:
     log_every: int = 20
     stage1: StageConfig = field(default_factory=StageConfig)
     stage2: StageConfig = field(
-        default_factory=lambda: StageConfig(epochs=2, lr=3e-4, max_lr=1e-3, min_votes=10)
+        default_factory=lambda: StageConfig(epochs=2, max_lr=1e-3, min_votes=10)
     )
     two_stage: bool = True
     time_limit_hours: float = 0.0  # 0: no limit; kernels set Kaggle's session limit
@@ -219,7 +315,12 @@ class Config:
 
 
 CONFIG_DIR = Path(__file__).parent / "configs"
-MODEL_FAMILIES = ("timm2d", "baseline")
+# keys an older hms_kit wrote that no longer mean anything: a checkpoint's stored config
+# drops them; a config file that sets one is told what replaced it
+REMOVED_KEYS = {
+    ("train", "stage1", "lr"): "OneCycleLR starts at max_lr / div_factor: set div_factor",
+    ("train", "stage2", "lr"): "OneCycleLR starts at max_lr / div_factor: set div_factor",
+}
 
 
 class ConfigError(ValueError):
@@ -346,6 +447,9 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     if path:
         values = _read_yaml(resolve_config_path(path))
     values = _deep_merge(values, parse_overrides(overrides))
+    for keys, why in REMOVED_KEYS.items():
+        if _pop_path(values, keys):
+            raise ConfigError(f"config key '{'.'.join(keys)}' was removed ({why})")
     cfg = _build(Config, values)
     validate(cfg)
     return cfg
@@ -360,9 +464,31 @@ def validate(cfg: Config) -> None:
         )
     if cfg.inputs.layout not in ("tile", "stack"):
         raise ConfigError(f"inputs.layout must be 'tile' or 'stack', got {cfg.inputs.layout!r}")
-    if cfg.model.family not in MODEL_FAMILIES:
+    from hms_kit.models.registry import family_names
+
+    if cfg.model.family not in family_names():
         raise ConfigError(
-            f"model.family must be one of {list(MODEL_FAMILIES)}, got {cfg.model.family!r}"
+            f"model.family must be one of {list(family_names())}, got {cfg.model.family!r}"
+        )
+    raw = cfg.inputs.raw_eeg
+    if (
+        raw.window_s <= 0
+        or raw.margin_s < 0
+        or raw.window_s + 2 * raw.margin_s > schema.EEG_WINDOW_S
+    ):
+        raise ConfigError(
+            f"inputs.raw_eeg: window_s + 2 * margin_s must be in (0, {schema.EEG_WINDOW_S}] s, "
+            f"got {raw.window_s} + 2 * {raw.margin_s}"
+        )
+    if not 0 < raw.band_low < raw.band_high <= raw.rate_hz / 2:
+        raise ConfigError(
+            f"inputs.raw_eeg: need 0 < band_low < band_high <= rate_hz / 2, got "
+            f"{raw.band_low}, {raw.band_high}, {raw.rate_hz}"
+        )
+    if cfg.augment.wave.shift_s > raw.margin_s:
+        raise ConfigError(
+            f"augment.wave.shift_s = {cfg.augment.wave.shift_s} exceeds inputs.raw_eeg.margin_s "
+            f"= {raw.margin_s}: the shifted window would leave the stored waveform"
         )
     if cfg.model.family == "baseline" and cfg.model.name not in ("logreg", "hgb"):
         raise ConfigError(f"a baseline's model.name is logreg or hgb, got {cfg.model.name!r}")
@@ -408,6 +534,23 @@ def save_config(cfg: Config, path: str | Path) -> Path:
     return atomic_write_text(Path(path), yaml.safe_dump(to_dict(cfg), sort_keys=False))
 
 
+def _pop_path(values: dict[str, Any], keys: tuple[str, ...]) -> bool:
+    """Remove ``values[k0][k1]...`` if present; whether it was."""
+    node = values
+    for k in keys[:-1]:
+        node = node.get(k)
+        if not isinstance(node, dict):
+            return False
+    if keys[-1] not in node:
+        return False
+    del node[keys[-1]]
+    return True
+
+
 def config_from_dict(values: dict[str, Any]) -> Config:
-    """A Config from nested dicts (a resolved config stored in a checkpoint)."""
+    """A Config from nested dicts (a resolved config stored in a checkpoint); keys an older
+    hms_kit wrote that no longer exist (``REMOVED_KEYS``) are dropped."""
+    values = copy.deepcopy(values)
+    for keys in REMOVED_KEYS:
+        _pop_path(values, keys)
     return _build(Config, values)

@@ -1,126 +1,16 @@
-"""The model: any timm backbone with six outputs, and where its pretrained weights come from."""
+"""Compatibility: the timm 2D model moved to ``hms_kit.models.timm2d`` (``build_model``
+to ``hms_kit.models``)."""
 
 from __future__ import annotations
 
-import socket
-from pathlib import Path
+from hms_kit.config import Config
+from hms_kit.models.timm2d import CustomModel, WeightsError, find_weights_file
 
-import timm
-import torch
-import torch.nn.functional as F
-from torch import nn
-
-from hms_kit import schema
-from hms_kit.config import Config, ModelConfig
-from hms_kit.inputs.merge import merge_batch
-
-WEIGHT_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin")
+__all__ = ["CustomModel", "WeightsError", "build_model", "find_weights_file"]
 
 
-class WeightsError(RuntimeError):
-    """Pretrained weights were asked for but none can be had (says how to provide them)."""
+def build_model(cfg: Config, in_chans: int | None = None, pretrained: bool | None = None):
+    """``hms_kit.models.build_model`` (``in_chans`` is derived from the config now)."""
+    from hms_kit.models import build_model as _build
 
-
-def find_weights_file(path: str | Path, model_name: str) -> Path:
-    """A weights file: ``path`` itself, or inside a folder the one whose name holds the model name.
-
-    A folder (an attached Kaggle dataset) may hold weights of several models: the file
-    matching ``model_name`` wins, else the only weights file there.
-    """
-    p = Path(path)
-    if p.is_file():
-        return p
-    if p.is_dir():
-        files = sorted(f for f in p.rglob("*") if f.suffix in WEIGHT_SUFFIXES and f.is_file())
-        named = [f for f in files if model_name in f.as_posix()]
-        if named:
-            return named[0]
-        if len(files) == 1:
-            return files[0]
-        raise WeightsError(f"{p}: no weights file for {model_name} among {[f.name for f in files]}")
-    raise WeightsError(f"{p}: weights file or folder not found")
-
-
-def _hub_reachable(host: str = "huggingface.co", timeout: float = 3.0) -> bool:
-    try:
-        with socket.create_connection((host, 443), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
-class CustomModel(nn.Module):
-    """A timm backbone with ``num_classes=6`` over the merged input.
-
-    Input ``(B, in_chans, H, W) float32``; output ``(B, 6)`` logits in schema.CLASSES
-    order. ``input_scale`` < 1 shrinks the input (bilinear) inside the model, a cheap way to
-    trade resolution for speed on a CPU.
-    """
-
-    def __init__(
-        self,
-        name: str = "tf_efficientnet_b0",
-        in_chans: int = 3,
-        pretrained: bool = False,
-        weights: str = "",
-        drop_rate: float = 0.0,
-        input_scale: float = 1.0,
-        layout: str = "stack",
-        n_modalities: int = 1,
-    ) -> None:
-        super().__init__()
-        kwargs: dict = {"num_classes": len(schema.CLASSES), "in_chans": in_chans}
-        if drop_rate:
-            kwargs["drop_rate"] = drop_rate
-        if weights:
-            file = find_weights_file(weights, name)
-            kwargs["pretrained_cfg_overlay"] = {"file": str(file)}
-            pretrained = True
-        elif pretrained and not _hub_reachable():
-            raise WeightsError(
-                f"pretrained weights for {name}: no internet to download them and no local "
-                "file given. Attach a dataset with the weights and set model.weights=PATH, "
-                "or set model.pretrained=false."
-            )
-        self.backbone = timm.create_model(name, pretrained=pretrained, **kwargs)
-        self.input_scale = float(input_scale)
-        self.layout = layout
-        self.n_modalities = int(n_modalities)
-        self.channels_last = False  # set by training on a GPU: the image goes NHWC
-        # timm's EfficientNet head init (uniform, range 1/sqrt(6)) starts with logits in the
-        # tens and gradient norms in the hundreds; a zero head starts at the uniform
-        # prediction, which is what a KL loss on vote distributions wants
-        head = self.backbone.get_classifier()
-        if isinstance(head, torch.nn.Linear):
-            torch.nn.init.zeros_(head.weight)
-            torch.nn.init.zeros_(head.bias)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits ``(B, 6)`` of stacked panels ``(B, 4k, 128, 256)``; the layout (``tile``: the
-        ``(B, 3, 512, 256k)`` image) is built here, on the model's device, so a data loader
-        only ever moves the compact stack."""
-        # one pass: the tile's permute, channel repeat and float32 cast in a single copy
-        x = merge_batch(x, self.n_modalities, self.layout).float()
-        if self.input_scale != 1.0:
-            x = F.interpolate(
-                x, scale_factor=self.input_scale, mode="bilinear", align_corners=False
-            )
-        if self.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        return self.backbone(x)
-
-
-def build_model(cfg: Config, in_chans: int, pretrained: bool | None = None) -> CustomModel:
-    """The configured model; ``pretrained=False`` overrides the config (loading a checkpoint)."""
-    m: ModelConfig = cfg.model
-    use_pretrained = m.pretrained if pretrained is None else pretrained
-    return CustomModel(
-        name=m.name,
-        in_chans=in_chans,
-        pretrained=use_pretrained,
-        weights=m.weights if use_pretrained else "",
-        drop_rate=m.drop_rate,
-        input_scale=cfg.inputs.scale,
-        layout=cfg.inputs.layout,
-        n_modalities=len(cfg.inputs.modalities),
-    )
+    return _build(cfg, pretrained=pretrained)

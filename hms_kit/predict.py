@@ -10,7 +10,6 @@ unpickling is refused and logged, never run).
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import tempfile
 from collections import Counter
@@ -22,17 +21,18 @@ import numpy as np
 import pandas as pd
 
 from hms_kit import schema
+from hms_kit.checkpoint import STALE_DIR
 from hms_kit.checkpoint import load_checkpoint as _load_checkpoint_file
-from hms_kit.checkpoint import load_model_state
 from hms_kit.config import Config, PredictConfig, config_from_dict
 from hms_kit.data.competition import Competition
 from hms_kit.data.readers import DataError
+from hms_kit.engine.loop import make_loader, pick_device, predict_loader
 from hms_kit.inputs.cache import build_cache
-from hms_kit.inputs.dataset import CustomDataset
+from hms_kit.inputs.dataset import InputDataset
+from hms_kit.inputs.registry import input_settings
 from hms_kit.io import atomic_write_csv
-from hms_kit.model import build_model
+from hms_kit.models import family_inputs, is_torch_family, load_model
 from hms_kit.runlog import log_time, logger
-from hms_kit.train import STALE_DIR, _loader, pick_device, predict_loader
 from hms_kit.windows import aggregate_windows, window_rows
 
 CHECKPOINT_GLOB = "fold*_best.pt"
@@ -47,12 +47,12 @@ class Checkpoint:
     prior: np.ndarray  # (6,) training prior
 
     def input_key(self) -> str:
-        """Checkpoints with one key share their test inputs (a cache, or the baseline's
-        features)."""
-        if self.cfg.model.family == "baseline":
-            return "baseline"
-        i = self.cfg.inputs
-        return json.dumps(dataclasses.asdict(i), sort_keys=True)
+        """Checkpoints with one key share their test inputs (the cache entries of the same
+        inputs and settings, or the baseline's features)."""
+        if not is_torch_family(self.cfg):
+            return self.cfg.model.family
+        names = family_inputs(self.cfg)
+        return json.dumps({n: input_settings(n, self.cfg.inputs) for n in names}, sort_keys=True)
 
 
 def find_checkpoints(paths: list[str | Path]) -> list[Path]:
@@ -164,19 +164,24 @@ def predict_test(
                         "test row of eeg_id %d unreadable, prior used", test["eeg_id"].iloc[i]
                     )
             else:
+                names = family_inputs(cfg)
                 cache = build_cache(
-                    comp, test, cfg.inputs, cache_dir, split="test", workers=workers, strict=False
-                )
+                    comp, test, cfg.inputs, cache_dir, split="test", modalities=names,
+                    workers=workers, strict=False,
+                )  # fmt: skip
                 for msg in cache.errors():
                     log.warning("test input unreadable, prior used: %s", msg)
                 ok = cache.ok
-                ds = CustomDataset(
+                ds = InputDataset(
                     cache,
                     np.arange(len(test)),
                     np.zeros((len(test), 6), np.float32),
                     np.zeros(len(test), np.float32),
+                    names=names,
                 )
-                loader = _loader(ds, cfg, shuffle=False, seed=0, device=device)
+                loader = make_loader(
+                    ds, cfg.predict.batch_size, False, 0, device, cfg.train.num_workers
+                )
         except Exception as exc:  # one input setting failing must not cost the others
             log.error("test inputs for %s cannot be built (%s): skipped", cks[0].path, exc)
             continue
@@ -187,9 +192,7 @@ def predict_test(
                     probs = np.full((len(test), len(schema.CLASSES)), np.nan)
                     probs[ok] = predict_tensors(state["model"], x[ok])
                 else:
-                    model = build_model(ck.cfg, state["in_chans"], pretrained=False)
-                    load_model_state(model, state, ck.path)
-                    model.to(device)
+                    model = load_model(state, ck.path).to(device)
                     probs = predict_loader(
                         model, loader, device, ck.cfg.train.amp, tta_flip=tta_flip
                     )

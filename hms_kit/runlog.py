@@ -18,6 +18,7 @@ LOG_NAME = "training_record.log"
 LOG_FORMAT = "%(asctime)s %(levelname)s %(message)s"
 DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
 LOGGER_NAME = "hms_kit"
+LOG_REDRAW_S = 30.0  # seconds between progress-bar lines in a log file
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -92,9 +93,20 @@ def log_time(func: F) -> F:
 
 
 def progress_bar(iterable: Any = None, **kwargs: Any) -> Any:
-    """A tqdm bar that redraws often on a terminal and every 30 s in a log file (a Kaggle
-    kernel's log or CI output would otherwise get a line per update)."""
+    """A tqdm bar that redraws often on a terminal and at most every 30 s in a log file (a
+    Kaggle kernel's log or CI output would otherwise get a line per update), each redraw with
+    the real count. Callers must not force redraws (``set_postfix`` refreshes by default:
+    pass ``refresh=False``)."""
     from tqdm.auto import tqdm
 
-    kwargs.setdefault("mininterval", 0.5 if sys.stderr.isatty() else 30.0)
+    out = kwargs.get("file") or sys.stderr
+    tty = bool(getattr(out, "isatty", lambda: False)())
+    kwargs.setdefault("mininterval", 0.5 if tty else LOG_REDRAW_S)
+    if not tty:
+        # tqdm's default redraws on a count of iterations too (miniters, adjusted to the
+        # rate): in a log only the clock decides
+        kwargs.setdefault("miniters", 1)
+        kwargs.setdefault("maxinterval", LOG_REDRAW_S)
+        # a log keeps the last count (leave=False would end on a cleared line)
+        kwargs["leave"] = True
     return tqdm(iterable, **kwargs)

@@ -36,6 +36,8 @@ CHAINS: dict[str, tuple[str, ...]] = {
     "LP": ("Fp1", "F3", "C3", "P3", "O1"),
     "RP": ("Fp2", "F4", "C4", "P4", "O2"),
 }
+# The midline chain; its two pairs (Fz-Cz, Cz-Pz) are the optional central derivations.
+CENTRAL_CHAIN: tuple[str, ...] = ("Fz", "Cz", "Pz")
 # Left/right mirror of the regions (LL<->RL, LP<->RP); classes do not depend on the side.
 MIRROR_REGIONS: dict[str, str] = {"LL": "RL", "RL": "LL", "LP": "RP", "RP": "LP"}
 

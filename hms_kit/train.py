@@ -25,13 +25,11 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import math
-import os
-import random
 import re
 import shutil
 import signal
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,18 +38,35 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader
 
 from hms_kit import schema
-from hms_kit.checkpoint import CheckpointError, load_checkpoint, load_model_state, save_checkpoint
+from hms_kit.checkpoint import (
+    STALE_DIR,
+    CheckpointError,
+    fold_checkpoint_path,
+    load_checkpoint,
+    load_model_state,
+    save_checkpoint,
+)
 from hms_kit.config import Config, ConfigError, StageConfig, save_config, to_dict
 from hms_kit.data.competition import Competition
 from hms_kit.data.folds import assign_folds, folds_sha, read_folds_file
 from hms_kit.data.labels import absent_classes, select_rows, total_votes, vote_targets
 from hms_kit.data.readers import DataError
+from hms_kit.engine import (
+    StageCheckpoints,
+    StageSettings,
+    make_loader,
+    pick_device,
+    predict_loader,
+    run_stage,
+    seed_everything,
+)
+
+# re-exported: older callers import these from hms_kit.train
+from hms_kit.engine.loop import amp_dtype, kl_loss, loader_workers, warmup_share  # noqa: F401
 from hms_kit.evaluate import (
     confusion_matrix,
-    kl_score,
     per_class_table,
     plot_confusion,
     prior_predictions,
@@ -59,10 +74,10 @@ from hms_kit.evaluate import (
 )
 from hms_kit.fold_scheduler import fold_devices, run_side_by_side
 from hms_kit.inputs.cache import FeatureCache, build_cache
-from hms_kit.inputs.dataset import CustomDataset
+from hms_kit.inputs.dataset import InputDataset
 from hms_kit.inputs.merge import in_chans as layout_in_chans
 from hms_kit.io import atomic_write, atomic_write_csv, atomic_write_text
-from hms_kit.model import build_model
+from hms_kit.models import build_model, family_inputs, get_family, is_torch_family
 from hms_kit.oof import (
     PRED_COLS,
     TARGET_COLS,
@@ -71,13 +86,13 @@ from hms_kit.oof import (
     population_names,
     scores_per_population,
 )
-from hms_kit.population import (  # issue 13: target.population
+from hms_kit.population import (
     checkpoint_population,
     checkpoint_rows,
     grader_view_scores,
     population_summary,
-    training_stages,
 )
+from hms_kit.population import training_stages as population_stages
 from hms_kit.runlog import ensure_run_log, get_run_logger, log_time, logger
 
 ROW_KEY = [
@@ -96,7 +111,6 @@ class NonFiniteLossError(DataError):
     """A training batch gave a NaN or infinite loss; names the label rows and their files."""
 
 
-STALE_DIR = "stale"
 # settings that do not change what a fold's model is: a run resumed with another time limit,
 # worker count, log cadence or inference batch size keeps its folds
 # the folds themselves are fingerprinted, so where they came from (folds_file) need not be
@@ -227,80 +241,23 @@ def load_or_make_folds(run_dir: Path, rows: pd.DataFrame, n_folds: int, seed: in
 
 
 # ----------------------------------------------------------------------------- helpers
-def pick_device() -> torch.device:
-    """CUDA when there is a GPU, else the CPU."""
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def amp_dtype(amp: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype: fp16 on CUDA for 'auto', bf16 if asked, None (fp32) on the CPU."""
-    if device.type != "cuda" or amp == "off":
-        return None
-    return torch.bfloat16 if amp == "bf16" else torch.float16
-
-
-def loader_workers(requested: int) -> int:
-    """DataLoader workers: as asked, or (-1) one per core but one, at most 8."""
-    if requested >= 0:
-        return requested
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(0, min(8, (cores or 1) - 1))
-
-
-def kl_loss(
-    logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None
-) -> torch.Tensor:
-    """KLDivLoss(batchmean) of log_softmax(logits) against the vote distribution.
-
-    With ``weight`` (per row, e.g. total votes) each row's KL is weighted and the weighted sum
-    divided by the batch size, so uniform weights of 1 give the plain batchmean loss.
-    """
-    logp = F.log_softmax(logits.float(), dim=1)
-    if weight is None:
-        return F.kl_div(logp, target, reduction="batchmean")
-    per_row = F.kl_div(logp, target, reduction="none").sum(dim=1)
-    w = weight / weight.mean()
-    return (per_row * w).sum() / logits.shape[0]
-
-
-def seed_everything(seed: int) -> None:
-    """Seed python, numpy and torch (CPU and CUDA)."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-def _save(obj: dict[str, Any], path: Path) -> None:
-    save_checkpoint(obj, path)
-
-
-class _Indexed(torch.utils.data.Dataset):
-    """A dataset's items with their index appended, so a bad batch can name its rows."""
-
-    def __init__(self, ds: CustomDataset) -> None:
-        self.ds = ds
-
-    def __len__(self) -> int:
-        return len(self.ds)
-
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, ...]:
-        return (*self.ds[i], torch.tensor(i))
-
-
 def _non_finite_loss_error(
     ctx: FoldContext, stage: int, epoch: int, step: int, x, logits, y, idx, train_idx
 ) -> NonFiniteLossError:
     """The error for a non-finite batch loss, naming the label rows (and files) behind it."""
     with torch.no_grad():
-        bad_x = ~torch.isfinite(x.float()).flatten(1).all(dim=1)
+        parts = x.values() if isinstance(x, dict) else [x]
+        bad_x = torch.stack([~torch.isfinite(t.float()).flatten(1).all(dim=1) for t in parts]).any(
+            dim=0
+        )
         per_row = F.kl_div(F.log_softmax(logits.float(), dim=1), y, reduction="none").sum(dim=1)
         # batch norm spreads one bad row's NaN over the whole batch: bad inputs come first
         culprits = bad_x if bool(bad_x.any()) else ~torch.isfinite(per_row)
     pos = culprits.nonzero().flatten().cpu().numpy()
     cause = "non-finite inputs" if bool(bad_x.any()) else "non-finite outputs"
-    if len(pos) == len(x) and not bool(bad_x.any()):
+    if len(pos) == len(y) and not bool(bad_x.any()):
         cause = "every row non-finite: the weights diverged (lower the learning rate?)"
-    rows = [int(train_idx[int(idx[p])]) for p in pos]
+    rows = [int(train_idx[int(idx[p])]) for p in pos] if idx is not None else []
     return NonFiniteLossError(
         f"fold {ctx.fold} stage {stage} epoch {epoch} step {step + 1}: the loss is not finite "
         f"({cause}) from {_describe_rows(ctx.rows, rows)}; stopped before saving the weights"
@@ -334,20 +291,17 @@ def _check_validation(
         )
 
 
-# ----------------------------------------------------------------------------- loop
-@dataclass
-class StageResult:
-    best_loss: float
-    best_epoch: int
-    lrs: list[float] = field(default_factory=list)
-    stopped: bool = False
-
-
+# ----------------------------------------------------------------------------- folds x stages
 @dataclass
 class FoldRun:
     """Everything a fold's training needs but its number and device; picklable, so a fold
     can train in another process (``hms_kit.fold_scheduler``). Calling it trains one fold
-    and returns its summary."""
+    and returns its summary.
+
+    ``checkpoint_rows``: ``(n_rows,) bool``, the validation rows that choose the checkpoints
+    of the stages after the first (None: each stage's ``min_votes`` rule, see
+    ``stage_rows``); ``two_stage``: whether stage 2 runs (None: ``train.two_stage``).
+    """
 
     cfg: Config
     run_dir: Path
@@ -362,6 +316,8 @@ class FoldRun:
     # seconds of every epoch run so far in this process, shared by the stages and folds, so
     # the time limit is checked before a stage's or a fold's first epoch too
     epoch_seconds: list[float] = field(default_factory=list)
+    checkpoint_rows: np.ndarray | None = None
+    two_stage: bool | None = None
 
     def __call__(self, fold: int, device: str) -> dict[str, Any]:
         if not logger().handlers:  # a fresh worker process
@@ -392,259 +348,91 @@ class FoldContext(FoldRun):
         return self.run_dir / "checkpoints"
 
 
-def _loader(
-    ds: torch.utils.data.Dataset, cfg: Config, shuffle: bool, seed: int, device: torch.device
-) -> DataLoader:
-    workers = loader_workers(cfg.train.num_workers)
-    gen = torch.Generator()
-    gen.manual_seed(seed)
-    return DataLoader(
-        ds,
-        batch_size=cfg.train.batch_size if shuffle else cfg.predict.batch_size,
-        shuffle=shuffle,
-        generator=gen,
-        num_workers=workers,
-        pin_memory=device.type == "cuda",
-        persistent_workers=workers > 0,
-        drop_last=shuffle and len(ds) > cfg.train.batch_size,
-    )
+def training_stages(cfg: Config, two_stage: bool | None = None) -> list[tuple[int, StageConfig]]:
+    """The stages a fold trains, ``[(1, stage1), (2, stage2)]`` or only stage 1
+    (``two_stage``: None = ``train.two_stage``)."""
+    run_two = cfg.train.two_stage if two_stage is None else two_stage
+    return [(1, cfg.train.stage1)] + ([(2, cfg.train.stage2)] if run_two else [])
 
 
-@torch.no_grad()
-def predict_loader(
-    model: torch.nn.Module,
-    loader: DataLoader,
-    device: torch.device,
-    amp: str,
-    tta_flip: bool = False,
-) -> np.ndarray:
-    """Softmax probabilities ``(n, 6) float64`` for every item of ``loader`` (in order).
+def stage_rows(
+    folds: np.ndarray,
+    votes: np.ndarray,
+    fold: int,
+    min_votes: int,
+    checkpoint_rows: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """A stage's training and validation row indices for ``fold``.
 
-    ``tta_flip`` averages with the time-reversed input (the last axis is time in both
-    layouts).
+    Training: the other folds' rows with >= ``min_votes`` votes. Validation (the rows that
+    choose the stage's best epoch): the fold's rows, narrowed when ``min_votes`` > 0 to
+    ``checkpoint_rows`` if given, else to its rows with >= ``min_votes`` votes, so stage 2
+    chooses on the population it is trained for (the hidden test's); all the fold's rows when
+    that leaves none.
     """
-    model.eval()
-    out = []
-    dtype = amp_dtype(amp, device)
-    for x, *_ in loader:
-        x = x.to(device, non_blocking=True)
-        with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
-            p = torch.softmax(model(x).float(), dim=1)
-            if tta_flip:
-                p = (p + torch.softmax(model(torch.flip(x, dims=[-1])).float(), dim=1)) / 2
-        out.append(p.cpu().numpy().astype(np.float64))
-    return np.concatenate(out) if out else np.zeros((0, 6))
-
-
-def _evaluate(model, loader, device, amp) -> tuple[float, np.ndarray]:
-    """Validation loss (Kaggle's KL score) of ``model`` on ``loader``, and its predictions."""
-    probs = predict_loader(model, loader, device, amp)
-    return kl_score(loader.dataset.targets, probs), probs
-
-
-def warmup_share(pct_start: float, total_steps: int) -> float:
-    """OneCycleLR's warm-up share, nudged when its warm-up would end on step 0: OneCycleLR
-    divides by the warm-up's length in steps (``pct_start * total_steps - 1``), so a short
-    stage (e.g. 10 steps at 0.1) would stop with ZeroDivisionError instead of training."""
-    if abs(pct_start * total_steps - 1) < 1e-9:
-        return pct_start + 0.5 / total_steps
-    return pct_start
-
-
-def run_stage(
-    ctx: FoldContext,
-    model: torch.nn.Module,
-    stage: int,
-    scfg: StageConfig,
-    train_idx: np.ndarray,
-    val_idx: np.ndarray,
-    resume: dict | None,
-) -> StageResult:
-    """Train one stage; saves the stage's best checkpoint and the last state every epoch."""
-    cfg, log, device = ctx.cfg, logger(), ctx.device
-    from hms_kit.inputs.augment import build_augment
-
-    aug = build_augment(cfg.augment, len(cfg.inputs.modalities))
-    seed = cfg.train.seed + 1000 * ctx.fold + 100 * stage
-    train_ds = CustomDataset(
-        ctx.cache,
-        train_idx,
-        ctx.targets[train_idx],
-        ctx.votes[train_idx],
-        augment=aug,
-        seed=seed,
-    )
-    val_ds = CustomDataset(ctx.cache, val_idx, ctx.targets[val_idx], ctx.votes[val_idx])
-    val_loader = _loader(val_ds, cfg, shuffle=False, seed=seed, device=device)
-    steps_per_epoch = (
-        max(1, len(train_ds) // cfg.train.batch_size) if len(train_ds) > cfg.train.batch_size else 1
-    )
-    opt = torch.optim.AdamW(model.parameters(), lr=scfg.lr, weight_decay=scfg.weight_decay)
-    sched = torch.optim.lr_scheduler.OneCycleLR(
-        opt,
-        max_lr=scfg.max_lr,
-        epochs=scfg.epochs,
-        steps_per_epoch=steps_per_epoch,
-        pct_start=warmup_share(scfg.pct_start, scfg.epochs * steps_per_epoch),
-        anneal_strategy=scfg.anneal_strategy,
-        div_factor=scfg.div_factor,
-        final_div_factor=scfg.final_div_factor,
-    )
-    dtype = amp_dtype(cfg.train.amp, device)
-    scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
-    result = StageResult(best_loss=math.inf, best_epoch=-1)
-    start_epoch = 0
-    best_path = ctx.ckpt_dir / f"fold{ctx.fold}_stage{stage}.pt"
-    if resume:
-        load_model_state(model, resume, ctx.ckpt_dir / f"fold{ctx.fold}_last.pt")
-        opt.load_state_dict(resume["optimizer"])
-        sched.load_state_dict(resume["scheduler"])
-        if resume["scaler"]:  # empty when the run it resumes had no fp16 scaler (CPU)
-            scaler.load_state_dict(resume["scaler"])
-        start_epoch = resume["epoch"] + 1
-        result.best_loss, result.best_epoch = resume["best_loss"], resume["best_epoch"]
-        result.lrs = list(resume["lrs"])
-        log.info("fold %d stage %d: resumed after epoch %d", ctx.fold, stage, resume["epoch"])
-    if stage > 1 and not resume:
-        # the model it starts from is a candidate too: stage 2 must beat it on its own
-        # validation rows, else the fold keeps it
-        base_loss, base_probs = _evaluate(model, val_loader, device, cfg.train.amp)
-        _check_validation(ctx, stage, -1, base_probs, val_idx)
-        result.best_loss = base_loss
-        _save(
-            {
-                "model": model.state_dict(),
-                **ctx.meta,
-                "stage": stage,
-                "epoch": -1,
-                "val_loss": base_loss,
-            },
-            best_path,
+    train_idx = np.flatnonzero(folds != fold)
+    val_idx = np.flatnonzero(folds == fold)
+    if min_votes > 0:
+        train_idx = train_idx[votes[train_idx] >= min_votes]
+        chosen = (
+            val_idx[np.asarray(checkpoint_rows, bool)[val_idx]]
+            if checkpoint_rows is not None
+            else val_idx[votes[val_idx] >= min_votes]
         )
-        log.info("fold %d stage %d: starts from val_loss %.4f", ctx.fold, stage, base_loss)
-    from hms_kit.runlog import progress_bar as tqdm
+        val_idx = chosen if len(chosen) else val_idx
+    return train_idx, val_idx
 
-    for epoch in range(start_epoch, scfg.epochs):
-        if ctx.out_of_time():
-            log.warning(
-                "fold %d stage %d: stopping before epoch %d: the time limit would pass "
-                "(%.0f s an epoch)",
-                ctx.fold,
-                stage,
-                epoch,
-                max(ctx.epoch_seconds),
-            )
-            result.stopped = True
-            break
-        t0 = time.time()
-        seed_everything(seed + epoch)
-        train_ds.set_epoch(epoch)
-        loader = _loader(_Indexed(train_ds), cfg, shuffle=True, seed=seed + epoch, device=device)
-        model.train()
-        total, n_seen, t_log, n_log = 0.0, 0, time.time(), 0
-        bar = tqdm(loader, desc=f"fold {ctx.fold} s{stage} e{epoch}", leave=False, unit="batch")
-        for step, (x, y, v, idx) in enumerate(bar):
-            x, y, v = (t.to(device, non_blocking=True) for t in (x, y, v))
-            with torch.autocast(
-                device.type, dtype=dtype or torch.float32, enabled=dtype is not None
-            ):
-                logits = model(x)
-            loss = kl_loss(logits, y, v if cfg.train.vote_weighting else None)
-            if not bool(torch.isfinite(loss.detach())):
-                # one step on a NaN loss makes every weight NaN: stop here, saving nothing
-                bar.close()
-                raise _non_finite_loss_error(ctx, stage, epoch, step, x, logits, y, idx, train_idx)
-            opt.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.unscale_(opt)
-            gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.train.grad_clip)
-            scaler.step(opt)
-            scaler.update()
-            result.lrs.append(float(sched.get_last_lr()[0]))
-            if sched.last_epoch + 1 < sched.total_steps:
-                sched.step()
-            total += float(loss.detach()) * len(x)
-            n_seen += len(x)
-            n_log += len(x)
-            bar.set_postfix(loss=f"{float(loss.detach()):.4f}")
-            if (step + 1) % cfg.train.log_every == 0:
-                rate = n_log / max(time.time() - t_log, 1e-9)
-                log.info(
-                    "fold %d stage %d epoch %d step %d loss %.4f lr %.2e grad_norm %.3f "
-                    "samples/s %.1f",
-                    ctx.fold,
-                    stage,
-                    epoch,
-                    step + 1,
-                    float(loss.detach()),
-                    result.lrs[-1],
-                    float(gnorm),
-                    rate,
-                )
-                t_log, n_log = time.time(), 0
-        bar.close()
-        val_loss, val_probs = _evaluate(model, val_loader, device, cfg.train.amp)
-        _check_validation(ctx, stage, epoch, val_probs, val_idx)
-        train_loss = total / max(n_seen, 1)
-        seconds = time.time() - t0
-        ctx.epoch_seconds.append(seconds)
-        improved = val_loss < result.best_loss
-        if improved:
-            result.best_loss, result.best_epoch = val_loss, epoch
-            _save(
-                {
-                    "model": model.state_dict(),
-                    **ctx.meta,
-                    "stage": stage,
-                    "epoch": epoch,
-                    "val_loss": val_loss,
-                },
-                best_path,
-            )
-        log.info(
-            "fold %d stage %d epoch %d train_loss %.4f val_loss %.4f%s time %.1f s",
-            ctx.fold,
-            stage,
-            epoch,
-            train_loss,
-            val_loss,
-            " (best)" if improved else "",
-            seconds,
-        )
-        _save(
-            {
-                "model": model.state_dict(),
-                "optimizer": opt.state_dict(),
-                "scheduler": sched.state_dict(),
-                "scaler": scaler.state_dict(),
-                "stage": stage,
-                "epoch": epoch,
-                "best_loss": result.best_loss,
-                "best_epoch": result.best_epoch,
-                "lrs": result.lrs,
-                "fingerprint": ctx.meta["fingerprint"],
-            },
-            ctx.ckpt_dir / f"fold{ctx.fold}_last.pt",
-        )
-    return result
+
+def checkpoint_mask(cfg: Config, votes: np.ndarray) -> np.ndarray:
+    """``(n_rows,) bool``: the rows whose validation loss chooses a high-vote stage's
+    checkpoints under ``target.population`` (``hms_kit.population.checkpoint_rows``)."""
+    rows = np.arange(len(votes))
+    mask = np.zeros(len(votes), bool)
+    mask[checkpoint_rows(cfg.target.population, rows, votes, cfg.train.stage2.min_votes)] = True
+    return mask
 
 
 def _fold_indices(ctx: FoldContext, min_votes: int) -> tuple[np.ndarray, np.ndarray]:
-    train_idx = np.flatnonzero(ctx.folds != ctx.fold)
-    val_idx = np.flatnonzero(ctx.folds == ctx.fold)
-    if min_votes > 0:
-        train_idx = train_idx[ctx.votes[train_idx] >= min_votes]
-    # issue 13: target.population decides which validation rows choose the best epoch
-    val_idx = checkpoint_rows(ctx.cfg.target.population, val_idx, ctx.votes, min_votes)
-    return train_idx, val_idx
+    return stage_rows(ctx.folds, ctx.votes, ctx.fold, min_votes, ctx.checkpoint_rows)
+
+
+def _dataset(ctx: FoldContext, idx: np.ndarray, augment=None, seed: int = 0) -> InputDataset:
+    return InputDataset(
+        ctx.cache,
+        idx,
+        ctx.targets[idx],
+        ctx.votes[idx],
+        names=family_inputs(ctx.cfg),
+        augment=augment,
+        seed=seed,
+    )
+
+
+def _stage_settings(cfg: Config, fold: int, stage: int) -> StageSettings:
+    t = cfg.train
+    return StageSettings(
+        name=f"fold {fold} stage {stage}",
+        stage=stage,
+        batch_size=t.batch_size,
+        eval_batch_size=cfg.predict.batch_size,
+        num_workers=t.num_workers,
+        grad_clip=t.grad_clip,
+        amp=t.amp,
+        vote_weighting=t.vote_weighting,
+        log_every=t.log_every,
+        seed=t.seed + 1000 * fold + 100 * stage,
+    )
 
 
 @log_time
 def train_fold(ctx: FoldContext, resume: bool = False) -> dict[str, Any]:
     """Train one fold (one or two stages) and write its OOF predictions; returns its summary."""
+    from hms_kit.inputs.augment import build_augment
+
     cfg, log = ctx.cfg, logger()
     ctx.ckpt_dir.mkdir(parents=True, exist_ok=True)
-    final_path = ctx.ckpt_dir / f"fold{ctx.fold}_best.pt"
+    final_path = fold_checkpoint_path(ctx.ckpt_dir, ctx.fold, "final")
+    last_path = fold_checkpoint_path(ctx.ckpt_dir, ctx.fold, "last")
     oof_path = ctx.run_dir / f"oof_fold{ctx.fold}.csv"
     summary_path = ctx.run_dir / f"fold{ctx.fold}_summary.json"
     if resume and final_path.is_file() and oof_path.is_file() and summary_path.is_file():
@@ -657,28 +445,29 @@ def train_fold(ctx: FoldContext, resume: bool = False) -> dict[str, Any]:
     if ctx.out_of_time():
         log.warning("fold %d: not started: an epoch would pass the time limit", ctx.fold)
         return {"fold": ctx.fold, "stopped": True, "started": False}
-    last_path = ctx.ckpt_dir / f"fold{ctx.fold}_last.pt"
     last = None
     if resume and last_path.is_file():
         try:
             last = load_checkpoint(last_path)
         except CheckpointError as exc:
             log.warning("fold %d: not resumed, trained from the start: %s", ctx.fold, exc)
-    stages = training_stages(cfg)  # issue 13: all_rows has no high-vote stage 2
-    model = build_model(cfg, ctx.meta["in_chans"]).to(ctx.device)
-    if cfg.train.channels_last:
+    stages = training_stages(cfg, ctx.two_stage)
+    model = build_model(cfg).to(ctx.device)
+    if cfg.train.channels_last and hasattr(model, "channels_last"):
         model = model.to(memory_format=torch.channels_last)
         model.channels_last = True
+    panel_aug = build_augment(cfg.augment, len(cfg.inputs.modalities))
+    batch_aug = get_family(cfg.model.family).batch_augment(cfg)
     all_lrs: dict[int, list[float]] = {}
     summary: dict[str, Any] = {"fold": ctx.fold}
     for stage, scfg in stages:
-        stage_best = ctx.ckpt_dir / f"fold{ctx.fold}_stage{stage}.pt"
+        stage_best = fold_checkpoint_path(ctx.ckpt_dir, ctx.fold, "best", stage)
         if last is not None and last["stage"] > stage:
             all_lrs[stage] = load_checkpoint(stage_best).get("lrs", [])
             continue  # finished before the interruption
-        if stage == 2:
-            stage1 = ctx.ckpt_dir / f"fold{ctx.fold}_stage1.pt"
-            load_model_state(model, load_checkpoint(stage1), stage1)
+        if stage > 1:
+            prev = fold_checkpoint_path(ctx.ckpt_dir, ctx.fold, "best", stage - 1)
+            load_model_state(model, load_checkpoint(prev), prev)
         train_idx, val_idx = _fold_indices(ctx, scfg.min_votes)
         if len(train_idx) == 0:
             log.warning(
@@ -688,35 +477,57 @@ def train_fold(ctx: FoldContext, resume: bool = False) -> dict[str, Any]:
                 scfg.min_votes,
             )
             continue
+        settings = _stage_settings(cfg, ctx.fold, stage)
         res_state = last if last is not None and last["stage"] == stage else None
-        res = run_stage(ctx, model, stage, scfg, train_idx, val_idx, res_state)
+        res = run_stage(
+            model,
+            scfg,
+            settings,
+            _dataset(ctx, train_idx, panel_aug, settings.seed),
+            _dataset(ctx, val_idx),
+            ctx.device,
+            StageCheckpoints(stage_best, last_path, ctx.meta),
+            augment=batch_aug,
+            out_of_time=ctx.out_of_time,
+            epoch_seconds=ctx.epoch_seconds,
+            resume=res_state,
+            start_is_candidate=stage > 1,
+            check_val=lambda epoch, probs, st=stage, vi=val_idx: _check_validation(
+                ctx, st, epoch, probs, vi
+            ),
+            explain=lambda epoch, step, x, logits, y, idx, st=stage, ti=train_idx: (
+                _non_finite_loss_error(ctx, st, epoch, step, x, logits, y, idx, ti)
+            ),
+        )
         last = None
         all_lrs[stage] = res.lrs
         if stage_best.is_file():
             ck = load_checkpoint(stage_best)
             ck["lrs"] = res.lrs
-            _save(ck, stage_best)
+            save_checkpoint(ck, stage_best, kind="best")
         summary[f"stage{stage}_best_val_loss"] = res.best_loss
         summary[f"stage{stage}_best_epoch"] = res.best_epoch
+        summary[f"stage{stage}_val_rows"] = len(val_idx)
         if res.stopped:
             summary["stopped"] = True
             break
     # the fold's model: the last stage that saved a best checkpoint
     for stage, _ in reversed(stages):
-        path = ctx.ckpt_dir / f"fold{ctx.fold}_stage{stage}.pt"
+        path = fold_checkpoint_path(ctx.ckpt_dir, ctx.fold, "best", stage)
         if path.is_file():
             state = load_checkpoint(path)
             break
     else:
         raise NoCheckpointError(f"fold {ctx.fold}: no epoch finished, no checkpoint to keep")
     state["lrs_by_stage"] = all_lrs
-    _save(state, final_path)
+    save_checkpoint(state, final_path, kind="final")
     load_model_state(model, state, path)
     val_idx = np.flatnonzero(ctx.folds == ctx.fold)
-    val_ds = CustomDataset(ctx.cache, val_idx, ctx.targets[val_idx], ctx.votes[val_idx])
-    probs = predict_loader(
-        model, _loader(val_ds, cfg, False, 0, ctx.device), ctx.device, cfg.train.amp
-    )
+    loader = make_loader(
+        _dataset(ctx, val_idx), cfg.predict.batch_size, False, 0, ctx.device,
+        cfg.train.num_workers,
+    )  # fmt: skip
+    probs = predict_loader(model, loader, ctx.device, cfg.train.amp)
     atomic_write_csv(
         oof_path,
         oof_frame(
@@ -729,7 +540,7 @@ def train_fold(ctx: FoldContext, resume: bool = False) -> dict[str, Any]:
         )
     )
     summary["fingerprint"] = ctx.meta["fingerprint"]
-    atomic_write_text(ctx.run_dir / f"fold{ctx.fold}_summary.json", json.dumps(summary, indent=1))
+    atomic_write_text(summary_path, json.dumps(summary, indent=1))
     log.info("fold %d: OOF KL %.4f (all %d rows)", ctx.fold, summary["kl_all"], summary["n_all"])
     return summary
 
@@ -774,7 +585,14 @@ def prepare(
     """The training rows and their feature cache (built or reused)."""
     rows = training_rows(comp, cfg)
     cache = build_cache(
-        comp, rows, cfg.inputs, cache_dir, split="train", workers=workers, strict=True
+        comp,
+        rows,
+        cfg.inputs,
+        cache_dir,
+        split="train",
+        modalities=family_inputs(cfg) or None,
+        workers=workers,
+        strict=True,
     )
     return rows, cache
 
@@ -793,10 +611,8 @@ def train_folds(
     Returns the summary of ``gather_oof`` (scores over all rows and high-vote rows, once every
     fold has its OOF file) plus the per-fold summaries.
     """
-    if cfg.model.family == "baseline":  # features + scikit-learn: no cache, no torch loop
-        from hms_kit.baseline import train_baseline
-
-        return train_baseline(comp, cfg, run_dir)
+    if not is_torch_family(cfg):  # e.g. the baseline: features + scikit-learn, no torch loop
+        return get_family(cfg.model.family).train(comp, cfg, run_dir)
     # the limit counts from here, so the cache build is inside it
     deadline = (
         time.time() + cfg.train.time_limit_hours * 3600 if cfg.train.time_limit_hours > 0 else None
@@ -821,7 +637,14 @@ def train_folds(
     else:
         fold_of = load_or_make_folds(run_dir, rows, cfg.train.n_folds, cfg.train.seed)
     cache = build_cache(
-        comp, rows, cfg.inputs, cache_dir, split="train", workers=workers, strict=True
+        comp,
+        rows,
+        cfg.inputs,
+        cache_dir,
+        split="train",
+        modalities=family_inputs(cfg),
+        workers=workers,
+        strict=True,
     )
     missing = absent_classes(rows)
     if missing:
@@ -833,7 +656,9 @@ def train_folds(
         log.warning("fold %d files moved to %s/: %s", k, STALE_DIR, reason)
     device = pick_device()
     meta = {
+        "family": cfg.model.family,
         "config": to_dict(cfg),
+        "run_id": run_id(run_dir),
         "in_chans": layout_in_chans(cfg.inputs.layout, cfg.inputs.modalities),
         "prior": prior_predictions(targets, 1)[0].tolist(),
         "fingerprint": fingerprint,
@@ -847,7 +672,12 @@ def train_folds(
         cfg.train.n_folds,
         device,
     )
-    job = FoldRun(cfg, run_dir, cache, rows, targets, votes, fold_of, deadline, meta, resume)
+    # target.population: all_rows drops the high-vote stage 2 and chooses on every row
+    job = FoldRun(
+        cfg, run_dir, cache, rows, targets, votes, fold_of, deadline, meta, resume,
+        checkpoint_rows=checkpoint_mask(cfg, votes),
+        two_stage=len(population_stages(cfg)) > 1,
+    )  # fmt: skip
     devices = fold_devices(cfg.train.fold_workers)[: len(wanted)]
     if len(devices) > 1:
         log.info("folds %s side by side on %s, longest first", wanted, devices)
@@ -873,6 +703,17 @@ def train_folds(
         )  # issue 13
     result["folds_trained"] = summaries
     return result
+
+
+def run_id(run_dir: Path) -> str:
+    """The run folder's id (``run_id.txt``, made on its first training): checkpoints carry it,
+    so files from two runs of one folder can be told apart."""
+    path = Path(run_dir) / "run_id.txt"
+    if path.is_file():
+        return path.read_text().strip()
+    rid = f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{uuid.uuid4().hex[:8]}"
+    atomic_write_text(path, rid + "\n")
+    return rid
 
 
 def gather_oof(

@@ -21,9 +21,9 @@ def test_defaults_and_packaged_configs():
 def test_yaml_and_overrides(tmp_path):
     f = tmp_path / "exp.yaml"
     f.write_text("train:\n  stage1:\n    epochs: 7\ninputs:\n  modalities: [eeg]\n")
-    cfg = load_config(f, ["train.stage1.lr=0.01", "inputs.modalities=kaggle,wavelet",
+    cfg = load_config(f, ["train.stage1.max_lr=0.01", "inputs.modalities=kaggle,wavelet",
                           "train.two_stage=false", "train.folds=0,2"])  # fmt: skip
-    assert cfg.train.stage1.epochs == 7 and cfg.train.stage1.lr == 0.01
+    assert cfg.train.stage1.epochs == 7 and cfg.train.stage1.max_lr == 0.01
     assert cfg.inputs.modalities == ["kaggle", "wavelet"]
     assert cfg.train.two_stage is False and cfg.train.folds == [0, 2]
     assert cfg.train.stage2.epochs == Config().train.stage2.epochs  # untouched

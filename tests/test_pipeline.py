@@ -126,9 +126,9 @@ def test_cache_reused_and_rebuilt(comp, tmp_path):
     rows = comp.read_train().head(10)
     c1 = build_cache(comp, rows, cfg.inputs, tmp_path, workers=1, progress=False)
     entry = c1.entries["eeg"].path
-    mtime = (entry / "panels.npy").stat().st_mtime_ns
+    mtime = (entry / "values.npy").stat().st_mtime_ns
     c2 = build_cache(comp, rows, cfg.inputs, tmp_path, workers=1, progress=False)
-    assert c2.entries["eeg"].path == entry and (entry / "panels.npy").stat().st_mtime_ns == mtime
+    assert c2.entries["eeg"].path == entry and (entry / "values.npy").stat().st_mtime_ns == mtime
     np.testing.assert_array_equal(c1.get(3), c2.get(3))
     cfg2 = load_config(None, [*TINY, "inputs.eeg.n_fft=512"])
     c3 = build_cache(comp, rows, cfg2.inputs, tmp_path, workers=1, progress=False)

@@ -101,7 +101,7 @@ def test_inf_or_overflow_in_a_test_eeg_costs_one_row_at_most(comp, trained, tmp_
     others = [e for e in test["eeg_id"] if e != big_id]
     assert not np.allclose(sub.loc[others, VOTES].to_numpy(), prior / prior.sum(), atol=1e-4)
     log = (tmp_path / "training_record.log").read_text()  # the CLI logs beside --out
-    assert f"{big_id}.parquet: window at offset 0 s gives non-finite panels" in log
+    assert f"{big_id}.parquet: window at offset 0 s gives non-finite values" in log
 
 
 def test_non_finite_probabilities_are_a_failed_row(comp, trained, monkeypatch, kit_log):
@@ -146,7 +146,7 @@ def test_overflow_in_a_training_eeg_stops_naming_file_and_row(comp, tmp_path):
         "train_eegs",
         {victim: _eeg_bytes(comp.eeg_path(victim), _set(7000, "Fp1", -3e38))},
     )
-    with pytest.raises(DataError, match=rf"{victim}.parquet: .*non-finite panels.*eeg_id {victim}"):
+    with pytest.raises(DataError, match=rf"{victim}.parquet: .*non-finite values.*eeg_id {victim}"):
         train_folds(
             Competition(broken), load_config(None, ONE_STAGE), tmp_path / "run",
             cache_dir=tmp_path / "cache", workers=1,
@@ -163,7 +163,7 @@ def test_non_finite_loss_stops_the_stage_naming_the_row(comp, tmp_path):
     cache = build_cache(comp, rows, cfg.inputs, tmp_path / "cache", workers=1, progress=False)
     folds = make_folds(rows, cfg.train.n_folds, cfg.train.seed)
     row = int(np.flatnonzero(folds != 0)[0])  # a training row of fold 0
-    panels = np.load(cache.entries["eeg"].path / "panels.npy", mmap_mode="r+")
+    panels = np.load(cache.entries["eeg"].path / "values.npy", mmap_mode="r+")
     panels[cache.index["eeg"][row], 0, 10, 10] = np.inf
     panels.flush()
     del panels
@@ -177,7 +177,7 @@ def test_non_finite_loss_stops_the_stage_naming_the_row(comp, tmp_path):
     assert not list((run / "checkpoints").glob("*.pt"))
     # the same damage in a validation row of fold 0: named too, not a missing checkpoint later
     val_row = int(np.flatnonzero(folds == 0)[0])
-    panels = np.load(cache.entries["eeg"].path / "panels.npy", mmap_mode="r+")
+    panels = np.load(cache.entries["eeg"].path / "values.npy", mmap_mode="r+")
     panels[cache.index["eeg"][row], 0, 10, 10] = 0
     panels[cache.index["eeg"][val_row], 0, 10, 10] = np.inf
     panels.flush()
@@ -314,7 +314,7 @@ def test_a_finished_entry_is_never_replaced(comp, tmp_path):
         comp, rows, cfg.inputs, tmp_path, modalities=["eeg"], workers=1, progress=False
     )
     entry = first.entries["eeg"].path
-    inode = (entry / "panels.npy").stat().st_ino
+    inode = (entry / "values.npy").stat().st_ino
     reading = first.get(2)
     windows, _ = cache_mod.windows_for(rows, "eeg")
     from hms_kit.runlog import progress_bar
@@ -322,7 +322,7 @@ def test_a_finished_entry_is_never_replaced(comp, tmp_path):
     cache_mod._build_entries(
         comp, cfg.inputs, {"eeg": (entry, windows)}, "train", 1, False, progress_bar
     )
-    assert (entry / "panels.npy").stat().st_ino == inode
+    assert (entry / "values.npy").stat().st_ino == inode
     np.testing.assert_array_equal(first.get(2), reading)
     assert not list(tmp_path.glob(".*tmp-*"))
 

@@ -35,3 +35,20 @@ def test_log_time_prints_without_a_run(capsys):
 
     stage()
     assert re.search(r"stage took \d+\.\d{4} seconds\.", capsys.readouterr().err)
+
+
+def test_progress_bar_in_a_log_draws_the_real_count_not_a_line_per_step():
+    """Written to a file (not a terminal), a fast loop's bar draws its start and its end,
+    with the real count, not one line per step (the demo's log had 1,830 of them)."""
+    import io
+
+    from hms_kit.runlog import progress_bar
+
+    out = io.StringIO()
+    bar = progress_bar(range(200), file=out, desc="fold 0", unit="batch")
+    for _ in bar:
+        pass
+    bar.close()
+    draws = [d for d in out.getvalue().replace("\r", "\n").splitlines() if d.strip()]
+    assert len(draws) <= 3, draws
+    assert "200/200" in draws[-1]

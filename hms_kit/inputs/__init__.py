@@ -1,6 +1,11 @@
-"""Model inputs: the three modalities' panels, merging, augmentation, the cache, the dataset.
+"""Model inputs: the input registry, the panels, the raw waveforms, merging, augmentation,
+the cache, the dataset.
 
-Every modality turns a label row's window into four ``(128, 256)`` panels (LL, RL, LP, RP):
+``registry`` declares every input (name, source window, kind, shape, settings, build):
+the three panel modalities and ``raw_eeg`` (bipolar waveforms, ``raw_eeg.py``; augmented per
+batch by ``wave_augment``). ``dataset.InputDataset`` serves any of them as dict batches.
+
+Every panel modality turns a label row's window into four ``(128, 256)`` panels (LL, RL, LP, RP):
 ``kaggle`` from the 600-s Kaggle spectrogram window, ``eeg`` and ``wavelet`` from the 50-s
 EEG window. Panels are standardised per window; frequency rises from row 0 (draw with
 ``origin='lower'``); time runs along axis 2. ``merge`` lays modalities out as the model

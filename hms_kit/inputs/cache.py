@@ -1,14 +1,16 @@
-"""The feature cache: each modality's (4, 128, 256) panels for every window the rows need.
+"""The feature cache: each input's array for every window the rows need.
 
 Reading 11,138 spectrogram and 17,089 EEG parquet files every epoch is what makes the public
-notebooks slow, so the panels are computed once, after the transform, and stored as one
-memory-mapped ``(n_windows, 4, 128, 256) float16`` array per modality:
+notebooks slow, so the inputs are computed once, after the transform, and stored as one
+memory-mapped ``(n_windows, *shape) float16`` array per input (``hms_kit.inputs.registry``
+declares each input's source, shape and settings: the panels are ``(4, 128, 256)``, the raw
+waveforms ``(pairs, samples)``; any shape is stored the same way):
 
-    <cache_dir>/<modality>-<key>/panels.npy     the panels (float16 halves the disk size)
-    <cache_dir>/<modality>-<key>/windows.csv    one line per window: file id, offset (s)
-    <cache_dir>/<modality>-<key>/manifest.json  written last: the entry is complete
+    <cache_dir>/<input>-<key>/values.npy     the arrays (float16 halves the disk size)
+    <cache_dir>/<input>-<key>/windows.csv    one line per window: file id, offset (s)
+    <cache_dir>/<input>-<key>/manifest.json  written last: the entry is complete (with shape)
 
-``key`` hashes the modality's preprocessing settings, the windows and the size and mtime of
+``key`` hashes the input's preprocessing settings, the windows and the size and mtime of
 every input file, so a changed setting or file rebuilds and an unchanged one is reused. An
 entry is built in a ``.tmp-`` folder and renamed into place only when complete, so an
 interrupted build leaves nothing a later run would trust.
@@ -18,17 +20,17 @@ is built under an exclusive lock (``.<entry>.lock``, ``fcntl.flock``), and a bui
 waited for the lock reuses what the holder finished. A finished entry (one with a manifest)
 is never replaced or deleted, since another process may be reading its memory map.
 
-A window whose panels are not finite (a file with values so large that the transform
+A window whose values are not finite (a file with values so large that the transform
 overflows) is a failed window like an unreadable one, never stored as a success.
 
-Windows are keyed per modality: ``kaggle`` by (spectrogram_id, spectrogram offset), ``eeg``
-and ``wavelet`` by (eeg_id, eeg offset); label rows sharing a window share its panels.
+Windows are keyed per input source: ``kaggle`` by (spectrogram_id, spectrogram offset), the
+EEG inputs by (eeg_id, eeg offset); label rows sharing a window share its values. (The
+inputs are still called ``modalities`` in this module's signatures.)
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import fcntl
 import hashlib
 import json
@@ -44,27 +46,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from hms_kit import schema
 from hms_kit.config import InputConfig
 from hms_kit.data.competition import Competition
 from hms_kit.data.readers import DataError, eeg_window, read_eeg, read_spectrogram, spec_window
+from hms_kit.inputs.registry import get_input, input_settings
 
-CACHE_VERSION = 1
-PANEL_SHAPE = (len(schema.REGIONS), schema.PANEL_H, schema.PANEL_W)
-_SOURCE = {"kaggle": "spectrogram", "eeg": "eeg", "wavelet": "eeg"}
+CACHE_VERSION = 2  # 2: values.npy of any shape (1: panels.npy)
+VALUES_FILE = "values.npy"
 _ID_COL = {"spectrogram": "spectrogram_id", "eeg": "eeg_id"}
 _OFFSET_COL = {"spectrogram": "spectrogram_label_offset_seconds", "eeg": "eeg_label_offset_seconds"}
 
 
 def modality_settings(modality: str, cfg: InputConfig) -> dict[str, Any]:
-    """The settings that change a modality's panels (the part of the config its key hashes)."""
-    if modality == "kaggle":
-        return dataclasses.asdict(cfg.kaggle)
-    if modality == "eeg":
-        return dataclasses.asdict(cfg.eeg)
-    if modality == "wavelet":
-        return dataclasses.asdict(cfg.wavelet)
-    raise ValueError(f"unknown modality {modality!r} (known: {schema.MODALITIES})")
+    """The settings that change an input's values (the part of the config its key hashes)."""
+    return input_settings(modality, cfg)
 
 
 def windows_for(rows: pd.DataFrame, modality: str) -> tuple[pd.DataFrame, np.ndarray]:
@@ -73,7 +68,7 @@ def windows_for(rows: pd.DataFrame, modality: str) -> tuple[pd.DataFrame, np.nda
     Returns ``(windows, index)``: windows has columns ``file_id`` and ``offset`` (seconds);
     ``index`` is ``(len(rows),) int64``. Rows without an offset column (test.csv) use 0.
     """
-    source = _SOURCE[modality]
+    source = get_input(modality).source
     ids = rows[_ID_COL[source]].to_numpy(dtype=np.int64)
     off_col = _OFFSET_COL[source]
     offsets = rows[off_col].to_numpy(dtype=np.float64) if off_col in rows else np.zeros(len(rows))
@@ -98,7 +93,7 @@ def entry_key(
     h.update(json.dumps([CACHE_VERSION, modality, modality_settings(modality, cfg)]).encode())
     h.update(np.ascontiguousarray(windows["file_id"].to_numpy(np.int64)).tobytes())
     h.update(np.ascontiguousarray(windows["offset"].to_numpy(np.float64)).tobytes())
-    source = _SOURCE[modality]
+    source = get_input(modality).source
     for fid in windows["file_id"].unique():
         p = _file_path(comp, source, int(fid), split)
         try:
@@ -111,24 +106,26 @@ def entry_key(
 
 @dataclass
 class CacheEntry:
-    """One modality's finished cache entry; opens its memory map lazily (picklable)."""
+    """One input's finished cache entry; opens its memory map lazily (picklable)."""
 
     path: Path
     n: int
     failed: dict[int, str]  # window index -> error message (lenient builds only)
 
-    _panels: Any = None
+    _values: Any = None
 
     @property
-    def panels(self) -> np.ndarray:
-        """``(n, 4, 128, 256) float16`` memory map."""
-        if self._panels is None:
-            self._panels = np.load(self.path / "panels.npy", mmap_mode="r")
-        return self._panels
+    def values(self) -> np.ndarray:
+        """``(n, *shape) float16`` memory map (panels: ``(n, 4, 128, 256)``)."""
+        if self._values is None:
+            self._values = np.load(self.path / VALUES_FILE, mmap_mode="r")
+        return self._values
+
+    panels = values  # the name from when every input was panels
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        state["_panels"] = None  # each DataLoader worker opens its own map
+        state["_values"] = None  # each DataLoader worker opens its own map
         return state
 
     @classmethod
@@ -140,11 +137,12 @@ class CacheEntry:
 
 @dataclass
 class FeatureCache:
-    """The panels of every modality for a table of label rows.
+    """The inputs (``modalities``: input names) of a table of label rows.
 
-    ``get(i)`` gives row i's panels stacked over the modalities in order:
-    ``(4 * n_modalities, 128, 256) float32``. ``ok`` is False for rows whose panels could not
-    be built (lenient builds: test inference falls back to the prior for them).
+    ``value(name, i)`` gives row i's array of one input; ``get(i)`` row i's panel inputs
+    stacked in order: ``(4 * n_panel_inputs, 128, 256) float32``. ``ok`` is False for rows
+    whose inputs could not be built (lenient builds: test inference falls back to the prior
+    for them).
     """
 
     modalities: list[str]
@@ -157,8 +155,16 @@ class FeatureCache:
     def get(self, i: int, dtype: np.dtype | type = np.float32) -> np.ndarray:
         """Row i's panels, ``(4 * n_modalities, 128, 256)`` in ``dtype`` (float16 is the
         stored precision: no conversion)."""
-        parts = [self.entries[m].panels[self.index[m][i]] for m in self.modalities]
+        parts = [
+            self.entries[m].values[self.index[m][i]]
+            for m in self.modalities
+            if get_input(m).kind == "panels"
+        ]
         return np.concatenate(parts, axis=0).astype(dtype, copy=False)
+
+    def value(self, name: str, i: int) -> np.ndarray:
+        """Row i's array of input ``name`` (its stored shape, float16)."""
+        return self.entries[name].values[self.index[name][i]]
 
     @property
     def ok(self) -> np.ndarray:
@@ -175,20 +181,19 @@ class FeatureCache:
         return [msg for m in self.modalities for msg in self.entries[m].failed.values()]
 
 
-def _checked(panels: np.ndarray, path: Path, offset: float) -> np.ndarray:
-    """The panels, or DataError naming the file when they (or their float16 copy) are not finite."""
-    if not np.isfinite(panels).all() or not np.isfinite(panels.astype(np.float16)).all():
+def _checked(values: np.ndarray, path: Path, offset: float) -> np.ndarray:
+    """The values, or DataError naming the file when they (or their float16 copy) are not
+    finite."""
+    if not np.isfinite(values).all() or not np.isfinite(values.astype(np.float16)).all():
         raise DataError(
-            f"{path}: window at offset {offset:g} s gives non-finite panels (values too large "
+            f"{path}: window at offset {offset:g} s gives non-finite values (too large "
             "for the transform: overflow)"
         )
-    return panels
+    return values
 
 
 def _compute_task(task: dict[str, Any]) -> tuple[str, list[tuple[int, str]]]:
-    """Worker: read one file, write the panels of its windows into the modalities' maps."""
-    from hms_kit.inputs import row_panels
-
+    """Worker: read one file, write the values of its windows into the inputs' maps."""
     cfg: InputConfig = task["cfg"]
     failures: list[tuple[int, str]] = []
     maps = {m: np.load(p, mmap_mode="r+") for m, p in task["maps"].items()}
@@ -202,11 +207,11 @@ def _compute_task(task: dict[str, Any]) -> tuple[str, list[tuple[int, str]]]:
             if task["source"] == "eeg":
                 win = eeg_window(data, offset, path)
                 for m, arr in maps.items():
-                    arr[widx] = _checked(row_panels(m, eeg_window=win, cfg=cfg), path, offset)
+                    arr[widx] = _checked(get_input(m).build(win, cfg), path, offset)
             else:
                 win = spec_window(data, offset)
                 for m, arr in maps.items():
-                    arr[widx] = _checked(row_panels(m, spec_window=win, cfg=cfg), path, offset)
+                    arr[widx] = _checked(get_input(m).build(win, cfg), path, offset)
         except DataError as exc:
             failures.append((widx, str(exc)))
     for arr in maps.values():
@@ -318,11 +323,15 @@ def _build_entries(comp, cfg, todo, split, workers, progress, tqdm) -> None:
             shutil.rmtree(tmp, ignore_errors=True)
             tmp.mkdir(parents=True)
             tmp_dirs[m] = tmp
+            spec = get_input(m)
             arr = np.lib.format.open_memmap(
-                tmp / "panels.npy", mode="w+", dtype=np.float16, shape=(len(windows), *PANEL_SHAPE)
+                tmp / VALUES_FILE,
+                mode="w+",
+                dtype=spec.dtype,
+                shape=(len(windows), *spec.shape(cfg)),
             )
             del arr
-            maps[m] = str(tmp / "panels.npy")
+            maps[m] = str(tmp / VALUES_FILE)
             windows.to_csv(tmp / "windows.csv", index=False)
         tasks = _make_tasks(comp, cfg, todo, maps, split)
         failed: dict[str, dict[int, str]] = {m: {} for m in todo}
@@ -362,6 +371,7 @@ def _build_entries(comp, cfg, todo, split, workers, progress, tqdm) -> None:
                 "modality": m,
                 "n": len(windows),
                 "settings": modality_settings(m, cfg),
+                "shape": list(get_input(m).shape(cfg)),
                 "split": split,
                 "seconds": round(seconds, 3),
                 "failed": {str(k): v for k, v in sorted(failed[m].items())},
@@ -389,7 +399,7 @@ def _make_tasks(comp, cfg, todo, maps, split) -> list[dict[str, Any]]:
     """One task per input file: every window of every pending modality that reads it."""
     by_file: dict[tuple[str, int], dict[str, Any]] = {}
     for m, (_, windows) in todo.items():
-        source = _SOURCE[m]
+        source = get_input(m).source
         for widx, (fid, off) in enumerate(zip(windows["file_id"], windows["offset"])):
             key = (source, int(fid))
             task = by_file.setdefault(

@@ -149,14 +149,22 @@ def frequency_rows_hz(cfg: EegSpecConfig) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=16)
-def frequency_matrix(kind: str, n_fft: int, n_rows: int, fmin: float, fmax: float) -> np.ndarray:
-    """``(n_rows, n_fft // 2 + 1) float64`` weights from STFT bins to output rows.
+def frequency_matrix(
+    kind: str,
+    n_fft: int,
+    n_rows: int,
+    fmin: float,
+    fmax: float,
+    rate_hz: float = schema.EEG_RATE_HZ,
+) -> np.ndarray:
+    """``(n_rows, n_fft // 2 + 1) float64`` weights from STFT bins (of a signal sampled at
+    ``rate_hz``) to output rows.
 
     mel: triangular filters with centres evenly spaced in mel between fmin and fmax;
     stft: linear interpolation of the bins at n_rows frequencies from fmin to fmax.
     Each row sums to 1 (a weighted mean of bins), so rows of different widths are comparable.
     """
-    bins = np.fft.rfftfreq(n_fft, 1 / schema.EEG_RATE_HZ)
+    bins = np.fft.rfftfreq(n_fft, 1 / rate_hz)
     if kind == "mel":
         edges = _mel_to_hz(np.linspace(_hz_to_mel(fmin), _hz_to_mel(fmax), n_rows + 2))
         lo, mid, hi = edges[:-2, None], edges[1:-1, None], edges[2:, None]
@@ -190,9 +198,27 @@ def _bandpass_gain(
 
 def bandpass(sig: torch.Tensor, cfg: EegSpecConfig) -> torch.Tensor:
     """Zero-phase Butterworth band-pass of ``(..., samples)`` float32 signals (see step 3)."""
+    return bandpass_resample(sig, cfg.band_low, cfg.band_high, cfg.band_order)
+
+
+def bandpass_resample(
+    sig: torch.Tensor, low: float, high: float, order: int, n_out: int | None = None
+) -> torch.Tensor:
+    """Zero-phase (circular) Butterworth band-pass of ``(..., n)`` float32 signals at 200 Hz,
+    optionally resampled to ``n_out`` samples over the same span.
+
+    The resampling keeps the DFT bins below the new Nyquist frequency (exact band-limited
+    resampling of the circular signal), so with ``high`` at or below the new Nyquist no
+    aliasing is added. Returns ``(..., n_out or n)`` float32 in the input's units.
+    """
     n = sig.shape[-1]
-    gain = _bandpass_gain(n, cfg.band_low, cfg.band_high, cfg.band_order, sig.device)
-    return torch.fft.irfft(torch.fft.rfft(sig, dim=-1) * gain, n=n, dim=-1)
+    gain = _bandpass_gain(n, low, high, order, sig.device)
+    spec = torch.fft.rfft(sig, dim=-1) * gain
+    if n_out is None or n_out == n:
+        return torch.fft.irfft(spec, n=n, dim=-1)
+    if n_out > n:
+        raise ValueError(f"bandpass_resample only downsamples: {n} -> {n_out} samples")
+    return torch.fft.irfft(spec[..., : n_out // 2 + 1], n=n_out, dim=-1) * (n_out / n)
 
 
 @functools.lru_cache(maxsize=16)

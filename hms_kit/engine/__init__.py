@@ -1,0 +1,42 @@
+"""The engine every torch family trains and predicts with: ``loop`` (train step and epoch,
+evaluation, prediction over a loader, optimiser and schedule) and ``stage`` (one stage's
+epochs with the time budget, logging, learning-rate record and checkpoints). Fold and stage
+orchestration lives in ``hms_kit.train``; the checkpoint format in ``hms_kit.checkpoint``.
+"""
+
+from __future__ import annotations
+
+from hms_kit.engine.loop import (
+    amp_dtype,
+    evaluate,
+    kl_loss,
+    loader_workers,
+    make_loader,
+    make_optimizer,
+    pick_device,
+    predict_loader,
+    seed_everything,
+    steps_per_epoch,
+    train_one_epoch,
+    warmup_share,
+)
+from hms_kit.engine.stage import StageCheckpoints, StageResult, StageSettings, run_stage
+
+__all__ = [
+    "StageCheckpoints",
+    "StageResult",
+    "StageSettings",
+    "amp_dtype",
+    "evaluate",
+    "kl_loss",
+    "loader_workers",
+    "make_loader",
+    "make_optimizer",
+    "pick_device",
+    "predict_loader",
+    "run_stage",
+    "seed_everything",
+    "steps_per_epoch",
+    "train_one_epoch",
+    "warmup_share",
+]

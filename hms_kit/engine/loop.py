@@ -1,0 +1,272 @@
+"""The training and evaluation loop of every torch family, as small functions.
+
+Batches are ``(inputs, y, votes[, index])`` with ``inputs`` a dict ``{input name: tensor}``
+(``hms_kit.inputs.dataset``); models map it to ``(B, 6)`` logits. Nothing here knows about
+folds, stages' row selection or run folders (``hms_kit.train``), nor about the file format
+of checkpoints (``hms_kit.checkpoint``).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, Dataset
+
+from hms_kit.config import StageConfig
+from hms_kit.evaluate import kl_score
+
+Batch = dict[str, torch.Tensor]
+BatchAugment = Callable[[Batch, torch.Tensor, torch.Generator], tuple[Batch, torch.Tensor]]
+
+
+def pick_device() -> torch.device:
+    """CUDA when there is a GPU, else the CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def amp_dtype(amp: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype: fp16 on CUDA for 'auto', bf16 if asked, None (fp32) on the CPU."""
+    if device.type != "cuda" or amp == "off":
+        return None
+    return torch.bfloat16 if amp == "bf16" else torch.float16
+
+
+def loader_workers(requested: int) -> int:
+    """DataLoader workers: as asked, or (-1) one per core but one, at most 8."""
+    if requested >= 0:
+        return requested
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(0, min(8, (cores or 1) - 1))
+
+
+def make_loader(
+    ds: Dataset,
+    batch_size: int,
+    shuffle: bool,
+    seed: int,
+    device: torch.device,
+    num_workers: int = -1,
+) -> DataLoader:
+    """A DataLoader: shuffled with ``seed`` (training: the last partial batch dropped when
+    there is more than one batch) or in order (evaluation, prediction)."""
+    workers = loader_workers(num_workers)
+    gen = torch.Generator()
+    gen.manual_seed(seed)
+    return DataLoader(
+        ds,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        generator=gen,
+        num_workers=workers,
+        pin_memory=device.type == "cuda",
+        persistent_workers=workers > 0,
+        drop_last=shuffle and len(ds) > batch_size,
+    )
+
+
+def to_device(batch: Batch, device: torch.device) -> Batch:
+    """Every tensor of a dict batch on ``device``."""
+    return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+
+
+def kl_loss(
+    logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None
+) -> torch.Tensor:
+    """KLDivLoss(batchmean) of log_softmax(logits) against the vote distribution.
+
+    With ``weight`` (per row, e.g. total votes) each row's KL is weighted and the weighted sum
+    divided by the batch size, so uniform weights of 1 give the plain batchmean loss.
+    """
+    logp = F.log_softmax(logits.float(), dim=1)
+    if weight is None:
+        return F.kl_div(logp, target, reduction="batchmean")
+    per_row = F.kl_div(logp, target, reduction="none").sum(dim=1)
+    w = weight / weight.mean()
+    return (per_row * w).sum() / logits.shape[0]
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python, numpy and torch (CPU and CUDA)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def warmup_share(pct_start: float, total_steps: int) -> float:
+    """OneCycleLR's warm-up share, nudged when its warm-up would end on step 0: OneCycleLR
+    divides by the warm-up's length in steps (``pct_start * total_steps - 1``), so a short
+    stage (e.g. 10 steps at 0.1) would stop with ZeroDivisionError instead of training."""
+    if abs(pct_start * total_steps - 1) < 1e-9:
+        return pct_start + 0.5 / total_steps
+    return pct_start
+
+
+def steps_per_epoch(n_rows: int, batch_size: int) -> int:
+    """Optimiser steps of one epoch (the loader drops a last partial batch when there is more
+    than one batch)."""
+    return max(1, n_rows // batch_size) if n_rows > batch_size else 1
+
+
+def make_optimizer(
+    model: torch.nn.Module, scfg: StageConfig, n_steps: int
+) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.OneCycleLR]:
+    """AdamW and its OneCycleLR over ``scfg.epochs * n_steps`` steps: the rate starts at
+    ``max_lr / div_factor``, peaks at ``max_lr`` after ``pct_start`` of the steps."""
+    opt = torch.optim.AdamW(
+        model.parameters(), lr=scfg.max_lr / scfg.div_factor, weight_decay=scfg.weight_decay
+    )
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt,
+        max_lr=scfg.max_lr,
+        epochs=scfg.epochs,
+        steps_per_epoch=n_steps,
+        pct_start=warmup_share(scfg.pct_start, scfg.epochs * n_steps),
+        anneal_strategy=scfg.anneal_strategy,
+        div_factor=scfg.div_factor,
+        final_div_factor=scfg.final_div_factor,
+    )
+    return opt, sched
+
+
+class NonFiniteBatchError(Exception):
+    """A training batch gave a NaN or infinite loss (raised by ``train_one_epoch`` through
+    its ``explain`` callback, which names the rows)."""
+
+
+@dataclass
+class StepLog:
+    """What one training step reports to ``train_one_epoch``'s ``on_step`` callback."""
+
+    step: int
+    loss: float
+    lr: float
+    grad_norm: float
+    n_rows: int
+
+
+@dataclass
+class EpochResult:
+    train_loss: float
+    n_rows: int
+    lrs: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def train_one_epoch(
+    model: torch.nn.Module,
+    loader: DataLoader,
+    opt: torch.optim.Optimizer,
+    sched: torch.optim.lr_scheduler.LRScheduler,
+    scaler: torch.amp.GradScaler,
+    device: torch.device,
+    grad_clip: float = 1.0,
+    amp: str = "auto",
+    vote_weighting: bool = False,
+    augment: BatchAugment | None = None,
+    generator: torch.Generator | None = None,
+    on_step: Callable[[StepLog], None] | None = None,
+    explain: Callable[..., Exception] | None = None,
+    desc: str = "train",
+) -> EpochResult:
+    """One pass over ``loader`` (batches ``(inputs, y, votes[, index])``): forward, KL loss,
+    backward, clipping, optimiser and scheduler steps. Returns the mean loss and the learning
+    rate of every step.
+
+    ``augment`` changes each batch on the device (waveform transforms, mixup), drawing from
+    ``generator``. A non-finite loss stops before the step: ``explain(step, inputs, logits,
+    y, index)`` gives the exception to raise (naming the rows), else NonFiniteBatchError.
+    """
+    from hms_kit.runlog import progress_bar
+
+    model.train()
+    dtype = amp_dtype(amp, device)
+    gen = generator or torch.Generator().manual_seed(0)
+    total, n_seen, lrs, t0 = 0.0, 0, [], time.time()
+    bar = progress_bar(loader, desc=desc, leave=False, unit="batch")
+    for step, (x, y, v, *rest) in enumerate(bar):
+        x, y, v = to_device(x, device), y.to(device), v.to(device)
+        if augment is not None:
+            x, y = augment(x, y, gen)
+        with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+            logits = model(x)
+        loss = kl_loss(logits, y, v if vote_weighting else None)
+        if not bool(torch.isfinite(loss.detach())):
+            # one step on a NaN loss makes every weight NaN: stop here, saving nothing
+            bar.close()
+            idx = rest[0] if rest else None
+            if explain is not None:
+                raise explain(step, x, logits, y, idx)
+            raise NonFiniteBatchError(f"step {step + 1}: the loss is not finite")
+        opt.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.unscale_(opt)
+        gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        scaler.step(opt)
+        scaler.update()
+        lrs.append(float(sched.get_last_lr()[0]))
+        if sched.last_epoch + 1 < sched.total_steps:
+            sched.step()
+        n = len(y)
+        total += float(loss.detach()) * n
+        n_seen += n
+        if on_step is not None:
+            on_step(StepLog(step, float(loss.detach()), lrs[-1], float(gnorm), n))
+    bar.close()
+    return EpochResult(total / max(n_seen, 1), n_seen, lrs, time.time() - t0)
+
+
+@torch.no_grad()
+def predict_loader(
+    model: torch.nn.Module,
+    loader: DataLoader,
+    device: torch.device,
+    amp: str,
+    tta_flip: bool = False,
+) -> np.ndarray:
+    """Softmax probabilities ``(n, 6) float64`` for every item of ``loader`` (in order).
+
+    ``tta_flip`` averages with the time-reversed inputs (the last axis is time in every
+    input: panels and waveforms).
+    """
+    model.eval()
+    out = []
+    dtype = amp_dtype(amp, device)
+    for x, *_ in loader:
+        x = to_device(x, device) if isinstance(x, dict) else x.to(device, non_blocking=True)
+        with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+            p = torch.softmax(model(x).float(), dim=1)
+            if tta_flip:
+                flipped = (
+                    {k: torch.flip(t, dims=[-1]) for k, t in x.items()}
+                    if isinstance(x, dict)
+                    else torch.flip(x, dims=[-1])
+                )
+                p = (p + torch.softmax(model(flipped).float(), dim=1)) / 2
+        out.append(p.cpu().numpy().astype(np.float64))
+    return np.concatenate(out) if out else np.zeros((0, 6))
+
+
+def evaluate(
+    model: torch.nn.Module, loader: DataLoader, device: torch.device, amp: str
+) -> tuple[float, np.ndarray]:
+    """Validation loss (Kaggle's KL score against ``loader.dataset.targets``) of ``model``,
+    and its predictions ``(n, 6)``."""
+    probs = predict_loader(model, loader, device, amp)
+    return kl_score(loader.dataset.targets, probs), probs
+
+
+def optimizer_state(opt, sched, scaler) -> dict[str, Any]:
+    """The optimiser, scheduler and scaler states (for a ``last`` checkpoint)."""
+    return {
+        "optimizer": opt.state_dict(),
+        "scheduler": sched.state_dict(),
+        "scaler": scaler.state_dict(),
+    }

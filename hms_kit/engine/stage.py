@@ -1,0 +1,215 @@
+"""One training stage: epochs of ``train_one_epoch`` and ``evaluate`` with plain calls for
+the time budget, logging, the learning-rate record and checkpoints.
+
+The caller (``hms_kit.train``) decides which rows train and which choose the checkpoint
+(``train_ds`` / ``val_ds``), whether the stage runs at all, and where checkpoints go
+(``StageCheckpoints``); this module only runs the epochs.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from hms_kit.checkpoint import load_model_state, save_checkpoint
+from hms_kit.config import StageConfig
+from hms_kit.engine.loop import (
+    BatchAugment,
+    StepLog,
+    amp_dtype,
+    evaluate,
+    make_loader,
+    make_optimizer,
+    optimizer_state,
+    seed_everything,
+    steps_per_epoch,
+    train_one_epoch,
+)
+from hms_kit.runlog import logger
+
+
+class Indexed(Dataset):
+    """A dataset's items with their index appended, so a bad batch can name its rows."""
+
+    def __init__(self, ds: Dataset) -> None:
+        self.ds = ds
+
+    def __len__(self) -> int:
+        return len(self.ds)
+
+    def __getitem__(self, i: int) -> tuple[Any, ...]:
+        return (*self.ds[i], torch.tensor(i))
+
+
+@dataclass
+class StageResult:
+    best_loss: float
+    best_epoch: int
+    lrs: list[float] = field(default_factory=list)
+    stopped: bool = False
+
+
+@dataclass
+class StageCheckpoints:
+    """Where a stage writes: its ``best`` (lowest validation loss: model weights and
+    ``meta``) and the fold's ``last`` state (model, optimiser, scheduler, scaler, epoch:
+    what ``--resume`` continues from). ``meta`` is plain data: family, config, run id..."""
+
+    best: Path
+    last: Path
+    meta: dict[str, Any]
+
+    def save_best(self, model: torch.nn.Module, stage: int, epoch: int, val_loss: float) -> None:
+        save_checkpoint(
+            {"model": model.state_dict(), **self.meta, "stage": stage, "epoch": epoch,
+             "val_loss": val_loss},
+            self.best,
+            kind="best",
+        )  # fmt: skip
+
+    def save_last(
+        self, model: torch.nn.Module, opt_state: dict[str, Any], stage: int, epoch: int,
+        result: StageResult,
+    ) -> None:  # fmt: skip
+        save_checkpoint(
+            {"model": model.state_dict(), **opt_state, **self.meta, "stage": stage,
+             "epoch": epoch, "best_loss": result.best_loss, "best_epoch": result.best_epoch,
+             "lrs": result.lrs},
+            self.last,
+            kind="last",
+        )  # fmt: skip
+
+
+@dataclass
+class StageSettings:
+    """The loop settings of a stage (from ``TrainConfig``) and its log name."""
+
+    name: str  # e.g. "fold 0 stage 1", the prefix of its log lines
+    stage: int
+    batch_size: int = 32
+    eval_batch_size: int = 64
+    num_workers: int = -1
+    grad_clip: float = 1.0
+    amp: str = "auto"
+    vote_weighting: bool = False
+    log_every: int = 20
+    seed: int = 0
+
+
+class _StepLogger:
+    """Logs every ``every``-th step: loss, learning rate, gradient norm, rows per second."""
+
+    def __init__(self, name: str, epoch: int, every: int) -> None:
+        self.name, self.epoch, self.every = name, epoch, max(1, every)
+        self.t, self.n = time.time(), 0
+
+    def __call__(self, st: StepLog) -> None:
+        self.n += st.n_rows
+        if (st.step + 1) % self.every == 0:
+            rate = self.n / max(time.time() - self.t, 1e-9)
+            logger().info(
+                "%s epoch %d step %d loss %.4f lr %.2e grad_norm %.3f samples/s %.1f",
+                self.name, self.epoch, st.step + 1, st.loss, st.lr, st.grad_norm, rate,
+            )  # fmt: skip
+            self.t, self.n = time.time(), 0
+
+
+def run_stage(
+    model: torch.nn.Module,
+    scfg: StageConfig,
+    settings: StageSettings,
+    train_ds: Any,
+    val_ds: Any,
+    device: torch.device,
+    checkpoints: StageCheckpoints,
+    augment: BatchAugment | None = None,
+    out_of_time: Callable[[], bool] = lambda: False,
+    epoch_seconds: list[float] | None = None,
+    resume: dict[str, Any] | None = None,
+    start_is_candidate: bool = False,
+    check_val: Callable[[int, np.ndarray], None] | None = None,
+    explain: Callable[..., Exception] | None = None,
+) -> StageResult:
+    """Train ``scfg.epochs`` epochs on ``train_ds`` (an ``InputDataset`` with ``set_epoch``),
+    choosing the best epoch on ``val_ds``; returns the best loss and epoch, the learning rate
+    of every step and whether the time budget stopped it.
+
+    Each epoch: ``out_of_time()`` is asked first (True: stop, ``stopped``); then one epoch,
+    the validation loss (``check_val(epoch, probs)`` may raise on bad predictions), a ``best``
+    checkpoint when it improved and the ``last`` state. ``resume``: a ``last`` checkpoint of
+    this stage to continue from. ``start_is_candidate``: the model it starts from (stage 1's)
+    is evaluated and saved as the best so far, so a later stage must beat it.
+    """
+    log = logger()
+    s = settings
+    epoch_seconds = epoch_seconds if epoch_seconds is not None else []
+    val_loader = make_loader(val_ds, s.eval_batch_size, False, s.seed, device, s.num_workers)
+    opt, sched = make_optimizer(model, scfg, steps_per_epoch(len(train_ds), s.batch_size))
+    dtype = amp_dtype(s.amp, device)
+    scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
+    result = StageResult(best_loss=math.inf, best_epoch=-1)
+    start_epoch = 0
+    if resume:
+        load_model_state(model, resume, checkpoints.last)
+        opt.load_state_dict(resume["optimizer"])
+        sched.load_state_dict(resume["scheduler"])
+        if resume["scaler"]:  # empty when the run it resumes had no fp16 scaler (CPU)
+            scaler.load_state_dict(resume["scaler"])
+        start_epoch = resume["epoch"] + 1
+        result.best_loss, result.best_epoch = resume["best_loss"], resume["best_epoch"]
+        result.lrs = list(resume["lrs"])
+        log.info("%s: resumed after epoch %d", s.name, resume["epoch"])
+    elif start_is_candidate:
+        base_loss, base_probs = evaluate(model, val_loader, device, s.amp)
+        if check_val is not None:
+            check_val(-1, base_probs)
+        result.best_loss = base_loss
+        checkpoints.save_best(model, s.stage, -1, base_loss)
+        log.info("%s: starts from val_loss %.4f", s.name, base_loss)
+    for epoch in range(start_epoch, scfg.epochs):
+        if out_of_time():
+            log.warning(
+                "%s: stopping before epoch %d: the time limit would pass (%.0f s an epoch)",
+                s.name,
+                epoch,
+                max(epoch_seconds) if epoch_seconds else float("nan"),
+            )
+            result.stopped = True
+            break
+        t0 = time.time()
+        seed_everything(s.seed + epoch)
+        train_ds.set_epoch(epoch)
+        loader = make_loader(Indexed(train_ds), s.batch_size, True, s.seed + epoch, device,
+                             s.num_workers)  # fmt: skip
+        ep = train_one_epoch(
+            model, loader, opt, sched, scaler, device,
+            grad_clip=s.grad_clip, amp=s.amp, vote_weighting=s.vote_weighting,
+            augment=augment, generator=torch.Generator().manual_seed(s.seed + epoch),
+            on_step=_StepLogger(s.name, epoch, s.log_every),
+            explain=(lambda *a, epoch=epoch: explain(epoch, *a)) if explain else None,
+            desc=f"{s.name} e{epoch}",
+        )  # fmt: skip
+        result.lrs += ep.lrs
+        val_loss, val_probs = evaluate(model, val_loader, device, s.amp)
+        if check_val is not None:
+            check_val(epoch, val_probs)
+        seconds = time.time() - t0
+        epoch_seconds.append(seconds)
+        improved = val_loss < result.best_loss
+        if improved:
+            result.best_loss, result.best_epoch = val_loss, epoch
+            checkpoints.save_best(model, s.stage, epoch, val_loss)
+        log.info(
+            "%s epoch %d train_loss %.4f val_loss %.4f%s time %.1f s",
+            s.name, epoch, ep.train_loss, val_loss, " (best)" if improved else "", seconds,
+        )  # fmt: skip
+        checkpoints.save_last(model, optimizer_state(opt, sched, scaler), s.stage, epoch, result)
+    return result

@@ -1,0 +1,196 @@
+"""The engine: loss, one epoch, a stage's best/last checkpoints, resume, the time budget,
+and the stage/row selection train.py feeds it."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from hms_kit.checkpoint import load_checkpoint
+from hms_kit.config import StageConfig
+from hms_kit.engine import (
+    StageCheckpoints,
+    StageSettings,
+    kl_loss,
+    make_loader,
+    make_optimizer,
+    run_stage,
+    steps_per_epoch,
+    train_one_epoch,
+)
+from hms_kit.train import stage_rows, training_stages
+
+
+class ToyData(torch.utils.data.Dataset):
+    """n rows of a 4-feature input whose class is the argmax of the first 3 features."""
+
+    def __init__(self, n: int, seed: int = 0) -> None:
+        g = np.random.default_rng(seed)
+        self.x = g.normal(size=(n, 4)).astype(np.float32)
+        t = np.zeros((n, 6), np.float32)
+        t[np.arange(n), self.x[:, :3].argmax(1)] = 0.8
+        t[:, 5] += 0.2
+        self.targets = t
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, i):
+        return (
+            {"x": torch.from_numpy(self.x[i])},
+            torch.from_numpy(self.targets[i]),
+            torch.tensor(1.0),
+        )
+
+
+class ToyModel(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 6)
+
+    def forward(self, batch):
+        return self.lin(batch["x"])
+
+
+META = {"family": "toy", "config": {}, "run_id": "r1", "fingerprint": "f"}
+
+
+def test_kl_loss_is_the_batch_mean_kl_and_unit_weights_change_nothing():
+    torch.manual_seed(0)
+    logits = torch.randn(5, 6)
+    target = torch.softmax(torch.randn(5, 6), 1)
+    logp = torch.log_softmax(logits, 1)
+    manual = (target * (target.log() - logp)).sum(1).mean()
+    torch.testing.assert_close(kl_loss(logits, target), manual)
+    torch.testing.assert_close(kl_loss(logits, target, torch.ones(5)), manual)
+    # a row weighted 0 does not count; the others are scaled by n / sum(w)
+    w = torch.tensor([0.0, 1, 1, 1, 1])
+    per_row = (target * (target.log() - logp)).sum(1)
+    torch.testing.assert_close(kl_loss(logits, target, w), (per_row[1:] * 5 / 4).sum() / 5)
+
+
+def test_stage_rows_choose_training_and_checkpoint_rows():
+    folds = np.array([0, 0, 0, 1, 1, 1])
+    votes = np.array([1, 12, 3, 15, 2, 20])
+    tr, va = stage_rows(folds, votes, fold=0, min_votes=0)
+    assert tr.tolist() == [3, 4, 5] and va.tolist() == [0, 1, 2]
+    tr, va = stage_rows(folds, votes, fold=0, min_votes=10)
+    assert tr.tolist() == [3, 5] and va.tolist() == [1]
+    # the caller may name the rows that choose the checkpoint (e.g. a target population)
+    chosen = np.array([True, False, True, False, False, False])
+    tr, va = stage_rows(folds, votes, fold=0, min_votes=10, checkpoint_rows=chosen)
+    assert tr.tolist() == [3, 5] and va.tolist() == [0, 2]
+    # no validation row left: the fold's rows choose
+    tr, va = stage_rows(folds, np.array([1, 1, 1, 15, 2, 20]), fold=0, min_votes=10)
+    assert va.tolist() == [0, 1, 2]
+
+
+def test_training_stages_follow_the_config_or_the_caller():
+    from hms_kit.config import Config
+
+    cfg = Config()
+    assert [s for s, _ in training_stages(cfg)] == [1, 2]
+    assert [s for s, _ in training_stages(cfg, two_stage=False)] == [1]
+    cfg.train.two_stage = False
+    assert [s for s, _ in training_stages(cfg)] == [1]
+
+
+@pytest.mark.parametrize("n_rows, batch, epochs", [(5, 8, 1), (9, 8, 1), (10, 1, 1), (40, 8, 3)])
+def test_short_stages_train(n_rows, batch, epochs):
+    """A stage of very few optimiser steps trains (OneCycleLR would divide by zero on some)."""
+    model = ToyModel()
+    scfg = StageConfig(epochs=epochs, max_lr=1e-2, pct_start=0.1)
+    n = steps_per_epoch(n_rows, batch)
+    opt, sched = make_optimizer(model, scfg, n)
+    ds = ToyData(n_rows)
+    scaler = torch.amp.GradScaler("cuda", enabled=False)
+    for _ in range(epochs):
+        res = train_one_epoch(model, make_loader(ds, batch, True, 0, torch.device("cpu"), 0),
+                              opt, sched, scaler, torch.device("cpu"))  # fmt: skip
+        assert len(res.lrs) == n and math.isfinite(res.train_loss)
+
+
+def test_the_lr_starts_at_max_lr_over_div_factor():
+    opt, sched = make_optimizer(ToyModel(), StageConfig(epochs=2, max_lr=1e-2, div_factor=20), 10)
+    assert sched.get_last_lr()[0] == pytest.approx(1e-2 / 20)
+
+
+def test_one_epoch_draws_a_log_bar_at_most_twice_with_the_real_count(capsys):
+    """The bar in a log: no line per step (set_postfix used to force one, showing 0/N)."""
+    model, ds = ToyModel(), ToyData(64)
+    opt, sched = make_optimizer(model, StageConfig(epochs=1), 64)
+    scaler = torch.amp.GradScaler("cuda", enabled=False)
+    train_one_epoch(model, make_loader(ds, 1, True, 0, torch.device("cpu"), 0), opt, sched,
+                    scaler, torch.device("cpu"), desc="toy")  # fmt: skip
+    err = capsys.readouterr().err
+    draws = [d for d in err.replace("\r", "\n").splitlines() if d.startswith("toy")]
+    assert 1 <= len(draws) <= 3, draws
+    assert "64/64" in draws[-1]
+
+
+def _stage(tmp_path, epochs=3, **kw):
+    torch.manual_seed(0)
+    model = ToyModel()
+    ck = StageCheckpoints(tmp_path / "best.pt", tmp_path / "last.pt", META)
+    settings = StageSettings(name="fold 0 stage 1", stage=1, batch_size=8, num_workers=0)
+    res = run_stage(model, StageConfig(epochs=epochs, max_lr=5e-2), settings, ToyData(64),
+                    ToyData(32, seed=1), torch.device("cpu"), ck, **kw)  # fmt: skip
+    return model, res
+
+
+def test_stage_writes_its_best_and_last_checkpoints(tmp_path):
+    model, res = _stage(tmp_path)
+    best, last = load_checkpoint(tmp_path / "best.pt"), load_checkpoint(tmp_path / "last.pt")
+    assert best["kind"] == "best" and last["kind"] == "last"
+    assert best["family"] == "toy" and best["run_id"] == "r1" and best["config"] == {}
+    assert best["epoch"] == res.best_epoch and best["val_loss"] == pytest.approx(res.best_loss)
+    assert last["epoch"] == 2 and last["best_epoch"] == res.best_epoch
+    assert {"optimizer", "scheduler", "scaler"} <= set(last)
+    assert len(res.lrs) == 3 * 8 and last["lrs"] == res.lrs
+    # the last state is the model as it ended
+    torch.testing.assert_close(last["model"]["lin.weight"], model.lin.weight.detach())
+    assert res.best_loss < math.log(6)  # it learnt something
+
+
+def test_stage_resumes_from_its_last_state_like_an_uninterrupted_one(tmp_path):
+    _, full = _stage(tmp_path / "a", epochs=3)
+    # interrupted after 2 epochs: the time budget stops it before the third
+    calls = []
+
+    def out_of_time() -> bool:
+        calls.append(1)
+        return len(calls) > 2
+
+    _, part = _stage(tmp_path / "b", epochs=3, out_of_time=out_of_time)
+    assert part.stopped and load_checkpoint(tmp_path / "b" / "last.pt")["epoch"] == 1
+    _, resumed = _stage(tmp_path / "b", epochs=3,
+                        resume=load_checkpoint(tmp_path / "b" / "last.pt"))  # fmt: skip
+    assert not resumed.stopped
+    assert len(resumed.lrs) == len(full.lrs)
+    np.testing.assert_allclose(resumed.lrs, full.lrs)
+    assert resumed.best_loss == pytest.approx(full.best_loss, rel=1e-4)
+
+
+def test_a_later_stage_must_beat_the_model_it_starts_from(tmp_path):
+    from hms_kit.engine import evaluate
+
+    model, _ = _stage(tmp_path / "s1")
+    val = ToyData(32, seed=1)
+    start, _ = evaluate(model, make_loader(val, 64, False, 0, torch.device("cpu"), 0),
+                        torch.device("cpu"), "off")  # fmt: skip
+    ck = StageCheckpoints(tmp_path / "s2.pt", tmp_path / "last.pt", META)
+    settings = StageSettings(name="fold 0 stage 2", stage=2, batch_size=8, num_workers=0)
+    # a learning rate that wrecks the model: the starting point stays the best
+    res = run_stage(model, StageConfig(epochs=1, max_lr=50.0), settings, ToyData(64), val,
+                    torch.device("cpu"), ck, start_is_candidate=True)  # fmt: skip
+    best = load_checkpoint(tmp_path / "s2.pt")
+    assert res.best_epoch == -1 and best["epoch"] == -1
+    assert res.best_loss == pytest.approx(start) and best["val_loss"] == pytest.approx(start)
