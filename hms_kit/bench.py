@@ -21,6 +21,7 @@ import pandas as pd
 import torch
 
 from hms_kit import schema
+from hms_kit.checkpoint import save_checkpoint
 from hms_kit.config import Config
 from hms_kit.data.competition import Competition
 from hms_kit.data.labels import select_rows
@@ -390,15 +391,17 @@ def run_inference_kernel(
     run.mkdir(parents=True)
     for k in range(n_folds):
         model = build_model(c, chans, pretrained=False)
-        torch.save(
+        save_checkpoint(
             {
                 "model": model.state_dict(),
+                "family": c.model.family,
                 "config": to_dict(c),
                 "in_chans": chans,
                 "prior": [1 / 6] * 6,
                 "fold": k,
             },
             run / f"fold{k}_best.pt",
+            kind="final",
         )
     start = time.perf_counter()
     sub, _ = predict_test(Competition(sub_comp), [tmp / "run"], cache_dir=tmp / "cache")

@@ -282,11 +282,10 @@ def stage_loader(
 
     from hms_kit.data.competition import Competition
     from hms_kit.data.labels import select_rows, total_votes, vote_targets
+    from hms_kit.engine.loop import kl_loss, make_loader
     from hms_kit.inputs.cache import build_cache
-    from hms_kit.inputs.dataset import CustomDataset
-    from hms_kit.inputs.merge import in_chans
-    from hms_kit.model import build_model
-    from hms_kit.train import _loader, kl_loss
+    from hms_kit.inputs.dataset import InputDataset
+    from hms_kit.models import build_model, family_inputs
 
     _threads()
     cfg = _cfg(config, overrides)
@@ -294,22 +293,28 @@ def stage_loader(
     rows = select_rows(comp.read_train(), cfg.data.row_mode)
     # built by the cache stages of this size: reused here (same key), never timed twice
     cache = build_cache(comp, rows, cfg.inputs, cache_dir, workers=1, progress=False)
-    ds = CustomDataset(cache, np.arange(len(rows)), vote_targets(rows), total_votes(rows))
+    ds = InputDataset(
+        cache,
+        np.arange(len(rows)),
+        vote_targets(rows),
+        total_votes(rows),
+        names=family_inputs(cfg),
+    )
     device = torch.device("cpu")
-    loader = _loader(ds, cfg, shuffle=True, seed=0, device=device)
+    loader = make_loader(ds, cfg.train.batch_size, True, 0, device, cfg.train.num_workers)
     model = opt = None
     if with_model:
-        model = build_model(cfg, in_chans(cfg.inputs.layout, cfg.inputs.modalities))
+        model = build_model(cfg, pretrained=False)
         opt = torch.optim.AdamW(model.parameters(), 1e-3)
         model.train()
     n = 0
     for x, y, votes in loader:
         if model is not None:
-            loss = kl_loss(model(x.float()), y, votes)
+            loss = kl_loss(model(x), y, votes)
             opt.zero_grad()
             loss.backward()
             opt.step()
-        n += len(x)
+        n += len(y)
     return {"n": n, "workers": loader.num_workers}
 
 

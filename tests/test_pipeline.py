@@ -230,7 +230,7 @@ def test_kill_and_resume_matches_uninterrupted(comp, trained, tmp_path):
     resumed = json.loads((tmp_path / "killed" / "scores.json").read_text())
     full = train_folds(
         comp,
-        load_config(None, [*TINY, *longer]),
+        load_config("default", [*TINY, *longer]),  # `train` without --config: the default
         tmp_path / "full",
         cache_dir=cache,
         workers=1,
