@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from hms_kit import paths, schema
-from hms_kit.data.labels import read_train_csv, read_train_subset
+from hms_kit.data.labels import read_csv_file, read_train_csv, read_train_subset
 from hms_kit.data.readers import DataError, Spectrogram, read_eeg, read_spectrogram
 
 if TYPE_CHECKING:
@@ -127,12 +127,7 @@ def _check_split(split: str) -> None:
 
 
 def _read_id_csv(path: Path, columns: tuple[str, ...]) -> pd.DataFrame:
-    if not path.is_file():
-        raise DataError(f"{path}: file not found")
-    try:
-        df = pd.read_csv(path)
-    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
-        raise DataError(f"{path}: not a readable CSV ({exc})") from None
+    df = read_csv_file(path)
     missing = [c for c in columns if c not in df.columns]
     if missing:
         raise DataError(f"{path}: missing columns {missing}")

@@ -20,16 +20,22 @@ _INT_COLUMNS = ("eeg_id", "eeg_sub_id", "spectrogram_id", "spectrogram_sub_id", 
 _OFFSET_COLUMNS = ("eeg_label_offset_seconds", "spectrogram_label_offset_seconds")
 
 
+def read_csv_file(path: str | Path, what: str = "") -> pd.DataFrame:
+    """A CSV as a DataFrame; DataError naming the file (and ``what`` set it, when given) if it
+    is missing or not readable as CSV."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: file not found" + (f" ({what})" if what else ""))
+    try:
+        return pd.read_csv(path)
+    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
+        raise DataError(f"{path}: not a readable CSV ({exc})") from None
+
+
 def read_train_csv(path: str | Path) -> pd.DataFrame:
     """train.csv as a validated DataFrame (see ``validate_train``)."""
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: file not found")
-    try:
-        df = pd.read_csv(path)
-    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
-        raise DataError(f"{path}: not a readable CSV ({exc})") from None
-    return validate_train(df, path)
+    return validate_train(read_csv_file(path), path)
 
 
 def validate_train(df: pd.DataFrame, path: str | Path = "train.csv") -> pd.DataFrame:
@@ -122,13 +128,7 @@ def subset_rows(train: pd.DataFrame, subset: pd.DataFrame, path: str | Path) -> 
 def read_train_subset(train: pd.DataFrame, path: str | Path) -> pd.DataFrame:
     """``subset_rows`` of the CSV at ``path``; DataError names the file if it cannot be read."""
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: file not found (data.train_csv / --train-csv)")
-    try:
-        subset = pd.read_csv(path)
-    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
-        raise DataError(f"{path}: not a readable CSV ({exc})") from None
-    return subset_rows(train, subset, path)
+    return subset_rows(train, read_csv_file(path, "data.train_csv / --train-csv"), path)
 
 
 def absent_classes(df: pd.DataFrame) -> list[str]:
