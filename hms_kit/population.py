@@ -72,9 +72,13 @@ def checkpoint_rows(
 
 def checkpoint_population(cfg: Config) -> str:
     """The rows the final checkpoints were chosen on, for scores.json: ``votes_ge_<n>``,
-    ``all`` or ``none`` (a baseline fits once, nothing is chosen)."""
+    ``all`` (row by row), ``all_eeg_mean`` (``all_rows``: every row, each EEG's mean
+    prediction, as MLE-bench's grader scores) or ``none`` (a baseline fits once, nothing is
+    chosen)."""
     if cfg.model.family == "baseline":
         return "none"
+    if cfg.target.population == "all_rows":
+        return "all_eeg_mean"
     last = training_stages(cfg)[-1][1]
     return (
         f"votes_ge_{last.min_votes}"

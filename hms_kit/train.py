@@ -30,6 +30,7 @@ import shutil
 import signal
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -67,6 +68,7 @@ from hms_kit.engine import (
 from hms_kit.engine.loop import amp_dtype, kl_loss, loader_workers, warmup_share  # noqa: F401
 from hms_kit.evaluate import (
     confusion_matrix,
+    kl_score,
     per_class_table,
     plot_confusion,
     prior_predictions,
@@ -89,6 +91,7 @@ from hms_kit.oof import (
 from hms_kit.population import (
     checkpoint_population,
     checkpoint_rows,
+    eeg_mean_predictions,
     grader_view_scores,
     population_summary,
 )
@@ -383,6 +386,19 @@ def stage_rows(
     return train_idx, val_idx
 
 
+def validation_score(
+    cfg: Config, rows: pd.DataFrame, targets: np.ndarray, val_idx: np.ndarray
+) -> Callable[[np.ndarray], float] | None:
+    """How a stage scores its validation predictions ``(len(val_idx), 6)`` to choose epochs:
+    None (KL row by row) for ``kaggle_hq``; for ``all_rows``, as MLE-bench's grader will see
+    them: each EEG's mean prediction against every one of its rows' targets."""
+    if cfg.target.population != "all_rows":
+        return None
+    eeg_ids = rows["eeg_id"].to_numpy()[val_idx]
+    t = targets[val_idx]
+    return lambda probs: kl_score(t, eeg_mean_predictions(eeg_ids, probs))
+
+
 def checkpoint_mask(cfg: Config, votes: np.ndarray) -> np.ndarray:
     """``(n_rows,) bool``: the rows whose validation loss chooses a high-vote stage's
     checkpoints under ``target.population`` (``hms_kit.population.checkpoint_rows``)."""
@@ -498,6 +514,7 @@ def train_fold(ctx: FoldContext, resume: bool = False) -> dict[str, Any]:
             explain=lambda epoch, step, x, logits, y, idx, st=stage, ti=train_idx: (
                 _non_finite_loss_error(ctx, st, epoch, step, x, logits, y, idx, ti)
             ),
+            val_score=validation_score(ctx.cfg, ctx.rows, ctx.targets, val_idx),
         )
         last = None
         all_lrs[stage] = res.lrs

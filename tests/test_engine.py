@@ -194,3 +194,36 @@ def test_a_later_stage_must_beat_the_model_it_starts_from(tmp_path):
     best = load_checkpoint(tmp_path / "s2.pt")
     assert res.best_epoch == -1 and best["epoch"] == -1
     assert res.best_loss == pytest.approx(start) and best["val_loss"] == pytest.approx(start)
+
+
+def test_a_stage_chooses_its_epoch_by_the_given_validation_score(tmp_path):
+    seen = []
+
+    def prefer_the_first_epoch(probs: np.ndarray) -> float:
+        seen.append(probs.shape)
+        return float(len(seen))  # epoch 0 scores lowest, later epochs only worse
+
+    _, res = _stage(tmp_path, val_score=prefer_the_first_epoch)
+    assert seen == [(32, 6)] * 3
+    assert res.best_epoch == 0 and res.best_loss == 1.0
+    assert load_checkpoint(tmp_path / "best.pt")["epoch"] == 0
+
+
+def test_all_rows_validation_scores_each_eegs_mean_like_the_grader():
+    import pandas as pd
+
+    from hms_kit.config import load_config
+    from hms_kit.evaluate import kl_score
+    from hms_kit.train import validation_score
+
+    rows = pd.DataFrame({"eeg_id": [7, 7, 8, 9]})
+    t = np.eye(6)[[0, 1, 2, 2]]
+    probs = np.full((3, 6), 0.02)
+    probs[0, 0] = probs[1, 1] = probs[2, 2] = 0.9
+    val = np.array([0, 1, 2])
+    assert validation_score(load_config("default"), rows, t, val) is None  # kaggle_hq: by row
+    score = validation_score(load_config("default", ["target.population=all_rows"]), rows, t, val)
+    mean = probs.copy()
+    mean[:2] = probs[:2].mean(axis=0)  # eeg 7's two rows get one prediction
+    assert score(probs) == pytest.approx(kl_score(t[val], mean))
+    assert score(probs) > kl_score(t[val], probs)

@@ -54,7 +54,9 @@ def test_checkpoint_rows():
 
 def test_checkpoint_population_names_the_rows():
     assert checkpoint_population(load_config("default")) == "votes_ge_10"
-    assert checkpoint_population(load_config("default", ["target.population=all_rows"])) == "all"
+    assert checkpoint_population(load_config("default", ["target.population=all_rows"])) == (
+        "all_eeg_mean"
+    )
     assert checkpoint_population(load_config("baseline")) == "none"
 
 
@@ -111,7 +113,7 @@ def test_gather_oof_states_the_population(tmp_path: Path):
     scores = gather_oof(tmp_path, cfg)
     saved = json.loads((tmp_path / "scores.json").read_text())
     assert saved["target_population"] == "all_rows"
-    assert saved["checkpoint_population"] == "all"
+    assert saved["checkpoint_population"] == "all_eeg_mean"
     assert saved["kl_all_eeg_mean"] == pytest.approx(grader_view_scores(oof, 10)["kl_all_eeg_mean"])
     assert scores["complete"] and np.isfinite(saved["kl_golden"])
     assert saved[f"n_votes_ge_{schema.HIGH_VOTE_THRESHOLD}"] == 4

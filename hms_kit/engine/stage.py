@@ -137,6 +137,7 @@ def run_stage(
     start_is_candidate: bool = False,
     check_val: Callable[[int, np.ndarray], None] | None = None,
     explain: Callable[..., Exception] | None = None,
+    val_score: Callable[[np.ndarray], float] | None = None,
 ) -> StageResult:
     """Train ``scfg.epochs`` epochs on ``train_ds`` (an ``InputDataset`` with ``set_epoch``),
     choosing the best epoch on ``val_ds``; returns the best loss and epoch, the learning rate
@@ -147,6 +148,8 @@ def run_stage(
     checkpoint when it improved and the ``last`` state. ``resume``: a ``last`` checkpoint of
     this stage to continue from. ``start_is_candidate``: the model it starts from (stage 1's)
     is evaluated and saved as the best so far, so a later stage must beat it.
+    ``val_score(probs)``: the validation loss from the ``(n_val, 6)`` predictions (default:
+    their KL against ``val_ds``'s targets row by row).
     """
     log = logger()
     s = settings
@@ -171,6 +174,8 @@ def run_stage(
         base_loss, base_probs = evaluate(model, val_loader, device, s.amp)
         if check_val is not None:
             check_val(-1, base_probs)
+        if val_score is not None:
+            base_loss = val_score(base_probs)
         result.best_loss = base_loss
         checkpoints.save_best(model, s.stage, -1, base_loss)
         log.info("%s: starts from val_loss %.4f", s.name, base_loss)
@@ -201,6 +206,8 @@ def run_stage(
         val_loss, val_probs = evaluate(model, val_loader, device, s.amp)
         if check_val is not None:
             check_val(epoch, val_probs)
+        if val_score is not None:
+            val_loss = val_score(val_probs)
         seconds = time.time() - t0
         epoch_seconds.append(seconds)
         improved = val_loss < result.best_loss
