@@ -178,8 +178,14 @@ def measure(
     it failed. ``isolate=False`` runs it in this process (quick, for tests: the peaks are then
     this process's peaks so far, not the stage's own)."""
     if not isolate:
+        import torch
+
         inline = _InlineQueue()
-        _stage_child(fn, kwargs, inline)
+        threads = torch.get_num_threads()
+        try:
+            _stage_child(fn, kwargs, inline)
+        finally:  # the stages run on one thread; the caller's process keeps its own setting
+            torch.set_num_threads(threads)
         result = inline[0]
         if "error" in result:
             raise RuntimeError(f"stage {fn.__name__} failed:\n{result['error']}")

@@ -214,7 +214,11 @@ def test_kill_and_resume_matches_uninterrupted(comp, trained, tmp_path):
     longer = ["train.stage1.epochs=4", "train.batch_size=2"]
     for o in [*longer, "train.log_every=1"]:
         cmd += ["--set", o]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    # the killed run's epochs and the in-process ones must sum floats in the same order
+    env = {**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads())}
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env
+    )
     log = tmp_path / "killed" / "training_record.log"
     deadline = time.time() + 120
     while time.time() < deadline:  # wait for the second epoch of fold 0 to be under way
