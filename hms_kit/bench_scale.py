@@ -693,6 +693,25 @@ def _gb(x: float) -> str:
     return f"{x / 1e9:.2f}"
 
 
+def _stage_table(
+    table: dict[str, dict[int, dict]], sizes: list[int], what: str, cell: Callable[[dict], str]
+) -> str:
+    """One Markdown row per stage, one column per size (``-`` where a size has no figure)."""
+    import pandas as pd
+
+    from hms_kit.report import markdown_table
+
+    columns = [f"n={s}" + (f": {what}" if what else "") for s in sizes]
+    frame = pd.DataFrame(
+        [
+            [stage, *("-" if s not in by else cell(by[s]) for s in sizes)]
+            for stage, by in table.items()
+        ],
+        columns=["stage", *columns],
+    )
+    return markdown_table(frame)
+
+
 def render(report: ScaleReport) -> str:
     """The BENCHMARKS.md section: command, table, slopes, projection against Kaggle's limits."""
     table = stage_table(report)
@@ -710,20 +729,16 @@ def render(report: ScaleReport) -> str:
         "0.2 s); anon: the same without file-backed pages (the memory-mapped cache, which the "
         "kernel can drop); disk: bytes the stage leaves on disk.",
         "",
-        "| stage | " + " | ".join(f"n={s}: s / tree GB / anon GB / disk GB" for s in sizes) + " |",
-        "|---|" + "---|" * len(sizes),
-    ]
-    for stage, by_size in table.items():
-        cells = []
-        for s in sizes:
-            r = by_size.get(s)
-            cells.append(
-                "-"
-                if r is None
-                else f"{_fmt_s(r['seconds'])} / {_gb(r['peak_tree'])} / {_gb(r['peak_anon'])} "
+        _stage_table(
+            table,
+            sizes,
+            "s / tree GB / anon GB / disk GB",
+            lambda r: (
+                f"{_fmt_s(r['seconds'])} / {_gb(r['peak_tree'])} / {_gb(r['peak_anon'])} "
                 f"/ {_gb(r.get('disk', 0))}"
-            )
-        lines.append(f"| {stage} | " + " | ".join(cells) + " |")
+            ),
+        ),
+    ]
     if FULL_EEGS in sizes:
         lines += [
             "",
@@ -735,17 +750,10 @@ def render(report: ScaleReport) -> str:
         "Items per stage (files written, rows read, cache windows, rows passed, test EEGs) "
         "and worker processes:",
         "",
-        "| stage | " + " | ".join(f"n={s}" for s in sizes) + " |",
-        "|---|" + "---|" * len(sizes),
+        _stage_table(
+            table, sizes, "", lambda r: f"{r.get('n', 0)} {r['unit']}, {r['workers']} workers"
+        ),
     ]
-    for stage, by_size in table.items():
-        cells = [
-            "-"
-            if s not in by_size
-            else f"{by_size[s].get('n', 0)} {by_size[s]['unit']}, {by_size[s]['workers']} workers"
-            for s in sizes
-        ]
-        lines.append(f"| {stage} | " + " | ".join(cells) + " |")
     sl, pr = slopes(report), projections(report)
     lines += [
         "",

@@ -353,9 +353,10 @@ class FoldContext(FoldRun):
 
 def training_stages(cfg: Config, two_stage: bool | None = None) -> list[tuple[int, StageConfig]]:
     """The stages a fold trains, ``[(1, stage1), (2, stage2)]`` or only stage 1
-    (``two_stage``: None = ``train.two_stage``)."""
-    run_two = cfg.train.two_stage if two_stage is None else two_stage
-    return [(1, cfg.train.stage1)] + ([(2, cfg.train.stage2)] if run_two else [])
+    (``two_stage``: None = as ``train.two_stage`` and ``target.population`` decide)."""
+    if two_stage is None:
+        return population_stages(cfg)
+    return [(1, cfg.train.stage1)] + ([(2, cfg.train.stage2)] if two_stage else [])
 
 
 def stage_rows(
@@ -689,11 +690,10 @@ def train_folds(
         cfg.train.n_folds,
         device,
     )
-    # target.population: all_rows drops the high-vote stage 2 and chooses on every row
+    # target.population: its rows choose the checkpoints (all_rows also drops stage 2)
     job = FoldRun(
         cfg, run_dir, cache, rows, targets, votes, fold_of, deadline, meta, resume,
         checkpoint_rows=checkpoint_mask(cfg, votes),
-        two_stage=len(population_stages(cfg)) > 1,
     )  # fmt: skip
     devices = fold_devices(cfg.train.fold_workers)[: len(wanted)]
     if len(devices) > 1:
