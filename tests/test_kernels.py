@@ -18,7 +18,7 @@ from conftest import damaged_copy
 
 from hms_kit import schema
 from hms_kit.data.synth import generate_competition
-from hms_kit.demo import layout_kaggle_tree, run_kernel
+from hms_kit.tools.demo import layout_kaggle_tree, run_kernel
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_YAML = """\

@@ -98,7 +98,7 @@ def run_scale_command(args: argparse.Namespace) -> int:
     import sys
     import tempfile
 
-    from hms_kit.bench_scale import from_json, render, run_scale, to_json
+    from hms_kit.tools.bench_scale import from_json, render, run_scale, to_json
     from hms_kit.io import atomic_write_text
 
     if args.from_json:
@@ -146,7 +146,7 @@ def run_scale_command(args: argparse.Namespace) -> int:
 def run(args: argparse.Namespace) -> int:
     import tempfile
 
-    from hms_kit.bench import render, run_benchmarks
+    from hms_kit.tools.bench import render, run_benchmarks
     from hms_kit.data import Competition
     from hms_kit.io import atomic_write_text
 

@@ -29,7 +29,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hms_kit.experiment import run_experiment, write_results
+    from hms_kit.tools.experiment import run_experiment, write_results
     from hms_kit.report import markdown_table
 
     cfg = config_from_args(args)

@@ -189,7 +189,7 @@ def _loader_rate(ds, batch_size: int, workers: int, n_batches: int, layout: str)
 def bench_inputs(cache: FeatureCache, report: Report, n_batches: int) -> float:
     """Merged inputs per second from ``cache`` (every modality) through the DataLoader, per
     subset and layout; returns the kaggle+eeg tile rate."""
-    from hms_kit.experiment import combinations
+    from hms_kit.tools.experiment import combinations
 
     workers = default_workers()
     target_rate = 0.0

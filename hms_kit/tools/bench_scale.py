@@ -361,7 +361,7 @@ def stage_blend(root: str, work: str, n_runs: int = 3) -> dict:
 
 
 def stage_infer(root: str, work: str, config: str, overrides: list[str], n_test: int) -> dict:
-    from hms_kit.bench import run_inference_kernel
+    from hms_kit.tools.bench import run_inference_kernel
     from hms_kit.data.competition import Competition
 
     _threads()
@@ -423,7 +423,7 @@ def run_scale(
     the label table of the full competition (17,089 EEGs, planned without signals).
     """
     from hms_kit import schema
-    from hms_kit.bench import machine_description
+    from hms_kit.tools.bench import machine_description
     from hms_kit.data.labels import ROW_MODES
 
     model_overrides = (
