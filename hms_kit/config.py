@@ -270,7 +270,7 @@ class PredictConfig:
     tta_flip: bool = False
     batch_size: int = 64
     time_limit_hours: float = 0.0  # 0: no limit; Kaggle stops an inference kernel at 9 hours
-    # MLE-bench's layout (test files longer than one window, see hms_kit.windows): each EEG
+    # MLE-bench's layout (test files longer than one window, see hms_kit.scoring.windows): each EEG
     # is predicted from windows every stride_s seconds, at most max_windows of them spread
     # over the recording (0: one window at offset 0, as on Kaggle's layout), averaged in
     # ``prob`` (mean probability) or ``logit`` (mean log-probability, renormalised) space.
@@ -289,7 +289,7 @@ AVERAGES = ("logit", "prob")
 
 @dataclass
 class TargetConfig:
-    """Which scored population the run optimises (``hms_kit.population``).
+    """Which scored population the run optimises (``hms_kit.scoring.populations``).
 
     ``kaggle_hq``: Kaggle's hidden test set (high-vote rows, one window each): stage 2
     fine-tunes on rows with >= ``train.stage2.min_votes`` votes and chooses its checkpoint on
@@ -518,7 +518,7 @@ def validate(cfg: Config) -> None:
         )
     if cfg.train.n_folds < 2:
         raise ConfigError(f"train.n_folds must be at least 2, got {cfg.train.n_folds}")
-    from hms_kit.oof import MIN_THRESHOLD
+    from hms_kit.scoring.oof import MIN_THRESHOLD
 
     if cfg.data.high_vote_threshold < MIN_THRESHOLD:
         raise ConfigError(

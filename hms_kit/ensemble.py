@@ -29,8 +29,8 @@ import pandas as pd
 from scipy.optimize import minimize
 
 from hms_kit import schema
-from hms_kit.evaluate import EPS, kl_score, prior_predictions
-from hms_kit.oof import PRED_COLS, TARGET_COLS
+from hms_kit.scoring.metric import EPS, kl_score, prior_predictions
+from hms_kit.scoring.oof import PRED_COLS, TARGET_COLS
 
 OOF_KEY = ["eeg_id", "eeg_sub_id"]
 POPULATIONS = ("hq", "all")

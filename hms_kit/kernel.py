@@ -29,9 +29,9 @@ import pandas as pd
 
 from hms_kit import schema
 from hms_kit.config import Config, load_config
-from hms_kit.oof import high_population
 from hms_kit.paths import ENV_WHEEL, KagglePaths, kaggle_paths
 from hms_kit.runlog import get_run_logger, logger
+from hms_kit.scoring.oof import high_population
 
 ENV_CONFIG = "HMS_CONFIG"
 ENV_FOLDS = "HMS_FOLDS"

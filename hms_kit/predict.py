@@ -33,7 +33,7 @@ from hms_kit.inputs.registry import input_settings
 from hms_kit.io import atomic_write_csv
 from hms_kit.models import family_inputs, is_torch_family, load_model
 from hms_kit.runlog import log_time, logger
-from hms_kit.windows import aggregate_windows, window_rows
+from hms_kit.scoring.windows import aggregate_windows, window_rows
 
 CHECKPOINT_GLOB = "fold*_best.pt"
 
@@ -106,7 +106,7 @@ def predict_test(
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Predict every test.csv row with every checkpoint found and average them.
 
-    On MLE-bench's layout (``hms_kit.windows``) each eeg_id is predicted once from windows
+    On MLE-bench's layout (``hms_kit.scoring.windows``) each eeg_id is predicted once from windows
     spread over its recording (``windows``: stride_s, max_windows, average; default
     ``PredictConfig()``), and that prediction is written to each of its rows.
 

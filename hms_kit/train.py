@@ -66,7 +66,14 @@ from hms_kit.engine import (
 
 # re-exported: older callers import these from hms_kit.train
 from hms_kit.engine.loop import amp_dtype, kl_loss, loader_workers, warmup_share  # noqa: F401
-from hms_kit.evaluate import (
+from hms_kit.fold_scheduler import fold_devices, run_side_by_side
+from hms_kit.inputs.cache import FeatureCache, build_cache
+from hms_kit.inputs.dataset import InputDataset
+from hms_kit.inputs.merge import in_chans as layout_in_chans
+from hms_kit.io import atomic_write, atomic_write_csv, atomic_write_text
+from hms_kit.models import build_model, family_inputs, get_family, is_torch_family
+from hms_kit.runlog import ensure_run_log, get_run_logger, log_time, logger
+from hms_kit.scoring.metric import (
     confusion_matrix,
     kl_score,
     per_class_table,
@@ -74,13 +81,7 @@ from hms_kit.evaluate import (
     prior_predictions,
     scores_by_population,
 )
-from hms_kit.fold_scheduler import fold_devices, run_side_by_side
-from hms_kit.inputs.cache import FeatureCache, build_cache
-from hms_kit.inputs.dataset import InputDataset
-from hms_kit.inputs.merge import in_chans as layout_in_chans
-from hms_kit.io import atomic_write, atomic_write_csv, atomic_write_text
-from hms_kit.models import build_model, family_inputs, get_family, is_torch_family
-from hms_kit.oof import (
+from hms_kit.scoring.oof import (
     PRED_COLS,
     TARGET_COLS,
     add_logits,
@@ -88,15 +89,14 @@ from hms_kit.oof import (
     population_names,
     scores_per_population,
 )
-from hms_kit.population import (
+from hms_kit.scoring.populations import (
     checkpoint_population,
     checkpoint_rows,
     eeg_mean_predictions,
     grader_view_scores,
     population_summary,
 )
-from hms_kit.population import training_stages as population_stages
-from hms_kit.runlog import ensure_run_log, get_run_logger, log_time, logger
+from hms_kit.scoring.populations import training_stages as population_stages
 
 ROW_KEY = [
     "eeg_id",
@@ -402,7 +402,7 @@ def validation_score(
 
 def checkpoint_mask(cfg: Config, votes: np.ndarray) -> np.ndarray:
     """``(n_rows,) bool``: the rows whose validation loss chooses a high-vote stage's
-    checkpoints under ``target.population`` (``hms_kit.population.checkpoint_rows``)."""
+    checkpoints under ``target.population`` (``hms_kit.scoring.populations.checkpoint_rows``)."""
     rows = np.arange(len(votes))
     mask = np.zeros(len(votes), bool)
     mask[checkpoint_rows(cfg.target.population, rows, votes, cfg.train.stage2.min_votes)] = True
@@ -740,7 +740,7 @@ def gather_oof(
 
     With ``train`` (train.csv), a run on one row per EEG or per vote vector has its OOF mapped
     back to every train.csv row those rows stand for, so runs of any row mode line up (see
-    ``hms_kit.oof``); oof.csv also gets the log-probabilities (``logit_*``). Scores cover the
+    ``hms_kit.scoring.oof``); oof.csv also gets the log-probabilities (``logit_*``). Scores cover the
     folds present, per population (``kl_all``, ``kl_votes_le_3``, ``kl_votes_4_9``,
     ``kl_votes_ge_10``, ``kl_golden``, with row counts ``n_*``), with the population the
     checkpoints were chosen on; ``complete`` says whether every fold is there.

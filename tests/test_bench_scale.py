@@ -13,9 +13,9 @@ import time
 import numpy as np
 import pytest
 
-from hms_kit.tools import bench_scale
 from hms_kit.cli import main
 from hms_kit.cli.bench import SCALE_END, SCALE_START, scale_section, splice_scale
+from hms_kit.tools import bench_scale
 
 
 def _cell_figures(line: str) -> list[float]:

@@ -213,7 +213,7 @@ def test_all_rows_validation_scores_each_eegs_mean_like_the_grader():
     import pandas as pd
 
     from hms_kit.config import load_config
-    from hms_kit.evaluate import kl_score
+    from hms_kit.scoring.metric import kl_score
     from hms_kit.train import validation_score
 
     rows = pd.DataFrame({"eeg_id": [7, 7, 8, 9]})

@@ -11,7 +11,7 @@ import torch
 
 from hms_kit import schema
 from hms_kit.cli import main
-from hms_kit.evaluate import kl_per_row, kl_score, score_submission, scores_by_population
+from hms_kit.scoring.metric import kl_per_row, kl_score, score_submission, scores_by_population
 
 
 def test_hand_computed():

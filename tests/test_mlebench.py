@@ -18,7 +18,7 @@ from hms_kit.data.mlebench import (
     split_tables,
 )
 from hms_kit.data.synth import generate_competition
-from hms_kit.evaluate import score_submission
+from hms_kit.scoring.metric import score_submission
 
 COLS = list(schema.VOTE_COLUMNS)
 

@@ -10,7 +10,7 @@ import pytest
 
 from hms_kit import schema
 from hms_kit.data.labels import read_train_csv, select_rows
-from hms_kit.oof import (
+from hms_kit.scoring.oof import (
     LOGIT_COLS,
     POPULATIONS,
     PRED_COLS,

@@ -1,4 +1,4 @@
-"""The target population (hms_kit.population) and what train.py does with it."""
+"""The target population (hms_kit.scoring.populations) and what train.py does with it."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import pytest
 
 from hms_kit import schema
 from hms_kit.config import ConfigError, load_config
-from hms_kit.evaluate import kl_per_row
-from hms_kit.oof import PRED_COLS, TARGET_COLS
-from hms_kit.population import (
+from hms_kit.scoring.metric import kl_per_row
+from hms_kit.scoring.oof import PRED_COLS, TARGET_COLS
+from hms_kit.scoring.populations import (
     checkpoint_population,
     checkpoint_rows,
     eeg_mean_predictions,

@@ -1,4 +1,5 @@
-"""Windowed prediction on MLE-bench's layout (hms_kit.windows, its hook in hms_kit.predict)."""
+"""Windowed prediction on MLE-bench's layout (hms_kit.scoring.windows, its hook in
+hms_kit.predict; the layout test in hms_kit.data.layout)."""
 
 from __future__ import annotations
 
@@ -11,11 +12,11 @@ import pytest
 from hms_kit import schema
 from hms_kit.config import PredictConfig, load_config
 from hms_kit.data import Competition
+from hms_kit.data.layout import detect_layout
 from hms_kit.data.mlebench import grade_mlebench, prepare_mlebench
 from hms_kit.data.synth import generate_competition
-from hms_kit.windows import (
+from hms_kit.scoring.windows import (
     aggregate_windows,
-    detect_layout,
     plan_windows,
     spectrogram_offset,
     window_starts,

@@ -98,8 +98,8 @@ def run_scale_command(args: argparse.Namespace) -> int:
     import sys
     import tempfile
 
-    from hms_kit.tools.bench_scale import from_json, render, run_scale, to_json
     from hms_kit.io import atomic_write_text
+    from hms_kit.tools.bench_scale import from_json, render, run_scale, to_json
 
     if args.from_json:
         section = render(from_json(args.from_json.read_text()))
@@ -146,9 +146,9 @@ def run_scale_command(args: argparse.Namespace) -> int:
 def run(args: argparse.Namespace) -> int:
     import tempfile
 
-    from hms_kit.tools.bench import render, run_benchmarks
     from hms_kit.data import Competition
     from hms_kit.io import atomic_write_text
+    from hms_kit.tools.bench import render, run_benchmarks
 
     if args.scale or args.from_json:
         return run_scale_command(args)

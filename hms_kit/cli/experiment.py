@@ -29,8 +29,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hms_kit.tools.experiment import run_experiment, write_results
     from hms_kit.report import markdown_table
+    from hms_kit.tools.experiment import run_experiment, write_results
 
     cfg = config_from_args(args)
     if args.train_csv:

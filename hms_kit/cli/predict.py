@@ -38,7 +38,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=[],
         metavar="predict.KEY=VALUE",
         help="a predict setting, e.g. --set predict.max_windows=0 (offset 0 only) or "
-        "predict.average=prob (MLE-bench's layout; see hms_kit.windows)",
+        "predict.average=prob (MLE-bench's layout; see hms_kit.scoring.windows)",
     )
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from hms_kit.evaluate import score_submission
+from hms_kit.scoring.metric import score_submission
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

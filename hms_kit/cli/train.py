@@ -14,8 +14,8 @@ from hms_kit.cli.common import (
     parse_folds,
 )
 from hms_kit.data import Competition
-from hms_kit.oof import high_population
 from hms_kit.runlog import get_run_logger
+from hms_kit.scoring.oof import high_population
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     scores = {k: v for k, v in result.items() if k != "folds_trained"}
     print(json.dumps(scores, indent=1))
     if result.get("complete"):
-        from hms_kit.population import population_summary
+        from hms_kit.scoring.populations import population_summary
 
         t = cfg.data.high_vote_threshold
         # the population the run optimises, its headline score first

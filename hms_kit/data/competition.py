@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -14,10 +13,8 @@ import pyarrow.parquet as pq
 
 from hms_kit import paths, schema
 from hms_kit.data.labels import read_csv_file, read_train_csv, read_train_subset
+from hms_kit.data.layout import Layout, detect_layout
 from hms_kit.data.readers import DataError, Spectrogram, read_eeg, read_spectrogram
-
-if TYPE_CHECKING:
-    from hms_kit.windows import Layout
 
 SPLITS = ("train", "test")
 
@@ -100,10 +97,9 @@ class Competition:
         return {k: float(n * schema.SPEC_ROW_S) for k, n in rows.items()}
 
     def test_layout(self, test: pd.DataFrame | None = None) -> Layout:
-        """Kaggle's test layout or MLE-bench's (``hms_kit.windows.detect_layout``: test.csv
+        """Kaggle's test layout or MLE-bench's (``hms_kit.data.layout.detect_layout``: test.csv
         repeats eeg_ids or its EEGs are longer than one window), logged."""
         from hms_kit.runlog import logger
-        from hms_kit.windows import detect_layout
 
         test = self.read_test() if test is None else test
         layout = detect_layout(test, self.eeg_seconds(pd.unique(test["eeg_id"]), "test"))

@@ -31,8 +31,8 @@ import pandas as pd
 from hms_kit import schema
 from hms_kit.data.labels import read_train_csv
 from hms_kit.data.readers import DataError
-from hms_kit.evaluate import kl_per_row
 from hms_kit.io import atomic_write_csv
+from hms_kit.scoring.metric import kl_per_row
 
 TEST_SIZE = 0.1
 RANDOM_STATE = 0

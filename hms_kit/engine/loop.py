@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
 from hms_kit.config import StageConfig
-from hms_kit.evaluate import kl_score
+from hms_kit.scoring.metric import kl_score
 
 Batch = dict[str, torch.Tensor]
 BatchAugment = Callable[[Batch, torch.Tensor, torch.Generator], tuple[Batch, torch.Tensor]]

@@ -328,7 +328,7 @@ def stage_blend(root: str, work: str, n_runs: int = 3) -> dict:
     from hms_kit.data.competition import Competition
     from hms_kit.data.labels import total_votes, vote_targets
     from hms_kit.ensemble import blend_runs
-    from hms_kit.oof import PRED_COLS, TARGET_COLS
+    from hms_kit.scoring.oof import PRED_COLS, TARGET_COLS
     from hms_kit.train import fold_groups, make_folds
 
     # OOF files as training writes them (every train row), from a made-up model per run:
@@ -361,8 +361,8 @@ def stage_blend(root: str, work: str, n_runs: int = 3) -> dict:
 
 
 def stage_infer(root: str, work: str, config: str, overrides: list[str], n_test: int) -> dict:
-    from hms_kit.tools.bench import run_inference_kernel
     from hms_kit.data.competition import Competition
+    from hms_kit.tools.bench import run_inference_kernel
 
     _threads()
     cfg = _cfg(config, overrides)
@@ -423,8 +423,8 @@ def run_scale(
     the label table of the full competition (17,089 EEGs, planned without signals).
     """
     from hms_kit import schema
-    from hms_kit.tools.bench import machine_description
     from hms_kit.data.labels import ROW_MODES
+    from hms_kit.tools.bench import machine_description
 
     model_overrides = (
         ["inputs.layout=stack", "inputs.scale=0.25"] if model_overrides is None else model_overrides

@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 
 from hms_kit import schema
-from hms_kit.evaluate import kl_score, prior_predictions, score_submission, votes_to_targets
 from hms_kit.paths import ENV_KAGGLE_ROOT, KagglePaths
+from hms_kit.scoring.metric import kl_score, prior_predictions, score_submission, votes_to_targets
 
 COMPETITION_FILES = (
     "train.csv",

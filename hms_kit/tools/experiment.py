@@ -17,9 +17,9 @@ from hms_kit import schema
 from hms_kit.config import Config
 from hms_kit.data.competition import Competition
 from hms_kit.io import atomic_write_csv, atomic_write_text
-from hms_kit.oof import high_population
 from hms_kit.report import markdown_table
 from hms_kit.runlog import logger
+from hms_kit.scoring.oof import high_population
 
 TABLE_COLUMNS = [
     "Model",
@@ -41,8 +41,8 @@ def prior_row(run_dir: Path, threshold: int = schema.HIGH_VOTE_THRESHOLD) -> dic
     ``kl_prior``) scored on the same populations as the runs; None without an oof.csv."""
     import numpy as np
 
-    from hms_kit.evaluate import prior_predictions
-    from hms_kit.oof import TARGET_COLS, scores_per_population
+    from hms_kit.scoring.metric import prior_predictions
+    from hms_kit.scoring.oof import TARGET_COLS, scores_per_population
 
     path = run_dir / "oof.csv"
     if not path.is_file():

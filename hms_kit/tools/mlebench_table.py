@@ -24,7 +24,7 @@ from hms_kit.data.mlebench import (
     TRUE_PROBS_CSV,
     grade_mlebench,
 )
-from hms_kit.evaluate import kl_per_row, votes_to_targets
+from hms_kit.scoring.metric import kl_per_row, votes_to_targets
 
 COLS = list(schema.VOTE_COLUMNS)
 

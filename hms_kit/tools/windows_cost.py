@@ -18,7 +18,7 @@ from pathlib import Path
 from hms_kit.config import PredictConfig
 from hms_kit.data import Competition
 from hms_kit.predict import find_checkpoints, predict_test
-from hms_kit.windows import window_rows
+from hms_kit.scoring.windows import window_rows
 
 
 def main() -> None:

@@ -380,7 +380,7 @@ def gap_closed(oof: pd.DataFrame, truth: pd.DataFrame, threshold: int = 10) -> d
     oof: the kit's oof.csv (``pred_*``, ``target_*``, ``total_votes``, eeg_id, eeg_sub_id);
     truth: ``_synth/train_true_probs.csv``. The prior is the mean target of all OOF rows.
     """
-    from hms_kit.evaluate import kl_score
+    from hms_kit.scoring.metric import kl_score
 
     cols = list(schema.VOTE_COLUMNS)
     m = oof.merge(truth, on=["eeg_id", "eeg_sub_id"], how="left", validate="one_to_one")

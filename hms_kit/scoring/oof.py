@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from hms_kit import schema
-from hms_kit.evaluate import EPS, kl_per_row
+from hms_kit.scoring.metric import EPS, kl_per_row
 
 MIN_THRESHOLD = 5  # below it the 4..threshold-1 population would be empty
 

@@ -6,7 +6,8 @@ full-length train files, without offsets, and the grader scores one prediction p
 against the label distributions of all its rows. Offset 0 sees only the recording's first
 50 s; this module spreads windows over the whole recording instead:
 
-1. ``detect_layout``: Kaggle's or MLE-bench's, from test.csv and the test files' lengths;
+1. ``hms_kit.data.layout.detect_layout``: Kaggle's or MLE-bench's, from test.csv and the
+   test files' lengths;
 2. ``plan_windows`` (pure): window rows ``eeg_id, eeg_label_offset_seconds, spectrogram_id,
    spectrogram_label_offset_seconds`` from the files' lengths, a stride and a cap;
 3. the usual prediction runs on those rows (``hms_kit.predict``);
@@ -23,7 +24,6 @@ then kept inside the file.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -35,40 +35,8 @@ if TYPE_CHECKING:
     from hms_kit.config import PredictConfig
     from hms_kit.data.competition import Competition
 
-LAYOUTS = ("kaggle", "mlebench")
-OFFSET_COLUMNS = ("eeg_label_offset_seconds", "spectrogram_label_offset_seconds")
 PLAN_COLUMNS = ("eeg_id", "eeg_label_offset_seconds", "spectrogram_id",
                 "spectrogram_label_offset_seconds", "patient_id")  # fmt: skip
-
-
-@dataclass(frozen=True)
-class Layout:
-    """The test set's layout and why: ``name`` is ``kaggle`` or ``mlebench``."""
-
-    name: str
-    reason: str
-
-
-def detect_layout(test: pd.DataFrame, eeg_seconds: dict[int, float]) -> Layout:
-    """Kaggle's layout or MLE-bench's, from test.csv and the test EEGs' lengths (seconds,
-    those that could be read).
-
-    MLE-bench's: test.csv has no offset columns and either repeats an eeg_id (one line per
-    label row) or has a test EEG longer than one 50-s window. Anything else is Kaggle's, where
-    every test EEG is one window predicted at offset 0 (or at test.csv's offsets, if given).
-    """
-    if any(c in test.columns for c in OFFSET_COLUMNS):
-        return Layout("kaggle", "test.csv gives offsets")
-    repeats = int(test["eeg_id"].duplicated().sum())
-    longer = sum(1 for s in eeg_seconds.values() if s > schema.EEG_WINDOW_S)
-    if repeats or longer:
-        return Layout(
-            "mlebench",
-            f"test.csv repeats eeg_ids ({repeats} repeated lines of {len(test)}) and "
-            f"{longer} of {len(eeg_seconds)} test EEGs are longer than "
-            f"{schema.EEG_WINDOW_S} s",
-        )
-    return Layout("kaggle", f"{len(test)} test EEGs, one line and one window each")
 
 
 def window_starts(length_s: float, stride_s: float, max_windows: int) -> np.ndarray:
