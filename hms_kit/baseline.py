@@ -237,9 +237,10 @@ def train_baseline(comp: Competition, cfg: Config, run_dir: str | Path) -> dict[
     """
     from hms_kit.checkpoint import fold_checkpoint_path, save_checkpoint
     from hms_kit.config import to_dict
+    from hms_kit.data.folds import folds_from_file, load_or_make_folds
     from hms_kit.io import atomic_write_csv
     from hms_kit.scoring.metric import prior_predictions
-    from hms_kit.train import folds_from_file, gather_oof, load_or_make_folds, oof_frame, run_id
+    from hms_kit.train import gather_oof, oof_frame, run_id
 
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)

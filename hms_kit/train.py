@@ -51,7 +51,13 @@ from hms_kit.checkpoint import (
 )
 from hms_kit.config import Config, ConfigError, StageConfig, save_config, to_dict
 from hms_kit.data.competition import Competition
-from hms_kit.data.folds import assign_folds, folds_sha, read_folds_file
+from hms_kit.data.folds import (
+    ROW_KEY,
+    folds_from_file,
+    folds_sha,
+    load_or_make_folds,
+    patient_folds_table,
+)
 from hms_kit.data.labels import absent_classes, select_rows, total_votes, vote_targets
 from hms_kit.data.readers import DataError
 from hms_kit.engine import (
@@ -98,13 +104,6 @@ from hms_kit.scoring.populations import (
 )
 from hms_kit.scoring.populations import training_stages as population_stages
 
-ROW_KEY = [
-    "eeg_id",
-    "eeg_label_offset_seconds",
-    "spectrogram_id",
-    "spectrogram_label_offset_seconds",
-]
-
 
 class NoCheckpointError(RuntimeError):
     """A fold stopped before any epoch finished: there is no model to keep."""
@@ -114,54 +113,13 @@ class NonFiniteLossError(DataError):
     """A training batch gave a NaN or infinite loss; names the label rows and their files."""
 
 
+# ----------------------------------------------------------------------------- fingerprints
 # settings that do not change what a fold's model is: a run resumed with another time limit,
 # worker count, log cadence or inference batch size keeps its folds
 # the folds themselves are fingerprinted, so where they came from (folds_file) need not be
 _NOT_FINGERPRINTED = {
     "train": ("folds", "time_limit_hours", "num_workers", "log_every", "fold_workers", "folds_file")
 }
-
-
-# ----------------------------------------------------------------------------- folds
-def fold_groups(rows: pd.DataFrame) -> np.ndarray:
-    """``(n,) int64`` group per row: the connected components of patient_id and eeg_id.
-
-    Grouping by patient_id alone would let an eeg_id listed under two patient_ids (an error
-    in train.csv, but one seen in the wild) put the same recording in training and in
-    validation; linking every patient to every EEG it lists keeps them together.
-    """
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-
-    p_codes, _ = pd.factorize(rows["patient_id"])
-    e_codes, e_uniques = pd.factorize(rows["eeg_id"])
-    n_p = int(p_codes.max()) + 1 if len(p_codes) else 0
-    n = n_p + len(e_uniques)
-    graph = coo_matrix((np.ones(len(rows)), (p_codes, n_p + e_codes)), shape=(n, n))
-    _, labels = connected_components(graph, directed=False)
-    return labels[p_codes].astype(np.int64)
-
-
-def make_folds(rows: pd.DataFrame, n_folds: int, seed: int) -> np.ndarray:
-    """``(n,) int64`` fold per row: StratifiedGroupKFold grouped by ``fold_groups`` (patients
-    joined through shared EEGs), stratified by expert_consensus, shuffled with ``seed``. No
-    patient and no EEG lands in two folds. ConfigError when there are fewer groups than folds.
-    """
-    from sklearn.model_selection import StratifiedGroupKFold
-
-    groups = fold_groups(rows)
-    n_groups = len(np.unique(groups))
-    if n_groups < n_folds:
-        raise ConfigError(
-            f"train.n_folds = {n_folds}, but the training rows hold only {n_groups} separate "
-            f"patients (patients sharing an EEG count once): set train.n_folds <= {n_groups}"
-        )
-    sgkf = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
-    folds = np.full(len(rows), -1, dtype=np.int64)
-    y = rows[schema.CONSENSUS_COLUMN].astype(str).to_numpy()
-    for k, (_, val) in enumerate(sgkf.split(rows, y, groups=groups)):
-        folds[val] = k
-    return folds
 
 
 def run_fingerprint(cfg: Config, rows: pd.DataFrame, folds: np.ndarray) -> str:
@@ -225,22 +183,6 @@ def retire_stale_fold_files(run_dir: Path, n_folds: int, fingerprint: str) -> di
             shutil.move(str(f), str(target))
         moved[k] = reason
     return moved
-
-
-def load_or_make_folds(run_dir: Path, rows: pd.DataFrame, n_folds: int, seed: int) -> np.ndarray:
-    """The run's folds.csv if it matches these rows and fold count, else new folds written there."""
-    path = run_dir / "folds.csv"
-    if path.is_file():
-        saved = pd.read_csv(path)
-        same = len(saved) == len(rows) and saved["fold"].max() + 1 == n_folds
-        if same and (saved[ROW_KEY].to_numpy() == rows[ROW_KEY].to_numpy()).all():
-            return saved["fold"].to_numpy(dtype=np.int64)
-        logger().warning("%s does not match the rows or fold count: making new folds", path)
-    folds = make_folds(rows, n_folds, seed)
-    out = rows[[*ROW_KEY, "patient_id", schema.CONSENSUS_COLUMN]].copy()
-    out["fold"] = folds
-    atomic_write_csv(path, out)
-    return folds
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -780,31 +722,6 @@ def population_table(scores: dict[str, Any], threshold: int = schema.HIGH_VOTE_T
         f"({scores.get(f'n_{name}', 0)} rows)"
         for name in population_names(threshold)
     )
-
-
-def patient_folds_table(folds_csv: pd.DataFrame) -> pd.DataFrame:
-    """A run's folds.csv (one line per row) as ``patient_id, fold``."""
-    return folds_csv[["patient_id", "fold"]].drop_duplicates("patient_id")
-
-
-def folds_from_file(
-    run_dir: Path, rows: pd.DataFrame, path: str | Path, n_folds: int
-) -> np.ndarray:
-    """Folds of ``rows`` from a ``patient_id,fold`` file, written to the run's folds.csv.
-
-    Raises ConfigError when the file's fold count is not ``n_folds``, DataError when it lacks
-    a patient of these rows.
-    """
-    table = read_folds_file(path)
-    have = int(table["fold"].max()) + 1 if len(table) else 0
-    if have != n_folds:
-        raise ConfigError(f"{path}: holds {have} folds but train.n_folds = {n_folds}")
-    folds = assign_folds(rows, table, source=str(path))
-    out = rows[[*ROW_KEY, "patient_id", schema.CONSENSUS_COLUMN]].copy()
-    out["fold"] = folds
-    atomic_write_csv(run_dir / "folds.csv", out)
-    logger().info("folds from %s (sha %s)", path, folds_sha(table))
-    return folds
 
 
 def plot_lr(run_dir: Path) -> Path | None:

@@ -20,10 +20,11 @@ from hms_kit import schema
 from hms_kit.cli import main
 from hms_kit.config import load_config
 from hms_kit.data import Competition
+from hms_kit.data.folds import make_folds
 from hms_kit.data.synth import generate_competition
 from hms_kit.inputs.cache import build_cache
 from hms_kit.predict import predict_test
-from hms_kit.train import gather_oof, make_folds, train_folds
+from hms_kit.train import gather_oof, train_folds
 
 TINY = tiny_overrides(2)
 

@@ -20,11 +20,12 @@ from hms_kit.checkpoint import load_checkpoint, save_checkpoint
 from hms_kit.cli import main
 from hms_kit.config import load_config
 from hms_kit.data import Competition, DataError
+from hms_kit.data.folds import make_folds
 from hms_kit.data.synth import generate_competition
 from hms_kit.inputs import cache as cache_mod
 from hms_kit.inputs.cache import build_cache
 from hms_kit.predict import find_checkpoints, predict_test
-from hms_kit.train import make_folds, train_folds, training_rows
+from hms_kit.train import train_folds, training_rows
 
 TINY = tiny_overrides(2)
 ONE_STAGE = [*TINY, "train.two_stage=false"]

@@ -32,11 +32,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from hms_kit.config import load_config, resolve_config_path
     from hms_kit.data import Competition
-    from hms_kit.data.folds import folds_sha, patient_folds
+    from hms_kit.data.folds import folds_sha, make_folds, patient_folds
     from hms_kit.data.synth import generate_competition
     from hms_kit.io import atomic_write_csv
     from hms_kit.tools.demo import TRAIN_KERNEL_OUTPUT, layout_kaggle_tree, run_kernel, score_demo
-    from hms_kit.train import make_folds
 
     start = time.perf_counter()
     out = args.out

@@ -17,9 +17,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from hms_kit.data import Competition
-    from hms_kit.data.folds import folds_sha, patient_folds
+    from hms_kit.data.folds import folds_sha, make_folds, patient_folds
     from hms_kit.io import atomic_write_csv
-    from hms_kit.train import make_folds
 
     rows = Competition.locate(args.competition).read_train()
     try:

@@ -326,10 +326,10 @@ def stage_loader(
 
 def stage_blend(root: str, work: str, n_runs: int = 3) -> dict:
     from hms_kit.data.competition import Competition
+    from hms_kit.data.folds import fold_groups, make_folds
     from hms_kit.data.labels import total_votes, vote_targets
     from hms_kit.ensemble import blend_runs
     from hms_kit.scoring.oof import PRED_COLS, TARGET_COLS
-    from hms_kit.train import fold_groups, make_folds
 
     # OOF files as training writes them (every train row), from a made-up model per run:
     # the blend's cost depends on the rows, not on how good the predictions are
