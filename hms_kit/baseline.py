@@ -12,7 +12,7 @@ A multinomial logistic regression (``model.name: logreg``) or gradient boosting
 (``model.name: hgb``) fits the vote distributions (each row is given once per class,
 weighted by that class's share of the votes: the soft-label cross-entropy), on the kit's
 patient-grouped folds (or the run's shared folds file). A run writes what a CNN run
-writes: config.yaml, folds.csv, oof_fold{k}.csv and, through ``train.gather_oof``, oof.csv,
+writes: config.yaml, folds.csv, oof_fold{k}.csv and, through ``scoring.oof.gather_oof``, oof.csv,
 scores.json and per_class.csv; with ``logreg``, each fold's model as
 ``checkpoints/fold{k}_best.pt`` (the scaler and the regression as tensors, loadable with
 ``weights_only``), which ``predict`` uses like a CNN fold, so the baseline is an ensemble member.
@@ -233,14 +233,15 @@ def features_of_test_rows(comp: Competition, test: pd.DataFrame) -> tuple[np.nda
 def train_baseline(comp: Competition, cfg: Config, run_dir: str | Path) -> dict[str, Any]:
     """Train the baseline on every fold of ``cfg`` and gather its OOF results in ``run_dir``.
 
-    Returns ``train.gather_oof``'s summary plus ``folds_trained`` (rows and seconds per fold).
+    Returns ``gather_oof``'s summary plus ``folds_trained`` (rows and seconds per fold).
     """
     from hms_kit.checkpoint import fold_checkpoint_path, save_checkpoint
     from hms_kit.config import to_dict
     from hms_kit.data.folds import folds_from_file, load_or_make_folds
     from hms_kit.io import atomic_write_csv
     from hms_kit.scoring.metric import prior_predictions
-    from hms_kit.train import gather_oof, oof_frame, run_id
+    from hms_kit.scoring.oof import gather_oof
+    from hms_kit.train import oof_frame, run_id
 
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)

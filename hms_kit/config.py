@@ -518,12 +518,10 @@ def validate(cfg: Config) -> None:
         )
     if cfg.train.n_folds < 2:
         raise ConfigError(f"train.n_folds must be at least 2, got {cfg.train.n_folds}")
-    from hms_kit.scoring.oof import MIN_THRESHOLD
-
-    if cfg.data.high_vote_threshold < MIN_THRESHOLD:
+    if cfg.data.high_vote_threshold < schema.MIN_HIGH_VOTE_THRESHOLD:
         raise ConfigError(
-            f"data.high_vote_threshold must be at least {MIN_THRESHOLD} votes (the 4..threshold-1 "
-            f"population would be empty), got {cfg.data.high_vote_threshold}"
+            f"data.high_vote_threshold must be at least {schema.MIN_HIGH_VOTE_THRESHOLD} votes "
+            f"(the 4..threshold-1 population would be empty), got {cfg.data.high_vote_threshold}"
         )
 
 

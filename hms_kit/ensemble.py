@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,13 +30,15 @@ import pandas as pd
 from scipy.optimize import minimize
 
 from hms_kit import schema
+from hms_kit.runlog import logger
 from hms_kit.scoring.metric import EPS, kl_score, prior_predictions
-from hms_kit.scoring.oof import PRED_COLS, TARGET_COLS
+from hms_kit.scoring.oof import PRED_COLS, TARGET_COLS, gather_fold_oof
 
 OOF_KEY = ["eeg_id", "eeg_sub_id"]
 POPULATIONS = ("hq", "all")
 METHODS = ("logit", "simplex")
 BLEND_FILE = "blend.json"
+RUN_CONFIG = "config.yaml"  # a run folder's resolved config; its hash names the run
 
 
 class BlendError(ValueError):
@@ -367,3 +370,84 @@ def drop_members(blend: dict[str, Any], keep: list[int]) -> dict[str, Any]:
         "runs": [blend["runs"][i] for i in keep],
         "weights": (kept * scale).tolist(),
     }
+
+
+# ---------------------------------------------------------------------------- members
+# What the inference kernel blends: the train outputs attached to it, grouped by config.
+
+
+@dataclass
+class Member:
+    """One ensemble member among the attached inputs: the train outputs (one per fold
+    kernel, or one for all folds) written with one config, identified by its file hash."""
+
+    config_sha: str
+    runs: list[Path]
+
+    def checkpoints(self) -> int:
+        return sum(len(list(r.rglob("fold*_best.pt"))) for r in self.runs)
+
+
+def find_members(inputs: list[Path]) -> list[Member]:
+    """Attached train outputs (a ``config.yaml`` with ``fold*_best.pt`` below it), grouped by
+    the config that trained them: fold kernels of one config are one member."""
+    from hms_kit.checkpoint import STALE_DIR  # imported here: it brings torch
+
+    runs: list[Path] = []
+    for d in inputs:
+        for cfg in sorted(d.rglob(RUN_CONFIG)) + [d / RUN_CONFIG]:
+            run = cfg.parent
+            if not cfg.is_file() or run in runs or any(r in run.parents for r in runs):
+                continue
+            if any(STALE_DIR not in f.relative_to(run).parts for f in run.rglob("fold*_best.pt")):
+                runs.append(run)
+    by_sha: dict[str, list[Path]] = {}
+    for run in runs:
+        by_sha.setdefault(file_sha(run / RUN_CONFIG), []).append(run)
+    return [Member(sha, rs) for sha, rs in by_sha.items()]
+
+
+def member_blend(
+    members: list[Member], inputs: list[Path], work: Path, train: pd.DataFrame | None = None
+) -> dict:
+    """The blend of ``members`` (weights in members' order): an attached ``blend.json`` whose
+    runs are these members (matched by config hash), else one fitted here on the members'
+    OOF files (gathered into ``work/m<i>/``), else equal weights."""
+    log = logger()
+    shas = [m.config_sha for m in members]
+    for d in inputs:
+        for path in sorted(d.rglob(BLEND_FILE)):
+            try:
+                blend = read_blend(path)
+            except BlendError as exc:
+                log.warning("%s", exc)
+                continue
+            order = [r.get("config_sha") for r in blend["runs"]]
+            if sorted(order) == sorted(shas):
+                log.info("blend: %s", path)
+                weights = [blend["weights"][order.index(s)] for s in shas]
+                return {**blend, "weights": weights}
+    try:
+        dirs = []
+        for i, m in enumerate(members):
+            if gather_fold_oof(m.runs, work / f"m{i}", train) is None:
+                raise BlendError(f"member {i} ({m.runs[0]}) has no OOF files")
+            shutil.copyfile(m.runs[0] / RUN_CONFIG, work / f"m{i}" / RUN_CONFIG)
+            dirs.append(work / f"m{i}")
+        try:
+            blend = choose_blend(dirs, population="hq")
+        except BlendError as exc:  # e.g. too few high-vote rows to cross-validate on
+            log.warning("no blend on the high-vote rows (%s): fitted on all rows", exc)
+            blend = choose_blend(dirs, population="all")
+        log.info(
+            "blend fitted on the members' OOF (%s rows): %s chosen, weights %s; inner-CV KL %s",
+            blend["population"],
+            blend["chosen"],
+            [round(w, 3) for w in blend["weights"]],
+            {k: round(v, 4) for k, v in blend["candidates"].items()},
+        )
+        return blend
+    except (BlendError, OSError, ValueError) as exc:
+        log.warning("no blend could be fitted (%s): members weighted equally", exc)
+        n = len(members)
+        return {"method": "simplex", "weights": [1 / n] * n, "bias": [0.0] * 6}

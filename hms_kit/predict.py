@@ -15,7 +15,7 @@ import tempfile
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -32,8 +32,12 @@ from hms_kit.inputs.dataset import InputDataset
 from hms_kit.inputs.registry import input_settings
 from hms_kit.io import atomic_write_csv
 from hms_kit.models import family_inputs, is_torch_family, load_model
-from hms_kit.runlog import log_time, logger
+from hms_kit.runlog import get_run_logger, log_time, logger
 from hms_kit.scoring.windows import aggregate_windows, window_rows
+
+if TYPE_CHECKING:
+    from hms_kit.ensemble import Member
+    from hms_kit.paths import KagglePaths
 
 CHECKPOINT_GLOB = "fold*_best.pt"
 
@@ -364,3 +368,79 @@ def combine_members(
         "fallback_rows": base["eeg_id"][~ok.any(axis=0)].astype(int).tolist(),
     }
     return validate_submission(sub, base["eeg_id"].to_numpy()), report
+
+
+# ---------------------------------------------------------------------------- ensembles
+
+
+def predict_ensemble(
+    comp: Competition, members: list[Member], cfg: Config, paths: KagglePaths
+) -> tuple[pd.DataFrame, dict]:
+    """Predict the test set with every member (highest weight first) and blend them.
+
+    A member that would pass ``predict.time_limit_hours`` (estimated from the seconds per
+    checkpoint measured so far) is skipped, as is one that fails; the blend's weights are
+    renormalised over the members that predicted each row. Returns ``(submission, report)``
+    like ``predict_test``, plus ``members_failed`` and ``members_skipped``.
+    """
+    import time
+
+    from hms_kit.ensemble import member_blend
+
+    log = get_run_logger(paths.working)
+    start = time.time()
+    try:
+        train = comp.read_train()
+    except Exception as exc:  # the blend can still be fitted on the runs' own rows
+        log.warning("train.csv unreadable (%s): members' OOF kept in their row modes", exc)
+        train = None
+    blend = member_blend(members, paths.model_inputs(), paths.working / "members", train)
+    limit = cfg.predict.time_limit_hours * 3600
+    frames: list = [None] * len(members)
+    reports: list[dict] = [{"fallback_rows": []} for _ in members]
+    report: dict = {"checkpoints": [], "predicted_with": [], "members_failed": []}
+    report["members_skipped"] = []
+    per_checkpoint = 0.0
+    for i in np.argsort(-np.asarray(blend["weights"]), kind="stable"):
+        m = members[i]
+        needed = per_checkpoint * m.checkpoints() * 1.2
+        if limit and time.time() - start + needed > limit:
+            log.warning("member %d (%s) skipped: it would pass the time limit", i, m.runs)
+            report["members_skipped"].append(int(i))
+            continue
+        t = time.time()
+        sub, rep = predict_test(
+            comp,
+            m.runs,
+            cache_dir=paths.temp / "test_cache",
+            tta_flip=cfg.predict.tta_flip,
+            windows=cfg.predict,
+        )
+        used = len(rep["predicted_with"])
+        per_checkpoint = max(per_checkpoint, (time.time() - t) / max(1, used))
+        report["checkpoints"] += rep["checkpoints"]
+        report["predicted_with"] += rep["predicted_with"]
+        report["sample_submission_mismatch"] = rep["sample_submission_mismatch"]
+        reports[i] = rep
+        if used:
+            frames[i] = sub
+        else:
+            report["members_failed"].append(int(i))
+        log.info("member %d: %d checkpoints, %.1f s", i, used, time.time() - t)
+    sub, combined = combine_members(frames, reports, blend, fallback_prior(comp))
+    report["fallback_rows"] = combined["fallback_rows"]
+    report["members_used"] = combined["members_used"]
+    return sub, report
+
+
+def prior_submission(comp: Competition) -> pd.DataFrame:
+    """The training prior (1/6 if train.csv cannot be read) for every row of test.csv (else
+    sample_submission.csv): the last resort of the inference kernel's rerun."""
+    try:
+        ids = comp.read_test()["eeg_id"].to_numpy()
+    except Exception:
+        ids = comp.read_sample_submission()["eeg_id"].to_numpy()
+    probs = np.tile(fallback_prior(comp), (len(ids), 1))
+    sub = pd.DataFrame(probs, columns=list(schema.VOTE_COLUMNS))
+    sub.insert(0, "eeg_id", ids)
+    return sub

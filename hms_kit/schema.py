@@ -65,6 +65,8 @@ TRAIN_COLUMNS: tuple[str, ...] = (
 TEST_COLUMNS: tuple[str, ...] = ("spectrogram_id", "eeg_id", "patient_id")
 SUBMISSION_COLUMNS: tuple[str, ...] = ("eeg_id", *VOTE_COLUMNS)
 
+# below 5 the votes_4_<threshold-1> population would be empty
+MIN_HIGH_VOTE_THRESHOLD = 5
 HIGH_VOTE_THRESHOLD = 10  # rows with >= 10 votes: the expert population the hidden test resembles
 
 # Panel size of every modality in the merged model input (frequency x time).

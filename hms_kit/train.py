@@ -54,9 +54,7 @@ from hms_kit.data.competition import Competition
 from hms_kit.data.folds import (
     ROW_KEY,
     folds_from_file,
-    folds_sha,
     load_or_make_folds,
-    patient_folds_table,
 )
 from hms_kit.data.labels import absent_classes, select_rows, total_votes, vote_targets
 from hms_kit.data.readers import DataError
@@ -80,26 +78,19 @@ from hms_kit.io import atomic_write, atomic_write_csv, atomic_write_text
 from hms_kit.models import build_model, family_inputs, get_family, is_torch_family
 from hms_kit.runlog import ensure_run_log, get_run_logger, log_time, logger
 from hms_kit.scoring.metric import (
-    confusion_matrix,
     kl_score,
-    per_class_table,
-    plot_confusion,
     prior_predictions,
     scores_by_population,
 )
 from hms_kit.scoring.oof import (
     PRED_COLS,
     TARGET_COLS,
-    add_logits,
-    expand_to_train_rows,
+    gather_oof,
     population_names,
-    scores_per_population,
 )
 from hms_kit.scoring.populations import (
-    checkpoint_population,
     checkpoint_rows,
     eeg_mean_predictions,
-    grader_view_scores,
     population_summary,
 )
 from hms_kit.scoring.populations import training_stages as population_stages
@@ -673,46 +664,6 @@ def run_id(run_dir: Path) -> str:
     rid = f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{uuid.uuid4().hex[:8]}"
     atomic_write_text(path, rid + "\n")
     return rid
-
-
-def gather_oof(
-    run_dir: str | Path, cfg: Config, train: pd.DataFrame | None = None
-) -> dict[str, Any]:
-    """Join the oof_fold*.csv files into oof.csv with scores.json, per_class.csv and confusion.png.
-
-    With ``train`` (train.csv), a run on one row per EEG or per vote vector has its OOF mapped
-    back to every train.csv row those rows stand for, so runs of any row mode line up (see
-    ``hms_kit.scoring.oof``); oof.csv also gets the log-probabilities (``logit_*``). Scores cover the
-    folds present, per population (``kl_all``, ``kl_votes_le_3``, ``kl_votes_4_9``,
-    ``kl_votes_ge_10``, ``kl_golden``, with row counts ``n_*``), with the population the
-    checkpoints were chosen on; ``complete`` says whether every fold is there.
-    """
-    run_dir = Path(run_dir)
-    parts = sorted(run_dir.glob("oof_fold*.csv"))
-    if not parts:
-        return {"complete": False, "folds": []}
-    oof = pd.concat([pd.read_csv(p) for p in parts], ignore_index=True)
-    if train is not None and cfg.data.row_mode != "all":
-        oof = expand_to_train_rows(oof, train, cfg.data.row_mode)
-    oof = add_logits(oof)
-    atomic_write_csv(run_dir / "oof.csv", oof)
-    t, p, v = oof[TARGET_COLS].to_numpy(), oof[PRED_COLS].to_numpy(), oof["total_votes"].to_numpy()
-    scores = scores_per_population(t, p, v, oof["eeg_id"].to_numpy(), cfg.data.high_vote_threshold)
-    scores.update(scores_by_population(t, p, v, cfg.data.high_vote_threshold))
-    folds_present = sorted(int(f) for f in oof["fold"].unique())
-    scores.update({"folds": folds_present, "complete": len(folds_present) == cfg.train.n_folds})
-    scores["kl_prior"] = scores_by_population(t, prior_predictions(t, len(t)), v)["kl_all"]
-    # issue 13: the target population, and OOF one prediction per eeg_id (MLE-bench's view)
-    scores["target_population"] = cfg.target.population
-    scores["checkpoint_population"] = checkpoint_population(cfg)
-    scores.update(grader_view_scores(oof, cfg.data.high_vote_threshold))
-    scores["row_mode"] = cfg.data.row_mode
-    if (run_dir / "folds.csv").is_file():
-        scores["folds_sha"] = folds_sha(patient_folds_table(pd.read_csv(run_dir / "folds.csv")))
-    atomic_write_text(run_dir / "scores.json", json.dumps(scores, indent=1))
-    atomic_write_csv(run_dir / "per_class.csv", per_class_table(oof))
-    plot_confusion(confusion_matrix(oof), run_dir / "confusion.png")
-    return scores
 
 
 def population_table(scores: dict[str, Any], threshold: int = schema.HIGH_VOTE_THRESHOLD) -> str:

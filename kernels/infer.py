@@ -48,7 +48,7 @@ def main() -> None:
     subprocess.check_call([*pip, "--target", target, wheels[0]])
     sys.path.insert(0, target)
 
-    from hms_kit.kernel import CommitRunError, run_infer_kernel
+    from hms_kit.runtime import CommitRunError, run_infer_kernel
 
     try:
         run_infer_kernel(ROOT)

@@ -1,9 +1,11 @@
 """HMS train kernel: install the hms_kit wheel offline, then cache, train folds, write outputs.
 
-Settings: config.yaml beside the wheel; HMS_FOLDS=0,1 trains some folds (one kernel per fold
-can run in parallel). Attach this kernel's own earlier output to continue it. Inputs are found
-by their contents under either of Kaggle's mount layouts. Root: $HMS_KAGGLE_ROOT or /kaggle,
-so the same file runs locally.
+Settings: config.yaml beside the wheel; SETTINGS below (filled per kernel by
+`python -m hms_kit.publish push-kernel --folds/--config`: {"folds": "0,1"} trains some folds,
+one kernel per fold can run in parallel; {"config": "seed"} runs a packaged config; the
+HMS_FOLDS / HMS_CONFIG variables win where they can be set). Attach this kernel's own
+earlier output to continue it. Inputs are found by their contents under either of Kaggle's
+mount layouts. Root: $HMS_KAGGLE_ROOT or /kaggle, so the same file runs locally.
 """
 
 import glob
@@ -13,6 +15,7 @@ import sys
 import tempfile
 
 ROOT = os.environ.get("HMS_KAGGLE_ROOT", "/kaggle")
+SETTINGS: dict[str, str] = {}  # hms_kit.publish fills this line
 
 
 def install_wheel() -> None:
@@ -32,9 +35,9 @@ def install_wheel() -> None:
 
 def main() -> None:
     install_wheel()
-    from hms_kit.kernel import run_train_kernel
+    from hms_kit.runtime import run_train_kernel
 
-    run_train_kernel(ROOT)
+    run_train_kernel(ROOT, SETTINGS)
 
 
 # the guard matters: the cache build starts worker processes that re-import this file

@@ -10,9 +10,10 @@ import pytest
 
 from hms_kit import schema
 from hms_kit.data import Competition
-from hms_kit.kernel import continue_previous_run, find_input_config, is_competition_rerun
 from hms_kit.paths import ENV_WHEEL, KagglePaths, find_competition_dir
 from hms_kit.predict import submission_order
+from hms_kit.runtime.settings import find_input_config, is_competition_rerun
+from hms_kit.runtime.train import continue_previous_run
 
 SLUG = schema.COMPETITION_SLUG
 

@@ -24,7 +24,8 @@ from hms_kit.data.folds import make_folds
 from hms_kit.data.synth import generate_competition
 from hms_kit.inputs.cache import build_cache
 from hms_kit.predict import predict_test
-from hms_kit.train import gather_oof, train_folds
+from hms_kit.scoring.oof import gather_oof
+from hms_kit.train import train_folds
 
 TINY = tiny_overrides(2)
 
@@ -279,7 +280,7 @@ def test_folds_from_parallel_kernels_are_gathered(comp, trained, tmp_path):
     """One kernel per fold: each output has its oof_fold<k>.csv; gathered (mapped back to
     every train.csv row, as the run did) they give the same score as the run that trained
     both folds."""
-    from hms_kit.kernel import gather_fold_oof
+    from hms_kit.scoring.oof import gather_fold_oof
 
     run, _, result = trained
     inputs = []

@@ -98,7 +98,7 @@ def test_headline_and_summary():
 
 
 def test_gather_oof_states_the_population(tmp_path: Path):
-    from hms_kit.train import gather_oof
+    from hms_kit.scoring.oof import gather_oof
 
     oof = _oof()
     oof["eeg_sub_id"] = oof.groupby("eeg_id").cumcount()

@@ -105,7 +105,7 @@ def test_flip_tta_averages_with_the_time_reversed_waveform(real_dir, tmp_path):
     np.testing.assert_allclose(sub[VOTES].to_numpy()[0], ((p + q) / 2)[0].numpy(), atol=2e-3)
 
 
-@pytest.mark.parametrize("module", ["hms_kit.predict", "hms_kit.kernel"])
+@pytest.mark.parametrize("module", ["hms_kit.predict", "hms_kit.runtime"])
 def test_inference_does_not_import_training(module):
     code = f"import sys, {module}; print('hms_kit.train' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -33,18 +33,15 @@ from hms_kit.publish import (
     PublishError,
     Queued,
     check_kernel_folder,
-    config_line,
-    fold_line,
-    invalid_sources,
-    kernel_state,
     log_tail,
     parse_fold_list,
     pushable,
     render_dataset_metadata,
     render_kernel_metadata,
-    with_fold_line,
-    with_kernel_lines,
+    settings_line,
+    with_settings,
 )
+from hms_kit.runtime.settings import SETTINGS_MARK
 
 REPO = Path(__file__).resolve().parents[1]
 COMPETITION = "hms-harmful-brain-activity-classification"
@@ -386,29 +383,35 @@ def test_render_fills_username_and_copies_files(tmp_path: Path) -> None:
     assert not (tmp_path / "ds").exists()  # nothing half-rendered
 
 
-def _without_fold_line(text: str, fold: int) -> str:
-    """``text`` less the one fold line, which must be there exactly once."""
-    line = fold_line(fold)
-    assert text.count(line) == 1, text[:400]
-    return text.replace(line, "", 1)
+TRAIN_SOURCE = (REPO / "kernels" / "train.py").read_text()
+PLAIN_SETTINGS = f"SETTINGS: dict[str, str] = {{}}  {SETTINGS_MARK}\n"
 
 
-def test_fold_line_goes_after_the_docstring_and_nothing_else_changes() -> None:
-    train = (REPO / "kernels" / "train.py").read_text()
-    out = with_fold_line(train, 3)
-    assert _without_fold_line(out, 3) == train
-    docstring_end = train.index('"""', 3) + len('"""\n')
-    assert out[docstring_end:].startswith('import os; os.environ.setdefault("HMS_FOLDS", "3")')
-    compile(out, "train.py", "exec")
-    # __future__ imports stay first; without a docstring, a shebang and comments stay on top;
-    # a file without a final line end gets one before the line; CRLF files keep CRLF.
-    future = '"""Doc\n   string."""\nfrom __future__ import annotations\nx = 1\n'
-    assert with_fold_line(future, 0) == future.replace("x = 1", fold_line(0) + "x = 1")
-    bare = "#!/usr/bin/env python\n# note\n\nimport sys\n"
-    assert with_fold_line(bare, 1) == bare.replace("import sys", fold_line(1) + "import sys")
-    assert with_fold_line('"""Doc."""', 2) == '"""Doc."""\n' + fold_line(2)
-    crlf = '"""Doc."""\r\nx = 1\r\n'
-    assert with_fold_line(crlf, 4) == '"""Doc."""\r\n' + fold_line(4, "\r\n") + "x = 1\r\n"
+def _with(**settings: str) -> str:
+    """kernels/train.py as pushed with ``settings``: only its SETTINGS line differs."""
+    assert TRAIN_SOURCE.count(PLAIN_SETTINGS) == 1  # the template's one marked line
+    return TRAIN_SOURCE.replace(PLAIN_SETTINGS, settings_line(settings), 1)
+
+
+def test_settings_line_is_filled_and_nothing_else_changes() -> None:
+    out = with_settings(TRAIN_SOURCE, {"folds": "3"})
+    assert out == _with(folds="3")
+    assert 'SETTINGS: dict[str, str] = {"folds": "3"}  # hms_kit.publish fills this line\n' in out
+    assert out.replace(settings_line({"folds": "3"}), PLAIN_SETTINGS, 1) == TRAIN_SOURCE
+    namespace: dict = {}
+    exec(compile(out, "train.py", "exec"), namespace)  # the guarded main() does not run
+    assert namespace["SETTINGS"] == {"folds": "3"}
+    assert with_settings(TRAIN_SOURCE, {"folds": None, "config": None}) == TRAIN_SOURCE
+    # CRLF files keep CRLF; a script without exactly one marked line is refused, named.
+    crlf = f'"""Doc."""\r\nSETTINGS = {{}}  {SETTINGS_MARK}\r\nx = 1\r\n'
+    assert with_settings(crlf, {"folds": "4"}) == (
+        '"""Doc."""\r\n' + settings_line({"folds": "4"}, "\r\n") + "x = 1\r\n"
+    )
+    with pytest.raises(PublishError, match="script.py: expected one line ending with"):
+        with_settings("x = 1\n", {"folds": "1"}, "script.py")
+    twice = f"A = 1  {SETTINGS_MARK}\nB = 2  {SETTINGS_MARK}\n"
+    with pytest.raises(PublishError, match="found 2"):
+        with_settings(twice, {"folds": "1"})
 
 
 def test_parse_fold_list_names_the_bad_value() -> None:
@@ -431,7 +434,8 @@ def test_make_wheel_is_fresh_and_has_the_configs(wheel: Path) -> None:
     configs = sorted(p.name for p in (REPO / "hms_kit" / "configs").glob("*.yaml"))
     assert configs, "hms_kit/configs holds no *.yaml to check"
     assert {f"hms_kit/configs/{n}" for n in configs} <= names
-    assert "hms_kit/publish.py" in names and "hms_kit/cli/__init__.py" in names
+    assert "hms_kit/publish/client.py" in names and "hms_kit/cli/__init__.py" in names
+    assert "hms_kit/runtime/train.py" in names and "hms_kit/tools/bench.py" in names
     assert "hms_kit/stale_module.py" not in names  # make wheel cleared build/lib
 
 
@@ -556,13 +560,11 @@ def test_make_push_kernel_train_one_kernel_per_fold(
     proc = ok(run([*cmd, *make_vars(checkout)], checkout, env))
     assert fake.calls() == [SAVE_KERNEL] * 3, proc.stdout
     bodies = fake.bodies(SAVE_KERNEL)
-    train = (REPO / "kernels" / "train.py").read_text()
     build = checkout / "build" / "kaggle"
     for k, body in enumerate(bodies):
         assert body["slug"] == f"{USER}/hms-kit-train-fold{k}"
         assert body["newTitle"] == f"HMS Kit Train fold{k}"
-        assert _without_fold_line(body["text"], k) == train  # otherwise byte for byte
-        assert f'os.environ.setdefault("HMS_FOLDS", "{k}")' in body["text"]
+        assert body["text"] == _with(folds=str(k))  # otherwise byte for byte
         assert body["enableGpu"] is True and body["enableInternet"] is True
         assert body["datasetDataSources"] == [f"{USER}/hms-kit-wheel"]
         assert body["competitionDataSources"] == [COMPETITION]
@@ -571,8 +573,11 @@ def test_make_push_kernel_train_one_kernel_per_fold(
         assert (pushed["id"], pushed["version"]) == (f"{USER}/hms-kit-train-fold{k}", 1)
     # The title resolves to the slug, so Kaggle names each new kernel as pushed.
     assert "does not resolve" not in proc.stdout
-    # The pushed file sets the fold when imported (Kaggle sets no environment variable) ...
-    code = "import os, train; print(os.environ['HMS_FOLDS'])"
+    # The pushed file's SETTINGS choose the fold (Kaggle sets no environment variable) ...
+    code = (
+        "import train; from hms_kit.runtime.settings import resolve_settings; "
+        "print(resolve_settings(train.SETTINGS)['folds'])"
+    )
     fold_dir = build / "train-fold2"
     plain = {k: v for k, v in env.items() if k != "HMS_FOLDS"}
     plain["PYTHONDONTWRITEBYTECODE"] = "1"
@@ -825,16 +830,7 @@ def test_sources_may_be_pinned_to_a_version(tmp_path: Path) -> None:
             check_kernel_folder(out, "alice")
 
 
-def test_client_output_parsing() -> None:
-    pushed = (
-        "The following are not valid kernel sources and could not be added to the kernel: "
-        "['u/hms-kit-train']\nKernel version 3 successfully pushed.  Please check ...\n"
-    )
-    assert invalid_sources(pushed) == [pushed.splitlines()[0]]
-    assert invalid_sources("Kernel version 3 successfully pushed.") == []
-    assert kernel_state('u/k has status "KernelWorkerStatus.COMPLETE"\n') == "complete"
-    assert kernel_state('u/k has status "ERROR"\nFailure message: "oom"') == "error"
-    assert kernel_state("nothing") is None
+def test_log_tail_reads_kaggles_log_records() -> None:
     records = json.dumps(
         [{"stream_name": "stdout", "time": 1, "data": f"line {i}\n"} for i in range(9)]
     )
@@ -887,7 +883,7 @@ def test_invalid_source_reply_fails_the_push(
     fake.invalid["invalidKernelSources"] = [f"{USER}/hms-kit-train"]
     proc = publish(checkout, env, "push-kernel", "--kernel", "infer")
     assert proc.returncode == 2, proc.stdout + proc.stderr
-    assert "successfully pushed" in proc.stdout  # what the client says, exiting 0
+    assert "successfully pushed" not in proc.stdout  # Kaggle made the version, but not so
     assert "push of kernel testuser/hms-kit-infer failed: Kaggle dropped sources" in proc.stderr
     assert "not valid kernel sources" in proc.stderr
     assert not record.exists()  # so `make submit` cannot pick this version
@@ -1077,37 +1073,30 @@ def test_pin_train_attaches_the_versions_wait_saw_complete(
 # ---------------------------------------------------------------------------- one kernel per config
 
 
-def _without_line(text: str, line: str) -> str:
-    """``text`` less ``line``, which must be there exactly once."""
-    assert text.count(line) == 1, text[:400]
-    return text.replace(line, "", 1)
-
-
-def _env_after_import(folder: Path, env: dict[str, str]) -> list[str]:
-    """``HMS_CONFIG`` and ``HMS_FOLDS`` as importing ``folder/train.py`` leaves them."""
-    code = "import os, train; print(os.environ.get('HMS_CONFIG'), os.environ.get('HMS_FOLDS'))"
+def _settings_after_import(folder: Path, env: dict[str, str]) -> list[str]:
+    """The config and folds the pushed ``folder/train.py`` would run (no HMS_* set)."""
+    code = (
+        "import train; from hms_kit.runtime.settings import resolve_settings; "
+        "s = resolve_settings(train.SETTINGS); print(s.get('config'), s.get('folds'))"
+    )
     plain = {k: v for k, v in env.items() if k not in ("HMS_CONFIG", "HMS_FOLDS")}
     plain["PYTHONDONTWRITEBYTECODE"] = "1"
     return ok(run([sys.executable, "-c", code], folder, plain)).stdout.split()
 
 
-def test_config_line_goes_before_the_fold_line() -> None:
-    train = (REPO / "kernels" / "train.py").read_text()
-    out = with_kernel_lines(train, config="seed", fold=2)
-    docstring_end = train.index('"""', 3) + len('"""\n')
-    assert out[docstring_end:].startswith(config_line("seed") + fold_line(2))
-    assert config_line("seed") == (
-        'import os; os.environ.setdefault("HMS_CONFIG", "seed")  # publish --config\n'
+def test_settings_line_holds_config_then_folds() -> None:
+    assert settings_line({"folds": "2", "config": "seed"}) == (
+        'SETTINGS: dict[str, str] = {"config": "seed", "folds": "2"}'
+        "  # hms_kit.publish fills this line\n"
     )
-    assert _without_line(_without_line(out, config_line("seed")), fold_line(2)) == train
-    assert with_kernel_lines(train) == train
-    crlf = '"""Doc."""\r\nx = 1\r\n'
-    assert with_kernel_lines(crlf, config="default") == (
-        '"""Doc."""\r\n' + config_line("default", "\r\n") + "x = 1\r\n"
+    assert with_settings(TRAIN_SOURCE, {"config": "seed", "folds": "2"}) == (
+        _with(config="seed", folds="2")
     )
-    # A name that would need escaping never reaches the code.
+    # A name that would need escaping, or an unknown key, never reaches the code.
     with pytest.raises(PublishError, match="'a\"b'"):
-        config_line('a"b')
+        settings_line({"config": 'a"b'})
+    with pytest.raises(PublishError, match="unknown key"):
+        settings_line({"fold": "1"})
 
 
 def test_make_push_kernel_train_one_kernel_per_config(
@@ -1117,7 +1106,6 @@ def test_make_push_kernel_train_one_kernel_per_config(
 
     env = client_env(tmp_path)
     build = _clear_build(checkout)
-    train = (REPO / "kernels" / "train.py").read_text()
     proc = ok(
         run(
             ["make", "push-kernel", "KERNEL=train", "CONFIG=seed", *make_vars(checkout)],
@@ -1130,13 +1118,13 @@ def test_make_push_kernel_train_one_kernel_per_config(
     assert body["newTitle"] == "HMS Kit Train seed"
     assert slugify(body["newTitle"]) == "hms-kit-train-seed"
     assert "does not resolve" not in proc.stdout
-    assert _without_line(body["text"], config_line("seed")) == train
+    assert body["text"] == _with(config="seed")
     assert body["datasetDataSources"] == [f"{USER}/hms-kit-wheel"]
     assert body.get("kernelDataSources", []) == []
     pushed = json.loads((build / "pushed-train-seed.json").read_text())
     assert (pushed["id"], pushed["version"]) == (f"{USER}/hms-kit-train-seed", 1)
     assert not (build / "pushed-train.json").exists()  # the plain train kernel is untouched
-    assert _env_after_import(build / "train-seed", env) == ["seed", "None"]
+    assert _settings_after_import(build / "train-seed", env) == ["seed", "None"]
 
     # With folds: one kernel per fold of that config, both lines, the config line first.
     fake.reset()
@@ -1150,12 +1138,9 @@ def test_make_push_kernel_train_one_kernel_per_config(
     for k, body in zip((0, 2), bodies, strict=True):
         assert body["newTitle"] == f"HMS Kit Train default fold{k}"
         assert slugify(body["newTitle"]) == f"hms-kit-train-default-fold{k}"
-        assert config_line("default") + fold_line(k) in body["text"]
-        assert _without_line(_without_line(body["text"], config_line("default")), fold_line(k)) == (
-            train
-        )
+        assert body["text"] == _with(config="default", folds=str(k))
     assert "does not resolve" not in proc.stdout
-    assert _env_after_import(build / "train-default-fold2", env) == ["default", "2"]
+    assert _settings_after_import(build / "train-default-fold2", env) == ["default", "2"]
     # Folds are checked against the named config (default: 3), not kernels/config.yaml (5).
     fake.reset()
     proc = run([*cmd[:-1], "FOLDS=4", *make_vars(checkout)], checkout, env)

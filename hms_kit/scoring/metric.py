@@ -15,6 +15,9 @@ import pandas as pd
 from hms_kit import schema
 
 EPS = 1e-15
+# an OOF table's columns: the targets (votes / row total) and the predicted probabilities
+PRED_COLS = [f"pred_{c}" for c in schema.VOTE_COLUMNS]
+TARGET_COLS = [f"target_{c}" for c in schema.VOTE_COLUMNS]
 
 
 def kl_per_row(targets: np.ndarray, preds: np.ndarray) -> np.ndarray:

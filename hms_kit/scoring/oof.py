@@ -1,4 +1,5 @@
-"""Out-of-fold tables: one row per train.csv row, and scores per vote population.
+"""Out-of-fold tables: one row per train.csv row, scores per vote population, and the
+gathering of a run's (or several fold kernels') ``oof_fold*.csv`` into oof.csv and scores.json.
 
 A run trains on the rows of its row mode (every window, one per EEG, or one per distinct
 vote vector); its OOF predictions are mapped back to every train.csv row they stand for, so
@@ -13,13 +14,36 @@ window), so long EEGs with many windows do not weigh more than short ones. With
 
 from __future__ import annotations
 
+import json
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 import pandas as pd
 
 from hms_kit import schema
-from hms_kit.scoring.metric import EPS, kl_per_row
+from hms_kit.config import load_config
+from hms_kit.data.folds import folds_sha, patient_folds_table
+from hms_kit.io import atomic_write_csv, atomic_write_text
+from hms_kit.runlog import logger
+from hms_kit.scoring.metric import (
+    EPS,
+    PRED_COLS,
+    TARGET_COLS,
+    confusion_matrix,
+    kl_per_row,
+    per_class_table,
+    plot_confusion,
+    prior_predictions,
+    scores_by_population,
+)
+from hms_kit.scoring.populations import checkpoint_population, grader_view_scores
 
-MIN_THRESHOLD = 5  # below it the 4..threshold-1 population would be empty
+if TYPE_CHECKING:
+    from hms_kit.config import Config
+
+MIN_THRESHOLD = schema.MIN_HIGH_VOTE_THRESHOLD
 
 
 def population_names(threshold: int = schema.HIGH_VOTE_THRESHOLD) -> tuple[str, ...]:
@@ -37,9 +61,7 @@ def high_population(threshold: int = schema.HIGH_VOTE_THRESHOLD) -> str:
 
 
 POPULATIONS = population_names()
-PRED_COLS = [f"pred_{c}" for c in schema.VOTE_COLUMNS]
 LOGIT_COLS = [f"logit_{c}" for c in schema.VOTE_COLUMNS]
-TARGET_COLS = [f"target_{c}" for c in schema.VOTE_COLUMNS]
 # what a representative row stands for, per row mode
 GROUP_KEYS = {"all": None, "per_eeg": ["eeg_id"], "dedup": ["eeg_id", *schema.VOTE_COLUMNS]}
 
@@ -107,3 +129,80 @@ def expand_to_train_rows(oof: pd.DataFrame, train: pd.DataFrame, row_mode: str) 
     rows[TARGET_COLS] = votes / votes.sum(axis=1, keepdims=True)
     rows["total_votes"] = votes.sum(axis=1)
     return rows.sort_values(["eeg_id", "eeg_sub_id"], kind="stable").reset_index(drop=True)
+
+
+def gather_oof(
+    run_dir: str | Path, cfg: Config, train: pd.DataFrame | None = None
+) -> dict[str, Any]:
+    """Join the oof_fold*.csv files into oof.csv with scores.json, per_class.csv and confusion.png.
+
+    With ``train`` (train.csv), a run on one row per EEG or per vote vector has its OOF mapped
+    back to every train.csv row those rows stand for, so runs of any row mode line up (see
+    ``hms_kit.scoring.oof``); oof.csv also gets the log-probabilities (``logit_*``). Scores cover the
+    folds present, per population (``kl_all``, ``kl_votes_le_3``, ``kl_votes_4_9``,
+    ``kl_votes_ge_10``, ``kl_golden``, with row counts ``n_*``), with the population the
+    checkpoints were chosen on; ``complete`` says whether every fold is there.
+    """
+    run_dir = Path(run_dir)
+    parts = sorted(run_dir.glob("oof_fold*.csv"))
+    if not parts:
+        return {"complete": False, "folds": []}
+    oof = pd.concat([pd.read_csv(p) for p in parts], ignore_index=True)
+    if train is not None and cfg.data.row_mode != "all":
+        oof = expand_to_train_rows(oof, train, cfg.data.row_mode)
+    oof = add_logits(oof)
+    atomic_write_csv(run_dir / "oof.csv", oof)
+    t, p, v = oof[TARGET_COLS].to_numpy(), oof[PRED_COLS].to_numpy(), oof["total_votes"].to_numpy()
+    scores = scores_per_population(t, p, v, oof["eeg_id"].to_numpy(), cfg.data.high_vote_threshold)
+    scores.update(scores_by_population(t, p, v, cfg.data.high_vote_threshold))
+    folds_present = sorted(int(f) for f in oof["fold"].unique())
+    scores.update({"folds": folds_present, "complete": len(folds_present) == cfg.train.n_folds})
+    scores["kl_prior"] = scores_by_population(t, prior_predictions(t, len(t)), v)["kl_all"]
+    # issue 13: the target population, and OOF one prediction per eeg_id (MLE-bench's view)
+    scores["target_population"] = cfg.target.population
+    scores["checkpoint_population"] = checkpoint_population(cfg)
+    scores.update(grader_view_scores(oof, cfg.data.high_vote_threshold))
+    scores["row_mode"] = cfg.data.row_mode
+    if (run_dir / "folds.csv").is_file():
+        scores["folds_sha"] = folds_sha(patient_folds_table(pd.read_csv(run_dir / "folds.csv")))
+    atomic_write_text(run_dir / "scores.json", json.dumps(scores, indent=1))
+    atomic_write_csv(run_dir / "per_class.csv", per_class_table(oof))
+    plot_confusion(confusion_matrix(oof), run_dir / "confusion.png")
+    return scores
+
+
+def gather_fold_oof(
+    inputs: list[Path], out_dir: Path, train: pd.DataFrame | None = None
+) -> dict | None:
+    """Join the ``oof_fold*.csv`` of every attached train kernel (one per fold when the folds
+    ran in parallel kernels) into ``out_dir``: oof.csv (per train.csv row when ``train`` is
+    given), scores.json, per_class.csv, confusion.png. Files set aside in a run's ``stale/``
+    are not used. Returns the scores, or None when no input has OOF files."""
+    from hms_kit.checkpoint import STALE_DIR  # imported here: it brings torch
+
+    found: dict[str, Path] = {}
+    config = None
+    for d in inputs:
+        for f in sorted(d.rglob("oof_fold*.csv")):
+            if STALE_DIR in f.relative_to(d).parts[:-1]:
+                continue
+            found.setdefault(f.name, f)
+            config = config or (f.parent / "config.yaml")
+    if not found:
+        return None
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name, f in found.items():
+        shutil.copyfile(f, out_dir / name)
+    cfg = load_config(config) if config and config.is_file() else load_config(None)
+    scores = gather_oof(out_dir, cfg, train)
+    t = cfg.data.high_vote_threshold
+    logger().info(
+        "OOF of %d folds %s (complete: %s): KL %.4f (all rows), %.4f (>= %d votes)",
+        len(scores["folds"]),
+        scores["folds"],
+        scores["complete"],
+        scores["kl_all"],
+        scores[f"kl_{high_population(t)}"],
+        t,
+    )
+    return scores

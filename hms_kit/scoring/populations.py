@@ -22,8 +22,7 @@ import numpy as np
 import pandas as pd
 
 from hms_kit.config import TARGET_POPULATIONS, Config, StageConfig
-from hms_kit.scoring.metric import kl_per_row
-from hms_kit.scoring.oof import PRED_COLS, TARGET_COLS
+from hms_kit.scoring.metric import PRED_COLS, TARGET_COLS, kl_per_row
 
 __all__ = [
     "TARGET_POPULATIONS",

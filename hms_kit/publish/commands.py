@@ -1,0 +1,425 @@
+"""The publishing commands (``python -m hms_kit.publish <command>``; the Makefile's
+``push-dataset``, ``push-kernel``, ``wait``, ``pull``, ``status`` and ``submit`` targets):
+each renders and checks what it sends first, then asks Kaggle through :mod:`client`, and
+keeps its records and queue in :mod:`state`. See the package docstring for the flow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from hms_kit import __version__, schema
+from hms_kit.publish.client import (
+    DATASET_FAILURES,
+    DATASET_READY,
+    KERNEL_DONE,
+    KERNEL_FAILED,
+    KERNEL_FAILURES,
+    KaggleClient,
+)
+from hms_kit.publish.errors import PublishError
+from hms_kit.publish.naming import (
+    INFER,
+    KERNELS,
+    TRAIN,
+    KernelTarget,
+    check_accelerator,
+    check_configs,
+    check_folds_exist,
+    check_session_timeout,
+    kernel_targets,
+    pinned,
+    selected_configs,
+)
+from hms_kit.publish.render import (
+    CONFIG_FILE,
+    KERNEL_METADATA,
+    check_dataset_folder,
+    check_kernel_folder,
+    render_dataset_metadata,
+    render_kernel_metadata,
+    replace_folder,
+    wheel_path,
+)
+from hms_kit.publish.state import (
+    DATASET_RECORD,
+    QUEUE_FILE,
+    Queued,
+    pushable,
+    pushed_record,
+    read_queue,
+    read_record,
+    uses_gpu,
+    write_queue,
+    write_record,
+)
+
+DATASET_TEMPLATE = "dataset"
+SUBMISSION_FILE = "submission.csv"
+DEFAULT_RUNS_DIR = "runs"
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where the publishing inputs and outputs live (paths from the command line)."""
+
+    root: Path
+    templates: Path
+    kernels: Path
+    build: Path
+    dist: Path
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> Layout:
+        root = Path(args.root).resolve()
+
+        def under(p: str) -> Path:
+            return (root / p) if not Path(p).is_absolute() else Path(p)
+
+        return cls(
+            root,
+            under(args.templates),
+            under(args.kernels_dir),
+            under(args.build_dir),
+            under(args.dist_dir),
+        )
+
+
+def git_describe(repo: str | Path) -> str:
+    """``git describe --always --dirty`` of ``repo``, or the package version outside git."""
+    try:
+        out = subprocess.run(
+            ["git", "describe", "--always", "--dirty"],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return out.stdout.strip() or f"hms_kit {__version__}"
+    except (OSError, subprocess.CalledProcessError):
+        return f"hms_kit {__version__}"
+
+
+def log_tail(log: str, lines: int) -> list[str]:
+    """The last ``lines`` lines of a kernel log: Kaggle stores it as a JSON list of
+    ``{"stream_name", "time", "data"}`` records; other text is taken as it is."""
+    try:
+        records = json.loads(log)
+        text = "".join(str(r.get("data", "")) for r in records if isinstance(r, dict))
+    except (json.JSONDecodeError, TypeError, AttributeError):
+        text = log
+    return text.splitlines()[-lines:] if lines > 0 else []
+
+
+def _timeout(client_args: Sequence[str]) -> int | None:
+    """The session limit in a queued kernel's ``client_args`` (``--timeout N``), if any."""
+    args = list(client_args)
+    return int(args[args.index("--timeout") + 1]) if "--timeout" in args else None
+
+
+def push_dataset(args: argparse.Namespace) -> int:
+    """Render and check the dataset folder, then create the dataset or add a version."""
+    layout = Layout.from_args(args)
+    client = KaggleClient.connect(dry_run=args.dry_run)
+    user = client.username
+    wheel = Path(args.wheel) if args.wheel else wheel_path(layout.dist)
+    if not wheel.is_file():
+        raise PublishError(f"wheel {wheel} not found: run `make wheel` first")
+    config = layout.kernels / CONFIG_FILE
+    folder = render_dataset_metadata(
+        layout.templates / DATASET_TEMPLATE,
+        layout.build / DATASET_TEMPLATE,
+        user,
+        files=[wheel, config],
+        dataset_slug=args.dataset_slug,
+    )
+    ref = check_dataset_folder(folder, user)["id"]
+    if client.dataset_exists(ref):
+        client.version_dataset(folder, ref, args.message or git_describe(layout.root))
+    else:
+        client.create_dataset(folder, ref)
+    if not args.dry_run:  # `wait` polls it until Kaggle has processed the files
+        write_record(layout.build / DATASET_RECORD, {"id": ref, "status": "pushed"})
+    return 0
+
+
+def push_one(
+    client: KaggleClient, layout: Layout, name: str, client_args: Sequence[str]
+) -> int | None:
+    """Push one rendered folder; record and return the version. ``client_args`` are the
+    queue's ``kaggle kernels push`` flags (``--timeout N``)."""
+    folder = layout.build / name
+    meta = json.loads((folder / KERNEL_METADATA).read_text())
+    version = client.push_kernel(folder, meta["id"], timeout=_timeout(client_args))
+    if not client.dry_run:
+        record = {"id": meta["id"], "version": version, "status": "running", "gpu": uses_gpu(meta)}
+        write_record(pushed_record(layout.build, name), record)
+    return version
+
+
+def train_pins(layout: Layout, targets: Sequence[KernelTarget], user: str) -> dict[str, int]:
+    """``owner/slug`` -> version of each train kernel the infer kernel attaches, from the
+    records ``wait`` completed; raises PublishError when one is not known to be complete."""
+    pins = {}
+    for target in targets:
+        record = read_record(pushed_record(layout.build, target.name))
+        ref = f"{user}/{target.slug}"
+        if not record or record.get("id") != ref or not record.get("version"):
+            raise PublishError(f"--pin-train: no pushed version of {ref} recorded: push it first")
+        if record.get("status") != KERNEL_DONE:
+            raise PublishError(
+                f"--pin-train: {ref} version {record['version']} is {record.get('status')}, "
+                "not complete: run `make wait` first"
+            )
+        pins[ref] = int(record["version"])
+    return pins
+
+
+def push_kernel(args: argparse.Namespace) -> int:
+    """Render and check every selected kernel first, then push them.
+
+    With ``--folds`` the train kernel is pushed once per fold, with ``--configs`` once per
+    packaged config (times folds), and the infer kernel attaches all of them (see the module
+    docstring). At most ``--max-parallel`` GPU kernels
+    start now; the rest, and an infer kernel pushed with its train kernels, go to the queue
+    that ``wait`` works through.
+    """
+    layout = Layout.from_args(args)
+    folds = args.folds or []
+    configs = selected_configs(args)
+    if configs:
+        check_configs(configs, folds)
+    elif folds:
+        check_folds_exist(layout.kernels / CONFIG_FILE, folds)
+    if args.max_parallel < 1:
+        raise PublishError(f"--max-parallel {args.max_parallel}: at least 1 kernel must run")
+    client_args: list[str] = []
+    if args.session_timeout is not None:
+        client_args += ["--timeout", str(check_session_timeout(args.session_timeout))]
+    if args.accelerator:
+        check_accelerator(args.accelerator)
+    client = KaggleClient.connect(dry_run=args.dry_run)
+    user = client.username
+    targets = kernel_targets(args.kernel, folds, configs)
+    train_targets = kernel_targets(TRAIN, folds, configs)
+    pins = train_pins(layout, train_targets, user) if args.pin_train else {}
+    folders = {}
+    for target in targets:
+        folders[target.name] = render_kernel_metadata(
+            layout.templates / target.template,
+            layout.build / target.name,
+            user,
+            code_dir=layout.kernels,
+            dataset_slug=args.dataset_slug,
+            weights_dataset=args.weights_dataset or None,
+            fold=target.fold,
+            train_folds=folds if target.template == INFER else (),
+            accelerator=args.accelerator or None,
+            resume=args.resume and target.template == TRAIN,
+            pins=pins if target.template == INFER else None,
+            config=target.config,
+            train_configs=configs if target.template == INFER else (),
+        )
+    metas = {name: check_kernel_folder(folder, user) for name, folder in folders.items()}
+    pushed_trains = [t.name for t in targets if t.template == TRAIN]
+    queue = [
+        Queued(
+            t.name,
+            metas[t.name]["id"],
+            uses_gpu(metas[t.name]),
+            tuple(pushed_trains) if t.template == INFER else (),
+            tuple(client_args),
+        )
+        for t in targets
+    ]
+    now = pushable(queue, set(), 0, args.max_parallel)
+    later = [q for q in queue if q not in now]
+    for item in now:
+        push_one(client, layout, item.name, client_args)
+    for item in later:
+        verb = "would queue" if args.dry_run else "queued"
+        print(f"{verb} {item.id}: `make wait` pushes it when a GPU slot or its inputs are free")
+    if not args.dry_run:
+        for item in later:  # an old record of a queued kernel must not count as its result
+            write_record(
+                pushed_record(layout.build, item.name), {"id": item.id, "status": "queued"}
+            )
+        # Kernels an earlier push left queued stay queued, unless this push replaced them.
+        queue_path = layout.build / QUEUE_FILE
+        kept = [q for q in read_queue(queue_path) if q.name not in {t.name for t in targets}]
+        write_queue(queue_path, [*kept, *later])
+    return 0
+
+
+def _poll_dataset(client: KaggleClient, layout: Layout) -> str | None:
+    """Poll the pushed dataset once: its state, or None when there is nothing to wait for."""
+    path = layout.build / DATASET_RECORD
+    record = read_record(path)
+    if not record or record.get("status") == DATASET_READY:
+        return None
+    state_text = client.dataset_status(record["id"]) or ""
+    if state_text == DATASET_READY and not client.dry_run:
+        write_record(path, {**record, "status": DATASET_READY})
+    if state_text in DATASET_FAILURES:
+        raise PublishError(f"dataset {record['id']} is {state_text}: push it again")
+    return state_text
+
+
+def _kernel_failure(client: KaggleClient, ref: str, state: str, message: str, lines: int) -> str:
+    """The error for a failed kernel: its status line(s) and the tail of its log."""
+    tail = log_tail(client.kernel_log(ref), lines)
+    detail = "\n".join(f"    {line}" for line in tail) or "    (no log)"
+    reason = message.strip()
+    return f"kernel {ref} ended with status {state}{': ' + reason if reason else ''}\n" + (
+        f"  last {len(tail)} log lines:\n{detail}"
+    )
+
+
+def wait(args: argparse.Namespace) -> int:
+    """Poll the pushed dataset and kernels until all are ready/complete, pushing queued kernels
+    as GPU slots free up; raise PublishError on a failure (with its log tail) or timeout."""
+    layout = Layout.from_args(args)
+    client = KaggleClient.connect(dry_run=args.dry_run)  # a clear error before any request
+    if args.poll <= 0 or args.timeout <= 0:
+        raise PublishError("--poll and --timeout must be positive (seconds)")
+    queue_path = layout.build / QUEUE_FILE
+    deadline = time.monotonic() + args.timeout
+    while True:
+        dataset_state = _poll_dataset(client, layout)
+        records = {
+            p.name[len("pushed-") : -len(".json")]: read_record(p)
+            for p in sorted(layout.build.glob("pushed-*.json"))
+            if p.name != DATASET_RECORD
+        }
+        failures = []
+        for name, record in records.items():
+            if not record or record.get("status") != "running":
+                continue
+            state, message = client.kernel_status(record["id"])
+            if state == KERNEL_DONE or state in KERNEL_FAILURES:
+                record["status"] = KERNEL_DONE if state == KERNEL_DONE else KERNEL_FAILED
+                if not args.dry_run:
+                    write_record(pushed_record(layout.build, name), record)
+            if state in KERNEL_FAILURES:
+                failures.append(
+                    _kernel_failure(client, record["id"], state, message, args.log_lines)
+                )
+        if failures:
+            raise PublishError("\n".join(failures))
+        if args.dry_run:
+            return 0
+        done = {n for n, r in records.items() if r and r.get("status") == KERNEL_DONE}
+        running = [r for r in records.values() if r and r.get("status") == "running"]
+        queue = read_queue(queue_path)
+        running_gpu = sum(1 for r in running if r.get("gpu"))
+        for item in pushable(queue, done, running_gpu, args.max_parallel):
+            push_one(client, layout, item.name, item.client_args)
+            queue = [q for q in queue if q != item]
+            write_queue(queue_path, queue)
+            running.append({"id": item.id})
+        dataset_pending = dataset_state not in (None, DATASET_READY)
+        if not running and not queue and not dataset_pending:
+            return 0
+        if not running and queue and not dataset_pending:
+            raise PublishError(
+                "queued kernels cannot start (their train kernels did not complete): "
+                + ", ".join(q.id for q in queue)
+            )
+        if time.monotonic() + args.poll > deadline:
+            waiting = [r["id"] for r in running] + [q.id for q in queue]
+            if dataset_pending:
+                waiting.append(f"dataset ({dataset_state})")
+            raise PublishError(
+                f"gave up after {args.timeout:g} s (--timeout): still waiting for "
+                + ", ".join(waiting)
+                + "; run `make wait` again to go on"
+            )
+        time.sleep(args.poll)
+
+
+def pull_output(client: KaggleClient, ref: str, dest: Path) -> list[Path]:
+    """Download kernel ``ref``'s output and put it in ``dest``
+    whole: into a staging folder first, so a failed download leaves ``dest`` as it was.
+    Returns the files now in ``dest``; raises PublishError when there are none."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-", dir=dest.parent))
+    try:
+        client.kernel_output(ref, staging)
+        if client.dry_run:
+            shutil.rmtree(staging)
+            return []
+        log_name = ref.split("/")[1] + ".log"
+        if not any(p.is_file() and p.name != log_name for p in staging.rglob("*")):
+            raise PublishError(
+                f"{ref} has no output files: has it run to completion? (`make wait`)"
+            )
+        replace_folder(staging, dest)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return sorted(p for p in dest.rglob("*") if p.is_file())
+
+
+def pull(args: argparse.Namespace) -> int:
+    """Download each selected kernel's output into ``<runs dir>/<kernel slug>/``."""
+    layout = Layout.from_args(args)
+    configs = selected_configs(args)
+    check_configs(configs, args.folds or [])
+    client = KaggleClient.connect(dry_run=args.dry_run)
+    user = client.username
+    runs = Path(args.runs_dir)
+    runs = runs if runs.is_absolute() else layout.root / runs
+    for target in kernel_targets(args.kernel, args.folds, configs):
+        slug = target.slug
+        ref = pinned(f"{user}/{slug}", args.version)
+        files = pull_output(client, ref, runs / slug)
+        if files:
+            print(f"{ref}: {len(files)} files in {runs / slug}")
+    return 0
+
+
+def status(args: argparse.Namespace) -> int:
+    """The status of each selected kernel (each fold's with ``--folds``, each
+    config's with ``--configs``)."""
+    configs = selected_configs(args)
+    check_configs(configs, args.folds or [])
+    client = KaggleClient.connect(dry_run=args.dry_run)
+    user = client.username
+    for target in kernel_targets(args.kernel, args.folds, configs):
+        ref = f"{user}/{target.slug}"
+        client.kernel_status(ref)
+    return 0
+
+
+def submit(args: argparse.Namespace) -> int:
+    """Submit the inference kernel's ``submission.csv`` (code competition: kernel + version)."""
+    layout = Layout.from_args(args)
+    client = KaggleClient.connect(dry_run=args.dry_run)
+    user = client.username
+    kernel = f"{user}/{KERNELS['infer']}"
+    version = args.version
+    pushed = read_record(pushed_record(layout.build, "infer"))
+    if version is None and pushed and pushed.get("id") == kernel:
+        version = pushed.get("version")
+        # A submission reruns the kernel: spend one only on a version that ran to the end.
+        state = pushed.get("status", KERNEL_DONE)
+        if version is not None and state != KERNEL_DONE:
+            raise PublishError(
+                f"{kernel} version {version} is {state}, not complete: run `make wait` first "
+                "(or pass --version N to submit another version)"
+            )
+    if version is None:
+        raise PublishError(
+            f"no version of {kernel} known: pass --version N (make submit KERNEL_VERSION=N)"
+        )
+    message = args.message or f"hms_kit {__version__} ({git_describe(layout.root)})"
+    client.submit_code(schema.COMPETITION_SLUG, kernel, int(version), SUBMISSION_FILE, message)
+    return 0
