@@ -15,7 +15,7 @@ import pytest
 
 from hms_kit.cli import main
 from hms_kit.cli.bench import SCALE_END, SCALE_START, scale_section, splice_scale
-from hms_kit.tools import bench_scale
+from hms_kit.tools import bench_scale, scale_report
 
 
 def _cell_figures(line: str) -> list[float]:
@@ -80,7 +80,7 @@ def test_tiny_scale_run_writes_the_table(tmp_path):
         assert len(line.split("|")) == 11, line
     assert "train kernel peak memory" in section
     # the raw figures render the same section again
-    report = bench_scale.from_json(raw.read_text())
+    report = scale_report.from_json(raw.read_text())
     assert {r["stage"] for r in report.rows} == set(stages)
     assert {r["size"] for r in report.rows} == {3, 6}
     for r in report.rows:  # the unrounded figures
@@ -89,22 +89,22 @@ def test_tiny_scale_run_writes_the_table(tmp_path):
         assert math.isfinite(r["seconds"]) and r.get("disk", 0) >= 0, r
     for stage in ("generate", "cache dedup kaggle", "cache dedup eeg", "inference kernel"):
         assert all(r["disk"] > 0 for r in report.rows if r["stage"] == stage), stage
-    assert bench_scale.render(report).split("### Slopes")[0] == table.replace(
+    assert scale_report.render(report).split("### Slopes")[0] == table.replace(
         SCALE_START + "\n", ""
     )
 
 
 def test_slope_and_projection_arithmetic():
     n = np.array([100.0, 200.0, 400.0])
-    assert bench_scale.slope(n, 3 * n) == pytest.approx(1.0)
-    assert bench_scale.slope(n, 0.5 * n**2) == pytest.approx(2.0)
-    assert math.isnan(bench_scale.slope(n[:1], n[:1]))
+    assert scale_report.slope(n, 3 * n) == pytest.approx(1.0)
+    assert scale_report.slope(n, 0.5 * n**2) == pytest.approx(2.0)
+    assert math.isnan(scale_report.slope(n[:1], n[:1]))
     # power law: exact
-    assert bench_scale.project(n, 0.5 * n**2, 1000) == pytest.approx(0.5 * 1000**2)
+    assert scale_report.project(n, 0.5 * n**2, 1000) == pytest.approx(0.5 * 1000**2)
     # a fixed cost plus a per-EEG cost: the straight line wins over the flattened power law
     y = 50 + 0.1 * n
-    assert bench_scale.project(n, y, 10_000) == pytest.approx(50 + 0.1 * 10_000)
-    assert bench_scale.project(n[:1], y[:1], 1000) == pytest.approx(y[0] * 10)
+    assert scale_report.project(n, y, 10_000) == pytest.approx(50 + 0.1 * 10_000)
+    assert scale_report.project(n[:1], y[:1], 1000) == pytest.approx(y[0] * 10)
 
 
 def test_memory_of_a_process_tree():

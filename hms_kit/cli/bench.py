@@ -99,7 +99,8 @@ def run_scale_command(args: argparse.Namespace) -> int:
     import tempfile
 
     from hms_kit.io import atomic_write_text
-    from hms_kit.tools.bench_scale import from_json, render, run_scale, to_json
+    from hms_kit.tools.bench_scale import run_scale
+    from hms_kit.tools.scale_report import from_json, render, to_json
 
     if args.from_json:
         section = render(from_json(args.from_json.read_text()))
