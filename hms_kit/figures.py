@@ -1,4 +1,5 @@
-"""Example figures, as the seed shows them: a Kaggle spectrogram, an EEG, the model inputs."""
+"""Figures: the examples as the seed shows them (a Kaggle spectrogram, an EEG, the model
+inputs) and a run's learning-rate schedule (lr.png)."""
 
 from __future__ import annotations
 
@@ -140,3 +141,40 @@ def write_figures(comp: Competition, out: Path, cfg: InputConfig | None = None) 
         }
     written.append(plot_inputs(panels, out / "inputs.png"))
     return written
+
+
+def plot_lr(run_dir: Path) -> Path | None:
+    """lr.png: the learning rate per step of both stages of the first fold trained."""
+    finals = sorted((run_dir / "checkpoints").glob("fold*_best.pt"))
+    if not finals:
+        return None
+    from hms_kit.checkpoint import CheckpointError, load_checkpoint  # here: it brings torch
+    from hms_kit.runlog import logger
+
+    try:
+        lrs = load_checkpoint(finals[0], check_finite=False).get("lrs_by_stage", {})
+    except CheckpointError as exc:
+        logger().warning("lr.png not drawn: %s", exc)
+        return None
+    if not lrs:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    offset = 0
+    for stage in sorted(lrs):
+        y = lrs[stage]
+        ax.plot(range(offset, offset + len(y)), y, label=f"stage {stage}")
+        offset += len(y)
+    ax.set_xlabel("step")
+    ax.set_ylabel("learning rate")
+    ax.set_title(f"OneCycleLR schedule ({finals[0].stem})")
+    ax.legend()
+    fig.tight_layout()
+    path = run_dir / "lr.png"
+    atomic_write(path, lambda p: fig.savefig(p, dpi=110, format="png"))
+    plt.close(fig)
+    return path

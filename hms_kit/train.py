@@ -13,7 +13,7 @@ A run folder holds:
     lr.png
     stale/<time>/                     fold files set aside: made by other folds or settings
 
-Every fold's checkpoints and summary carry the run's fingerprint (``run_fingerprint``: the
+Every fold's checkpoints and summary carry the run's fingerprint (``data.folds.run_fingerprint``: the
 folds and the config that decide the model). Before training, a fold's files whose
 fingerprint differs from this run's, and the files of folds that no longer exist, are moved
 to ``stale/``: ``--resume`` never keeps a fold that another split or config made, and
@@ -23,10 +23,7 @@ to ``stale/``: ``--resume`` never keeps a fold that another split or config made
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
-import re
-import shutil
 import signal
 import time
 import uuid
@@ -40,7 +37,6 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from hms_kit import schema
 from hms_kit.checkpoint import (
     STALE_DIR,
     CheckpointError,
@@ -52,9 +48,10 @@ from hms_kit.checkpoint import (
 from hms_kit.config import Config, ConfigError, StageConfig, save_config, to_dict
 from hms_kit.data.competition import Competition
 from hms_kit.data.folds import (
-    ROW_KEY,
     folds_from_file,
     load_or_make_folds,
+    retire_stale_fold_files,
+    run_fingerprint,
 )
 from hms_kit.data.labels import absent_classes, select_rows, total_votes, vote_targets
 from hms_kit.data.readers import DataError
@@ -67,14 +64,12 @@ from hms_kit.engine import (
     run_stage,
     seed_everything,
 )
-
-# re-exported: older callers import these from hms_kit.train
-from hms_kit.engine.loop import amp_dtype, kl_loss, loader_workers, warmup_share  # noqa: F401
+from hms_kit.figures import plot_lr
 from hms_kit.fold_scheduler import fold_devices, run_side_by_side
 from hms_kit.inputs.cache import FeatureCache, build_cache
 from hms_kit.inputs.dataset import InputDataset
 from hms_kit.inputs.merge import in_chans as layout_in_chans
-from hms_kit.io import atomic_write, atomic_write_csv, atomic_write_text
+from hms_kit.io import atomic_write_csv, atomic_write_text
 from hms_kit.models import build_model, family_inputs, get_family, is_torch_family
 from hms_kit.runlog import ensure_run_log, get_run_logger, log_time, logger
 from hms_kit.scoring.metric import (
@@ -86,7 +81,7 @@ from hms_kit.scoring.oof import (
     PRED_COLS,
     TARGET_COLS,
     gather_oof,
-    population_names,
+    population_table,
 )
 from hms_kit.scoring.populations import (
     checkpoint_rows,
@@ -102,78 +97,6 @@ class NoCheckpointError(RuntimeError):
 
 class NonFiniteLossError(DataError):
     """A training batch gave a NaN or infinite loss; names the label rows and their files."""
-
-
-# ----------------------------------------------------------------------------- fingerprints
-# settings that do not change what a fold's model is: a run resumed with another time limit,
-# worker count, log cadence or inference batch size keeps its folds
-# the folds themselves are fingerprinted, so where they came from (folds_file) need not be
-_NOT_FINGERPRINTED = {
-    "train": ("folds", "time_limit_hours", "num_workers", "log_every", "fold_workers", "folds_file")
-}
-
-
-def run_fingerprint(cfg: Config, rows: pd.DataFrame, folds: np.ndarray) -> str:
-    """16 hex chars hashing the config (less ``_NOT_FINGERPRINTED`` and ``predict``) and every
-    row's key and fold: what decides each fold's training and validation rows and its model."""
-    d = to_dict(cfg)
-    d.pop("predict", None)
-    for section, keys in _NOT_FINGERPRINTED.items():
-        for k in keys:
-            d[section].pop(k, None)
-    h = hashlib.sha1(json.dumps(d, sort_keys=True, default=str).encode())
-    h.update(np.ascontiguousarray(rows[ROW_KEY].to_numpy(np.float64)).tobytes())
-    h.update(np.ascontiguousarray(np.asarray(folds, dtype=np.int64)).tobytes())
-    return h.hexdigest()[:16]
-
-
-_FOLD_FILE = re.compile(r"^(?:oof_fold|fold)(\d+)[_.]")
-
-
-def _fold_files(run_dir: Path) -> dict[int, list[Path]]:
-    out: dict[int, list[Path]] = {}
-    for p in [*run_dir.glob("oof_fold*.csv"), *run_dir.glob("fold*_summary.json"),
-              *(run_dir / "checkpoints").glob("fold*.pt")]:  # fmt: skip
-        m = _FOLD_FILE.match(p.name)
-        if m:
-            out.setdefault(int(m.group(1)), []).append(p)
-    return out
-
-
-def _recorded_fingerprint(path: Path) -> str | None:
-    """The fingerprint a fold file carries (None: none, or unreadable)."""
-    try:
-        if path.suffix == ".json":
-            return json.loads(path.read_text()).get("fingerprint")
-        if path.suffix == ".pt":
-            return load_checkpoint(path, check_finite=False).get("fingerprint")
-    except (CheckpointError, OSError, ValueError):
-        return None
-    return None
-
-
-def retire_stale_fold_files(run_dir: Path, n_folds: int, fingerprint: str) -> dict[int, str]:
-    """Move to ``stale/<UTC time>/`` every file of a fold >= ``n_folds`` and every file of a
-    fold whose files do not all carry ``fingerprint`` (oof_fold{k}.csv follows its summary).
-
-    Returns ``{fold: reason}`` for the folds moved.
-    """
-    moved: dict[int, str] = {}
-    dest = run_dir / STALE_DIR / time.strftime("%Y%m%dT%H%M%S", time.gmtime())
-    for k, files in sorted(_fold_files(run_dir).items()):
-        if k >= n_folds:
-            reason = f"fold {k} does not exist with n_folds = {n_folds}"
-        else:
-            carried = [f for f in files if f.suffix != ".csv"]
-            if carried and all(_recorded_fingerprint(f) == fingerprint for f in carried):
-                continue
-            reason = "made by other folds or another config"
-        for f in files:
-            target = dest / f.relative_to(run_dir)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.move(str(f), str(target))
-        moved[k] = reason
-    return moved
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -664,49 +587,6 @@ def run_id(run_dir: Path) -> str:
     rid = f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{uuid.uuid4().hex[:8]}"
     atomic_write_text(path, rid + "\n")
     return rid
-
-
-def population_table(scores: dict[str, Any], threshold: int = schema.HIGH_VOTE_THRESHOLD) -> str:
-    """The OOF KL and row count of each population, one line each (for the run log)."""
-    return "\n".join(
-        f"  {name:<12} KL {scores.get(f'kl_{name}', float('nan')):.4f}  "
-        f"({scores.get(f'n_{name}', 0)} rows)"
-        for name in population_names(threshold)
-    )
-
-
-def plot_lr(run_dir: Path) -> Path | None:
-    """lr.png: the learning rate per step of both stages of the first fold trained."""
-    finals = sorted((run_dir / "checkpoints").glob("fold*_best.pt"))
-    if not finals:
-        return None
-    try:
-        lrs = load_checkpoint(finals[0], check_finite=False).get("lrs_by_stage", {})
-    except CheckpointError as exc:
-        logger().warning("lr.png not drawn: %s", exc)
-        return None
-    if not lrs:
-        return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 3.5))
-    offset = 0
-    for stage in sorted(lrs):
-        y = lrs[stage]
-        ax.plot(range(offset, offset + len(y)), y, label=f"stage {stage}")
-        offset += len(y)
-    ax.set_xlabel("step")
-    ax.set_ylabel("learning rate")
-    ax.set_title(f"OneCycleLR schedule ({finals[0].stem})")
-    ax.legend()
-    fig.tight_layout()
-    path = run_dir / "lr.png"
-    atomic_write(path, lambda p: fig.savefig(p, dpi=110, format="png"))
-    plt.close(fig)
-    return path
 
 
 def install_stop_handler() -> None:

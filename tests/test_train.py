@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from hms_kit.train import warmup_share
+from hms_kit.engine.loop import warmup_share
 
 
 def _one_cycle(total: int, pct: float) -> None:

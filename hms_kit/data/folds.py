@@ -2,20 +2,26 @@
 the shared ``patient_id -> fold`` file every run can take, so the OOF predictions of different
 runs (other models, row modes or inputs) line up and can be blended.
 
-The file (``folds.csv``) has the columns ``patient_id, fold``; its fingerprint
-(:func:`folds_sha`) is recorded by each run that uses it.
+The shared file has the columns ``patient_id, fold``; its fingerprint (:func:`folds_sha`) is
+recorded by each run that uses it. A run's own fingerprint (:func:`run_fingerprint`: its
+folds and the config that decides each fold's model) is carried by every fold file it
+writes; :func:`retire_stale_fold_files` sets aside those that another split or config made.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+import re
+import shutil
+import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from hms_kit import schema
-from hms_kit.config import ConfigError
+from hms_kit.config import Config, ConfigError, to_dict
 from hms_kit.data.readers import DataError
 from hms_kit.io import atomic_write_csv
 from hms_kit.runlog import logger
@@ -164,3 +170,81 @@ def folds_from_file(
     atomic_write_csv(run_dir / "folds.csv", out)
     logger().info("folds from %s (sha %s)", path, folds_sha(table))
     return folds
+
+
+# ----------------------------------------------------------------------------- fingerprints
+# A run's fingerprint names the folds and config that made each fold's files; files of other
+# folds or settings are set aside before training.
+# settings that do not change what a fold's model is: a run resumed with another time limit,
+# worker count, log cadence or inference batch size keeps its folds
+# the folds themselves are fingerprinted, so where they came from (folds_file) need not be
+_NOT_FINGERPRINTED = {
+    "train": ("folds", "time_limit_hours", "num_workers", "log_every", "fold_workers", "folds_file")
+}
+
+
+def run_fingerprint(cfg: Config, rows: pd.DataFrame, folds: np.ndarray) -> str:
+    """16 hex chars hashing the config (less ``_NOT_FINGERPRINTED`` and ``predict``) and every
+    row's key and fold: what decides each fold's training and validation rows and its model."""
+    d = to_dict(cfg)
+    d.pop("predict", None)
+    for section, keys in _NOT_FINGERPRINTED.items():
+        for k in keys:
+            d[section].pop(k, None)
+    h = hashlib.sha1(json.dumps(d, sort_keys=True, default=str).encode())
+    h.update(np.ascontiguousarray(rows[ROW_KEY].to_numpy(np.float64)).tobytes())
+    h.update(np.ascontiguousarray(np.asarray(folds, dtype=np.int64)).tobytes())
+    return h.hexdigest()[:16]
+
+
+_FOLD_FILE = re.compile(r"^(?:oof_fold|fold)(\d+)[_.]")
+
+
+def _fold_files(run_dir: Path) -> dict[int, list[Path]]:
+    out: dict[int, list[Path]] = {}
+    for p in [*run_dir.glob("oof_fold*.csv"), *run_dir.glob("fold*_summary.json"),
+              *(run_dir / "checkpoints").glob("fold*.pt")]:  # fmt: skip
+        m = _FOLD_FILE.match(p.name)
+        if m:
+            out.setdefault(int(m.group(1)), []).append(p)
+    return out
+
+
+def _recorded_fingerprint(path: Path) -> str | None:
+    """The fingerprint a fold file carries (None: none, or unreadable)."""
+    from hms_kit.checkpoint import CheckpointError, load_checkpoint  # here: it brings torch
+
+    try:
+        if path.suffix == ".json":
+            return json.loads(path.read_text()).get("fingerprint")
+        if path.suffix == ".pt":
+            return load_checkpoint(path, check_finite=False).get("fingerprint")
+    except (CheckpointError, OSError, ValueError):
+        return None
+    return None
+
+
+def retire_stale_fold_files(run_dir: Path, n_folds: int, fingerprint: str) -> dict[int, str]:
+    """Move to ``stale/<UTC time>/`` every file of a fold >= ``n_folds`` and every file of a
+    fold whose files do not all carry ``fingerprint`` (oof_fold{k}.csv follows its summary).
+
+    Returns ``{fold: reason}`` for the folds moved.
+    """
+    from hms_kit.checkpoint import STALE_DIR
+
+    moved: dict[int, str] = {}
+    dest = run_dir / STALE_DIR / time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+    for k, files in sorted(_fold_files(run_dir).items()):
+        if k >= n_folds:
+            reason = f"fold {k} does not exist with n_folds = {n_folds}"
+        else:
+            carried = [f for f in files if f.suffix != ".csv"]
+            if carried and all(_recorded_fingerprint(f) == fingerprint for f in carried):
+                continue
+            reason = "made by other folds or another config"
+        for f in files:
+            target = dest / f.relative_to(run_dir)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(f), str(target))
+        moved[k] = reason
+    return moved

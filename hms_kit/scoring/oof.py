@@ -131,6 +131,15 @@ def expand_to_train_rows(oof: pd.DataFrame, train: pd.DataFrame, row_mode: str) 
     return rows.sort_values(["eeg_id", "eeg_sub_id"], kind="stable").reset_index(drop=True)
 
 
+def population_table(scores: dict[str, Any], threshold: int = schema.HIGH_VOTE_THRESHOLD) -> str:
+    """The OOF KL and row count of each population, one line each (for the run log)."""
+    return "\n".join(
+        f"  {name:<12} KL {scores.get(f'kl_{name}', float('nan')):.4f}  "
+        f"({scores.get(f'n_{name}', 0)} rows)"
+        for name in population_names(threshold)
+    )
+
+
 def gather_oof(
     run_dir: str | Path, cfg: Config, train: pd.DataFrame | None = None
 ) -> dict[str, Any]:
