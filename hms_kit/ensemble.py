@@ -354,16 +354,43 @@ def read_blend(path: str | Path) -> dict[str, Any]:
     return blend
 
 
+def _oof_rank(run: dict[str, Any]) -> float:
+    kl = run.get("oof_kl")
+    return float(kl) if isinstance(kl, (int, float)) and np.isfinite(kl) else np.inf
+
+
+def fallback_blend(runs: list[dict[str, Any]], reason: str) -> dict[str, Any]:
+    """A blend that needs no fit, for when none can be fitted or the fitted one has no weight
+    left: the run with the lowest ``oof_kl`` alone (weight 1), else (no run has an OOF score)
+    equal weights. ``runs``: blend.json's run entries; ``reason`` is kept as ``fallback``."""
+    ranks = [_oof_rank(r) for r in runs]
+    if not runs:
+        raise BlendError("no blend member left")
+    if np.isfinite(min(ranks)):
+        best = int(np.argmin(ranks))
+        weights, chosen = [float(i == best) for i in range(len(runs))], "best single"
+    else:
+        weights, chosen = [1.0 / len(runs)] * len(runs), "equal weights"
+    return {
+        "method": "simplex",
+        "runs": list(runs),
+        "weights": weights,
+        "bias": [0.0] * len(schema.CLASSES),
+        "chosen": chosen,
+        "fallback": reason,
+    }
+
+
 def drop_members(blend: dict[str, Any], keep: list[int]) -> dict[str, Any]:
     """The blend restricted to the members ``keep`` (indices into its runs), weights
-    renormalised so that they sum as before (a member whose predictions failed is dropped)."""
+    renormalised so that they sum as before (a member whose predictions failed is dropped).
+    When the members kept carry no weight, the best of them by OOF alone (see
+    :func:`fallback_blend`): zero weights would make every row the same."""
     if not keep:
         raise BlendError("no blend member left")
     w = np.asarray(blend["weights"], float)
     kept = w[keep]
-    scale = w.sum() / kept.sum() if kept.sum() != 0 else 1.0
-    return {
-        **blend,
-        "runs": [blend["runs"][i] for i in keep],
-        "weights": (kept * scale).tolist(),
-    }
+    runs = [blend["runs"][i] for i in keep]
+    if not kept.sum() > 0:
+        return {**blend, **fallback_blend(runs, "the members left have no weight in the blend")}
+    return {**blend, "runs": runs, "weights": (kept * w.sum() / kept.sum()).tolist()}

@@ -254,10 +254,12 @@ def find_members(inputs: list[Path]) -> list[Member]:
 def member_blend(
     members: list[Member], inputs: list[Path], work: Path, train: pd.DataFrame | None = None
 ) -> dict:
-    """The blend of ``members`` (weights in members' order): an attached ``blend.json`` whose
-    runs are these members (matched by config hash), else one fitted here on the members'
-    OOF files (gathered into ``work/m<i>/``), else equal weights."""
-    from hms_kit.ensemble import BLEND_FILE, BlendError, choose_blend, read_blend
+    """The blend of ``members`` (weights and runs in members' order): an attached
+    ``blend.json`` whose runs are these members (matched by config hash), else one fitted here
+    on the members' OOF files (gathered into ``work/m<i>/``), else (``fallback`` says why) the
+    member with the best OOF KL alone, else equal weights. Always a valid blend: ``runs``
+    holds one entry per member."""
+    from hms_kit.ensemble import BLEND_FILE, BlendError, choose_blend, fallback_blend, read_blend
 
     log = logger()
     shas = [m.config_sha for m in members]
@@ -271,15 +273,27 @@ def member_blend(
             order = [r.get("config_sha") for r in blend["runs"]]
             if sorted(order) == sorted(shas):
                 log.info("blend: %s", path)
-                weights = [blend["weights"][order.index(s)] for s in shas]
-                return {**blend, "weights": weights}
-    try:
-        dirs = []
-        for i, m in enumerate(members):
-            if gather_fold_oof(m.runs, work / f"m{i}", train) is None:
-                raise BlendError(f"member {i} ({m.runs[0]}) has no OOF files")
+                at = [order.index(s) for s in shas]
+                runs = [blend["runs"][i] for i in at]
+                return {**blend, "runs": runs, "weights": [blend["weights"][i] for i in at]}
+    runs: list[dict] = []
+    for i, m in enumerate(members):
+        entry = {"path": str(m.runs[0]), "config_sha": m.config_sha, "oof_kl": None}
+        try:
+            scores = gather_fold_oof(m.runs, work / f"m{i}", train)
+        except Exception as exc:  # one member's broken OOF must not cost the blend
+            log.warning("member %d (%s): OOF files unreadable (%s)", i, m.runs[0], exc)
+            scores = None
+        if scores is not None:
+            kl = scores.get(f"kl_{high_population()}", float("nan"))
+            entry["oof_kl"] = kl if np.isfinite(kl) else scores.get("kl_all")
             shutil.copyfile(m.runs[0] / CONFIG_NAME, work / f"m{i}" / CONFIG_NAME)
-            dirs.append(work / f"m{i}")
+        runs.append(entry)
+    try:
+        missing = [f"{i} ({r['path']})" for i, r in enumerate(runs) if r["oof_kl"] is None]
+        if missing:
+            raise BlendError(f"members {', '.join(missing)} have no OOF files")
+        dirs = [work / f"m{i}" for i in range(len(members))]
         try:
             blend = choose_blend(dirs, population="hq")
         except BlendError as exc:  # e.g. too few high-vote rows to cross-validate on
@@ -294,9 +308,9 @@ def member_blend(
         )
         return blend
     except (BlendError, OSError, ValueError) as exc:
-        log.warning("no blend could be fitted (%s): members weighted equally", exc)
-        n = len(members)
-        return {"method": "simplex", "weights": [1 / n] * n, "bias": [0.0] * 6}
+        blend = fallback_blend(runs, f"no blend could be fitted: {exc}")
+        log.warning("%s: %s, weights %s", blend["fallback"], blend["chosen"], blend["weights"])
+        return blend
 
 
 def predict_ensemble(comp, members: list[Member], cfg: Config, paths: KagglePaths):
@@ -324,13 +338,18 @@ def predict_ensemble(comp, members: list[Member], cfg: Config, paths: KagglePath
     reports: list[dict] = [{"fallback_rows": []} for _ in members]
     report: dict = {"checkpoints": [], "predicted_with": [], "members_failed": []}
     report["members_skipped"] = []
+    dropped: dict[int, str] = {}
+    if blend.get("fallback"):
+        for i, w in enumerate(blend["weights"]):
+            if w == 0:
+                dropped[int(i)] = f"weight 0 ({blend['fallback']}; {blend['chosen']} used)"
     per_checkpoint = 0.0
     for i in np.argsort(-np.asarray(blend["weights"]), kind="stable"):
         m = members[i]
         needed = per_checkpoint * m.checkpoints() * 1.2
         if limit and time.time() - start + needed > limit:
-            log.warning("member %d (%s) skipped: it would pass the time limit", i, m.runs)
             report["members_skipped"].append(int(i))
+            dropped[int(i)] = f"skipped: it would pass predict.time_limit_hours ({limit:g} s)"
             continue
         t = time.time()
         sub, rep = predict_test(
@@ -350,7 +369,13 @@ def predict_ensemble(comp, members: list[Member], cfg: Config, paths: KagglePath
             frames[i] = sub
         else:
             report["members_failed"].append(int(i))
+            dropped[int(i)] = f"no checkpoint predicted ({len(rep['checkpoints'])} found)"
         log.info("member %d: %d checkpoints, %.1f s", i, used, time.time() - t)
+    report["members_dropped"] = [
+        f"member {i} ({members[i].runs[0]}): {why}" for i, why in sorted(dropped.items())
+    ]
+    for line in report["members_dropped"]:
+        log.warning("dropped %s", line)
     sub, combined = combine_members(frames, reports, blend, fallback_prior(comp))
     report["fallback_rows"] = combined["fallback_rows"]
     report["members_used"] = combined["members_used"]
@@ -368,7 +393,11 @@ def commit_run_problems(report: dict) -> list[str]:
     if not report["predicted_with"]:
         problems.append(f"no checkpoint predicted ({len(report['checkpoints'])} found)")
     if report.get("members_failed"):
-        problems.append(f"ensemble members {report['members_failed']} predicted nothing")
+        failed = [d for d in report.get("members_dropped", []) if "no checkpoint" in d]
+        problems.append(
+            f"ensemble members {report['members_failed']} predicted nothing"
+            + (f" ({'; '.join(failed)})" if failed else "")
+        )
     if report["fallback_rows"]:
         rows = report["fallback_rows"]
         problems.append(f"{len(rows)} rows fell back to the prior (eeg_id {rows[:10]})")

@@ -182,3 +182,91 @@ def test_choose_blend_keeps_the_best_single_run_when_no_blend_beats_it(truth, tm
     chosen = choose_blend(runs)
     assert chosen["chosen"] in ("logit", "simplex")
     assert chosen["candidates"][chosen["chosen"]] < chosen["candidates"]["best single"]
+
+
+def test_zero_weight_left_falls_back_to_the_best_surviving_member() -> None:
+    """issue 23 (2): the members that predicted all have weight 0 in the blend."""
+    from hms_kit.predict import combine_members
+
+    ids = [11, 12]
+    runs = [_member(ids, np.tile(np.eye(6)[k] * 0.5 + 1 / 12, (2, 1))) for k in range(3)]
+    blend = {
+        "method": "logit",
+        "runs": [{"path": "a", "oof_kl": 0.5}, {"path": "b", "oof_kl": 0.9}, {"oof_kl": 0.7}],
+        "weights": [1.0, 0.0, 0.0],
+        "bias": [0.3, -0.3, 0.0, 0.0, 0.1, -0.1],
+    }
+    reports = [{"fallback_rows": []}] * 3
+    sub, _ = combine_members([None, runs[1], runs[2]], reports, blend, np.full(6, 1 / 6))
+    # run c (OOF KL 0.7) alone, not softmax(bias) on every row
+    np.testing.assert_allclose(sub[COLS].to_numpy(), runs[2][COLS].to_numpy())
+    kept = drop_members(blend, [1, 2])
+    assert kept["chosen"] == "best single" and kept["weights"] == [0.0, 1.0]
+    assert "no weight" in kept["fallback"]
+
+
+def _write_member(run: Path, q: np.ndarray, targets: np.ndarray, folds: np.ndarray) -> Path:
+    """A train output as the infer kernel finds it: config.yaml, a checkpoint, and (``q``
+    given) its oof_fold<k>.csv."""
+    run.mkdir(parents=True)
+    (run / "config.yaml").write_text(f"# {run.name}\n")
+    (run / "fold0_best.pt").write_bytes(b"")
+    if q is not None:
+        for k in np.unique(folds):
+            rows = folds == k
+            oof = pd.DataFrame({"eeg_id": np.flatnonzero(rows) + 1000, "eeg_sub_id": 0})
+            oof["patient_id"], oof["fold"], oof["total_votes"] = k, k, 10
+            oof[[f"pred_{c}" for c in COLS]] = q[rows]
+            oof[[f"target_{c}" for c in COLS]] = targets[rows]
+            oof.to_csv(run / f"oof_fold{k}.csv", index=False)
+    return run
+
+
+class _NoTrain:
+    def read_train(self) -> pd.DataFrame:
+        raise OSError("train.csv: not attached")
+
+
+def test_kernel_without_a_fittable_blend_still_submits(truth, tmp_path, monkeypatch) -> None:
+    """issue 23 (1): a member without OOF files used to cost the submission ('runs')."""
+    from hms_kit import predict as predict_mod
+    from hms_kit.config import load_config
+    from hms_kit.ensemble import file_sha
+    from hms_kit.kernel import commit_run_problems, find_members, predict_ensemble
+    from hms_kit.paths import KagglePaths
+
+    q, targets, folds = truth
+    paths = KagglePaths(tmp_path)
+    _write_member(paths.input / "a", _noisy(q, 1, 0.5), targets, folds)
+    _write_member(paths.input / "b", None, targets, folds)
+    members = find_members([paths.input / "a", paths.input / "b"])
+    assert [m.config_sha for m in members] == [
+        file_sha(paths.input / d / "config.yaml") for d in "ab"
+    ]
+    ids = [7, 8, 9]
+    preds = {"a": np.eye(6)[0] * 0.4 + 0.1, "b": np.eye(6)[1] * 0.4 + 0.1}
+    broken: set[str] = set()
+
+    def fake_predict_test(comp, runs, **kwargs):
+        name = Path(runs[0]).name
+        ok = name not in broken
+        report = {"checkpoints": ["fold0_best.pt"], "predicted_with": ["x"] if ok else []}
+        report.update(fallback_rows=[], sample_submission_mismatch=[])
+        return _member(ids, np.tile(preds[name], (3, 1))), report
+
+    monkeypatch.setattr(predict_mod, "predict_test", fake_predict_test)
+    cfg = load_config(None)
+    sub, report = predict_ensemble(_NoTrain(), members, cfg, paths)
+    # member a (the only one with OOF) alone; member b dropped with its reason
+    np.testing.assert_allclose(sub[COLS].to_numpy(), np.tile(preds["a"], (3, 1)))
+    (line,) = report["members_dropped"]
+    assert line.startswith("member 1 (") and "have no OOF files" in line
+    assert "WARNING dropped member 1 (" in (paths.working / "training_record.log").read_text()
+    assert commit_run_problems(report) == []
+    # the best member predicts nothing: the other one, and the commit run says which and why
+    broken.add("a")
+    sub, report = predict_ensemble(_NoTrain(), members, cfg, paths)
+    np.testing.assert_allclose(sub[COLS].to_numpy(), np.tile(preds["b"], (3, 1)))
+    (problem,) = commit_run_problems(report)
+    assert "members [0] predicted nothing" in problem and str(paths.input / "a") in problem
+    assert "no checkpoint predicted" in problem
