@@ -40,7 +40,9 @@ Kaggle runs at most two GPU batch sessions at a time (and about 30 GPU hours a w
 for them, since it attaches their finished output. ``wait`` polls the pushed dataset
 (``kaggle datasets status``: ready) and kernels (``kaggle kernels status``: complete or
 error, with the tail of the log on error) and pushes the next queued kernel whenever a
-running one finishes. ``pull`` downloads a train kernel's output (``kaggle kernels
+running one finishes (write-ahead: a kernel is marked ``pushing`` in the queue before its
+push and removed once the push is recorded, so an interrupted ``wait`` never pushes it
+twice). ``pull`` downloads a train kernel's output (``kaggle kernels
 output``) into ``runs/<kernel slug>/``.
 
 Each push sends ``machine_shape`` (``NvidiaTeslaT4``, the T4 x2 GPU, unless
@@ -64,7 +66,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -886,15 +888,23 @@ def uses_gpu(meta: Mapping[str, Any]) -> bool:
     return bool(meta.get("enable_gpu")) and not shape.startswith("tpu")
 
 
+QUEUED, PUSHING = "queued", "pushing"  # a queue entry's state (``wait`` writes ahead)
+
+
 @dataclass(frozen=True)
 class Queued:
-    """A rendered kernel waiting for a GPU slot or for the kernels it attaches."""
+    """A rendered kernel waiting for a GPU slot or for the kernels it attaches.
+
+    ``state`` is ``pushing`` from just before ``wait`` pushes it until the push is recorded:
+    a ``wait`` stopped in between finds the mark and never pushes the kernel a second time.
+    """
 
     name: str  # build/kaggle/<name>/
     id: str
     gpu: bool
     after: tuple[str, ...] = ()  # names that must be complete first
     client_args: tuple[str, ...] = ()  # extra `kaggle kernels push` flags (--timeout N)
+    state: str = QUEUED
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -903,27 +913,47 @@ class Queued:
             "gpu": self.gpu,
             "after": list(self.after),
             "client_args": list(self.client_args),
+            "state": self.state,
         }
 
 
+def _queue_entry(path: Path, i: int, item: Any) -> Queued:
+    """Entry ``i`` of a queue file, checked against the schema :meth:`Queued.to_json` writes."""
+    where = f"{path}: entry {i}"
+    if not isinstance(item, dict):
+        raise PublishError(f"{where} is {type(item).__name__}, not an object")
+    for key, kind in (("name", str), ("id", str), ("gpu", bool)):
+        if not isinstance(item.get(key), kind):
+            raise PublishError(f"{where}: {key!r} is {item.get(key)!r}, not a {kind.__name__}")
+    lists = {}
+    for key in ("after", "client_args"):
+        value = item.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise PublishError(f"{where}: {key!r} is {value!r}, not a list of strings")
+        lists[key] = tuple(value)
+    state = item.get("state", QUEUED)
+    if state not in (QUEUED, PUSHING):
+        raise PublishError(f"{where}: 'state' is {state!r}, not {QUEUED!r} or {PUSHING!r}")
+    return Queued(
+        item["name"], item["id"], item["gpu"], lists["after"], lists["client_args"], state
+    )
+
+
 def read_queue(path: Path) -> list[Queued]:
-    """The queue ``push-kernel`` left (empty when there is no file)."""
+    """The queue ``push-kernel`` left (empty when there is no file); a file that is not a
+    list of entries as :meth:`Queued.to_json` writes them raises PublishError naming it."""
     if not path.is_file():
         return []
     try:
         items = json.loads(path.read_text())
-        return [
-            Queued(
-                str(q["name"]),
-                str(q["id"]),
-                bool(q["gpu"]),
-                tuple(q.get("after", ())),
-                tuple(q.get("client_args", ())),
-            )
-            for q in items
-        ]
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise PublishError(f"{path} is not a kernel queue ({exc}): push the kernels again") from exc
+    if not isinstance(items, list):
+        raise PublishError(
+            f"{path} is not a kernel queue (a list of kernels, got {items!r}): "
+            "push the kernels again"
+        )
+    return [_queue_entry(path, i, item) for i, item in enumerate(items)]
 
 
 def write_queue(path: Path, queue: Sequence[Queued]) -> None:
@@ -1087,6 +1117,25 @@ def _kernel_failure(ref: str, state: str, status_text: str, lines: int) -> str:
     )
 
 
+def _settle_interrupted_push(
+    layout: Layout, queue_path: Path, queue: list[Queued], item: Queued
+) -> list[Queued]:
+    """A queue entry an earlier ``wait`` marked ``pushing`` and never confirmed: its push may
+    have reached Kaggle, so it is taken as pushed (a second push would train twice) and
+    polled from now on. Returns the queue without it."""
+    record = read_record(_pushed_record(layout, item.name)) or {}
+    if record.get("id") != item.id or record.get("status") in (None, QUEUED):
+        print(
+            f"{item.id}: an earlier `wait` stopped while pushing it; taken as pushed, not "
+            "pushed again (if Kaggle shows no new version, run push-kernel for it)"
+        )
+        record = {"id": item.id, "version": None, "status": "running", "gpu": item.gpu}
+        write_record(_pushed_record(layout, item.name), record)
+    queue = [q for q in queue if q != item]
+    write_queue(queue_path, queue)
+    return queue
+
+
 def wait(args: argparse.Namespace) -> int:
     """Poll the pushed dataset and kernels until all are ready/complete, pushing queued kernels
     as GPU slots free up; raise PublishError on a failure (with its log tail) or timeout."""
@@ -1124,9 +1173,16 @@ def wait(args: argparse.Namespace) -> int:
         running = [r for r in records.values() if r and r.get("status") == "running"]
         queue = read_queue(queue_path)
         running_gpu = sum(1 for r in running if r.get("gpu"))
+        for item in [q for q in queue if q.state == PUSHING]:
+            queue = _settle_interrupted_push(layout, queue_path, queue, item)
+            running.append({"id": item.id})
         for item in pushable(queue, done, running_gpu, args.max_parallel):
+            # Write-ahead: marked before the push, removed once the push is recorded.
+            marked = replace(item, state=PUSHING)
+            queue = [marked if q == item else q for q in queue]
+            write_queue(queue_path, queue)
             push_one(layout, item.name, item.client_args, dry_run=False)
-            queue = [q for q in queue if q != item]
+            queue = [q for q in queue if q != marked]
             write_queue(queue_path, queue)
             running.append({"id": item.id})
         dataset_pending = dataset_state not in (None, DATASET_READY)
