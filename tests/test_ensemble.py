@@ -270,3 +270,105 @@ def test_kernel_without_a_fittable_blend_still_submits(truth, tmp_path, monkeypa
     (problem,) = commit_run_problems(report)
     assert "members [0] predicted nothing" in problem and str(paths.input / "a") in problem
     assert "no checkpoint predicted" in problem
+
+
+@pytest.mark.parametrize(
+    "change, named",
+    [
+        (lambda b: b["weights"].__setitem__(0, -0.5), "'weights'"),
+        (lambda b: b["weights"].__setitem__(1, float("nan")), "'weights'"),
+        (lambda b: b.update(method="Logit"), "'method' is 'Logit'"),
+        (lambda b: b.update(bias=b["bias"][:5]), "'bias'"),
+        (lambda b: b.update(weights=b["weights"][:1]), "'weights' has 1 values for 2 runs"),
+        (lambda b: b.update(weights=1.0), "'weights' has 1.0 values for 2 runs"),
+        (lambda b: b.update(population="HQ"), "'population' is 'HQ'"),
+        (lambda b: b.update(weights=[0.0, 0.0]), "not all 0"),
+    ],
+    ids=["negative", "nan", "Logit", "bias5", "one-weight", "scalar", "population", "zeros"],
+)
+def test_read_blend_checks_every_key_before_any_member_predicts(
+    truth, tmp_path, real_dir, capsys, change, named
+) -> None:
+    """issue 23 (3): each of these used to be applied, or to fail after the members ran."""
+    import json
+
+    q, targets, folds = truth
+    runs = [_write_run(tmp_path / f"r{i}", _noisy(q, i), targets, folds) for i in range(2)]
+    blend = blend_runs(runs, population="all").blend
+    change(blend)
+    path = tmp_path / "blend.json"
+    path.write_text(json.dumps(blend))
+    with pytest.raises(BlendError, match=named) as err:
+        read_blend(path)
+    assert str(path) in str(err.value)
+    out = tmp_path / "sub.csv"
+    argv = ["predict", "--competition", str(real_dir), "--blend", str(path), "--out", str(out)]
+    assert main(argv) == 2
+    assert f"error: {path}" in capsys.readouterr().out and not out.exists()
+
+
+def test_a_run_retrained_after_the_blend_is_refused(truth, tmp_path) -> None:
+    q, targets, folds = truth
+    runs = [_write_run(tmp_path / f"r{i}", _noisy(q, i), targets, folds) for i in range(2)]
+    out = tmp_path / "blend"
+    assert main(["blend", "--runs", ",".join(map(str, runs)), "--out", str(out)]) == 0
+    assert read_blend(out)["runs"][1]["path"] == str(runs[1])
+    (runs[1] / "config.yaml").write_text("# retrained\n")
+    with pytest.raises(BlendError, match=r"runs\[1\].config_sha .* changed after the blend"):
+        read_blend(out)
+    # a run gone is not an error here: predict drops it and blends the others
+    import shutil
+
+    shutil.rmtree(runs[1])
+    assert len(read_blend(out)["runs"]) == 2
+
+
+def _oof_text(run: Path) -> str:
+    return (run / "oof.csv").read_text()
+
+
+@pytest.mark.parametrize("damage", ["nan", "cut", "fold"])
+def test_blend_refuses_damaged_oof_naming_file_and_row(truth, tmp_path, capsys, damage) -> None:
+    """issue 23 (3): NaN predictions, a partial last line, a fold without rows."""
+    q, targets, folds = truth
+    good = _write_run(tmp_path / "good", _noisy(q, 1), targets, folds)
+    bad = _write_run(tmp_path / "bad", _noisy(q, 2), targets, folds)
+    oof = pd.read_csv(bad / "oof.csv")
+    if damage == "nan":
+        oof.loc[7, "pred_lpd_vote"] = np.nan
+        oof.to_csv(bad / "oof.csv", index=False)
+        named = "line 9 (eeg_id 1007) has no value in 'pred_lpd_vote'"
+    elif damage == "cut":
+        text = _oof_text(bad)
+        (bad / "oof.csv").write_text(text[: text.rindex(",") + 3])
+        named = "line 601 is cut short"
+    else:
+        oof[oof["fold"] != 2].to_csv(bad / "oof.csv", index=False)
+        named = "no row of fold [2] of the run's 3"
+    out = tmp_path / "blend"
+    assert main(["blend", "--runs", f"{good},{bad}", "--out", str(out)]) == 2
+    printed = capsys.readouterr().out
+    assert f"error: {bad / 'oof.csv'}" in printed
+    assert named in printed, printed
+    assert not (out / "blend.json").exists()
+
+
+def test_blend_worse_than_its_best_member_warns_and_keeps_that_member(
+    truth, tmp_path, capsys
+) -> None:
+    """issue 23 (3): a logit blend that loses to a member in inner CV used to be written."""
+    import json
+
+    q, targets, folds = truth
+    # the exact probabilities, tiny rows count per fold: the bias fit cannot help out of sample
+    exact = _write_run(tmp_path / "exact", q, targets, folds)
+    out = tmp_path / "blend"
+    assert main(["blend", "--runs", str(exact), "--out", str(out), "--population", "all"]) == 0
+    printed = capsys.readouterr().out
+    blend = json.loads((out / "blend.json").read_text())
+    s = blend["scores"]
+    assert s["blend_inner_cv"] > s["best_single"], s
+    assert "worse than its best member" in blend["warning"]
+    assert f"warning: {blend['warning']}" in printed
+    assert blend["weights"] == [1.0] and blend["method"] == "simplex"
+    assert blend["bias"] == [0.0] * 6 and blend["fitted"]["method"] == "logit"
