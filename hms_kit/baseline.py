@@ -33,7 +33,8 @@ from hms_kit import schema
 from hms_kit.config import Config, save_config
 from hms_kit.data.competition import Competition
 from hms_kit.data.labels import select_rows, total_votes, vote_targets
-from hms_kit.data.readers import eeg_window, spec_window
+from hms_kit.data.readers import eeg_window, eeg_window_problem, spec_window
+from hms_kit.runlog import logger
 
 __all__ = [
     "BANDS_HZ",
@@ -113,7 +114,11 @@ def spectrogram_features(window: np.ndarray) -> np.ndarray:
 
 
 def row_features(comp: Competition, rows: pd.DataFrame, split: str = "train") -> np.ndarray:
-    """``(len(rows), n_features) float64``: EEG then spectrogram features of every row."""
+    """``(len(rows), n_features) float64``: EEG then spectrogram features of every row.
+
+    On the test split a row whose EEG window has no usable bipolar pair
+    (``eeg_window_problem``) gets NaN features: a failed row, predicted by the prior.
+    """
     eegs: dict[int, np.ndarray] = {}
     specs: dict[int, Any] = {}
     out = []
@@ -124,7 +129,17 @@ def row_features(comp: Competition, rows: pd.DataFrame, split: str = "train") ->
             specs = {r.spectrogram_id: comp.read_spectrogram(r.spectrogram_id, split)}
         e = eeg_window(eegs[r.eeg_id], r.eeg_label_offset_seconds)
         s = spec_window(specs[r.spectrogram_id], r.spectrogram_label_offset_seconds)
-        out.append(np.concatenate([eeg_features(e), spectrogram_features(s)]))
+        x = np.concatenate([eeg_features(e), spectrogram_features(s)])
+        why = eeg_window_problem(e) if split == "test" else None
+        if why:
+            logger().warning(
+                "eeg_id %d: window at offset %g s: %s: a failed window",
+                r.eeg_id,
+                r.eeg_label_offset_seconds,
+                why,
+            )
+            x[:] = np.nan
+        out.append(x)
     return np.asarray(out)
 
 

@@ -161,7 +161,9 @@ def predict_test(
                 x, ok = features_of_test_rows(comp, test)
                 for i in np.flatnonzero(~ok):
                     log.warning(
-                        "test row of eeg_id %d unreadable, prior used", test["eeg_id"].iloc[i]
+                        "test row of eeg_id %d unreadable or without a usable EEG window, "
+                        "prior used",
+                        test["eeg_id"].iloc[i],
                     )
             else:
                 names = family_inputs(cfg)
@@ -170,7 +172,7 @@ def predict_test(
                     workers=workers, strict=False,
                 )  # fmt: skip
                 for msg in cache.errors():
-                    log.warning("test input unreadable, prior used: %s", msg)
+                    log.warning("test window failed (not predicted from): %s", msg)
                 ok = cache.ok
                 ds = InputDataset(
                     cache,

@@ -48,7 +48,14 @@ import pandas as pd
 
 from hms_kit.config import InputConfig
 from hms_kit.data.competition import Competition
-from hms_kit.data.readers import DataError, eeg_window, read_eeg, read_spectrogram, spec_window
+from hms_kit.data.readers import (
+    DataError,
+    eeg_window,
+    eeg_window_problem,
+    read_eeg,
+    read_spectrogram,
+    spec_window,
+)
 from hms_kit.inputs.registry import get_input, input_settings
 
 CACHE_VERSION = 2  # 2: values.npy of any shape (1: panels.npy)
@@ -91,6 +98,8 @@ def entry_key(
     """Hash of the settings, the windows and each input file's size and mtime (16 hex chars)."""
     h = hashlib.sha1()
     h.update(json.dumps([CACHE_VERSION, modality, modality_settings(modality, cfg)]).encode())
+    if split == "test":  # test windows without a usable EEG fail (eeg_window_problem)
+        h.update(b"eeg_window_problem")
     h.update(np.ascontiguousarray(windows["file_id"].to_numpy(np.int64)).tobytes())
     h.update(np.ascontiguousarray(windows["offset"].to_numpy(np.float64)).tobytes())
     source = get_input(modality).source
@@ -206,6 +215,9 @@ def _compute_task(task: dict[str, Any]) -> tuple[str, list[tuple[int, str]]]:
         try:
             if task["source"] == "eeg":
                 win = eeg_window(data, offset, path)
+                why = eeg_window_problem(win) if task["split"] == "test" else None
+                if why:  # test only: in training a strict build would stop the run on it
+                    raise DataError(f"{path}: window at offset {offset:g} s: {why}")
                 for m, arr in maps.items():
                     arr[widx] = _checked(get_input(m).build(win, cfg), path, offset)
             else:
@@ -408,6 +420,7 @@ def _make_tasks(comp, cfg, todo, maps, split) -> list[dict[str, Any]]:
                     "source": source,
                     "path": str(_file_path(comp, source, int(fid), split)),
                     "cfg": cfg,
+                    "split": split,
                     "maps": {},
                     "windows": [],
                     "_seen": set(),
