@@ -32,7 +32,7 @@ import torch
 from hms_kit import schema
 from hms_kit.config import Config, save_config
 from hms_kit.data.competition import Competition
-from hms_kit.data.labels import select_rows, total_votes, vote_targets
+from hms_kit.data.labels import total_votes, vote_targets
 from hms_kit.data.readers import eeg_window, eeg_window_problem, spec_window
 from hms_kit.runlog import logger
 
@@ -254,19 +254,14 @@ def train_baseline(comp: Competition, cfg: Config, run_dir: str | Path) -> dict[
     from hms_kit.config import to_dict
     from hms_kit.evaluate import prior_predictions
     from hms_kit.io import atomic_write_csv
-    from hms_kit.train import folds_from_file, gather_oof, load_or_make_folds, oof_frame, run_id
+    from hms_kit.train import gather_oof, oof_frame, run_folds, run_id
 
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     save_config(cfg, run_dir / "config.yaml")
-    train = comp.read_train(cfg.data.train_csv)
-    rows = select_rows(train, cfg.data.row_mode)
+    train, rows, folds, fingerprint = run_folds(comp, cfg, run_dir)
     targets = vote_targets(rows)
     votes = total_votes(rows)
-    if cfg.train.folds_file:
-        folds = folds_from_file(run_dir, rows, cfg.train.folds_file, cfg.train.n_folds)
-    else:
-        folds = load_or_make_folds(run_dir, rows, cfg.train.n_folds, cfg.train.seed)
     x = row_features(comp, rows)
     prior = prior_predictions(targets, 1)[0].tolist()
     summaries = []
@@ -281,6 +276,7 @@ def train_baseline(comp: Competition, cfg: Config, run_dir: str | Path) -> dict[
         tensors = model_tensors(model)
         if tensors is not None:
             state = {"model": tensors, "config": to_dict(cfg), "prior": prior, "fold": k}
+            state["fingerprint"] = fingerprint
             save_checkpoint(
                 {**state, "family": "baseline", "run_id": run_id(run_dir)},
                 fold_checkpoint_path(run_dir / "checkpoints", k, "final"),

@@ -615,6 +615,25 @@ def prepare(
     return rows, cache
 
 
+def run_folds(
+    comp: Competition, cfg: Config, run_dir: Path
+) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray, str]:
+    """What every family's run starts with: train.csv, the training rows, their folds (the
+    folds file, else the run's folds.csv, else new ones) and the run's fingerprint, with the
+    files of other folds or configs moved to ``stale/`` (the one place that retires them).
+    Returns ``(train, rows, folds (n_rows,) int, fingerprint)``."""
+    train = comp.read_train(cfg.data.train_csv)
+    rows = select_rows(train, cfg.data.row_mode)
+    if cfg.train.folds_file:
+        fold_of = folds_from_file(run_dir, rows, cfg.train.folds_file, cfg.train.n_folds)
+    else:
+        fold_of = load_or_make_folds(run_dir, rows, cfg.train.n_folds, cfg.train.seed)
+    fingerprint = run_fingerprint(cfg, rows, fold_of)
+    for k, reason in retire_stale_fold_files(run_dir, cfg.train.n_folds, fingerprint).items():
+        logger().warning("fold %d files moved to %s/: %s", k, STALE_DIR, reason)
+    return train, rows, fold_of, fingerprint
+
+
 def train_folds(
     comp: Competition,
     cfg: Config,
@@ -648,12 +667,7 @@ def train_folds(
             f"fold {bad[0]} does not exist: folds are 0..{cfg.train.n_folds - 1} "
             f"(train.n_folds = {cfg.train.n_folds})"
         )
-    train = comp.read_train(cfg.data.train_csv)
-    rows = select_rows(train, cfg.data.row_mode)
-    if cfg.train.folds_file:
-        fold_of = folds_from_file(run_dir, rows, cfg.train.folds_file, cfg.train.n_folds)
-    else:
-        fold_of = load_or_make_folds(run_dir, rows, cfg.train.n_folds, cfg.train.seed)
+    train, rows, fold_of, fingerprint = run_folds(comp, cfg, run_dir)
     cache = build_cache(
         comp,
         rows,
@@ -669,9 +683,6 @@ def train_folds(
         log.warning("no votes at all for %s in the training rows: training goes on", missing)
     targets = vote_targets(rows)
     votes = total_votes(rows).astype(np.float32)
-    fingerprint = run_fingerprint(cfg, rows, fold_of)
-    for k, reason in retire_stale_fold_files(run_dir, cfg.train.n_folds, fingerprint).items():
-        log.warning("fold %d files moved to %s/: %s", k, STALE_DIR, reason)
     device = pick_device()
     meta = {
         "family": cfg.model.family,

@@ -488,3 +488,24 @@ def test_mlebench_eeg_without_a_usable_pair_gets_the_prior(comp, trained, baseli
         assert sorted(report["fallback_rows"]) == sorted(ids), run
         assert _on_prior(sub, ids, run).all()
         assert (sub["eeg_id"].isin(ids)).sum() >= len(ids)
+
+
+def test_a_baseline_rerun_with_fewer_folds_retires_the_others(
+    comp, baseline_run, tmp_path, kit_log
+):
+    """issue 23 (5): the baseline's fold files are retired like the CNN's. A 2-fold run
+    with fold 2's files left by an earlier 3-fold run in its folder, trained again."""
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(baseline_run, run)
+    shutil.copy(run / "oof_fold1.csv", run / "oof_fold2.csv")
+    shutil.copy(run / "checkpoints" / "fold1_best.pt", run / "checkpoints" / "fold2_best.pt")
+    kit_log.clear()
+    result = train_folds(comp, load_config("baseline", ["train.n_folds=2"]), run)
+    assert any("fold 2 files moved to stale/: fold 2 does not exist" in m for m in kit_log)
+    oof = pd.read_csv(run / "oof.csv")
+    assert not oof.duplicated(["eeg_id", "eeg_sub_id"]).any()
+    assert len(oof) == result["n_all"] == len(comp.read_train())
+    assert [p.name for p in find_checkpoints([run])] == ["fold0_best.pt", "fold1_best.pt"]
+    assert list((run / "stale").rglob("oof_fold2.csv"))
