@@ -7,6 +7,7 @@ A small synthetic competition and tiny one-epoch trainings, as in test_pipeline.
 from __future__ import annotations
 
 import io
+import os
 import threading
 
 import numpy as np
@@ -509,3 +510,72 @@ def test_a_baseline_rerun_with_fewer_folds_retires_the_others(
     assert len(oof) == result["n_all"] == len(comp.read_train())
     assert [p.name for p in find_checkpoints([run])] == ["fold0_best.pt", "fold1_best.pt"]
     assert list((run / "stale").rglob("oof_fold2.csv"))
+
+
+# ------------------------------------------------------------------ issue 23 (7): cache faults
+def test_a_full_disk_is_a_message_before_any_write(comp, tmp_path, monkeypatch):
+    import shutil
+    from collections import namedtuple
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10**9, 10**9 - 4096, 4096))
+    cfg = load_config(None, TINY)
+    rows = comp.read_train().head(4)
+    with pytest.raises(OSError, match="the cache needs .* bytes .* but 4,096 are free") as err:
+        build_cache(comp, rows, cfg.inputs, tmp_path, workers=1, progress=False)
+    assert str(tmp_path) in str(err.value)
+    assert not [p for p in tmp_path.iterdir() if not p.name.endswith(".lock")]
+
+
+def test_dead_builders_leftovers_are_removed(comp, tmp_path):
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    left = tmp_path / f".eeg-0123456789abcdef.tmp-{int(dead.stdout)}"
+    left.mkdir()
+    (left / "values.npy").write_bytes(b"\0" * 1024)
+    mine = tmp_path / f".eeg-0123456789abcdef.tmp-{os.getpid()}"  # alive: kept
+    mine.mkdir()
+    cfg = load_config(None, TINY)
+    build_cache(comp, comp.read_train().head(2), cfg.inputs, tmp_path, modalities=["eeg"],
+                workers=1, progress=False)  # fmt: skip
+    assert not left.exists() and mine.exists()
+
+
+def test_a_builder_waiting_on_a_lock_says_who_holds_it_and_gives_up(
+    comp, tmp_path, monkeypatch, kit_log
+):
+    import fcntl
+
+    cfg = load_config(None, TINY)
+    rows = comp.read_train().head(2)
+    windows, _ = cache_mod.windows_for(rows, "eeg")
+    key = cache_mod.entry_key("eeg", cfg.inputs, windows, comp, "train")
+    lock = tmp_path / f".eeg-{key}.lock"
+    monkeypatch.setattr(cache_mod, "LOCK_TIMEOUT_S", 0.5, raising=False)
+    outcome = []
+
+    def build():
+        try:
+            build_cache(comp, rows, cfg.inputs, tmp_path, modalities=["eeg"], workers=1,
+                        progress=False)  # fmt: skip
+            outcome.append("built")
+        except TimeoutError as exc:
+            outcome.append(str(exc))
+
+    with open(lock, "a+b") as held:  # another builder, this process's pid in the file
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)
+        held.write(f"{os.getpid()}\n".encode())
+        held.flush()
+        waiter = threading.Thread(target=build, daemon=True)
+        waiter.start()
+        waiter.join(60)  # a waiter without a timeout would wait forever
+        assert not waiter.is_alive(), "the builder never gave up its wait"
+    (message,) = outcome
+    assert str(lock) in message and f"pid {os.getpid()} (running)" in message
+    assert any(f"being built by pid {os.getpid()} (running): waited 0 s" in m for m in kit_log)
+    # once the holder is gone the same build goes through
+    build()
+    assert outcome[-1] == "built"
