@@ -51,7 +51,7 @@ from hms_kit.checkpoint import (
 )
 from hms_kit.config import Config, ConfigError, StageConfig, save_config, to_dict
 from hms_kit.data.competition import Competition
-from hms_kit.data.folds import assign_folds, folds_sha, read_folds_file
+from hms_kit.data.folds import assign_folds, check_fold_rows, folds_sha, read_folds_file
 from hms_kit.data.labels import absent_classes, select_rows, total_votes, vote_targets
 from hms_kit.data.readers import DataError
 from hms_kit.engine import (
@@ -811,6 +811,7 @@ def folds_from_file(
     if have != n_folds:
         raise ConfigError(f"{path}: holds {have} folds but train.n_folds = {n_folds}")
     folds = assign_folds(rows, table, source=str(path))
+    check_fold_rows(rows, folds, n_folds, table, str(path))
     out = rows[[*ROW_KEY, "patient_id", schema.CONSENSUS_COLUMN]].copy()
     out["fold"] = folds
     atomic_write_csv(run_dir / "folds.csv", out)

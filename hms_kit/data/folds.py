@@ -65,6 +65,34 @@ def assign_folds(rows: pd.DataFrame, table: pd.DataFrame, source: str = "folds f
     return np.array([mapping[p] for p in patients], dtype=np.int64)
 
 
+def check_fold_rows(
+    rows: pd.DataFrame, folds: np.ndarray, n_folds: int, table: pd.DataFrame, source: str
+) -> None:
+    """DataError naming the fold, its patients and the eeg_id when the folds a file gives the
+    training ``rows`` cannot be trained on: a fold ``0..n_folds-1`` without a row, or an EEG
+    whose rows sit in two folds (under two patients: its windows would be in training and
+    validation at once, the leak the kit's own folds prevent)."""
+    present = set(np.asarray(folds).tolist())
+    for k in range(n_folds):
+        if k not in present:
+            listed = sorted(int(p) for p in table.loc[table["fold"] == k, "patient_id"])
+            who = f"its patients {listed[:10]} have no training row" if listed else "no patient"
+            raise DataError(f"{source}: fold {k} is empty ({who}): every fold needs rows")
+    per_eeg = pd.DataFrame(
+        {"eeg_id": rows["eeg_id"].to_numpy(), "fold": folds, "patient": rows["patient_id"]}
+    )
+    split = per_eeg.groupby("eeg_id")["fold"].nunique()
+    if (split > 1).any():
+        eeg = split.index[split > 1][0]
+        these = per_eeg[per_eeg["eeg_id"] == eeg].drop_duplicates(["patient", "fold"])
+        where = ", ".join(f"patient_id {int(p)} in fold {int(f)}" for p, f in
+                          zip(these["patient"], these["fold"]))  # fmt: skip
+        raise DataError(
+            f"{source}: eeg_id {int(eeg)} is split across folds ({where}): put those patients "
+            f"in one fold ({int((split > 1).sum())} such EEGs)"
+        )
+
+
 def folds_sha(table: pd.DataFrame) -> str:
     """The first 12 hex digits of the SHA-256 of the table as CSV, patients in order."""
     canon = table[FOLDS_COLUMNS].sort_values("patient_id").to_csv(index=False)
