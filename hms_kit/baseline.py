@@ -32,8 +32,9 @@ import torch
 from hms_kit import schema
 from hms_kit.config import Config, save_config
 from hms_kit.data.competition import Competition
-from hms_kit.data.labels import select_rows, total_votes, vote_targets
-from hms_kit.data.readers import eeg_window, spec_window
+from hms_kit.data.labels import total_votes, vote_targets
+from hms_kit.data.readers import eeg_window, eeg_window_problem, spec_window
+from hms_kit.runlog import logger
 
 __all__ = [
     "BANDS_HZ",
@@ -113,7 +114,11 @@ def spectrogram_features(window: np.ndarray) -> np.ndarray:
 
 
 def row_features(comp: Competition, rows: pd.DataFrame, split: str = "train") -> np.ndarray:
-    """``(len(rows), n_features) float64``: EEG then spectrogram features of every row."""
+    """``(len(rows), n_features) float64``: EEG then spectrogram features of every row.
+
+    On the test split a row whose EEG window has no usable bipolar pair
+    (``eeg_window_problem``) gets NaN features: a failed row, predicted by the prior.
+    """
     eegs: dict[int, np.ndarray] = {}
     specs: dict[int, Any] = {}
     out = []
@@ -124,7 +129,17 @@ def row_features(comp: Competition, rows: pd.DataFrame, split: str = "train") ->
             specs = {r.spectrogram_id: comp.read_spectrogram(r.spectrogram_id, split)}
         e = eeg_window(eegs[r.eeg_id], r.eeg_label_offset_seconds)
         s = spec_window(specs[r.spectrogram_id], r.spectrogram_label_offset_seconds)
-        out.append(np.concatenate([eeg_features(e), spectrogram_features(s)]))
+        x = np.concatenate([eeg_features(e), spectrogram_features(s)])
+        why = eeg_window_problem(e) if split == "test" else None
+        if why:
+            logger().warning(
+                "eeg_id %d: window at offset %g s: %s: a failed window",
+                r.eeg_id,
+                r.eeg_label_offset_seconds,
+                why,
+            )
+            x[:] = np.nan
+        out.append(x)
     return np.asarray(out)
 
 
@@ -237,7 +252,7 @@ def train_baseline(comp: Competition, cfg: Config, run_dir: str | Path) -> dict[
     """
     from hms_kit.checkpoint import fold_checkpoint_path, save_checkpoint
     from hms_kit.config import to_dict
-    from hms_kit.data.folds import folds_from_file, load_or_make_folds
+    from hms_kit.data.folds import run_folds
     from hms_kit.io import atomic_write_csv
     from hms_kit.scoring.metric import prior_predictions
     from hms_kit.scoring.oof import gather_oof
@@ -246,14 +261,9 @@ def train_baseline(comp: Competition, cfg: Config, run_dir: str | Path) -> dict[
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     save_config(cfg, run_dir / "config.yaml")
-    train = comp.read_train(cfg.data.train_csv)
-    rows = select_rows(train, cfg.data.row_mode)
+    train, rows, folds, fingerprint = run_folds(comp, cfg, run_dir)
     targets = vote_targets(rows)
     votes = total_votes(rows)
-    if cfg.train.folds_file:
-        folds = folds_from_file(run_dir, rows, cfg.train.folds_file, cfg.train.n_folds)
-    else:
-        folds = load_or_make_folds(run_dir, rows, cfg.train.n_folds, cfg.train.seed)
     x = row_features(comp, rows)
     prior = prior_predictions(targets, 1)[0].tolist()
     summaries = []
@@ -268,6 +278,7 @@ def train_baseline(comp: Competition, cfg: Config, run_dir: str | Path) -> dict[
         tensors = model_tensors(model)
         if tensors is not None:
             state = {"model": tensors, "config": to_dict(cfg), "prior": prior, "fold": k}
+            state["fingerprint"] = fingerprint
             save_checkpoint(
                 {**state, "family": "baseline", "run_id": run_id(run_dir)},
                 fold_checkpoint_path(run_dir / "checkpoints", k, "final"),

@@ -32,7 +32,7 @@ from scipy.optimize import minimize
 from hms_kit import schema
 from hms_kit.runlog import logger
 from hms_kit.scoring.metric import EPS, kl_score, prior_predictions
-from hms_kit.scoring.oof import PRED_COLS, TARGET_COLS, gather_fold_oof
+from hms_kit.scoring.oof import PRED_COLS, TARGET_COLS, gather_fold_oof, high_population
 
 OOF_KEY = ["eeg_id", "eeg_sub_id"]
 POPULATIONS = ("hq", "all")
@@ -83,19 +83,49 @@ def folds_sha(keys: pd.DataFrame, folds: np.ndarray) -> str:
     return hashlib.sha256(table.to_csv(index=False).encode()).hexdigest()[:12]
 
 
+def _run_folds(run: Path) -> int | None:
+    """``train.n_folds`` of the run's config.yaml (None when it has no readable one)."""
+    from hms_kit.config import ConfigError, load_config
+
+    try:
+        return load_config(run / "config.yaml").train.n_folds
+    except (ConfigError, OSError, ValueError):
+        return None
+
+
 def read_oof(run: Path) -> pd.DataFrame:
-    """A run's ``oof.csv``, checked for the columns a blend needs."""
+    """A run's ``oof.csv``, checked for what a blend needs: the columns, every row whole
+    (no NaN, no line cut short) and a row in each of the run's folds (``train.n_folds`` of
+    its config.yaml). Raises BlendError naming the file and the row."""
     path = Path(run) / "oof.csv"
     if not path.is_file():
         raise BlendError(f"{path}: no OOF file (train the run's folds first)")
+    raw = path.read_bytes()
+    if raw and not raw.endswith(b"\n"):
+        line = raw.count(b"\n") + 1
+        raise BlendError(f"{path}: line {line} is cut short (no line end): write the file again")
     oof = pd.read_csv(path)
-    missing = [
-        c for c in [*OOF_KEY, "fold", "total_votes", *PRED_COLS, *TARGET_COLS] if c not in oof
-    ]
+    needed = [*OOF_KEY, "fold", "total_votes", *PRED_COLS, *TARGET_COLS]
+    missing = [c for c in needed if c not in oof]
     if missing:
         raise BlendError(f"{path}: missing columns {missing}")
+    bad = oof[needed].isna().to_numpy()
+    if bad.any():
+        row, col = np.argwhere(bad)[0]
+        raise BlendError(
+            f"{path}: line {row + 2} (eeg_id {oof['eeg_id'].iloc[row]}) has no value in "
+            f"{needed[col]!r} ({int(bad.any(axis=1).sum())} such rows): refit or retrain the run"
+        )
     if oof.duplicated(OOF_KEY).any():
         raise BlendError(f"{path}: a row appears twice ({OOF_KEY})")
+    n_folds = _run_folds(Path(run))
+    if n_folds is not None:
+        absent = sorted(set(range(n_folds)) - set(oof["fold"].astype(int)))
+        if absent:
+            raise BlendError(
+                f"{path}: no row of fold {absent} of the run's {n_folds} (train.n_folds in "
+                f"{Path(run) / 'config.yaml'}): train those folds first"
+            )
     return oof
 
 
@@ -282,8 +312,20 @@ def blend_runs(
         )
         leave_out.append(kl_score(pop.targets, inner_cv(sub, method)))
     prior = kl_score(pop.targets, prior_predictions(pop.targets, len(pop.targets)))
+    fitted = {"method": method, **fit}
+    warning = None
+    best = int(np.argmin(singles))
+    if cv > singles[best]:  # the fit does not carry over to unseen folds: the best run alone
+        warning = (
+            f"the {method} blend scores KL {cv:.4f} in inner CV, worse than its best member "
+            f"{runs[best]} ({singles[best]:.4f}): that member alone is used"
+        )
+        fit = {
+            "weights": [float(i == best) for i in range(len(runs))],
+            "bias": [0.0] * len(schema.CLASSES),
+        }
     blend = {
-        "method": method,
+        "method": method if warning is None else "simplex",
         "population": population,
         "threshold": threshold,
         "n_rows": int(len(pop.targets)),
@@ -307,6 +349,8 @@ def blend_runs(
             "prior": prior,
         },
     }
+    if warning is not None:
+        blend.update(warning=warning, fitted=fitted)
     rows = [
         {"member": str(r), "weight": w, "oof_kl": s, "blend_kl_without": lo}
         for r, w, s, lo in zip(runs, fit["weights"], singles, leave_out)
@@ -324,8 +368,8 @@ def choose_blend(
     out of sample (inner CV), or the best single run alone (weight 1) when neither beats it.
     Returns the blend dict, ``chosen`` naming the choice and ``candidates`` their scores."""
     blends = [blend_runs(runs, population, method, threshold).blend for method in METHODS]
+    candidates = {m: b["scores"]["blend_inner_cv"] for m, b in zip(METHODS, blends)}
     best = min(blends, key=lambda b: b["scores"]["blend_inner_cv"])
-    candidates = {b["method"]: b["scores"]["blend_inner_cv"] for b in blends}
     singles = [r["oof_kl"] for r in best["runs"]]
     candidates["best single"] = min(singles)
     if best["scores"]["blend_inner_cv"] < min(singles):
@@ -341,35 +385,108 @@ def choose_blend(
     }
 
 
-def read_blend(path: str | Path) -> dict[str, Any]:
-    """A ``blend.json`` (or the folder holding one), checked for what applying it needs."""
+def _numbers(value: Any, n: int | None) -> bool:
+    """Whether ``value`` is a list of ``n`` (any, when None) finite numbers."""
+    return (
+        isinstance(value, list)
+        and (n is None or len(value) == n)
+        and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+        and bool(np.isfinite(np.asarray(value, float)).all())
+    )
+
+
+def read_blend(path: str | Path, check_runs: bool = True) -> dict[str, Any]:
+    """A ``blend.json`` (or the folder holding one), checked for everything applying it needs
+    before any member predicts: a known ``method`` and ``population``, ``runs`` entries with
+    a ``path``, one finite non-negative weight per run (not all 0), ``bias`` of one finite
+    number per class. With ``check_runs``, each run whose config.yaml is there must still
+    have the ``config_sha`` the blend was fitted with (a run gone is left to the caller,
+    which drops it). Raises BlendError naming the file and the key."""
     path = Path(path)
     path = path / BLEND_FILE if path.is_dir() else path
     try:
         blend = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BlendError(f"{path}: cannot read the blend ({exc})") from exc
+    if not isinstance(blend, dict):
+        raise BlendError(f"{path}: not a blend (a JSON object)")
     for key in ("method", "runs", "weights", "bias"):
         if key not in blend:
             raise BlendError(f"{path}: no {key!r}")
-    if len(blend["weights"]) != len(blend["runs"]):
-        raise BlendError(f"{path}: {len(blend['weights'])} weights for {len(blend['runs'])} runs")
+    if blend["method"] not in METHODS:  # case matters: "Logit" would not apply the bias
+        raise BlendError(f"{path}: 'method' is {blend['method']!r}, not one of {METHODS}")
+    if "population" in blend and blend["population"] not in POPULATIONS:
+        raise BlendError(
+            f"{path}: 'population' is {blend['population']!r}, not one of {POPULATIONS}"
+        )
+    runs = blend["runs"]
+    if not isinstance(runs, list) or not runs:
+        raise BlendError(f"{path}: 'runs' is not a non-empty list")
+    for i, run in enumerate(runs):
+        if not isinstance(run, dict) or not isinstance(run.get("path"), str):
+            raise BlendError(f"{path}: runs[{i}] has no 'path'")
+    weights = blend["weights"]
+    if not isinstance(weights, list) or len(weights) != len(runs):
+        n = len(weights) if isinstance(weights, list) else repr(weights)
+        raise BlendError(f"{path}: 'weights' has {n} values for {len(runs)} runs (one per run)")
+    if not _numbers(weights, None) or min(weights) < 0 or sum(weights) <= 0:
+        raise BlendError(f"{path}: 'weights' {weights} must be finite, non-negative and not all 0")
+    if not _numbers(blend["bias"], len(schema.CLASSES)):
+        raise BlendError(
+            f"{path}: 'bias' {blend['bias']} must be {len(schema.CLASSES)} finite numbers "
+            f"(one per class, {list(schema.CLASSES)})"
+        )
+    for i, run in enumerate(runs if check_runs else []):
+        config = Path(run["path"]) / "config.yaml"
+        now = file_sha(config)
+        if now != "missing" and run.get("config_sha") not in (None, now):
+            raise BlendError(
+                f"{path}: runs[{i}].config_sha is {run['config_sha']} but {config} is now "
+                f"{now}: the run changed after the blend was fitted; blend again"
+            )
     return blend
+
+
+def _oof_rank(run: dict[str, Any]) -> float:
+    kl = run.get("oof_kl")
+    return float(kl) if isinstance(kl, (int, float)) and np.isfinite(kl) else np.inf
+
+
+def fallback_blend(runs: list[dict[str, Any]], reason: str) -> dict[str, Any]:
+    """A blend that needs no fit, for when none can be fitted or the fitted one has no weight
+    left: the run with the lowest ``oof_kl`` alone (weight 1), else (no run has an OOF score)
+    equal weights. ``runs``: blend.json's run entries; ``reason`` is kept as ``fallback``."""
+    ranks = [_oof_rank(r) for r in runs]
+    if not runs:
+        raise BlendError("no blend member left")
+    if np.isfinite(min(ranks)):
+        best = int(np.argmin(ranks))
+        weights, chosen = [float(i == best) for i in range(len(runs))], "best single"
+    else:
+        weights, chosen = [1.0 / len(runs)] * len(runs), "equal weights"
+    return {
+        "method": "simplex",
+        "runs": list(runs),
+        "weights": weights,
+        "bias": [0.0] * len(schema.CLASSES),
+        "chosen": chosen,
+        "fallback": reason,
+    }
 
 
 def drop_members(blend: dict[str, Any], keep: list[int]) -> dict[str, Any]:
     """The blend restricted to the members ``keep`` (indices into its runs), weights
-    renormalised so that they sum as before (a member whose predictions failed is dropped)."""
+    renormalised so that they sum as before (a member whose predictions failed is dropped).
+    When the members kept carry no weight, the best of them by OOF alone (see
+    :func:`fallback_blend`): zero weights would make every row the same."""
     if not keep:
         raise BlendError("no blend member left")
     w = np.asarray(blend["weights"], float)
     kept = w[keep]
-    scale = w.sum() / kept.sum() if kept.sum() != 0 else 1.0
-    return {
-        **blend,
-        "runs": [blend["runs"][i] for i in keep],
-        "weights": (kept * scale).tolist(),
-    }
+    runs = [blend["runs"][i] for i in keep]
+    if not kept.sum() > 0:
+        return {**blend, **fallback_blend(runs, "the members left have no weight in the blend")}
+    return {**blend, "runs": runs, "weights": (kept * w.sum() / kept.sum()).tolist()}
 
 
 # ---------------------------------------------------------------------------- members
@@ -410,30 +527,44 @@ def find_members(inputs: list[Path]) -> list[Member]:
 def member_blend(
     members: list[Member], inputs: list[Path], work: Path, train: pd.DataFrame | None = None
 ) -> dict:
-    """The blend of ``members`` (weights in members' order): an attached ``blend.json`` whose
-    runs are these members (matched by config hash), else one fitted here on the members'
-    OOF files (gathered into ``work/m<i>/``), else equal weights."""
+    """The blend of ``members`` (weights and runs in members' order): an attached
+    ``blend.json`` whose runs are these members (matched by config hash), else one fitted here
+    on the members' OOF files (gathered into ``work/m<i>/``), else (``fallback`` says why) the
+    member with the best OOF KL alone, else equal weights. Always a valid blend: ``runs``
+    holds one entry per member."""
     log = logger()
     shas = [m.config_sha for m in members]
     for d in inputs:
         for path in sorted(d.rglob(BLEND_FILE)):
             try:
-                blend = read_blend(path)
+                blend = read_blend(path, check_runs=False)  # matched by hash below
             except BlendError as exc:
                 log.warning("%s", exc)
                 continue
             order = [r.get("config_sha") for r in blend["runs"]]
             if sorted(order) == sorted(shas):
                 log.info("blend: %s", path)
-                weights = [blend["weights"][order.index(s)] for s in shas]
-                return {**blend, "weights": weights}
-    try:
-        dirs = []
-        for i, m in enumerate(members):
-            if gather_fold_oof(m.runs, work / f"m{i}", train) is None:
-                raise BlendError(f"member {i} ({m.runs[0]}) has no OOF files")
+                at = [order.index(s) for s in shas]
+                runs = [blend["runs"][i] for i in at]
+                return {**blend, "runs": runs, "weights": [blend["weights"][i] for i in at]}
+    runs: list[dict] = []
+    for i, m in enumerate(members):
+        entry = {"path": str(m.runs[0]), "config_sha": m.config_sha, "oof_kl": None}
+        try:
+            scores = gather_fold_oof(m.runs, work / f"m{i}", train)
+        except Exception as exc:  # one member's broken OOF must not cost the blend
+            log.warning("member %d (%s): OOF files unreadable (%s)", i, m.runs[0], exc)
+            scores = None
+        if scores is not None:
+            kl = scores.get(f"kl_{high_population()}", float("nan"))
+            entry["oof_kl"] = kl if np.isfinite(kl) else scores.get("kl_all")
             shutil.copyfile(m.runs[0] / RUN_CONFIG, work / f"m{i}" / RUN_CONFIG)
-            dirs.append(work / f"m{i}")
+        runs.append(entry)
+    try:
+        missing = [f"{i} ({r['path']})" for i, r in enumerate(runs) if r["oof_kl"] is None]
+        if missing:
+            raise BlendError(f"members {', '.join(missing)} have no OOF files")
+        dirs = [work / f"m{i}" for i in range(len(members))]
         try:
             blend = choose_blend(dirs, population="hq")
         except BlendError as exc:  # e.g. too few high-vote rows to cross-validate on
@@ -448,6 +579,6 @@ def member_blend(
         )
         return blend
     except (BlendError, OSError, ValueError) as exc:
-        log.warning("no blend could be fitted (%s): members weighted equally", exc)
-        n = len(members)
-        return {"method": "simplex", "weights": [1 / n] * n, "bias": [0.0] * 6}
+        blend = fallback_blend(runs, f"no blend could be fitted: {exc}")
+        log.warning("%s: %s, weights %s", blend["fallback"], blend["chosen"], blend["weights"])
+        return blend

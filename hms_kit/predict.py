@@ -165,7 +165,9 @@ def predict_test(
                 x, ok = features_of_test_rows(comp, test)
                 for i in np.flatnonzero(~ok):
                     log.warning(
-                        "test row of eeg_id %d unreadable, prior used", test["eeg_id"].iloc[i]
+                        "test row of eeg_id %d unreadable or without a usable EEG window, "
+                        "prior used",
+                        test["eeg_id"].iloc[i],
                     )
             else:
                 names = family_inputs(cfg)
@@ -174,7 +176,7 @@ def predict_test(
                     workers=workers, strict=False,
                 )  # fmt: skip
                 for msg in cache.errors():
-                    log.warning("test input unreadable, prior used: %s", msg)
+                    log.warning("test window failed (not predicted from): %s", msg)
                 ok = cache.ok
                 ds = InputDataset(
                     cache,
@@ -400,13 +402,18 @@ def predict_ensemble(
     reports: list[dict] = [{"fallback_rows": []} for _ in members]
     report: dict = {"checkpoints": [], "predicted_with": [], "members_failed": []}
     report["members_skipped"] = []
+    dropped: dict[int, str] = {}
+    if blend.get("fallback"):
+        for i, w in enumerate(blend["weights"]):
+            if w == 0:
+                dropped[int(i)] = f"weight 0 ({blend['fallback']}; {blend['chosen']} used)"
     per_checkpoint = 0.0
     for i in np.argsort(-np.asarray(blend["weights"]), kind="stable"):
         m = members[i]
         needed = per_checkpoint * m.checkpoints() * 1.2
         if limit and time.time() - start + needed > limit:
-            log.warning("member %d (%s) skipped: it would pass the time limit", i, m.runs)
             report["members_skipped"].append(int(i))
+            dropped[int(i)] = f"skipped: it would pass predict.time_limit_hours ({limit:g} s)"
             continue
         t = time.time()
         sub, rep = predict_test(
@@ -426,7 +433,13 @@ def predict_ensemble(
             frames[i] = sub
         else:
             report["members_failed"].append(int(i))
+            dropped[int(i)] = f"no checkpoint predicted ({len(rep['checkpoints'])} found)"
         log.info("member %d: %d checkpoints, %.1f s", i, used, time.time() - t)
+    report["members_dropped"] = [
+        f"member {i} ({members[i].runs[0]}): {why}" for i, why in sorted(dropped.items())
+    ]
+    for line in report["members_dropped"]:
+        log.warning("dropped %s", line)
     sub, combined = combine_members(frames, reports, blend, fallback_prior(comp))
     report["fallback_rows"] = combined["fallback_rows"]
     report["members_used"] = combined["members_used"]

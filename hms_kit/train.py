@@ -38,7 +38,6 @@ import torch
 import torch.nn.functional as F
 
 from hms_kit.checkpoint import (
-    STALE_DIR,
     CheckpointError,
     fold_checkpoint_path,
     load_checkpoint,
@@ -47,12 +46,7 @@ from hms_kit.checkpoint import (
 )
 from hms_kit.config import Config, ConfigError, StageConfig, save_config, to_dict
 from hms_kit.data.competition import Competition
-from hms_kit.data.folds import (
-    folds_from_file,
-    load_or_make_folds,
-    retire_stale_fold_files,
-    run_fingerprint,
-)
+from hms_kit.data.folds import run_folds
 from hms_kit.data.labels import absent_classes, select_rows, total_votes, vote_targets
 from hms_kit.data.readers import DataError
 from hms_kit.engine import (
@@ -504,12 +498,7 @@ def train_folds(
             f"fold {bad[0]} does not exist: folds are 0..{cfg.train.n_folds - 1} "
             f"(train.n_folds = {cfg.train.n_folds})"
         )
-    train = comp.read_train(cfg.data.train_csv)
-    rows = select_rows(train, cfg.data.row_mode)
-    if cfg.train.folds_file:
-        fold_of = folds_from_file(run_dir, rows, cfg.train.folds_file, cfg.train.n_folds)
-    else:
-        fold_of = load_or_make_folds(run_dir, rows, cfg.train.n_folds, cfg.train.seed)
+    train, rows, fold_of, fingerprint = run_folds(comp, cfg, run_dir)
     cache = build_cache(
         comp,
         rows,
@@ -525,9 +514,6 @@ def train_folds(
         log.warning("no votes at all for %s in the training rows: training goes on", missing)
     targets = vote_targets(rows)
     votes = total_votes(rows).astype(np.float32)
-    fingerprint = run_fingerprint(cfg, rows, fold_of)
-    for k, reason in retire_stale_fold_files(run_dir, cfg.train.n_folds, fingerprint).items():
-        log.warning("fold %d files moved to %s/: %s", k, STALE_DIR, reason)
     device = pick_device()
     meta = {
         "family": cfg.model.family,

@@ -182,3 +182,194 @@ def test_choose_blend_keeps_the_best_single_run_when_no_blend_beats_it(truth, tm
     chosen = choose_blend(runs)
     assert chosen["chosen"] in ("logit", "simplex")
     assert chosen["candidates"][chosen["chosen"]] < chosen["candidates"]["best single"]
+
+
+def test_zero_weight_left_falls_back_to_the_best_surviving_member() -> None:
+    """issue 23 (2): the members that predicted all have weight 0 in the blend."""
+    from hms_kit.predict import combine_members
+
+    ids = [11, 12]
+    runs = [_member(ids, np.tile(np.eye(6)[k] * 0.5 + 1 / 12, (2, 1))) for k in range(3)]
+    blend = {
+        "method": "logit",
+        "runs": [{"path": "a", "oof_kl": 0.5}, {"path": "b", "oof_kl": 0.9}, {"oof_kl": 0.7}],
+        "weights": [1.0, 0.0, 0.0],
+        "bias": [0.3, -0.3, 0.0, 0.0, 0.1, -0.1],
+    }
+    reports = [{"fallback_rows": []}] * 3
+    sub, _ = combine_members([None, runs[1], runs[2]], reports, blend, np.full(6, 1 / 6))
+    # run c (OOF KL 0.7) alone, not softmax(bias) on every row
+    np.testing.assert_allclose(sub[COLS].to_numpy(), runs[2][COLS].to_numpy())
+    kept = drop_members(blend, [1, 2])
+    assert kept["chosen"] == "best single" and kept["weights"] == [0.0, 1.0]
+    assert "no weight" in kept["fallback"]
+
+
+def _write_member(run: Path, q: np.ndarray, targets: np.ndarray, folds: np.ndarray) -> Path:
+    """A train output as the infer kernel finds it: config.yaml, a checkpoint, and (``q``
+    given) its oof_fold<k>.csv."""
+    run.mkdir(parents=True)
+    (run / "config.yaml").write_text(f"# {run.name}\n")
+    (run / "fold0_best.pt").write_bytes(b"")
+    if q is not None:
+        for k in np.unique(folds):
+            rows = folds == k
+            oof = pd.DataFrame({"eeg_id": np.flatnonzero(rows) + 1000, "eeg_sub_id": 0})
+            oof["patient_id"], oof["fold"], oof["total_votes"] = k, k, 10
+            oof[[f"pred_{c}" for c in COLS]] = q[rows]
+            oof[[f"target_{c}" for c in COLS]] = targets[rows]
+            oof.to_csv(run / f"oof_fold{k}.csv", index=False)
+    return run
+
+
+class _NoTrain:
+    def read_train(self) -> pd.DataFrame:
+        raise OSError("train.csv: not attached")
+
+
+def test_kernel_without_a_fittable_blend_still_submits(truth, tmp_path, monkeypatch) -> None:
+    """issue 23 (1): a member without OOF files used to cost the submission ('runs')."""
+    from hms_kit import predict as predict_mod
+    from hms_kit.config import load_config
+    from hms_kit.ensemble import file_sha, find_members
+    from hms_kit.paths import KagglePaths
+    from hms_kit.predict import predict_ensemble
+    from hms_kit.runtime.infer import commit_run_problems
+
+    q, targets, folds = truth
+    paths = KagglePaths(tmp_path)
+    _write_member(paths.input / "a", _noisy(q, 1, 0.5), targets, folds)
+    _write_member(paths.input / "b", None, targets, folds)
+    members = find_members([paths.input / "a", paths.input / "b"])
+    assert [m.config_sha for m in members] == [
+        file_sha(paths.input / d / "config.yaml") for d in "ab"
+    ]
+    ids = [7, 8, 9]
+    preds = {"a": np.eye(6)[0] * 0.4 + 0.1, "b": np.eye(6)[1] * 0.4 + 0.1}
+    broken: set[str] = set()
+
+    def fake_predict_test(comp, runs, **kwargs):
+        name = Path(runs[0]).name
+        ok = name not in broken
+        report = {"checkpoints": ["fold0_best.pt"], "predicted_with": ["x"] if ok else []}
+        report.update(fallback_rows=[], sample_submission_mismatch=[])
+        return _member(ids, np.tile(preds[name], (3, 1))), report
+
+    monkeypatch.setattr(predict_mod, "predict_test", fake_predict_test)
+    cfg = load_config(None)
+    sub, report = predict_ensemble(_NoTrain(), members, cfg, paths)
+    # member a (the only one with OOF) alone; member b dropped with its reason
+    np.testing.assert_allclose(sub[COLS].to_numpy(), np.tile(preds["a"], (3, 1)))
+    (line,) = report["members_dropped"]
+    assert line.startswith("member 1 (") and "have no OOF files" in line
+    assert "WARNING dropped member 1 (" in (paths.working / "training_record.log").read_text()
+    assert commit_run_problems(report) == []
+    # the best member predicts nothing: the other one, and the commit run says which and why
+    broken.add("a")
+    sub, report = predict_ensemble(_NoTrain(), members, cfg, paths)
+    np.testing.assert_allclose(sub[COLS].to_numpy(), np.tile(preds["b"], (3, 1)))
+    (problem,) = commit_run_problems(report)
+    assert "members [0] predicted nothing" in problem and str(paths.input / "a") in problem
+    assert "no checkpoint predicted" in problem
+
+
+@pytest.mark.parametrize(
+    "change, named",
+    [
+        (lambda b: b["weights"].__setitem__(0, -0.5), "'weights'"),
+        (lambda b: b["weights"].__setitem__(1, float("nan")), "'weights'"),
+        (lambda b: b.update(method="Logit"), "'method' is 'Logit'"),
+        (lambda b: b.update(bias=b["bias"][:5]), "'bias'"),
+        (lambda b: b.update(weights=b["weights"][:1]), "'weights' has 1 values for 2 runs"),
+        (lambda b: b.update(weights=1.0), "'weights' has 1.0 values for 2 runs"),
+        (lambda b: b.update(population="HQ"), "'population' is 'HQ'"),
+        (lambda b: b.update(weights=[0.0, 0.0]), "not all 0"),
+    ],
+    ids=["negative", "nan", "Logit", "bias5", "one-weight", "scalar", "population", "zeros"],
+)
+def test_read_blend_checks_every_key_before_any_member_predicts(
+    truth, tmp_path, real_dir, capsys, change, named
+) -> None:
+    """issue 23 (3): each of these used to be applied, or to fail after the members ran."""
+    import json
+
+    q, targets, folds = truth
+    runs = [_write_run(tmp_path / f"r{i}", _noisy(q, i), targets, folds) for i in range(2)]
+    blend = blend_runs(runs, population="all").blend
+    change(blend)
+    path = tmp_path / "blend.json"
+    path.write_text(json.dumps(blend))
+    with pytest.raises(BlendError, match=named) as err:
+        read_blend(path)
+    assert str(path) in str(err.value)
+    out = tmp_path / "sub.csv"
+    argv = ["predict", "--competition", str(real_dir), "--blend", str(path), "--out", str(out)]
+    assert main(argv) == 2
+    assert f"error: {path}" in capsys.readouterr().out and not out.exists()
+
+
+def test_a_run_retrained_after_the_blend_is_refused(truth, tmp_path) -> None:
+    q, targets, folds = truth
+    runs = [_write_run(tmp_path / f"r{i}", _noisy(q, i), targets, folds) for i in range(2)]
+    out = tmp_path / "blend"
+    assert main(["blend", "--runs", ",".join(map(str, runs)), "--out", str(out)]) == 0
+    assert read_blend(out)["runs"][1]["path"] == str(runs[1])
+    (runs[1] / "config.yaml").write_text("# retrained\n")
+    with pytest.raises(BlendError, match=r"runs\[1\].config_sha .* changed after the blend"):
+        read_blend(out)
+    # a run gone is not an error here: predict drops it and blends the others
+    import shutil
+
+    shutil.rmtree(runs[1])
+    assert len(read_blend(out)["runs"]) == 2
+
+
+def _oof_text(run: Path) -> str:
+    return (run / "oof.csv").read_text()
+
+
+@pytest.mark.parametrize("damage", ["nan", "cut", "fold"])
+def test_blend_refuses_damaged_oof_naming_file_and_row(truth, tmp_path, capsys, damage) -> None:
+    """issue 23 (3): NaN predictions, a partial last line, a fold without rows."""
+    q, targets, folds = truth
+    good = _write_run(tmp_path / "good", _noisy(q, 1), targets, folds)
+    bad = _write_run(tmp_path / "bad", _noisy(q, 2), targets, folds)
+    oof = pd.read_csv(bad / "oof.csv")
+    if damage == "nan":
+        oof.loc[7, "pred_lpd_vote"] = np.nan
+        oof.to_csv(bad / "oof.csv", index=False)
+        named = "line 9 (eeg_id 1007) has no value in 'pred_lpd_vote'"
+    elif damage == "cut":
+        text = _oof_text(bad)
+        (bad / "oof.csv").write_text(text[: text.rindex(",") + 3])
+        named = "line 601 is cut short"
+    else:
+        oof[oof["fold"] != 2].to_csv(bad / "oof.csv", index=False)
+        named = "no row of fold [2] of the run's 3"
+    out = tmp_path / "blend"
+    assert main(["blend", "--runs", f"{good},{bad}", "--out", str(out)]) == 2
+    printed = capsys.readouterr().out
+    assert f"error: {bad / 'oof.csv'}" in printed
+    assert named in printed, printed
+    assert not (out / "blend.json").exists()
+
+
+def test_blend_worse_than_its_best_member_warns_and_keeps_that_member(
+    truth, tmp_path, capsys
+) -> None:
+    """issue 23 (3): a logit blend that loses to a member in inner CV used to be written."""
+    import json
+
+    q, targets, folds = truth
+    # the exact probabilities, tiny rows count per fold: the bias fit cannot help out of sample
+    exact = _write_run(tmp_path / "exact", q, targets, folds)
+    out = tmp_path / "blend"
+    assert main(["blend", "--runs", str(exact), "--out", str(out), "--population", "all"]) == 0
+    printed = capsys.readouterr().out
+    blend = json.loads((out / "blend.json").read_text())
+    s = blend["scores"]
+    assert s["blend_inner_cv"] > s["best_single"], s
+    assert "worse than its best member" in blend["warning"]
+    assert f"warning: {blend['warning']}" in printed
+    assert blend["weights"] == [1.0] and blend["method"] == "simplex"
+    assert blend["bias"] == [0.0] * 6 and blend["fitted"]["method"] == "logit"

@@ -108,3 +108,45 @@ def test_runs_on_one_folds_file_line_up_and_blend(comp, tmp_path, capsys) -> Non
     args += ["--folds-file", str(tmp_path / "short.csv"), *sum((["--set", t] for t in TINY), [])]
     assert main(args) == 2
     assert f"patient_id {int(table['patient_id'].iloc[0])} is not in it" in capsys.readouterr().err
+
+
+def test_a_folds_file_with_an_empty_fold_is_named(comp, tmp_path, capsys) -> None:
+    """issue 23 (8): an empty fold was a scikit-learn traceback."""
+    from hms_kit.data.folds import folds_from_file
+
+    rows = comp.read_train()
+    patients = sorted(rows["patient_id"].unique())
+    empty = tmp_path / "empty.csv"  # folds 0 and 2 only: fold 1 has no patient
+    pd.DataFrame({"patient_id": patients, "fold": [0, 2] * (len(patients) // 2) + [0] * (
+        len(patients) % 2)}).to_csv(empty, index=False)  # fmt: skip
+    with pytest.raises(DataError, match=r"empty.csv: fold 1 is empty \(no patient\)"):
+        folds_from_file(tmp_path / "a", rows, empty, 3)
+    args = ["train", "--competition", str(comp.root), "--out", str(tmp_path / "run")]
+    args += ["--folds-file", str(empty), "--config", "baseline", "--set", "train.n_folds=3"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "fold 1 is empty" in err and "Traceback" not in err
+
+
+def test_a_folds_file_splitting_an_eeg_across_folds_is_named(comp, tmp_path) -> None:
+    """issue 23 (8): one EEG's windows under two patients that the file puts in two folds."""
+    from hms_kit.data.folds import folds_from_file
+
+    rows = comp.read_train()
+    patients = sorted(rows["patient_id"].unique())
+    multi = rows["eeg_id"].value_counts()
+    eeg = int(multi[multi > 1].index[0])
+    idx = np.flatnonzero(rows["eeg_id"].to_numpy() == eeg)
+    first = int(rows.loc[idx[0], "patient_id"])
+    other = next(int(p) for p in patients if p != first)
+    rows.loc[idx[-1], "patient_id"] = other
+    table = pd.DataFrame({"patient_id": patients, "fold": np.arange(len(patients)) % 3})
+    table.loc[table["patient_id"] == first, "fold"] = 0
+    table.loc[table["patient_id"] == other, "fold"] = 1
+    split = tmp_path / "split.csv"
+    table.to_csv(split, index=False)
+    with pytest.raises(DataError) as err:
+        folds_from_file(tmp_path / "b", rows, split, 3)
+    assert str(err.value).startswith(f"{split}: eeg_id {eeg} is split across folds")
+    assert f"patient_id {first} in fold 0" in str(err.value)
+    assert f"patient_id {other} in fold 1" in str(err.value)

@@ -1293,3 +1293,85 @@ def test_queue_holds_infer_until_every_config_completes(
     assert (runs / "hms-kit-train-seed" / "oof.csv").read_bytes() == b"eeg_id\n1\n"
     (listed,) = fake.bodies("kernels.KernelsApiService/ListKernelSessionOutput")
     assert listed["kernelSlug"] == "hms-kit-train-seed"
+
+
+# ---------------------------------------------------------------------------- queue (issue 23)
+
+
+class _FakeClient:
+    """The Kaggle client without a server: pushes are counted, every kernel is complete.
+    ``interrupt`` stops the first push after Kaggle took it (Ctrl-C before the record)."""
+
+    def __init__(self, interrupt: bool = False) -> None:
+        self.pushes: list[str] = []
+        self.interrupt = interrupt
+        self.username = USER
+        self.dry_run = False
+
+    def push_kernel(self, folder: Path, ref: str, timeout: int | None = None) -> int:
+        self.pushes.append(Path(folder).name)
+        if self.interrupt:
+            self.interrupt = False
+            raise KeyboardInterrupt
+        return 4
+
+    def kernel_status(self, ref: str) -> tuple[str, str]:
+        return "complete", ""
+
+
+def _one_queued_kernel(root: Path) -> Path:
+    from hms_kit.publish import write_queue, write_record
+
+    build = root / "build" / "kaggle"
+    (build / "train-fold2").mkdir(parents=True)
+    meta = {"id": f"{USER}/hms-kit-train-fold2", "enable_gpu": True}
+    (build / "train-fold2" / "kernel-metadata.json").write_text(json.dumps(meta))
+    write_record(build / "pushed-train-fold2.json", {"id": meta["id"], "status": "queued"})
+    write_queue(build / "queue.json", [Queued("train-fold2", meta["id"], True)])
+    return build
+
+
+@pytest.mark.parametrize("fault", ["queue write fails after the push", "ctrl-c in the push"])
+def test_an_interrupted_wait_never_pushes_a_kernel_twice(tmp_path, monkeypatch, fault) -> None:
+    from hms_kit.publish import cli
+    from hms_kit.publish import commands as publish_mod
+
+    build = _one_queued_kernel(tmp_path)
+    client = _FakeClient(interrupt=fault.startswith("ctrl-c"))
+    monkeypatch.setattr(publish_mod.KaggleClient, "connect", lambda **_: client)
+    write_queue = publish_mod.write_queue
+
+    def full_disk_after_a_push(path, queue):
+        if client.pushes:
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        write_queue(path, queue)
+
+    if fault.startswith("queue"):
+        monkeypatch.setattr(publish_mod, "write_queue", full_disk_after_a_push)
+    argv = ["wait", "--root", str(tmp_path), "--poll", "0.01", "--timeout", "30"]
+    with pytest.raises((OSError, KeyboardInterrupt)):
+        cli.main(argv)
+    monkeypatch.setattr(publish_mod, "write_queue", write_queue)
+    assert cli.main(argv) == 0
+    assert client.pushes == ["train-fold2"]
+    assert not (build / "queue.json").exists()
+    assert json.loads((build / "pushed-train-fold2.json").read_text())["status"] == "complete"
+
+
+@pytest.mark.parametrize(
+    "text, named",
+    [
+        ("{}", "not a kernel queue"),
+        ('[{"name": "infer", "id": "u/i", "gpu": true, "after": "train"}]', "entry 0: 'after'"),
+        ('[{"name": "infer", "gpu": true}]', "entry 0: 'id'"),
+        ("[1", "not a kernel queue"),
+    ],
+)
+def test_a_queue_file_off_the_schema_is_an_error_naming_it(tmp_path, text, named) -> None:
+    from hms_kit.publish import read_queue
+
+    path = tmp_path / "queue.json"
+    path.write_text(text)
+    with pytest.raises(PublishError, match=named) as err:
+        read_queue(path)
+    assert str(path) in str(err.value)

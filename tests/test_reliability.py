@@ -7,6 +7,7 @@ A small synthetic competition and tiny one-epoch trainings, as in test_pipeline.
 from __future__ import annotations
 
 import io
+import os
 import threading
 
 import numpy as np
@@ -402,3 +403,180 @@ def test_empty_test_and_ids_only_in_sample_submission_are_named(comp, trained, t
     assert any("test.csv has no rows" in m for m in kit_log)
     ids = [int(e) for e in sample["eeg_id"]]
     assert any(f"eeg_id {ids} in sample_submission.csv but not in test.csv" in m for m in kit_log)
+
+
+# ----------------------------------------------------- issue 23 (4): EEGs without a usable pair
+_NO_PAIR = [c for c in schema.EEG_CHANNELS if c not in ("Fp1", "O2", "Fz", "Cz", "Pz", "EKG")]
+
+
+def _no_usable_eeg(comp_root, split_dir: str, eeg_ids: list[int], dst):
+    """A copy of the competition at ``dst`` where the first id's EEG is all NaN and the
+    others keep only electrodes that make no bipolar pair (Fp1, O2, the midline, EKG)."""
+
+    def all_nan(df):
+        df.iloc[:, :] = np.nan
+
+    def no_pair(df):
+        df.loc[:, _NO_PAIR] = np.nan
+
+    c = Competition(comp_root)
+    changes = {
+        e: _eeg_bytes(c.eeg_path(e, split_dir.split("_")[0]), all_nan if i == 0 else no_pair)
+        for i, e in enumerate(eeg_ids)
+    }
+    return Competition(damaged_copy(comp_root, dst, split_dir, changes))
+
+
+@pytest.fixture(scope="module")
+def baseline_run(comp, tmp_path_factory):
+    run = tmp_path_factory.mktemp("baseline")
+    train_folds(comp, load_config("baseline", ["train.n_folds=2"]), run)
+    return run
+
+
+def _on_prior(sub: pd.DataFrame, ids: list[int], run) -> np.ndarray:
+    """Which of ``ids`` have every row on the run's checkpoint prior."""
+    prior = np.asarray(load_checkpoint(next((run / "checkpoints").glob("*.pt")))["prior"])
+    got = sub.set_index("eeg_id").loc[ids, VOTES].to_numpy()
+    return np.isclose(got, prior / prior.sum(), rtol=1e-6).all(axis=1)
+
+
+def test_a_test_eeg_without_a_usable_pair_gets_the_prior(
+    comp, trained, baseline_run, tmp_path, kit_log
+):
+    """Kaggle's layout, the CNN and the baseline: an all-NaN EEG and one whose recorded
+    electrodes make no bipolar pair are failed rows on the prior, named by eeg_id."""
+    ids = [int(e) for e in comp.read_test()["eeg_id"].iloc[:2]]
+    broken = _no_usable_eeg(comp.root, "test_eegs", ids, tmp_path / "competition")
+    for run in (trained, baseline_run):
+        kit_log.clear()
+        sub, report = predict_test(broken, [run], workers=1)
+        assert report["fallback_rows"] == ids, run
+        assert _on_prior(sub, ids, run).all()
+        others = [int(e) for e in sub["eeg_id"] if e not in ids]
+        assert not _on_prior(sub, others, run).any()
+        assert any(f"prior used for eeg_id {ids}" in m for m in kit_log)
+    text = "\n".join(kit_log)
+    assert f"eeg_id {ids[0]}: window at offset 0 s: every sample is NaN" in text
+    assert f"eeg_id {ids[1]}: window at offset 0 s: no bipolar pair" in text
+
+
+def test_the_raw_eeg_inputs_fail_such_windows_too(comp, tmp_path):
+    """eeg1d and spec2d read the raw bipolar waveforms from the same cache."""
+    ids = [int(e) for e in comp.read_test()["eeg_id"].iloc[:2]]
+    broken = _no_usable_eeg(comp.root, "test_eegs", ids, tmp_path / "competition")
+    test = broken.read_test().assign(eeg_label_offset_seconds=0.0)
+    test["spectrogram_label_offset_seconds"] = 0.0
+    cfg = load_config(None, TINY).inputs
+    cache = build_cache(
+        broken, test, cfg, tmp_path / "cache", split="test", modalities=["raw_eeg", "eeg"],
+        workers=1, strict=False, progress=False,
+    )  # fmt: skip
+    np.testing.assert_array_equal(cache.ok, ~test["eeg_id"].isin(ids).to_numpy())
+    assert any("every sample is NaN" in e for e in cache.errors())
+
+
+def test_mlebench_eeg_without_a_usable_pair_gets_the_prior(comp, trained, baseline_run, tmp_path):
+    """MLE-bench's layout: every window of the EEG fails, so all its rows get the prior."""
+    from hms_kit.data.mlebench import prepare_mlebench
+
+    prepare_mlebench(comp.root, tmp_path / "mb")
+    public = Competition(tmp_path / "mb" / "public")
+    assert public.test_layout().name == "mlebench"
+    ids = [int(e) for e in pd.unique(public.read_test()["eeg_id"])[:2]]
+    broken = _no_usable_eeg(public.root, "test_eegs", ids, tmp_path / "broken")
+    for run in (trained, baseline_run):
+        sub, report = predict_test(broken, [run], workers=1)
+        assert sorted(report["fallback_rows"]) == sorted(ids), run
+        assert _on_prior(sub, ids, run).all()
+        assert (sub["eeg_id"].isin(ids)).sum() >= len(ids)
+
+
+def test_a_baseline_rerun_with_fewer_folds_retires_the_others(
+    comp, baseline_run, tmp_path, kit_log
+):
+    """issue 23 (5): the baseline's fold files are retired like the CNN's. A 2-fold run
+    with fold 2's files left by an earlier 3-fold run in its folder, trained again."""
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(baseline_run, run)
+    shutil.copy(run / "oof_fold1.csv", run / "oof_fold2.csv")
+    shutil.copy(run / "checkpoints" / "fold1_best.pt", run / "checkpoints" / "fold2_best.pt")
+    kit_log.clear()
+    result = train_folds(comp, load_config("baseline", ["train.n_folds=2"]), run)
+    assert any("fold 2 files moved to stale/: fold 2 does not exist" in m for m in kit_log)
+    oof = pd.read_csv(run / "oof.csv")
+    assert not oof.duplicated(["eeg_id", "eeg_sub_id"]).any()
+    assert len(oof) == result["n_all"] == len(comp.read_train())
+    assert [p.name for p in find_checkpoints([run])] == ["fold0_best.pt", "fold1_best.pt"]
+    assert list((run / "stale").rglob("oof_fold2.csv"))
+
+
+# ------------------------------------------------------------------ issue 23 (7): cache faults
+def test_a_full_disk_is_a_message_before_any_write(comp, tmp_path, monkeypatch):
+    import shutil
+    from collections import namedtuple
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10**9, 10**9 - 4096, 4096))
+    cfg = load_config(None, TINY)
+    rows = comp.read_train().head(4)
+    with pytest.raises(OSError, match="the cache needs .* bytes .* but 4,096 are free") as err:
+        build_cache(comp, rows, cfg.inputs, tmp_path, workers=1, progress=False)
+    assert str(tmp_path) in str(err.value)
+    assert not [p for p in tmp_path.iterdir() if not p.name.endswith(".lock")]
+
+
+def test_dead_builders_leftovers_are_removed(comp, tmp_path):
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    left = tmp_path / f".eeg-0123456789abcdef.tmp-{int(dead.stdout)}"
+    left.mkdir()
+    (left / "values.npy").write_bytes(b"\0" * 1024)
+    mine = tmp_path / f".eeg-0123456789abcdef.tmp-{os.getpid()}"  # alive: kept
+    mine.mkdir()
+    cfg = load_config(None, TINY)
+    build_cache(comp, comp.read_train().head(2), cfg.inputs, tmp_path, modalities=["eeg"],
+                workers=1, progress=False)  # fmt: skip
+    assert not left.exists() and mine.exists()
+
+
+def test_a_builder_waiting_on_a_lock_says_who_holds_it_and_gives_up(
+    comp, tmp_path, monkeypatch, kit_log
+):
+    import fcntl
+
+    cfg = load_config(None, TINY)
+    rows = comp.read_train().head(2)
+    windows, _ = cache_mod.windows_for(rows, "eeg")
+    key = cache_mod.entry_key("eeg", cfg.inputs, windows, comp, "train")
+    lock = tmp_path / f".eeg-{key}.lock"
+    monkeypatch.setattr(cache_mod, "LOCK_TIMEOUT_S", 0.5, raising=False)
+    outcome = []
+
+    def build():
+        try:
+            build_cache(comp, rows, cfg.inputs, tmp_path, modalities=["eeg"], workers=1,
+                        progress=False)  # fmt: skip
+            outcome.append("built")
+        except TimeoutError as exc:
+            outcome.append(str(exc))
+
+    with open(lock, "a+b") as held:  # another builder, this process's pid in the file
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)
+        held.write(f"{os.getpid()}\n".encode())
+        held.flush()
+        waiter = threading.Thread(target=build, daemon=True)
+        waiter.start()
+        waiter.join(60)  # a waiter without a timeout would wait forever
+        assert not waiter.is_alive(), "the builder never gave up its wait"
+    (message,) = outcome
+    assert str(lock) in message and f"pid {os.getpid()} (running)" in message
+    assert any(f"being built by pid {os.getpid()} (running): waited 0 s" in m for m in kit_log)
+    # once the holder is gone the same build goes through
+    build()
+    assert outcome[-1] == "built"

@@ -48,6 +48,9 @@ def run(args: argparse.Namespace) -> int:
     log.info("blend of %d runs on %s rows:\n%s", len(args.runs), args.population, table)
     s = report.blend["scores"]
     print(table)
+    if "warning" in report.blend:
+        log.warning("%s", report.blend["warning"])
+        print(f"warning: {report.blend['warning']}")
     print(f"wrote {path}")
     print(
         f"blend KL {s['blend_inner_cv']:.4f} (inner CV) | best single {s['best_single']:.4f} | "

@@ -72,9 +72,13 @@ def run(args: argparse.Namespace) -> int:
         blend = None
         runs = args.run
         if args.blend is not None:
-            from hms_kit.ensemble import read_blend
+            from hms_kit.ensemble import BlendError, read_blend
 
-            blend = read_blend(args.blend)
+            try:
+                blend = read_blend(args.blend)
+            except BlendError as exc:
+                print(f"error: {exc}")
+                return 2
             runs = [Path(r["path"]) for r in blend["runs"]]
         members = args.out.parent / f"{args.out.stem}_members"
         frames, reports = predict_members(comp, runs, out_dir=members, **opts)

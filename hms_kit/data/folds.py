@@ -16,15 +16,20 @@ import re
 import shutil
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from hms_kit import schema
 from hms_kit.config import Config, ConfigError, to_dict
+from hms_kit.data.labels import select_rows
 from hms_kit.data.readers import DataError
 from hms_kit.io import atomic_write_csv
 from hms_kit.runlog import logger
+
+if TYPE_CHECKING:
+    from hms_kit.data.competition import Competition
 
 FOLDS_COLUMNS = ["patient_id", "fold"]
 
@@ -73,6 +78,34 @@ def assign_folds(rows: pd.DataFrame, table: pd.DataFrame, source: str = "folds f
             "missing): make it from the same train.csv"
         )
     return np.array([mapping[p] for p in patients], dtype=np.int64)
+
+
+def check_fold_rows(
+    rows: pd.DataFrame, folds: np.ndarray, n_folds: int, table: pd.DataFrame, source: str
+) -> None:
+    """DataError naming the fold, its patients and the eeg_id when the folds a file gives the
+    training ``rows`` cannot be trained on: a fold ``0..n_folds-1`` without a row, or an EEG
+    whose rows sit in two folds (under two patients: its windows would be in training and
+    validation at once, the leak the kit's own folds prevent)."""
+    present = set(np.asarray(folds).tolist())
+    for k in range(n_folds):
+        if k not in present:
+            listed = sorted(int(p) for p in table.loc[table["fold"] == k, "patient_id"])
+            who = f"its patients {listed[:10]} have no training row" if listed else "no patient"
+            raise DataError(f"{source}: fold {k} is empty ({who}): every fold needs rows")
+    per_eeg = pd.DataFrame(
+        {"eeg_id": rows["eeg_id"].to_numpy(), "fold": folds, "patient": rows["patient_id"]}
+    )
+    split = per_eeg.groupby("eeg_id")["fold"].nunique()
+    if (split > 1).any():
+        eeg = split.index[split > 1][0]
+        these = per_eeg[per_eeg["eeg_id"] == eeg].drop_duplicates(["patient", "fold"])
+        where = ", ".join(f"patient_id {int(p)} in fold {int(f)}" for p, f in
+                          zip(these["patient"], these["fold"]))  # fmt: skip
+        raise DataError(
+            f"{source}: eeg_id {int(eeg)} is split across folds ({where}): put those patients "
+            f"in one fold ({int((split > 1).sum())} such EEGs)"
+        )
 
 
 def folds_sha(table: pd.DataFrame) -> str:
@@ -165,6 +198,7 @@ def folds_from_file(
     if have != n_folds:
         raise ConfigError(f"{path}: holds {have} folds but train.n_folds = {n_folds}")
     folds = assign_folds(rows, table, source=str(path))
+    check_fold_rows(rows, folds, n_folds, table, str(path))
     out = rows[[*ROW_KEY, "patient_id", schema.CONSENSUS_COLUMN]].copy()
     out["fold"] = folds
     atomic_write_csv(run_dir / "folds.csv", out)
@@ -248,3 +282,27 @@ def retire_stale_fold_files(run_dir: Path, n_folds: int, fingerprint: str) -> di
             shutil.move(str(f), str(target))
         moved[k] = reason
     return moved
+
+
+# ----------------------------------------------------------------------------- a run's folds
+
+
+def run_folds(
+    comp: Competition, cfg: Config, run_dir: Path
+) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray, str]:
+    """What every family's run starts with: train.csv, the training rows, their folds (the
+    folds file, else the run's folds.csv, else new ones) and the run's fingerprint, with the
+    files of other folds or configs moved to ``stale/`` (the one place that retires them).
+    Returns ``(train, rows, folds (n_rows,) int, fingerprint)``."""
+    train = comp.read_train(cfg.data.train_csv)
+    rows = select_rows(train, cfg.data.row_mode)
+    if cfg.train.folds_file:
+        fold_of = folds_from_file(run_dir, rows, cfg.train.folds_file, cfg.train.n_folds)
+    else:
+        fold_of = load_or_make_folds(run_dir, rows, cfg.train.n_folds, cfg.train.seed)
+    fingerprint = run_fingerprint(cfg, rows, fold_of)
+    from hms_kit.checkpoint import STALE_DIR
+
+    for k, reason in retire_stale_fold_files(run_dir, cfg.train.n_folds, fingerprint).items():
+        logger().warning("fold %d files moved to %s/: %s", k, STALE_DIR, reason)
+    return train, rows, fold_of, fingerprint

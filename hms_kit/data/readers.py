@@ -148,6 +148,28 @@ def eeg_window(eeg: np.ndarray, offset_s: float, path: str | Path = "<eeg>") -> 
     return eeg[start:stop]
 
 
+_BIPOLAR = [
+    (schema.CHANNEL_INDEX[a], schema.CHANNEL_INDEX[b])
+    for chain in schema.CHAINS.values()
+    for a, b in zip(chain[:-1], chain[1:])
+]
+
+
+def eeg_window_problem(window: np.ndarray) -> str | None:
+    """Why a ``(samples, 20)`` EEG window cannot be predicted from, or None when it can.
+
+    Every EEG input is built from the bipolar pairs (``schema.CHAINS``) with NaN read as 0:
+    a window where no pair has a sample with both electrodes recorded would be predicted
+    from zeros alone, confidently and wrongly, so it counts as a failed window.
+    """
+    finite = np.isfinite(np.asarray(window))
+    if not finite.any():
+        return "every sample is NaN"
+    if not any((finite[:, a] & finite[:, b]).any() for a, b in _BIPOLAR):
+        return "no bipolar pair has a sample with both electrodes recorded"
+    return None
+
+
 def spec_window(spec: Spectrogram, offset_s: float) -> np.ndarray:
     """The 600-s window ``(300, 400)`` starting at ``offset_s``; DataError if past the end."""
     if not np.isfinite(offset_s) or offset_s < 0:

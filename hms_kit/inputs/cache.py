@@ -18,7 +18,12 @@ interrupted build leaves nothing a later run would trust.
 Several processes may share one cache folder (two runs with the same ``--cache``): an entry
 is built under an exclusive lock (``.<entry>.lock``, ``fcntl.flock``), and a builder that
 waited for the lock reuses what the holder finished. A finished entry (one with a manifest)
-is never replaced or deleted, since another process may be reading its memory map.
+is never replaced or deleted, since another process may be reading its memory map. The
+holder writes its pid in the lock file; a builder that waits logs that pid (and whether the
+process is stopped) with the time waited, and gives up after ``LOCK_TIMEOUT_S``. Before a
+build, the ``.tmp-<pid>`` folders of builders no longer running are removed and the free
+disk space is checked against the entries' size (a memory-mapped file written onto a full
+disk ends the process with SIGBUS, no message).
 
 A window whose values are not finite (a file with values so large that the transform
 overflows) is a failed window like an unreadable one, never stored as a success.
@@ -31,6 +36,7 @@ inputs are still called ``modalities`` in this module's signatures.)
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import json
@@ -48,11 +54,20 @@ import pandas as pd
 
 from hms_kit.config import InputConfig
 from hms_kit.data.competition import Competition
-from hms_kit.data.readers import DataError, eeg_window, read_eeg, read_spectrogram, spec_window
+from hms_kit.data.readers import (
+    DataError,
+    eeg_window,
+    eeg_window_problem,
+    read_eeg,
+    read_spectrogram,
+    spec_window,
+)
 from hms_kit.inputs.registry import get_input, input_settings
+from hms_kit.runlog import logger
 
 CACHE_VERSION = 2  # 2: values.npy of any shape (1: panels.npy)
 VALUES_FILE = "values.npy"
+ENTRY_OVERHEAD_BYTES = 1 << 20  # windows.csv, manifest.json and the .npy header, at most
 _ID_COL = {"spectrogram": "spectrogram_id", "eeg": "eeg_id"}
 _OFFSET_COL = {"spectrogram": "spectrogram_label_offset_seconds", "eeg": "eeg_label_offset_seconds"}
 
@@ -91,6 +106,8 @@ def entry_key(
     """Hash of the settings, the windows and each input file's size and mtime (16 hex chars)."""
     h = hashlib.sha1()
     h.update(json.dumps([CACHE_VERSION, modality, modality_settings(modality, cfg)]).encode())
+    if split == "test":  # test windows without a usable EEG fail (eeg_window_problem)
+        h.update(b"eeg_window_problem")
     h.update(np.ascontiguousarray(windows["file_id"].to_numpy(np.int64)).tobytes())
     h.update(np.ascontiguousarray(windows["offset"].to_numpy(np.float64)).tobytes())
     source = get_input(modality).source
@@ -206,6 +223,9 @@ def _compute_task(task: dict[str, Any]) -> tuple[str, list[tuple[int, str]]]:
         try:
             if task["source"] == "eeg":
                 win = eeg_window(data, offset, path)
+                why = eeg_window_problem(win) if task["split"] == "test" else None
+                if why:  # test only: in training a strict build would stop the run on it
+                    raise DataError(f"{path}: window at offset {offset:g} s: {why}")
                 for m, arr in maps.items():
                     arr[widx] = _checked(get_input(m).build(win, cfg), path, offset)
             else:
@@ -303,20 +323,118 @@ def build_cache(
     return cache
 
 
+LOCK_TIMEOUT_S = 6 * 3600.0  # longer than any build: a holder still there is stopped or hung
+LOCK_LOG_S = 60.0  # seconds between "still waiting" lines
+
+
+def _pid_state(pid: int) -> str:
+    """``running``, ``stopped`` (SIGSTOP, Ctrl-Z) or ``gone``: what a lock file's pid is."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return "gone"
+    except PermissionError:  # another user's process: it exists
+        return "running"
+    try:  # Linux: the state letter follows the ")" that closes the command name
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return "running"
+    return "stopped" if state in ("T", "t") else "running"
+
+
+def _holder(lock: Path) -> str:
+    """Who holds ``lock``, from the pid its holder wrote there."""
+    try:
+        pid = int(lock.read_text().strip())
+    except (OSError, ValueError):
+        return "another process (pid unknown)"
+    return f"pid {pid} ({_pid_state(pid)})"
+
+
+def _acquire(f: Any, lock: Path) -> None:
+    """Take the exclusive lock on open file ``f``, logging who holds it and for how long this
+    builder has waited; TimeoutError after ``LOCK_TIMEOUT_S`` seconds."""
+    start = time.monotonic()
+    pause, logged = 0.05, -LOCK_LOG_S
+    while True:
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            pass
+        waited = time.monotonic() - start
+        if waited >= LOCK_TIMEOUT_S:
+            raise TimeoutError(
+                f"{lock}: the cache entry is still being built by {_holder(lock)} after "
+                f"{waited:.0f} s of waiting: if that process is stopped or hung, end it and run "
+                "again (or give another --cache folder)"
+            )
+        if waited - logged >= LOCK_LOG_S:
+            logger().info(
+                "cache entry %s is being built by %s: waited %.0f s (giving up after %g s)",
+                lock.name[1 : -len(".lock")],
+                _holder(lock),
+                waited,
+                LOCK_TIMEOUT_S,
+            )
+            logged = waited
+        time.sleep(pause)
+        pause = min(2 * pause, 1.0)
+
+
 @contextlib.contextmanager
 def _locked(finals: list[Path]) -> Iterator[None]:
-    """Hold an exclusive lock per entry (sorted: two builders never wait on each other)."""
+    """Hold an exclusive lock per entry (sorted: two builders never wait on each other); the
+    holder writes its pid in the lock file for those who wait."""
     with contextlib.ExitStack() as stack:
         for final in sorted(finals):
-            f = stack.enter_context(open(final.parent / f".{final.name}.lock", "a+b"))
-            fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+            lock = final.parent / f".{final.name}.lock"
+            f = stack.enter_context(open(lock, "a+b"))
+            _acquire(f, lock)
             stack.callback(fcntl.flock, f.fileno(), fcntl.LOCK_UN)
+            f.truncate(0)
+            f.write(f"{os.getpid()}\n".encode())
+            f.flush()
         yield
+
+
+def remove_dead_builds(cache_dir: Path) -> list[Path]:
+    """Remove the ``.<entry>.tmp-<pid>`` folders of builders that are no longer running (a
+    killed build leaves its part-written arrays behind, which may fill the disk). Returns
+    the folders removed."""
+    removed = []
+    for tmp in Path(cache_dir).glob(".*.tmp-*"):
+        pid = tmp.name.rsplit("-", 1)[1]
+        if tmp.is_dir() and pid.isdigit() and _pid_state(int(pid)) == "gone":
+            shutil.rmtree(tmp, ignore_errors=True)
+            logger().info("removed %s: left by pid %s, which is no longer running", tmp, pid)
+            removed.append(tmp)
+    return removed
+
+
+def check_free_space(folder: Path, needed: int) -> None:
+    """OSError (ENOSPC) naming ``folder`` unless ``needed`` bytes are free there: writing a
+    memory-mapped file onto a full disk kills the process with SIGBUS and no message."""
+    free = shutil.disk_usage(folder).free
+    if free < needed:
+        raise OSError(
+            errno.ENOSPC,
+            f"{folder}: the cache needs {needed:,} bytes ({needed / 2**30:.2f} GiB) but "
+            f"{free:,} are free: free disk space there or give another --cache folder",
+        )
 
 
 def _build_entries(comp, cfg, todo, split, workers, progress, tqdm) -> None:
     tmp_dirs: dict[str, Path] = {}
     maps: dict[str, str] = {}
+    folder = next(iter(todo.values()))[0].parent
+    remove_dead_builds(folder)
+    needed = sum(
+        int(np.prod(get_input(m).shape(cfg))) * np.dtype(get_input(m).dtype).itemsize * len(w)
+        + ENTRY_OVERHEAD_BYTES
+        for m, (_, w) in todo.items()
+    )
+    check_free_space(folder, needed)
     try:
         for m, (final, windows) in todo.items():
             tmp = final.parent / f".{final.name}.tmp-{os.getpid()}"
@@ -408,6 +526,7 @@ def _make_tasks(comp, cfg, todo, maps, split) -> list[dict[str, Any]]:
                     "source": source,
                     "path": str(_file_path(comp, source, int(fid), split)),
                     "cfg": cfg,
+                    "split": split,
                     "maps": {},
                     "windows": [],
                     "_seen": set(),

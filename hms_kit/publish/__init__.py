@@ -40,7 +40,9 @@ Kaggle runs at most two GPU batch sessions at a time (and about 30 GPU hours a w
 for them, since it attaches their finished output. ``wait`` polls the pushed dataset
 (ready) and kernels (complete or error, with Kaggle's failure message and the tail of the
 log on error) and pushes the next queued kernel whenever a
-running one finishes. ``pull`` downloads a train kernel's output into
+running one finishes (write-ahead: a kernel is marked ``pushing`` in the queue before its
+push and removed once the push is recorded, so an interrupted ``wait`` never pushes it
+twice). ``pull`` downloads a train kernel's output into
 ``runs/<kernel slug>/``.
 
 Each push sends ``machine_shape`` (``NvidiaTeslaT4``, the T4 x2 GPU, unless
@@ -84,7 +86,14 @@ from hms_kit.publish.render import (
     settings_line,
     with_settings,
 )
-from hms_kit.publish.state import Queued, pushable, read_queue, read_record, write_queue
+from hms_kit.publish.state import (
+    Queued,
+    pushable,
+    read_queue,
+    read_record,
+    write_queue,
+    write_record,
+)
 
 __all__ = [
     "KERNELS",
@@ -118,4 +127,5 @@ __all__ = [
     "train_slug",
     "with_settings",
     "write_queue",
+    "write_record",
 ]

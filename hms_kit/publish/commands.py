@@ -13,7 +13,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from hms_kit import __version__, schema
@@ -51,7 +51,9 @@ from hms_kit.publish.render import (
 )
 from hms_kit.publish.state import (
     DATASET_RECORD,
+    PUSHING,
     QUEUE_FILE,
+    QUEUED,
     Queued,
     pushable,
     pushed_record,
@@ -283,6 +285,25 @@ def _kernel_failure(client: KaggleClient, ref: str, state: str, message: str, li
     )
 
 
+def _settle_interrupted_push(
+    layout: Layout, queue_path: Path, queue: list[Queued], item: Queued
+) -> list[Queued]:
+    """A queue entry an earlier ``wait`` marked ``pushing`` and never confirmed: its push may
+    have reached Kaggle, so it is taken as pushed (a second push would train twice) and
+    polled from now on. Returns the queue without it."""
+    record = read_record(pushed_record(layout.build, item.name)) or {}
+    if record.get("id") != item.id or record.get("status") in (None, QUEUED):
+        print(
+            f"{item.id}: an earlier `wait` stopped while pushing it; taken as pushed, not "
+            "pushed again (if Kaggle shows no new version, run push-kernel for it)"
+        )
+        record = {"id": item.id, "version": None, "status": "running", "gpu": item.gpu}
+        write_record(pushed_record(layout.build, item.name), record)
+    queue = [q for q in queue if q != item]
+    write_queue(queue_path, queue)
+    return queue
+
+
 def wait(args: argparse.Namespace) -> int:
     """Poll the pushed dataset and kernels until all are ready/complete, pushing queued kernels
     as GPU slots free up; raise PublishError on a failure (with its log tail) or timeout."""
@@ -320,9 +341,16 @@ def wait(args: argparse.Namespace) -> int:
         running = [r for r in records.values() if r and r.get("status") == "running"]
         queue = read_queue(queue_path)
         running_gpu = sum(1 for r in running if r.get("gpu"))
+        for item in [q for q in queue if q.state == PUSHING]:
+            queue = _settle_interrupted_push(layout, queue_path, queue, item)
+            running.append({"id": item.id})
         for item in pushable(queue, done, running_gpu, args.max_parallel):
+            # Write-ahead: marked before the push, removed once the push is recorded.
+            marked = replace(item, state=PUSHING)
+            queue = [marked if q == item else q for q in queue]
+            write_queue(queue_path, queue)
             push_one(client, layout, item.name, item.client_args)
-            queue = [q for q in queue if q != item]
+            queue = [q for q in queue if q != marked]
             write_queue(queue_path, queue)
             running.append({"id": item.id})
         dataset_pending = dataset_state not in (None, DATASET_READY)

@@ -50,15 +50,23 @@ def uses_gpu(meta: Mapping[str, Any]) -> bool:
     return bool(meta.get("enable_gpu")) and not shape.startswith("tpu")
 
 
+QUEUED, PUSHING = "queued", "pushing"  # a queue entry's state (``wait`` writes ahead)
+
+
 @dataclass(frozen=True)
 class Queued:
-    """A rendered kernel waiting for a GPU slot or for the kernels it attaches."""
+    """A rendered kernel waiting for a GPU slot or for the kernels it attaches.
+
+    ``state`` is ``pushing`` from just before ``wait`` pushes it until the push is recorded:
+    a ``wait`` stopped in between finds the mark and never pushes the kernel a second time.
+    """
 
     name: str  # build/kaggle/<name>/
     id: str
     gpu: bool
     after: tuple[str, ...] = ()  # names that must be complete first
     client_args: tuple[str, ...] = ()  # extra `kaggle kernels push` flags (--timeout N)
+    state: str = QUEUED
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -67,27 +75,47 @@ class Queued:
             "gpu": self.gpu,
             "after": list(self.after),
             "client_args": list(self.client_args),
+            "state": self.state,
         }
 
 
+def _queue_entry(path: Path, i: int, item: Any) -> Queued:
+    """Entry ``i`` of a queue file, checked against the schema :meth:`Queued.to_json` writes."""
+    where = f"{path}: entry {i}"
+    if not isinstance(item, dict):
+        raise PublishError(f"{where} is {type(item).__name__}, not an object")
+    for key, kind in (("name", str), ("id", str), ("gpu", bool)):
+        if not isinstance(item.get(key), kind):
+            raise PublishError(f"{where}: {key!r} is {item.get(key)!r}, not a {kind.__name__}")
+    lists = {}
+    for key in ("after", "client_args"):
+        value = item.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise PublishError(f"{where}: {key!r} is {value!r}, not a list of strings")
+        lists[key] = tuple(value)
+    state = item.get("state", QUEUED)
+    if state not in (QUEUED, PUSHING):
+        raise PublishError(f"{where}: 'state' is {state!r}, not {QUEUED!r} or {PUSHING!r}")
+    return Queued(
+        item["name"], item["id"], item["gpu"], lists["after"], lists["client_args"], state
+    )
+
+
 def read_queue(path: Path) -> list[Queued]:
-    """The queue ``push-kernel`` left (empty when there is no file)."""
+    """The queue ``push-kernel`` left (empty when there is no file); a file that is not a
+    list of entries as :meth:`Queued.to_json` writes them raises PublishError naming it."""
     if not path.is_file():
         return []
     try:
         items = json.loads(path.read_text())
-        return [
-            Queued(
-                str(q["name"]),
-                str(q["id"]),
-                bool(q["gpu"]),
-                tuple(q.get("after", ())),
-                tuple(q.get("client_args", ())),
-            )
-            for q in items
-        ]
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise PublishError(f"{path} is not a kernel queue ({exc}): push the kernels again") from exc
+    if not isinstance(items, list):
+        raise PublishError(
+            f"{path} is not a kernel queue (a list of kernels, got {items!r}): "
+            "push the kernels again"
+        )
+    return [_queue_entry(path, i, item) for i, item in enumerate(items)]
 
 
 def write_queue(path: Path, queue: Sequence[Queued]) -> None:

@@ -114,7 +114,11 @@ def commit_run_problems(report: dict) -> list[str]:
     if not report["predicted_with"]:
         problems.append(f"no checkpoint predicted ({len(report['checkpoints'])} found)")
     if report.get("members_failed"):
-        problems.append(f"ensemble members {report['members_failed']} predicted nothing")
+        failed = [d for d in report.get("members_dropped", []) if "no checkpoint" in d]
+        problems.append(
+            f"ensemble members {report['members_failed']} predicted nothing"
+            + (f" ({'; '.join(failed)})" if failed else "")
+        )
     if report["fallback_rows"]:
         rows = report["fallback_rows"]
         problems.append(f"{len(rows)} rows fell back to the prior (eeg_id {rows[:10]})")
