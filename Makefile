@@ -47,11 +47,12 @@ CONFIG_OPTS = $(if $(CONFIG),--config="$(CONFIG)") $(if $(CONFIGS),--configs="$(
 PUBLISH_OPTS = --build-dir $(KAGGLE_BUILD) --dist-dir $(DIST) --dataset-slug $(DATASET_SLUG) \
 	--weights-dataset "$(WEIGHTS_DATASET)" $(if $(DRY_RUN),--dry-run)
 
-.PHONY: help setup demo test test-compat lint format wheel bench bench-scale clean push-dataset push-kernel wait pull status submit
+.PHONY: help setup demo test test-slow test-compat lint format wheel bench bench-scale clean push-dataset push-kernel wait pull status submit
 
 help:
 	@echo "make demo   - the whole story on the embedded synthetic competition"
-	@echo "make test   - the test suite"
+	@echo "make test   - the fast test suite (under 5 minutes; skips the slow tier)"
+	@echo "make test-slow - the slow tier (pytest -m slow: long end-to-end runs; CI runs it too)"
 	@echo "make test-compat - the test suite at the oldest supported versions (tests/compat/floor.txt)"
 	@echo "make bench-scale [SCALE=300,1200,4800] [SCALE_WORK=dir] - cost at scale -> BENCHMARKS.md"
 	@echo "make lint | wheel | bench | push-dataset | push-kernel [KERNEL=train|infer] [FOLDS=0,1]"
@@ -87,8 +88,13 @@ bench-scale: $(STAMP)
 	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) -m hms_kit bench --scale $(SCALE) --out $(BENCH_OUT) \
 		$(if $(SCALE_WORK),--work-dir $(SCALE_WORK)) $(SCALE_ARGS)
 
+# The fast suite: every test not marked slow (pyproject.toml's markers). The slow tier holds
+# the long end-to-end runs; CI (.ci/run) runs both.
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -m "not slow"
+
+test-slow: $(STAMP)
+	$(PY) -m pytest -q -m slow
 
 # The wheel installs with --no-deps onto whatever Kaggle's image holds, so the suite also runs
 # in a second venv at the oldest versions setup.py declares (the floors are in the constraints).

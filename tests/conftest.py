@@ -151,6 +151,16 @@ def baseline_run(shared, shared_folds, shared_cache, tmp_path_factory) -> Made:
     return Made(out, ok(run_command(*args)))
 
 
+@pytest.fixture(scope="session")
+def mlebench_run(shared, tmp_path_factory) -> Made:
+    """The README's MLE-bench block's ``train`` on the shared split's public half, for
+    ``target.population=all_rows`` (the baseline family, two folds, for time)."""
+    out = tmp_path_factory.mktemp("mlebench_run") / "run"
+    args = ["train", "--competition", shared.split / "public", "--config", "baseline"]
+    args += ["--set", "target.population=all_rows", "--set", "train.n_folds=2", "--out", out]
+    return Made(out, ok(run_command(*args)))
+
+
 def damaged_copy(src: Path, dst: Path, folder: str, changes: dict[int, bytes | None]) -> Path:
     """A competition folder at ``dst`` that links to ``src`` except in ``folder`` (e.g.
     ``test_eegs``), where the parquet of each id in ``changes`` is replaced by the given bytes,

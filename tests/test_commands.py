@@ -311,14 +311,17 @@ def test_predict_blend_applies_the_blend_to_each_members_prediction(
     np.testing.assert_allclose(sub[VOTES].to_numpy(), expected, atol=1e-6)
 
 
-def test_the_readmes_mlebench_block(shared, tmp_path):
+def test_the_readmes_mlebench_block(shared, mlebench_run, tmp_path):
     """The README's MLE-bench block on the shared split: train for ``all_rows`` (the
-    baseline family, for time), predict the windowed layout, ``score --mlebench``."""
+    baseline family, for time: conftest.mlebench_run), predict the windowed layout,
+    ``score --mlebench``."""
     public, answers = shared.split / "public", shared.split / "private" / "answers.csv"
-    run, sub_path = tmp_path / "run", tmp_path / "submission.csv"
-    ok(run_command("train", "--competition", public, "--config", "baseline", "--set",
-                   "target.population=all_rows", "--set", "train.n_folds=2", "--out", run))  # fmt: skip
-    assert json.loads((run / "scores.json").read_text())["target_population"] == "all_rows"
+    run, sub_path = mlebench_run.path, tmp_path / "submission.csv"
+    scores = json.loads((run / "scores.json").read_text())
+    assert scores["target_population"] == "all_rows"
+    assert _oof_line(mlebench_run.printed)["all rows, one prediction per EEG"] == pytest.approx(
+        scores["kl_all_eeg_mean"], abs=5e-5
+    )
     ok(run_command("predict", "--competition", public, "--run", run, "--out", sub_path,
                    "--workers", 1))  # fmt: skip
     sub = pd.read_csv(sub_path)
