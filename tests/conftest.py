@@ -23,7 +23,8 @@ from hms_kit.runlog import LOGGER_NAME
 REAL = Path(__file__).parent / "data" / "real"
 # The shared competition: small enough to train on in seconds, with every class, two vote
 # populations, 4 patients (2 folds) and a test set of 6 EEGs.
-SHARED_SYNTH = ["--n-eegs", "24", "--seed", "3", "--n-test", "6"]
+SHARED_N_EEGS, SHARED_SEED, SHARED_N_TEST = 24, 3, 6
+SHARED_SYNTH = ["--n-eegs", SHARED_N_EEGS, "--seed", SHARED_SEED, "--n-test", SHARED_N_TEST]
 
 
 @pytest.fixture(scope="session")
