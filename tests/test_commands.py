@@ -336,7 +336,7 @@ def test_the_readmes_mlebench_block(shared, mlebench_run, tmp_path):
     sub.iloc[1:].to_csv(tmp_path / "short.csv", index=False)
     printed = run_command("score", "--mlebench", "--submission", tmp_path / "short.csv",
                           "--answers", answers)  # fmt: skip
-    assert printed.rc == 2 and printed.out.startswith("error: ")
+    assert printed.rc == 2 and printed.err.startswith("error: ") and not printed.out
 
 
 # ------------------------------------------------------------------------ the README as a map
