@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +30,6 @@ VOTES = list(schema.VOTE_COLUMNS)
 
 # README commands run end to end by another test file (command -> where).
 COVERED_ELSEWHERE = {
-    "synth-report": "test_synth.py::test_synth_report_cli",
     "experiment": "test_pipeline.py::test_experiment_resumes",
     "demo": "test_kernels.py::test_demo_runs_both_kernels_and_scores",
     "bench": "test_bench.py (make bench), test_bench_scale.py (bench --scale)",
@@ -126,6 +126,40 @@ def test_sample_takes_per_class_rows(shared, tmp_path):
     assert printed.last() == f"wrote {len(sample)} rows to {out}"
     smallest = counts.idxmin()
     assert f"smallest class: {smallest} with {counts.min()} rows" in printed.out
+
+
+def test_synth_report_with_a_probe(shared, tmp_path):
+    """``synth-report COMP --probe RUN``: the realism table, written to _synth/realism.md, and
+    the baseline's share of the prior-to-oracle gap, which is its OOF's KL on >= 10 votes."""
+    copy = tmp_path / "competition"  # the report writes into _synth/: not the shared one
+    copy.mkdir()
+    for item in shared.root.iterdir():
+        if item.name != "_synth":
+            (copy / item.name).symlink_to(item)
+    shutil.copytree(shared.root / "_synth", copy / "_synth")
+    run = tmp_path / "probe"
+    args = ["--label-eegs", 0, "--probe", run, "--set", "train.n_folds=2"]
+    printed = ok(run_command("synth-report", copy, *args))
+    realism = (copy / "_synth" / "realism.md").read_text()
+    assert realism.startswith("| measure |") and realism.strip() in printed.out
+    met = [ln.rstrip(" |").rsplit("| ", 1)[-1] for ln in realism.splitlines()[2:] if ln[:2] == "| "]
+    assert f"{met.count('yes')} of {len(met)} targets met." in realism
+    assert met and set(met) <= {"yes", "NO"}
+    line = printed.last()
+    m = re.fullmatch(
+        r"difficulty: the baseline closes (-?\d+)% of the prior-to-oracle gap on (\d+) rows "
+        r"with >= 10 votes \(prior ([\d.]+), oracle ([\d.]+), baseline ([\d.]+); target <= 50 %\)",
+        line,
+    )
+    assert m, line
+    closed, n, prior, oracle, model = (float(g) for g in m.groups())
+    oof = pd.read_csv(run / "oof.csv")
+    high = oof[oof["total_votes"] >= 10]
+    assert n == len(high) > 0
+    targets = high[[f"target_{c}" for c in VOTES]].set_axis(VOTES, axis=1)
+    preds = high[[f"pred_{c}" for c in VOTES]].set_axis(VOTES, axis=1)
+    assert model == pytest.approx(kl_by_hand(targets, preds), abs=5e-5)
+    assert closed == pytest.approx(100 * (prior - model) / (prior - oracle), abs=1.5)
 
 
 def _check_cache(printed, rows: int) -> None:
