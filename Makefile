@@ -47,12 +47,13 @@ CONFIG_OPTS = $(if $(CONFIG),--config="$(CONFIG)") $(if $(CONFIGS),--configs="$(
 PUBLISH_OPTS = --build-dir $(KAGGLE_BUILD) --dist-dir $(DIST) --dataset-slug $(DATASET_SLUG) \
 	--weights-dataset "$(WEIGHTS_DATASET)" $(if $(DRY_RUN),--dry-run)
 
-.PHONY: help setup demo test test-compat lint format wheel bench bench-scale clean push-dataset push-kernel wait pull status submit
+.PHONY: help setup demo test test-slow test-compat lint format wheel bench bench-scale clean push-dataset push-kernel wait pull status submit
 
 help:
 	@echo "make demo   - the whole story on the embedded synthetic competition"
-	@echo "make test   - the test suite"
-	@echo "make test-compat - the test suite at the oldest supported versions (tests/compat/floor.txt)"
+	@echo "make test   - the fast test suite (under 5 minutes; skips the slow tier)"
+	@echo "make test-slow - the slow tier (pytest -m slow: long end-to-end runs; CI runs it too)"
+	@echo "make test-compat - the fast suite at the oldest supported versions (tests/compat/floor.txt)"
 	@echo "make bench-scale [SCALE=300,1200,4800] [SCALE_WORK=dir] - cost at scale -> BENCHMARKS.md"
 	@echo "make lint | wheel | bench | push-dataset | push-kernel [KERNEL=train|infer] [FOLDS=0,1]"
 	@echo "     [CONFIG=seed | CONFIGS=default,seed]"
@@ -87,11 +88,18 @@ bench-scale: $(STAMP)
 	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) -m hms_kit bench --scale $(SCALE) --out $(BENCH_OUT) \
 		$(if $(SCALE_WORK),--work-dir $(SCALE_WORK)) $(SCALE_ARGS)
 
+# The fast suite: every test not marked slow (pyproject.toml's markers). The slow tier holds
+# the long end-to-end runs; CI (.ci/run) runs both.
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -m "not slow"
 
-# The wheel installs with --no-deps onto whatever Kaggle's image holds, so the suite also runs
-# in a second venv at the oldest versions setup.py declares (the floors are in the constraints).
+test-slow: $(STAMP)
+	$(PY) -m pytest -q -m slow
+
+# The wheel installs with --no-deps onto whatever Kaggle's image holds, so the fast suite also
+# runs in a second venv at the oldest versions setup.py declares (the floors are in the
+# constraints). The slow tier calls the same library functions as the fast one, only longer,
+# so CI runs it once, in the newest versions.
 COMPAT_VENV := .venv-compat
 COMPAT_PY := $(COMPAT_VENV)/bin/python
 COMPAT_CONSTRAINTS := tests/compat/floor.txt
@@ -106,7 +114,7 @@ $(COMPAT_STAMP): setup.py pyproject.toml $(COMPAT_CONSTRAINTS)
 	touch $(COMPAT_STAMP)
 
 test-compat: $(COMPAT_STAMP)
-	$(COMPAT_PY) -m pytest -q
+	$(COMPAT_PY) -m pytest -q -m "not slow"
 
 lint: $(STAMP)
 	$(BIN)/ruff check hms_kit tests kernels

@@ -6,9 +6,12 @@ import re
 import subprocess
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow  # every benchmark section, a minute
 def test_make_bench_tiny_writes_every_section(tmp_path):
     out = tmp_path / "BENCHMARKS.md"
     proc = subprocess.run(

@@ -121,7 +121,7 @@ def test_blend_command_writes_blend_json(truth, tmp_path, capsys) -> None:
     assert "blend (inner CV)" in (out / "training_record.log").read_text()
     bad = tmp_path / "bad"
     assert main(["blend", "--runs", str(tmp_path / "nowhere"), "--out", str(bad)]) == 2
-    assert "no OOF file" in capsys.readouterr().out
+    assert "no OOF file" in capsys.readouterr().err
 
 
 def test_drop_members_keeps_the_weight_sum() -> None:

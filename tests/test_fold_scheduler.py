@@ -3,16 +3,14 @@ standing in for the two GPUs that gives the same OOF as the sequential run."""
 
 from __future__ import annotations
 
+import json
 import os
 
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import tiny_overrides
 
 from hms_kit.config import load_config
-from hms_kit.data import Competition
-from hms_kit.data.synth import generate_competition
 from hms_kit.fold_scheduler import (
     FoldWorkerError,
     fold_devices,
@@ -20,8 +18,6 @@ from hms_kit.fold_scheduler import (
     run_side_by_side,
 )
 from hms_kit.train import train_folds
-
-TINY = tiny_overrides(3)
 
 
 def test_fold_devices() -> None:
@@ -51,24 +47,18 @@ def test_side_by_side_uses_every_process_and_names_a_failed_fold() -> None:
         run_side_by_side(_echo, [12, 13, 14], ["cpu", "cpu"])
 
 
-@pytest.fixture(scope="module")
-def comp(tmp_path_factory) -> Competition:
-    root = tmp_path_factory.mktemp("synth") / "competition"
-    generate_competition(root, n_eegs=24, seed=5, n_test=4)
-    return Competition(root)
-
-
-def test_two_processes_give_the_sequential_oof(comp, tmp_path) -> None:
-    cache = tmp_path / "cache"
-    seq = train_folds(comp, load_config(None, TINY), tmp_path / "seq", cache_dir=cache, workers=1)
-    cfg = load_config(None, [*TINY, "train.fold_workers=2"])
-    par = train_folds(comp, cfg, tmp_path / "par", cache_dir=cache, workers=1)
+def test_two_processes_give_the_sequential_oof(shared_comp, cnn_run, shared_cache, tmp_path):
+    """The session's tiny CNN run (two folds, one after the other) again with
+    ``train.fold_workers=2``: the same folds and OOF."""
+    cfg = load_config(cnn_run.path / "config.yaml", ["train.fold_workers=2"])
+    par = train_folds(shared_comp, cfg, tmp_path / "par", cache_dir=shared_cache, workers=1)
+    seq = json.loads((cnn_run.path / "scores.json").read_text())
     assert seq["complete"] and par["complete"]
     log = (tmp_path / "par" / "training_record.log").read_text()
     assert "side by side on ['cpu', 'cpu']" in log
     # every fold trained, each logged by a worker process into the run's log
-    assert sum(f"fold {k}: OOF KL" in log for k in range(3)) == 3
-    a = pd.read_csv(tmp_path / "seq" / "oof.csv").sort_values(["eeg_id", "eeg_sub_id"])
+    assert sum(f"fold {k}: OOF KL" in log for k in range(2)) == 2
+    a = pd.read_csv(cnn_run.path / "oof.csv").sort_values(["eeg_id", "eeg_sub_id"])
     b = pd.read_csv(tmp_path / "par" / "oof.csv").sort_values(["eeg_id", "eeg_sub_id"])
     assert (a["fold"].to_numpy() == b["fold"].to_numpy()).all()
     pred = [c for c in a.columns if c.startswith("pred_")]

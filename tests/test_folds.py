@@ -14,14 +14,11 @@ from hms_kit import schema
 from hms_kit.cli import main
 from hms_kit.data import Competition, DataError
 from hms_kit.data.folds import assign_folds, folds_sha, patient_folds, read_folds_file
-from hms_kit.data.synth import generate_competition
 
 
 @pytest.fixture(scope="module")
-def comp(tmp_path_factory) -> Competition:
-    root = tmp_path_factory.mktemp("synth") / "competition"
-    generate_competition(root, n_eegs=30, seed=8, n_test=2)
-    return Competition(root)
+def comp(shared_comp) -> Competition:
+    return shared_comp
 
 
 def test_folds_command_writes_one_fold_per_patient(comp, tmp_path, capsys) -> None:
@@ -58,29 +55,26 @@ def test_bad_folds_files_are_named(tmp_path: Path) -> None:
 
 
 VOTES = list(schema.VOTE_COLUMNS)
-TINY = tiny_overrides(3)
+TINY = tiny_overrides(2)
 
 
-def test_runs_on_one_folds_file_line_up_and_blend(comp, tmp_path, capsys) -> None:
-    """Two row modes on one shared folds file: OOF per train row, scores per population, one
+def test_runs_on_one_folds_file_line_up_and_blend(
+    comp, shared_folds, cnn_run, shared_cache, tmp_path, capsys
+) -> None:
+    """Two row modes on one shared folds file (the session's tiny CNN run, every row, and
+    one on distinct (eeg_id, votes) rows): OOF per train row, scores per population, one
     folds fingerprint, and a blend of the two."""
-    folds = tmp_path / "folds.csv"
-    assert (
-        main(["folds", "--competition", str(comp.root), "--out", str(folds), "--n-folds", "3"]) == 0
-    )
-    runs = []
-    for mode in ("all", "dedup"):
-        run = tmp_path / mode
-        args = ["train", "--competition", str(comp.root), "--out", str(run), "--workers", "1"]
-        args += ["--folds-file", str(folds), "--cache", str(tmp_path / "cache")]
-        for item in [*TINY, f"data.row_mode={mode}"]:
-            args += ["--set", item]
-        assert main(args) == 0
-        runs.append(run)
+    folds = shared_folds.path
+    args = ["train", "--competition", str(comp.root), "--out", str(tmp_path / "dedup")]
+    args += ["--workers", "1", "--folds-file", str(folds), "--cache", str(shared_cache)]
+    for item in [*TINY, "data.row_mode=dedup"]:
+        args += ["--set", item]
+    assert main(args) == 0
+    runs = [cnn_run.path, tmp_path / "dedup"]
     out = capsys.readouterr().out
-    assert (
-        "checkpoints chosen on votes_ge_5" in out and "(golden: one >= 10-vote row per EEG)" in out
-    )
+    for printed in (out, cnn_run.printed.out):
+        assert "checkpoints chosen on votes_ge_5" in printed
+        assert "(golden: one >= 10-vote row per EEG)" in printed
     train = comp.read_train()
     scores = [json.loads((r / "scores.json").read_text()) for r in runs]
     for s in scores:
@@ -96,7 +90,7 @@ def test_runs_on_one_folds_file_line_up_and_blend(comp, tmp_path, capsys) -> Non
     assert (oofs[1]["fold"] == oofs[1]["patient_id"].map(mapping)).all()
     assert {f"logit_{c}" for c in VOTES} <= set(oofs[0].columns)
     blend = tmp_path / "blend"
-    # on all rows: a 30-EEG competition may hold its high-vote rows in one fold (the split
+    # on all rows: a small competition may hold its high-vote rows in one fold (the split
     # differs between scikit-learn versions), too few for the blend's inner CV
     args = ["blend", "--runs", ",".join(map(str, runs)), "--out", str(blend)]
     assert main([*args, "--population", "all"]) == 0

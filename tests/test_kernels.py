@@ -58,15 +58,18 @@ def wheel(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def competition(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("demo") / "competition"
-    generate_competition(root, n_eegs=24, seed=11, n_test=5)
-    return root
+def competition(shared) -> Path:
+    """The session's competition (conftest.shared: 24 EEGs, 6 test EEGs). Read only."""
+    return shared.root
 
 
-def test_demo_runs_both_kernels_and_scores(wheel, competition, tmp_path):
+@pytest.mark.slow  # the whole demo: two train kernels, the infer kernel, figures
+def test_demo_runs_both_kernels_and_scores(wheel, tmp_path):
+    # its own competition: the demo writes its realism table into _synth/
+    competition = tmp_path / "competition"
+    generate_competition(competition, n_eegs=24, seed=11, n_test=5)
     out = tmp_path / "demo"
-    (competition.parent / "tiny.yaml").write_text(TINY_YAML)
+    (tmp_path / "tiny.yaml").write_text(TINY_YAML)
     (out / "competition").parent.mkdir(parents=True)
     (out / "competition").symlink_to(competition)
     proc = subprocess.run(
@@ -80,7 +83,7 @@ def test_demo_runs_both_kernels_and_scores(wheel, competition, tmp_path):
             "--wheel",
             str(wheel),
             "--config",
-            str(competition.parent / "tiny.yaml"),
+            str(tmp_path / "tiny.yaml"),
             "--n-eegs",
             "24",
             "--seed",
@@ -185,35 +188,36 @@ def test_infer_kernel_without_the_wheel(competition, tmp_path):
     assert np.allclose(sub[list(schema.VOTE_COLUMNS)].to_numpy(), 1 / 6)
 
 
+def _train_kernel(tmp_path_factory, competition, wheel, name: str, config: str, layout: str):
+    root = tmp_path_factory.mktemp(f"train_{name}")
+    layout_kaggle_tree(root, competition, wheel, config, layout=layout)
+    run_kernel(REPO / "kernels" / "train.py", root)
+    return root / "working"
+
+
 @pytest.fixture(scope="module")
-def train_outputs(wheel, competition, tmp_path_factory) -> dict[str, Path]:
-    """Two train kernels' outputs on the same folds: ``a`` laid out the 2024 way, ``b`` with
-    another learning rate on today's layout (two ensemble members)."""
-    out = {}
-    for name, config, layout in (
-        ("a", TINY_YAML, "2024"),
-        (
-            "b",
-            TINY_YAML.replace("stage1: {epochs: 1}", "stage1: {epochs: 1, max_lr: 0.01}"),
-            "current",
-        ),
-    ):
-        root = tmp_path_factory.mktemp(f"train_{name}")
-        layout_kaggle_tree(root, competition, wheel, config, layout=layout)
-        run_kernel(REPO / "kernels" / "train.py", root)
-        out[name] = root / "working"
-    assert (out["a"] / "config.yaml").read_text() != (out["b"] / "config.yaml").read_text()
-    return out
+def train_a(wheel, competition, tmp_path_factory) -> Path:
+    """A train kernel's output (its /kaggle/working), laid out the 2024 way."""
+    return _train_kernel(tmp_path_factory, competition, wheel, "a", TINY_YAML, "2024")
 
 
-def test_infer_kernel_blends_two_members(wheel, competition, train_outputs, tmp_path):
+@pytest.fixture(scope="module")
+def train_b(wheel, competition, tmp_path_factory) -> Path:
+    """A second member on the same folds: another learning rate, today's layout."""
+    config = TINY_YAML.replace("stage1: {epochs: 1}", "stage1: {epochs: 1, max_lr: 0.01}")
+    return _train_kernel(tmp_path_factory, competition, wheel, "b", config, "current")
+
+
+@pytest.mark.slow  # a second train kernel
+def test_infer_kernel_blends_two_members(wheel, competition, train_a, train_b, tmp_path):
+    assert (train_a / "config.yaml").read_text() != (train_b / "config.yaml").read_text()
     root = tmp_path / "infer"
     paths = layout_kaggle_tree(
         root,
         competition,
         wheel,
         TINY_YAML,
-        {"hms-kit-train-a": train_outputs["a"], "hms-kit-train-b": train_outputs["b"]},
+        {"hms-kit-train-a": train_a, "hms-kit-train-b": train_b},
     )
     run_kernel(REPO / "kernels" / "infer.py", root, env={"KAGGLE_IS_COMPETITION_RERUN": ""})
     log = (paths.working / "training_record.log").read_text()
@@ -226,7 +230,7 @@ def test_infer_kernel_blends_two_members(wheel, competition, train_outputs, tmp_
     assert np.allclose(sub[list(schema.VOTE_COLUMNS)].sum(axis=1), 1)
 
 
-def test_2024_layout_train_then_a_missing_test_file(wheel, competition, train_outputs, tmp_path):
+def test_2024_layout_train_then_a_missing_test_file(wheel, competition, train_a, tmp_path):
     """The train kernel on the 2024 mount layout; the inference kernel on today's, where one
     test EEG's parquet is gone: the commit run fails naming it, the rerun gives that row the
     prior."""
@@ -234,7 +238,7 @@ def test_2024_layout_train_then_a_missing_test_file(wheel, competition, train_ou
     broken = damaged_copy(
         competition, tmp_path / "competition", "test_eegs", {int(files[0].stem): None}
     )
-    train_working = train_outputs["a"]
+    train_working = train_a
     assert (train_working.parent / "input" / schema.COMPETITION_SLUG / "train.csv").exists()
     assert len(list((train_working / "checkpoints").glob("fold*_best.pt"))) == 2
     root = tmp_path / "infer"

@@ -17,24 +17,21 @@ from hms_kit.data.mlebench import (
     prepare_mlebench,
     split_tables,
 )
-from hms_kit.data.synth import generate_competition
 from hms_kit.scoring.metric import score_submission
 
 COLS = list(schema.VOTE_COLUMNS)
 
 
 @pytest.fixture(scope="module")
-def source(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("mb") / "source"
-    generate_competition(root, n_eegs=30, seed=5, n_test=2)
-    return root
+def source(shared) -> Path:
+    """The session's competition (conftest.shared)."""
+    return shared.root
 
 
 @pytest.fixture(scope="module")
-def split(source: Path, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("mbsplit") / "mlebench"
-    prepare_mlebench(source, out)
-    return out
+def split(shared) -> Path:
+    """Its split, by ``prepare_mlebench`` (``synth --layout mlebench``). Read only."""
+    return shared.split
 
 
 def _train_frame(spec_ids: list[int]) -> pd.DataFrame:
@@ -99,12 +96,6 @@ def test_prepare_refuses_an_existing_folder(source: Path, split: Path):
         prepare_mlebench(source, split)
 
 
-def test_cli_mlebench_writes_the_split(source: Path, tmp_path: Path, capsys):
-    assert main(["mlebench", str(source), str(tmp_path / "out")]) == 0
-    assert "MLE-bench split" in capsys.readouterr().out
-    assert (tmp_path / "out" / "public" / "test.csv").is_file()
-
-
 def test_grade_scores_gold_zero_and_uniform_as_kl(split: Path):
     answers = pd.read_csv(split / "private" / "answers.csv")
     gold = pd.read_csv(split / "private" / "gold_submission.csv")
@@ -146,12 +137,12 @@ def test_grade_refuses_what_the_grader_refuses(split: Path):
         grade_mlebench(sample.drop(columns=["lpd_vote"]), answers)
 
 
-def test_cli_score_mlebench_grades_and_refuses(split: Path, capsys):
+def test_cli_score_mlebench_grades_and_refuses(split: Path, tmp_path: Path, capsys):
     answers = split / "private" / "answers.csv"
     gold = split / "private" / "gold_submission.csv"
     assert main(["score", "--mlebench", "--submission", str(gold), "--answers", str(answers)]) == 0
     assert float(capsys.readouterr().out.strip().splitlines()[-1]) == pytest.approx(0.0, abs=1e-9)
     sample = split / "public" / "sample_submission.csv"
-    bad = split.parent / "short.csv"
+    bad = tmp_path / "short.csv"
     pd.read_csv(sample).iloc[1:].to_csv(bad, index=False)
     assert main(["score", "--mlebench", "--submission", str(bad), "--answers", str(answers)]) == 2

@@ -21,7 +21,6 @@ from hms_kit.cli import main
 from hms_kit.config import load_config
 from hms_kit.data import Competition
 from hms_kit.data.folds import make_folds
-from hms_kit.data.synth import generate_competition
 from hms_kit.inputs.cache import build_cache
 from hms_kit.predict import predict_test
 from hms_kit.scoring.oof import gather_oof
@@ -31,18 +30,17 @@ TINY = tiny_overrides(2)
 
 
 @pytest.fixture(scope="module")
-def comp(tmp_path_factory) -> Competition:
-    root = tmp_path_factory.mktemp("synth") / "competition"
-    generate_competition(root, n_eegs=24, seed=3, n_test=6)
-    return Competition(root)
+def comp(shared_comp) -> Competition:
+    return shared_comp
 
 
 @pytest.fixture(scope="module")
-def trained(comp, tmp_path_factory):
-    run = tmp_path_factory.mktemp("run")
-    cfg = load_config(None, TINY)
-    result = train_folds(comp, cfg, run, cache_dir=run.parent / "cache", workers=1)
-    return run, cfg, result
+def trained(cnn_run, shared_cache):
+    """The session's tiny CNN run (conftest.cnn_run: ``TINY`` on the shared folds file), its
+    resolved config and scores, and the cache folder it was built with."""
+    cfg = load_config(cnn_run.path / "config.yaml")
+    result = json.loads((cnn_run.path / "scores.json").read_text())
+    return cnn_run.path, cfg, result, shared_cache
 
 
 def test_folds_group_patients(comp):
@@ -54,7 +52,7 @@ def test_folds_group_patients(comp):
 
 
 def test_run_folder_contents(trained):
-    run, cfg, result = trained
+    run, cfg, result, cache = trained
     for name in (
         "config.yaml",
         "training_record.log",
@@ -79,30 +77,15 @@ def test_run_folder_contents(trained):
     assert "train_loss" in log and "val_loss" in log and "train_fold took" in log
 
 
+@pytest.mark.slow  # retrains the shared run
 def test_reproducible_on_cpu(comp, trained, tmp_path):
-    run, cfg, result = trained
-    again = train_folds(comp, cfg, tmp_path / "again", cache_dir=run.parent / "cache", workers=1)
+    run, cfg, result, cache = trained
+    again = train_folds(comp, cfg, tmp_path / "again", cache_dir=cache, workers=1)
     assert again["kl_all"] == pytest.approx(result["kl_all"], abs=1e-6)
 
 
-def test_predict_and_score(comp, trained, tmp_path, capsys):
-    run, _, _ = trained
-    out = tmp_path / "submission.csv"
-    assert (
-        main(["predict", "--competition", str(comp.root), "--run", str(run), "--out", str(out)])
-        == 0
-    )
-    sub = pd.read_csv(out)
-    assert list(sub.columns) == list(schema.SUBMISSION_COLUMNS)
-    assert sub["eeg_id"].tolist() == comp.read_sample_submission()["eeg_id"].tolist()
-    np.testing.assert_allclose(sub[list(schema.VOTE_COLUMNS)].sum(axis=1), 1, rtol=1e-6)
-    answers = comp.root / "_synth" / "test_answers.csv"
-    assert main(["score", "--submission", str(out), "--answers", str(answers)]) == 0
-    assert float(capsys.readouterr().out.strip().splitlines()[-1]) > 0
-
-
 def test_bad_test_file_gets_prior(comp, trained, tmp_path):
-    run, _, _ = trained
+    run, _, _, cache = trained
     test = comp.read_test()
     first, second = (int(e) for e in test["eeg_id"].head(2))
     # the first test EEG is truncated, the second has no file at all
@@ -192,10 +175,10 @@ def test_experiment_resumes(comp, tmp_path, capsys):
     assert (tmp_path / "test_efficientnet__kaggle" / "scores.json").stat().st_mtime_ns == stamp
 
 
+@pytest.mark.slow  # a subprocess run killed mid-epoch, resumed, and a full one
 def test_kill_and_resume_matches_uninterrupted(comp, trained, tmp_path):
     """SIGTERM mid-epoch, then --resume: the same OOF score as the uninterrupted run."""
-    run, cfg, result = trained
-    cache = run.parent / "cache"
+    run, cfg, result, cache = trained
     cmd = [
         sys.executable,
         "-m",
@@ -246,7 +229,7 @@ def test_kill_and_resume_matches_uninterrupted(comp, trained, tmp_path):
 
 
 def test_gather_partial_folds(trained, tmp_path):
-    run, cfg, _ = trained
+    run, cfg, _, _ = trained
     part = tmp_path / "part"
     part.mkdir()
     (part / "oof_fold1.csv").write_text((run / "oof_fold1.csv").read_text())
@@ -263,7 +246,7 @@ def test_bad_training_file_stops_with_file_and_row(comp, trained, tmp_path):
     victim = int(comp.read_train()["eeg_id"].iloc[5])
     truncated = comp.eeg_path(victim).read_bytes()[:4000]
     broken = damaged_copy(comp.root, tmp_path / "competition", "train_eegs", {victim: truncated})
-    run, cfg, _ = trained
+    run, cfg, _, _ = trained
     out = tmp_path / "run"
     out.mkdir()
     for name in ("folds.csv", "oof.csv", "scores.json"):
@@ -282,7 +265,7 @@ def test_folds_from_parallel_kernels_are_gathered(comp, trained, tmp_path):
     both folds."""
     from hms_kit.scoring.oof import gather_fold_oof
 
-    run, _, result = trained
+    run, _, result, _ = trained
     inputs = []
     for k in range(2):
         d = tmp_path / f"hms-kit-train-fold{k}"
@@ -320,7 +303,7 @@ def test_dataset_items_are_stacked_half_panels(comp, tmp_path):
 def test_a_checkpoint_that_does_not_load_is_skipped(comp, trained, tmp_path):
     """fold1's weights do not fit the model (e.g. another timm version's keys): it is logged
     and skipped, and the submission is fold0's prediction alone."""
-    run, _, _ = trained
+    run, _, _, cache = trained
     models = tmp_path / "models"
     models.mkdir()
     good = run / "checkpoints" / "fold0_best.pt"
@@ -336,11 +319,11 @@ def test_a_checkpoint_that_does_not_load_is_skipped(comp, trained, tmp_path):
     )
 
 
+@pytest.mark.slow  # three trainings of two epochs
 def test_fold_stopped_at_time_limit_resumes_to_the_full_result(comp, trained, tmp_path):
     """A time limit stops fold 0 after its first epoch (fold 1 never starts); --resume
     without the limit finishes both folds with the score of an uninterrupted run."""
-    run, _, _ = trained
-    cache = run.parent / "cache"
+    run, _, _, cache = trained
     two = [*TINY, "train.stage1.epochs=2"]
     out = tmp_path / "limited"
     first = train_folds(

@@ -22,7 +22,6 @@ from hms_kit.cli import main
 from hms_kit.config import load_config
 from hms_kit.data import Competition, DataError
 from hms_kit.data.folds import make_folds
-from hms_kit.data.synth import generate_competition
 from hms_kit.inputs import cache as cache_mod
 from hms_kit.inputs.cache import build_cache
 from hms_kit.predict import find_checkpoints, predict_test
@@ -34,15 +33,13 @@ VOTES = list(schema.VOTE_COLUMNS)
 
 
 @pytest.fixture(scope="module")
-def comp(tmp_path_factory) -> Competition:
-    root = tmp_path_factory.mktemp("synth") / "competition"
-    generate_competition(root, n_eegs=24, seed=3, n_test=6)
-    return Competition(root)
+def comp(shared_comp) -> Competition:
+    return shared_comp
 
 
 @pytest.fixture(scope="module")
-def cache_dir(tmp_path_factory):
-    return tmp_path_factory.mktemp("cache")
+def cache_dir(shared_cache):
+    return shared_cache
 
 
 @pytest.fixture(scope="module")

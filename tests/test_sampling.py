@@ -77,5 +77,5 @@ def test_cli_writes_balanced_csv(tmp_path, capsys):
     written = pd.read_csv(out)
     assert list(written.columns) == list(df.columns) and len(written) == 300
     assert main(["sample", "--train-csv", str(train), "--per-class", "60", "--out", str(out)]) == 2
-    assert "class LRDA has 55 rows" in capsys.readouterr().out
+    assert "class LRDA has 55 rows" in capsys.readouterr().err
     assert len(pd.read_csv(out)) == 300  # the earlier file is untouched by the failed run

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+from conftest import SHARED_N_EEGS, SHARED_N_TEST, SHARED_SEED
 
 from hms_kit import schema
 from hms_kit.cli import main
@@ -21,15 +23,13 @@ from hms_kit.data.synth.labels import train_table
 from hms_kit.data.synth.signals import background, class_pattern, draw_style, shown_patterns
 
 FREQS = np.array(schema.SPEC_FREQS_HZ)
-SEED = 7
+# the session's competition (conftest.shared), written by `synth`
+N_EEGS, SEED, N_TEST = SHARED_N_EEGS, SHARED_SEED, SHARED_N_TEST
 
 
 @pytest.fixture(scope="module")
-def comp(tmp_path_factory) -> Competition:
-    root = tmp_path_factory.mktemp("synth") / "competition"
-    summary = generate_competition(root, n_eegs=60, seed=SEED, n_test=8)
-    assert summary.root == root and summary.n_eegs == 60 and summary.n_test == 8
-    return Competition(root)
+def comp(shared_comp) -> Competition:
+    return shared_comp
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +82,7 @@ def test_csv_columns_and_dtypes_match_real(comp, real_dir):
 
 def test_test_files_exact_lengths(comp):
     test = comp.read_test()
-    assert len(test) == 8
+    assert len(test) == N_TEST
     for _, r in test.iterrows():
         assert comp.read_eeg(r.eeg_id, "test").shape == (schema.EEG_WINDOW_SAMPLES, 20)
         spec = comp.read_spectrogram(r.spectrogram_id, "test")
@@ -107,6 +107,7 @@ def test_ids_unique_and_disjoint(comp, train):
 # ---------------------------------------------------------------- windows and signals agree
 
 
+@pytest.mark.slow  # every row read; the shared cache build (strict) reads each window too
 def test_every_label_window_fits_its_files(comp, train):
     eegs, specs = {}, {}
     for _, r in train.iterrows():
@@ -223,7 +224,7 @@ def test_refuses_a_foreign_folder(tmp_path):
 def test_plan_gives_the_written_labels(comp, train):
     """plan_competition reproduces train.csv without drawing signals, so label statistics of
     large competitions can be tested cheaply below."""
-    planned, _ = train_table(plan_competition(60, SEED, 8)[0], SEED)
+    planned, _ = train_table(plan_competition(N_EEGS, SEED, N_TEST)[0], SEED)
     written = pd.read_csv(comp.train_csv)
     pd.testing.assert_frame_equal(planned, written, check_dtype=False)
 
@@ -291,7 +292,7 @@ def test_answers_one_row_per_test_eeg(comp):
     assert (votes.sum(axis=1) >= 10).all()  # the hidden test set is high-vote only
     assert np.allclose(truth[list(schema.VOTE_COLUMNS)].sum(axis=1), 1)
     meta = json.loads((comp.root / "_synth" / "synth.json").read_text())
-    assert meta["seed"] == SEED and meta["n_eegs"] == 60 and meta["n_test"] == 8
+    assert meta["seed"] == SEED and meta["n_eegs"] == N_EEGS and meta["n_test"] == N_TEST
 
 
 # ---------------------------------------------------------------- class patterns
@@ -376,12 +377,16 @@ def test_delta_classes_louder_than_other_in_files(comp, train):
 # ---------------------------------------------------------------- CLI
 
 
+@pytest.mark.slow  # 30 EEGs and the default 20 test EEGs
 def test_cli_writes_a_competition(tmp_path, capsys):
     out = tmp_path / "comp"
     assert main(["synth", str(out), "--n-eegs", "30", "--seed", "1"]) == 0
     assert "30 EEGs" in capsys.readouterr().out
     comp = Competition(out)
     assert comp.read_train()["eeg_id"].nunique() == 30 and len(comp.read_test()) == 20
+
+
+def test_cli_refuses_a_foreign_folder(tmp_path):
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "x.txt").write_text("x")
     assert main(["synth", str(tmp_path / "other"), "--n-eegs", "2"]) == 2
@@ -456,11 +461,19 @@ def test_population_class_shares_like_real(big_labels):
     assert 0.55 < m["high_entropy"] < 0.85 and 0.03 < m["high_unanimous"] < 0.15
 
 
-def test_synth_report_cli(comp, real_dir, capsys):
-    assert main(["synth-report", str(comp.root), "--label-eegs", "0", "--real", str(real_dir)]) == 0
+def test_synth_report_cli(comp, real_dir, tmp_path, capsys):
+    # a copy: synth-report writes _synth/realism.md, and the session's competition is shared
+    copy = tmp_path / "competition"
+    copy.mkdir()
+    for item in comp.root.iterdir():
+        if item.name != "_synth":
+            (copy / item.name).symlink_to(item)
+    shutil.copytree(comp.root / "_synth", copy / "_synth")
+    assert main(["synth-report", str(copy), "--label-eegs", "0", "--real", str(real_dir)]) == 0
     out = capsys.readouterr().out
     assert "| neighbour_corr |" in out and "targets met" in out
-    assert (comp.root / "_synth" / "realism.md").read_text().startswith("| measure |")
+    assert (copy / "_synth" / "realism.md").read_text().startswith("| measure |")
+    assert not (comp.root / "_synth" / "realism.md").exists()
     assert main(["synth-report", str(real_dir)]) == 2  # not a synthetic competition
 
 
@@ -485,6 +498,7 @@ def test_gap_closed_spans_prior_to_oracle():
         realism.gap_closed(low, truth)
 
 
+@pytest.mark.slow  # a full-size plan (17,089 EEGs)
 def test_real_profile_has_the_real_durations_and_ratios():
     """profile="real" at full size: EEG file durations (largest offset + 50 s) and the counts
     of rows, spectrograms and patients near the real table's (LABEL_STATS.md); the demo
@@ -503,6 +517,7 @@ def test_real_profile_has_the_real_durations_and_ratios():
     assert max(e.length_s for rec in demo for e in rec.eegs) < 500
 
 
+@pytest.mark.slow  # two real-profile competitions
 def test_real_profile_files_do_not_depend_on_workers(tmp_path):
     """Each recording has its own stream: 1 and 2 processes write identical files."""
     roots = []

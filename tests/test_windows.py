@@ -13,8 +13,7 @@ from hms_kit import schema
 from hms_kit.config import PredictConfig, load_config
 from hms_kit.data import Competition
 from hms_kit.data.layout import detect_layout
-from hms_kit.data.mlebench import grade_mlebench, prepare_mlebench
-from hms_kit.data.synth import generate_competition
+from hms_kit.data.mlebench import grade_mlebench
 from hms_kit.scoring.windows import (
     aggregate_windows,
     plan_windows,
@@ -100,16 +99,10 @@ def test_predict_config_keys_are_checked():
 
 
 @pytest.fixture(scope="module")
-def mlebench_run(tmp_path_factory) -> tuple[Path, Path]:
-    """A tiny synthetic competition split the MLE-bench way and a baseline trained on it."""
-    from hms_kit.train import train_folds
-
-    root = tmp_path_factory.mktemp("win")
-    generate_competition(root / "source", n_eegs=40, seed=11, n_test=2)
-    prepare_mlebench(root / "source", root / "mb")
-    cfg = load_config("baseline", ["train.n_folds=2"])
-    train_folds(Competition(root / "mb" / "public"), cfg, root / "run")
-    return root / "mb", root / "run"
+def mlebench_run(shared, mlebench_run) -> tuple[Path, Path]:
+    """The session's competition split the MLE-bench way (its test EEGs run 50 to 64 s) and
+    the baseline trained on it (conftest.mlebench_run)."""
+    return shared.split, mlebench_run.path
 
 
 def test_windowed_submission_has_one_prediction_per_eeg_on_every_row(mlebench_run, kit_log):
@@ -136,15 +129,13 @@ def test_windowed_submission_has_one_prediction_per_eeg_on_every_row(mlebench_ru
     assert not np.allclose(a.to_numpy(), b.to_numpy())
 
 
-def test_kaggle_layout_predicts_as_before(mlebench_run, tmp_path: Path):
+def test_kaggle_layout_predicts_as_before(mlebench_run, shared_comp):
     """A Kaggle-layout test set (one 50-s file per eeg_id) is predicted at offset 0 whatever
     the window settings."""
     from hms_kit.predict import predict_test
 
     _, run = mlebench_run
-    root = tmp_path / "kaggle"
-    generate_competition(root, n_eegs=6, seed=2, n_test=3)
-    comp = Competition(root)
+    comp = shared_comp
     assert comp.test_layout().name == "kaggle"
     a, _ = predict_test(comp, [run], windows=PredictConfig(max_windows=8))
     b, _ = predict_test(comp, [run], windows=PredictConfig(max_windows=0))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from hms_kit.ensemble import BLEND_FILE, METHODS, POPULATIONS
@@ -41,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
         report = blend_runs(args.runs, args.population, args.method, args.threshold)
     except BlendError as exc:
         log.error("%s", exc)
-        print(f"error: {exc}")
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     path = atomic_write_text(args.out / BLEND_FILE, json.dumps(report.blend, indent=1) + "\n")
     table = report.table.to_string(index=False, float_format=lambda x: f"{x:.4f}")

@@ -23,6 +23,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from hms_kit.inputs.cache import VALUES_FILE
     from hms_kit.train import prepare
 
     cfg = config_from_args(args)
@@ -34,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     total = 0
     for m in cache.modalities:
         entry = cache.entries[m]
-        size = (entry.path / "panels.npy").stat().st_size
+        size = (entry.path / VALUES_FILE).stat().st_size
         total += size
         print(f"{m}: {entry.n} windows, {size / 2**20:.1f} MiB at {entry.path}")
     per_row = total / max(len(rows), 1)

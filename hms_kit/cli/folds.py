@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from hms_kit.cli.common import add_competition_argument
@@ -24,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         table = patient_folds(rows, make_folds(rows, args.n_folds, args.seed))
     except ValueError as exc:
-        print(f"error: {exc}")
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     atomic_write_csv(args.out, table)
     sizes = table["fold"].value_counts().sort_index()

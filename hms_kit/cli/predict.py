@@ -4,6 +4,7 @@ submission.csv."""
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from hms_kit.cli.common import add_competition_argument
@@ -52,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     )
 
     if bool(args.run) == bool(args.blend):
-        print("error: give --run (one or more) or --blend, not both")
+        print("error: give --run (one or more) or --blend, not both", file=sys.stderr)
         return 2
     comp = Competition.locate(args.competition)
     get_run_logger(args.out.parent)
@@ -85,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             sub, report = combine_members(frames, reports, blend, fallback_prior(comp))
         except ValueError as exc:
-            print(f"error: {exc}")
+            print(f"error: {exc}", file=sys.stderr)
             return 2
         print(f"{len(report['members_used'])} of {len(runs)} members ({members}), ", end="")
         print(f"{len(sub)} rows, ", end="")

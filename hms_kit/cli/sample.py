@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -39,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
             distinct_eegs=args.distinct_eegs,
         )
     except SamplingError as exc:
-        print(f"error: {args.train_csv}: {exc}")
+        print(f"error: {args.train_csv}: {exc}", file=sys.stderr)
         return 2
     print(markdown_table(class_table(sample)))
     atomic_write_csv(args.out, sample[original_columns])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -30,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         score = scorer(pd.read_csv(args.submission), pd.read_csv(args.answers))
     except ValueError as exc:
-        print(f"error: {args.submission} vs {args.answers}: {exc}")
+        print(f"error: {args.submission} vs {args.answers}: {exc}", file=sys.stderr)
         return 2
     print(f"{score:.6f}")
     return 0

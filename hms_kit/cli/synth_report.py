@@ -26,6 +26,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=None,
         help="also train the baseline into this run folder and report the gap it closes",
     )
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a setting of the probe's baseline run, e.g. --set train.n_folds=2 for a "
+        "competition of fewer patients than the baseline config's folds (repeatable)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -44,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     if args.probe is not None:
         from hms_kit.data.synth.realism import probe_difficulty
 
-        g = probe_difficulty(comp, args.probe)
+        g = probe_difficulty(comp, args.probe, args.overrides)
         print(
             f"difficulty: the baseline closes {g['closed']:.0%} of the prior-to-oracle gap on "
             f"{int(g['n'])} rows with >= 10 votes (prior {g['prior']:.4f}, oracle "

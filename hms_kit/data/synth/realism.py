@@ -401,14 +401,17 @@ def gap_closed(oof: pd.DataFrame, truth: pd.DataFrame, threshold: int = 10) -> d
     return out
 
 
-def probe_difficulty(comp: Competition, run_dir: str | Path) -> dict[str, float]:
-    """Train the kit's baseline (``--config baseline``) on ``comp`` into ``run_dir`` and
+def probe_difficulty(
+    comp: Competition, run_dir: str | Path, overrides: list[str] | None = None
+) -> dict[str, float]:
+    """Train the kit's baseline (``--config baseline``, then ``overrides`` such as
+    ``train.n_folds=2`` for a competition of few patients) on ``comp`` into ``run_dir`` and
     return ``gap_closed`` of its OOF predictions: issue 10 asks for at most 0.5."""
     from hms_kit.baseline import train_baseline
     from hms_kit.config import load_config
     from hms_kit.data.synth.writer import ANSWERS_DIR
 
-    train_baseline(comp, load_config("baseline"), run_dir)
+    train_baseline(comp, load_config("baseline", overrides or []), run_dir)
     oof = pd.read_csv(Path(run_dir) / "oof.csv")
     truth = pd.read_csv(comp.root / ANSWERS_DIR / "train_true_probs.csv")
     return gap_closed(oof, truth)
