@@ -259,6 +259,10 @@ class TrainConfig:
     # a patient_id,fold file (`python -m hms_kit folds`) shared by runs whose OOF are blended;
     # empty: folds made from the rows and train.seed
     folds_file: str = ""
+    # repeats (hms_kit.repeats): a list of seeds, or a count K (train.seed and the K - 1
+    # after it), each trained on the same folds and averaged in OOF and prediction; empty or
+    # 1: one run
+    seeds: list[int] | int = field(default_factory=list)
 
 
 @dataclass

@@ -118,8 +118,11 @@ class NonFiniteLossError(DataError):
 # worker count, log cadence or inference batch size keeps its folds
 # the folds themselves are fingerprinted, so where they came from (folds_file) need not be
 _NOT_FINGERPRINTED = {
-    "train": ("folds", "time_limit_hours", "num_workers", "log_every", "fold_workers", "folds_file")
-}
+    "train": (
+        "folds", "time_limit_hours", "num_workers", "log_every", "fold_workers", "folds_file",
+        "seeds",  # a repeated run's seeds train in their own folders (hms_kit.repeats)
+    )
+}  # fmt: skip
 
 
 # ----------------------------------------------------------------------------- folds
@@ -629,6 +632,10 @@ def train_folds(
     Returns the summary of ``gather_oof`` (scores over all rows and high-vote rows, once every
     fold has its OOF file) plus the per-fold summaries.
     """
+    from hms_kit.repeats import seed_list, train_repeats
+
+    if seed_list(cfg):  # issue 21: one run per seed on the same folds, averaged
+        return train_repeats(comp, cfg, run_dir, folds, cache_dir, resume, workers)
     if not is_torch_family(cfg):  # e.g. the baseline: features + scikit-learn, no torch loop
         return get_family(cfg.model.family).train(comp, cfg, run_dir)
     # the limit counts from here, so the cache build is inside it
