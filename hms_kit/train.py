@@ -441,6 +441,8 @@ def _stage_settings(cfg: Config, fold: int, stage: int) -> StageSettings:
         vote_weighting=t.vote_weighting,
         log_every=t.log_every,
         seed=t.seed + 1000 * fold + 100 * stage,
+        checkpoint=t.checkpoint,
+        ema_decay=t.ema_decay,
     )
 
 
