@@ -259,6 +259,16 @@ class TrainConfig:
     # a patient_id,fold file (`python -m hms_kit folds`) shared by runs whose OOF are blended;
     # empty: folds made from the rows and train.seed
     folds_file: str = ""
+    # repeats (hms_kit.repeats): a list of seeds, or a count K (train.seed and the K - 1
+    # after it), each trained on the same folds and averaged in OOF and prediction; empty or
+    # 1: one run
+    seeds: list[int] | int = field(default_factory=list)
+    # issue 21, remedies for a recipe whose chosen epoch is noisy at a small size:
+    # checkpoint "best" (the epoch of lowest validation loss) or "last" (each stage's last
+    # epoch, as most top solutions kept); ema_decay > 0 evaluates, checkpoints and predicts
+    # with an exponential moving average of the weights (per step; 0: off)
+    checkpoint: str = "best"
+    ema_decay: float = 0.0
 
 
 @dataclass
@@ -500,6 +510,10 @@ def validate(cfg: Config) -> None:
         raise ConfigError(
             f"inputs.wavelet.variant must be dwt_stats or cwt, got {cfg.inputs.wavelet.variant!r}"
         )
+    if cfg.train.checkpoint not in ("best", "last"):
+        raise ConfigError(f"train.checkpoint must be best or last, got {cfg.train.checkpoint!r}")
+    if not 0 <= cfg.train.ema_decay < 1:
+        raise ConfigError(f"train.ema_decay must be in [0, 1), got {cfg.train.ema_decay}")
     if cfg.train.amp not in ("auto", "fp16", "bf16", "off"):
         raise ConfigError(f"train.amp must be auto, fp16, bf16 or off, got {cfg.train.amp!r}")
     if cfg.target.population not in TARGET_POPULATIONS:

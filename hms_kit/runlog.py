@@ -109,4 +109,11 @@ def progress_bar(iterable: Any = None, **kwargs: Any) -> Any:
         kwargs.setdefault("maxinterval", LOG_REDRAW_S)
         # a log keeps the last count (leave=False would end on a cleared line)
         kwargs["leave"] = True
+    if hasattr(iterable, "__len__") and not hasattr(iterable, "__next__"):
+        # tqdm.auto's bar (tqdm.asyncio) calls iter() in its constructor and again when
+        # iterated: a DataLoader would start an iterator it throws away, which draws from
+        # its generator (and, with workers, prefetches batches), so the epoch's order
+        # depended on the worker count (issue 21). One iterator, the count given.
+        kwargs.setdefault("total", len(iterable))
+        iterable = iter(iterable)
     return tqdm(iterable, **kwargs)

@@ -288,6 +288,8 @@ def _stage_settings(cfg: Config, fold: int, stage: int) -> StageSettings:
         vote_weighting=t.vote_weighting,
         log_every=t.log_every,
         seed=t.seed + 1000 * fold + 100 * stage,
+        checkpoint=t.checkpoint,
+        ema_decay=t.ema_decay,
     )
 
 
@@ -479,6 +481,13 @@ def train_folds(
     Returns the summary of ``gather_oof`` (scores over all rows and high-vote rows, once every
     fold has its OOF file) plus the per-fold summaries.
     """
+    from hms_kit.repeats import seed_list, train_repeats
+
+    if seed_list(cfg):  # issue 21: one run per seed on the same folds, averaged
+        rows = training_rows(comp, cfg)
+        return train_repeats(
+            train_folds, comp, cfg, rows, run_dir, folds, cache_dir, resume, workers
+        )
     if not is_torch_family(cfg):  # e.g. the baseline: features + scikit-learn, no torch loop
         return get_family(cfg.model.family).train(comp, cfg, run_dir)
     # the limit counts from here, so the cache build is inside it

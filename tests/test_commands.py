@@ -323,6 +323,25 @@ def test_blend_prints_what_blend_json_holds(shared, cnn_run, baseline_run, blend
     )
 
 
+def test_compare_prints_each_runs_kl_and_the_interval(cnn_run, baseline_run, tmp_path):
+    """``compare RUN_A RUN_B --csv F``: one line per population, each run's KL as its
+    scores.json holds it, B - A inside its own interval, the table written to F."""
+    table = tmp_path / "compare.csv"
+    printed = ok(run_command("compare", cnn_run.path, baseline_run.path, "--resamples", 200,
+                             "--csv", table))  # fmt: skip
+    lines = printed.out.splitlines()
+    assert lines[0] == f"A = {cnn_run.path}" and lines[1] == f"B = {baseline_run.path}"
+    got = pd.read_csv(table).set_index("population")
+    a, b = (json.loads((r / "scores.json").read_text()) for r in (cnn_run.path, baseline_run.path))
+    assert got.loc["all", "kl_a"] == pytest.approx(a["kl_all"], abs=1e-9)
+    assert got.loc["all", "kl_b"] == pytest.approx(b["kl_all"], abs=1e-9)
+    scored = got[got["n_rows"] > 0]  # a population with no rows has no interval
+    assert (scored["low"] <= scored["diff"]).all() and (scored["diff"] <= scored["high"]).all()
+    row = next(line for line in lines if line.strip().startswith("all "))
+    assert f"A {a['kl_all']:.4f}" in row and f"B {b['kl_all']:.4f}" in row
+    assert printed.last() == f"wrote {table}"
+
+
 def test_predict_blend_applies_the_blend_to_each_members_prediction(
     shared, blend, cnn_submission, tmp_path
 ):

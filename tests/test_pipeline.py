@@ -167,8 +167,11 @@ def test_experiment_resumes(comp, tmp_path, capsys):
     assert md.splitlines()[0] == (
         "| Model | Use Kaggle Spectrograms | Use EEG Spectrograms | "
         "Use Wavelet Spectrograms | CV Result | CV >= 10 votes | CV golden | CV per EEG | "
-        "Target population |"
+        "Target population | vs best |"
     )
+    # each run against the best by the paired bootstrap: one best, the others tie or worse
+    assert (runs["vs best"] == "best").sum() == 1
+    assert set(runs["vs best"]) <= {"best", "tie", "worse"}
     assert "| **test_efficientnet**" in md
     stamp = (tmp_path / "test_efficientnet__kaggle" / "scores.json").stat().st_mtime_ns
     assert main(args) == 0  # every combination finished: nothing retrained

@@ -27,6 +27,7 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("score", "hms_kit.cli.score", "Kaggle's KL score of a submission against answers"),
     ("blend", "hms_kit.cli.blend", "fit a blend of runs on their OOF predictions -> blend.json"),
     ("experiment", "hms_kit.cli.experiment", "feature-combination experiment table"),
+    ("compare", "hms_kit.cli.compare", "two runs' KL per population, seeds, bootstrap interval"),
     ("demo", "hms_kit.cli.demo", "the whole story on the embedded synthetic competition"),
     ("bench", "hms_kit.cli.bench", "benchmarks, written to BENCHMARKS.md"),
 )

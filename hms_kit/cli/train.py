@@ -32,6 +32,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="patient_id,fold file from `folds` (train.folds_file): runs that share it blend",
     )
     p.add_argument("--workers", type=int, default=None, help="cache build processes")
+    p.add_argument(
+        "--repeats",
+        type=int,
+        default=None,
+        help="K runs on the same folds (train.seeds = K: train.seed and the K - 1 after it), "
+        "averaged in OOF and prediction",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -42,6 +49,8 @@ def run(args: argparse.Namespace) -> int:
         cfg.data.train_csv = str(args.train_csv.resolve())
     if args.folds_file:
         cfg.train.folds_file = str(args.folds_file)
+    if args.repeats is not None:
+        cfg.train.seeds = args.repeats
     comp = Competition.locate(args.competition)
     log = get_run_logger(args.out)
     log.info("train: competition %s, run %s", comp.root, args.out)

@@ -213,8 +213,11 @@ def folds_from_file(
 # worker count, log cadence or inference batch size keeps its folds
 # the folds themselves are fingerprinted, so where they came from (folds_file) need not be
 _NOT_FINGERPRINTED = {
-    "train": ("folds", "time_limit_hours", "num_workers", "log_every", "fold_workers", "folds_file")
-}
+    "train": (
+        "folds", "time_limit_hours", "num_workers", "log_every", "fold_workers", "folds_file",
+        "seeds",  # a repeated run's seeds train in their own folders (hms_kit.repeats)
+    )
+}  # fmt: skip
 
 
 def run_fingerprint(cfg: Config, rows: pd.DataFrame, folds: np.ndarray) -> str:

@@ -47,6 +47,22 @@ def loader_workers(requested: int) -> int:
     return max(0, min(8, (cores or 1) - 1))
 
 
+class SeededOrder(torch.utils.data.Sampler[int]):
+    """A shuffled order of ``n`` items that is a pure function of ``seed``: every ``iter()``
+    gives the same permutation, however many iterators a caller (a progress bar, a loader
+    with workers) starts, so an epoch's batches never depend on the worker count."""
+
+    def __init__(self, n: int, seed: int) -> None:
+        self.n, self.seed = n, seed
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __iter__(self):
+        gen = torch.Generator().manual_seed(self.seed)
+        return iter(torch.randperm(self.n, generator=gen).tolist())
+
+
 def make_loader(
     ds: Dataset,
     batch_size: int,
@@ -55,15 +71,17 @@ def make_loader(
     device: torch.device,
     num_workers: int = -1,
 ) -> DataLoader:
-    """A DataLoader: shuffled with ``seed`` (training: the last partial batch dropped when
-    there is more than one batch) or in order (evaluation, prediction)."""
+    """A DataLoader: shuffled in ``SeededOrder(len(ds), seed)`` (training: the last partial
+    batch dropped when there is more than one batch) or in order (evaluation, prediction).
+    The order, and the rows' augmentation (seeded per row by the dataset), do not depend on
+    ``num_workers``."""
     workers = loader_workers(num_workers)
     gen = torch.Generator()
     gen.manual_seed(seed)
     return DataLoader(
         ds,
         batch_size=batch_size,
-        shuffle=shuffle,
+        sampler=SeededOrder(len(ds), seed) if shuffle else None,
         generator=gen,
         num_workers=workers,
         pin_memory=device.type == "cuda",

@@ -8,6 +8,7 @@ The caller (``hms_kit.train``) decides which rows train and which choose the che
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from collections.abc import Callable
@@ -102,6 +103,41 @@ class StageSettings:
     vote_weighting: bool = False
     log_every: int = 20
     seed: int = 0
+    checkpoint: str = "best"  # "best": lowest validation loss; "last": the stage's last epoch
+    ema_decay: float = 0.0  # > 0: an EMA of the weights is evaluated and saved (``WeightEma``)
+
+
+class WeightEma:
+    """An exponential moving average of a model's weights and buffers, updated per step.
+
+    The decay warms up as ``min(decay, (1 + n) / (10 + n))`` after n updates, so the first
+    steps' random weights do not linger in a short CPU stage. ``model`` is the averaged copy
+    (evaluation mode), what the stage evaluates and checkpoints.
+    """
+
+    def __init__(self, model: torch.nn.Module, decay: float) -> None:
+        self.decay, self.updates = decay, 0
+        self.model = copy.deepcopy(model).eval()
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, model: torch.nn.Module) -> None:
+        self.updates += 1
+        d = min(self.decay, (1 + self.updates) / (10 + self.updates))
+        for e, m in zip(self.model.state_dict().values(), model.state_dict().values(),
+                        strict=True):  # fmt: skip
+            if e.dtype.is_floating_point:
+                e.mul_(d).add_(m.detach(), alpha=1 - d)
+            else:
+                e.copy_(m)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"model": self.model.state_dict(), "updates": self.updates}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.updates = int(state["updates"])
 
 
 class _StepLogger:
@@ -150,6 +186,11 @@ def run_stage(
     is evaluated and saved as the best so far, so a later stage must beat it.
     ``val_score(probs)``: the validation loss from the ``(n_val, 6)`` predictions (default:
     their KL against ``val_ds``'s targets row by row).
+
+    ``settings.checkpoint == "last"``: every epoch replaces the ``best`` checkpoint, so the
+    stage keeps its last epoch (``best_loss`` is then that epoch's). ``settings.ema_decay >
+    0``: an exponential moving average of the weights (``WeightEma``) is what is evaluated
+    and saved as ``best``; the ``last`` state carries it for a resume.
     """
     log = logger()
     s = settings
@@ -160,8 +201,11 @@ def run_stage(
     scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
     result = StageResult(best_loss=math.inf, best_epoch=-1)
     start_epoch = 0
+    ema = WeightEma(model, s.ema_decay) if s.ema_decay > 0 else None
     if resume:
         load_model_state(model, resume, checkpoints.last)
+        if ema is not None and resume.get("ema"):
+            ema.load_state_dict(resume["ema"])
         opt.load_state_dict(resume["optimizer"])
         sched.load_state_dict(resume["scheduler"])
         if resume["scaler"]:  # empty when the run it resumes had no fp16 scaler (CPU)
@@ -194,29 +238,34 @@ def run_stage(
         train_ds.set_epoch(epoch)
         loader = make_loader(Indexed(train_ds), s.batch_size, True, s.seed + epoch, device,
                              s.num_workers)  # fmt: skip
+        step_log = _StepLogger(s.name, epoch, s.log_every)
+        on_step = step_log if ema is None else (lambda st, f=step_log: (f(st), ema.update(model)))
         ep = train_one_epoch(
             model, loader, opt, sched, scaler, device,
             grad_clip=s.grad_clip, amp=s.amp, vote_weighting=s.vote_weighting,
             augment=augment, generator=torch.Generator().manual_seed(s.seed + epoch),
-            on_step=_StepLogger(s.name, epoch, s.log_every),
+            on_step=on_step,
             explain=(lambda *a, epoch=epoch: explain(epoch, *a)) if explain else None,
             desc=f"{s.name} e{epoch}",
         )  # fmt: skip
         result.lrs += ep.lrs
-        val_loss, val_probs = evaluate(model, val_loader, device, s.amp)
+        scored = ema.model if ema is not None else model
+        val_loss, val_probs = evaluate(scored, val_loader, device, s.amp)
         if check_val is not None:
             check_val(epoch, val_probs)
         if val_score is not None:
             val_loss = val_score(val_probs)
         seconds = time.time() - t0
         epoch_seconds.append(seconds)
-        improved = val_loss < result.best_loss
+        improved = val_loss < result.best_loss or s.checkpoint == "last"
         if improved:
             result.best_loss, result.best_epoch = val_loss, epoch
-            checkpoints.save_best(model, s.stage, epoch, val_loss)
+            checkpoints.save_best(scored, s.stage, epoch, val_loss)
         log.info(
             "%s epoch %d train_loss %.4f val_loss %.4f%s time %.1f s",
             s.name, epoch, ep.train_loss, val_loss, " (best)" if improved else "", seconds,
         )  # fmt: skip
-        checkpoints.save_last(model, optimizer_state(opt, sched, scaler), s.stage, epoch, result)
+        extra = {"ema": ema.state_dict()} if ema is not None else {}
+        checkpoints.save_last(model, {**optimizer_state(opt, sched, scaler), **extra}, s.stage,
+                              epoch, result)  # fmt: skip
     return result

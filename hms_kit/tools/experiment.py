@@ -31,6 +31,9 @@ TABLE_COLUMNS = [
     "CV golden",
     "CV per EEG",  # all rows, one prediction per eeg_id: MLE-bench's grader's view
     "Target population",
+    # issue 21: against the best run on CV Result, by a patient-grouped paired bootstrap
+    # (hms_kit.scoring.compare): "tie" when the 95 % interval of the difference holds 0
+    "vs best",
 ]
 BLEND_ROW = "blend of the runs above (inner CV)"
 PRIOR_ROW = "prior (the rows' mean target, for reference)"
@@ -140,6 +143,7 @@ def run_experiment(
             run_dirs.append(run_dir)
             rows.append(
                 {
+                    "run_dir": run_dir,
                     "Model": model,
                     "Use Kaggle Spectrograms": "kaggle" in mods,
                     "Use EEG Spectrograms": "eeg" in mods,
@@ -147,6 +151,11 @@ def run_experiment(
                     **_population_scores(scores, cfg.data.high_vote_threshold),
                 }
             )
+    from hms_kit.scoring.compare import tie_marks
+
+    marks = tie_marks(run_dirs, "all")
+    for r in rows:
+        r["vs best"] = marks.get(r.pop("run_dir"), "")
     blend = blend_row(run_dirs, cfg.data.high_vote_threshold)
     if blend is not None:
         rows.append({**blend, **{c: "" for c in TABLE_COLUMNS[1:4]}})

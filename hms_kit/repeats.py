@@ -1,0 +1,161 @@
+"""Repeated runs (issue 21): ``train.seeds`` trains the same folds once per seed and
+averages them.
+
+A run with seeds ``[s1, s2, ...]`` (a count K means ``train.seed .. train.seed + K - 1``)
+lays out::
+
+    RUN/folds.csv                the folds every seed trains on (made once, from train.seed)
+    RUN/seeds/seed<s>/           a whole run folder per seed (config with train.seed = s)
+    RUN/oof_fold{k}.csv, oof.csv the seeds' OOF predictions averaged in probability space
+    RUN/scores.json              the averaged OOF's scores, and per seed (``seed_scores``)
+                                 with their mean and sd (``seed_mean_kl_*``, ``seed_sd_kl_*``)
+
+``predict --run RUN`` finds every seed's ``fold*_best.pt`` under RUN and averages them all,
+so each fold's seeds are averaged in prediction too. ``compare`` reads the seeds' OOF.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from hms_kit.config import Config, ConfigError
+from hms_kit.data.competition import Competition
+from hms_kit.io import atomic_write_csv, atomic_write_text
+from hms_kit.runlog import ensure_run_log
+from hms_kit.scoring.compare import SEEDS_DIR, seed_summary
+from hms_kit.scoring.metric import PRED_COLS
+
+
+def seed_list(cfg: Config) -> list[int]:
+    """The seeds of a repeated run: ``train.seeds`` as a list, or a count K (``train.seed``
+    and the K - 1 after it); [] when it is not repeated. ConfigError for anything else."""
+    value = cfg.train.seeds
+    try:
+        if isinstance(value, str):  # from --set: "3" is a count, "1,2" seeds
+            value = [int(v) for v in value.split(",") if v.strip()] if "," in value else int(value)
+        if isinstance(value, bool):
+            raise ValueError
+        if isinstance(value, int):
+            if value < 0:
+                raise ValueError
+            return [cfg.train.seed + i for i in range(value)] if value > 1 else []
+        seeds = [int(v) for v in value]
+    except (TypeError, ValueError):
+        raise ConfigError(
+            f"train.seeds must be a list of seeds or a count, got {cfg.train.seeds!r}"
+        ) from None
+    if len(set(seeds)) != len(seeds):
+        raise ConfigError(f"train.seeds repeats a seed: {seeds}")
+    return seeds
+
+
+def seed_config(cfg: Config, seed: int) -> Config:
+    """The config one seed of a repeated run trains with."""
+    c = copy.deepcopy(cfg)
+    c.train.seed = seed
+    c.train.seeds = []
+    return c
+
+
+def seed_dir(run_dir: str | Path, seed: int) -> Path:
+    return Path(run_dir) / SEEDS_DIR / f"seed{seed}"
+
+
+def train_repeats(
+    train_one: Callable[..., dict[str, Any]],
+    comp: Competition,
+    cfg: Config,
+    rows: pd.DataFrame,
+    run_dir: str | Path,
+    folds: list[int] | None = None,
+    cache_dir: str | Path | None = None,
+    resume: bool = False,
+    workers: int | None = None,
+) -> dict[str, Any]:
+    """Train every seed of ``seed_list(cfg)`` on the run's folds (``train_one``, i.e.
+    ``train.train_folds``, per seed in its own folder; one cache), then average them
+    (``gather_seeds``). ``rows`` are the run's training rows (``train.training_rows``); both
+    come from the caller so that this module does not import ``hms_kit.train``. Returns the
+    averaged scores plus ``seed_scores``; ``complete`` once every seed is."""
+    from hms_kit.config import save_config
+    from hms_kit.data.folds import folds_from_file, load_or_make_folds
+
+    seeds = seed_list(cfg)
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, run_dir / "config.yaml")
+    log = ensure_run_log(run_dir)
+    if cfg.train.folds_file:
+        folds_from_file(run_dir, rows, cfg.train.folds_file, cfg.train.n_folds)
+    else:
+        load_or_make_folds(run_dir, rows, cfg.train.n_folds, cfg.train.seed)
+    cache_dir = Path(cache_dir) if cache_dir else run_dir / "cache"
+    for s in seeds:
+        d = seed_dir(run_dir, s)
+        d.mkdir(parents=True, exist_ok=True)
+        # the same folds for every seed: a seed's own folds.csv would follow its seed
+        shutil.copyfile(run_dir / "folds.csv", d / "folds.csv")
+        log.info("seed %d of %s: %s", s, seeds, d)
+        train_one(comp, seed_config(cfg, s), d, folds=folds, cache_dir=cache_dir,
+                    resume=resume, workers=workers)  # fmt: skip
+    return gather_seeds(run_dir, cfg, comp.read_train(cfg.data.train_csv))
+
+
+def average_oof_folds(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """The seeds' ``oof_fold{k}.csv`` frames of one fold (the same rows in the same order)
+    with their predictions averaged in probability space. ValueError when the rows differ."""
+    first = frames[0]
+    key = [c for c in ("eeg_id", "eeg_sub_id", "fold") if c in first]
+    for f in frames[1:]:
+        if len(f) != len(first) or not (f[key].to_numpy() == first[key].to_numpy()).all():
+            raise ValueError("the seeds' OOF rows differ: were they trained on other folds?")
+    out = first.copy()
+    out[PRED_COLS] = np.mean([f[PRED_COLS].to_numpy(np.float64) for f in frames], axis=0)
+    return out
+
+
+def gather_seeds(
+    run_dir: str | Path, cfg: Config, train: pd.DataFrame | None = None
+) -> dict[str, Any]:
+    """Average the seeds' OOF of every fold that all seeds finished into the run folder's
+    ``oof_fold{k}.csv``, gather them (``train.gather_oof``: oof.csv, scores.json...) and add
+    each seed's scores and their mean and sd to scores.json. Returns those scores."""
+    from hms_kit.scoring.oof import gather_oof
+
+    run_dir = Path(run_dir)
+    seeds = seed_list(cfg)
+    dirs = [seed_dir(run_dir, s) for s in seeds]
+    for k in range(cfg.train.n_folds):
+        parts = [d / f"oof_fold{k}.csv" for d in dirs]
+        if all(p.is_file() for p in parts):
+            avg = average_oof_folds([pd.read_csv(p) for p in parts])
+            atomic_write_csv(run_dir / f"oof_fold{k}.csv", avg)
+    scores = gather_oof(run_dir, cfg, train)
+    per_seed = {}
+    for s, d in zip(seeds, dirs, strict=True):
+        path = d / "scores.json"
+        if path.is_file():
+            per_seed[s] = json.loads(path.read_text())
+    kl_keys = sorted({k for sc in per_seed.values() for k, v in sc.items()
+                      if k.startswith("kl_") and isinstance(v, (int, float))})  # fmt: skip
+    scores["seeds"] = seeds
+    scores["seed_scores"] = {str(s): {k: sc.get(k) for k in kl_keys} for s, sc in per_seed.items()}
+    for k in kl_keys:
+        vals = [sc[k] for sc in per_seed.values() if isinstance(sc.get(k), (int, float))]
+        scores[f"seed_mean_{k}"], scores[f"seed_sd_{k}"] = seed_summary(vals)
+    scores["complete"] = (
+        bool(scores.get("complete"))
+        and all(sc.get("complete") for sc in per_seed.values())
+        and len(per_seed) == len(seeds)
+    )
+    if (run_dir / "scores.json").is_file():
+        atomic_write_text(run_dir / "scores.json", json.dumps(scores, indent=1, default=str))
+    return scores

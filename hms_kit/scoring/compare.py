@@ -1,0 +1,274 @@
+"""How sure is a difference between two runs: scores over seeds and a patient-grouped
+paired bootstrap (issue 21).
+
+A run's OOF predictions are one draw of a noisy recipe: another seed, or another thread
+count, moves the score. Two summaries say how much:
+
+- ``seed_summary``: a population's KL for each seed of a repeated run (``train.seeds``:
+  ``seeds/seed<s>/oof.csv``) as mean and sample standard deviation;
+- ``paired_bootstrap``: the difference of two runs' KL on the same rows, with an interval
+  from resampling *patients* with replacement (a patient's rows move together: its windows
+  are not independent evidence), each resample scoring both runs on the same rows.
+
+A difference whose interval holds 0 is a tie. Scores are Kaggle's: the mean of the per-row
+KL over a population's rows (``hms_kit.scoring.oof.population_masks``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from hms_kit import schema
+from hms_kit.scoring.metric import PRED_COLS, TARGET_COLS, kl_per_row
+from hms_kit.scoring.oof import population_masks, population_names
+
+N_RESAMPLES = 1000
+BOOTSTRAP_SEED = 0
+LEVEL = 0.95
+ROW_KEY = ["eeg_id", "eeg_sub_id"]  # a train.csv row: every run's oof.csv carries it
+SEEDS_DIR = "seeds"  # a repeated run's seeds: <run>/seeds/seed<s>/
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A difference ``b - a`` of two mean losses (KL) and its bootstrap interval."""
+
+    diff: float
+    low: float
+    high: float
+    n_rows: int
+    n_groups: int
+
+    @property
+    def tie(self) -> bool:
+        """The interval holds 0: the data do not tell the two runs apart."""
+        return bool(self.low <= 0.0 <= self.high)
+
+
+def paired_bootstrap(
+    loss_a: np.ndarray,
+    loss_b: np.ndarray,
+    groups: np.ndarray,
+    n_resamples: int = N_RESAMPLES,
+    seed: int = BOOTSTRAP_SEED,
+    level: float = LEVEL,
+) -> Interval:
+    """The difference of the mean per-row losses, ``mean(loss_b) - mean(loss_a)``, with a
+    percentile interval at ``level`` from ``n_resamples`` resamples of the groups.
+
+    ``loss_a``, ``loss_b``: ``(n,)`` per-row losses of two runs on the same rows;
+    ``groups``: ``(n,)`` the rows' patients. Each resample draws as many patients as there
+    are, with replacement, and takes every row of each drawn patient (a patient drawn twice
+    counts twice), so rows of one patient move together. Seeded: the same inputs give the
+    same interval. ValueError on mismatched lengths or no rows.
+    """
+    stats = bootstrap_differences(loss_a, loss_b, groups, n_resamples, seed)
+    tail = (1 - level) / 2
+    low, high = np.quantile(stats, [tail, 1 - tail])
+    diff = np.asarray(loss_b, np.float64) - np.asarray(loss_a, np.float64)
+    return Interval(float(diff.mean()), float(low), float(high), len(diff),
+                    len(pd.unique(np.asarray(groups))))  # fmt: skip
+
+
+def bootstrap_differences(
+    loss_a: np.ndarray,
+    loss_b: np.ndarray,
+    groups: np.ndarray,
+    n_resamples: int = N_RESAMPLES,
+    seed: int = BOOTSTRAP_SEED,
+) -> np.ndarray:
+    """``(n_resamples,) float64``: ``mean(loss_b - loss_a)`` over the rows of each
+    patient-grouped resample (see ``paired_bootstrap``)."""
+    a, b = np.asarray(loss_a, np.float64), np.asarray(loss_b, np.float64)
+    g = np.asarray(groups)
+    if not (a.shape == b.shape == g.shape) or a.ndim != 1:
+        raise ValueError(f"losses {a.shape}, {b.shape} and groups {g.shape} must be (n,) alike")
+    if len(a) == 0:
+        raise ValueError("no rows to compare")
+    codes, _ = pd.factorize(g)
+    n_groups = int(codes.max()) + 1
+    # per patient: the summed difference and the row count; a resample's mean difference
+    # is sum(times drawn * diff_sum) / sum(times drawn * rows)
+    diff_sum = np.bincount(codes, weights=b - a, minlength=n_groups)
+    rows = np.bincount(codes, minlength=n_groups).astype(np.float64)
+    draws = resample_counts(n_groups, n_resamples, seed)
+    return (draws @ diff_sum) / (draws @ rows)
+
+
+def resample_counts(n_groups: int, n_resamples: int, seed: int) -> np.ndarray:
+    """``(n_resamples, n_groups) float64``: how often each group is drawn in each resample
+    (n_groups draws with replacement: each row a multinomial count)."""
+    rng = np.random.default_rng(seed)
+    return rng.multinomial(n_groups, np.full(n_groups, 1 / n_groups), size=n_resamples).astype(
+        np.float64
+    )
+
+
+def seed_summary(scores: list[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (ddof 1; NaN for one seed) of per-seed scores."""
+    x = np.asarray(scores, np.float64)
+    if len(x) == 0:
+        return math.nan, math.nan
+    return float(x.mean()), float(x.std(ddof=1)) if len(x) > 1 else math.nan
+
+
+def population_scores(
+    oof: pd.DataFrame, threshold: int = schema.HIGH_VOTE_THRESHOLD
+) -> dict[str, float]:
+    """``{population: KL}`` of an oof.csv frame (NaN for an empty population)."""
+    loss = kl_per_row(oof[TARGET_COLS].to_numpy(), oof[PRED_COLS].to_numpy())
+    masks = population_masks(oof["eeg_id"].to_numpy(), oof["total_votes"].to_numpy(), threshold)
+    return {n: float(loss[m].mean()) if m.any() else math.nan for n, m in masks.items()}
+
+
+def seed_oofs(run_dir: str | Path) -> dict[int, pd.DataFrame]:
+    """``{seed: oof frame}`` of a repeated run's finished seeds (empty for a single run)."""
+    out = {}
+    for d in sorted((Path(run_dir) / SEEDS_DIR).glob("seed*")):
+        path = d / "oof.csv"
+        if path.is_file() and d.name[4:].lstrip("-").isdigit():
+            out[int(d.name[4:])] = pd.read_csv(path)
+    return out
+
+
+def run_threshold(run_dir: str | Path) -> int:
+    """The run's ``data.high_vote_threshold`` (config.yaml), else the default."""
+    from hms_kit.config import ConfigError, load_config
+
+    path = Path(run_dir) / "config.yaml"
+    if not path.is_file():
+        return schema.HIGH_VOTE_THRESHOLD
+    try:
+        return load_config(path).data.high_vote_threshold
+    except ConfigError:
+        return schema.HIGH_VOTE_THRESHOLD
+
+
+def read_oof(run_dir: str | Path) -> pd.DataFrame:
+    """A run's oof.csv (FileNotFoundError naming it when the run has none: not finished)."""
+    path = Path(run_dir) / "oof.csv"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no OOF predictions (has the run finished?)")
+    oof = pd.read_csv(path)
+    missing = [c for c in [*ROW_KEY, "patient_id", "total_votes", *PRED_COLS, *TARGET_COLS]
+               if c not in oof]  # fmt: skip
+    if missing:
+        raise ValueError(f"{path}: lacks column {missing[0]}")
+    return oof
+
+
+def run_summary(run_dir: str | Path, threshold: int) -> pd.DataFrame:
+    """One row per population: the run's KL (its OOF, seeds averaged), and over its seeds
+    the mean, sd and count (NaN and 0 for a single run)."""
+    oof = read_oof(run_dir)
+    kl = population_scores(oof, threshold)
+    per_seed = [population_scores(o, threshold) for o in seed_oofs(run_dir).values()]
+    rows = []
+    for name in population_names(threshold):
+        mean, sd = seed_summary([s[name] for s in per_seed])
+        rows.append({"population": name, "kl": kl[name], "seed_mean": mean, "seed_sd": sd,
+                     "seeds": len(per_seed)})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def compare_runs(
+    run_a: str | Path,
+    run_b: str | Path,
+    n_resamples: int = N_RESAMPLES,
+    seed: int = BOOTSTRAP_SEED,
+    level: float = LEVEL,
+) -> pd.DataFrame:
+    """Per population: each run's KL (with mean +- sd over seeds where it has seeds) and the
+    difference B - A on the rows both runs predicted, with its patient-grouped paired
+    bootstrap interval and whether it is a tie (the interval holds 0).
+
+    Columns: population, n_rows, n_patients, kl_a, seeds_a, seed_mean_a, seed_sd_a, kl_b,
+    seeds_b, seed_mean_b, seed_sd_b, diff, low, high, tie. ValueError when the runs share
+    no row or their populations were cut at different vote thresholds.
+    """
+    threshold = run_threshold(run_a)
+    if run_threshold(run_b) != threshold:
+        raise ValueError(
+            f"{run_a} and {run_b} use different data.high_vote_threshold: "
+            "their populations are not the same rows"
+        )
+    a, b = read_oof(run_a), read_oof(run_b)
+    both = a.merge(b, on=ROW_KEY, suffixes=("_a", "_b"))
+    if both.empty:
+        raise ValueError(f"{run_a} and {run_b} share no train.csv row ({'+'.join(ROW_KEY)})")
+    loss_a = kl_per_row(both[[f"{c}_a" for c in TARGET_COLS]].to_numpy(),
+                        both[[f"{c}_a" for c in PRED_COLS]].to_numpy())  # fmt: skip
+    loss_b = kl_per_row(both[[f"{c}_b" for c in TARGET_COLS]].to_numpy(),
+                        both[[f"{c}_b" for c in PRED_COLS]].to_numpy())  # fmt: skip
+    masks = population_masks(both["eeg_id"].to_numpy(), both["total_votes_a"].to_numpy(),
+                             threshold)  # fmt: skip
+    sa, sb = run_summary(run_a, threshold), run_summary(run_b, threshold)
+    rows = []
+    for name, m in masks.items():
+        ra = sa[sa["population"] == name].iloc[0]
+        rb = sb[sb["population"] == name].iloc[0]
+        row = {"population": name, "n_rows": int(m.sum()),
+               "n_patients": int(both.loc[m, "patient_id_a"].nunique())}  # fmt: skip
+        for tag, r, loss in (("a", ra, loss_a), ("b", rb, loss_b)):
+            row[f"kl_{tag}"] = float(loss[m].mean()) if m.any() else math.nan
+            row[f"seeds_{tag}"] = int(r["seeds"])
+            row[f"seed_mean_{tag}"] = float(r["seed_mean"])
+            row[f"seed_sd_{tag}"] = float(r["seed_sd"])
+        if m.any():
+            iv = paired_bootstrap(loss_a[m], loss_b[m], both.loc[m, "patient_id_a"].to_numpy(),
+                                  n_resamples, seed, level)  # fmt: skip
+            row.update(diff=iv.diff, low=iv.low, high=iv.high, tie=iv.tie)
+        else:
+            row.update(diff=math.nan, low=math.nan, high=math.nan, tie=True)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def format_comparison(table: pd.DataFrame, name_a: str, name_b: str, level: float = LEVEL) -> str:
+    """``compare_runs``'s table as aligned text lines (what the CLI prints)."""
+
+    def score(kl: float, n: int, mean: float, sd: float) -> str:
+        s = f"{kl:.4f}"
+        if n > 1:
+            s += f" (seeds {mean:.4f} +- {sd:.4f}, n={n})"
+        return s
+
+    lines = [f"A = {name_a}", f"B = {name_b}",
+             f"difference B - A with its {level:.0%} patient-grouped paired bootstrap interval"]  # fmt: skip
+    for r in table.itertuples():
+        verdict = "tie" if r.tie else ("B better" if r.diff < 0 else "A better")
+        lines.append(
+            f"  {r.population:<12} rows {r.n_rows:>6} patients {r.n_patients:>5}  "
+            f"A {score(r.kl_a, r.seeds_a, r.seed_mean_a, r.seed_sd_a)}  "
+            f"B {score(r.kl_b, r.seeds_b, r.seed_mean_b, r.seed_sd_b)}  "
+            f"B-A {r.diff:+.4f} [{r.low:+.4f}, {r.high:+.4f}] {verdict}"
+        )
+    return "\n".join(lines)
+
+
+def tie_marks(
+    run_dirs: list[Path], population: str, n_resamples: int = N_RESAMPLES
+) -> dict[Path, str]:
+    """For the experiment table: each run against the best run on ``population`` (lowest
+    KL): ``best``, ``tie`` (the paired interval holds 0) or ``worse``; runs without an
+    oof.csv are left out."""
+    scored = {}
+    for d in run_dirs:
+        if (Path(d) / "oof.csv").is_file():
+            scored[Path(d)] = population_scores(read_oof(d), run_threshold(d))[population]
+    if not scored:
+        return {}
+    best = min(scored, key=lambda d: (math.isnan(scored[d]), scored[d]))
+    marks = {best: "best"}
+    for d in scored:
+        if d != best:
+            t = compare_runs(best, d, n_resamples)
+            marks[d] = (
+                "tie" if bool(t.loc[t["population"] == population, "tie"].iloc[0]) else "worse"
+            )
+    return marks

@@ -1,0 +1,106 @@
+"""Does a run depend on torch threads and DataLoader workers? (issue 21)
+
+    python -m hms_kit.tools.stability --out stab [--competition demo_out/competition]
+        [--config default] [--a 1:0] [--b 2:2] [--set k=v ...] [--repeat-b]
+
+Trains one config twice on the same competition and folds, differing only in torch threads
+and loader workers (``--a``/``--b`` as THREADS:WORKERS), each in its own process (so the
+thread count is set before torch starts), one shared feature cache; then prints both runs'
+OOF KL on >= 10-vote rows, their difference, and its patient-grouped paired bootstrap
+interval (``hms_kit.scoring.compare``). Without ``--competition`` the demo's synthetic competition
+is written to OUT/competition (300 EEGs, seed 42, as ``make demo``). Interrupted, it
+resumes: finished folds are kept. ``--set`` applies to both runs (e.g.
+``train.ema_decay=0.99`` to measure a remedy).
+
+Since the fix of issue 21 the two runs train on the same batches; what is left is the
+float rounding of the thread count, amplified by training. Run it on an idle machine: two
+default runs take about twice ``make demo``'s training time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from hms_kit import schema
+from hms_kit.scoring.oof import high_population
+
+
+def parse_pair(text: str) -> tuple[int, int]:
+    """``"2:2"`` -> (threads, workers)."""
+    try:
+        threads, workers = (int(v) for v in text.split(":"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected THREADS:WORKERS, got {text!r}") from None
+    if threads < 1 or workers < 0:
+        raise argparse.ArgumentTypeError(f"threads >= 1 and workers >= 0, got {text!r}")
+    return threads, workers
+
+
+def train_once(
+    competition: Path, run_dir: Path, cache: Path, config: str, threads: int, workers: int,
+    overrides: list[str],
+) -> float:  # fmt: skip
+    """Train ``config`` into ``run_dir`` in a child process with ``threads`` torch threads and
+    ``workers`` loader workers (resuming what is there); seconds taken."""
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    cmd = [sys.executable, "-m", "hms_kit", "train", "--competition", str(competition),
+           "--out", str(run_dir), "--cache", str(cache), "--config", config, "--resume",
+           "--set", f"train.num_workers={workers}"]  # fmt: skip
+    for kv in overrides:
+        cmd += ["--set", kv]
+    t = time.perf_counter()
+    subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - t
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--out", type=Path, required=True, help="folder for the two runs")
+    p.add_argument("--competition", type=Path, default=None, help="default: OUT/competition")
+    p.add_argument("--config", default="default")
+    p.add_argument("--a", type=parse_pair, default=(1, 0), help="run A THREADS:WORKERS")
+    p.add_argument("--b", type=parse_pair, default=(2, 2), help="run B THREADS:WORKERS")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="K=V")
+    p.add_argument("--n-eegs", type=int, default=300, help="synthetic EEGs (no --competition)")
+    args = p.parse_args(argv)
+
+    from hms_kit.scoring.compare import compare_runs
+
+    comp = args.competition
+    if comp is None:
+        from hms_kit.data.synth import generate_competition
+
+        comp = args.out / "competition"
+        if not (comp / "train.csv").is_file():
+            generate_competition(
+                comp, n_eegs=args.n_eegs, seed=42, n_test=min(100, args.n_eegs // 3)
+            )
+    runs = {}
+    for tag, (threads, workers) in (("a", args.a), ("b", args.b)):
+        run_dir = args.out / f"threads{threads}_workers{workers}"
+        if run_dir in runs.values():
+            p.error("--a and --b are the same setting")
+        secs = train_once(comp, run_dir, args.out / "cache", args.config, threads, workers,
+                          args.overrides)  # fmt: skip
+        print(f"run {tag.upper()}: {threads} torch threads, {workers} loader workers: "
+              f"{run_dir} ({secs / 60:.1f} min)")  # fmt: skip
+        runs[tag] = run_dir
+    high = high_population(schema.HIGH_VOTE_THRESHOLD)
+    kl = {t: json.loads((d / "scores.json").read_text())[f"kl_{high}"] for t, d in runs.items()}
+    table = compare_runs(runs["a"], runs["b"]).set_index("population")
+    row = table.loc[high]
+    print(f"OOF KL, >= {schema.HIGH_VOTE_THRESHOLD} votes ({int(row['n_rows'])} rows): "
+          f"A {kl['a']:.4f}  B {kl['b']:.4f}  B - A {kl['b'] - kl['a']:+.4f} "
+          f"(95 % patient bootstrap [{row['low']:+.4f}, {row['high']:+.4f}]); "
+          f"issue 21's target: |B - A| <= 0.02")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
