@@ -22,6 +22,7 @@ def _cell_figures(line: str) -> list[float]:
     return [float(x) for x in re.findall(r"-?\d+(?:\.\d+)?|nan|inf", line.split("|", 2)[2])]
 
 
+@pytest.mark.slow  # bench --scale end to end: three tiny competitions, each family
 def test_tiny_scale_run_writes_the_table(tmp_path):
     out = tmp_path / "BENCHMARKS.md"
     out.write_text("# Benchmarks\n\n## 1 cache build\n\nkept\n")

@@ -348,7 +348,7 @@ def test_blend_refuses_damaged_oof_naming_file_and_row(truth, tmp_path, capsys, 
         named = "no row of fold [2] of the run's 3"
     out = tmp_path / "blend"
     assert main(["blend", "--runs", f"{good},{bad}", "--out", str(out)]) == 2
-    printed = capsys.readouterr().out
+    printed = capsys.readouterr().err
     assert f"error: {bad / 'oof.csv'}" in printed
     assert named in printed, printed
     assert not (out / "blend.json").exists()

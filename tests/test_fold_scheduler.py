@@ -47,6 +47,7 @@ def test_side_by_side_uses_every_process_and_names_a_failed_fold() -> None:
         run_side_by_side(_echo, [12, 13, 14], ["cpu", "cpu"])
 
 
+@pytest.mark.slow  # two training processes side by side
 def test_two_processes_give_the_sequential_oof(shared_comp, cnn_run, shared_cache, tmp_path):
     """The session's tiny CNN run (two folds, one after the other) again with
     ``train.fold_workers=2``: the same folds and OOF."""

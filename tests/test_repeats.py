@@ -12,8 +12,6 @@ from conftest import tiny_overrides
 
 from hms_kit.cli import main
 from hms_kit.config import ConfigError, load_config
-from hms_kit.data import Competition
-from hms_kit.data.synth import generate_competition
 from hms_kit.predict import find_checkpoints, predict_test
 from hms_kit.repeats import seed_list
 from hms_kit.scoring.metric import PRED_COLS
@@ -34,17 +32,16 @@ def test_bad_seeds_name_the_key(value):
 
 
 @pytest.fixture(scope="module")
-def repeated(tmp_path_factory):
-    root = tmp_path_factory.mktemp("synth") / "competition"
-    generate_competition(root, n_eegs=24, seed=3, n_test=6)
-    comp = Competition(root)
+def repeated(shared, shared_folds, shared_cache, tmp_path_factory):
+    """``train --repeats 2`` on the session's competition, folds file and cache (one stage)."""
     run = tmp_path_factory.mktemp("rep") / "run"
-    args = ["train", "--competition", str(root), "--out", str(run), "--repeats", "2",
+    args = ["train", "--competition", str(shared.root), "--out", str(run), "--repeats", "2",
+            "--folds-file", str(shared_folds.path), "--cache", str(shared_cache),
             "--workers", "1"]  # fmt: skip
     for kv in [*tiny_overrides(2), "train.two_stage=false"]:
         args += ["--set", kv]
     assert main(args) == 0
-    return comp, run
+    return shared.comp, run
 
 
 def test_seeds_train_the_same_folds_and_average_in_oof(repeated):
