@@ -76,3 +76,27 @@ MODALITIES: tuple[str, ...] = ("kaggle", "eeg", "wavelet")
 
 # Kaggle's folders.
 KAGGLE_ROOT = "/kaggle"
+
+# The real train.csv's size (measured: /work/shared/data/real/LABEL_STATS.md), the full
+# competition that plans and benchmarks project to.
+FULL_TRAIN_ROWS = 106_800
+FULL_TRAIN_EEGS = 17_089
+FULL_TRAIN_SPECTROGRAMS = 11_138
+FULL_TRAIN_PATIENTS = 1_950
+FULL_DEDUP_ROWS = 20_100  # distinct (eeg_id, vote vector) pairs: the ``dedup`` row mode
+# Share of the real rows with at least n votes, from LABEL_STATS.md's vote percentiles
+# (55 % of rows have <= 3 votes, 37 % have >= 10, the 90th percentile is 15, the maximum
+# 28); between two thresholds the lower one's share is an upper bound.
+FULL_VOTE_SHARE_AT_LEAST: dict[int, float] = {0: 1.0, 4: 0.45, 10: 0.37, 16: 0.10, 29: 0.0}
+# Kaggle does not publish the hidden test set's size: plans assume this many test EEGs.
+PLANNED_TEST_EEGS = 2_000
+
+# Kaggle's limits for a notebook session (GPU: two T4s, 16 GB each).
+KAGGLE_SESSION_HOURS = 12.0  # a session stops after 12 h
+KAGGLE_WEEKLY_GPU_HOURS = 30.0  # the weekly GPU quota, counted in session hours (about 30)
+KAGGLE_INFERENCE_HOURS = 9.0  # a submitted notebook must finish its rerun in 9 h
+KAGGLE_WORKING_GB = 20.0  # /kaggle/working, the saved output (GB = 1e9 bytes)
+KAGGLE_DISK_GB = 73.0  # the session's disk, /kaggle/temp included
+KAGGLE_RAM_GB = 30.0  # about 30 GB of RAM
+KAGGLE_CPU_CORES = 4
+KAGGLE_T4_PER_SESSION = 2

@@ -25,6 +25,11 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("train", "hms_kit.cli.train", "train folds (two stages), write checkpoints and oof.csv"),
     ("predict", "hms_kit.cli.predict", "predict test.csv with fold checkpoints -> submission.csv"),
     ("score", "hms_kit.cli.score", "Kaggle's KL score of a submission against answers"),
+    (
+        "plan",
+        "hms_kit.cli.plan",
+        "parameters, FLOPs, cache and T4 hours at full size vs Kaggle's limits",
+    ),
     ("blend", "hms_kit.cli.blend", "fit a blend of runs on their OOF predictions -> blend.json"),
     ("experiment", "hms_kit.cli.experiment", "feature-combination experiment table"),
     ("compare", "hms_kit.cli.compare", "two runs' KL per population, seeds, bootstrap interval"),

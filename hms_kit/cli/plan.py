@@ -1,0 +1,43 @@
+"""``python -m hms_kit plan``: what configs cost at the full competition's size, against
+Kaggle's limits (hms_kit.tools.plan computes; this prints)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    from hms_kit.tools.plan import ASSUMED_T4_TFLOPS
+
+    p.add_argument(
+        "--config",
+        required=True,
+        help="comma-separated packaged config names or YAML files, e.g. default,eeg1d",
+    )
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config key in every config (repeatable)",
+    )
+    p.add_argument(
+        "--tflops",
+        type=float,
+        default=ASSUMED_T4_TFLOPS,
+        help=f"effective T4 throughput in TFLOP/s the hours assume (default {ASSUMED_T4_TFLOPS:g})",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from hms_kit.config import ConfigError
+    from hms_kit.tools.plan import plan_configs, render
+
+    names = [n.strip() for n in args.config.split(",") if n.strip()]
+    if not names:
+        raise ConfigError("--config names no config")
+    if args.tflops <= 0:
+        raise ConfigError(f"--tflops must be > 0, got {args.tflops}")
+    print(render(plan_configs(names, args.overrides, args.tflops)))
+    return 0
