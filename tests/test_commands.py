@@ -392,6 +392,45 @@ def test_the_readmes_mlebench_block(shared, mlebench_run, tmp_path):
     assert printed.rc == 2 and printed.err.startswith("error: ") and not printed.out
 
 
+# ------------------------------------------------------------------------ planning
+
+
+def test_plan_prints_each_config_and_the_limit_it_breaks():
+    """``plan --config eeg1d,baseline``: the table's figures are the model's, the hours say
+    they are a projection, and a config made too long is named with the limit it breaks."""
+    from hms_kit.config import load_config
+    from hms_kit.models import build_model
+
+    printed = ok(
+        run_command("plan", "--config", "eeg1d,baseline", "--set", "train.stage1.epochs=30000")
+    )
+    out = printed.out
+    assert "projection, assumes one T4 sustains 2.0 effective TFLOP/s" in out
+    header = next(line for line in out.splitlines() if line.startswith("|  "))
+    assert [c.strip() for c in header.strip("|").split("|")][1:] == [
+        "eeg1d",
+        "baseline",
+        "ensemble",
+    ]
+    cells = {
+        line.split("|")[1].strip(): [c.strip() for c in line.strip().strip("|").split("|")][1:]
+        for line in out.splitlines()
+        if line.startswith("| ")
+    }
+    params = sum(p.numel() for p in build_model(load_config("eeg1d")).parameters())
+    assert cells["parameters (M)"][:2] == [f"{params / 1e6:.2f}", "n/a"]
+    assert cells["folds x seeds"][:2] == ["3 x 1", "5 x 1"]
+    assert (
+        cells["stage 1: samples per epoch x epochs"][0]
+        == f"{round(schema.FULL_TRAIN_ROWS * 2 / 3):,} x 30000"
+    )
+    assert cells["fits Kaggle's limits"] == ["no", "yes", "no"]
+    assert f"- eeg1d: breaks {schema.KAGGLE_SESSION_HOURS:g} h per session" in out
+    assert "- ensemble: breaks" in out and "- baseline" not in out
+    bad = run_command("plan", "--config", "eeg1d,nosuch")
+    assert bad.rc == 2 and "nosuch" in bad.err and "Traceback" not in bad.err
+
+
 # ------------------------------------------------------------------------ the README as a map
 
 
