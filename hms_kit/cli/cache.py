@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from hms_kit import schema
 from hms_kit.cli.common import add_competition_argument, add_config_arguments, config_from_args
 from hms_kit.data import Competition
 from hms_kit.runlog import get_run_logger
@@ -40,8 +41,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"{m}: {entry.n} windows, {size / 2**20:.1f} MiB at {entry.path}")
     per_row = total / max(len(rows), 1)
     print(f"{len(rows)} rows, {total / 2**20:.1f} MiB, {per_row / 2**10:.0f} KiB per row")
-    # the real train.csv has ~20,100 distinct (eeg_id, votes) rows and 106,800 rows in all
-    for label, n in (("dedup", 20_100), ("all", 106_800)):
+    for label, n in (("dedup", schema.FULL_DEDUP_ROWS), ("all", schema.FULL_TRAIN_ROWS)):
         print(
             f"estimated for the full competition ({label} rows, {n}): {per_row * n / 2**30:.1f} GiB"
         )

@@ -31,10 +31,10 @@ from hms_kit.inputs.dataset import CustomDataset
 from hms_kit.inputs.merge import in_chans, input_shape, merge_batch, stack_to_layout
 from hms_kit.model import CustomModel
 
-FULL_EEGS = 17_089
-FULL_SPECS = 11_138
-REAL_DEDUP_ROWS = 20_100  # distinct (eeg_id, vote vector) rows, LABEL_STATS.md
-KAGGLE_CPU_CORES = 4
+FULL_EEGS = schema.FULL_TRAIN_EEGS
+FULL_SPECS = schema.FULL_TRAIN_SPECTROGRAMS
+REAL_DEDUP_ROWS = schema.FULL_DEDUP_ROWS
+KAGGLE_CPU_CORES = schema.KAGGLE_CPU_CORES
 
 
 @dataclass
@@ -86,7 +86,7 @@ def bench_cache_build(comp: Competition, rows: pd.DataFrame, cfg: Config, report
             f"cache build, {source}: {len(rows.drop_duplicates(key)) / n_files:.2f} windows per "
             f"file here; the real train.csv in dedup mode has about "
             f"{REAL_DEDUP_ROWS / (FULL_EEGS if source == 'eeg' else FULL_SPECS):.2f} "
-            "(20,100 rows), so the projection scales files at this machine's per-file cost."
+            f"({REAL_DEDUP_ROWS:,} rows), so the projection scales files at this machine's per-file cost."
         )
         total = FULL_EEGS if source == "eeg" else FULL_SPECS
         projected = total / (per_core * KAGGLE_CPU_CORES) / 60
@@ -148,7 +148,10 @@ def bench_cache_size(full: FeatureCache, rows, cfg: Config, report: Report) -> N
         nbytes = sum(f.stat().st_size for f in full.entries[m].path.rglob("*") if f.is_file())
         per_row += nbytes / len(rows) if m in cfg.inputs.modalities else 0.0
         report.add("1 cache build", f"{m}: bytes on disk per label row", nbytes / len(rows), "B")
-    for label, n in (("dedup rows (20,100)", REAL_DEDUP_ROWS), ("all rows (106,800)", 106_800)):
+    for label, n in (
+        (f"dedup rows ({REAL_DEDUP_ROWS:,})", REAL_DEDUP_ROWS),
+        (f"all rows ({schema.FULL_TRAIN_ROWS:,})", schema.FULL_TRAIN_ROWS),
+    ):
         report.add(
             "1 cache build",
             f"full competition cache for {'+'.join(cfg.inputs.modalities)}, {label}, projected",

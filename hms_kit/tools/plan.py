@@ -376,7 +376,7 @@ def plan_configs(
 
 # ----------------------------------------------------------------------------- rendering
 def _h(x: float | None) -> str:
-    return "n/a" if x is None else f"{x:.2f}"
+    return "n/a" if x is None else f"{x:.3g}"
 
 
 def _shape(shapes: dict[str, tuple[int, ...]]) -> str:
@@ -443,7 +443,7 @@ def render(plan: Plan) -> str:
         f"projection, assumes one T4 sustains {plan.tflops:.1f} effective TFLOP/s (training: "
         f"FLOPs x {TRAIN_FLOPS_FACTOR:g} for forward + backward, plus a validation forward "
         "per epoch); a train kernel runs its folds side by side on Kaggle's 2 T4s; the "
-        "weekly quota counts session hours",
+        "weekly quota counts session hours; the data pipeline (4 CPU cores) is not modelled",
         f"rows with >= min_votes votes: the real share ({vote_share(schema.HIGH_VOTE_THRESHOLD):.0%} "
         f"at >= {schema.HIGH_VOTE_THRESHOLD}) in every row mode; cache: "
         "one window per row (an upper bound), memory-mapped in /kaggle/temp (the train "

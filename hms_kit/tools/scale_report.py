@@ -15,10 +15,18 @@ from typing import Any
 
 import numpy as np
 
-FULL_EEGS = 17_089
+from hms_kit import schema
+
+FULL_EEGS = schema.FULL_TRAIN_EEGS
 THIS_MACHINE_CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
-KAGGLE = {"ram_gb": 30.0, "cpu_cores": 4, "gpu_gb": 16.0, "disk_gb": 73.0, "working_gb": 20.0}
-KAGGLE_HOURS = 12.0
+KAGGLE = {
+    "ram_gb": schema.KAGGLE_RAM_GB,
+    "cpu_cores": schema.KAGGLE_CPU_CORES,
+    "gpu_gb": 16.0,
+    "disk_gb": schema.KAGGLE_DISK_GB,
+    "working_gb": schema.KAGGLE_WORKING_GB,
+}
+KAGGLE_HOURS = schema.KAGGLE_SESSION_HOURS
 TRAIN_RAM_TARGET_GB = 24.0
 
 
