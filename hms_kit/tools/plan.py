@@ -2,8 +2,10 @@
 
 For each config: the model's parameters and forward FLOPs per sample (built as training
 builds it, on the CPU, never pretrained; ``FlopCounterMode`` on one sample of the config's
-input shapes), the training samples per epoch of each stage (the row mode's rows at full size,
-the other folds' share, the stage's ``min_votes`` share), epochs, folds and seeds; the cache's
+input shapes; it counts FFTs such as spec2d's ``torch.stft`` as 0, by estimate under a tenth
+of spec2d's FLOPs at the packaged settings), the training samples per epoch of each stage
+(the row mode's rows at full size, the other folds' share, the stage's ``min_votes`` share),
+epochs, folds and seeds; the cache's
 disk and memory from bytes per row MEASURED on a cache built for a few rows of a tiny
 synthetic competition; and projected T4 hours, training and inference, against Kaggle's
 limits (``hms_kit.schema.KAGGLE_*``).
