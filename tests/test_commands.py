@@ -402,7 +402,7 @@ def test_plan_prints_each_config_and_the_limit_it_breaks():
     from hms_kit.models import build_model
 
     printed = ok(
-        run_command("plan", "--config", "eeg1d,baseline", "--set", "train.stage1.epochs=30000")
+        run_command("plan", "--config", "eeg1d,baseline", "--set", "train.stage1.epochs=100000")
     )
     out = printed.out
     assert "projection, assumes one T4 sustains 2.0 effective TFLOP/s" in out
@@ -422,7 +422,7 @@ def test_plan_prints_each_config_and_the_limit_it_breaks():
     assert cells["folds x seeds"][:2] == ["3 x 1", "5 x 1"]
     assert (
         cells["stage 1: samples per epoch x epochs"][0]
-        == f"{round(schema.FULL_TRAIN_ROWS * 2 / 3):,} x 30000"
+        == f"{round(schema.FULL_TRAIN_ROWS * 2 / 3):,} x 100000"
     )
     assert cells["fits Kaggle's limits"] == ["no", "yes", "no"]
     assert f"- eeg1d: breaks {schema.KAGGLE_SESSION_HOURS:g} h per session" in out

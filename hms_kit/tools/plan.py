@@ -74,9 +74,10 @@ class StagePlan:
 
 
 def stage_plans(cfg: Config, rows: int | None = None) -> list[StagePlan]:
-    """The stages a fold of a torch family trains at full size (none for others): ``rows`` (default: the row mode's full count)
-    split into ``train.n_folds`` folds; a stage trains on the other folds' rows with >=
-    ``min_votes`` votes and validates on the fold's (the same share) every epoch."""
+    """The stages a fold of a torch family trains at full size (none for other families):
+    ``rows`` (default: the row mode's full count) split into ``train.n_folds`` folds; a stage
+    trains on the other folds' rows with >= ``min_votes`` votes and validates on the fold's
+    (the same share) every epoch."""
     from hms_kit.models import is_torch_family
 
     if not is_torch_family(cfg):  # trained in one go by its family's own ``train``
