@@ -379,7 +379,9 @@ def plan_configs(
 
 # ----------------------------------------------------------------------------- rendering
 def _h(x: float | None) -> str:
-    return "n/a" if x is None else f"{x:.3g}"
+    if x is None:
+        return "n/a"
+    return f"{x:.3g}" if x >= 0.01 or x == 0 else "< 0.01"
 
 
 def _shape(shapes: dict[str, tuple[int, ...]]) -> str:
