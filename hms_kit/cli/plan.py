@@ -7,8 +7,6 @@ import argparse
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from hms_kit.tools.plan import ASSUMED_T4_TFLOPS
-
     p.add_argument(
         "--config",
         required=True,
@@ -25,19 +23,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--tflops",
         type=float,
-        default=ASSUMED_T4_TFLOPS,
-        help=f"effective T4 throughput in TFLOP/s the hours assume (default {ASSUMED_T4_TFLOPS:g})",
+        default=None,
+        help="effective T4 throughput in TFLOP/s the hours assume (default: the plan's "
+        "stated assumption, hms_kit.tools.plan.ASSUMED_T4_TFLOPS)",
     )
 
 
 def run(args: argparse.Namespace) -> int:
     from hms_kit.config import ConfigError
-    from hms_kit.tools.plan import plan_configs, render
+    from hms_kit.tools.plan import ASSUMED_T4_TFLOPS, plan_configs, render
 
     names = [n.strip() for n in args.config.split(",") if n.strip()]
     if not names:
         raise ConfigError("--config names no config")
-    if args.tflops <= 0:
-        raise ConfigError(f"--tflops must be > 0, got {args.tflops}")
-    print(render(plan_configs(names, args.overrides, args.tflops)))
+    tflops = ASSUMED_T4_TFLOPS if args.tflops is None else args.tflops
+    if tflops <= 0:
+        raise ConfigError(f"--tflops must be > 0, got {tflops}")
+    print(render(plan_configs(names, args.overrides, tflops)))
     return 0
