@@ -31,6 +31,7 @@ from hms_kit.tools.plan import (
     stage_plans,
     t4_hours,
     vote_share,
+    weekly_hours,
 )
 
 
@@ -120,6 +121,13 @@ def test_ensemble_sums_configs_against_the_weekly_quota():
     assert total.session_hours == pytest.approx(33.0) and total.inference_hours == 1.5
     assert any("GPU hours a week" in b for b in total.breaks)
     assert ensemble_projection(p[:2]).breaks == []
+    # the quota counts the train kernel's session and the inference, not T4 hours
+    assert weekly_hours(p[0]) == pytest.approx(11.5)
+    assert weekly_hours(Projection("baseline", None, None, None, None)) is None
+    one = _plan(stages=[StagePlan(1, 9_000_000, 0, 1)], folds=2)  # ~3.75 h a fold, 1 round
+    assert project(one).breaks == []
+    many = _plan(stages=[StagePlan(1, 9_000_000, 0, 1)], folds=2, seeds=9)  # ~34 h
+    assert any("GPU hours a week" in b for b in project(many).breaks)
 
 
 def test_model_cost_counts_parameters_and_scales_flops_with_the_input():

@@ -209,10 +209,10 @@ def limit_breaks(plan: ConfigPlan, proj: Projection) -> list[str]:
                 f"its train.time_limit_hours ({plan.time_limit_hours:g} h): training needs "
                 f"{proj.session_hours:.1f} h"
             )
-        if proj.session_hours > schema.KAGGLE_WEEKLY_GPU_HOURS:
+        weekly = weekly_hours(proj) or 0.0
+        if weekly > schema.KAGGLE_WEEKLY_GPU_HOURS:
             out.append(
-                f"{schema.KAGGLE_WEEKLY_GPU_HOURS:g} GPU hours a week: it needs "
-                f"{proj.session_hours:.1f} h"
+                f"{schema.KAGGLE_WEEKLY_GPU_HOURS:g} GPU hours a week: it needs {weekly:.1f} h"
             )
     if proj.inference_hours is not None and proj.inference_hours > schema.KAGGLE_INFERENCE_HOURS:
         out.append(
@@ -236,6 +236,13 @@ def limit_breaks(plan: ConfigPlan, proj: Projection) -> list[str]:
     return out
 
 
+def weekly_hours(proj: Projection) -> float | None:
+    """Hours of Kaggle's weekly GPU quota: the train kernel's session and the inference."""
+    if proj.session_hours is None:
+        return None
+    return proj.session_hours + (proj.inference_hours or 0.0)
+
+
 def ensemble_projection(projs: Sequence[Projection]) -> Projection:
     """The whole ensemble: every config's training (each its own train kernel, one after
     another within the weekly quota) and one inference kernel predicting with all of them."""
@@ -247,7 +254,7 @@ def ensemble_projection(projs: Sequence[Projection]) -> Projection:
         session_hours=sum(p.session_hours or 0.0 for p in torch_ones),
         inference_hours=sum(p.inference_hours or 0.0 for p in torch_ones),
     )
-    weekly = total.session_hours + total.inference_hours
+    weekly = weekly_hours(total) or 0.0
     if weekly > schema.KAGGLE_WEEKLY_GPU_HOURS:
         total.breaks.append(
             f"{schema.KAGGLE_WEEKLY_GPU_HOURS:g} GPU hours a week: training and inference "
@@ -428,6 +435,9 @@ def render(plan: Plan) -> str:
     row("train kernel hours (T4 x2)", [_h(j.session_hours) for j in J], _h(E.session_hours))
     row("inference T4 hours", [_h(j.inference_hours) for j in J], _h(E.inference_hours))
     row(
+        "GPU quota hours (train + inference)", [_h(weekly_hours(j)) for j in J], _h(weekly_hours(E))
+    )
+    row(
         "fits Kaggle's limits",
         ["no" if j.breaks else "yes" for j in J],
         "no" if E.breaks else "yes",
@@ -489,4 +499,5 @@ __all__ = [
     "stage_plans",
     "t4_hours",
     "vote_share",
+    "weekly_hours",
 ]
