@@ -26,6 +26,7 @@ from pathlib import Path
 
 from hms_kit import schema
 from hms_kit.config import Config, load_config, resolve_config_path
+from hms_kit.data.competition import Competition
 from hms_kit.scoring.populations import training_stages
 
 # An assumption, not a measurement: the throughput one T4 sustains on these models under AMP,
@@ -291,7 +292,7 @@ def model_cost(cfg: Config) -> tuple[int | None, float | None, dict[str, tuple[i
     return params, float(counter.get_total_flops()), shapes
 
 
-def measure_bytes_per_row(cfg: Config, comp, cache_dir: Path) -> dict[str, float]:
+def measure_bytes_per_row(cfg: Config, comp: Competition, cache_dir: Path) -> dict[str, float]:
     """Cache bytes per row of each input the config caches, measured: the entries built for
     the first ``MEASURE_ROWS`` rows of ``comp`` (each row its own window), ``values.npy``'s
     size over its windows. Baseline-like families cache nothing: ``{}``."""
@@ -315,7 +316,11 @@ def config_label(name: str) -> str:
 
 
 def plan_config(
-    name: str, cfg: Config, comp, cache_dir: Path, tflops: float = ASSUMED_T4_TFLOPS
+    name: str,
+    cfg: Config,
+    comp: Competition,
+    cache_dir: Path,
+    tflops: float = ASSUMED_T4_TFLOPS,
 ) -> tuple[ConfigPlan, Projection, dict[str, tuple[int, ...]]]:
     """Measure and project one config (``comp``: the tiny competition the cache is measured
     on); returns its plan, projection and input shapes."""
@@ -365,7 +370,6 @@ def plan_configs(
     """Plan each config (a packaged name or a YAML path; ``overrides``: ``key=value`` applied
     to every one). The cache is measured on a 2-EEG synthetic competition written under
     ``workdir`` (default: a temporary folder, removed after)."""
-    from hms_kit.data.competition import Competition
     from hms_kit.data.synth import generate_competition
 
     for n in names:
