@@ -230,6 +230,7 @@ def test_infer_kernel_blends_two_members(wheel, competition, train_a, train_b, t
     assert np.allclose(sub[list(schema.VOTE_COLUMNS)].sum(axis=1), 1)
 
 
+@pytest.mark.slow  # a train kernel and two runs of the infer kernel: half a minute
 def test_2024_layout_train_then_a_missing_test_file(wheel, competition, train_a, tmp_path):
     """The train kernel on the 2024 mount layout; the inference kernel on today's, where one
     test EEG's parquet is gone: the commit run fails naming it, the rerun gives that row the
