@@ -165,15 +165,21 @@ def test_eeg1d_chain_widths_scale_and_full_size_is_the_anchors():
     assert _n_params(tiny) < 2 * _n_params(mixed)
 
 
-def test_eeg1d_chain_takes_an_optimiser_step_at_full_size_on_the_cpu():
-    """Issue 20 (6): full width, the packaged eeg1d input ``(2, 18, 2000)``, batch 2."""
+def test_kaggle_eeg1d_takes_an_optimiser_step_at_its_full_input_shape_on_the_cpu():
+    """Issue 20 (6): the packaged kaggle-eeg1d (chain topology, full width, 16 pairs of 48 s
+    at 40 Hz stored with 1 s each side: ``(2, 16, 2000)``), batch 2."""
     from hms_kit.engine.loop import kl_loss
+    from hms_kit.models.eeg1d import ChainNet
 
-    cfg = load_config("eeg1d", ["model.eeg1d.topology=chain"])
+    cfg = load_config("kaggle-eeg1d")
+    assert (cfg.train.n_folds, cfg.train.sampler, cfg.model.eeg1d.chain.width_mult) == (
+        5, "per_eeg", 1.0)  # fmt: skip
     torch.manual_seed(0)
     model = build_model(cfg).train()
+    assert isinstance(model, ChainNet)
     batch = batch_for(cfg, b=2)
-    assert batch["raw_eeg"].shape == (2, 18, 2000)
+    assert batch["raw_eeg"].shape == (2, 16, 2000)
+    assert model.chains(batch["raw_eeg"]).shape == (2, 4, 4, 1920)
     target = torch.softmax(torch.randn(2, 6), 1)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
     before = model.head[0].weight.detach().clone()
