@@ -24,6 +24,8 @@ and are not used.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -47,14 +49,20 @@ class SqueezeExcite(nn.Module):
     """Channel weights from the activations averaged over every axis after the channels:
     ``(B, C, T) -> (B, C, T)`` or ``(B, C, chains, T) -> (B, C, chains, T)``."""
 
-    def __init__(self, channels: int, ratio: float) -> None:
+    def __init__(
+        self,
+        channels: int,
+        ratio: float,
+        act: Callable[[torch.Tensor], torch.Tensor] = F.silu,
+    ) -> None:
         super().__init__()
         hidden = max(4, int(channels * ratio))
         self.reduce = nn.Conv1d(channels, hidden, 1)
         self.expand = nn.Conv1d(hidden, channels, 1)
+        self.act = act
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        s = F.silu(self.reduce(x.flatten(2).mean(dim=-1, keepdim=True)))
+        s = self.act(self.reduce(x.flatten(2).mean(dim=-1, keepdim=True)))
         w = torch.sigmoid(self.expand(s))
         return x * w.view(*w.shape[:2], *([1] * (x.dim() - 2)))
 
@@ -178,7 +186,7 @@ class InvertedResidual2d(nn.Module):
             ConvBnAct2d(c_in, c_out),
             ConvBnAct2d(c_out, c_out * expand, (1, kernel), groups=c_out),
             ConvBnAct2d(c_out * expand, c_out),
-            SqueezeExcite(c_out, 1.0 / expand),
+            SqueezeExcite(c_out, 1.0 / expand, F.elu),
         )
         self.skip = nn.Conv2d(c_in, c_out, 1) if c_in != c_out else nn.Identity()
 
@@ -195,7 +203,7 @@ class ChainMixer(nn.Module):
         self.body = nn.Sequential(
             ConvBnAct2d(channels, channels, (3, 1), groups=channels),
             ConvBnAct2d(channels, channels),
-            SqueezeExcite(channels, 1.0 / expand),
+            SqueezeExcite(channels, 1.0 / expand, F.elu),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
