@@ -3,7 +3,8 @@
 A run writes its resolved config (``config.yaml``) beside its outputs, so a result can be
 traced back to the settings that made it. Named configs ship inside the package
 (``hms_kit/configs/<name>.yaml``): ``default`` is the fast CPU setting `make demo` uses,
-``seed`` the design document's full setting, ``kaggle`` the one the kernels run.
+``seed`` the design document's full setting, ``kaggle`` the one the kernels run,
+``kaggle-eeg1d`` the 4th place's EfficientNet1d recipe for Kaggle's GPUs.
 """
 
 from __future__ import annotations
@@ -153,6 +154,25 @@ class AugmentConfig:
 
 
 @dataclass
+class Eeg1dChainConfig:
+    """The ``chain`` topology of eeg1d (hms_kit.models.eeg1d.ChainNet), after the 4th place's
+    EfficientNet1d (yu4u/kaggle-hms-4th, src/model.py and src/efficientnet1d.py).
+
+    A stem of ``stem_width`` channels, then one stage per ``widths`` entry (with its
+    ``kernels`` entry, samples): ``depth`` inverted-residual blocks (depthwise expansion
+    x``expand``, squeeze-excitation), a block mixing the 4 chains (kernel 3 across chains),
+    time halved. Every width is multiplied by ``width_mult`` (0.25: a CPU-sized network).
+    """
+
+    stem_width: int = 64
+    widths: list[int] = field(default_factory=lambda: [96, 128, 192, 256, 384])
+    kernels: list[int] = field(default_factory=lambda: [3, 3, 5, 5, 3])
+    depth: int = 3
+    expand: int = 4
+    width_mult: float = 1.0
+
+
+@dataclass
 class Eeg1dConfig:
     """The ``eeg1d`` family's 1D CNN over ``raw_eeg`` (hms_kit.models.eeg1d).
 
@@ -167,6 +187,11 @@ class Eeg1dConfig:
     kernel: int = 7
     se_ratio: float = 0.25
     scale_uv: float = 32.0
+    # ``mixed``: the network above (every pair mixed in the stem); ``chain``: the 4th place's
+    # EfficientNet1d layout (``chain`` settings): each double-banana chain encoded with the
+    # same weights, the chains mixed at every stage
+    topology: str = "mixed"
+    chain: Eeg1dChainConfig = field(default_factory=Eeg1dChainConfig)
 
 
 @dataclass
@@ -269,6 +294,11 @@ class TrainConfig:
     # with an exponential moving average of the weights (per step; 0: off)
     checkpoint: str = "best"
     ema_decay: float = 0.0
+    # which rows an epoch trains on: ``rows`` (every training row, shuffled) or ``per_eeg``
+    # (one random row of each eeg_id, drawn again every epoch: the 4th place's sampler, so
+    # an EEG with many windows does not outweigh one with few); not data.row_mode=per_eeg,
+    # which sums an EEG's votes into one row once
+    sampler: str = "rows"
 
 
 @dataclass
@@ -294,6 +324,8 @@ class PredictConfig:
 
 
 TARGET_POPULATIONS = ("kaggle_hq", "all_rows")
+SAMPLERS = ("rows", "per_eeg")
+EEG1D_TOPOLOGIES = ("mixed", "chain")
 AVERAGES = ("logit", "prob")
 
 
@@ -514,6 +546,26 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"train.checkpoint must be best or last, got {cfg.train.checkpoint!r}")
     if not 0 <= cfg.train.ema_decay < 1:
         raise ConfigError(f"train.ema_decay must be in [0, 1), got {cfg.train.ema_decay}")
+    if cfg.train.sampler not in SAMPLERS:
+        raise ConfigError(
+            f"train.sampler must be one of {list(SAMPLERS)}, got {cfg.train.sampler!r}"
+        )
+    e = cfg.model.eeg1d
+    if e.topology not in EEG1D_TOPOLOGIES:
+        raise ConfigError(
+            f"model.eeg1d.topology must be one of {list(EEG1D_TOPOLOGIES)}, got {e.topology!r}"
+        )
+    ch = e.chain
+    if not ch.widths or len(ch.kernels) != len(ch.widths):
+        raise ConfigError(
+            "model.eeg1d.chain.kernels needs one kernel per entry of model.eeg1d.chain.widths "
+            f"(at least one), got {ch.kernels} and {ch.widths}"
+        )
+    if ch.width_mult <= 0 or ch.depth < 1 or ch.expand < 1:
+        raise ConfigError(
+            "model.eeg1d.chain: width_mult must be > 0, depth and expand >= 1, got "
+            f"{ch.width_mult}, {ch.depth}, {ch.expand}"
+        )
     if cfg.train.amp not in ("auto", "fp16", "bf16", "off"):
         raise ConfigError(f"train.amp must be auto, fp16, bf16 or off, got {cfg.train.amp!r}")
     if cfg.target.population not in TARGET_POPULATIONS:

@@ -368,6 +368,9 @@ def train_fold(ctx: FoldContext, resume: bool = False) -> dict[str, Any]:
                 _non_finite_loss_error(ctx, st, epoch, step, x, logits, y, idx, ti)
             ),
             val_score=validation_score(ctx.cfg, ctx.rows, ctx.targets, val_idx),
+            train_groups=(
+                ctx.rows["eeg_id"].to_numpy()[train_idx] if cfg.train.sampler == "per_eeg" else None
+            ),
         )
         last = None
         all_lrs[stage] = res.lrs

@@ -12,7 +12,7 @@ from torch import nn
 
 from hms_kit.config import AugmentConfig, StageConfig
 from hms_kit.engine import StageCheckpoints, StageSettings, make_loader, run_stage
-from hms_kit.engine.loop import SeededOrder
+from hms_kit.engine.loop import OnePerGroup, SeededOrder
 from hms_kit.inputs.augment import build_augment
 from hms_kit.inputs.dataset import InputDataset
 from hms_kit.runlog import progress_bar
@@ -94,3 +94,56 @@ def test_seeded_order_is_a_pure_function_of_the_seed():
     assert list(order) == first  # a second iterator: the same order
     assert sorted(first) == list(range(30))
     assert list(SeededOrder(30, seed=5)) != first
+
+
+# ------------------------------------------ train.sampler=per_eeg: one row per eeg_id (issue 20)
+GROUPS = np.array([5, 5, 5, 9, 2, 2, 7, 7, 7, 7, 1, 3, 3, 8, 8, 8, 4, 4, 6, 6, 6])  # 10 EEGs
+
+
+def test_one_per_group_draws_one_row_of_each_group_again_every_epoch():
+    draws = [list(OnePerGroup(GROUPS, seed=s)) for s in range(6)]
+    for rows in draws:
+        assert len(rows) == len(OnePerGroup(GROUPS, 0)) == len(np.unique(GROUPS))
+        assert sorted(GROUPS[rows].tolist()) == sorted(np.unique(GROUPS).tolist())
+    assert list(OnePerGroup(GROUPS, seed=3)) == draws[3]  # a pure function of the seed
+    # another epoch (seed) draws other rows of the groups, in another order
+    assert len({tuple(sorted(r)) for r in draws}) > 1
+    assert len({tuple(GROUPS[r]) for r in draws}) > 1
+    # every row of a group is drawn at some epoch
+    seen = {r for s in range(60) for r in OnePerGroup(GROUPS, seed=s)}
+    assert seen == set(range(len(GROUPS)))
+
+
+def test_a_per_eeg_loader_gives_the_same_batches_with_0_and_2_workers():
+    def batches(workers: int) -> list[np.ndarray]:
+        ds = _dataset(len(GROUPS))
+        ds.set_epoch(2)
+        loader = make_loader(ds, 4, True, 11, torch.device("cpu"), workers, groups=GROUPS)
+        return [x["kaggle"].numpy() for x, _, _ in progress_bar(loader)]
+
+    a, b = batches(0), batches(2)
+    assert len(a) == len(np.unique(GROUPS)) // 4  # the last partial batch dropped
+    for ka, kb in zip(a, b, strict=True):
+        np.testing.assert_array_equal(ka, kb)
+    with pytest.raises(ValueError, match="groups has 3 labels for a dataset of 21"):
+        make_loader(_dataset(), 4, True, 0, torch.device("cpu"), 0, groups=GROUPS[:3])
+
+
+def test_a_per_eeg_stage_trains_one_row_per_eeg_the_same_with_0_and_2_workers(tmp_path):
+    """Two epochs: each trains on 10 rows (one per group), 2 batches of 4, and the schedule
+    counts those steps; the batches and final weights do not depend on the workers."""
+
+    def train(workers: int) -> Recorder:
+        torch.manual_seed(0)
+        model = Recorder()
+        ck = StageCheckpoints(tmp_path / f"b{workers}.pt", tmp_path / f"l{workers}.pt", META)
+        settings = StageSettings(name="s", stage=1, batch_size=4, num_workers=workers, seed=5)
+        res = run_stage(model, StageConfig(epochs=2, max_lr=1e-2), settings, _dataset(),
+                        _dataset(6), torch.device("cpu"), ck, train_groups=GROUPS)  # fmt: skip
+        model.lrs = res.lrs
+        return model
+
+    a, b = train(0), train(2)
+    assert len(a.seen) == 2 * (len(np.unique(GROUPS)) // 4) == len(a.lrs)
+    assert a.seen == b.seen
+    torch.testing.assert_close(a.lin.weight, b.lin.weight, rtol=0, atol=0)

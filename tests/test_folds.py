@@ -12,8 +12,16 @@ from conftest import tiny_overrides
 
 from hms_kit import schema
 from hms_kit.cli import main
+from hms_kit.config import load_config, to_dict
 from hms_kit.data import Competition, DataError
-from hms_kit.data.folds import assign_folds, folds_sha, patient_folds, read_folds_file
+from hms_kit.data.folds import (
+    ROW_KEY,
+    assign_folds,
+    folds_sha,
+    patient_folds,
+    read_folds_file,
+    run_fingerprint,
+)
 
 
 @pytest.fixture(scope="module")
@@ -144,3 +152,35 @@ def test_a_folds_file_splitting_an_eeg_across_folds_is_named(comp, tmp_path) -> 
     assert str(err.value).startswith(f"{split}: eeg_id {eeg} is split across folds")
     assert f"patient_id {first} in fold 0" in str(err.value)
     assert f"patient_id {other} in fold 1" in str(err.value)
+
+
+def test_keys_added_later_change_the_fingerprint_only_away_from_their_default() -> None:
+    """A run made before train.sampler and model.eeg1d.topology/chain existed keeps its
+    fingerprint (its folds are not retired on resume); setting one changes it."""
+    import hashlib
+
+    rows = pd.DataFrame({k: np.arange(6) for k in ROW_KEY})
+    folds = np.array([0, 1, 2, 0, 1, 2])
+    cfg = load_config("eeg1d")
+    # the fingerprint as run_fingerprint wrote it before the keys existed
+    d = to_dict(cfg)
+    d.pop("predict")
+    for k in ("folds", "time_limit_hours", "num_workers", "log_every", "fold_workers",
+              "folds_file", "seeds", "sampler"):  # fmt: skip
+        d["train"].pop(k)
+    d["model"]["eeg1d"].pop("topology")
+    d["model"]["eeg1d"].pop("chain")
+    h = hashlib.sha1(json.dumps(d, sort_keys=True, default=str).encode())
+    h.update(np.ascontiguousarray(rows[ROW_KEY].to_numpy(np.float64)).tobytes())
+    h.update(np.ascontiguousarray(folds.astype(np.int64)).tobytes())
+    base = run_fingerprint(cfg, rows, folds)
+    assert base == h.hexdigest()[:16]
+    changed = {
+        run_fingerprint(load_config("eeg1d", [o]), rows, folds)
+        for o in (
+            "train.sampler=per_eeg",
+            "model.eeg1d.topology=chain",
+            "model.eeg1d.chain.width_mult=0.5",
+        )  # fmt: skip
+    }
+    assert base not in changed and len(changed) == 3

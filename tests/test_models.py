@@ -15,6 +15,11 @@ from hms_kit.inputs.registry import get_input
 from hms_kit.models import build_model, family_inputs, family_names, load_model
 
 TORCH_FAMILIES = ["timm2d", "eeg1d", "spec2d"]
+# eeg1d's chain topology at a CPU width (issue 20)
+CHAIN = ("model.eeg1d.topology=chain", "model.eeg1d.chain.width_mult=0.125")
+# every torch family, and eeg1d's chain topology: (family, extra overrides)
+TORCH_CASES = [(f, ()) for f in TORCH_FAMILIES] + [("eeg1d", CHAIN)]
+CASE_IDS = [*TORCH_FAMILIES, "eeg1d-chain"]
 
 
 def cfg_for(family: str, *more: str):
@@ -39,9 +44,9 @@ def test_the_registry_names_every_family_and_config_checks_it():
     assert family_inputs(load_config("baseline")) == []
 
 
-@pytest.mark.parametrize("family", TORCH_FAMILIES)
-def test_families_map_dict_batches_to_uniform_logits_at_start(family):
-    cfg = cfg_for(family)
+@pytest.mark.parametrize(("family", "more"), TORCH_CASES, ids=CASE_IDS)
+def test_families_map_dict_batches_to_uniform_logits_at_start(family, more):
+    cfg = cfg_for(family, *more)
     torch.manual_seed(0)
     model = build_model(cfg).eval()
     with torch.no_grad():
@@ -51,9 +56,9 @@ def test_families_map_dict_batches_to_uniform_logits_at_start(family):
     torch.testing.assert_close(torch.softmax(out, 1), torch.full((3, 6), 1 / 6))
 
 
-@pytest.mark.parametrize("family", TORCH_FAMILIES)
-def test_a_checkpoint_rebuilds_its_model_through_the_factory(family, tmp_path):
-    cfg = cfg_for(family)
+@pytest.mark.parametrize(("family", "more"), TORCH_CASES, ids=CASE_IDS)
+def test_a_checkpoint_rebuilds_its_model_through_the_factory(family, more, tmp_path):
+    cfg = cfg_for(family, *more)
     torch.manual_seed(0)
     model = build_model(cfg).eval()
     with torch.no_grad():
@@ -91,6 +96,108 @@ def test_eeg1d_crops_the_centre_window():
     with torch.no_grad():
         torch.testing.assert_close(model(x), model(y))
         assert not torch.allclose(model(x), model(z))
+
+
+# ------------------------------------------------------ eeg1d's chain topology (issue 20)
+def test_eeg1d_chain_maps_each_chains_pairs_from_the_schema():
+    """Channel k of the input is (k + 1) x a ramp: the model's input map holds, at (pair j,
+    chain i), the channel of pair j of schema.CHAINS[REGIONS[i]]; midline pairs unused."""
+    from hms_kit.inputs.raw_eeg import raw_pairs
+
+    for central in (False, True):
+        cfg = cfg_for("eeg1d", *CHAIN, f"inputs.raw_eeg.central={central}")
+        model = build_model(cfg)
+        pairs = raw_pairs(central)
+        ramp = torch.linspace(-1, 1, 2000)  # zero mean over the centre 1600 samples too
+        x = torch.arange(1, len(pairs) + 1, dtype=torch.float32)[None, :, None] * ramp
+        m = model.chains(x * model.scale_uv)  # (1, 4 pairs, 4 chains, T)
+        assert m.shape == (1, 4, 4, 1600)
+        channel = (m[0, :, :, -1] / ramp[1799]).round().long() - 1  # (pair j, chain i)
+        seen = set()
+        for i, region in enumerate(schema.REGIONS):
+            chain = schema.CHAINS[region]
+            for j in range(4):
+                assert pairs[int(channel[j, i])] == (region, chain[j], chain[j + 1])
+                seen.add(int(channel[j, i]))
+        assert len(seen) == 16
+
+
+def _n_params(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def test_eeg1d_chain_encodes_every_chain_with_the_same_weights_and_mixes_them():
+    """Up to a stage's chain mixer every kernel is one chain high: permuting the chains of
+    the input permutes the features alike. After the stages a change to one chain reaches
+    the others (the mixers)."""
+    from hms_kit.models.eeg1d import ChainNet
+
+    cfg = cfg_for("eeg1d", *CHAIN)
+    torch.manual_seed(0)
+    model = build_model(cfg).eval()
+    assert isinstance(model, ChainNet)
+    # the stem sees the 4 pairs of one chain, not the 16 pairs
+    assert model.stem.conv.weight.shape[1:] == (4, 1, 3)
+    x = torch.randn(2, 4, 4, 256)  # (B, pairs, chains, T)
+    perm = torch.tensor([2, 0, 3, 1])
+    per_chain = torch.nn.Sequential(model.stem, model.stages[0].blocks)
+    with torch.no_grad():
+        torch.testing.assert_close(per_chain(x[:, :, perm]), per_chain(x)[:, :, perm])
+        y = x.clone()
+        y[:, :, 0] += 1.0
+        f, g = model.features(x), model.features(y)
+    assert f.shape == (2, 48, 4, 256 // 2**5)
+    assert not torch.allclose(f[:, :, 3], g[:, :, 3], atol=1e-4)  # chain 0 reached chain 3
+
+
+def test_eeg1d_chain_widths_scale_and_full_size_is_the_anchors():
+    """The anchor's EfficientNet1d has about 5 M parameters (issue 20): the full width lands
+    there, width_mult scales every stage, and a CPU width is near today's mixed network."""
+    full = build_model(load_config("eeg1d", ["model.eeg1d.topology=chain"]))
+    quarter = build_model(cfg_for("eeg1d", "model.eeg1d.topology=chain",
+                                  "model.eeg1d.chain.width_mult=0.25"))  # fmt: skip
+    tiny = build_model(cfg_for("eeg1d", *CHAIN))
+    mixed = build_model(load_config("eeg1d"))
+    assert 4e6 < _n_params(full) < 7e6
+    assert [s.down.out_channels for s in full.stages] == [96, 128, 192, 256, 384]
+    assert [s.down.out_channels for s in tiny.stages] == [12, 16, 24, 32, 48]
+    assert _n_params(tiny) < _n_params(quarter) < _n_params(full)
+    assert _n_params(tiny) < 2 * _n_params(mixed)
+
+
+def test_kaggle_eeg1d_takes_an_optimiser_step_at_its_full_input_shape_on_the_cpu():
+    """Issue 20 (6): the packaged kaggle-eeg1d (chain topology, full width, 16 pairs of 48 s
+    at 40 Hz stored with 1 s each side: ``(2, 16, 2000)``), batch 2."""
+    from hms_kit.engine.loop import kl_loss
+    from hms_kit.models.eeg1d import ChainNet
+
+    cfg = load_config("kaggle-eeg1d")
+    assert (cfg.train.n_folds, cfg.train.sampler, cfg.model.eeg1d.chain.width_mult) == (
+        5, "per_eeg", 1.0)  # fmt: skip
+    torch.manual_seed(0)
+    model = build_model(cfg).train()
+    assert isinstance(model, ChainNet)
+    batch = batch_for(cfg, b=2)
+    assert batch["raw_eeg"].shape == (2, 16, 2000)
+    assert model.chains(batch["raw_eeg"]).shape == (2, 4, 4, 1920)
+    target = torch.softmax(torch.randn(2, 6), 1)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    before = model.head[0].weight.detach().clone()
+    loss = kl_loss(model(batch), target)
+    loss.backward()
+    opt.step()
+    assert torch.isfinite(loss)
+    assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
+    assert not torch.equal(before, model.head[0].weight)
+
+
+def test_eeg1d_topology_and_chain_settings_are_checked():
+    with pytest.raises(ConfigError, match="model.eeg1d.topology must be one of"):
+        load_config("eeg1d", ["model.eeg1d.topology=ring"])
+    with pytest.raises(ConfigError, match="one kernel per entry"):
+        load_config("eeg1d", ["model.eeg1d.chain.kernels=3,5"])
+    with pytest.raises(ConfigError, match="width_mult must be > 0"):
+        load_config("eeg1d", ["model.eeg1d.chain.width_mult=0"])
 
 
 def test_spec2d_canvas_shows_a_sine_in_its_pairs_band_at_its_frequency():

@@ -60,6 +60,14 @@ def test_stage_plans_split_rows_by_folds_and_votes():
     assert stage_plans(load_config("baseline")) == []
 
 
+def test_a_per_eeg_sampler_plans_one_row_per_eeg_an_epoch():
+    cfg = load_config("default", ["train.sampler=per_eeg"])
+    s1, _ = stage_plans(cfg)
+    assert s1.samples == round(schema.FULL_TRAIN_EEGS * 2 / 3)
+    assert s1.val_samples == stage_plans(load_config("default"))[0].val_samples  # every row
+    assert stage_plans(cfg, rows=3000)[0].samples == 2000  # fewer rows than EEGs
+
+
 def test_hours_arithmetic():
     stages = [StagePlan(1, samples=1000, val_samples=500, epochs=2)]
     # per epoch: 3 x 1000 training + 500 validation forwards of 1 GFLOP

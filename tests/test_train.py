@@ -23,3 +23,38 @@ def test_short_stages_get_a_warm_up_onecyclelr_can_run() -> None:
         for total in range(1, 41):
             _one_cycle(total, warmup_share(pct, total))
     assert warmup_share(0.1, 30) == 0.1
+
+
+def test_eeg1d_chain_with_the_per_eeg_sampler_trains_end_to_end(
+    shared, shared_folds, shared_cache, tmp_path
+):
+    """Issue 20: ``train --config eeg1d`` with the chain topology (a CPU width) and one row
+    per eeg_id an epoch writes its OOF; stage 1 stepped once per batch of training EEGs."""
+    import numpy as np
+    import pandas as pd
+    import yaml
+    from conftest import ok, run_command, tiny_overrides
+
+    from hms_kit.checkpoint import fold_checkpoint_path, load_checkpoint
+    from hms_kit.engine.loop import steps_per_epoch
+
+    out = tmp_path / "run"
+    sets = [*tiny_overrides(2), "model.eeg1d.topology=chain", "train.sampler=per_eeg",
+            "model.eeg1d.chain.width_mult=0.125", "train.two_stage=false"]  # fmt: skip
+    args = ["train", "--competition", shared.root, "--out", out, "--config", "eeg1d"]
+    args += ["--folds-file", shared_folds.path, "--cache", shared_cache, "--workers", 1]
+    for s in sets:
+        args += ["--set", s]
+    ok(run_command(*args))
+    oof = pd.read_csv(out / "oof.csv")
+    folds = pd.read_csv(out / "folds.csv")
+    assert len(oof) == len(folds) > 0
+    saved = yaml.safe_load((out / "config.yaml").read_text())
+    assert saved["model"]["eeg1d"]["topology"] == "chain"
+    assert saved["train"]["sampler"] == "per_eeg"
+    final = fold_checkpoint_path(out / "checkpoints", 0, "final")
+    lrs = load_checkpoint(final)["lrs_by_stage"][1]
+    train_eegs = folds.loc[folds["fold"] != 0, "eeg_id"].nunique()
+    assert train_eegs < (folds["fold"] != 0).sum()  # some EEGs have several rows
+    assert len(lrs) == steps_per_epoch(train_eegs, 8)
+    assert np.isfinite(oof.filter(like="_vote").to_numpy(float)).all()

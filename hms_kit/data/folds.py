@@ -220,14 +220,31 @@ _NOT_FINGERPRINTED = {
 }  # fmt: skip
 
 
+# keys added after runs recorded fingerprints: at their default (what those runs trained
+# with) they are left out, so a run made before them resumes with its folds kept
+_ADDED_KEYS: tuple[tuple[str, ...], ...] = (
+    ("train", "sampler"),
+    ("model", "eeg1d", "topology"),
+    ("model", "eeg1d", "chain"),
+)
+
+
 def run_fingerprint(cfg: Config, rows: pd.DataFrame, folds: np.ndarray) -> str:
-    """16 hex chars hashing the config (less ``_NOT_FINGERPRINTED`` and ``predict``) and every
-    row's key and fold: what decides each fold's training and validation rows and its model."""
+    """16 hex chars hashing the config (less ``_NOT_FINGERPRINTED``, ``predict`` and the
+    ``_ADDED_KEYS`` at their defaults) and every row's key and fold: what decides each fold's
+    training and validation rows and its model."""
     d = to_dict(cfg)
     d.pop("predict", None)
     for section, keys in _NOT_FINGERPRINTED.items():
         for k in keys:
             d[section].pop(k, None)
+    default = to_dict(Config())
+    for keys in _ADDED_KEYS:
+        node, base = d, default
+        for k in keys[:-1]:
+            node, base = node[k], base[k]
+        if node[keys[-1]] == base[keys[-1]]:
+            del node[keys[-1]]
     h = hashlib.sha1(json.dumps(d, sort_keys=True, default=str).encode())
     h.update(np.ascontiguousarray(rows[ROW_KEY].to_numpy(np.float64)).tobytes())
     h.update(np.ascontiguousarray(np.asarray(folds, dtype=np.int64)).tobytes())

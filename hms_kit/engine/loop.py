@@ -63,6 +63,35 @@ class SeededOrder(torch.utils.data.Sampler[int]):
         return iter(torch.randperm(self.n, generator=gen).tolist())
 
 
+class OnePerGroup(torch.utils.data.Sampler[int]):
+    """One random item of each group, in a random order: ``len(unique(groups))`` items, a
+    pure function of ``(groups, seed)`` like ``SeededOrder`` (the ``per_eeg`` sampler, with
+    an eeg_id per training row as the groups: each epoch, with its own seed, draws again).
+
+    ``groups``: ``(n,)`` one label per item (any sortable dtype)."""
+
+    def __init__(self, groups: np.ndarray, seed: int) -> None:
+        self.groups, self.seed = np.asarray(groups), seed
+        self.n_groups = len(np.unique(self.groups))
+
+    def __len__(self) -> int:
+        return self.n_groups
+
+    def __iter__(self):
+        gen = torch.Generator().manual_seed(self.seed)
+        perm = torch.randperm(len(self.groups), generator=gen).numpy()
+        # each group's first item in a random permutation is a uniform draw from the group
+        _, first = np.unique(self.groups[perm], return_index=True)
+        picked = perm[first]
+        # np.unique sorts by group: shuffle again so the order is not the groups' order
+        return iter(picked[torch.randperm(len(picked), generator=gen).numpy()].tolist())
+
+
+def epoch_rows(n_rows: int, groups: np.ndarray | None = None) -> int:
+    """Rows one training epoch draws: all ``n_rows``, or one per group (``OnePerGroup``)."""
+    return n_rows if groups is None else len(np.unique(groups))
+
+
 def make_loader(
     ds: Dataset,
     batch_size: int,
@@ -70,23 +99,34 @@ def make_loader(
     seed: int,
     device: torch.device,
     num_workers: int = -1,
+    groups: np.ndarray | None = None,
 ) -> DataLoader:
-    """A DataLoader: shuffled in ``SeededOrder(len(ds), seed)`` (training: the last partial
-    batch dropped when there is more than one batch) or in order (evaluation, prediction).
-    The order, and the rows' augmentation (seeded per row by the dataset), do not depend on
-    ``num_workers``."""
+    """A DataLoader: shuffled in ``SeededOrder(len(ds), seed)``, or with ``groups`` (one
+    label per item) one item per group in ``OnePerGroup(groups, seed)`` (training: the last
+    partial batch dropped when there is more than one batch), or in order (evaluation,
+    prediction). The order, and the rows' augmentation (seeded per row by the dataset), do
+    not depend on ``num_workers``."""
     workers = loader_workers(num_workers)
     gen = torch.Generator()
     gen.manual_seed(seed)
+    if not shuffle:
+        sampler = None
+    elif groups is not None:
+        if len(groups) != len(ds):
+            raise ValueError(f"groups has {len(groups)} labels for a dataset of {len(ds)} items")
+        sampler = OnePerGroup(groups, seed)
+    else:
+        sampler = SeededOrder(len(ds), seed)
+    n = len(sampler) if sampler is not None else len(ds)
     return DataLoader(
         ds,
         batch_size=batch_size,
-        sampler=SeededOrder(len(ds), seed) if shuffle else None,
+        sampler=sampler,
         generator=gen,
         num_workers=workers,
         pin_memory=device.type == "cuda",
         persistent_workers=workers > 0,
-        drop_last=shuffle and len(ds) > batch_size,
+        drop_last=shuffle and n > batch_size,
     )
 
 

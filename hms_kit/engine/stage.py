@@ -26,6 +26,7 @@ from hms_kit.engine.loop import (
     BatchAugment,
     StepLog,
     amp_dtype,
+    epoch_rows,
     evaluate,
     make_loader,
     make_optimizer,
@@ -174,6 +175,7 @@ def run_stage(
     check_val: Callable[[int, np.ndarray], None] | None = None,
     explain: Callable[..., Exception] | None = None,
     val_score: Callable[[np.ndarray], float] | None = None,
+    train_groups: np.ndarray | None = None,
 ) -> StageResult:
     """Train ``scfg.epochs`` epochs on ``train_ds`` (an ``InputDataset`` with ``set_epoch``),
     choosing the best epoch on ``val_ds``; returns the best loss and epoch, the learning rate
@@ -185,7 +187,9 @@ def run_stage(
     this stage to continue from. ``start_is_candidate``: the model it starts from (stage 1's)
     is evaluated and saved as the best so far, so a later stage must beat it.
     ``val_score(probs)``: the validation loss from the ``(n_val, 6)`` predictions (default:
-    their KL against ``val_ds``'s targets row by row).
+    their KL against ``val_ds``'s targets row by row). ``train_groups``: ``(len(train_ds),)``
+    a group per training row (eeg_id): each epoch trains on one random row of each group
+    (``OnePerGroup``); None: on every row.
 
     ``settings.checkpoint == "last"``: every epoch replaces the ``best`` checkpoint, so the
     stage keeps its last epoch (``best_loss`` is then that epoch's). ``settings.ema_decay >
@@ -196,7 +200,8 @@ def run_stage(
     s = settings
     epoch_seconds = epoch_seconds if epoch_seconds is not None else []
     val_loader = make_loader(val_ds, s.eval_batch_size, False, s.seed, device, s.num_workers)
-    opt, sched = make_optimizer(model, scfg, steps_per_epoch(len(train_ds), s.batch_size))
+    n_epoch = epoch_rows(len(train_ds), train_groups)
+    opt, sched = make_optimizer(model, scfg, steps_per_epoch(n_epoch, s.batch_size))
     dtype = amp_dtype(s.amp, device)
     scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
     result = StageResult(best_loss=math.inf, best_epoch=-1)
@@ -237,7 +242,7 @@ def run_stage(
         seed_everything(s.seed + epoch)
         train_ds.set_epoch(epoch)
         loader = make_loader(Indexed(train_ds), s.batch_size, True, s.seed + epoch, device,
-                             s.num_workers)  # fmt: skip
+                             s.num_workers, groups=train_groups)  # fmt: skip
         step_log = _StepLogger(s.name, epoch, s.log_every)
         on_step = step_log if ema is None else (lambda st, f=step_log: (f(st), ema.update(model)))
         ep = train_one_epoch(

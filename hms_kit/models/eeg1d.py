@@ -1,4 +1,7 @@
-"""The ``eeg1d`` family: a small 1D CNN over the bipolar waveforms (``raw_eeg``).
+"""The ``eeg1d`` family: a 1D CNN over the bipolar waveforms (``raw_eeg``), in one of two
+topologies (``model.eeg1d.topology``).
+
+``mixed`` (``Eeg1dNet``, the default):
 
 After the 4th-place HMS design (a 1D EfficientNet over the 16 double-banana pairs at 40 Hz),
 sized for a CPU: the pairs are the input channels; a stem convolution (stride 2); one stage
@@ -10,9 +13,18 @@ distributions wants).
 Input ``batch["raw_eeg"]``: ``(B, pairs, stored samples)`` microvolts (float16 from the
 loader); the model takes the centre ``inputs.raw_eeg.window_s`` seconds (so the stored
 margins serve only the training shift) and divides by ``scale_uv``. Output ``(B, 6)`` logits.
+
+``chain`` (``ChainNet``): after the 4th place's EfficientNet1d (yu4u/kaggle-hms-4th,
+src/model.py and src/efficientnet1d.py). The 16 chain pairs become a ``(B, 4 pairs, 4 chains,
+T)`` map: every convolution along time has a kernel one chain high, so each chain is encoded
+with the same weights, and each stage ends with a block whose kernel spans 3 chains, so the
+chains are mixed at every stage. The midline pairs (``raw_eeg.central``) belong to no chain
+and are not used.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -34,17 +46,25 @@ def centre_crop(x: torch.Tensor, raw: RawEegConfig) -> torch.Tensor:
 
 
 class SqueezeExcite(nn.Module):
-    """Channel weights from the time-averaged activations: ``(B, C, T) -> (B, C, T)``."""
+    """Channel weights from the activations averaged over every axis after the channels:
+    ``(B, C, T) -> (B, C, T)`` or ``(B, C, chains, T) -> (B, C, chains, T)``."""
 
-    def __init__(self, channels: int, ratio: float) -> None:
+    def __init__(
+        self,
+        channels: int,
+        ratio: float,
+        act: Callable[[torch.Tensor], torch.Tensor] = F.silu,
+    ) -> None:
         super().__init__()
         hidden = max(4, int(channels * ratio))
         self.reduce = nn.Conv1d(channels, hidden, 1)
         self.expand = nn.Conv1d(hidden, channels, 1)
+        self.act = act
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        s = F.silu(self.reduce(x.mean(dim=-1, keepdim=True)))
-        return x * torch.sigmoid(self.expand(s))
+        s = self.act(self.reduce(x.flatten(2).mean(dim=-1, keepdim=True)))
+        w = torch.sigmoid(self.expand(s))
+        return x * w.view(*w.shape[:2], *([1] * (x.dim() - 2)))
 
 
 class SeparableBlock(nn.Module):
@@ -126,6 +146,154 @@ class Eeg1dNet(nn.Module):
         return self.head(self.drop(self.pool(self.conv_head(self.blocks(self.stem(x))))))
 
 
+def chain_index(central: bool) -> torch.Tensor:
+    """``(4, 4) int64``: the raw_eeg channel of pair j of chain i (chains in schema.REGIONS
+    order, pairs front to back along schema.CHAINS)."""
+    where = {pair: k for k, pair in enumerate(raw_pairs(central))}
+    rows = []
+    for region in schema.REGIONS:
+        chain = schema.CHAINS[region]
+        rows.append([where[(region, a, b)] for a, b in zip(chain[:-1], chain[1:])])
+    return torch.tensor(rows, dtype=torch.int64)
+
+
+class ConvBnAct2d(nn.Module):
+    """Conv2d (``kernel`` = (chains, samples), 'same' padding, no bias) -> BN -> ELU:
+    ``(B, c_in, chains, T) -> (B, c_out, chains, T)``."""
+
+    def __init__(
+        self, c_in: int, c_out: int, kernel: tuple[int, int] = (1, 1), groups: int = 1
+    ) -> None:
+        super().__init__()
+        pad = (kernel[0] // 2, kernel[1] // 2)
+        self.conv = nn.Conv2d(c_in, c_out, kernel, padding=pad, groups=groups, bias=False)
+        self.bn = nn.BatchNorm2d(c_out)
+        self.act = nn.ELU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(self.bn(self.conv(x)))
+
+
+class InvertedResidual2d(nn.Module):
+    """Pointwise to ``c_out`` -> depthwise along time (kernel ``(1, kernel)``, each channel
+    to ``expand`` channels) -> pointwise back to ``c_out`` -> squeeze-excitation, plus the
+    input (a 1x1 conv where the width changes): ``(B, c_in, chains, T) -> (B, c_out, chains,
+    T)``. The kernels are one chain high: every chain goes through the same weights."""
+
+    def __init__(self, c_in: int, c_out: int, kernel: int, expand: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            ConvBnAct2d(c_in, c_out),
+            ConvBnAct2d(c_out, c_out * expand, (1, kernel), groups=c_out),
+            ConvBnAct2d(c_out * expand, c_out),
+            SqueezeExcite(c_out, 1.0 / expand, F.elu),
+        )
+        self.skip = nn.Conv2d(c_in, c_out, 1) if c_in != c_out else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x) + self.skip(x)
+
+
+class ChainMixer(nn.Module):
+    """A depthwise conv across 3 neighbouring chains -> pointwise conv -> squeeze-excitation,
+    plus the input: ``(B, C, chains, T) -> (B, C, chains, T)``."""
+
+    def __init__(self, channels: int, expand: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            ConvBnAct2d(channels, channels, (3, 1), groups=channels),
+            ConvBnAct2d(channels, channels),
+            SqueezeExcite(channels, 1.0 / expand, F.elu),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+class ChainStage(nn.Module):
+    """``depth`` inverted-residual blocks, a chain mixer, time max-pooled by 2; the shortcut
+    a stride-2 conv: ``(B, c_in, chains, T) -> (B, c_out, chains, T // 2)``."""
+
+    def __init__(self, c_in: int, c_out: int, kernel: int, depth: int, expand: int) -> None:
+        super().__init__()
+        blocks: list[nn.Module] = [InvertedResidual2d(c_in, c_out, kernel, expand)]
+        blocks += [InvertedResidual2d(c_out, c_out, kernel, expand) for _ in range(depth - 1)]
+        self.blocks = nn.Sequential(*blocks)
+        self.mixer = ChainMixer(c_out, expand)
+        self.pool = nn.MaxPool2d((1, 2))
+        self.down = nn.Conv2d(c_in, c_out, (1, 2), stride=(1, 2))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pool(self.mixer(self.blocks(x))) + self.down(x)
+
+
+class ChainNet(nn.Module):
+    """The ``chain`` topology (module docstring): ``batch["raw_eeg"]`` ``(B, pairs, stored
+    samples)`` microvolts -> ``(B, 6)`` logits.
+
+    The centre ``window_s`` seconds, divided by ``scale_uv``, each pair's mean removed; the
+    chains' pairs as ``(B, 4, 4 chains, T)``; a stem (kernel 3 along time); the stages
+    (``T / 2`` each); GeM over chains and time; an MLP head (linear, BN, ReLU, dropout,
+    linear; the last layer started at zero: the uniform prediction).
+    """
+
+    def __init__(
+        self,
+        raw: RawEegConfig,
+        stem_width: int,
+        widths: list[int],
+        kernels: list[int],
+        depth: int = 3,
+        expand: int = 4,
+        width_mult: float = 1.0,
+        scale_uv: float = 32.0,
+        drop_rate: float = 0.1,
+    ) -> None:
+        super().__init__()
+        if not widths or len(kernels) != len(widths):
+            raise ValueError("ChainNet needs one kernel per stage width (at least one stage)")
+        self.raw = raw
+        self.scale_uv = float(scale_uv)
+        self.register_buffer("chain_index", chain_index(raw.central), persistent=False)
+
+        def scaled(w: int) -> int:
+            return max(4, int(round(w * width_mult)))
+
+        n_pairs = self.chain_index.shape[1]
+        prev = scaled(stem_width)
+        self.stem = ConvBnAct2d(n_pairs, prev, (1, 3))
+        stages: list[nn.Module] = []
+        for w, k in zip(widths, kernels):
+            stages.append(ChainStage(prev, scaled(w), k, depth, expand))
+            prev = scaled(w)
+        self.stages = nn.Sequential(*stages)
+        self.pool = GeM()
+        self.head = nn.Sequential(
+            nn.Linear(prev, prev),
+            nn.BatchNorm1d(prev),
+            nn.ReLU(),
+            nn.Dropout(drop_rate),
+            nn.Linear(prev, len(schema.CLASSES)),
+        )
+        nn.init.zeros_(self.head[-1].weight)
+        nn.init.zeros_(self.head[-1].bias)
+
+    def chains(self, x: torch.Tensor) -> torch.Tensor:
+        """Stored waveforms ``(B, pairs, stored samples)`` -> the model's input map ``(B, 4
+        pairs, 4 chains, window samples) float32``."""
+        x = centre_crop(x, self.raw).float() / self.scale_uv
+        x = x - x.mean(dim=-1, keepdim=True)
+        return x[:, self.chain_index].transpose(1, 2)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The input map ``(B, 4, 4 chains, T)`` -> ``(B, C, 4 chains, T / 2**stages)``."""
+        return self.stages(self.stem(x))
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        f = self.features(self.chains(batch[INPUT]))
+        return self.head(self.pool(f.flatten(2)))
+
+
 def inputs(cfg: Config) -> list[str]:
     """The raw bipolar waveforms."""
     return [INPUT]
@@ -138,9 +306,23 @@ def batch_augment(cfg: Config):
     return build_wave_augment(cfg.augment.wave, cfg.inputs.raw_eeg)
 
 
-def build(cfg: Config, pretrained: bool) -> Eeg1dNet:
-    """The configured 1D CNN (``pretrained`` has no meaning here: trained from scratch)."""
+def build(cfg: Config, pretrained: bool) -> nn.Module:
+    """The configured 1D CNN of ``model.eeg1d.topology`` (``pretrained`` has no meaning
+    here: trained from scratch)."""
     e = cfg.model.eeg1d
+    if e.topology == "chain":
+        c = e.chain
+        return ChainNet(
+            raw=cfg.inputs.raw_eeg,
+            stem_width=c.stem_width,
+            widths=list(c.widths),
+            kernels=list(c.kernels),
+            depth=c.depth,
+            expand=c.expand,
+            width_mult=c.width_mult,
+            scale_uv=e.scale_uv,
+            drop_rate=cfg.model.drop_rate,
+        )
     return Eeg1dNet(
         n_pairs=len(raw_pairs(cfg.inputs.raw_eeg.central)),
         raw=cfg.inputs.raw_eeg,

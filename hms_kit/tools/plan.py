@@ -78,12 +78,14 @@ def stage_plans(cfg: Config, rows: int | None = None) -> list[StagePlan]:
     """The stages a fold of a torch family trains at full size (none for other families):
     ``rows`` (default: the row mode's full count) split into ``train.n_folds`` folds; a stage
     trains on the other folds' rows with >= ``min_votes`` votes and validates on the fold's
-    (the same share) every epoch."""
+    (the same share) every epoch. With ``train.sampler: per_eeg`` an epoch trains on one row
+    per EEG: at most ``schema.FULL_TRAIN_EEGS`` rows in place of ``rows``."""
     from hms_kit.models import is_torch_family
 
     if not is_torch_family(cfg):  # trained in one go by its family's own ``train``
         return []
     rows = full_rows(cfg.data.row_mode) if rows is None else rows
+    drawn = min(rows, schema.FULL_TRAIN_EEGS) if cfg.train.sampler == "per_eeg" else rows
     k = cfg.train.n_folds
     out = []
     for stage, scfg in training_stages(cfg):
@@ -91,7 +93,7 @@ def stage_plans(cfg: Config, rows: int | None = None) -> list[StagePlan]:
         out.append(
             StagePlan(
                 stage=stage,
-                samples=round(rows * (k - 1) / k * share),
+                samples=round(drawn * (k - 1) / k * share),
                 val_samples=round(rows / k * share),
                 epochs=scfg.epochs,
             )
