@@ -18,13 +18,13 @@ def add_config_arguments(p: argparse.ArgumentParser) -> None:
         help="YAML config file, or a packaged config name (default, seed, kaggle; "
         "without --config: default, the fast setting)",
     )
+    add_overrides(p, "override a config key, e.g. --set train.stage1.epochs=3 (repeatable)")
+
+
+def add_overrides(p: argparse.ArgumentParser, help: str) -> None:
+    """``--set KEY=VALUE`` (repeatable) into ``args.overrides``."""
     p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config key, e.g. --set train.stage1.epochs=3 (repeatable)",
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help=help
     )
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 
+from hms_kit.cli.common import add_overrides
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
@@ -12,13 +14,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         required=True,
         help="comma-separated packaged config names or YAML files, e.g. default,eeg1d",
     )
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config key in every config (repeatable)",
+    add_overrides(
+        p,
+        "override a config key in every config (repeatable)",
     )
     p.add_argument(
         "--tflops",

@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+from hms_kit.cli.common import add_overrides
+
 REAL_DIR = Path(__file__).resolve().parents[2] / "tests" / "data" / "real"
 
 
@@ -26,13 +28,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=None,
         help="also train the baseline into this run folder and report the gap it closes",
     )
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="a setting of the probe's baseline run, e.g. --set train.n_folds=2 for a "
+    add_overrides(
+        p,
+        "a setting of the probe's baseline run, e.g. --set train.n_folds=2 for a "
         "competition of fewer patients than the baseline config's folds (repeatable)",
     )
 
