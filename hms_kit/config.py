@@ -276,6 +276,11 @@ class TrainConfig:
         default_factory=lambda: StageConfig(epochs=2, max_lr=1e-3, min_votes=10)
     )
     two_stage: bool = True
+    # one OneCycleLR over both stages' steps (stage 1's max_lr, pct_start, div_factor,
+    # final_div_factor and anneal_strategy; each stage keeps its epochs, weight_decay and
+    # min_votes), so stage 2 goes on from stage 1's rate: the 4th place's one cosine over
+    # 32 + 32 epochs. False: each stage has its own schedule
+    joint_schedule: bool = False
     time_limit_hours: float = 0.0  # 0: no limit; kernels set Kaggle's session limit
     channels_last: bool = False
     # folds trained side by side, one process each (hms_kit.fold_scheduler): 0 = one per GPU

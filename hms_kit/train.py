@@ -57,7 +57,9 @@ from hms_kit.engine import (
     predict_loader,
     run_stage,
     seed_everything,
+    steps_per_epoch,
 )
+from hms_kit.engine.loop import epoch_rows
 from hms_kit.figures import plot_lr
 from hms_kit.fold_scheduler import fold_devices, run_side_by_side
 from hms_kit.inputs.cache import FeatureCache, build_cache
@@ -203,10 +205,12 @@ class FoldContext(FoldRun):
 
 def training_stages(cfg: Config, two_stage: bool | None = None) -> list[tuple[int, StageConfig]]:
     """The stages a fold trains, ``[(1, stage1), (2, stage2)]`` or only stage 1
-    (``two_stage``: None = as ``train.two_stage`` and ``target.population`` decide)."""
+    (``two_stage``: None = as ``train.two_stage`` and ``target.population`` decide); a stage 2
+    of 0 epochs is no stage 2."""
     if two_stage is None:
         return population_stages(cfg)
-    return [(1, cfg.train.stage1)] + ([(2, cfg.train.stage2)] if two_stage else [])
+    stage2 = two_stage and cfg.train.stage2.epochs > 0
+    return [(1, cfg.train.stage1)] + ([(2, cfg.train.stage2)] if stage2 else [])
 
 
 def stage_rows(
@@ -261,6 +265,42 @@ def checkpoint_mask(cfg: Config, votes: np.ndarray) -> np.ndarray:
 
 def _fold_indices(ctx: FoldContext, min_votes: int) -> tuple[np.ndarray, np.ndarray]:
     return stage_rows(ctx.folds, ctx.votes, ctx.fold, min_votes, ctx.checkpoint_rows)
+
+
+def _train_groups(ctx: FoldContext, train_idx: np.ndarray) -> np.ndarray | None:
+    """The eeg_id of each training row for the ``per_eeg`` sampler, else None."""
+    if ctx.cfg.train.sampler != "per_eeg":
+        return None
+    return ctx.rows["eeg_id"].to_numpy()[train_idx]
+
+
+def joint_stage(cfg: Config, scfg: StageConfig) -> StageConfig:
+    """A stage's settings under ``train.joint_schedule``: the learning-rate settings of stage
+    1 (the one schedule's), the stage's own epochs, weight decay and rows."""
+    return dataclasses.replace(
+        cfg.train.stage1,
+        epochs=scfg.epochs,
+        weight_decay=scfg.weight_decay,
+        min_votes=scfg.min_votes,
+    )
+
+
+def schedule_spans(
+    ctx: FoldContext, stages: list[tuple[int, StageConfig]]
+) -> dict[int, tuple[int, int]]:
+    """``{stage: (first step, total steps)}`` of one schedule over the fold's stages
+    (``train.joint_schedule``): each stage's steps are its epochs times its optimiser steps
+    an epoch (``steps_per_epoch`` of the rows an epoch draws); a stage without training rows
+    has none."""
+    b = ctx.cfg.train.batch_size
+    steps = []
+    for _, scfg in stages:
+        train_idx, _ = _fold_indices(ctx, scfg.min_votes)
+        n = epoch_rows(len(train_idx), _train_groups(ctx, train_idx))
+        steps.append(scfg.epochs * steps_per_epoch(n, b) if len(train_idx) else 0)
+    first = np.concatenate([[0], np.cumsum(steps)[:-1]])
+    total = int(sum(steps))
+    return {stage: (int(f), total) for (stage, _), f in zip(stages, first, strict=True)}
 
 
 def _dataset(ctx: FoldContext, idx: np.ndarray, augment=None, seed: int = 0) -> InputDataset:
@@ -329,6 +369,7 @@ def train_fold(ctx: FoldContext, resume: bool = False) -> dict[str, Any]:
     batch_aug = get_family(cfg.model.family).batch_augment(cfg)
     all_lrs: dict[int, list[float]] = {}
     summary: dict[str, Any] = {"fold": ctx.fold}
+    spans = schedule_spans(ctx, stages) if cfg.train.joint_schedule else {}
     for stage, scfg in stages:
         stage_best = fold_checkpoint_path(ctx.ckpt_dir, ctx.fold, "best", stage)
         if last is not None and last["stage"] > stage:
@@ -350,7 +391,7 @@ def train_fold(ctx: FoldContext, resume: bool = False) -> dict[str, Any]:
         res_state = last if last is not None and last["stage"] == stage else None
         res = run_stage(
             model,
-            scfg,
+            joint_stage(cfg, scfg) if cfg.train.joint_schedule else scfg,
             settings,
             _dataset(ctx, train_idx, panel_aug, settings.seed),
             _dataset(ctx, val_idx),
@@ -368,9 +409,8 @@ def train_fold(ctx: FoldContext, resume: bool = False) -> dict[str, Any]:
                 _non_finite_loss_error(ctx, st, epoch, step, x, logits, y, idx, ti)
             ),
             val_score=validation_score(ctx.cfg, ctx.rows, ctx.targets, val_idx),
-            train_groups=(
-                ctx.rows["eeg_id"].to_numpy()[train_idx] if cfg.train.sampler == "per_eeg" else None
-            ),
+            train_groups=_train_groups(ctx, train_idx),
+            schedule_span=spans.get(stage),
         )
         last = None
         all_lrs[stage] = res.lrs

@@ -103,6 +103,47 @@ def test_training_stages_follow_the_config_or_the_caller():
     assert [s for s, _ in training_stages(cfg)] == [1]
 
 
+def test_a_stage_2_of_0_epochs_is_no_stage_2():
+    """``train.stage2.epochs=0`` crashed in OneCycleLR; it means: stage 1 only."""
+    from hms_kit.config import load_config
+    from hms_kit.scoring.populations import checkpoint_population
+
+    cfg = load_config(None, ["train.stage2.epochs=0"])
+    assert [s for s, _ in training_stages(cfg)] == [1]
+    assert [s for s, _ in training_stages(cfg, two_stage=True)] == [1]
+    assert checkpoint_population(cfg) == "all"  # chosen as stage 1 chose
+
+
+def test_a_joint_schedule_continues_across_stages_as_one_onecyclelr(tmp_path):
+    """Two stages sharing one schedule (``span``) step through the very rates of one
+    OneCycleLR over both stages' steps: the rate is continuous at the boundary, and the
+    steps add up (stage 2 has fewer rows: fewer steps an epoch)."""
+    scfg = StageConfig(epochs=2, max_lr=5e-2, pct_start=0.3)
+    s1, s2 = 2 * steps_per_epoch(64, 8), 2 * steps_per_epoch(24, 8)
+    lrs = []
+    for stage, (n, first) in enumerate([(64, 0), (24, s1)], start=1):
+        ck = StageCheckpoints(tmp_path / f"b{stage}.pt", tmp_path / "last.pt", META)
+        settings = StageSettings(name=f"stage {stage}", stage=stage, batch_size=8, num_workers=0)
+        res = run_stage(ToyModel(), scfg, settings, ToyData(n), ToyData(16, seed=1),
+                        torch.device("cpu"), ck, schedule_span=(first, s1 + s2))  # fmt: skip
+        assert len(res.lrs) == (s1 if stage == 1 else s2)
+        lrs += res.lrs
+    opt = torch.optim.AdamW(ToyModel().parameters())
+    one = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=5e-2, total_steps=s1 + s2, pct_start=0.3, div_factor=scfg.div_factor,
+        final_div_factor=scfg.final_div_factor,
+    )  # fmt: skip
+    expect = []
+    for _ in range(s1 + s2):
+        expect.append(one.get_last_lr()[0])
+        opt.step()
+        one.step()
+    np.testing.assert_allclose(lrs, expect, rtol=1e-12)
+    # continuous: the step across the boundary is no bigger than the largest step within
+    jumps = np.abs(np.diff(lrs))
+    assert jumps[s1 - 1] <= jumps.max() and lrs[s1] < lrs[s1 - 1]
+
+
 @pytest.mark.parametrize("n_rows, batch, epochs", [(5, 8, 1), (9, 8, 1), (10, 1, 1), (40, 8, 3)])
 def test_short_stages_train(n_rows, batch, epochs):
     """A stage of very few optimiser steps trains (OneCycleLR would divide by zero on some)."""

@@ -58,3 +58,53 @@ def test_eeg1d_chain_with_the_per_eeg_sampler_trains_end_to_end(
     assert train_eegs < (folds["fold"] != 0).sum()  # some EEGs have several rows
     assert len(lrs) == steps_per_epoch(train_eegs, 8)
     assert np.isfinite(oof.filter(like="_vote").to_numpy(float)).all()
+
+
+def _train_eeg1d(shared, shared_folds, shared_cache, out, *sets: str):
+    from conftest import ok, run_command, tiny_overrides
+
+    args = ["train", "--competition", shared.root, "--out", out, "--config", "eeg1d"]
+    args += ["--folds-file", shared_folds.path, "--cache", shared_cache, "--workers", 1]
+    for s in [*tiny_overrides(2), "train.folds=[0]", *sets]:
+        args += ["--set", s]
+    return ok(run_command(*args))
+
+
+def test_one_schedule_over_both_stages(shared, shared_folds, shared_cache, tmp_path):
+    """``train.joint_schedule``: stage 2 goes on from stage 1's rate; the two stages' rates
+    are one OneCycleLR (stage 1's settings) over both stages' steps."""
+    import numpy as np
+
+    from hms_kit.checkpoint import fold_checkpoint_path, load_checkpoint
+
+    out = tmp_path / "run"
+    _train_eeg1d(shared, shared_folds, shared_cache, out, "train.joint_schedule=true",
+                 "train.stage1.epochs=2", "train.stage1.pct_start=0.3",
+                 "train.stage2.max_lr=1.0")  # fmt: skip
+    lrs = load_checkpoint(fold_checkpoint_path(out / "checkpoints", 0, "final"))["lrs_by_stage"]
+    s1, s2 = lrs[1], lrs[2]
+    assert len(s1) > 0 and len(s2) > 0
+    total = len(s1) + len(s2)
+    opt = torch.optim.AdamW(torch.nn.Linear(2, 2).parameters())
+    one = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=3e-3, total_steps=total, pct_start=warmup_share(0.3, total),
+        div_factor=25.0, final_div_factor=100.0,
+    )  # fmt: skip
+    expect = []
+    for _ in range(total):
+        expect.append(one.get_last_lr()[0])
+        opt.step()
+        one.step()
+    np.testing.assert_allclose(s1 + s2, expect, rtol=1e-9)  # stage 2's max_lr unused
+
+
+def test_a_stage_2_of_0_epochs_trains_stage_1_only(shared, shared_folds, shared_cache, tmp_path):
+    from hms_kit.checkpoint import fold_checkpoint_path, load_checkpoint
+
+    out = tmp_path / "run"
+    _train_eeg1d(shared, shared_folds, shared_cache, out, "train.stage2.epochs=0")
+    ck = out / "checkpoints"
+    assert fold_checkpoint_path(ck, 0, "best", 1).is_file()
+    assert not fold_checkpoint_path(ck, 0, "best", 2).is_file()
+    final = load_checkpoint(fold_checkpoint_path(ck, 0, "final"))
+    assert final["stage"] == 1 and set(final["lrs_by_stage"]) == {1}

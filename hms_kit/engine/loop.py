@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import random
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -174,23 +175,34 @@ def steps_per_epoch(n_rows: int, batch_size: int) -> int:
 
 
 def make_optimizer(
-    model: torch.nn.Module, scfg: StageConfig, n_steps: int
+    model: torch.nn.Module, scfg: StageConfig, n_steps: int, span: tuple[int, int] | None = None
 ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.OneCycleLR]:
     """AdamW and its OneCycleLR over ``scfg.epochs * n_steps`` steps: the rate starts at
-    ``max_lr / div_factor``, peaks at ``max_lr`` after ``pct_start`` of the steps."""
+    ``max_lr / div_factor``, peaks at ``max_lr`` after ``pct_start`` of the steps.
+
+    ``span = (first, total)``: the stage is steps ``first..`` of one OneCycleLR of ``total``
+    steps shared with other stages (``train.joint_schedule``): it starts where the stage
+    before it stopped, so the rate is continuous across them."""
     opt = torch.optim.AdamW(
         model.parameters(), lr=scfg.max_lr / scfg.div_factor, weight_decay=scfg.weight_decay
     )
+    first, total = span if span is not None else (0, max(1, scfg.epochs * n_steps))
     sched = torch.optim.lr_scheduler.OneCycleLR(
         opt,
         max_lr=scfg.max_lr,
-        epochs=scfg.epochs,
-        steps_per_epoch=n_steps,
-        pct_start=warmup_share(scfg.pct_start, scfg.epochs * n_steps),
+        total_steps=total,
+        pct_start=warmup_share(scfg.pct_start, total),
         anneal_strategy=scfg.anneal_strategy,
         div_factor=scfg.div_factor,
         final_div_factor=scfg.final_div_factor,
     )
+    if first > 0:
+        # OneCycleLR's rate is a function of its step count: set it, then one step() applies
+        # it (the warning about step() before optimizer.step() does not apply here)
+        sched.last_epoch = first - 1
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            sched.step()
     return opt, sched
 
 

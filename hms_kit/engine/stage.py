@@ -176,6 +176,7 @@ def run_stage(
     explain: Callable[..., Exception] | None = None,
     val_score: Callable[[np.ndarray], float] | None = None,
     train_groups: np.ndarray | None = None,
+    schedule_span: tuple[int, int] | None = None,
 ) -> StageResult:
     """Train ``scfg.epochs`` epochs on ``train_ds`` (an ``InputDataset`` with ``set_epoch``),
     choosing the best epoch on ``val_ds``; returns the best loss and epoch, the learning rate
@@ -189,7 +190,8 @@ def run_stage(
     ``val_score(probs)``: the validation loss from the ``(n_val, 6)`` predictions (default:
     their KL against ``val_ds``'s targets row by row). ``train_groups``: ``(len(train_ds),)``
     a group per training row (eeg_id): each epoch trains on one random row of each group
-    (``OnePerGroup``); None: on every row.
+    (``OnePerGroup``); None: on every row. ``schedule_span = (first, total)``: the stage's
+    steps are ``first..`` of one schedule of ``total`` steps (``make_optimizer``).
 
     ``settings.checkpoint == "last"``: every epoch replaces the ``best`` checkpoint, so the
     stage keeps its last epoch (``best_loss`` is then that epoch's). ``settings.ema_decay >
@@ -201,7 +203,9 @@ def run_stage(
     epoch_seconds = epoch_seconds if epoch_seconds is not None else []
     val_loader = make_loader(val_ds, s.eval_batch_size, False, s.seed, device, s.num_workers)
     n_epoch = epoch_rows(len(train_ds), train_groups)
-    opt, sched = make_optimizer(model, scfg, steps_per_epoch(n_epoch, s.batch_size))
+    opt, sched = make_optimizer(
+        model, scfg, steps_per_epoch(n_epoch, s.batch_size), span=schedule_span
+    )
     dtype = amp_dtype(s.amp, device)
     scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
     result = StageResult(best_loss=math.inf, best_epoch=-1)

@@ -44,10 +44,11 @@ def _check(population: str) -> None:
 
 def training_stages(cfg: Config) -> list[tuple[int, StageConfig]]:
     """The stages a fold trains, ``[(number, settings), ...]``: stage 1, then for
-    ``kaggle_hq`` stage 2 (fine-tuning on high-vote rows) when ``train.two_stage``."""
+    ``kaggle_hq`` stage 2 (fine-tuning on high-vote rows) when ``train.two_stage`` and
+    ``train.stage2.epochs`` > 0 (0 epochs means no stage 2)."""
     _check(cfg.target.population)
     stages = [(1, cfg.train.stage1)]
-    if cfg.train.two_stage and cfg.target.population == "kaggle_hq":
+    if cfg.train.two_stage and cfg.target.population == "kaggle_hq" and cfg.train.stage2.epochs:
         stages.append((2, cfg.train.stage2))
     return stages
 
