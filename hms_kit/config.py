@@ -128,6 +128,15 @@ class WaveAugmentConfig:
     shift_s: the window moves by up to +-shift_s seconds (at most raw_eeg.margin_s);
     channel dropout zeroes up to ``max_drop_channels`` pairs; mixup mixes two rows (and their
     vote distributions) with a Beta(mixup_alpha, mixup_alpha) weight.
+
+    Off by default (issue 20): ``p_chain_perm`` puts the 4 chains (LL, RL, LP, RP; 4 pairs
+    each) in a random order (the 4th place's chain permutation); ``p_bandpass`` band-passes
+    1..``bandpass_max_pairs`` random pairs again with a narrower band, its low edge uniform in
+    (0, ``bandpass_low_max``] Hz and its high edge in [``bandpass_high_min``,
+    ``bandpass_high_max``] Hz (the 3rd place's, darraghdog configs/cfg_2a.py: p 0.2, 8
+    pairs); ``p_cutmix`` (per batch) replaces a random time span of each row's view with the
+    same span of another row, of a share ~ Beta(cutmix_alpha, cutmix_alpha) of the view, and
+    mixes their vote distributions by that share.
     """
 
     p_reverse: float = 0.5
@@ -137,6 +146,15 @@ class WaveAugmentConfig:
     max_drop_channels: int = 2
     p_mixup: float = 0.0
     mixup_alpha: float = 0.4
+    p_chain_perm: float = 0.0
+    p_bandpass: float = 0.0
+    bandpass_max_pairs: int = 8
+    bandpass_low_max: float = 2.0
+    bandpass_high_min: float = 10.0
+    bandpass_high_max: float = 20.0
+    bandpass_order: int = 2
+    p_cutmix: float = 0.0
+    cutmix_alpha: float = 1.0
 
 
 @dataclass
@@ -536,6 +554,18 @@ def validate(cfg: Config) -> None:
         raise ConfigError(
             f"augment.wave.shift_s = {cfg.augment.wave.shift_s} exceeds inputs.raw_eeg.margin_s "
             f"= {raw.margin_s}: the shifted window would leave the stored waveform"
+        )
+    w = cfg.augment.wave
+    if w.p_bandpass > 0 and not (
+        0 < w.bandpass_low_max < w.bandpass_high_min <= w.bandpass_high_max <= raw.rate_hz / 2
+        and w.bandpass_max_pairs >= 1
+        and w.bandpass_order >= 1
+    ):
+        raise ConfigError(
+            "augment.wave: the random band-pass needs 0 < bandpass_low_max < bandpass_high_min "
+            "<= bandpass_high_max <= inputs.raw_eeg.rate_hz / 2 and bandpass_max_pairs, "
+            f"bandpass_order >= 1, got {w.bandpass_low_max}, {w.bandpass_high_min}, "
+            f"{w.bandpass_high_max}, {raw.rate_hz}, {w.bandpass_max_pairs}, {w.bandpass_order}"
         )
     if cfg.model.family == "baseline" and cfg.model.name not in ("logreg", "hgb"):
         raise ConfigError(f"a baseline's model.name is logreg or hgb, got {cfg.model.name!r}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from hms_kit.config import RawEegConfig, WaveAugmentConfig
-from hms_kit.inputs.raw_eeg import mirror_permutation
+from hms_kit.inputs.raw_eeg import chain_channels, mirror_permutation
 from hms_kit.inputs.wave_augment import WaveAugment, build_wave_augment
 
 OFF = dict(p_reverse=0.0, p_swap=0.0, shift_s=0.0, p_channel_drop=0.0, p_mixup=0.0)
@@ -87,3 +87,75 @@ def test_the_same_generator_seed_gives_the_same_batch():
     torch.testing.assert_close(a[0]["raw_eeg"], b[0]["raw_eeg"])
     torch.testing.assert_close(a[1], b[1])
     assert not torch.equal(a[0]["raw_eeg"], c[0]["raw_eeg"])
+
+
+def test_chain_permutation_moves_whole_chains_and_leaves_the_midline():
+    raw = RawEegConfig(window_s=40, margin_s=5, rate_hz=40, central=True)
+    aug = WaveAugment(WaveAugmentConfig(**{**OFF, "p_chain_perm": 1.0}), raw)
+    g = torch.Generator().manual_seed(0)
+    x = {"raw_eeg": torch.randn(8, 18, 100, generator=g)}
+    out = aug(x, torch.full((8, 6), 1 / 6), torch.Generator().manual_seed(3))[0]["raw_eeg"]
+    chains = chain_channels(True)
+    moved = 0
+    for i in range(8):
+        # each output chain is one input chain, its 4 pairs in their order
+        src = [next(k for k in range(4) if torch.equal(out[i, chains[j]], x["raw_eeg"][i, chains[k]]))
+               for j in range(4)]  # fmt: skip
+        assert sorted(src) == [0, 1, 2, 3]
+        moved += src != [0, 1, 2, 3]
+        torch.testing.assert_close(out[i, 16:], x["raw_eeg"][i, 16:])  # Fz-Cz, Cz-Pz stay
+    assert moved >= 6  # 23 of 24 orders move something
+
+
+def _power(x: torch.Tensor, hz: float, rate: int = 40) -> torch.Tensor:
+    """``(...,)`` power of the DFT bin at ``hz``."""
+    spec = torch.fft.rfft(x, dim=-1).abs() ** 2
+    return spec[..., int(round(hz * x.shape[-1] / rate))]
+
+
+def test_random_bandpass_removes_energy_outside_the_band_on_the_pairs_it_picks():
+    """Two tones, 4 Hz inside the band [<=1, 8] Hz and 15 Hz outside: on the pairs filtered
+    the 15 Hz tone loses > 99 % of its power, the 4 Hz one keeps most of it; at most
+    ``bandpass_max_pairs`` pairs per row change, the others not at all."""
+    cfg = {**OFF, "p_bandpass": 1.0, "bandpass_max_pairs": 3, "bandpass_low_max": 1.0,
+           "bandpass_high_min": 8.0, "bandpass_high_max": 8.0}  # fmt: skip
+    aug = WaveAugment(WaveAugmentConfig(**cfg), RAW)
+    t = torch.arange(2000) / 40
+    tone = torch.sin(2 * torch.pi * 4 * t) + torch.sin(2 * torch.pi * 15 * t)
+    x = {"raw_eeg": tone.expand(4, 16, 2000).clone()}
+    out = aug(x, torch.full((4, 6), 1 / 6), torch.Generator().manual_seed(0))[0]["raw_eeg"]
+    changed = ~torch.isclose(out, x["raw_eeg"], atol=1e-4).all(-1)  # (B, P)
+    assert ((changed.sum(1) >= 1) & (changed.sum(1) <= 3)).all()
+    before, after = _power(x["raw_eeg"], 15), _power(out, 15)
+    assert (after[changed] < 0.01 * before[changed]).all()
+    assert (_power(out, 4)[changed] > 0.5 * _power(x["raw_eeg"], 4)[changed]).all()
+    torch.testing.assert_close(out[~changed], x["raw_eeg"][~changed])
+
+
+def test_cutmix_swaps_one_span_of_the_view_and_mixes_targets_by_its_share():
+    """Row i is the constant i + 1, target one-hot i: each output row holds its own value
+    outside one span of the centre view and its partner's inside, and its target is
+    (1 - share) own + share partner, share = span / view; the margins never change."""
+    b, view, first = 6, 1600, 200
+    x = {"raw_eeg": torch.arange(1.0, b + 1)[:, None, None].expand(b, 16, 2000).clone()}
+    y = torch.eye(6)[:b]
+    aug = WaveAugment(WaveAugmentConfig(**{**OFF, "p_cutmix": 1.0, "cutmix_alpha": 1.0}), RAW)
+    out, y2 = aug(x, y, torch.Generator().manual_seed(2))
+    r = out["raw_eeg"]
+    torch.testing.assert_close(y2.sum(1), torch.ones(b))
+    for i in range(b):
+        row = r[i, 0]
+        assert torch.equal(r[i], row.expand(16, -1))  # every pair the same span
+        other = row != i + 1
+        assert not other[:first].any() and not other[first + view :].any()
+        idx = other.nonzero().flatten()
+        if len(idx):  # one contiguous span from one partner
+            assert idx[-1] - idx[0] + 1 == len(idx)
+            partner = int(row[idx[0]]) - 1
+            assert (row[idx] == partner + 1).all()
+            share = len(idx) / view
+            torch.testing.assert_close(y2[i, i], torch.tensor(1 - share))
+            torch.testing.assert_close(y2[i, partner], torch.tensor(share))
+        else:  # its partner was itself, or a span of 0 samples
+            assert torch.isclose(y2[i, i], torch.tensor(1.0)) or y2[i].max() < 1
+    assert (r != x["raw_eeg"]).any()

@@ -47,6 +47,17 @@ def mirror_permutation(central: bool) -> np.ndarray:
     return np.asarray(out)
 
 
+def chain_channels(central: bool) -> np.ndarray:
+    """``(4, 4) int``: the channel of pair j of chain i (chains in schema.REGIONS order,
+    pairs front to back along schema.CHAINS); the midline pairs belong to no chain."""
+    where = {pair: k for k, pair in enumerate(raw_pairs(central))}
+    rows = []
+    for region in schema.REGIONS:
+        chain = schema.CHAINS[region]
+        rows.append([where[(region, a, b)] for a, b in zip(chain[:-1], chain[1:])])
+    return np.asarray(rows, dtype=np.int64)
+
+
 def stored_samples(cfg: RawEegConfig) -> int:
     """Samples stored per pair: ``(window_s + 2 * margin_s) * rate_hz``."""
     return int(round((cfg.window_s + 2 * cfg.margin_s) * cfg.rate_hz))

@@ -32,7 +32,7 @@ from torch import nn
 
 from hms_kit import schema
 from hms_kit.config import Config, RawEegConfig
-from hms_kit.inputs.raw_eeg import raw_pairs
+from hms_kit.inputs.raw_eeg import chain_channels, raw_pairs
 
 TORCH = True
 INPUT = "raw_eeg"
@@ -149,12 +149,7 @@ class Eeg1dNet(nn.Module):
 def chain_index(central: bool) -> torch.Tensor:
     """``(4, 4) int64``: the raw_eeg channel of pair j of chain i (chains in schema.REGIONS
     order, pairs front to back along schema.CHAINS)."""
-    where = {pair: k for k, pair in enumerate(raw_pairs(central))}
-    rows = []
-    for region in schema.REGIONS:
-        chain = schema.CHAINS[region]
-        rows.append([where[(region, a, b)] for a, b in zip(chain[:-1], chain[1:])])
-    return torch.tensor(rows, dtype=torch.int64)
+    return torch.from_numpy(chain_channels(central))
 
 
 class ConvBnAct2d(nn.Module):
