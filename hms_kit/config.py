@@ -326,11 +326,16 @@ class TrainConfig:
 
 @dataclass
 class PredictConfig:
-    """Inference: flip test-time augmentation, batch size, and the inference kernel's time
+    """Inference: test-time augmentation (time flip, left/right mirror), batch size, and the inference kernel's time
     budget for an ensemble (members that would not finish in it are dropped, lowest weight
     first)."""
 
     tta_flip: bool = False
+    # left/right mirror TTA (hms_kit.inputs.tta), alone or with tta_flip (then 4 passes)
+    tta_mirror: bool = False
+    # the OOF predictions of training with the same TTA (a blend fitted on OOF then sees
+    # what prediction does); False: plain OOF, as before
+    tta_oof: bool = False
     batch_size: int = 64
     time_limit_hours: float = 0.0  # 0: no limit; Kaggle stops an inference kernel at 9 hours
     # MLE-bench's layout (test files longer than one window, see hms_kit.scoring.windows): each EEG

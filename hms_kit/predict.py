@@ -107,8 +107,11 @@ def predict_test(
     tta_flip: bool = False,
     workers: int | None = None,
     windows: PredictConfig | None = None,
+    tta_mirror: bool = False,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Predict every test.csv row with every checkpoint found and average them.
+    """Predict every test.csv row with every checkpoint found and average them (``tta_flip``,
+    ``tta_mirror``: each checkpoint's prediction the mean over those views, see
+    ``predict_loader``).
 
     On MLE-bench's layout (``hms_kit.scoring.windows``) each eeg_id is predicted once from windows
     spread over its recording (``windows``: stride_s, max_windows, average; default
@@ -200,8 +203,9 @@ def predict_test(
                 else:
                     model = load_model(state, ck.path).to(device)
                     probs = predict_loader(
-                        model, loader, device, ck.cfg.train.amp, tta_flip=tta_flip
-                    )
+                        model, loader, device, ck.cfg.train.amp, tta_flip=tta_flip,
+                        tta_mirror=tta_mirror,
+                    )  # fmt: skip
             except Exception as exc:  # e.g. a timm version whose keys differ; the others go on
                 log.error("checkpoint %s failed (%s): skipped", ck.path, exc)
                 continue
@@ -421,6 +425,7 @@ def predict_ensemble(
             m.runs,
             cache_dir=paths.temp / "test_cache",
             tta_flip=cfg.predict.tta_flip,
+            tta_mirror=cfg.predict.tta_mirror,
             windows=cfg.predict,
         )
         used = len(rep["predicted_with"])

@@ -440,7 +440,11 @@ def train_fold(ctx: FoldContext, resume: bool = False) -> dict[str, Any]:
         _dataset(ctx, val_idx), cfg.predict.batch_size, False, 0, ctx.device,
         cfg.train.num_workers,
     )  # fmt: skip
-    probs = predict_loader(model, loader, ctx.device, cfg.train.amp)
+    tta = cfg.predict.tta_oof
+    probs = predict_loader(
+        model, loader, ctx.device, cfg.train.amp,
+        tta_flip=tta and cfg.predict.tta_flip, tta_mirror=tta and cfg.predict.tta_mirror,
+    )  # fmt: skip
     atomic_write_csv(
         oof_path,
         oof_frame(

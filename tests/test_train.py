@@ -108,3 +108,27 @@ def test_a_stage_2_of_0_epochs_trains_stage_1_only(shared, shared_folds, shared_
     assert not fold_checkpoint_path(ck, 0, "best", 2).is_file()
     final = load_checkpoint(fold_checkpoint_path(ck, 0, "final"))
     assert final["stage"] == 1 and set(final["lrs_by_stage"]) == {1}
+
+
+def test_tta_oof_averages_the_oof_over_the_views_and_trains_the_same(
+    shared, shared_folds, shared_cache, tmp_path
+):
+    """``predict.tta_oof``: the same training (same final weights), OOF predicted with the
+    TTA views of ``predict``; off (the default), the plain OOF."""
+    import numpy as np
+    import pandas as pd
+
+    from hms_kit.checkpoint import fold_checkpoint_path, load_checkpoint
+    from hms_kit.scoring.oof import PRED_COLS
+
+    tta = ["predict.tta_flip=true", "predict.tta_mirror=true", "train.stage2.epochs=0",
+           "model.eeg1d.topology=chain", "model.eeg1d.chain.width_mult=0.125"]  # fmt: skip
+    plain, views = tmp_path / "plain", tmp_path / "tta"
+    _train_eeg1d(shared, shared_folds, shared_cache, plain, *tta)
+    _train_eeg1d(shared, shared_folds, shared_cache, views, *tta, "predict.tta_oof=true")
+    a, b = (load_checkpoint(fold_checkpoint_path(r / "checkpoints", 0, "final")) for r in
+            (plain, views))  # fmt: skip
+    for k, v in a["model"].items():
+        assert torch.equal(v, b["model"][k]), k
+    pa, pb = (pd.read_csv(r / "oof_fold0.csv")[PRED_COLS].to_numpy() for r in (plain, views))
+    assert pa.shape == pb.shape and not np.allclose(pa, pb, atol=1e-6)

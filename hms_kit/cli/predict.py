@@ -30,6 +30,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--out", type=Path, default=Path("submission.csv"))
     p.add_argument("--tta-flip", action="store_true", help="average with time-reversed inputs")
+    p.add_argument(
+        "--tta-mirror", action="store_true", help="average with left-right mirrored inputs"
+    )
     p.add_argument("--cache", type=Path, default=None, help="test cache folder (default: temp)")
     p.add_argument("--workers", type=int, default=None)
     p.add_argument(
@@ -62,7 +65,8 @@ def run(args: argparse.Namespace) -> int:
     pcfg = load_config(None, args.overrides).predict
     opts = {
         "cache_dir": args.cache,
-        "tta_flip": args.tta_flip,
+        "tta_flip": args.tta_flip or pcfg.tta_flip,
+        "tta_mirror": args.tta_mirror or pcfg.tta_mirror,
         "workers": args.workers,
         "windows": pcfg,
     }

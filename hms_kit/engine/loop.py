@@ -300,26 +300,26 @@ def predict_loader(
     device: torch.device,
     amp: str,
     tta_flip: bool = False,
+    tta_mirror: bool = False,
 ) -> np.ndarray:
     """Softmax probabilities ``(n, 6) float64`` for every item of ``loader`` (in order).
 
-    ``tta_flip`` averages with the time-reversed inputs (the last axis is time in every
-    input: panels and waveforms).
+    ``tta_flip`` / ``tta_mirror`` average over the time-reversed and / or left-right mirrored
+    inputs too (``hms_kit.inputs.tta``): the mean probability of 1, 2 or 4 passes.
     """
+    from hms_kit.inputs.tta import tta_views
+
     model.eval()
     out = []
     dtype = amp_dtype(amp, device)
     for x, *_ in loader:
         x = to_device(x, device) if isinstance(x, dict) else x.to(device, non_blocking=True)
         with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
-            p = torch.softmax(model(x).float(), dim=1)
-            if tta_flip:
-                flipped = (
-                    {k: torch.flip(t, dims=[-1]) for k, t in x.items()}
-                    if isinstance(x, dict)
-                    else torch.flip(x, dims=[-1])
-                )
-                p = (p + torch.softmax(model(flipped).float(), dim=1)) / 2
+            views = tta_views(x, tta_flip, tta_mirror)
+            p = torch.softmax(model(views[0]).float(), dim=1)
+            for v in views[1:]:
+                p = p + torch.softmax(model(v).float(), dim=1)
+            p = p / len(views) if len(views) > 1 else p
         out.append(p.cpu().numpy().astype(np.float64))
     return np.concatenate(out) if out else np.zeros((0, 6))
 

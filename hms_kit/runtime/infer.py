@@ -72,6 +72,7 @@ def run_infer_kernel(root: str | Path | None = None) -> Path:
                 paths.model_inputs(),
                 cache_dir=paths.temp / "test_cache",
                 tta_flip=cfg.predict.tta_flip,
+                tta_mirror=cfg.predict.tta_mirror,
                 windows=cfg.predict,
             )
         log.info(
