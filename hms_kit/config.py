@@ -90,12 +90,16 @@ class RawEegConfig:
     band-passed (``band_low``..``band_high`` Hz, ``band_order``), resampled to ``rate_hz``,
     clipped to +-``clip_uv`` microvolts. What is stored is the centre ``window_s`` seconds the
     model sees plus ``margin_s`` seconds each side (window-shift augmentation for free);
-    ``window_s + 2 * margin_s`` must fit in the 50-s EEG window.
+    ``window_s + 2 * margin_s`` must fit in the 50-s EEG window and ``context_s`` seconds of
+    the recording read on each side of it (``data.readers.eeg_window_context``: the recording
+    mirrored where it ends). ``context_s`` > 0 lets long shifts (the 3rd place's +-16.7 s)
+    see more of the recording; 0 reads the 50-s window alone.
     """
 
     rate_hz: int = 40
     window_s: float = 40.0
     margin_s: float = 5.0
+    context_s: float = 0.0
     central: bool = False
     band_low: float = 0.5
     band_high: float = 20.0
@@ -541,14 +545,18 @@ def validate(cfg: Config) -> None:
             f"model.family must be one of {list(family_names())}, got {cfg.model.family!r}"
         )
     raw = cfg.inputs.raw_eeg
+    span = schema.EEG_WINDOW_S + 2 * raw.context_s
     if (
         raw.window_s <= 0
         or raw.margin_s < 0
-        or raw.window_s + 2 * raw.margin_s > schema.EEG_WINDOW_S
+        or raw.context_s < 0
+        or raw.context_s > schema.EEG_WINDOW_S
+        or raw.window_s + 2 * raw.margin_s > span
     ):
         raise ConfigError(
-            f"inputs.raw_eeg: window_s + 2 * margin_s must be in (0, {schema.EEG_WINDOW_S}] s, "
-            f"got {raw.window_s} + 2 * {raw.margin_s}"
+            f"inputs.raw_eeg: window_s + 2 * margin_s must be in (0, {schema.EEG_WINDOW_S} + "
+            f"2 * context_s] s with context_s in [0, {schema.EEG_WINDOW_S}], got "
+            f"{raw.window_s} + 2 * {raw.margin_s} and context_s {raw.context_s}"
         )
     if not 0 < raw.band_low < raw.band_high <= raw.rate_hz / 2:
         raise ConfigError(

@@ -103,3 +103,43 @@ def test_the_cache_stores_raw_eeg_windows_of_the_real_file(real_dir, tmp_path):
                         progress=False)  # fmt: skip
     assert other.entries["raw_eeg"].path != cache.entries["raw_eeg"].path
     assert other.value("raw_eeg", 0).shape == (18, 2000)
+
+
+def test_context_reads_the_recording_around_the_window_and_mirrors_past_its_ends(real_dir):
+    from hms_kit.data.readers import DataError, eeg_window_context
+
+    eeg = read_eeg(real_dir / "train_eegs" / "1628180742.parquet")  # 90 s
+    pad = 3340  # 16.7 s at 200 Hz
+    inside = eeg_window_context(eeg, 18.0, 16.7)
+    assert inside.shape == (10000 + 2 * pad, 20)
+    np.testing.assert_array_equal(inside, eeg[3600 - pad : 3600 + 10000 + pad])
+    start = eeg_window_context(eeg, 0.0, 16.7)  # nothing before the recording: mirrored
+    np.testing.assert_array_equal(start[pad:], eeg[: 10000 + pad])
+    np.testing.assert_array_equal(start[:pad], eeg[1 : pad + 1][::-1])
+    with pytest.raises(DataError, match="1628180742"):
+        eeg_window_context(eeg, 45.0, 5.0, real_dir / "train_eegs" / "1628180742.parquet")
+
+
+def test_the_cache_stores_long_margins_from_the_recording_with_context(real_dir, tmp_path):
+    """48 s seen, 17 s margins (the 3rd place's +-16.7 s shifts), 16.7 s of context: the
+    stored margins are the recording beyond the 50-s window, the same signal a window at
+    another offset of the file stores (away from both filters' ends)."""
+    comp = Competition(real_dir)
+    rows = comp.read_train()
+    rows = rows[rows["eeg_label_offset_seconds"].isin([6.0, 18.0])].head(2)
+    assert rows["eeg_label_offset_seconds"].tolist() == [6.0, 18.0]
+    long = InputConfig(raw_eeg=RawEegConfig(window_s=48, margin_s=17, context_s=16.7))
+    plain = InputConfig(raw_eeg=RawEegConfig(window_s=48, margin_s=1))
+    c_long = build_cache(comp, rows, long, tmp_path, modalities=["raw_eeg"], workers=1,
+                         progress=False)  # fmt: skip
+    c_plain = build_cache(comp, rows, plain, tmp_path, modalities=["raw_eeg"], workers=1,
+                          progress=False)  # fmt: skip
+    a = c_long.value("raw_eeg", 1).astype(np.float32)  # offset 18: seconds 2..84 at 40 Hz
+    b = c_plain.value("raw_eeg", 0).astype(np.float32)  # offset 6: seconds 6..56
+    assert a.shape == (16, 82 * 40) and b.shape == (16, 50 * 40)
+    # seconds 16..46 of the recording in both (a: from 2 s, b: from 6 s)
+    sa, sb = a[:, (16 - 2) * 40 : (46 - 2) * 40], b[:, (16 - 6) * 40 : (46 - 6) * 40]
+    # seconds 16..18 lie in a's stored margin, before its 50-s window (18..68 s)
+    assert np.corrcoef(sa.ravel(), sb.ravel())[0, 1] > 0.999
+    np.testing.assert_allclose(sa, sb, atol=2.0)
+    assert c_long.entries["raw_eeg"].path != c_plain.entries["raw_eeg"].path

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from hms_kit.config import RawEegConfig, WaveAugmentConfig
@@ -159,3 +160,30 @@ def test_cutmix_swaps_one_span_of_the_view_and_mixes_targets_by_its_share():
         else:  # its partner was itself, or a span of 0 samples
             assert torch.isclose(y2[i, i], torch.tensor(1.0)) or y2[i].max() < 1
     assert (r != x["raw_eeg"]).any()
+
+
+def test_long_shifts_stay_within_the_stored_margins():
+    """The 3rd place's +-16.7 s: with 17-s margins (context_s read from the recording) a
+    shift never exceeds 16.7 s, and the 48-s view never sees a sample that wrapped round."""
+    raw = RawEegConfig(window_s=48, margin_s=17, context_s=16.7, rate_hz=40)
+    aug = WaveAugment(WaveAugmentConfig(**{**OFF, "shift_s": 16.7}), raw)
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(6, 16, 82 * 40, generator=g)
+    out = aug({"raw_eeg": x}, torch.full((6, 6), 1 / 6), torch.Generator().manual_seed(5))
+    b, lo, hi, seen = out[0]["raw_eeg"], 17 * 40, 65 * 40, []
+    for i in range(6):
+        s = next(s for s in range(-668, 669) if torch.equal(torch.roll(x[i], s, -1), b[i]))
+        torch.testing.assert_close(b[i, :, lo:hi], x[i, :, lo - s : hi - s])
+        seen.append(s)
+    assert max(abs(s) for s in seen) > 200  # long shifts do happen (> 5 s)
+
+
+def test_margins_past_the_window_need_context():
+    from hms_kit.config import ConfigError, load_config
+
+    long = ["inputs.raw_eeg.window_s=48", "inputs.raw_eeg.margin_s=17",
+            "augment.wave.shift_s=16.7"]  # fmt: skip
+    with pytest.raises(ConfigError, match="context_s"):
+        load_config(None, long)
+    cfg = load_config(None, [*long, "inputs.raw_eeg.context_s=16"])
+    assert cfg.inputs.raw_eeg.context_s == 16

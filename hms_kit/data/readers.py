@@ -148,6 +148,29 @@ def eeg_window(eeg: np.ndarray, offset_s: float, path: str | Path = "<eeg>") -> 
     return eeg[start:stop]
 
 
+def eeg_window_context(
+    eeg: np.ndarray, offset_s: float, context_s: float, path: str | Path = "<eeg>"
+) -> np.ndarray:
+    """The 50-s window at ``offset_s`` with ``context_s`` seconds of the recording on each
+    side: ``(10000 + 2 * context samples, 20)``. Where the recording ends before the context
+    does (a window at the file's start or end; every test file is one window long), the
+    missing part is the recording mirrored at its end (reflection), so the signal stays
+    continuous. DataError, as ``eeg_window``, when the 50-s window itself is not in the file.
+    """
+    eeg_window(eeg, offset_s, path)  # the window itself must be there
+    pad = int(round(float(context_s) * schema.EEG_RATE_HZ))
+    start = eeg_window_start(offset_s) - pad
+    stop = start + schema.EEG_WINDOW_SAMPLES + 2 * pad
+    lo, hi = max(start, 0), min(stop, eeg.shape[0])
+    seg = np.asarray(eeg[lo:hi])
+    before, after = lo - start, stop - hi
+    while before or after:  # reflection reaches at most the segment's length at a time
+        b, a = min(before, len(seg) - 1), min(after, len(seg) - 1)
+        seg = np.pad(seg, ((b, a), (0, 0)), mode="reflect")
+        before, after = before - b, after - a
+    return seg
+
+
 _BIPOLAR = [
     (schema.CHANNEL_INDEX[a], schema.CHANNEL_INDEX[b])
     for chain in schema.CHAINS.values()

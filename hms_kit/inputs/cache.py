@@ -57,6 +57,7 @@ from hms_kit.data.competition import Competition
 from hms_kit.data.readers import (
     DataError,
     eeg_window,
+    eeg_window_context,
     eeg_window_problem,
     read_eeg,
     read_spectrogram,
@@ -227,7 +228,10 @@ def _compute_task(task: dict[str, Any]) -> tuple[str, list[tuple[int, str]]]:
                 if why:  # test only: in training a strict build would stop the run on it
                     raise DataError(f"{path}: window at offset {offset:g} s: {why}")
                 for m, arr in maps.items():
-                    arr[widx] = _checked(get_input(m).build(win, cfg), path, offset)
+                    spec = get_input(m)
+                    ctx = spec.context_s(cfg)
+                    w = eeg_window_context(data, offset, ctx, path) if ctx > 0 else win
+                    arr[widx] = _checked(spec.build(w, cfg), path, offset)
             else:
                 win = spec_window(data, offset)
                 for m, arr in maps.items():

@@ -9,7 +9,9 @@ From a 50-s window ``(10000, 20)`` (microvolts, 200 Hz):
 3. zero-phase Butterworth band-pass and band-limited resampling to ``rate_hz`` in one FFT
    (``eeg_spec.bandpass_resample``);
 4. the centre ``window_s + 2 * margin_s`` seconds kept (the model sees the centre
-   ``window_s``; the margins let a training shift move the window for free);
+   ``window_s``; the margins let a training shift move the window for free; with
+   ``context_s`` the window arrives with that much of the recording each side, so the
+   margins may reach past the 50 s);
 5. clipped to +-``clip_uv`` microvolts, stored as float16 (exact to 0.5 uV at 1024 uV).
 
 Output ``(n_pairs, samples) float32`` (the cache stores float16), microvolts; axis 1 is
@@ -97,10 +99,16 @@ def raw_eeg_batch(x: torch.Tensor, cfg: RawEegConfig | None = None) -> torch.Ten
 
 
 def raw_eeg(window: np.ndarray, cfg: RawEegConfig | None = None) -> np.ndarray:
-    """One 50-s EEG window ``(10000, 20)`` -> ``(n_pairs, samples) float32`` (see
+    """One 50-s EEG window ``(10000, 20)`` (with ``cfg.context_s``: the window and its
+    context, ``data.readers.eeg_window_context``) -> ``(n_pairs, samples) float32`` (see
     ``raw_eeg_batch``)."""
-    if window.shape != (schema.EEG_WINDOW_SAMPLES, len(schema.EEG_CHANNELS)):
-        raise ValueError(f"EEG window must be (10000, 20), got {window.shape}")
+    cfg = cfg or RawEegConfig()
+    n = schema.EEG_WINDOW_SAMPLES + 2 * int(round(cfg.context_s * schema.EEG_RATE_HZ))
+    if window.shape != (n, len(schema.EEG_CHANNELS)):
+        raise ValueError(
+            f"EEG window must be ({n}, 20) (50 s and context_s {cfg.context_s:g} s each side), "
+            f"got {window.shape}"
+        )
     x = torch.from_numpy(np.ascontiguousarray(window, dtype=np.float32))[None]
     with torch.no_grad():
         return raw_eeg_batch(x, cfg)[0].numpy()

@@ -1,7 +1,8 @@
 """The model inputs the cache can build, each declared once.
 
 An input has a name (the key of its tensor in a batch), a source (the label row's 50-s
-``eeg`` window ``(10000, 20)`` or 600-s ``spectrogram`` window ``(300, 400)``), a kind
+``eeg`` window ``(10000, 20)``, with ``context_s`` seconds of the recording each side when
+its settings ask, or 600-s ``spectrogram`` window ``(300, 400)``), a kind
 (``panels``: 2D images augmented per row with albumentations; ``waveform``: 1D signals
 augmented per batch on the device), a shape and a build function of the window, and the
 part of the config that keys its cache entry. Every input is stored as float16.
@@ -43,6 +44,8 @@ class InputSpec:
     settings: Callable[[InputConfig], dict[str, Any]]
     build: Callable[[np.ndarray, InputConfig], np.ndarray]
     dtype: type = np.float16
+    # seconds of the recording its build wants each side of the 50-s EEG window
+    context_s: Callable[[InputConfig], float] = lambda cfg: 0.0
 
 
 def _kaggle(window: np.ndarray, cfg: InputConfig) -> np.ndarray:
@@ -75,6 +78,13 @@ def _raw_eeg_shape(cfg: InputConfig) -> tuple[int, ...]:
     return raw_eeg_shape(cfg.raw_eeg)
 
 
+def _raw_eeg_settings(cfg: InputConfig) -> dict[str, Any]:
+    settings = dataclasses.asdict(cfg.raw_eeg)
+    if not settings["context_s"]:  # keys of caches built before context_s existed stay
+        del settings["context_s"]
+    return settings
+
+
 def _panels(_: InputConfig) -> tuple[int, ...]:
     return PANEL_SHAPE
 
@@ -87,7 +97,15 @@ INPUTS: dict[str, InputSpec] = {
     "kaggle": InputSpec("kaggle", "spectrogram", "panels", _panels, _part("kaggle"), _kaggle),
     "eeg": InputSpec("eeg", "eeg", "panels", _panels, _part("eeg"), _eeg),
     "wavelet": InputSpec("wavelet", "eeg", "panels", _panels, _part("wavelet"), _wavelet),
-    "raw_eeg": InputSpec("raw_eeg", "eeg", "waveform", _raw_eeg_shape, _part("raw_eeg"), _raw_eeg),
+    "raw_eeg": InputSpec(
+        "raw_eeg",
+        "eeg",
+        "waveform",
+        _raw_eeg_shape,
+        _raw_eeg_settings,
+        _raw_eeg,
+        context_s=lambda cfg: cfg.raw_eeg.context_s,
+    ),  # fmt: skip
 }
 
 
