@@ -73,3 +73,22 @@ def test_commands_without_config_use_the_packaged_default():
     assert cfg.data.row_mode == packaged.data.row_mode == "all"  # the dataclass says dedup
     assert cfg.train.stage1.epochs == packaged.train.stage1.epochs != Config().train.stage1.epochs
     assert cfg.train.seed == 7
+
+
+@pytest.mark.parametrize("name", ["default", "eeg1d", "spec2d", "baseline", "seed", "kaggle"])
+def test_issue_20_switches_are_off_in_the_packaged_configs(name):
+    """The augmentations, joint schedule, context and TTA views of issue 20 leave every
+    packaged config (but kaggle-eeg1d) as it trained and predicted before."""
+    cfg = load_config(name)
+    w = cfg.augment.wave
+    assert w.p_chain_perm == w.p_bandpass == w.p_cutmix == 0.0
+    assert cfg.inputs.raw_eeg.context_s == 0.0
+    assert not cfg.train.joint_schedule
+    assert not cfg.predict.tta_mirror and not cfg.predict.tta_oof
+
+
+def test_kaggle_eeg1d_uses_the_anchors_switches():
+    cfg = load_config("kaggle-eeg1d")
+    assert cfg.train.joint_schedule and cfg.augment.wave.p_chain_perm == 1.0
+    assert cfg.train.stage1.max_lr == 2e-3 and cfg.train.stage2.min_votes == 8
+    assert cfg.predict.tta_flip and cfg.predict.tta_oof
