@@ -32,7 +32,8 @@ VOTES = list(schema.VOTE_COLUMNS)
 COVERED_ELSEWHERE = {
     "experiment": "test_pipeline.py::test_experiment_resumes",
     "demo": "test_kernels.py::test_demo_runs_both_kernels_and_scores",
-    "bench": "test_bench.py (make bench), test_bench_scale.py (bench --scale)",
+    "bench": "test_bench.py (make bench), test_bench_scale.py (bench --scale), "
+    "test_quality.py (bench --quality)",
 }
 
 

@@ -60,6 +60,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--threads", type=int, default=2, help="quality: torch threads per run")
     p.add_argument(
+        "--report-only",
+        action="store_true",
+        help="quality: the table and plot of the runs finished so far; trains nothing",
+    )
+    p.add_argument(
         "--figure",
         type=Path,
         default=Path("benchmarks/learning_curve.png"),
@@ -183,12 +188,15 @@ def run_quality_command(args: argparse.Namespace) -> int:
     try:
         results = quality.run_plan(
             work, points, threads=args.threads, overrides=args.overrides,
-            log=lambda line: print(line, flush=True),
+            log=lambda line: print(line, flush=True), train=not args.report_only,
         )  # fmt: skip
     except RuntimeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     table = quality.summary_table(results)
+    if table.empty:
+        print(f"error: no run of the plan has finished in {work}", file=sys.stderr)
+        return 1
     atomic_write_csv(work / "learning_curve.csv", table)
     figure = quality.plot_curves(table, args.figure)
     rel = os.path.relpath(figure, args.out.resolve().parent)

@@ -299,12 +299,16 @@ def blend_point(
 
 def run_plan(
     work: Path, points: list[Point], n_folds: int = 3, threads: int = 2,
-    overrides: list[str] | None = None, log=print,
+    overrides: list[str] | None = None, log=print, train: bool = True,
 ) -> list[RunResult]:  # fmt: skip
-    """Every run of the plan (finished ones read back) and each point's blend."""
+    """Every run of the plan (finished ones read back) and each point's blend. With
+    ``train=False`` only the finished runs: the table so far, nothing trained."""
     results = []
     for point in points:
         for family in point.families:
+            if not train and not (work / "runs" / point.name / family / RESULT_FILE).is_file():
+                log(f"  {point.name} {family}: not measured yet")
+                continue
             r = run_family(work, point, family, n_folds, threads, overrides, log=log)
             log(f"  {point.name} {family}: OOF KL {r.oof_kl:.4f} ({r.oof_closed:.0%} of the gap), "
                 f"test KL {r.test_kl:.4f}, {r.minutes_per_fold:.1f} min/fold")  # fmt: skip
@@ -318,6 +322,8 @@ def run_plan(
 def summary_table(results: list[RunResult]) -> pd.DataFrame:
     """One row per (N, family): seeds, mean +- sd over seeds of the OOF and test KL and their
     share of the gap closed, the prior and oracle (means), minutes per fold."""
+    if not results:
+        return pd.DataFrame()
     frame = pd.DataFrame(
         [{**asdict(r), "oof_closed": r.oof_closed, "test_closed": r.test_closed} for r in results]
     )
@@ -339,10 +345,12 @@ def summary_table(results: list[RunResult]) -> pd.DataFrame:
             "min_per_fold": g["minutes_per_fold"].mean(),
             "_order": order.get(fam, 99),
         })  # fmt: skip
-    out = pd.DataFrame(rows)
-    if out.empty:
-        return out
-    return out.sort_values(["N", "_order"]).drop(columns="_order").reset_index(drop=True)
+    return (
+        pd.DataFrame(rows)
+        .sort_values(["N", "_order"])
+        .drop(columns="_order")
+        .reset_index(drop=True)
+    )
 
 
 def _pm(mean: float, sd: float, fmt: str) -> str:
