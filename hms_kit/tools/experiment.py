@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import itertools
 import json
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -188,7 +189,7 @@ def write_results(table: pd.DataFrame, out: str | Path) -> tuple[Path, Path]:
 # ------------------------------------------------------------------ over several competitions
 
 COMPETITIONS_FILE = "competitions.json"  # {subfolder: competition folder} of a multi experiment
-ROW_KEY = TABLE_COLUMNS[:4]  # what makes a row the same row in every competition's table
+GRID_KEY = TABLE_COLUMNS[:4]  # what makes a row the same row in every competition's table
 POPULATION_COLUMNS = ("CV Result", "CV >= 10 votes", "CV golden", "CV per EEG")
 
 
@@ -215,18 +216,19 @@ def across_competitions(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     populations = _population_columns(tables[names[0]])
 
     def key(row: pd.Series) -> tuple[str, ...]:
-        return tuple(str(row[c]) for c in ROW_KEY)
+        return tuple(str(row[c]) for c in GRID_KEY)
 
     rows: dict[tuple[str, ...], dict] = {}
     for name, table in tables.items():
         for _, r in table.iterrows():
-            entry = rows.setdefault(key(r), {c: r[c] for c in ROW_KEY})
+            entry = rows.setdefault(key(r), {c: r[c] for c in GRID_KEY})
             for p in populations:
                 entry[f"{p} ({name})"] = float(r.get(p, float("nan")))
-            entry[f"vs best ({name})"] = str(r.get("vs best", "") or "")
+            mark = r.get("vs best", "")
+            entry[f"vs best ({name})"] = mark if isinstance(mark, str) else ""  # NaN: unmarked
     out = []
     for entry in rows.values():
-        row = {c: entry[c] for c in ROW_KEY}
+        row = {c: entry[c] for c in GRID_KEY}
         present = [n for n in names if f"{populations[0]} ({n})" in entry]
         for p in populations:
             values = [entry.get(f"{p} ({n})", float("nan")) for n in names]
@@ -248,7 +250,7 @@ def across_markdown(table: pd.DataFrame) -> str:
     competitions' values, then the tie marks, one cell each."""
     names = [c[len("vs best (") : -1] for c in table.columns if c.startswith("vs best (")]
     populations = [c[: -len(" mean")] for c in table.columns if c.endswith(" mean")]
-    short = table[ROW_KEY].copy()
+    short = table[GRID_KEY].copy()
     for p in populations:
         short[p] = [
             f"{m:.4f} +- {s:.4f}" if s == s else f"{m:.4f}"
@@ -276,7 +278,8 @@ def competition_record(out: str | Path, folders: list[str | Path]) -> dict[str, 
     names = folder_names(folders)
     path = out / COMPETITIONS_FILE
     before = json.loads(path.read_text()) if path.is_file() else {}
-    record = {n: Path(f).resolve() for n, f in zip(names, folders)}
+    # as given (made absolute), not resolved: two links to one folder are two competitions
+    record = {n: Path(os.path.abspath(f)) for n, f in zip(names, folders)}
     for n, f in record.items():
         if n in before and Path(before[n]) != f:
             raise ValueError(f"{out / n}: holds the runs of {before[n]}, not of {f} ({path})")
