@@ -270,3 +270,13 @@ def test_compare_command_over_competitions(tmp_path, capsys):
     (tmp_path / "A" / "s1" / "oof.csv").unlink()
     assert main(["compare", str(tmp_path / "A"), str(tmp_path / "B")]) == 2
     assert "competition s1 is in B but not in A" in capsys.readouterr().err
+
+
+def test_across_competitions_refuses_populations_cut_apart(tmp_path):
+    """One competition's runs cut their populations at 5 votes: its rows are not the others'
+    populations, so no mean is taken; the error names it."""
+    pairs = _competitions(tmp_path, 0.3, n=2)
+    for run in pairs["s1"]:
+        (run / "config.yaml").write_text("data:\n  high_vote_threshold: 5\n")
+    with pytest.raises(ValueError, match="competition s1: populations .*votes_ge_5"):
+        compare_across(pairs, n_resamples=10)

@@ -302,8 +302,14 @@ def compare_across(
     tables, stats = {}, {}
     for i, (name, (run_a, run_b)) in enumerate(pairs.items()):
         tables[name], stats[name] = _compare(run_a, run_b, n_resamples, seed + i, level)
+    first = next(iter(tables))
+    populations = list(tables[first]["population"])
+    for name, table in tables.items():
+        if list(table["population"]) != populations:
+            raise ValueError(f"competition {name}: populations {list(table['population'])}, "
+                             f"not {first}'s {populations} (another vote threshold?)")  # fmt: skip
     rows = []
-    for population in tables[next(iter(tables))]["population"]:
+    for population in populations:
         per = []
         for name, table in tables.items():
             r = table[table["population"] == population].iloc[0].to_dict()
@@ -311,7 +317,7 @@ def compare_across(
             if population in stats[name]:
                 per.append((r, stats[name][population]))
         rows.append(_mean_row(population, per, level))
-    columns = ["competition", *tables[next(iter(tables))].columns, "competitions", "sd_a",
+    columns = ["competition", *tables[first].columns, "competitions", "sd_a",
                "sd_b", "sd_diff"]  # fmt: skip
     return pd.DataFrame(rows, columns=columns)
 
