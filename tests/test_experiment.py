@@ -130,3 +130,17 @@ def test_experiment_over_two_competitions_resumes(shared, cnn_run, tmp_path):
     # the README's rule: --train-csv is one competition's rows
     bad = run_command(*args, "--train-csv", shared.root / "train.csv")
     assert bad.rc == 2 and "--train-csv" in bad.err and "Traceback" not in bad.err
+
+
+def test_experiment_names_a_bad_competition_before_writing(shared, tmp_path):
+    """A missing competition folder, or one given twice, is an error naming it; no record
+    and no subfolder is written."""
+    out = tmp_path / "exp"
+    for comps, named in (
+        (f"{shared.root},{tmp_path / 'nowhere'}", "nowhere"),
+        (f"{shared.root},{shared.root}", "given twice"),
+    ):
+        bad = run_command("experiment", "--competition", comps, "--out", out, "--models", "m")
+        assert bad.rc == 2 and named in bad.err and "Traceback" not in bad.err
+        assert not (out / COMPETITIONS_FILE).exists()
+        assert not [p for p in out.iterdir() if p.is_dir()]
