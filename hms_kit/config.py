@@ -4,7 +4,8 @@ A run writes its resolved config (``config.yaml``) beside its outputs, so a resu
 traced back to the settings that made it. Named configs ship inside the package
 (``hms_kit/configs/<name>.yaml``): ``default`` is the fast CPU setting `make demo` uses,
 ``seed`` the design document's full setting, ``kaggle`` the one the kernels run,
-``kaggle-eeg1d`` the 4th place's EfficientNet1d recipe for Kaggle's GPUs.
+``kaggle-eeg1d`` and ``kaggle-timm2d`` the 4th place's EfficientNet1d and 2D recipes for Kaggle's
+GPUs.
 """
 
 from __future__ import annotations
