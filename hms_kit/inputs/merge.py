@@ -10,6 +10,8 @@ layouts:
   ``(3, 512, 256k) float32`` (kaggle + eeg: ``(3, 512, 512)``).
 
 Augmentation runs on the stacked form, so ``stack_to_layout`` turns it into either layout.
+A panel may hold several images side by side in time (eeg's per-pair grid): ``flip_time``
+reverses each in place, for the augmenter's time flip and flip TTA alike.
 """
 
 from __future__ import annotations
