@@ -23,6 +23,25 @@ def test_plan_orders_points_by_size_and_merges_families():
     assert points[2].name == "n1200_s13"
 
 
+def test_a_variant_trains_its_base_config_with_its_overrides_and_stays_out_of_the_blend(tmp_path):
+    point = parse_plan("300:13:eeg1d-chain,baseline")[0]
+    assert point.families == ("baseline", "eeg1d-chain")
+    config, own = quality.family_config("eeg1d-chain")
+    assert config == "eeg1d" and "model.eeg1d.topology=chain" in own
+    cmd = quality.train_command(tmp_path / "c", tmp_path / "r", config, tmp_path / "f.csv", 3,
+                                [*own, "train.stage1.epochs=1"])  # fmt: skip
+    assert cmd[cmd.index("--config") + 1] == "eeg1d"
+    sets = [cmd[i + 1] for i, a in enumerate(cmd) if a == "--set"]
+    assert sets[:2] == ["train.n_folds=3", f"train.folds_file={tmp_path / 'f.csv'}"]
+    assert sets[2:] == [*own, "train.stage1.epochs=1"]
+    # two finished runs, one of them the variant: no blend (the families' blend only)
+    for fam in point.families:
+        d = tmp_path / "runs" / point.name / fam
+        d.mkdir(parents=True)
+        (d / quality.RESULT_FILE).write_text(json.dumps(asdict(result(fam, 300, 13, 1, 1))))
+    assert quality.blend_point(tmp_path, point) is None
+
+
 @pytest.mark.parametrize(
     "text, named",
     [("300", "'300'"), ("300:x", "'300:x'"), ("300:1:cnn", "'cnn'"), ("0:1", "'0:1'")],
