@@ -213,7 +213,8 @@ class Spec2dConfig:
     ``zoom_n_fft``, 0 = n_fft) replaces the ``zoom_cut`` share of the window's columns
     around its centre; training moves that centre up to +-``zoom_jitter_s`` s in a
     ``zoom_p_jitter`` share of rows; ``pool`` ``gem``: learnt generalised-mean pooling;
-    ``drop_path``: timm's drop_path_rate.
+    ``drop_path``: timm's drop_path_rate; training zeroes 1..``pair_drop_max`` pairs' channels
+    on the canvas in a ``pair_drop_p`` share of rows.
     """
 
     n_fft: int = 128
@@ -236,6 +237,8 @@ class Spec2dConfig:
     zoom_p_jitter: float = 1.0
     pool: str = "avg"  # avg | gem
     drop_path: float = 0.0
+    pair_drop_p: float = 0.0
+    pair_drop_max: int = 8
 
 
 @dataclass

@@ -312,7 +312,7 @@ def test_spec2d_zoom_inside_replaces_the_frames_around_the_centre():
 def test_spec2d_anchor_switches_build_a_three_channel_gem_model_with_a_jittered_zoom():
     from timm.layers import DropPath
 
-    from hms_kit.models.spec2d import ZOOM_SHIFT, GemPool2d, ZoomJitter, batch_augment
+    from hms_kit.models.spec2d import ZOOM_SHIFT, GemPool2d, Spec2dAugment, batch_augment
 
     cfg = cfg_for("spec2d", *SPEC_ANCHOR)
     sp, raw = cfg.model.spec2d, cfg.inputs.raw_eeg
@@ -327,7 +327,7 @@ def test_spec2d_anchor_switches_build_a_three_channel_gem_model_with_a_jittered_
         canvas = model.canvas(x)
     assert canvas.shape == (4, 3, 16 * sp.n_mels, frames - 2 * cut + zoom)
     aug = batch_augment(cfg)
-    assert isinstance(aug, ZoomJitter)
+    assert isinstance(aug, Spec2dAugment)
     y = torch.full((4, 6), 1 / 6)
     a, _ = aug(x, y, torch.Generator().manual_seed(3))
     b, _ = aug(x, y, torch.Generator().manual_seed(3))
@@ -345,6 +345,32 @@ def test_spec2d_anchor_switches_build_a_three_channel_gem_model_with_a_jittered_
         assert model(a).shape == (4, 6)
 
 
+def test_spec2d_pair_drop_zeroes_the_drawn_pairs_channels_after_their_derivation():
+    from hms_kit.models.spec2d import PAIR_DROP, batch_augment
+
+    cfg = cfg_for("spec2d", "model.spec2d.channels=derived", "model.spec2d.pair_drop_p=0.5",
+                  "model.spec2d.pair_drop_max=3", "model.spec2d.scale=1.0")  # fmt: skip
+    n_mels = cfg.model.spec2d.n_mels
+    many, _ = batch_augment(cfg)(batch_for(cfg, b=400), torch.full((400, 6), 1 / 6),
+                                 torch.Generator().manual_seed(0))  # fmt: skip
+    per_row = many[PAIR_DROP].sum(1)
+    assert per_row.max() == 3 and set(per_row.unique().tolist()) == {0, 1, 2, 3}
+    assert 0.4 < (per_row > 0).float().mean() < 0.6
+    model = build_model(cfg).eval()
+    x = batch_for(cfg, b=2)
+    drop = torch.zeros(2, 16, dtype=torch.bool)
+    drop[0, 5] = True
+    with torch.no_grad():
+        plain, dropped = model.canvas(x), model.canvas({**x, PAIR_DROP: drop})
+    rows = slice(5 * n_mels, 6 * n_mels)
+    assert (dropped[0, :, rows] == 0).all() and (plain[0, :, rows] != 0).any()
+    keep = torch.ones(16 * n_mels, dtype=torch.bool)
+    keep[rows] = False
+    # every other pair's three channels, the others' mean included, are untouched
+    torch.testing.assert_close(dropped[0, :, keep], plain[0, :, keep])
+    torch.testing.assert_close(dropped[1], plain[1])
+
+
 def test_spec2d_defaults_keep_todays_model():
     """Every issue-20 switch is off by default and in the packaged configs but kaggle-spec2d:
     one channel, log10 standardised, the zoom appended, timm's pooling, no jitter."""
@@ -354,9 +380,10 @@ def test_spec2d_defaults_keep_todays_model():
     from hms_kit.models.eeg1d import centre_crop
     from hms_kit.models.spec2d import GemPool2d, batch_augment
 
-    keys = ("channels", "zoom", "top_db", "pool", "drop_path", "scale_uv", "zoom_jitter_s")
+    keys = ("channels", "zoom", "top_db", "pool", "drop_path", "scale_uv", "zoom_jitter_s",
+            "pair_drop_p")  # fmt: skip
     switches = lambda sp: tuple(getattr(sp, k) for k in keys)  # noqa: E731
-    assert switches(Spec2dConfig()) == ("single", "append", 0.0, "avg", 0.0, 1.0, 0.0)
+    assert switches(Spec2dConfig()) == ("single", "append", 0.0, "avg", 0.0, 1.0, 0.0, 0.0)
     for name in ("default", "spec2d", "kaggle", "kaggle-eeg1d", "eeg1d", "seed"):
         c = load_config(name)
         assert switches(c.model.spec2d) == switches(Spec2dConfig()), name

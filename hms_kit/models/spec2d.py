@@ -30,7 +30,9 @@ model (darraghdog/kaggle-hms-3rd-place-solution, models/mdl_4.py):
   other pairs, x minus the mean of the pairs sharing an electrode with it
   (``pair_neighbours``);
 - ``pool`` ``gem``: the backbone's global pooling is a learnt GeM; ``drop_path``: timm's
-  stochastic depth.
+  stochastic depth;
+- ``pair_drop_p``: training zeroes some pairs' channels on the finished canvas
+  (``PAIR_DROP``, see ``Spec2dAugment``).
 
 Output ``(B, 6)`` logits.
 """
@@ -50,6 +52,8 @@ TORCH = True
 INPUT = "raw_eeg"
 # a training batch's key: (B,) int, samples at raw_eeg.rate_hz the zoom's centre moves by
 ZOOM_SHIFT = "spec2d_zoom_shift"
+# a training batch's key: (B, P) bool, pairs whose channels the canvas zeroes
+PAIR_DROP = "spec2d_pair_drop"
 DB_FLOOR = 1e-10  # power floor of the dB scale (torchaudio's AmplitudeToDB amin)
 
 
@@ -223,10 +227,11 @@ class Spec2dNet(nn.Module):
                 s = torch.cat(parts, dim=-1)  # (B, P, n_mels, frames)
             else:
                 s = self._zoomed(centre_crop(x, self.raw), batch.get(ZOOM_SHIFT))
-        if sp.channels == "derived":
-            return derived_channels(s, self.neighbours).flatten(2, 3)
-        # pair-major rows, frequency rising downwards within a pair
-        return s.flatten(1, 2)[:, None]
+        # (B, C, P, n_mels, W): pair-major rows, frequency rising downwards within a pair
+        c = derived_channels(s, self.neighbours) if sp.channels == "derived" else s[:, None]
+        if PAIR_DROP in batch:  # after the derivation: the other pairs' channels keep theirs
+            c = c.masked_fill(batch[PAIR_DROP].to(c.device)[:, None, :, None, None], 0.0)
+        return c.flatten(2, 3)
 
     def _zoomed(self, w: torch.Tensor, shift: torch.Tensor | None) -> torch.Tensor:
         """Whole window and zoom ``(B, P, n_mels, W)`` of the window ``w (B, P, L)``, the zoom
@@ -249,26 +254,36 @@ class Spec2dNet(nn.Module):
         return self.net(self.canvas(batch))
 
 
-class ZoomJitter:
-    """Training only: the waveform transforms (``wave``, may be None), then each row's zoom
-    centre moved by a whole number of samples uniform in +-``zoom_jitter_s`` seconds, in a
-    ``zoom_p_jitter`` share of rows (``ZOOM_SHIFT`` in the batch; drawn from the caller's
-    generator, so a run is reproducible on any device)."""
+class Spec2dAugment:
+    """Training only: the waveform transforms (``wave``, may be None), then, drawn from the
+    caller's generator (a run is reproducible on any device): each row's zoom centre moved
+    by a whole number of samples uniform in +-``zoom_jitter_s`` seconds in a
+    ``zoom_p_jitter`` share of rows (``ZOOM_SHIFT``); 1..``pair_drop_max`` distinct pairs
+    of a ``pair_drop_p`` share of rows zeroed on the canvas (``PAIR_DROP``)."""
 
     def __init__(self, wave, spec: Spec2dConfig, raw: RawEegConfig) -> None:
-        self.wave = wave
-        self.max_shift = int(round(spec.zoom_jitter_s * raw.rate_hz))
-        self.p = spec.zoom_p_jitter
+        self.wave, self.spec = wave, spec
+        self.max_shift = int(round(spec.zoom_jitter_s * raw.rate_hz)) if spec.zoom_s > 0 else 0
 
     def __call__(
         self, batch: dict[str, torch.Tensor], y: torch.Tensor, gen: torch.Generator
     ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         if self.wave is not None:
             batch, y = self.wave(batch, y, gen)
-        b = batch[INPUT].shape[0]
-        shift = torch.randint(-self.max_shift, self.max_shift + 1, (b,), generator=gen)
-        shift = shift * (torch.rand(b, generator=gen) < self.p)
-        return {**batch, ZOOM_SHIFT: shift.to(batch[INPUT].device)}, y
+        sp, x = self.spec, batch[INPUT]
+        b, p = x.shape[:2]
+        out = dict(batch)
+        if self.max_shift > 0 and sp.zoom_p_jitter > 0:
+            shift = torch.randint(-self.max_shift, self.max_shift + 1, (b,), generator=gen)
+            out[ZOOM_SHIFT] = (shift * (torch.rand(b, generator=gen) < sp.zoom_p_jitter)).to(
+                x.device
+            )
+        if sp.pair_drop_p > 0 and sp.pair_drop_max > 0:
+            n_drop = torch.randint(1, sp.pair_drop_max + 1, (b, 1), generator=gen)
+            rank = torch.rand(b, p, generator=gen).argsort(dim=1).argsort(dim=1)
+            drop = (rank < n_drop) & (torch.rand(b, 1, generator=gen) < sp.pair_drop_p)
+            out[PAIR_DROP] = drop.to(x.device)
+        return out, y
 
 
 def inputs(cfg: Config) -> list[str]:
@@ -278,13 +293,15 @@ def inputs(cfg: Config) -> list[str]:
 
 def batch_augment(cfg: Config):
     """The waveform transforms of ``augment.wave`` (hms_kit.inputs.wave_augment), and with
-    ``model.spec2d.zoom_jitter_s`` the zoom's jitter (``ZoomJitter``)."""
+    ``model.spec2d.zoom_jitter_s`` or ``pair_drop_p`` the canvas's own (``Spec2dAugment``)."""
     from hms_kit.inputs.wave_augment import build_wave_augment
 
     wave = build_wave_augment(cfg.augment.wave, cfg.inputs.raw_eeg)
     sp = cfg.model.spec2d
-    if sp.zoom_jitter_s > 0 and sp.zoom_s > 0 and sp.zoom_p_jitter > 0:
-        return ZoomJitter(wave, sp, cfg.inputs.raw_eeg)
+    if (sp.zoom_jitter_s > 0 and sp.zoom_s > 0 and sp.zoom_p_jitter > 0) or (
+        sp.pair_drop_p > 0 and sp.pair_drop_max > 0
+    ):
+        return Spec2dAugment(wave, sp, cfg.inputs.raw_eeg)
     return wave
 
 
