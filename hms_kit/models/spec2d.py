@@ -186,7 +186,7 @@ class Spec2dNet(nn.Module):
                 spec.fmin,
                 spec.fmax,
                 rate,
-            )  # fmt: skip
+            )
             if spec.zoom_s > 0
             else None
         )
