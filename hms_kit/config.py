@@ -586,6 +586,11 @@ def validate(cfg: Config) -> None:
     ):
         if value not in allowed:
             raise ConfigError(f"model.spec2d.{key} must be one of {list(allowed)}, got {value!r}")
+    if sp.scale_uv <= 0 or sp.top_db < 0 or not 0 <= sp.zoom_cut < 0.5:
+        raise ConfigError(
+            "model.spec2d: need scale_uv > 0, top_db >= 0 and 0 <= zoom_cut < 0.5, got "
+            f"{sp.scale_uv}, {sp.top_db}, {sp.zoom_cut}"
+        )
     e = cfg.model.eeg1d
     if e.topology not in EEG1D_TOPOLOGIES:
         raise ConfigError(

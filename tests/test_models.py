@@ -424,6 +424,9 @@ def test_spec2d_switches_are_checked():
             load_config("spec2d", [f"model.spec2d.{key}={bad}"])
     with pytest.raises(ConfigError, match="train.grad_accum must be >= 1"):
         load_config("spec2d", ["train.grad_accum=0"])
+    for bad in ("scale_uv=0", "top_db=-1", "zoom_cut=0.5"):
+        with pytest.raises(ConfigError, match="need scale_uv > 0, top_db >= 0"):
+            load_config("spec2d", [f"model.spec2d.{bad}"])
 
 
 # the full-size step takes ~80 s and ~7 GB on one CPU thread: the slow tier runs it, `make
