@@ -4,8 +4,8 @@ A run writes its resolved config (``config.yaml``) beside its outputs, so a resu
 traced back to the settings that made it. Named configs ship inside the package
 (``hms_kit/configs/<name>.yaml``): ``default`` is the fast CPU setting `make demo` uses,
 ``seed`` the design document's full setting, ``kaggle`` the one the kernels run,
-``kaggle-eeg1d`` the 4th place's EfficientNet1d recipe for Kaggle's GPUs, ``kaggle-spec2d``
-the 3rd place's best 2D model.
+``kaggle-eeg1d`` and ``kaggle-timm2d`` the 4th place's EfficientNet1d and 2D recipes for
+Kaggle's GPUs, ``kaggle-spec2d`` the 3rd place's best 2D model.
 """
 
 from __future__ import annotations
@@ -41,19 +41,32 @@ class DataConfig:
 
 @dataclass
 class KaggleSpecConfig:
-    """Kaggle spectrogram transform: clip to [exp(clip_low), exp(clip_high)], log, standardise."""
+    """Kaggle spectrogram transform (hms_kit.inputs.kaggle_spec).
+
+    ``scale``: ``standardize`` (clip to [exp(clip_low), exp(clip_high)], log, standardise over
+    the window) or ``db_max`` (dB relative to the window's maximum, floored ``top_db`` below
+    it, mapped to [-1, 1]). ``crop_s``: the central crop_s seconds of the 600-s window,
+    stretched over the panel's 256 columns (0: the central 256 rows, 512 s, no stretch).
+    """
 
     clip_low: float = -4.0
     clip_high: float = 8.0
     eps: float = 1e-6
+    scale: str = "standardize"
+    top_db: float = 80.0
+    crop_s: float = 0.0
 
 
 @dataclass
 class EegSpecConfig:
-    """EEG spectrogram of each bipolar pair, averaged within its chain (see inputs.eeg_spec).
+    """EEG spectrogram of each bipolar pair (see inputs.eeg_spec).
 
     kind: ``mel`` (log-power mel) or ``stft`` (log-power STFT bins between fmin and fmax).
     Frequencies in Hz; n_fft, win_length and hop in samples at 200 Hz (hop 0 = fit 256 frames).
+    per_pair: False averages the 4 pairs of a chain into its panel; True keeps every pair,
+    the chain's panel a 2 x 2 grid of its pairs (64 rows x 128 columns each).
+    scale: ``standardize`` (log10, standardised over the window) or ``db_max`` (dB relative
+    to the window's maximum over all pairs, floored ``top_db`` below it, mapped to [-1, 1]).
     """
 
     kind: str = "mel"
@@ -68,6 +81,9 @@ class EegSpecConfig:
     band_high: float = 20.0
     band_order: int = 4
     clip_uv: float = 1024.0
+    per_pair: bool = False
+    scale: str = "standardize"
+    top_db: float = 80.0
 
 
 @dataclass
@@ -350,6 +366,7 @@ class PredictConfig:
 
 TARGET_POPULATIONS = ("kaggle_hq", "all_rows")
 SAMPLERS = ("rows", "per_eeg")
+SPEC_SCALES = ("standardize", "db_max")
 EEG1D_TOPOLOGIES = ("mixed", "chain")
 AVERAGES = ("logit", "prob")
 SPEC2D_CHANNELS, SPEC2D_ZOOMS, POOLS = ("single", "derived"), ("append", "inside"), ("avg", "gem")
@@ -564,6 +581,20 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"data.row_mode must be all, per_eeg or dedup, got {cfg.data.row_mode!r}")
     if cfg.inputs.eeg.kind not in ("mel", "stft"):
         raise ConfigError(f"inputs.eeg.kind must be mel or stft, got {cfg.inputs.eeg.kind!r}")
+    for part in ("eeg", "kaggle"):
+        spec = getattr(cfg.inputs, part)
+        if spec.scale not in SPEC_SCALES:
+            raise ConfigError(
+                f"inputs.{part}.scale must be one of {list(SPEC_SCALES)}, got {spec.scale!r}"
+            )
+        if spec.top_db <= 0:
+            raise ConfigError(f"inputs.{part}.top_db must be > 0, got {spec.top_db}")
+    crop = cfg.inputs.kaggle.crop_s
+    if crop and not 2 * schema.SPEC_ROW_S <= crop <= schema.SPEC_WINDOW_S:
+        raise ConfigError(
+            f"inputs.kaggle.crop_s must be 0 or in [{2 * schema.SPEC_ROW_S}, "
+            f"{schema.SPEC_WINDOW_S}] s, got {crop}"
+        )
     if cfg.inputs.wavelet.variant not in ("dwt_stats", "cwt"):
         raise ConfigError(
             f"inputs.wavelet.variant must be dwt_stats or cwt, got {cfg.inputs.wavelet.variant!r}"

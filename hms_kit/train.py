@@ -298,6 +298,7 @@ def _stage_settings(cfg: Config, fold: int, stage: int) -> StageSettings:
 def train_fold(ctx: FoldContext, resume: bool = False) -> dict[str, Any]:
     """Train one fold (one or two stages) and write its OOF predictions; returns its summary."""
     from hms_kit.inputs.augment import build_augment
+    from hms_kit.inputs.registry import time_cells
 
     cfg, log = ctx.cfg, logger()
     ctx.ckpt_dir.mkdir(parents=True, exist_ok=True)
@@ -326,7 +327,9 @@ def train_fold(ctx: FoldContext, resume: bool = False) -> dict[str, Any]:
     if cfg.train.channels_last and hasattr(model, "channels_last"):
         model = model.to(memory_format=torch.channels_last)
         model.channels_last = True
-    panel_aug = build_augment(cfg.augment, len(cfg.inputs.modalities))
+    mods = list(cfg.inputs.modalities)
+    cells = time_cells(mods, cfg.inputs)
+    panel_aug = build_augment(cfg.augment, len(mods), time_cells=[cells[m] for m in mods])
     batch_aug = get_family(cfg.model.family).batch_augment(cfg)
     all_lrs: dict[int, list[float]] = {}
     summary: dict[str, Any] = {"fold": ctx.fold}

@@ -384,7 +384,7 @@ def test_spec2d_defaults_keep_todays_model():
             "pair_drop_p")  # fmt: skip
     switches = lambda sp: tuple(getattr(sp, k) for k in keys)  # noqa: E731
     assert switches(Spec2dConfig()) == ("single", "append", 0.0, "avg", 0.0, 1.0, 0.0, 0.0)
-    for name in ("default", "spec2d", "kaggle", "kaggle-eeg1d", "eeg1d", "seed"):
+    for name in ("default", "spec2d", "kaggle", "kaggle-eeg1d", "kaggle-timm2d", "eeg1d", "seed"):
         c = load_config(name)
         assert switches(c.model.spec2d) == switches(Spec2dConfig()), name
         assert c.train.grad_accum == 1, name

@@ -315,7 +315,7 @@ def predict_loader(
     """Softmax probabilities ``(n, 6) float64`` for every item of ``loader`` (in order).
 
     ``tta_flip`` averages with the time-reversed inputs (the last axis is time in every
-    input: panels and waveforms).
+    input: panels and waveforms; a model's ``flip_time``, where it has one, reverses them).
     """
     model.eval()
     out = []
@@ -325,8 +325,11 @@ def predict_loader(
         with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
             p = torch.softmax(model(x).float(), dim=1)
             if tta_flip:
+                # a model whose panels hold several images in time knows how to reverse them
                 flipped = (
-                    {k: torch.flip(t, dims=[-1]) for k, t in x.items()}
+                    model.flip_time(x)
+                    if hasattr(model, "flip_time")
+                    else {k: torch.flip(t, dims=[-1]) for k, t in x.items()}
                     if isinstance(x, dict)
                     else torch.flip(x, dims=[-1])
                 )
