@@ -4,8 +4,8 @@ A run writes its resolved config (``config.yaml``) beside its outputs, so a resu
 traced back to the settings that made it. Named configs ship inside the package
 (``hms_kit/configs/<name>.yaml``): ``default`` is the fast CPU setting `make demo` uses,
 ``seed`` the design document's full setting, ``kaggle`` the one the kernels run,
-``kaggle-eeg1d`` and ``kaggle-timm2d`` the 4th place's EfficientNet1d and 2D recipes for Kaggle's
-GPUs.
+``kaggle-eeg1d`` and ``kaggle-timm2d`` the 4th place's EfficientNet1d and 2D recipes for
+Kaggle's GPUs, ``kaggle-spec2d`` the 3rd place's best 2D model.
 """
 
 from __future__ import annotations
@@ -220,6 +220,17 @@ class Spec2dConfig:
     bands from fmin to fmax Hz; the centre ``zoom_s`` seconds again at ``zoom_hop`` /
     ``zoom_win`` (finer time). Canvas: pairs stacked vertically, whole window left, zoom right,
     ``(1, n_pairs * n_mels, frames + zoom_frames)``, resized by ``scale``.
+
+    Issue 20's switches (after the 3rd place's mdl_4; the defaults are today's model):
+    ``scale_uv`` divides the waveforms first; ``top_db`` > 0: power in dB, clipped at
+    ``top_db`` below each row's maximum, not standardised (0: log10, standardised);
+    ``channels`` ``derived``: 3 per pair (x, x - the other pairs' mean, x - the mean of the
+    pairs sharing an electrode with it); ``zoom`` ``inside``: the zoom (its own
+    ``zoom_n_fft``, 0 = n_fft) replaces the ``zoom_cut`` share of the window's columns
+    around its centre; training moves that centre up to +-``zoom_jitter_s`` s in a
+    ``zoom_p_jitter`` share of rows; ``pool`` ``gem``: learnt generalised-mean pooling;
+    ``drop_path``: timm's drop_path_rate; training zeroes 1..``pair_drop_max`` pairs' channels
+    on the canvas in a ``pair_drop_p`` share of rows.
     """
 
     n_fft: int = 128
@@ -232,6 +243,18 @@ class Spec2dConfig:
     zoom_win: int = 32
     zoom_hop: int = 4
     scale: float = 1.0
+    scale_uv: float = 1.0
+    top_db: float = 0.0
+    channels: str = "single"  # single | derived
+    zoom: str = "append"  # append | inside
+    zoom_n_fft: int = 0
+    zoom_cut: float = 0.2
+    zoom_jitter_s: float = 0.0
+    zoom_p_jitter: float = 1.0
+    pool: str = "avg"  # avg | gem
+    drop_path: float = 0.0
+    pair_drop_p: float = 0.0
+    pair_drop_max: int = 8
 
 
 @dataclass
@@ -285,6 +308,7 @@ class TrainConfig:
     batch_size: int = 32
     num_workers: int = -1  # -1: chosen from the machine
     grad_clip: float = 1.0
+    grad_accum: int = 1  # micro-batches of batch_size per optimiser step
     amp: str = "auto"  # auto (fp16 on CUDA, fp32 on CPU) | fp16 | bf16 | off
     vote_weighting: bool = False
     log_every: int = 20
@@ -345,6 +369,7 @@ SAMPLERS = ("rows", "per_eeg")
 SPEC_SCALES = ("standardize", "db_max")
 EEG1D_TOPOLOGIES = ("mixed", "chain")
 AVERAGES = ("logit", "prob")
+SPEC2D_CHANNELS, SPEC2D_ZOOMS, POOLS = ("single", "derived"), ("append", "inside"), ("avg", "gem")
 
 
 @dataclass
@@ -581,6 +606,21 @@ def validate(cfg: Config) -> None:
     if cfg.train.sampler not in SAMPLERS:
         raise ConfigError(
             f"train.sampler must be one of {list(SAMPLERS)}, got {cfg.train.sampler!r}"
+        )
+    if cfg.train.grad_accum < 1:
+        raise ConfigError(f"train.grad_accum must be >= 1, got {cfg.train.grad_accum}")
+    sp = cfg.model.spec2d
+    for key, value, allowed in (
+        ("channels", sp.channels, SPEC2D_CHANNELS),
+        ("zoom", sp.zoom, SPEC2D_ZOOMS),
+        ("pool", sp.pool, POOLS),
+    ):
+        if value not in allowed:
+            raise ConfigError(f"model.spec2d.{key} must be one of {list(allowed)}, got {value!r}")
+    if sp.scale_uv <= 0 or sp.top_db < 0 or not 0 <= sp.zoom_cut < 0.5:
+        raise ConfigError(
+            "model.spec2d: need scale_uv > 0, top_db >= 0 and 0 <= zoom_cut < 0.5, got "
+            f"{sp.scale_uv}, {sp.top_db}, {sp.zoom_cut}"
         )
     e = cfg.model.eeg1d
     if e.topology not in EEG1D_TOPOLOGIES:

@@ -290,6 +290,7 @@ def _stage_settings(cfg: Config, fold: int, stage: int) -> StageSettings:
         seed=t.seed + 1000 * fold + 100 * stage,
         checkpoint=t.checkpoint,
         ema_decay=t.ema_decay,
+        grad_accum=t.grad_accum,
     )
 
 

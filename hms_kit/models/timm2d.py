@@ -74,11 +74,14 @@ class CustomModel(nn.Module):
         n_modalities: int = 1,
         modalities: list[str] | None = None,
         time_cells: dict[str, int] | None = None,
+        drop_path_rate: float = 0.0,
     ) -> None:
         super().__init__()
         kwargs: dict = {"num_classes": len(schema.CLASSES), "in_chans": in_chans}
         if drop_rate:
             kwargs["drop_rate"] = drop_rate
+        if drop_path_rate:  # timm's stochastic depth (issue 20: spec2d's anchor uses 0.2)
+            kwargs["drop_path_rate"] = drop_path_rate
         if weights:
             file = find_weights_file(weights, name)
             kwargs["pretrained_cfg_overlay"] = {"file": str(file)}
