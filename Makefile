@@ -47,7 +47,7 @@ CONFIG_OPTS = $(if $(CONFIG),--config="$(CONFIG)") $(if $(CONFIGS),--configs="$(
 PUBLISH_OPTS = --build-dir $(KAGGLE_BUILD) --dist-dir $(DIST) --dataset-slug $(DATASET_SLUG) \
 	--weights-dataset "$(WEIGHTS_DATASET)" $(if $(DRY_RUN),--dry-run)
 
-.PHONY: help setup demo test test-slow test-compat lint format wheel bench bench-scale clean push-dataset push-kernel wait pull status submit
+.PHONY: help setup demo test test-slow test-compat lint format wheel bench bench-scale bench-quality clean push-dataset push-kernel wait pull status submit
 
 help:
 	@echo "make demo   - the whole story on the embedded synthetic competition"
@@ -55,6 +55,7 @@ help:
 	@echo "make test-slow - the slow tier (pytest -m slow: long end-to-end runs; CI runs it too)"
 	@echo "make test-compat - the fast suite at the oldest supported versions (tests/compat/floor.txt)"
 	@echo "make bench-scale [SCALE=300,1200,4800] [SCALE_WORK=dir] - cost at scale -> BENCHMARKS.md"
+	@echo "make bench-quality [QUALITY_PLAN='300:13,14 1200:13'] [QUALITY_ARGS=--report-only] - learning curves"
 	@echo "make lint | wheel | bench | push-dataset | push-kernel [KERNEL=train|infer] [FOLDS=0,1]"
 	@echo "     [CONFIG=seed | CONFIGS=default,seed]"
 	@echo "     [ACCELERATOR=NvidiaTeslaT4] [TIMEOUT=s] [RESUME=1] [PIN_TRAIN=1] | wait | pull | status | submit"
@@ -87,6 +88,18 @@ SCALE_ARGS ?=
 bench-scale: $(STAMP)
 	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) -m hms_kit bench --scale $(SCALE) --out $(BENCH_OUT) \
 		$(if $(SCALE_WORK),--work-dir $(SCALE_WORK)) $(SCALE_ARGS)
+
+# Learning curves (issue 21): each family's CPU config on synthetic competitions of growing
+# size and several generator seeds -> the "6 learning curves" section of BENCHMARKS.md and
+# benchmarks/learning_curve.png. Hours of CPU; resumable (finished runs in QUALITY_WORK are
+# kept): run nothing else beside it. QUALITY_PLAN='300:13,14 1200:13' chooses the points;
+# QUALITY_ARGS=--report-only renders what has finished.
+QUALITY_WORK ?= bench_quality
+QUALITY_PLAN ?=
+QUALITY_ARGS ?=
+bench-quality: $(STAMP)
+	$(PY) -m hms_kit bench --quality --out $(BENCH_OUT) --work-dir $(QUALITY_WORK) \
+		$(if $(QUALITY_PLAN),--plan "$(QUALITY_PLAN)") $(QUALITY_ARGS)
 
 # The fast suite: every test not marked slow (pyproject.toml's markers). The slow tier holds
 # the long end-to-end runs; CI (.ci/run) runs both.

@@ -4,7 +4,8 @@ A run writes its resolved config (``config.yaml``) beside its outputs, so a resu
 traced back to the settings that made it. Named configs ship inside the package
 (``hms_kit/configs/<name>.yaml``): ``default`` is the fast CPU setting `make demo` uses,
 ``seed`` the design document's full setting, ``kaggle`` the one the kernels run,
-``kaggle-eeg1d`` the 4th place's EfficientNet1d recipe for Kaggle's GPUs.
+``kaggle-eeg1d`` and ``kaggle-timm2d`` the 4th place's EfficientNet1d and 2D recipes for
+Kaggle's GPUs, ``kaggle-spec2d`` the 3rd place's best 2D model.
 """
 
 from __future__ import annotations
@@ -40,19 +41,32 @@ class DataConfig:
 
 @dataclass
 class KaggleSpecConfig:
-    """Kaggle spectrogram transform: clip to [exp(clip_low), exp(clip_high)], log, standardise."""
+    """Kaggle spectrogram transform (hms_kit.inputs.kaggle_spec).
+
+    ``scale``: ``standardize`` (clip to [exp(clip_low), exp(clip_high)], log, standardise over
+    the window) or ``db_max`` (dB relative to the window's maximum, floored ``top_db`` below
+    it, mapped to [-1, 1]). ``crop_s``: the central crop_s seconds of the 600-s window,
+    stretched over the panel's 256 columns (0: the central 256 rows, 512 s, no stretch).
+    """
 
     clip_low: float = -4.0
     clip_high: float = 8.0
     eps: float = 1e-6
+    scale: str = "standardize"
+    top_db: float = 80.0
+    crop_s: float = 0.0
 
 
 @dataclass
 class EegSpecConfig:
-    """EEG spectrogram of each bipolar pair, averaged within its chain (see inputs.eeg_spec).
+    """EEG spectrogram of each bipolar pair (see inputs.eeg_spec).
 
     kind: ``mel`` (log-power mel) or ``stft`` (log-power STFT bins between fmin and fmax).
     Frequencies in Hz; n_fft, win_length and hop in samples at 200 Hz (hop 0 = fit 256 frames).
+    per_pair: False averages the 4 pairs of a chain into its panel; True keeps every pair,
+    the chain's panel a 2 x 2 grid of its pairs (64 rows x 128 columns each).
+    scale: ``standardize`` (log10, standardised over the window) or ``db_max`` (dB relative
+    to the window's maximum over all pairs, floored ``top_db`` below it, mapped to [-1, 1]).
     """
 
     kind: str = "mel"
@@ -67,6 +81,9 @@ class EegSpecConfig:
     band_high: float = 20.0
     band_order: int = 4
     clip_uv: float = 1024.0
+    per_pair: bool = False
+    scale: str = "standardize"
+    top_db: float = 80.0
 
 
 @dataclass
@@ -225,6 +242,17 @@ class Spec2dConfig:
     bands from fmin to fmax Hz; the centre ``zoom_s`` seconds again at ``zoom_hop`` /
     ``zoom_win`` (finer time). Canvas: pairs stacked vertically, whole window left, zoom right,
     ``(1, n_pairs * n_mels, frames + zoom_frames)``, resized by ``scale``.
+
+    Issue 20's switches (after the 3rd place's mdl_4; the defaults are today's model):
+    ``scale_uv`` divides the waveforms first; ``top_db`` > 0: power in dB, clipped at
+    ``top_db`` below each row's maximum, not standardised (0: log10, standardised);
+    ``channels`` ``derived``: 3 per pair (x, x - the other pairs' mean, x - the mean of the
+    pairs sharing an electrode with it); ``zoom`` ``inside``: the zoom (its own
+    ``zoom_n_fft``, 0 = n_fft) replaces the ``zoom_cut`` share of the window's columns
+    around its centre; training moves that centre up to +-``zoom_jitter_s`` s in a
+    ``zoom_p_jitter`` share of rows; ``pool`` ``gem``: learnt generalised-mean pooling;
+    ``drop_path``: timm's drop_path_rate; training zeroes 1..``pair_drop_max`` pairs' channels
+    on the canvas in a ``pair_drop_p`` share of rows.
     """
 
     n_fft: int = 128
@@ -237,6 +265,18 @@ class Spec2dConfig:
     zoom_win: int = 32
     zoom_hop: int = 4
     scale: float = 1.0
+    scale_uv: float = 1.0
+    top_db: float = 0.0
+    channels: str = "single"  # single | derived
+    zoom: str = "append"  # append | inside
+    zoom_n_fft: int = 0
+    zoom_cut: float = 0.2
+    zoom_jitter_s: float = 0.0
+    zoom_p_jitter: float = 1.0
+    pool: str = "avg"  # avg | gem
+    drop_path: float = 0.0
+    pair_drop_p: float = 0.0
+    pair_drop_max: int = 8
 
 
 @dataclass
@@ -290,6 +330,7 @@ class TrainConfig:
     batch_size: int = 32
     num_workers: int = -1  # -1: chosen from the machine
     grad_clip: float = 1.0
+    grad_accum: int = 1  # micro-batches of batch_size per optimiser step
     amp: str = "auto"  # auto (fp16 on CUDA, fp32 on CPU) | fp16 | bf16 | off
     vote_weighting: bool = False
     log_every: int = 20
@@ -357,8 +398,10 @@ class PredictConfig:
 
 TARGET_POPULATIONS = ("kaggle_hq", "all_rows")
 SAMPLERS = ("rows", "per_eeg")
+SPEC_SCALES = ("standardize", "db_max")
 EEG1D_TOPOLOGIES = ("mixed", "chain")
 AVERAGES = ("logit", "prob")
+SPEC2D_CHANNELS, SPEC2D_ZOOMS, POOLS = ("single", "derived"), ("append", "inside"), ("avg", "gem")
 
 
 @dataclass
@@ -586,6 +629,20 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"data.row_mode must be all, per_eeg or dedup, got {cfg.data.row_mode!r}")
     if cfg.inputs.eeg.kind not in ("mel", "stft"):
         raise ConfigError(f"inputs.eeg.kind must be mel or stft, got {cfg.inputs.eeg.kind!r}")
+    for part in ("eeg", "kaggle"):
+        spec = getattr(cfg.inputs, part)
+        if spec.scale not in SPEC_SCALES:
+            raise ConfigError(
+                f"inputs.{part}.scale must be one of {list(SPEC_SCALES)}, got {spec.scale!r}"
+            )
+        if spec.top_db <= 0:
+            raise ConfigError(f"inputs.{part}.top_db must be > 0, got {spec.top_db}")
+    crop = cfg.inputs.kaggle.crop_s
+    if crop and not 2 * schema.SPEC_ROW_S <= crop <= schema.SPEC_WINDOW_S:
+        raise ConfigError(
+            f"inputs.kaggle.crop_s must be 0 or in [{2 * schema.SPEC_ROW_S}, "
+            f"{schema.SPEC_WINDOW_S}] s, got {crop}"
+        )
     if cfg.inputs.wavelet.variant not in ("dwt_stats", "cwt"):
         raise ConfigError(
             f"inputs.wavelet.variant must be dwt_stats or cwt, got {cfg.inputs.wavelet.variant!r}"
@@ -597,6 +654,21 @@ def validate(cfg: Config) -> None:
     if cfg.train.sampler not in SAMPLERS:
         raise ConfigError(
             f"train.sampler must be one of {list(SAMPLERS)}, got {cfg.train.sampler!r}"
+        )
+    if cfg.train.grad_accum < 1:
+        raise ConfigError(f"train.grad_accum must be >= 1, got {cfg.train.grad_accum}")
+    sp = cfg.model.spec2d
+    for key, value, allowed in (
+        ("channels", sp.channels, SPEC2D_CHANNELS),
+        ("zoom", sp.zoom, SPEC2D_ZOOMS),
+        ("pool", sp.pool, POOLS),
+    ):
+        if value not in allowed:
+            raise ConfigError(f"model.spec2d.{key} must be one of {list(allowed)}, got {value!r}")
+    if sp.scale_uv <= 0 or sp.top_db < 0 or not 0 <= sp.zoom_cut < 0.5:
+        raise ConfigError(
+            "model.spec2d: need scale_uv > 0, top_db >= 0 and 0 <= zoom_cut < 0.5, got "
+            f"{sp.scale_uv}, {sp.top_db}, {sp.zoom_cut}"
         )
     e = cfg.model.eeg1d
     if e.topology not in EEG1D_TOPOLOGIES:

@@ -292,12 +292,14 @@ def schedule_spans(
     (``train.joint_schedule``): each stage's steps are its epochs times its optimiser steps
     an epoch (``steps_per_epoch`` of the rows an epoch draws); a stage without training rows
     has none."""
-    b = ctx.cfg.train.batch_size
+    t = ctx.cfg.train
     steps = []
     for _, scfg in stages:
         train_idx, _ = _fold_indices(ctx, scfg.min_votes)
         n = epoch_rows(len(train_idx), _train_groups(ctx, train_idx))
-        steps.append(scfg.epochs * steps_per_epoch(n, b) if len(train_idx) else 0)
+        steps.append(
+            scfg.epochs * steps_per_epoch(n, t.batch_size, t.grad_accum) if len(train_idx) else 0
+        )
     first = np.concatenate([[0], np.cumsum(steps)[:-1]])
     total = int(sum(steps))
     return {stage: (int(f), total) for (stage, _), f in zip(stages, first, strict=True)}
@@ -330,6 +332,7 @@ def _stage_settings(cfg: Config, fold: int, stage: int) -> StageSettings:
         seed=t.seed + 1000 * fold + 100 * stage,
         checkpoint=t.checkpoint,
         ema_decay=t.ema_decay,
+        grad_accum=t.grad_accum,
     )
 
 
@@ -337,6 +340,7 @@ def _stage_settings(cfg: Config, fold: int, stage: int) -> StageSettings:
 def train_fold(ctx: FoldContext, resume: bool = False) -> dict[str, Any]:
     """Train one fold (one or two stages) and write its OOF predictions; returns its summary."""
     from hms_kit.inputs.augment import build_augment
+    from hms_kit.inputs.registry import time_cells
 
     cfg, log = ctx.cfg, logger()
     ctx.ckpt_dir.mkdir(parents=True, exist_ok=True)
@@ -365,7 +369,9 @@ def train_fold(ctx: FoldContext, resume: bool = False) -> dict[str, Any]:
     if cfg.train.channels_last and hasattr(model, "channels_last"):
         model = model.to(memory_format=torch.channels_last)
         model.channels_last = True
-    panel_aug = build_augment(cfg.augment, len(cfg.inputs.modalities))
+    mods = list(cfg.inputs.modalities)
+    cells = time_cells(mods, cfg.inputs)
+    panel_aug = build_augment(cfg.augment, len(mods), time_cells=[cells[m] for m in mods])
     batch_aug = get_family(cfg.model.family).batch_augment(cfg)
     all_lrs: dict[int, list[float]] = {}
     summary: dict[str, Any] = {"fold": ctx.fold}

@@ -29,10 +29,12 @@ README = (REPO / "README.md").read_text()
 VOTES = list(schema.VOTE_COLUMNS)
 
 # README commands run end to end by another test file (command -> where).
+# (experiment --competition A,B: test_experiment.py::test_experiment_over_two_competitions_resumes)
 COVERED_ELSEWHERE = {
     "experiment": "test_pipeline.py::test_experiment_resumes",
     "demo": "test_kernels.py::test_demo_runs_both_kernels_and_scores",
-    "bench": "test_bench.py (make bench), test_bench_scale.py (bench --scale)",
+    "bench": "test_bench.py (make bench), test_bench_scale.py (bench --scale), "
+    "test_quality.py (bench --quality)",
 }
 
 
@@ -340,6 +342,47 @@ def test_compare_prints_each_runs_kl_and_the_interval(cnn_run, baseline_run, tmp
     row = next(line for line in lines if line.strip().startswith("all "))
     assert f"A {a['kl_all']:.4f}" in row and f"B {b['kl_all']:.4f}" in row
     assert printed.last() == f"wrote {table}"
+
+
+def test_compare_over_competitions(cnn_run, baseline_run, tmp_path):
+    """``compare EXP EXP --run A:B`` (an experiment's layout: a subfolder per competition,
+    a run folder per grid row) and ``compare --pairs A1:B1,A2:B2``: the same table; each
+    competition's row is ``compare``'s with seed + i, the mean row their mean. Both
+    "competitions" here are the shared one: the same difference, an sd of 0 over them."""
+    exp = tmp_path / "exp"
+    for c in ("c1", "c2"):
+        (exp / c).mkdir(parents=True)
+        (exp / c / "cnn").symlink_to(cnn_run.path, target_is_directory=True)
+        (exp / c / "base").symlink_to(baseline_run.path, target_is_directory=True)
+    csv = tmp_path / "across.csv"
+    printed = ok(run_command("compare", exp, exp, "--run", "cnn:base", "--resamples", 200,
+                             "--seed", 3, "--csv", csv))  # fmt: skip
+    assert printed.out.splitlines()[:2] == [f"A = {exp / '<competition>' / 'cnn'}",
+                                            f"B = {exp / '<competition>' / 'base'}"]  # fmt: skip
+    table = pd.read_csv(csv)
+    single = tmp_path / "single.csv"
+    for i, c in enumerate(("c1", "c2")):
+        ok(run_command("compare", cnn_run.path, baseline_run.path, "--resamples", 200,
+                       "--seed", 3 + i, "--csv", single))  # fmt: skip
+        alone = pd.read_csv(single)
+        cols = ["population", "n_rows", "kl_a", "kl_b", "diff", "low", "high", "tie"]
+        mine = table.loc[table["competition"] == c, cols].reset_index(drop=True)
+        pd.testing.assert_frame_equal(mine, alone[cols])  # NaN where a population is empty
+    mean = table[(table["competition"] == "mean") & (table["population"] == "all")].iloc[0]
+    a = json.loads((cnn_run.path / "scores.json").read_text())["kl_all"]
+    b = json.loads((baseline_run.path / "scores.json").read_text())["kl_all"]
+    assert mean["kl_a"] == pytest.approx(a) and mean["diff"] == pytest.approx(b - a)
+    assert mean["sd_diff"] == pytest.approx(0, abs=1e-12) and mean["competitions"] == 2
+    assert mean["low"] <= mean["diff"] <= mean["high"]
+    line = next(ln for ln in printed.out.splitlines() if ln.strip().startswith("mean of 2"))
+    assert f"B-A {b - a:+.4f} +- 0.0000 [{mean['low']:+.4f}, {mean['high']:+.4f}]" in line
+    pairs = f"{exp / 'c1' / 'cnn'}:{baseline_run.path},{exp / 'c2' / 'cnn'}:{baseline_run.path}"
+    ok(run_command("compare", "--pairs", pairs, "--resamples", 200, "--seed", 3, "--csv", csv))
+    by_pairs = pd.read_csv(csv)
+    assert by_pairs["competition"].unique().tolist() == ["c1-cnn", "c2-cnn", "mean"]
+    np.testing.assert_allclose(by_pairs["high"], table["high"])
+    bad = run_command("compare", exp, exp, "--run", "cnn:nosuch")
+    assert bad.rc == 2 and "nosuch" in bad.err and "Traceback" not in bad.err
 
 
 def test_predict_blend_applies_the_blend_to_each_members_prediction(

@@ -39,6 +39,10 @@ def test_yaml_and_overrides(tmp_path):
         ("train.two_stage=maybe", "must be true or false"),
         ("novalue", "is not key=value"),
         ("data.high_vote_threshold=4", "high_vote_threshold must be at least 5"),
+        ("inputs.eeg.scale=db", "inputs.eeg.scale must be one of"),
+        ("inputs.kaggle.top_db=0", "inputs.kaggle.top_db must be > 0"),
+        ("inputs.kaggle.crop_s=1", "inputs.kaggle.crop_s must be 0 or in"),
+        ("inputs.kaggle.crop_s=700", "inputs.kaggle.crop_s must be 0 or in"),
     ],
 )
 def test_bad_overrides(override, message):

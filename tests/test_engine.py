@@ -268,3 +268,71 @@ def test_all_rows_validation_scores_each_eegs_mean_like_the_grader():
     mean[:2] = probs[:2].mean(axis=0)  # eeg 7's two rows get one prediction
     assert score(probs) == pytest.approx(kl_score(t[val], mean))
     assert score(probs) > kl_score(t[val], probs)
+
+
+def _accum_epoch(batch: int, accum: int, n_rows: int = 16, clip: float = 1e3, seed: int = 0):
+    torch.manual_seed(0)
+    model = ToyModel()
+    opt, sched = make_optimizer(
+        model, StageConfig(epochs=1, max_lr=5e-2), steps_per_epoch(n_rows, batch, accum)
+    )
+    scaler = torch.amp.GradScaler("cuda", enabled=False)
+    steps = []
+    loader = make_loader(ToyData(n_rows), batch, True, seed, torch.device("cpu"), 0)
+    res = train_one_epoch(model, loader, opt, sched, scaler, torch.device("cpu"),
+                          grad_clip=clip, on_step=steps.append, grad_accum=accum)  # fmt: skip
+    return model, res, steps
+
+
+@pytest.mark.parametrize("clip", [1e3, 0.05])
+def test_grad_accumulation_steps_like_one_batch_of_the_group(clip):
+    """Batches of 4 accumulated 2 at a time take the steps of batches of 8 (the same rows:
+    the order is a function of the seed): the same gradient, clipped alike, the same
+    schedule; the loss and rows per step are the group's."""
+    big, res_big, steps_big = _accum_epoch(8, 1, clip=clip)
+    acc, res_acc, steps_acc = _accum_epoch(4, 2, clip=clip)
+    torch.testing.assert_close(acc.lin.weight, big.lin.weight)
+    torch.testing.assert_close(acc.lin.bias, big.lin.bias)
+    assert res_acc.lrs == pytest.approx(res_big.lrs) and len(res_acc.lrs) == 2
+    assert res_acc.train_loss == pytest.approx(res_big.train_loss)
+    assert [s.step for s in steps_acc] == [0, 1] and [s.n_rows for s in steps_acc] == [8, 8]
+    assert [s.loss for s in steps_acc] == pytest.approx([s.loss for s in steps_big])
+    assert [s.grad_norm for s in steps_acc] == pytest.approx([s.grad_norm for s in steps_big])
+    # without accumulation batches of 4 step twice as often and end elsewhere
+    small, res_small, _ = _accum_epoch(4, 1, clip=clip)
+    assert len(res_small.lrs) == 4 and not torch.allclose(small.lin.weight, big.lin.weight)
+
+
+def test_grad_accumulation_steps_on_a_last_smaller_group():
+    """5 batches, 3 per step: 2 steps (3 + 2 batches), the schedule sized for them; the last
+    step's gradient is the mean over its 2 batches."""
+    assert steps_per_epoch(20, 4, 3) == 2 and steps_per_epoch(20, 4) == 5
+    assert steps_per_epoch(3, 8, 2) == 1
+    model, res, steps = _accum_epoch(4, 3, n_rows=20)
+    assert len(res.lrs) == 2 and [s.n_rows for s in steps] == [12, 8]
+    # the same epoch as 2 hand-made steps: rows 0-11 then 12-19 of the seeded order
+    torch.manual_seed(0)
+    ref = ToyModel()
+    opt, sched = make_optimizer(ref, StageConfig(epochs=1, max_lr=5e-2), 2)
+    ds = ToyData(20)
+    order = list(make_loader(ds, 4, True, 0, torch.device("cpu"), 0).sampler)
+    for rows in (order[:12], order[12:]):
+        x = torch.stack([ds[i][0]["x"] for i in rows])
+        y = torch.stack([ds[i][1] for i in rows])
+        opt.zero_grad()
+        kl_loss(ref({"x": x}), y).backward()
+        torch.nn.utils.clip_grad_norm_(ref.parameters(), 1e3)
+        opt.step()
+        sched.step()
+    torch.testing.assert_close(model.lin.weight, ref.lin.weight)
+
+
+def test_a_stage_with_grad_accumulation_sizes_its_schedule_in_optimiser_steps(tmp_path):
+    torch.manual_seed(0)
+    ck = StageCheckpoints(tmp_path / "best.pt", tmp_path / "last.pt", META)
+    settings = StageSettings(name="s", stage=1, batch_size=4, num_workers=0, grad_accum=2)
+    res = run_stage(ToyModel(), StageConfig(epochs=2, max_lr=5e-2), settings, ToyData(64),
+                    ToyData(16, seed=1), torch.device("cpu"), ck)  # fmt: skip
+    assert len(res.lrs) == 2 * 8  # 16 batches an epoch, 2 per step
+    # OneCycleLR ran its whole course: the last rate is near its final value
+    assert res.lrs[-1] < res.lrs[0]

@@ -110,3 +110,16 @@ def test_shape_dtype_kept_and_input_untouched():
     out = build_augment(cfg, 3)(x)
     assert out.shape == x.shape and out.dtype == np.float32 and out.flags.c_contiguous
     np.testing.assert_array_equal(x, before)
+
+
+def test_time_flip_reverses_each_per_pair_cell_in_place():
+    """Issue 20: eeg's per-pair panels hold 2 cells side by side in time; a time flip reverses
+    each cell and leaves the cells (pairs) where they are; the other modality flips whole."""
+    x = stack(2)
+    out = build_augment(only(p_time_flip=1.0), 2, time_cells=[1, 2])(x)
+    np.testing.assert_array_equal(out[:4], x[:4, :, ::-1])
+    half = schema.PANEL_W // 2
+    np.testing.assert_array_equal(out[4:, :, :half], x[4:, :, half - 1 :: -1])
+    np.testing.assert_array_equal(out[4:, :, half:], x[4:, :, : half - 1 : -1])
+    with pytest.raises(ValueError, match="one count per modality"):
+        build_augment(only(p_time_flip=1.0), 2, time_cells=[2])

@@ -1,4 +1,5 @@
-"""EEG spectrogram panels: real windows, batching, NaN, chain averaging, frequency rows, GPU."""
+"""EEG spectrogram panels: real windows, batching, NaN, chain averaging, frequency rows, GPU,
+per-pair panels and the dB scale."""
 
 from __future__ import annotations
 
@@ -14,11 +15,14 @@ from hms_kit.config import EegSpecConfig
 from hms_kit.data.readers import eeg_window, read_eeg
 from hms_kit.inputs.eeg_spec import (
     chain_power_batch,
+    db_relative_to_max,
     eeg_panels,
     eeg_panels_batch,
     fill_nan,
     frequency_matrix,
     frequency_rows_hz,
+    pair_grid,
+    pair_power_batch,
 )
 
 CFG = EegSpecConfig()
@@ -176,3 +180,69 @@ def test_gpu_matches_cpu(windows):
         gpu = eeg_panels_batch(x.cuda(), cfg)
         assert gpu.device.type == "cuda"
         np.testing.assert_allclose(gpu.cpu().numpy(), cpu.numpy(), atol=2e-3)
+
+
+# ---- per-pair panels (issue 20: the 4th place's canvas of every pair)
+PER_PAIR = dataclasses.replace(
+    CFG, per_pair=True, n_fft=1024, win_length=1024, hop=64, bandpass=False, clip_uv=1e6,
+    scale="db_max",
+)  # fmt: skip
+
+
+def test_pair_power_keeps_each_pair_and_its_chain_mean_is_the_chain_power(windows):
+    x = torch.from_numpy(np.stack(windows[:2]))
+    pairs = pair_power_batch(x, PER_PAIR)
+    chains = chain_power_batch(x, PER_PAIR)
+    assert pairs.shape == (2, 16, 128, 157)  # hop 64: 1 + 10000 // 64 frames
+    np.testing.assert_allclose(
+        pairs.reshape(2, 4, 4, 128, 157).mean(dim=2).numpy(), chains.numpy(), rtol=1e-4,
+        atol=1e-6 * float(chains.max()),
+    )  # fmt: skip
+    # a pair is not its chain's mean: the chain average hid how the pairs differ
+    for p in range(16):
+        assert not np.allclose(pairs[0, p].numpy(), chains[0, p // 4].numpy(), rtol=0.1)
+
+
+def test_per_pair_panels_place_each_pair_in_its_cell_of_the_chain_grid():
+    """A sine on F7 enters LL's Fp1-F7 (pair 0) and F7-T3 (pair 1) only: their cells (grid row
+    0) show it, the cells of T3-T5 and T5-O1 (grid row 1) and the other chains do not."""
+    out = eeg_panels(sine_in(["F7"], 10.0), PER_PAIR)
+    assert out.shape == SHAPE and out.dtype == np.float32
+    assert -1.0 <= out.min() and out.max() <= 1.0
+    freqs = frequency_rows_hz(PER_PAIR)  # 128 mel rows, resized to each cell's 64
+    row = int(np.abs(freqs - 10.0).argmin()) // 2
+    cell = {  # (chain, pair) -> that cell's level at 10 Hz
+        (c, k): out[c, 64 * (k // 2) + row - 1 : 64 * (k // 2) + row + 2,
+                    128 * (k % 2) : 128 * (k % 2 + 1)].mean()
+        for c in range(4) for k in range(4)
+    }  # fmt: skip
+    ll = schema.REGIONS.index("LL")
+    quiet = [v for (c, k), v in cell.items() if (c, k) not in ((ll, 0), (ll, 1))]
+    assert min(cell[ll, 0], cell[ll, 1]) > max(quiet) + 0.3  # 0.3: 12 dB on the [-1, 1] scale
+
+
+def test_per_pair_panels_on_real_eeg_are_the_grid_of_the_pairs(windows):
+    w = windows[3]
+    out = eeg_panels(w, PER_PAIR)
+    assert out.shape == SHAPE and np.isfinite(out).all()
+    db = db_relative_to_max(pair_power_batch(torch.from_numpy(w)[None], PER_PAIR), 80.0)
+    assert float(db.max()) == 1.0 and float(db.min()) >= -1.0
+    cells = torch.nn.functional.interpolate(db, size=(64, 128), mode="bilinear")[0].numpy()
+    for p in range(16):
+        c, k = divmod(p, 4)
+        got = out[c, 64 * (k // 2) : 64 * (k // 2 + 1), 128 * (k % 2) : 128 * (k % 2 + 1)]
+        np.testing.assert_allclose(got, cells[p], atol=1e-6)
+    # the chain-averaged panels at the same settings are another image
+    mean = eeg_panels(w, dataclasses.replace(PER_PAIR, per_pair=False))
+    assert mean.shape == SHAPE and not np.allclose(mean, out, atol=0.05)
+
+
+def test_db_max_maps_the_window_maximum_to_one_and_floors_top_db_below():
+    power = torch.tensor([[[1.0, 10.0, 1e-3, 1e-12]], [[4.0, 4.0, 0.4, 4e-8]]])
+    got = db_relative_to_max(power, top_db=40.0)
+    # dB below the max: 0, 10 -> 20 (floored), 40 -> 40, far below -> 40
+    np.testing.assert_allclose(
+        got.numpy(), [[[0.5, 1.0, -1.0, -1.0]], [[1.0, 1.0, 0.5, -1.0]]], atol=1e-6
+    )
+    with pytest.raises(ValueError, match="16 pairs"):
+        pair_grid(torch.zeros(1, 4, 64, 128))

@@ -9,7 +9,7 @@ import pytest
 from hms_kit import schema
 from hms_kit.config import KaggleSpecConfig
 from hms_kit.data.readers import read_spectrogram, spec_window
-from hms_kit.inputs.kaggle_spec import kaggle_panels, log_and_standardize
+from hms_kit.inputs.kaggle_spec import crop_rows, db_max, kaggle_panels, log_and_standardize
 
 CFG = KaggleSpecConfig()
 
@@ -82,3 +82,39 @@ def test_clip_bounds_follow_the_config():
 def test_wrong_window_shape_is_refused():
     with pytest.raises(ValueError, match="300, 400"):
         kaggle_panels(np.zeros((256, 400), dtype=np.float32), CFG)
+
+
+# ---- issue 20: the central crop and the dB scale (the 4th place's Kaggle input)
+def test_crop_keeps_the_central_seconds_stretched_over_the_columns():
+    """Each window row holds its own index: the 200-s crop's columns run from row 100 (first
+    column) to row 199 (last), rising, and no other row shows."""
+    ramp = np.repeat(np.exp(np.arange(300) / 100.0)[:, None], 400, axis=1).astype(np.float32)
+    assert crop_rows(200.0) == slice(100, 200) and crop_rows(600.0) == slice(0, 300)
+    cfg = KaggleSpecConfig(clip_high=10.0, crop_s=200.0)
+    panels = kaggle_panels(ramp, cfg)
+    img = log_and_standardize(ramp, cfg)[:, 0]  # one value per window row
+    assert panels.shape == (4, schema.PANEL_H, schema.PANEL_W)
+    for r in range(4):
+        band = panels[r, 14:114]
+        np.testing.assert_array_equal(band, np.broadcast_to(band[0], band.shape))
+        t = band[0]
+        assert t[0] == pytest.approx(img[100], abs=1e-6)
+        assert t[-1] == pytest.approx(img[199], abs=1e-6)
+        assert (np.diff(t) >= -1e-7).all() and np.diff(t).max() > 0
+    # the default keeps rows 22..277, one a column
+    np.testing.assert_allclose(kaggle_panels(ramp, KaggleSpecConfig(clip_high=10.0))[0, 14],
+                               img[22:278], atol=1e-6)  # fmt: skip
+    with pytest.raises(ValueError, match="crop_s"):
+        crop_rows(700.0)
+
+
+def test_db_max_scale_of_real_windows(real_dir):
+    for w in real_windows(real_dir)[::4]:
+        got = db_max(w)
+        assert got.shape == w.shape and got.dtype == np.float32
+        ref = 10 * np.log10(np.maximum(np.where(np.isnan(w), np.nanmean(w), w), 1e-10))
+        ref = (np.maximum(ref - ref.max(), -80.0) + 40.0) / 40.0
+        np.testing.assert_allclose(got, ref, atol=1e-5)
+        panels = kaggle_panels(w, KaggleSpecConfig(scale="db_max", crop_s=200.0))
+        assert np.isfinite(panels).all() and -1.0 <= panels.min() and panels.max() <= 1.0
+    assert not db_max(np.full((300, 400), np.nan, np.float32)).any()

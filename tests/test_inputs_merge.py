@@ -10,6 +10,7 @@ import torch
 
 from hms_kit import schema
 from hms_kit.inputs.merge import (
+    flip_time,
     in_chans,
     input_shape,
     merge_batch,
@@ -111,3 +112,15 @@ def test_row_panels_dispatches_by_modality():
         row_panels("eeg", spec_window=sw, cfg=cfg)
     with pytest.raises(ValueError, match="unknown modality"):
         row_panels("audio", eeg_window=ew, cfg=cfg)
+
+
+def test_flip_time_reverses_each_cell_in_place_numpy_and_torch():
+    x = np.arange(2 * 3 * 8, dtype=np.float32).reshape(2, 3, 8)
+    np.testing.assert_array_equal(flip_time(x), x[..., ::-1])
+    two = flip_time(x, 2)
+    np.testing.assert_array_equal(two[..., :4], x[..., 3::-1])
+    np.testing.assert_array_equal(two[..., 4:], x[..., :3:-1])
+    np.testing.assert_array_equal(flip_time(torch.from_numpy(x), 2).numpy(), two)
+    np.testing.assert_array_equal(flip_time(two, 2), x)  # its own inverse
+    with pytest.raises(ValueError, match="3 cells"):
+        flip_time(x, 3)

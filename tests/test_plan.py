@@ -160,3 +160,13 @@ def test_cache_bytes_per_row_are_measured_on_built_entries(tmp_path):
     assert stored <= measured["raw_eeg"] <= stored + 1024
     assert measure_bytes_per_row(load_config("baseline"), comp, tmp_path / "cache") == {}
     assert scale_bytes(measured["raw_eeg"], schema.FULL_TRAIN_ROWS) / GB > 1.0
+
+
+def test_kaggle_spec2d_plans_one_stage_of_16_epochs_on_rows_with_more_than_8_votes():
+    """The packaged kaggle-spec2d: dedup rows, 5 folds, only stage 1 (two_stage off) on
+    rows with >= 9 votes, as the anchor's > 8."""
+    cfg = load_config("kaggle-spec2d")
+    (s1,) = stage_plans(cfg)
+    assert s1.stage == 1 and s1.epochs == 16
+    assert s1.samples == round(schema.FULL_DEDUP_ROWS * 4 / 5 * vote_share(9))
+    assert s1.val_samples == round(schema.FULL_DEDUP_ROWS / 5 * vote_share(9))

@@ -45,6 +45,31 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=None,
         help="scale: render the section from a --scale-json file instead of measuring",
     )
+    p.add_argument(
+        "--quality",
+        action="store_true",
+        help="learning curves instead (issue 21): each family's CPU config at the --plan's "
+        "sizes and seeds; writes the '6 learning curves' section of --out and "
+        "benchmarks/learning_curve.png; resumable in --work-dir",
+    )
+    p.add_argument(
+        "--plan",
+        default=None,
+        help="quality: 'N:SEEDS[:FAMILIES] ...', e.g. '300:13,14 1200:13:baseline,eeg1d' "
+        "(default: the issue's plan, hms_kit.tools.quality.DEFAULT_PLAN)",
+    )
+    p.add_argument("--threads", type=int, default=2, help="quality: torch threads per run")
+    p.add_argument(
+        "--report-only",
+        action="store_true",
+        help="quality: the table and plot of the runs finished so far; trains nothing",
+    )
+    p.add_argument(
+        "--figure",
+        type=Path,
+        default=Path("benchmarks/learning_curve.png"),
+        help="quality: the plot (share of the gap closed against N)",
+    )
     add_config_arguments(p)
 
 
@@ -144,6 +169,45 @@ def run_scale_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_quality_command(args: argparse.Namespace) -> int:
+    import os
+    import sys
+
+    from hms_kit.io import atomic_write_csv, atomic_write_text
+    from hms_kit.tools import quality
+
+    try:
+        points = quality.parse_plan(args.plan or quality.DEFAULT_PLAN)
+    except ValueError as exc:
+        print(f"error: --plan: {exc}", file=sys.stderr)
+        return 2
+    work = args.work_dir or Path("bench_quality")
+    command = "python -m hms_kit bench --quality" + (f" --plan '{args.plan}'" if args.plan else "")
+    command += "".join(f" --set {o}" for o in args.overrides)
+    print(f"learning curves: {len(points)} points in {work} (finished runs are kept)", flush=True)
+    try:
+        results = quality.run_plan(
+            work, points, threads=args.threads, overrides=args.overrides,
+            log=lambda line: print(line, flush=True), train=not args.report_only,
+        )  # fmt: skip
+    except RuntimeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    table = quality.summary_table(results)
+    if table.empty:
+        print(f"error: no run of the plan has finished in {work}", file=sys.stderr)
+        return 1
+    atomic_write_csv(work / "learning_curve.csv", table)
+    figure = quality.plot_curves(table, args.figure)
+    rel = os.path.relpath(figure, args.out.resolve().parent)
+    section = quality.render_section(table, command, rel)
+    old = args.out.read_text() if args.out.is_file() else ""
+    atomic_write_text(args.out, quality.splice(old, section))
+    print(section)
+    print(f"wrote {args.out}, {figure} and {work / 'learning_curve.csv'}")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     import tempfile
 
@@ -151,6 +215,8 @@ def run(args: argparse.Namespace) -> int:
     from hms_kit.io import atomic_write_text
     from hms_kit.tools.bench import render, run_benchmarks
 
+    if args.quality:
+        return run_quality_command(args)
     if args.scale or args.from_json:
         return run_scale_command(args)
     if args.config is None:
@@ -167,9 +233,13 @@ def run(args: argparse.Namespace) -> int:
         comp = Competition(tmp)
     report = run_benchmarks(comp, cfg, tiny=args.tiny)
     text = render(report)
-    kept = scale_section(args.out.read_text()) if args.out.is_file() else ""
-    if kept:  # the scale section comes from its own (long) run: keep it
-        text = text.rstrip() + "\n\n" + kept + "\n"
+    from hms_kit.tools.quality import quality_section
+
+    old = args.out.read_text() if args.out.is_file() else ""
+    # the scale and quality sections come from their own (long) runs: keep them
+    for kept in (scale_section(old), quality_section(old)):
+        if kept:
+            text = text.rstrip() + "\n\n" + kept + "\n"
     atomic_write_text(args.out, text)
     print(text)
     print(f"wrote {args.out}")

@@ -168,10 +168,11 @@ def warmup_share(pct_start: float, total_steps: int) -> float:
     return pct_start
 
 
-def steps_per_epoch(n_rows: int, batch_size: int) -> int:
-    """Optimiser steps of one epoch (the loader drops a last partial batch when there is more
-    than one batch)."""
-    return max(1, n_rows // batch_size) if n_rows > batch_size else 1
+def steps_per_epoch(n_rows: int, batch_size: int, grad_accum: int = 1) -> int:
+    """Optimiser steps of one epoch: its batches (the loader drops a last partial batch when
+    there is more than one batch), ``grad_accum`` per step, a last smaller group included."""
+    batches = max(1, n_rows // batch_size) if n_rows > batch_size else 1
+    return -(-batches // grad_accum)
 
 
 def make_optimizer(
@@ -245,10 +246,16 @@ def train_one_epoch(
     on_step: Callable[[StepLog], None] | None = None,
     explain: Callable[..., Exception] | None = None,
     desc: str = "train",
+    grad_accum: int = 1,
 ) -> EpochResult:
     """One pass over ``loader`` (batches ``(inputs, y, votes[, index])``): forward, KL loss,
     backward, clipping, optimiser and scheduler steps. Returns the mean loss and the learning
     rate of every step.
+
+    ``grad_accum`` > 1: one optimiser step per ``grad_accum`` batches (the epoch's last group
+    may be smaller), each batch's loss divided by its group's batch count, so the step's
+    gradient is the group's mean (that of one big batch for equal batches); clipping, the
+    scheduler and ``on_step`` (its loss the group's mean) act per optimiser step.
 
     ``augment`` changes each batch on the device (waveform transforms, mixup), drawing from
     ``generator``. A non-finite loss stops before the step: ``explain(step, inputs, logits,
@@ -260,6 +267,9 @@ def train_one_epoch(
     dtype = amp_dtype(amp, device)
     gen = generator or torch.Generator().manual_seed(0)
     total, n_seen, lrs, t0 = 0.0, 0, [], time.time()
+    accum = max(1, int(grad_accum))
+    n_batches = len(loader) if accum > 1 else 1
+    group_loss, group_rows = 0.0, 0
     bar = progress_bar(loader, desc=desc, leave=False, unit="batch")
     for step, (x, y, v, *rest) in enumerate(bar):
         x, y, v = to_device(x, device), y.to(device), v.to(device)
@@ -275,8 +285,22 @@ def train_one_epoch(
             if explain is not None:
                 raise explain(step, x, logits, y, idx)
             raise NonFiniteBatchError(f"step {step + 1}: the loss is not finite")
-        opt.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
+        n = len(y)
+        total += float(loss.detach()) * n
+        n_seen += n
+        if accum == 1:
+            opt.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+        else:
+            if step % accum == 0:
+                opt.zero_grad(set_to_none=True)
+                group_loss, group_rows = 0.0, 0
+            in_group = min(accum, n_batches - step // accum * accum)
+            scaler.scale(loss / in_group).backward()
+            group_loss += float(loss.detach()) * n
+            group_rows += n
+            if (step + 1) % accum and step + 1 < n_batches:
+                continue
         scaler.unscale_(opt)
         gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
         scaler.step(opt)
@@ -284,11 +308,10 @@ def train_one_epoch(
         lrs.append(float(sched.get_last_lr()[0]))
         if sched.last_epoch + 1 < sched.total_steps:
             sched.step()
-        n = len(y)
-        total += float(loss.detach()) * n
-        n_seen += n
         if on_step is not None:
-            on_step(StepLog(step, float(loss.detach()), lrs[-1], float(gnorm), n))
+            st_loss, st_rows = (float(loss.detach()), n) if accum == 1 else (
+                group_loss / max(group_rows, 1), group_rows)  # fmt: skip
+            on_step(StepLog(step // accum, st_loss, lrs[-1], float(gnorm), st_rows))
     bar.close()
     return EpochResult(total / max(n_seen, 1), n_seen, lrs, time.time() - t0)
 
@@ -305,7 +328,8 @@ def predict_loader(
     """Softmax probabilities ``(n, 6) float64`` for every item of ``loader`` (in order).
 
     ``tta_flip`` / ``tta_mirror`` average over the time-reversed and / or left-right mirrored
-    inputs too (``hms_kit.inputs.tta``): the mean probability of 1, 2 or 4 passes.
+    inputs too (``hms_kit.inputs.tta``): the mean probability of 1, 2 or 4 passes. The last
+    axis is time in every input; a model's ``flip_time``, where it has one, reverses them.
     """
     from hms_kit.inputs.tta import tta_views
 
@@ -315,7 +339,8 @@ def predict_loader(
     for x, *_ in loader:
         x = to_device(x, device) if isinstance(x, dict) else x.to(device, non_blocking=True)
         with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
-            views = tta_views(x, tta_flip, tta_mirror)
+            # a model whose panels hold several images in time knows how to reverse them
+            views = tta_views(x, tta_flip, tta_mirror, getattr(model, "flip_time", None))
             p = torch.softmax(model(views[0]).float(), dim=1)
             for v in views[1:]:
                 p = p + torch.softmax(model(v).float(), dim=1)

@@ -106,6 +106,7 @@ class StageSettings:
     seed: int = 0
     checkpoint: str = "best"  # "best": lowest validation loss; "last": the stage's last epoch
     ema_decay: float = 0.0  # > 0: an EMA of the weights is evaluated and saved (``WeightEma``)
+    grad_accum: int = 1  # batches per optimiser step
 
 
 class WeightEma:
@@ -204,7 +205,7 @@ def run_stage(
     val_loader = make_loader(val_ds, s.eval_batch_size, False, s.seed, device, s.num_workers)
     n_epoch = epoch_rows(len(train_ds), train_groups)
     opt, sched = make_optimizer(
-        model, scfg, steps_per_epoch(n_epoch, s.batch_size), span=schedule_span
+        model, scfg, steps_per_epoch(n_epoch, s.batch_size, s.grad_accum), span=schedule_span
     )
     dtype = amp_dtype(s.amp, device)
     scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
@@ -255,7 +256,7 @@ def run_stage(
             augment=augment, generator=torch.Generator().manual_seed(s.seed + epoch),
             on_step=on_step,
             explain=(lambda *a, epoch=epoch: explain(epoch, *a)) if explain else None,
-            desc=f"{s.name} e{epoch}",
+            desc=f"{s.name} e{epoch}", grad_accum=s.grad_accum,
         )  # fmt: skip
         result.lrs += ep.lrs
         scored = ema.model if ema is not None else model

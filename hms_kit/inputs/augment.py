@@ -3,7 +3,8 @@
 Applied in this order, each with its own probability from ``AugmentConfig``:
 
 - time flip (the seed's optional horizontal flip: time reversal of every panel, axis 2),
-  ``p_time_flip``;
+  ``p_time_flip``; a modality whose panels hold several images side by side in time (eeg's
+  per-pair grid) has each reversed in place (``TimeFlip``, ``merge.flip_time``);
 - time masking: 1 or 2 bands of 1..``max_time_mask`` columns set to 0 (the standardised
   mean) in every panel (albumentations XYMasking), ``p_time_mask``;
 - frequency masking: 1 or 2 bands of 1..``max_freq_mask`` rows set to 0, ``p_freq_mask``;
@@ -63,6 +64,26 @@ class HemisphereSwap(A.ImageOnlyTransform):
         return ("n_modalities",)
 
 
+class TimeFlip(A.ImageOnlyTransform):
+    """Time reversal of an HWC stack of 4k panels where modality m's panels hold
+    ``cells[m]`` images side by side in time, each reversed in place (``merge.flip_time``)."""
+
+    def __init__(self, cells: list[int], p: float = 0.5) -> None:
+        super().__init__(p=p)
+        self.cells = list(cells)
+
+    def apply(self, img: np.ndarray, **params: Any) -> np.ndarray:
+        from hms_kit.inputs.merge import flip_time
+
+        n = len(schema.REGIONS)
+        chw = img.transpose(2, 0, 1)
+        parts = [flip_time(chw[n * m : n * (m + 1)], c) for m, c in enumerate(self.cells)]
+        return np.ascontiguousarray(np.concatenate(parts).transpose(1, 2, 0))
+
+    def get_transform_init_args_names(self) -> tuple[str, ...]:
+        return ("cells",)
+
+
 class Augmenter:
     """``augmenter(stack, rng=None) -> stack`` on ``(4k, 128, 256) float32`` panels.
 
@@ -106,11 +127,19 @@ class Augmenter:
             np.random.set_state(np_state)
 
 
-def build_augment(cfg: AugmentConfig, n_modalities: int, seed: int = 0) -> Augmenter | None:
+def build_augment(
+    cfg: AugmentConfig, n_modalities: int, seed: int = 0, time_cells: list[int] | None = None
+) -> Augmenter | None:
     """The training augmenter for k = n_modalities stacked modalities, or None when every
-    probability in ``cfg`` is 0 (see ``Augmenter`` for seeding)."""
+    probability in ``cfg`` is 0 (see ``Augmenter`` for seeding). ``time_cells``: per
+    modality, the images side by side in time in its panels (default: 1 each)."""
+    cells = list(time_cells or [1] * n_modalities)
+    if len(cells) != n_modalities:
+        raise ValueError(f"time_cells needs one count per modality ({n_modalities}), got {cells}")
     transforms: list[A.BasicTransform] = []
-    if cfg.p_time_flip > 0:
+    if cfg.p_time_flip > 0 and any(c > 1 for c in cells):
+        transforms.append(TimeFlip(cells, p=cfg.p_time_flip))
+    elif cfg.p_time_flip > 0:
         transforms.append(A.HorizontalFlip(p=cfg.p_time_flip))
     if cfg.p_time_mask > 0 and cfg.max_time_mask > 0:
         transforms.append(

@@ -31,6 +31,15 @@ Output ``(B, 4, 128, 256) float32``: axis 1 is the chain (schema.REGIONS order),
 frequency, row 0 the LOWEST (fmin) and row 127 the highest (fmax), as in the Kaggle panels
 (draw with ``origin='lower'``); axis 3 time, 50 s / 256 per column (0.195 s at hop 39).
 ``frequency_rows_hz`` gives each row's centre frequency.
+
+Per-pair panels (``per_pair``, the 4th place's canvas of every channel, yu4u/kaggle-hms-4th):
+step 5 keeps the 16 pairs apart (``pair_power_batch``); each pair's image is resized to
+``(64, 128)`` and a chain's panel is the 2 x 2 grid of its pairs (``pair_grid``), so the
+output keeps its ``(B, 4, 128, 256)`` shape and its cache its bytes per row. Tiled
+(``inputs.layout=tile``, hms_kit.inputs.merge), the EEG column is one canvas ``(1, 512, 256)``
+of 16 pair cells (repeated to 3 channels), beside the Kaggle column: ``(3, 512, 512)``.
+``scale='db_max'`` replaces step 6 by dB relative to the window's maximum over all pairs
+(``db_relative_to_max``, before the resize).
 """
 
 from __future__ import annotations
@@ -56,6 +65,8 @@ PAIR_B = [schema.CHANNEL_INDEX[b] for _, _, b in PAIRS]  # and of its second (su
 PAIRS_PER_CHAIN = len(PAIRS) // len(schema.REGIONS)
 LOG_EPS = 1e-6
 STD_EPS = 1e-6
+DB_AMIN = 1e-10  # power floor before dB (librosa's amin)
+PAIR_CELL = (schema.PANEL_H // 2, schema.PANEL_W // 2)  # one pair's (rows, columns), per_pair
 
 ArrayT = TypeVar("ArrayT", np.ndarray, torch.Tensor)
 
@@ -250,22 +261,9 @@ def _spectral_ops(
     )
 
 
-def chain_power_batch(x: torch.Tensor, cfg: EegSpecConfig | None = None) -> torch.Tensor:
-    """Steps 1-5 of the module docstring: each chain's mean pair power, before log and resize.
-
-    Parameters
-    ----------
-    x : torch.Tensor ``(B, 10000, 20)``, microvolts at 200 Hz, schema.EEG_CHANNELS order,
-        NaN allowed.
-    cfg : EegSpecConfig
-
-    Returns
-    -------
-    torch.Tensor ``(B, 4, n_rows, n_frames) float32``, power in uV^2 (per STFT bin, summed
-    over the Hann window, averaged over the row's bins); n_rows = n_mels (mel) or 128 (stft),
-    n_frames = min(256, 1 + 10000 // hop), on x's device.
-    """
-    cfg = cfg or EegSpecConfig()
+def _pair_bin_power(x: torch.Tensor, cfg: EegSpecConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """Steps 1-4 for every pair: ``(power (B * 16, nb, n_frames), rows (n_rows, nb))``, the
+    power at the nb STFT bins the row matrix uses and that matrix."""
     if x.dim() != 3 or x.shape[-1] != len(schema.EEG_CHANNELS):
         raise ValueError(f"EEG batch must be (B, samples, 20), got {tuple(x.shape)}")
     sig = bipolar(fill_nan(x.float()))  # (B, 16, T)
@@ -291,10 +289,76 @@ def chain_power_batch(x: torch.Tensor, cfg: EegSpecConfig | None = None) -> torc
         start = (n_frames - schema.PANEL_W) // 2
         spec = spec[..., start : start + schema.PANEL_W]
     nb = basis.shape[0] // 2
-    power = spec[:, :nb].square() + spec[:, nb:].square()
+    return spec[:, :nb].square() + spec[:, nb:].square(), rows
+
+
+def chain_power_batch(x: torch.Tensor, cfg: EegSpecConfig | None = None) -> torch.Tensor:
+    """Steps 1-5 of the module docstring: each chain's mean pair power, before log and resize.
+
+    Parameters
+    ----------
+    x : torch.Tensor ``(B, 10000, 20)``, microvolts at 200 Hz, schema.EEG_CHANNELS order,
+        NaN allowed.
+    cfg : EegSpecConfig
+
+    Returns
+    -------
+    torch.Tensor ``(B, 4, n_rows, n_frames) float32``, power in uV^2 (per STFT bin, summed
+    over the Hann window, averaged over the row's bins); n_rows = n_mels (mel) or 128 (stft),
+    n_frames = min(256, 1 + 10000 // hop), on x's device.
+    """
+    cfg = cfg or EegSpecConfig()
+    power, rows = _pair_bin_power(x, cfg)
+    b, nb = len(x), power.shape[1]
     # rows are linear in power, so averaging the chain first is the same and 4x cheaper
     power = power.reshape(b, len(schema.REGIONS), PAIRS_PER_CHAIN, nb, -1).mean(dim=2)
     return torch.matmul(rows, power)  # (B, 4, n_rows, frames)
+
+
+def pair_power_batch(x: torch.Tensor, cfg: EegSpecConfig | None = None) -> torch.Tensor:
+    """Steps 1-4 and the row mapping of step 5 for every pair, without the chain average.
+
+    Parameters and units as ``chain_power_batch``; returns ``(B, 16, n_rows, n_frames)
+    float32``, pairs in ``PAIRS`` order (chain-major: pair 4r + k is pair k of chain r).
+    """
+    cfg = cfg or EegSpecConfig()
+    power, rows = _pair_bin_power(x, cfg)
+    return torch.matmul(rows, power.reshape(len(x), len(PAIRS), *power.shape[1:]))
+
+
+def db_relative_to_max(power: torch.Tensor, top_db: float) -> torch.Tensor:
+    """Power ``(B, ...)`` -> dB relative to each sample's maximum, floored ``top_db`` below
+    it, mapped linearly from [-top_db, 0] dB to [-1, 1] (``(db + top_db / 2) / (top_db / 2)``).
+
+    The scale of the 4th place's inputs (librosa's ``power_to_db(ref=np.max)``, top_db 80,
+    then ``(x + 40) / 40``): one absolute range for every window, with the loudest point at 1.
+    """
+    dims = tuple(range(1, power.dim()))
+    db = 10.0 * torch.log10(power.clamp_min(DB_AMIN))
+    db = db - db.amax(dim=dims, keepdim=True)
+    half = top_db / 2.0
+    return (db.clamp_min(-top_db) + half) / half
+
+
+def pair_grid(x: torch.Tensor) -> torch.Tensor:
+    """Per-pair images ``(B, 16, h, w)`` -> chain panels ``(B, 4, 128, 256)``: each pair
+    resized (bilinear, align_corners=False) to ``PAIR_CELL`` = (64, 128), the four pairs of
+    a chain in a 2 x 2 grid: pair k of the chain at grid row k // 2 (0: rows 0..63, the
+    lower half drawn with origin='lower'), grid column k % 2 (0: columns 0..127)."""
+    b, p, h, w = x.shape
+    if p != len(PAIRS):
+        raise ValueError(f"pair_grid needs the {len(PAIRS)} pairs, got {p}")
+    if (h, w) != PAIR_CELL:
+        x = F.interpolate(x, size=PAIR_CELL, mode="bilinear", align_corners=False)
+    n = len(schema.REGIONS)
+    cells = x.reshape(b, n, 2, 2, *PAIR_CELL).permute(0, 1, 2, 4, 3, 5)
+    return cells.reshape(b, n, schema.PANEL_H, schema.PANEL_W)
+
+
+def time_cells(cfg: EegSpecConfig) -> int:
+    """Panels side by side along a panel's time axis: 2 with ``per_pair`` (the grid's
+    columns), else 1. A time reversal reverses each in place (``merge.flip_time``)."""
+    return 2 if cfg.per_pair else 1
 
 
 def eeg_panels_batch(x: torch.Tensor, cfg: EegSpecConfig | None = None) -> torch.Tensor:
@@ -309,10 +373,22 @@ def eeg_panels_batch(x: torch.Tensor, cfg: EegSpecConfig | None = None) -> torch
     Returns
     -------
     torch.Tensor ``(B, 4, 128, 256) float32``: chains LL, RL, LP, RP; frequency rows from
-    fmin (row 0) to fmax (row 127); 256 time columns; standardised per window.
+    fmin (row 0) to fmax (row 127); 256 time columns; standardised per window. With
+    ``per_pair``: each chain panel a 2 x 2 grid of its pairs (``pair_grid``), each pair
+    ``(64, 128)``, frequency fmin..fmax over its 64 rows, the 50 s over its 128 columns.
+    ``scale='db_max'``: values in [-1, 1] (``db_relative_to_max`` over the whole window,
+    before the resize) instead of standardised.
     """
-    power = chain_power_batch(x, cfg)
-    return standardize(resize_panels(torch.log10(power + LOG_EPS))).float()
+    cfg = cfg or EegSpecConfig()
+    if cfg.per_pair:
+        power = pair_power_batch(x, cfg)
+        resize = pair_grid
+    else:
+        power = chain_power_batch(x, cfg)
+        resize = resize_panels
+    if cfg.scale == "db_max":
+        return resize(db_relative_to_max(power, cfg.top_db)).float()
+    return standardize(resize(torch.log10(power + LOG_EPS))).float()
 
 
 def eeg_panels(window: np.ndarray, cfg: EegSpecConfig | None = None) -> np.ndarray:

@@ -10,15 +10,20 @@ layouts:
   ``(3, 512, 256k) float32`` (kaggle + eeg: ``(3, 512, 512)``).
 
 Augmentation runs on the stacked form, so ``stack_to_layout`` turns it into either layout.
+A panel may hold several images side by side in time (eeg's per-pair grid): ``flip_time``
+reverses each in place, for the augmenter's time flip and flip TTA alike.
 """
 
 from __future__ import annotations
+
+from typing import TypeVar
 
 import numpy as np
 import torch
 
 from hms_kit import schema
 
+ArrayT = TypeVar("ArrayT", np.ndarray, torch.Tensor)
 N_PANELS = len(schema.REGIONS)
 
 
@@ -76,6 +81,20 @@ def merge_panels(panels: dict[str, np.ndarray], modalities: list[str], layout: s
             raise ValueError(f"{m} panels must be (4, 128, 256), got {shape}")
     stack = np.concatenate([panels[m] for m in modalities], axis=0).astype(np.float32, copy=False)
     return np.ascontiguousarray(stack_to_layout(stack, len(modalities), layout))
+
+
+def flip_time(x: ArrayT, cells: int = 1) -> ArrayT:
+    """Time reversal of panels ``(..., W)`` whose last axis holds ``cells`` images side by
+    side (eeg's per-pair grid: 2), each reversed in place, so cells keep their places.
+
+    numpy or torch in, the same out (numpy: a view); ``cells=1`` is a plain flip of axis -1.
+    """
+    w = x.shape[-1]
+    if cells < 1 or w % cells:
+        raise ValueError(f"flip_time: {cells} cells do not split a width of {w}")
+    blocks = x.reshape(*x.shape[:-1], cells, w // cells)
+    out = blocks.flip(-1) if isinstance(blocks, torch.Tensor) else np.flip(blocks, -1)
+    return out.reshape(x.shape)
 
 
 def merge_batch(stack: torch.Tensor, n_modalities: int, layout: str) -> torch.Tensor:

@@ -28,9 +28,13 @@ import numpy as np
 from hms_kit import schema
 from hms_kit.config import InputConfig
 
-__all__ = ["InputSpec", "INPUTS", "get_input", "input_settings", "PANEL_SHAPE"]
+__all__ = ["InputSpec", "INPUTS", "get_input", "input_settings", "time_cells", "PANEL_SHAPE"]
 
 PANEL_SHAPE = (len(schema.REGIONS), schema.PANEL_H, schema.PANEL_W)
+
+
+def _one_cell(_: InputConfig) -> int:
+    return 1
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,9 @@ class InputSpec:
     settings: Callable[[InputConfig], dict[str, Any]]
     build: Callable[[np.ndarray, InputConfig], np.ndarray]
     dtype: type = np.float16
+    # panels side by side along the time axis (eeg per_pair: 2): a time reversal reverses
+    # each in place (hms_kit.inputs.merge.flip_time)
+    time_cells: Callable[[InputConfig], int] = _one_cell
     # seconds of the recording its build wants each side of the 50-s EEG window
     context_s: Callable[[InputConfig], float] = lambda cfg: 0.0
 
@@ -78,31 +85,49 @@ def _raw_eeg_shape(cfg: InputConfig) -> tuple[int, ...]:
     return raw_eeg_shape(cfg.raw_eeg)
 
 
-def _raw_eeg_settings(cfg: InputConfig) -> dict[str, Any]:
-    settings = dataclasses.asdict(cfg.raw_eeg)
-    if not settings["context_s"]:  # keys of caches built before context_s existed stay
-        del settings["context_s"]
-    return settings
-
-
 def _panels(_: InputConfig) -> tuple[int, ...]:
     return PANEL_SHAPE
 
 
+# settings added after caches were built with their part of the config: while one is at its
+# default (which reproduces the older values bit for bit) it stays out of the key, so an
+# existing cache is still found; any other value is in the key, so no stale entry is reused
+LATER_SETTINGS: dict[str, tuple[str, ...]] = {
+    "kaggle": ("scale", "top_db", "crop_s"),
+    "eeg": ("per_pair", "scale", "top_db"),
+    "raw_eeg": ("context_s",),
+}
+
+
 def _part(name: str) -> Callable[[InputConfig], dict[str, Any]]:
-    return lambda cfg: dataclasses.asdict(getattr(cfg, name))
+    def settings(cfg: InputConfig) -> dict[str, Any]:
+        part = getattr(cfg, name)
+        out = dataclasses.asdict(part)
+        default = type(part)()
+        for key in LATER_SETTINGS.get(name, ()):
+            if out[key] == getattr(default, key):
+                del out[key]
+        return out
+
+    return settings
+
+
+def _eeg_cells(cfg: InputConfig) -> int:
+    from hms_kit.inputs.eeg_spec import time_cells
+
+    return time_cells(cfg.eeg)
 
 
 INPUTS: dict[str, InputSpec] = {
     "kaggle": InputSpec("kaggle", "spectrogram", "panels", _panels, _part("kaggle"), _kaggle),
-    "eeg": InputSpec("eeg", "eeg", "panels", _panels, _part("eeg"), _eeg),
+    "eeg": InputSpec("eeg", "eeg", "panels", _panels, _part("eeg"), _eeg, time_cells=_eeg_cells),
     "wavelet": InputSpec("wavelet", "eeg", "panels", _panels, _part("wavelet"), _wavelet),
     "raw_eeg": InputSpec(
         "raw_eeg",
         "eeg",
         "waveform",
         _raw_eeg_shape,
-        _raw_eeg_settings,
+        _part("raw_eeg"),
         _raw_eeg,
         context_s=lambda cfg: cfg.raw_eeg.context_s,
     ),  # fmt: skip
@@ -120,3 +145,8 @@ def get_input(name: str) -> InputSpec:
 def input_settings(name: str, cfg: InputConfig) -> dict[str, Any]:
     """The settings that change input ``name`` (what its cache key hashes)."""
     return get_input(name).settings(cfg)
+
+
+def time_cells(names: list[str], cfg: InputConfig) -> dict[str, int]:
+    """Per input name: the panels side by side along its time axis (see ``InputSpec``)."""
+    return {n: get_input(n).time_cells(cfg) for n in names}

@@ -11,6 +11,8 @@ Both are label-preserving (the training augmentations ``p_time_flip`` / ``p_reve
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 from hms_kit.inputs.raw_eeg import mirror_permutation
@@ -47,12 +49,20 @@ def mirrored(x: Batch) -> Batch:
     return out
 
 
-def tta_views(x: Batch, flip: bool = False, mirror: bool = False) -> list[Batch]:
+def tta_views(
+    x: Batch,
+    flip: bool = False,
+    mirror: bool = False,
+    flip_time: Callable[[Batch], Batch] | None = None,
+) -> list[Batch]:
     """The batch and its test-time views: ``[x]``, with ``flip`` the time-reversed one, with
-    ``mirror`` the mirrored one, with both also the mirrored and reversed one."""
+    ``mirror`` the mirrored one, with both also the mirrored and reversed one. ``flip_time``
+    reverses time instead of ``flipped`` (a model's, for panels holding several images side
+    by side in time)."""
+    rev = flip_time or flipped
     views = [x]
     if mirror:
         views.append(mirrored(x))
     if flip:
-        views += [flipped(v) for v in views]
+        views += [rev(v) for v in views]
     return views

@@ -13,8 +13,9 @@ from torch import nn
 
 from hms_kit import schema
 from hms_kit.config import Config, ModelConfig
+from hms_kit.inputs.merge import flip_time, merge_batch
 from hms_kit.inputs.merge import in_chans as layout_in_chans
-from hms_kit.inputs.merge import merge_batch
+from hms_kit.inputs.registry import time_cells
 
 TORCH = True
 
@@ -72,11 +73,15 @@ class CustomModel(nn.Module):
         layout: str = "stack",
         n_modalities: int = 1,
         modalities: list[str] | None = None,
+        time_cells: dict[str, int] | None = None,
+        drop_path_rate: float = 0.0,
     ) -> None:
         super().__init__()
         kwargs: dict = {"num_classes": len(schema.CLASSES), "in_chans": in_chans}
         if drop_rate:
             kwargs["drop_rate"] = drop_rate
+        if drop_path_rate:  # timm's stochastic depth (issue 20: spec2d's anchor uses 0.2)
+            kwargs["drop_path_rate"] = drop_path_rate
         if weights:
             file = find_weights_file(weights, name)
             kwargs["pretrained_cfg_overlay"] = {"file": str(file)}
@@ -93,6 +98,8 @@ class CustomModel(nn.Module):
         self.n_modalities = int(n_modalities)
         # the panel inputs a dict batch is stacked from, in order
         self.modalities = list(modalities or [])
+        # per input, images side by side in time (eeg's per-pair grid: 2), for ``flip_time``
+        self.time_cells = dict(time_cells or {})
         self.channels_last = False  # set by training on a GPU: the image goes NHWC
         # timm's EfficientNet head init (uniform, range 1/sqrt(6)) starts with logits in the
         # tens and gradient norms in the hundreds; a zero head starts at the uniform
@@ -119,6 +126,15 @@ class CustomModel(nn.Module):
             x = x.contiguous(memory_format=torch.channels_last)
         return self.backbone(x)
 
+    def flip_time(self, x: torch.Tensor | dict[str, torch.Tensor]):
+        """The time-reversed batch (flip TTA): every panel reversed along its last axis, a
+        per-pair grid's cells each in place (``merge.flip_time``)."""
+        if isinstance(x, dict):
+            return {k: flip_time(t, self.time_cells.get(k, 1)) for k, t in x.items()}
+        if any(c > 1 for c in self.time_cells.values()):
+            raise ValueError("flip_time of stacked panels with per-pair cells: pass the dict batch")
+        return torch.flip(x, dims=[-1])
+
 
 def inputs(cfg: Config) -> list[str]:
     """The panel inputs: ``inputs.modalities``."""
@@ -144,4 +160,5 @@ def build(cfg: Config, pretrained: bool) -> CustomModel:
         layout=cfg.inputs.layout,
         n_modalities=len(mods),
         modalities=mods,
+        time_cells=time_cells(mods, cfg.inputs),
     )

@@ -10,13 +10,19 @@ count, moves the score. Two summaries say how much:
   from resampling *patients* with replacement (a patient's rows move together: its windows
   are not independent evidence), each resample scoring both runs on the same rows.
 
-A difference whose interval holds 0 is a tie. Scores are Kaggle's: the mean of the per-row
-KL over a population's rows (``hms_kit.scoring.oof.population_masks``).
+A difference whose interval holds 0 is a tie, and so is one under ``TIE_BELOW`` in size.
+Scores are Kaggle's: the mean of the per-row KL over a population's rows
+(``hms_kit.scoring.oof.population_masks``).
+
+Over several competitions (synthetic ones of different generator seeds), ``compare_across``
+gives each competition's difference and their mean, with an interval from resampling
+patients within each competition (see its docstring for the method).
 """
 
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +38,10 @@ BOOTSTRAP_SEED = 0
 LEVEL = 0.95
 ROW_KEY = ["eeg_id", "eeg_sub_id"]  # a train.csv row: every run's oof.csv carries it
 SEEDS_DIR = "seeds"  # a repeated run's seeds: <run>/seeds/seed<s>/
+# A difference smaller than this is a tie even when its interval misses 0: the tables print
+# KL to 4 decimals, and a gap they cannot show is no reason to prefer one run
+TIE_BELOW = 1e-4
+MEAN_ROW = "mean"  # compare_across's row of the mean over competitions
 
 
 @dataclass(frozen=True)
@@ -46,8 +56,24 @@ class Interval:
 
     @property
     def tie(self) -> bool:
-        """The interval holds 0: the data do not tell the two runs apart."""
-        return bool(self.low <= 0.0 <= self.high)
+        """The interval holds 0, or the difference is under ``TIE_BELOW``: the data do not
+        tell the two runs apart."""
+        return is_tie(self.diff, self.low, self.high)
+
+
+def is_tie(diff: float, low: float, high: float) -> bool:
+    """Whether a difference with interval ``[low, high]`` is a tie: the interval holds 0 or
+    ``|diff| < TIE_BELOW`` (a NaN difference, of no rows, is a tie too)."""
+    if math.isnan(diff):
+        return True
+    return bool(low <= 0.0 <= high or abs(diff) < TIE_BELOW)
+
+
+def percentile_interval(stats: np.ndarray, level: float = LEVEL) -> tuple[float, float]:
+    """The central ``level`` percentile interval of bootstrap statistics ``(n_resamples,)``."""
+    tail = (1 - level) / 2
+    low, high = np.quantile(np.asarray(stats, np.float64), [tail, 1 - tail])
+    return float(low), float(high)
 
 
 def paired_bootstrap(
@@ -68,10 +94,9 @@ def paired_bootstrap(
     same interval. ValueError on mismatched lengths or no rows.
     """
     stats = bootstrap_differences(loss_a, loss_b, groups, n_resamples, seed)
-    tail = (1 - level) / 2
-    low, high = np.quantile(stats, [tail, 1 - tail])
+    low, high = percentile_interval(stats, level)
     diff = np.asarray(loss_b, np.float64) - np.asarray(loss_a, np.float64)
-    return Interval(float(diff.mean()), float(low), float(high), len(diff),
+    return Interval(float(diff.mean()), low, high, len(diff),
                     len(pd.unique(np.asarray(groups))))  # fmt: skip
 
 
@@ -185,12 +210,21 @@ def compare_runs(
 ) -> pd.DataFrame:
     """Per population: each run's KL (with mean +- sd over seeds where it has seeds) and the
     difference B - A on the rows both runs predicted, with its patient-grouped paired
-    bootstrap interval and whether it is a tie (the interval holds 0).
+    bootstrap interval and whether it is a tie (the interval holds 0, or the difference is
+    under ``TIE_BELOW``).
 
     Columns: population, n_rows, n_patients, kl_a, seeds_a, seed_mean_a, seed_sd_a, kl_b,
     seeds_b, seed_mean_b, seed_sd_b, diff, low, high, tie. ValueError when the runs share
     no row or their populations were cut at different vote thresholds.
     """
+    return _compare(run_a, run_b, n_resamples, seed, level)[0]
+
+
+def _compare(
+    run_a: str | Path, run_b: str | Path, n_resamples: int, seed: int, level: float
+) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """``compare_runs``'s table and, per population with rows, its ``(n_resamples,)``
+    bootstrap differences (what ``compare_across`` combines)."""
     threshold = run_threshold(run_a)
     if run_threshold(run_b) != threshold:
         raise ValueError(
@@ -208,7 +242,7 @@ def compare_runs(
     masks = population_masks(both["eeg_id"].to_numpy(), both["total_votes_a"].to_numpy(),
                              threshold)  # fmt: skip
     sa, sb = run_summary(run_a, threshold), run_summary(run_b, threshold)
-    rows = []
+    rows, stats = [], {}
     for name, m in masks.items():
         ra = sa[sa["population"] == name].iloc[0]
         rb = sb[sb["population"] == name].iloc[0]
@@ -220,13 +254,145 @@ def compare_runs(
             row[f"seed_mean_{tag}"] = float(r["seed_mean"])
             row[f"seed_sd_{tag}"] = float(r["seed_sd"])
         if m.any():
-            iv = paired_bootstrap(loss_a[m], loss_b[m], both.loc[m, "patient_id_a"].to_numpy(),
-                                  n_resamples, seed, level)  # fmt: skip
-            row.update(diff=iv.diff, low=iv.low, high=iv.high, tie=iv.tie)
+            groups = both.loc[m, "patient_id_a"].to_numpy()
+            stats[name] = bootstrap_differences(loss_a[m], loss_b[m], groups, n_resamples, seed)
+            low, high = percentile_interval(stats[name], level)
+            diff = float((loss_b[m] - loss_a[m]).mean())
+            row.update(diff=diff, low=low, high=high, tie=is_tie(diff, low, high))
         else:
             row.update(diff=math.nan, low=math.nan, high=math.nan, tie=True)
         rows.append(row)
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows), stats
+
+
+def compare_across(
+    pairs: dict[str, tuple[str | Path, str | Path]],
+    n_resamples: int = N_RESAMPLES,
+    seed: int = BOOTSTRAP_SEED,
+    level: float = LEVEL,
+) -> pd.DataFrame:
+    """Two recipes A and B, each run on several competitions: per competition and population
+    ``compare_runs``'s row, and per population a row ``competition == MEAN_ROW`` of the mean
+    over the competitions.
+
+    ``pairs``: ``{competition name: (run A's folder, run B's folder)}``, both runs on that
+    competition's rows; competition ``i`` (in the order given) is resampled with seed
+    ``seed + i``, so its rows are those of ``compare_runs(A_i, B_i, seed=seed + i)``.
+
+    The method. Each competition weighs the same (the question is the recipe's mean over
+    generator seeds, not over rows). The mean difference is ``D = mean_c d_c`` of the
+    competitions' differences ``d_c = mean(loss_B - loss_A)`` over their rows. Its interval
+    is a stratified bootstrap: the competitions are fixed strata, and each resample ``r``
+    draws patients with replacement within every competition independently (its own seed),
+    as ``paired_bootstrap`` does, giving ``d_c^r``; then ``D^r = mean_c d_c^r`` and the
+    interval is the central ``level`` percentile interval of the ``D^r``. So it measures how
+    much the patients drawn in these competitions move the mean, not how much another
+    generator seed would: ``sd_diff`` (the sample sd of the ``d_c``) says that, and with two
+    or three competitions it is a rough figure. A tie: the interval holds 0 or
+    ``|D| < TIE_BELOW``. Competitions where a population has no row are left out of its mean.
+
+    Columns: competition, then ``compare_runs``'s columns, then competitions (how many
+    entered the mean; 1 on a competition's own row), sd_a, sd_b, sd_diff (sample sd over the
+    competitions, ddof 1; NaN on a competition's row). On the mean row kl_a, kl_b are the
+    means over the competitions, n_rows and n_patients the sums, the seed columns NaN.
+    ValueError with no pair, or as ``compare_runs`` names a bad pair.
+    """
+    if not pairs:
+        raise ValueError("no competition to compare")
+    tables, stats = {}, {}
+    for i, (name, (run_a, run_b)) in enumerate(pairs.items()):
+        tables[name], stats[name] = _compare(run_a, run_b, n_resamples, seed + i, level)
+    first = next(iter(tables))
+    populations = list(tables[first]["population"])
+    for name, table in tables.items():
+        if list(table["population"]) != populations:
+            raise ValueError(f"competition {name}: populations {list(table['population'])}, "
+                             f"not {first}'s {populations} (another vote threshold?)")  # fmt: skip
+    rows = []
+    for population in populations:
+        per = []
+        for name, table in tables.items():
+            r = table[table["population"] == population].iloc[0].to_dict()
+            rows.append({"competition": name, **r, "competitions": 1})
+            if population in stats[name]:
+                per.append((r, stats[name][population]))
+        rows.append(_mean_row(population, per, level))
+    columns = ["competition", *tables[first].columns, "competitions", "sd_a",
+               "sd_b", "sd_diff"]  # fmt: skip
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _mean_row(population: str, per: list[tuple[dict, np.ndarray]], level: float) -> dict:
+    """The mean-over-competitions row of one population from each competition's row and
+    bootstrap differences (see ``compare_across``)."""
+    row: dict = {"competition": MEAN_ROW, "population": population, "competitions": len(per)}
+    row.update({f"{k}_{t}": math.nan for k in ("seeds", "seed_mean", "seed_sd") for t in "ab"})
+    if not per:
+        return {**row, "n_rows": 0, "n_patients": 0, "kl_a": math.nan, "kl_b": math.nan,
+                "diff": math.nan, "low": math.nan, "high": math.nan, "tie": True,
+                "sd_a": math.nan, "sd_b": math.nan, "sd_diff": math.nan}  # fmt: skip
+    rows = [r for r, _ in per]
+    for key in ("kl_a", "kl_b", "diff"):
+        mean, sd = seed_summary([r[key] for r in rows])
+        row[key] = mean
+        row["sd_" + key.removeprefix("kl_")] = sd
+    # each competition resampled on its own stream: resample r of the mean is the mean of
+    # the competitions' resample r
+    low, high = percentile_interval(np.mean([s for _, s in per], axis=0), level)
+    row.update(n_rows=sum(int(r["n_rows"]) for r in rows),
+               n_patients=sum(int(r["n_patients"]) for r in rows), low=low, high=high,
+               tie=is_tie(row["diff"], low, high))  # fmt: skip
+    return row
+
+
+def folder_names(paths: list[str | Path]) -> list[str]:
+    """A short distinct name per folder: its last path part, or as many trailing parts as
+    tell the folders apart, joined with ``-`` (``s1/source``, ``s2/source`` -> ``s1-source``,
+    ``s2-source``). ValueError naming a folder given twice."""
+    # not resolved: two links to one folder are two names the user chose
+    parts = [Path(os.path.abspath(p)).parts for p in paths]
+    seen: dict[tuple[str, ...], str] = {}
+    for p, given in zip(parts, paths):
+        if p in seen:
+            raise ValueError(f"{given}: given twice ({seen[p]})")
+        seen[p] = str(given)
+    for k in range(1, max((len(p) for p in parts), default=1) + 1):
+        names = ["-".join(p[-k:]) for p in parts]
+        if len(set(names)) == len(names):
+            return names
+    return ["-".join(p) for p in parts]
+
+
+def pairs_from_folders(
+    dir_a: str | Path, dir_b: str | Path, run: str | None = None
+) -> dict[str, tuple[Path, Path]]:
+    """``{competition: (run A, run B)}`` of two folders holding one subfolder per
+    competition (``experiment --competition A,B``'s layout), sorted by name.
+
+    Without ``run`` each subfolder is a run folder (its oof.csv); with ``run`` (``NAME`` or
+    ``NAME_A:NAME_B``) the run is ``<dir>/<competition>/NAME`` (an experiment's
+    ``<model>__<modalities>``). A competition is a subfolder holding its run folder;
+    ValueError naming one that is on one side only, or when there is none.
+    """
+    name_a, _, name_b = (run or "").partition(":")
+    name_b = name_b or name_a
+    found = {}
+    for side, folder, name in (("A", Path(dir_a), name_a), ("B", Path(dir_b), name_b)):
+        if not folder.is_dir():
+            raise ValueError(f"{folder}: no such folder ({side})")
+        subs = sorted(d for d in folder.iterdir() if d.is_dir())
+        found[side] = {d.name: d / name if name else d for d in subs
+                       if (d / name if name else d / "oof.csv").exists()}  # fmt: skip
+        if not found[side]:
+            what = f"run folder {name}" if name else "run (oof.csv)"
+            hint = "" if name else "; an experiment folder? name its run with --run NAME"
+            raise ValueError(f"{folder}: no competition subfolder holds a {what}{hint}")
+    for side, other, folder in (("A", "B", dir_b), ("B", "A", dir_a)):
+        missing = sorted(set(found[side]) - set(found[other]))
+        if missing:
+            raise ValueError(f"competition {missing[0]} is in {side} but not in {other} "
+                             f"({Path(folder) / missing[0]})")  # fmt: skip
+    return {c: (found["A"][c], found["B"][c]) for c in sorted(found["A"])}
 
 
 def format_comparison(table: pd.DataFrame, name_a: str, name_b: str, level: float = LEVEL) -> str:
@@ -251,11 +417,39 @@ def format_comparison(table: pd.DataFrame, name_a: str, name_b: str, level: floa
     return "\n".join(lines)
 
 
+def format_across(table: pd.DataFrame, name_a: str, name_b: str, level: float = LEVEL) -> str:
+    """``compare_across``'s table as aligned text lines (what the CLI prints): per
+    population, a line per competition and one for their mean (+- sd over competitions)."""
+    width = max(len(str(c)) for c in table["competition"]) + 2
+
+    def verdict(r) -> str:
+        return "tie" if r.tie else ("B better" if r.diff < 0 else "A better")
+
+    def sd(x: float) -> str:
+        return "" if math.isnan(x) else f" +- {x:.4f}"
+
+    n = table["competition"].ne(MEAN_ROW).groupby(table["population"]).sum().max()
+    lines = [f"A = {name_a}", f"B = {name_b}",
+             f"difference B - A with its {level:.0%} patient-grouped paired bootstrap interval "
+             f"on each of {n} competitions, and their mean with its interval from patients "
+             "resampled within each competition (+- sd over competitions)"]  # fmt: skip
+    for population, rows in table.groupby("population", sort=False):
+        lines.append(population)
+        for r in rows.itertuples():
+            label = r.competition if r.competition != MEAN_ROW else f"mean of {r.competitions}"
+            lines.append(
+                f"  {label:<{width + 6}} rows {r.n_rows:>6} patients {r.n_patients:>5}  "
+                f"A {r.kl_a:.4f}{sd(r.sd_a)}  B {r.kl_b:.4f}{sd(r.sd_b)}  "
+                f"B-A {r.diff:+.4f}{sd(r.sd_diff)} [{r.low:+.4f}, {r.high:+.4f}] {verdict(r)}"
+            )
+    return "\n".join(lines)
+
+
 def tie_marks(
     run_dirs: list[Path], population: str, n_resamples: int = N_RESAMPLES
 ) -> dict[Path, str]:
     """For the experiment table: each run against the best run on ``population`` (lowest
-    KL): ``best``, ``tie`` (the paired interval holds 0) or ``worse``; runs without an
+    KL): ``best``, ``tie`` (``Interval.tie``) or ``worse``; runs without an
     oof.csv are left out."""
     scored = {}
     for d in run_dirs:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import itertools
 import json
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -182,4 +183,137 @@ def write_results(table: pd.DataFrame, out: str | Path) -> tuple[Path, Path]:
     md = markdown_table(table, bold_rows=best)
     return atomic_write_csv(out / "results.csv", table), atomic_write_text(
         out / "results.md", md + "\n"
+    )
+
+
+# ------------------------------------------------------------------ over several competitions
+
+COMPETITIONS_FILE = "competitions.json"  # {subfolder: competition folder} of a multi experiment
+GRID_KEY = TABLE_COLUMNS[:4]  # what makes a row the same row in every competition's table
+POPULATION_COLUMNS = ("CV Result", "CV >= 10 votes", "CV golden", "CV per EEG")
+
+
+def _population_columns(table: pd.DataFrame) -> list[str]:
+    # the >= T votes column is named after the config's threshold
+    return [c for c in table.columns if c in POPULATION_COLUMNS or c.startswith("CV >= ")]
+
+
+def across_competitions(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """One row per grid row (model and modalities; the blend and prior rows too) over the
+    competitions' tables (``run_experiment``'s, keyed by competition name, in order).
+
+    Columns: Model, the three modality columns; per population column P of the tables
+    (``CV Result``, ``CV >= T votes``, ...): ``P mean`` and ``P sd`` (sample sd, ddof 1, over
+    the competitions that have the row; NaN for one) then ``P (name)`` per competition; then
+    ``vs best (name)`` per competition (that table's tie mark, "" where it has none) and
+    ``competitions`` (how many have the row). Sorted by ``CV Result mean``, stable.
+    """
+    from hms_kit.scoring.compare import seed_summary
+
+    if not tables:
+        raise ValueError("no competition's table")
+    names = list(tables)
+    populations = _population_columns(tables[names[0]])
+
+    def key(row: pd.Series) -> tuple[str, ...]:
+        return tuple(str(row[c]) for c in GRID_KEY)
+
+    rows: dict[tuple[str, ...], dict] = {}
+    for name, table in tables.items():
+        for _, r in table.iterrows():
+            entry = rows.setdefault(key(r), {c: r[c] for c in GRID_KEY})
+            for p in populations:
+                entry[f"{p} ({name})"] = float(r.get(p, float("nan")))
+            mark = r.get("vs best", "")
+            entry[f"vs best ({name})"] = mark if isinstance(mark, str) else ""  # NaN: unmarked
+    out = []
+    for entry in rows.values():
+        row = {c: entry[c] for c in GRID_KEY}
+        present = [n for n in names if f"{populations[0]} ({n})" in entry]
+        for p in populations:
+            values = [entry.get(f"{p} ({n})", float("nan")) for n in names]
+            mean, sd = seed_summary([v for v in values if v == v])  # NaN: no rows there
+            row[f"{p} mean"], row[f"{p} sd"] = mean, sd
+            row.update({f"{p} ({n})": v for n, v in zip(names, values)})
+        row.update({f"vs best ({n})": entry.get(f"vs best ({n})", "") for n in names})
+        row["competitions"] = len(present)
+        out.append(row)
+    return (
+        pd.DataFrame(out)
+        .sort_values(f"{populations[0]} mean", kind="stable")
+        .reset_index(drop=True)
+    )
+
+
+def across_markdown(table: pd.DataFrame) -> str:
+    """``across_competitions``'s table in short: per population ``mean +- sd`` and the
+    competitions' values, then the tie marks, one cell each."""
+    names = [c[len("vs best (") : -1] for c in table.columns if c.startswith("vs best (")]
+    populations = [c[: -len(" mean")] for c in table.columns if c.endswith(" mean")]
+    short = table[GRID_KEY].copy()
+    for p in populations:
+        short[p] = [
+            f"{m:.4f} +- {s:.4f}" if s == s else f"{m:.4f}"
+            for m, s in zip(table[f"{p} mean"], table[f"{p} sd"])
+        ]
+        short[f"{p}: {', '.join(names)}"] = [
+            ", ".join(f"{v:.4f}" for v in vals)
+            for vals in table[[f"{p} ({n})" for n in names]].itertuples(index=False)
+        ]
+    short[f"vs best: {', '.join(names)}"] = [
+        ", ".join(v or "-" for v in vals)
+        for vals in table[[f"vs best ({n})" for n in names]].itertuples(index=False)
+    ]
+    return markdown_table(short)
+
+
+def competition_record(out: str | Path, folders: list[str | Path]) -> dict[str, Path]:
+    """``{subfolder name: competition folder}`` for an experiment over ``folders``
+    (``hms_kit.scoring.compare.folder_names``), checked against the record an earlier run
+    left in ``out/competitions.json``: ValueError naming a subfolder that holds another
+    competition's runs (resuming there would mix them). Writes the merged record."""
+    from hms_kit.scoring.compare import folder_names
+
+    out = Path(out)
+    names = folder_names(folders)
+    path = out / COMPETITIONS_FILE
+    before = json.loads(path.read_text()) if path.is_file() else {}
+    # as given (made absolute), not resolved: two links to one folder are two competitions
+    record = {n: Path(os.path.abspath(f)) for n, f in zip(names, folders)}
+    for n, f in record.items():
+        if n in before and Path(before[n]) != f:
+            raise ValueError(f"{out / n}: holds the runs of {before[n]}, not of {f} ({path})")
+    merged = {**before, **{n: str(f) for n, f in record.items()}}
+    atomic_write_text(path, json.dumps(merged, indent=1) + "\n")
+    return record
+
+
+def run_across(
+    folders: list[str | Path],
+    cfg: Config,
+    out: str | Path,
+    models: list[str],
+    workers: int | None = None,
+) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
+    """The same grid on each competition in ``folders``, in ``out/<name>/`` (each resumable
+    as ``run_experiment``, its cache in ``out/<name>/cache``); returns the table over the
+    competitions (``across_competitions``) and each competition's table, after writing each
+    competition's results.csv and results.md in its subfolder."""
+    out = Path(out)
+    comps = [Competition.locate(f) for f in folders]  # a missing one named before any write
+    record = competition_record(out, folders)
+    tables = {}
+    for (name, folder), comp in zip(record.items(), comps):
+        logger().info("competition %s: %s", name, folder)
+        tables[name] = run_experiment(comp, cfg, out / name, models, workers=workers)
+        write_results(tables[name], out / name)
+    return across_competitions(tables), tables
+
+
+def write_across(table: pd.DataFrame, out: str | Path) -> tuple[Path, Path]:
+    """results.csv (every column) and results.md (``across_markdown``) of a multi-competition
+    experiment."""
+    out = Path(out)
+    return atomic_write_csv(out / "results.csv", table), atomic_write_text(
+        out / "results.md", across_markdown(table) + "\n"
     )

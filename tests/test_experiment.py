@@ -1,0 +1,146 @@
+"""The experiment grid over several competitions (hms_kit.tools.experiment): the table of
+mean +- sd over competitions on hand-made tables, the record of which competition a
+subfolder holds, and ``experiment --competition A,B`` resuming on the session's runs.
+
+The one-competition grid is driven end to end in test_pipeline.py::test_experiment_resumes."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+
+import pandas as pd
+import pytest
+from conftest import ok, run_command, tiny_overrides
+
+from hms_kit.tools.experiment import (
+    BLEND_ROW,
+    COMPETITIONS_FILE,
+    PRIOR_ROW,
+    across_competitions,
+    across_markdown,
+    combinations,
+    competition_record,
+    run_name,
+)
+
+USE = ["Use Kaggle Spectrograms", "Use EEG Spectrograms", "Use Wavelet Spectrograms"]
+
+
+def _table(rows: list[tuple]) -> pd.DataFrame:
+    """A competition's results table: (model, kaggle?, eeg?, CV, CV >= 10, vs best) rows."""
+    return pd.DataFrame(
+        [
+            {"Model": m, USE[0]: k, USE[1]: e, USE[2]: False if m not in (BLEND_ROW, PRIOR_ROW)
+             else "", "CV Result": cv, "CV >= 10 votes": hq, "CV golden": math.nan,
+             "CV per EEG": cv + 0.01, "Target population": "kaggle_hq", "vs best": mark}
+            for m, k, e, cv, hq, mark in rows
+        ]
+    )  # fmt: skip
+
+
+def test_across_competitions_mean_sd_and_each_competitions_value():
+    one = _table([("m", True, False, 0.50, 0.40, "best"), ("m", False, True, 0.70, 0.60, "tie"),
+                  (PRIOR_ROW, "", "", 1.10, 1.00, "")])  # fmt: skip
+    two = _table([("m", True, False, 0.70, 0.50, "tie"), ("m", False, True, 0.60, 0.30, "best"),
+                  ("m", True, True, 0.90, 0.80, "worse"), (PRIOR_ROW, "", "", 1.20, 1.00, "")])  # fmt: skip
+    table = across_competitions({"s1": one, "s2": two})
+    by = table.set_index(["Model", USE[0], USE[1]])
+    kaggle = by.loc[("m", True, False)]
+    assert kaggle["CV Result mean"] == pytest.approx(0.60)
+    assert kaggle["CV Result sd"] == pytest.approx(math.sqrt(0.02))  # ddof 1
+    assert (kaggle["CV Result (s1)"], kaggle["CV Result (s2)"]) == (0.50, 0.70)
+    assert kaggle["CV >= 10 votes mean"] == pytest.approx(0.45)
+    assert (kaggle["vs best (s1)"], kaggle["vs best (s2)"]) == ("best", "tie")
+    assert kaggle["competitions"] == 2 and math.isnan(kaggle["CV golden mean"])
+    # a row only one competition has: its value, no sd, no mark where it is missing
+    both = by.loc[("m", True, True)]
+    assert both["competitions"] == 1 and both["CV Result mean"] == 0.90
+    assert math.isnan(both["CV Result sd"]) and math.isnan(both["CV Result (s1)"])
+    assert (both["vs best (s1)"], both["vs best (s2)"]) == ("", "worse")
+    prior = by.loc[(PRIOR_ROW, "", "")]
+    assert prior["CV Result mean"] == pytest.approx(1.15)
+    assert prior["vs best (s1)"] == prior["vs best (s2)"] == ""
+    # best mean first: (0.65 eeg, 0.60 kaggle) -> kaggle, eeg, the one-competition row, prior
+    assert list(table["CV Result mean"]) == pytest.approx([0.60, 0.65, 0.90, 1.15])
+    md = across_markdown(table).splitlines()
+    assert md[0].startswith("| Model | " + " | ".join(USE) + " | CV Result | CV Result: s1, s2 |")
+    assert "| 0.6000 +- 0.1414 | 0.5000, 0.7000 |" in md[2] and md[2].endswith("| best, tie |")
+    assert md[4].endswith("| -, worse |") and md[5].endswith("| -, - |")
+
+
+def test_a_subfolder_keeps_its_competition(tmp_path):
+    """Resuming with another competition under a name already used is refused, naming it;
+    the record is untouched then."""
+    a, b = tmp_path / "data" / "s1", tmp_path / "data" / "s2"
+    assert competition_record(tmp_path / "exp", [a, b]) == {"s1": a, "s2": b}
+    record = tmp_path / "exp" / COMPETITIONS_FILE
+    before = record.read_text()
+    other = tmp_path / "other" / "s1"
+    with pytest.raises(ValueError, match=f"exp/s1: holds the runs of {a}, not of {other}"):
+        competition_record(tmp_path / "exp", [other, b])
+    assert record.read_text() == before
+    assert competition_record(tmp_path / "exp", [b]) == {"s2": b}  # a subset resumes
+    assert json.loads(record.read_text()) == {"s1": str(a), "s2": str(b)}
+
+
+def test_experiment_over_two_competitions_resumes(shared, cnn_run, tmp_path):
+    """``experiment --competition C1,C2``: a run already finished in a competition's
+    subfolder is kept (here copies of the session's CNN run), the one missing is trained;
+    the table holds each competition's value and their mean; a second call trains nothing."""
+    comps = []
+    for name in ("c1", "c2"):  # two names for the shared competition
+        (tmp_path / name).symlink_to(shared.root, target_is_directory=True)
+        comps.append(tmp_path / name)
+    out = tmp_path / "exp"
+    missing = ("c2", run_name("test_efficientnet", ["kaggle"]))
+    for c in ("c1", "c2"):
+        for mods in combinations():
+            if (c, run_name("test_efficientnet", mods)) != missing:
+                shutil.copytree(cnn_run.path, out / c / run_name("test_efficientnet", mods),
+                                ignore=shutil.ignore_patterns("checkpoints"))  # fmt: skip
+    args = ["experiment", "--competition", f"{comps[0]},{comps[1]}", "--out", out,
+            "--models", "test_efficientnet", "--folds", 2, "--epochs", 1, "--workers", 1]  # fmt: skip
+    for o in tiny_overrides(2):
+        if not o.startswith(("model.name", "train.n_folds", "train.stage1.epochs")):
+            args += ["--set", o]
+    args += ["--set", "train.two_stage=false", "--set", "data.row_mode=dedup"]
+    printed = ok(run_command(*args))
+    assert printed.last() == f"wrote {out / 'results.md'} and {out / 'results.csv'}"
+    trained = json.loads((out / missing[0] / missing[1] / "scores.json").read_text())
+    kept = json.loads((cnn_run.path / "scores.json").read_text())
+    table = pd.read_csv(out / "results.csv")
+    runs = table[table["Model"] == "test_efficientnet"].set_index(USE)
+    assert len(runs) == 7 and (runs["competitions"] == 2).all()
+    row = runs.loc[(True, False, False)]
+    assert row["CV Result (c1)"] == pytest.approx(kept["kl_all"], abs=1e-9)
+    assert row["CV Result (c2)"] == pytest.approx(trained["kl_all"], abs=1e-9)
+    assert row["CV Result mean"] == pytest.approx((kept["kl_all"] + trained["kl_all"]) / 2)
+    assert set(runs["vs best (c1)"]) <= {"best", "tie", "worse"}
+    for c in ("c1", "c2"):  # each competition's own table beside its runs
+        own = pd.read_csv(out / c / "results.csv")
+        assert set(own["Model"]) >= {"test_efficientnet", PRIOR_ROW}
+    assert json.loads((out / COMPETITIONS_FILE).read_text()) == {
+        "c1": str(comps[0]), "c2": str(comps[1])}  # fmt: skip
+    stamps = {p: p.stat().st_mtime_ns for p in out.glob("c*/*/scores.json")}
+    assert len(stamps) == 14
+    ok(run_command(*args))  # all finished: nothing retrained
+    assert {p: p.stat().st_mtime_ns for p in out.glob("c*/*/scores.json")} == stamps
+    # the README's rule: --train-csv is one competition's rows
+    bad = run_command(*args, "--train-csv", shared.root / "train.csv")
+    assert bad.rc == 2 and "--train-csv" in bad.err and "Traceback" not in bad.err
+
+
+def test_experiment_names_a_bad_competition_before_writing(shared, tmp_path):
+    """A missing competition folder, or one given twice, is an error naming it; no record
+    and no subfolder is written."""
+    out = tmp_path / "exp"
+    for comps, named in (
+        (f"{shared.root},{tmp_path / 'nowhere'}", "nowhere"),
+        (f"{shared.root},{shared.root}", "given twice"),
+    ):
+        bad = run_command("experiment", "--competition", comps, "--out", out, "--models", "m")
+        assert bad.rc == 2 and named in bad.err and "Traceback" not in bad.err
+        assert not (out / COMPETITIONS_FILE).exists()
+        assert not [p for p in out.iterdir() if p.is_dir()]
