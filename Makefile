@@ -9,11 +9,13 @@ TORCH_PIN := torch==2.14.1 torchvision==0.29.1
 DEMO_OUT ?= demo_out
 # Publishing (python -m hms_kit.publish): make push-dataset, wait, push-kernel KERNEL=train, wait,
 # pull, push-kernel KERNEL=infer, wait, submit (KERNEL_VERSION=3 for another version).
-# FOLDS=0,1,2 pushes one train kernel per fold (and attaches them all to the infer kernel);
-# at most MAX_PARALLEL (2, Kaggle's limit) GPU kernels run at once, `make wait` pushes the rest.
-# CONFIG=seed (or CONFIGS=default,seed) pushes one train kernel per packaged config
-# (hms-kit-train-<name>[-fold<k>]) and attaches them all to the infer kernel; status and pull
-# take them too.
+# push-kernel pushes one train kernel per packaged config (hms-kit-train-<name>[-fold<k>]) and
+# an infer kernel that attaches and blends them all. Without CONFIG/CONFIGS: the recipes for
+# Kaggle's T4s, kaggle-eeg1d, kaggle-spec2d, kaggle-timm2d (hms_kit.config.KAGGLE_CONFIGS);
+# CONFIG=seed (the design document's recipe) or CONFIGS=default,seed choose others;
+# CONFIG=dataset runs the dataset's config.yaml in the plain hms-kit-train kernel. Status and
+# pull take the same choice. FOLDS=0,1,2 pushes each config's kernel once per fold. At most
+# MAX_PARALLEL (2, Kaggle's limit) GPU kernels run at once; `make wait` pushes the rest.
 # ACCELERATOR=NvidiaTeslaT4 (machine_shape), TIMEOUT=seconds (session limit), RESUME=1 (attach
 # the train kernel's own last output), PIN_TRAIN=1 (infer attaches owner/slug/N of the train
 # versions `wait` saw complete). POLL / WAIT_TIMEOUT (seconds) for wait; RUNS_DIR for pull.
@@ -55,8 +57,10 @@ help:
 	@echo "make test-slow - the slow tier (pytest -m slow: long end-to-end runs; CI runs it too)"
 	@echo "make test-compat - the fast suite at the oldest supported versions (tests/compat/floor.txt)"
 	@echo "make bench-scale [SCALE=300,1200,4800] [SCALE_WORK=dir] - cost at scale -> BENCHMARKS.md"
+	@echo "make gpu-check [GPU_CHECK_ARGS=--tiny] - a short epoch of each kaggle-* config on the GPU"
+	@echo "     -> the GPU section of BENCHMARKS.md and gpu_check.json (what plan uses)"
 	@echo "make lint | wheel | bench | push-dataset | push-kernel [KERNEL=train|infer] [FOLDS=0,1]"
-	@echo "     [CONFIG=seed | CONFIGS=default,seed]"
+	@echo "     [CONFIG=seed | CONFIGS=default,seed | CONFIG=dataset] (default: the kaggle-* configs)"
 	@echo "     [ACCELERATOR=NvidiaTeslaT4] [TIMEOUT=s] [RESUME=1] [PIN_TRAIN=1] | wait | pull | status | submit"
 
 $(STAMP): setup.py pyproject.toml
