@@ -49,7 +49,7 @@ CONFIG_OPTS = $(if $(CONFIG),--config="$(CONFIG)") $(if $(CONFIGS),--configs="$(
 PUBLISH_OPTS = --build-dir $(KAGGLE_BUILD) --dist-dir $(DIST) --dataset-slug $(DATASET_SLUG) \
 	--weights-dataset "$(WEIGHTS_DATASET)" $(if $(DRY_RUN),--dry-run)
 
-.PHONY: help setup demo test test-slow test-compat lint format wheel bench bench-scale clean push-dataset push-kernel wait pull status submit
+.PHONY: help setup demo test test-slow test-compat lint format wheel bench bench-scale gpu-check clean push-dataset push-kernel wait pull status submit
 
 help:
 	@echo "make demo   - the whole story on the embedded synthetic competition"
@@ -91,6 +91,17 @@ SCALE_ARGS ?=
 bench-scale: $(STAMP)
 	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) -m hms_kit bench --scale $(SCALE) --out $(BENCH_OUT) \
 		$(if $(SCALE_WORK),--work-dir $(SCALE_WORK)) $(SCALE_ARGS)
+
+# The device check: a short epoch of each kaggle-* config on this machine's GPU (at most 8
+# minutes): samples/s with AMP on and off, peak GPU memory, data pipeline against model only
+# -> the "6 GPU check" section of BENCHMARKS.md and gpu_check.json, whose measured throughput
+# `python -m hms_kit plan` uses in place of its assumption. Without CUDA it stops with an
+# error; GPU_CHECK_ARGS=--tiny runs it on the CPU in seconds (small models, for tests).
+GPU_CHECK_JSON ?= gpu_check.json
+GPU_CHECK_ARGS ?=
+gpu-check: $(STAMP)
+	timeout 480 $(PY) -m hms_kit gpu-check --out $(BENCH_OUT) --json $(GPU_CHECK_JSON) \
+		$(GPU_CHECK_ARGS)
 
 # The fast suite: every test not marked slow (pyproject.toml's markers). The slow tier holds
 # the long end-to-end runs; CI (.ci/run) runs both.
