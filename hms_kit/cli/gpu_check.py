@@ -55,6 +55,7 @@ def command_line(args: argparse.Namespace) -> str:
     parts += [f"--set {o}" for o in args.overrides]
     parts += ["--tiny"] if args.tiny else []
     parts += ["--steps", str(args.steps)] if args.steps else []
+    parts += ["--competition", str(args.competition)] if args.competition else []
     return " ".join(parts)
 
 
@@ -62,7 +63,14 @@ def run(args: argparse.Namespace) -> int:
     from hms_kit.cli.bench import splice_section
     from hms_kit.data import Competition
     from hms_kit.io import atomic_write_text
-    from hms_kit.tools.gpu_check import GPU_END, GPU_START, check_configs, render, to_json
+    from hms_kit.tools.gpu_check import (
+        GPU_END,
+        GPU_START,
+        GpuCheck,
+        check_configs,
+        render,
+        to_json,
+    )
 
     names = [n.strip() for n in args.config.split(",") if n.strip()]
     if not names:
@@ -71,6 +79,14 @@ def run(args: argparse.Namespace) -> int:
     if args.steps is not None and args.steps < 1:
         print(f"error: --steps must be >= 1, got {args.steps}", file=sys.stderr)
         return 2
+
+    def write(report: GpuCheck) -> str:
+        section = render(report)
+        old = args.out.read_text() if args.out.is_file() else ""
+        atomic_write_text(args.out, splice_section(old, section, GPU_START, GPU_END))
+        atomic_write_text(args.json, to_json(report))
+        return section
+
     try:
         report = check_configs(
             names,
@@ -82,14 +98,11 @@ def run(args: argparse.Namespace) -> int:
             command=command_line(args),
             log=lambda line: print(line, flush=True),
             competition=Competition.locate(args.competition) if args.competition else None,
+            on_config=write,  # each config's figures are kept as soon as they exist
         )
     except RuntimeError as exc:  # no CUDA without --tiny: say so, no traceback
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    section = render(report)
-    old = args.out.read_text() if args.out.is_file() else ""
-    atomic_write_text(args.out, splice_section(old, section, GPU_START, GPU_END))
-    atomic_write_text(args.json, to_json(report))
-    print(section)
+    print(write(report))
     print(f"wrote {args.out} (GPU section) and {args.json}")
     return 0

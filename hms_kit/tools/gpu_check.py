@@ -298,13 +298,15 @@ def check_configs(
     command: str = "",
     log: Callable[[str], None] = lambda line: None,
     competition: Competition | None = None,
+    on_config: Callable[[GpuCheck], None] = lambda report: None,
 ) -> GpuCheck:
     """Check each config (a packaged name; ``overrides``: ``key=value`` for every one) on the
     GPU, or with ``tiny`` on the CPU. The pipeline reads ``competition`` (default: a
     synthetic one of 16 EEGs, 4 with ``tiny``, written under ``workdir``). A config not
     packaged yet, one that fails, and those left when ``budget_s`` seconds have passed are
-    reported with the reason, not raised. Raises RuntimeError without CUDA unless
-    ``tiny``."""
+    reported with the reason, not raised. ``on_config(report)`` after each config (the
+    command writes what it has, so a check stopped from outside keeps the configs done).
+    Raises RuntimeError without CUDA unless ``tiny``."""
     import torch
 
     if not tiny and not torch.cuda.is_available():
@@ -334,6 +336,7 @@ def check_configs(
             if why:
                 log(f"{name}: {why}")
                 report.configs.append(ConfigCheck(name, skipped=why))
+                on_config(report)
                 continue
             if comp is None:  # one tiny competition for every config's pipeline
                 from hms_kit.data.synth import generate_competition
@@ -351,6 +354,7 @@ def check_configs(
                 result = ConfigCheck(name, skipped=f"failed: {type(exc).__name__}: {exc}")
             log(f"{name}: {result.skipped or 'measured'}")
             report.configs.append(result)
+            on_config(report)
     return report
 
 
