@@ -49,7 +49,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--quality",
         action="store_true",
         help="learning curves instead (issue 21): each family's CPU config at the --plan's "
-        "sizes and seeds; writes the '6 learning curves' section of --out and "
+        "sizes and seeds; writes the '7 learning curves' section of --out and "
         "benchmarks/learning_curve.png; resumable in --work-dir",
     )
     p.add_argument(
