@@ -9,11 +9,13 @@ TORCH_PIN := torch==2.14.1 torchvision==0.29.1
 DEMO_OUT ?= demo_out
 # Publishing (python -m hms_kit.publish): make push-dataset, wait, push-kernel KERNEL=train, wait,
 # pull, push-kernel KERNEL=infer, wait, submit (KERNEL_VERSION=3 for another version).
-# FOLDS=0,1,2 pushes one train kernel per fold (and attaches them all to the infer kernel);
-# at most MAX_PARALLEL (2, Kaggle's limit) GPU kernels run at once, `make wait` pushes the rest.
-# CONFIG=seed (or CONFIGS=default,seed) pushes one train kernel per packaged config
-# (hms-kit-train-<name>[-fold<k>]) and attaches them all to the infer kernel; status and pull
-# take them too.
+# push-kernel pushes one train kernel per packaged config (hms-kit-train-<name>[-fold<k>]) and
+# an infer kernel that attaches and blends them all. Without CONFIG/CONFIGS: the recipes for
+# Kaggle's T4s, kaggle-eeg1d, kaggle-spec2d, kaggle-timm2d (hms_kit.config.KAGGLE_CONFIGS);
+# CONFIG=seed (the design document's recipe) or CONFIGS=default,seed choose others;
+# CONFIG=dataset runs the dataset's config.yaml in the plain hms-kit-train kernel. Status and
+# pull take the same choice. FOLDS=0,1,2 pushes each config's kernel once per fold. At most
+# MAX_PARALLEL (2, Kaggle's limit) GPU kernels run at once; `make wait` pushes the rest.
 # ACCELERATOR=NvidiaTeslaT4 (machine_shape), TIMEOUT=seconds (session limit), RESUME=1 (attach
 # the train kernel's own last output), PIN_TRAIN=1 (infer attaches owner/slug/N of the train
 # versions `wait` saw complete). POLL / WAIT_TIMEOUT (seconds) for wait; RUNS_DIR for pull.
@@ -47,7 +49,7 @@ CONFIG_OPTS = $(if $(CONFIG),--config="$(CONFIG)") $(if $(CONFIGS),--configs="$(
 PUBLISH_OPTS = --build-dir $(KAGGLE_BUILD) --dist-dir $(DIST) --dataset-slug $(DATASET_SLUG) \
 	--weights-dataset "$(WEIGHTS_DATASET)" $(if $(DRY_RUN),--dry-run)
 
-.PHONY: help setup demo test test-slow test-compat lint format wheel bench bench-scale bench-quality clean push-dataset push-kernel wait pull status submit
+.PHONY: help setup demo test test-slow test-compat lint format wheel bench bench-scale bench-quality gpu-check clean push-dataset push-kernel wait pull status submit
 
 help:
 	@echo "make demo   - the whole story on the embedded synthetic competition"
@@ -56,8 +58,10 @@ help:
 	@echo "make test-compat - the fast suite at the oldest supported versions (tests/compat/floor.txt)"
 	@echo "make bench-scale [SCALE=300,1200,4800] [SCALE_WORK=dir] - cost at scale -> BENCHMARKS.md"
 	@echo "make bench-quality [QUALITY_PLAN='300:13,14 1200:13'] [QUALITY_ARGS=--report-only] - learning curves"
+	@echo "make gpu-check [GPU_CHECK_ARGS=--tiny] - a short epoch of each kaggle-* config on the GPU"
+	@echo "     -> the GPU section of BENCHMARKS.md and gpu_check.json (what plan uses)"
 	@echo "make lint | wheel | bench | push-dataset | push-kernel [KERNEL=train|infer] [FOLDS=0,1]"
-	@echo "     [CONFIG=seed | CONFIGS=default,seed]"
+	@echo "     [CONFIG=seed | CONFIGS=default,seed | CONFIG=dataset] (default: the kaggle-* configs)"
 	@echo "     [ACCELERATOR=NvidiaTeslaT4] [TIMEOUT=s] [RESUME=1] [PIN_TRAIN=1] | wait | pull | status | submit"
 
 $(STAMP): setup.py pyproject.toml
@@ -90,7 +94,7 @@ bench-scale: $(STAMP)
 		$(if $(SCALE_WORK),--work-dir $(SCALE_WORK)) $(SCALE_ARGS)
 
 # Learning curves (issue 21): each family's CPU config on synthetic competitions of growing
-# size and several generator seeds -> the "6 learning curves" section of BENCHMARKS.md and
+# size and several generator seeds -> the "7 learning curves" section of BENCHMARKS.md and
 # benchmarks/learning_curve.png. Hours of CPU; resumable (finished runs in QUALITY_WORK are
 # kept): run nothing else beside it. QUALITY_PLAN='300:13,14 1200:13' chooses the points;
 # QUALITY_ARGS=--report-only renders what has finished.
@@ -100,6 +104,17 @@ QUALITY_ARGS ?=
 bench-quality: $(STAMP)
 	$(PY) -m hms_kit bench --quality --out $(BENCH_OUT) --work-dir $(QUALITY_WORK) \
 		$(if $(QUALITY_PLAN),--plan "$(QUALITY_PLAN)") $(QUALITY_ARGS)
+
+# The device check: a short epoch of each kaggle-* config on this machine's GPU (at most 8
+# minutes): samples/s with AMP on and off, peak GPU memory, data pipeline against model only
+# -> the "6 GPU check" section of BENCHMARKS.md and gpu_check.json, whose measured throughput
+# `python -m hms_kit plan` uses in place of its assumption. Without CUDA it stops with an
+# error; GPU_CHECK_ARGS=--tiny runs it on the CPU in seconds (small models, for tests).
+GPU_CHECK_JSON ?= gpu_check.json
+GPU_CHECK_ARGS ?=
+gpu-check: $(STAMP)
+	timeout 480 $(PY) -m hms_kit gpu-check --out $(BENCH_OUT) --json $(GPU_CHECK_JSON) \
+		$(GPU_CHECK_ARGS)
 
 # The fast suite: every test not marked slow (pyproject.toml's markers). The slow tier holds
 # the long end-to-end runs; CI (.ci/run) runs both.

@@ -432,6 +432,9 @@ class Config:
 
 
 CONFIG_DIR = Path(__file__).parent / "configs"
+# The packaged recipes for Kaggle's T4s (issue 20), one ensemble member each: what
+# `make push-kernel` trains and blends without CONFIGS, what `make gpu-check` measures.
+KAGGLE_CONFIGS: tuple[str, ...] = ("kaggle-eeg1d", "kaggle-spec2d", "kaggle-timm2d")
 # keys an older hms_kit wrote that no longer mean anything: a checkpoint's stored config
 # drops them; a config file that sets one is told what replaced it
 REMOVED_KEYS = {

@@ -29,3 +29,28 @@ def test_make_bench_tiny_writes_every_section(tmp_path):
     values = [float(ln.split("|")[2]) for ln in rows]
     assert len(values) >= 20 and all(v > 0 for v in values)
     assert re.search(r"kaggle\+eeg tile \| [\d.]+ \| inputs/s \| >= 150/s", text)
+
+
+@pytest.mark.slow  # make, a fresh interpreter and the tiny check: half a minute
+def test_make_gpu_check_tiny_writes_the_gpu_section_and_the_json(tmp_path):
+    """``make gpu-check`` wiring: BENCH_OUT and GPU_CHECK_JSON reach the command, and
+    GPU_CHECK_ARGS=--tiny runs it on the CPU (the venv as it is: PY and STAMP given)."""
+    import json
+    import sys
+
+    from hms_kit.tools.gpu_check import GPU_END, GPU_START
+
+    out, js, stamp = tmp_path / "BENCHMARKS.md", tmp_path / "g.json", tmp_path / "stamp"
+    stamp.touch()
+    proc = subprocess.run(
+        ["make", "-s", "gpu-check", f"PY={sys.executable}", f"STAMP={stamp}",
+         f"BENCH_OUT={out}", f"GPU_CHECK_JSON={js}",
+         "GPU_CHECK_ARGS=--tiny --config kaggle-eeg1d"],
+        cwd=REPO, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    text = out.read_text()
+    assert text.count(GPU_START) == text.count(GPU_END) == 1, text
+    assert "| kaggle-eeg1d | raw_eeg" in text, text
+    data = json.loads(js.read_text())
+    assert data["tiny"] and data["configs"][0]["full"] > 0

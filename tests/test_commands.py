@@ -474,6 +474,56 @@ def test_plan_prints_each_config_and_the_limit_it_breaks():
     assert bad.rc == 2 and "nosuch" in bad.err and "Traceback" not in bad.err
 
 
+# ------------------------------------------------------------------------ the device check
+
+
+def test_gpu_check_tiny_writes_its_section_and_keeps_the_rest(shared, tmp_path):
+    """``gpu-check --tiny`` (``make gpu-check`` on the CPU, small models): one row per
+    kaggle-* config in the GPU section of --out, between its markers, the rest of the file
+    kept; a config not packaged yet is named, not a crash; the JSON holds what the table
+    shows. Without CUDA and without --tiny it stops with a clear error."""
+    from hms_kit.cli.bench import SCALE_END, SCALE_START
+    from hms_kit.config import KAGGLE_CONFIGS
+    from hms_kit.tools.gpu_check import GPU_END, GPU_START
+
+    out, js = tmp_path / "BENCHMARKS.md", tmp_path / "gpu_check.json"
+    before = f"# Benchmarks\n\nkept line\n\n{SCALE_START}\nscale\n{SCALE_END}\n"
+    out.write_text(f"{before}\n{GPU_START}\nan older check\n{GPU_END}\n")
+    args = ["gpu-check", "--tiny", "--competition", shared.root, "--out", out, "--json", js]
+    printed = ok(run_command(*args))
+    text = out.read_text()
+    assert text.startswith(before) and "an older check" not in text
+    assert text.count(GPU_START) == text.count(GPU_END) == 1
+    section = text.split(GPU_START)[1].split(GPU_END)[0]
+    assert section.strip() in printed.out
+    rows = {line.split("|")[1].strip(): line for line in section.splitlines()[1:]
+            if line.startswith("| ") and not line.startswith("| config")}  # fmt: skip
+    assert list(rows) == list(KAGGLE_CONFIGS)
+    data = json.loads(js.read_text())
+    assert data["tiny"] is True and [c["name"] for c in data["configs"]] == list(KAGGLE_CONFIGS)
+    for name, c in zip(KAGGLE_CONFIGS, data["configs"], strict=True):
+        yaml_file = REPO / "hms_kit" / "configs" / f"{name}.yaml"
+        if not yaml_file.is_file():
+            assert f"not packaged: hms_kit/configs/{name}.yaml" in rows[name]
+            assert c["skipped"] and c["full"] is None
+            continue
+        assert not c["skipped"], c["skipped"]
+        cells = [x.strip() for x in rows[name].strip().strip("|").split("|")]
+        assert cells[2] == str(c["batch_size"]) == "2"
+        assert c["model_fp32"] > 0 and c["pipeline"] > 0 and c["full"] > 0
+        assert cells[8] == f"{c['full']:.1f}" and c["effective_tflops"] > 0
+        assert cells[3] == cells[4] == "n/a"  # no AMP, no GPU memory on the CPU
+    # plan never takes a --tiny run for a GPU's measurement
+    bad = run_command("plan", "--config", "eeg1d", "--measured", js)
+    assert bad.rc == 2 and "--tiny run" in bad.err and "Traceback" not in bad.err
+    import torch
+
+    if not torch.cuda.is_available():
+        refused = run_command("gpu-check", "--out", tmp_path / "B2.md", "--json", tmp_path / "g")
+        assert refused.rc == 2 and "needs a CUDA GPU" in refused.err and "--tiny" in refused.err
+        assert not (tmp_path / "B2.md").exists()
+
+
 # ------------------------------------------------------------------------ the README as a map
 
 

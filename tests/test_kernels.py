@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,8 +18,10 @@ import pytest
 from conftest import damaged_copy
 
 from hms_kit import schema
+from hms_kit.config import KAGGLE_CONFIGS, load_config
 from hms_kit.data.synth import generate_competition
 from hms_kit.tools.demo import layout_kaggle_tree, run_kernel
+from hms_kit.tools.gpu_check import TINY_OVERRIDES
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_YAML = """\
@@ -256,3 +259,106 @@ def test_2024_layout_train_then_a_missing_test_file(wheel, competition, train_a,
     assert np.allclose(sub[list(schema.VOTE_COLUMNS)].sum(axis=1), 1)
     log = (paths.working / "training_record.log").read_text()
     assert files[0].stem in log and "prior" in log
+
+
+# ----------------------------------------------------------------------------- issue 20
+# The packaged kaggle-* configs (hms_kit.config.KAGGLE_CONFIGS) through the kernels as
+# `make push-kernel` pushes them: train.py with its SETTINGS line naming the config, small
+# overrides (HMS_SET: the family's small model, 2 folds, one epoch a stage, batch 4) on the
+# session's tiny competition and its shared folds; the infer kernel attaching all three.
+MISSING_KAGGLE_CONFIGS = {
+    name: f"hms_kit/configs/{name}.yaml"
+    for name in KAGGLE_CONFIGS
+    if not (REPO / "hms_kit" / "configs" / f"{name}.yaml").is_file()
+}
+
+
+def kaggle_kernel_overrides(name: str) -> list[str]:
+    """Small overrides for packaged config ``name``: its family's small model (the
+    gpu-check's ``TINY_OVERRIDES``), never pretrained, one seed, 2 folds, one epoch a stage
+    (stage 2 on every row: on this competition's few high-vote EEGs the per-EEG sampler can
+    draw a one-row batch, which eeg1d's batch-normed head refuses), batch 4, no loader
+    workers; its inputs untouched."""
+    family = load_config(name).model.family
+    return [
+        *TINY_OVERRIDES.get(family, ()),
+        "model.pretrained=false",
+        "train.seeds=[]",
+        "train.n_folds=2",
+        "train.stage1.epochs=1",
+        "train.stage2.epochs=1",
+        "train.stage2.min_votes=0",
+        "train.batch_size=4",
+        "train.num_workers=0",
+    ]
+
+
+@pytest.fixture(scope="module")
+def kaggle_train(wheel, competition, shared_folds, tmp_path_factory):
+    """``name -> the working folder of the train kernel that ran packaged config name``,
+    each trained once per module; skips naming the file while a config is not packaged."""
+    from hms_kit.publish import with_settings
+
+    done: dict[str, Path] = {}
+    folds_dir = tmp_path_factory.mktemp("kaggle_folds")
+    shutil.copy2(shared_folds.path, folds_dir / "folds.csv")
+
+    def train(name: str) -> Path:
+        if name in MISSING_KAGGLE_CONFIGS:
+            pytest.skip(f"not packaged yet: {MISSING_KAGGLE_CONFIGS[name]}")
+        if name not in done:
+            root = tmp_path_factory.mktemp(f"train_{name}")
+            config = (REPO / "kernels" / "config.yaml").read_text()
+            layout_kaggle_tree(
+                root, competition, wheel, config, datasets={"hms-kit-folds": folds_dir}
+            )
+            # the script exactly as push-kernel sends it for this config
+            script = root / "train.py"
+            source = (REPO / "kernels" / "train.py").read_text()
+            script.write_text(with_settings(source, {"config": name}))
+            env = {"HMS_SET": ";".join(kaggle_kernel_overrides(name)), "HMS_CONFIG": ""}
+            run_kernel(script, root, env=env)
+            done[name] = root / "working"
+        return done[name]
+
+    return train
+
+
+@pytest.mark.slow  # a train kernel per config: a cache and 2 folds x 2 stages each
+@pytest.mark.parametrize("name", KAGGLE_CONFIGS)
+def test_train_kernel_runs_each_kaggle_config(kaggle_train, name):
+    working = kaggle_train(name)
+    packaged = load_config(name)
+    ran = load_config(working / "config.yaml")
+    # the packaged recipe at its real inputs, only smaller models and fewer epochs
+    assert ran.model.family == packaged.model.family and ran.inputs == packaged.inputs
+    assert (ran.train.n_folds, ran.train.stage1.epochs) == (2, 1)
+    assert f"config {name}, folds all" in (working / "training_record.log").read_text()
+    assert sorted(p.name for p in (working / "checkpoints").glob("fold*_best.pt")) == [
+        "fold0_best.pt",
+        "fold1_best.pt",
+    ]
+    oof = pd.read_csv(working / "oof.csv")
+    assert len(oof) and oof["fold"].isin([0, 1]).all()
+    folds = pd.read_csv(working / "folds.csv")
+    assert set(folds["fold"]) == {0, 1}
+
+
+@pytest.mark.slow  # the three train kernels (shared with the test above) and the infer kernel
+def test_infer_kernel_blends_the_kaggle_configs(wheel, competition, kaggle_train, tmp_path):
+    if MISSING_KAGGLE_CONFIGS:
+        pytest.skip(f"not packaged yet: {', '.join(MISSING_KAGGLE_CONFIGS.values())}")
+    outputs = {f"hms-kit-train-{name}": kaggle_train(name) for name in KAGGLE_CONFIGS}
+    root = tmp_path / "infer"
+    config = (REPO / "kernels" / "config.yaml").read_text()
+    paths = layout_kaggle_tree(root, competition, wheel, config, outputs)
+    run_kernel(REPO / "kernels" / "infer.py", root, env={"KAGGLE_IS_COMPETITION_RERUN": ""})
+    log = (paths.working / "training_record.log").read_text()
+    assert "blend fitted on the members' OOF" in log, log[-3000:]
+    for i in range(len(KAGGLE_CONFIGS)):
+        assert f"member {i}: 2 checkpoints" in log, log[-3000:]
+        assert (paths.working / "members" / f"m{i}" / "oof.csv").is_file()
+    assert "dropped member" not in log
+    sub = pd.read_csv(paths.working / "submission.csv")
+    assert sorted(sub["eeg_id"]) == sorted(pd.read_csv(competition / "test.csv")["eeg_id"])
+    assert np.allclose(sub[list(schema.VOTE_COLUMNS)].sum(axis=1), 1)

@@ -170,3 +170,51 @@ def test_kaggle_spec2d_plans_one_stage_of_16_epochs_on_rows_with_more_than_8_vot
     assert s1.stage == 1 and s1.epochs == 16
     assert s1.samples == round(schema.FULL_DEDUP_ROWS * 4 / 5 * vote_share(9))
     assert s1.val_samples == round(schema.FULL_DEDUP_ROWS / 5 * vote_share(9))
+
+
+def _gpu_check_file(path, device: str, tiny: bool = False, **figures):
+    """A gpu-check JSON as ``make gpu-check`` writes it, one config measured."""
+    from hms_kit.tools.gpu_check import ConfigCheck, GpuCheck, to_json
+
+    check = ConfigCheck("eeg1d", batch_size=8, **figures)
+    report = GpuCheck(device, "2.x", "2026-01-01 00:00 UTC", tiny, 20, 3, "", [check])
+    path.write_text(to_json(report))
+    return check
+
+
+def test_plan_uses_a_measured_throughput_and_says_so(tmp_path, monkeypatch):
+    """A gpu-check's effective TFLOP/s replaces the assumption for the configs it measured
+    (their hours scale by it); the others keep the assumption, and the table says which.
+    A --tiny file in the current folder is not a measurement: noted, the assumption kept."""
+    from conftest import ok, run_command
+
+    from hms_kit.tools.plan import ASSUMED_T4_TFLOPS
+
+    cfg = load_config("eeg1d")
+    _, flops, _ = model_cost(cfg)
+    check = _gpu_check_file(tmp_path / "m.json", "Tesla T4", flops=flops, full=5000.0)
+    measured = check.effective_tflops
+    assert measured == pytest.approx(flops * 3 * 5000.0 / 1e12)
+    monkeypatch.chdir(tmp_path)
+    _gpu_check_file(tmp_path / "gpu_check.json", "cpu", tiny=True, flops=flops, full=1.0)
+    printed = ok(run_command("plan", "--config", "eeg1d,default", "--measured", "m.json"))
+    cells = {
+        line.split("|")[1].strip(): [c.strip() for c in line.strip().strip("|").split("|")][1:]
+        for line in printed.out.splitlines()
+        if line.startswith("| ")
+    }
+    assert cells["T4 throughput, effective TFLOP/s"][:2] == [
+        f"{measured:.3g} (measured)",
+        f"{ASSUMED_T4_TFLOPS:.3g} (assumed)",
+    ]
+    fold = t4_hours(fold_flops(flops, stage_plans(cfg)), measured)
+    assert cells["T4 hours per fold"][0] == f"{fold:.3g}"
+    assert "measured on Tesla T4, 2026-01-01 00:00 UTC (m.json) for eeg1d" in printed.out
+    assert f"for the others it assumes one T4 sustains {ASSUMED_T4_TFLOPS:.1f}" in printed.out
+    assert "not a T4" not in printed.out
+    # the default file here is a --tiny run: noted on stderr, every config assumed
+    printed = ok(run_command("plan", "--config", "eeg1d"))
+    assert "is a --tiny run on the CPU" in printed.err
+    assert f"projection, assumes one T4 sustains {ASSUMED_T4_TFLOPS:.1f}" in printed.out
+    missing = run_command("plan", "--config", "eeg1d", "--measured", "nowhere.json")
+    assert missing.rc == 2 and "nowhere.json" in missing.err

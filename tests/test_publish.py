@@ -29,7 +29,9 @@ from typing import Any
 import pytest
 
 from hms_kit import __version__
+from hms_kit.config import KAGGLE_CONFIGS
 from hms_kit.publish import (
+    DATASET_CONFIG,
     PublishError,
     Queued,
     check_kernel_folder,
@@ -510,7 +512,7 @@ def test_wheel_installs_offline_in_a_fresh_venv(wheel: Path, tmp_path: Path) -> 
 def test_make_push_kernel_train_end_to_end(fake: FakeKaggle, checkout: Path, tmp_path: Path):
     proc = ok(
         run(
-            ["make", "push-kernel", "KERNEL=train", *make_vars(checkout)],
+            ["make", "push-kernel", "KERNEL=train", "CONFIG=dataset", *make_vars(checkout)],
             checkout,
             client_env(tmp_path),
         )
@@ -540,7 +542,8 @@ def test_make_push_kernel_train_end_to_end(fake: FakeKaggle, checkout: Path, tmp
 
 def test_push_kernel_infer_flags_and_sources(fake: FakeKaggle, checkout: Path, tmp_path: Path):
     env = {**client_env(tmp_path), "WEIGHTS_DATASET": "someone/timm-weights"}
-    ok(publish(checkout, env, "push-kernel", "--kernel", "infer", "--dataset-slug", "my-wheel"))
+    args = ["push-kernel", "--kernel", "infer", "--config", "dataset", "--dataset-slug", "my-wheel"]
+    ok(publish(checkout, env, *args))
     (body,) = fake.bodies("kernels.KernelsApiService/SaveKernel")
     assert body["slug"] == f"{USER}/hms-kit-infer"
     assert body["text"] == (REPO / "kernels" / "infer.py").read_text()
@@ -556,7 +559,7 @@ def test_make_push_kernel_train_one_kernel_per_fold(
     fake: FakeKaggle, checkout: Path, tmp_path: Path
 ) -> None:
     env = client_env(tmp_path)
-    cmd = ["make", "push-kernel", "KERNEL=train", "FOLDS=0,1,2", "MAX_PARALLEL=3"]
+    cmd = ["make", "push-kernel", "KERNEL=train", "CONFIG=dataset", "FOLDS=0,1,2", "MAX_PARALLEL=3"]
     proc = ok(run([*cmd, *make_vars(checkout)], checkout, env))
     assert fake.calls() == [SAVE_KERNEL] * 3, proc.stdout
     bodies = fake.bodies(SAVE_KERNEL)
@@ -591,7 +594,8 @@ def test_push_kernel_infer_with_folds_attaches_every_fold_kernel(
     fake: FakeKaggle, checkout: Path, tmp_path: Path
 ) -> None:
     env = {**client_env(tmp_path), "WEIGHTS_DATASET": "someone/timm-weights"}
-    ok(publish(checkout, env, "push-kernel", "--kernel", "infer", "--folds", "0,1,2"))
+    dataset = ["--config", "dataset"]
+    ok(publish(checkout, env, "push-kernel", "--kernel", "infer", "--folds", "0,1,2", *dataset))
     (body,) = fake.bodies(SAVE_KERNEL)
     assert body["slug"] == f"{USER}/hms-kit-infer"
     assert body["text"] == (REPO / "kernels" / "infer.py").read_text()
@@ -601,7 +605,7 @@ def test_push_kernel_infer_with_folds_attaches_every_fold_kernel(
     # --kernel all: the fold kernels now; the infer kernel that attaches them waits in the
     # queue for their output (`wait` pushes it), rendered with them as sources.
     fake.reset()
-    proc = ok(publish(checkout, env, "push-kernel", "--folds", "3,1"))
+    proc = ok(publish(checkout, env, "push-kernel", "--folds", "3,1", *dataset))
     slugs = [b["slug"] for b in fake.bodies(SAVE_KERNEL)]
     assert slugs == [f"{USER}/hms-kit-train-fold3", f"{USER}/hms-kit-train-fold1"]
     assert f"queued {USER}/hms-kit-infer" in proc.stdout
@@ -613,7 +617,7 @@ def test_push_kernel_infer_with_folds_attaches_every_fold_kernel(
     (build / "queue.json").unlink()
 
     fake.reset()
-    ok(publish(checkout, env, "status", "--folds", "0,1"))
+    ok(publish(checkout, env, "status", "--folds", "0,1", *dataset))
     bodies = fake.bodies("kernels.KernelsApiService/GetKernelSessionStatus")
     assert [b["kernelSlug"] for b in bodies] == [
         "hms-kit-train-fold0",
@@ -635,7 +639,8 @@ def test_push_kernel_infer_with_folds_attaches_every_fold_kernel(
 def test_bad_folds_fail_before_any_request(
     fake: FakeKaggle, checkout: Path, tmp_path: Path, folds: str, message: str
 ) -> None:
-    cmd = ["make", "push-kernel", "KERNEL=train", f"FOLDS={folds}", *make_vars(checkout)]
+    cmd = ["make", "push-kernel", "KERNEL=train", "CONFIG=dataset", f"FOLDS={folds}"]
+    cmd += make_vars(checkout)
     build = checkout / "build" / "kaggle"
     before = sorted(p.name for p in build.iterdir()) if build.is_dir() else []
     proc = run(cmd, checkout, client_env(tmp_path))
@@ -682,7 +687,7 @@ def test_push_dataset_creates_then_versions(
 
 def test_status_and_submit(fake: FakeKaggle, checkout: Path, tmp_path: Path) -> None:
     env = client_env(tmp_path)
-    proc = ok(publish(checkout, env, "status"))
+    proc = ok(publish(checkout, env, "status", "--config", "dataset"))
     bodies = fake.bodies("kernels.KernelsApiService/GetKernelSessionStatus")
     assert [(b["userName"], b["kernelSlug"]) for b in bodies] == [
         (USER, "hms-kit-train"),
@@ -692,7 +697,7 @@ def test_status_and_submit(fake: FakeKaggle, checkout: Path, tmp_path: Path) -> 
 
     fake.reset()
     _clear_build(checkout)
-    ok(publish(checkout, env, "push-kernel", "--kernel", "infer"))
+    ok(publish(checkout, env, "push-kernel", "--kernel", "infer", "--config", "dataset"))
     proc = publish(checkout, env, "submit", "--message", "too early")
     assert proc.returncode == 2 and "is running, not complete: run `make wait`" in proc.stderr
     ok(publish(checkout, env, "wait", "--poll", "0.05", "--timeout", "60"))
@@ -713,10 +718,10 @@ def test_status_and_submit(fake: FakeKaggle, checkout: Path, tmp_path: Path) -> 
     "args",
     [
         ["push-dataset"],
-        ["push-kernel", "--kernel", "all"],
-        ["status"],
+        ["push-kernel", "--kernel", "all", "--config", "dataset"],
+        ["status", "--config", "dataset"],
         ["wait", "--poll", "0.01", "--timeout", "1"],
-        ["pull"],
+        ["pull", "--config", "dataset"],
         ["submit", "--version", "1"],
     ],
 )
@@ -734,14 +739,15 @@ def test_make_push_kernel_without_credentials_fails(
     fake: FakeKaggle, checkout: Path, tmp_path: Path
 ) -> None:
     env = client_env(tmp_path, credentials=False)
-    proc = run(["make", "push-kernel", *make_vars(checkout)], checkout, env)
+    proc = run(["make", "push-kernel", "CONFIG=dataset", *make_vars(checkout)], checkout, env)
     assert proc.returncode != 0
     assert "KAGGLE_USERNAME and KAGGLE_KEY" in proc.stderr
     assert fake.requests == []
 
 
 def test_dry_run_renders_but_sends_nothing(fake: FakeKaggle, checkout: Path, tmp_path: Path):
-    proc = ok(publish(checkout, client_env(tmp_path), "push-kernel", "--dry-run"))
+    args = ["push-kernel", "--config", "dataset", "--dry-run"]
+    proc = ok(publish(checkout, client_env(tmp_path), *args))
     assert "+ kaggle kernels push -p" in proc.stdout
     assert fake.requests == []
     meta = json.loads((checkout / "build/kaggle/infer/kernel-metadata.json").read_text())
@@ -787,7 +793,7 @@ def test_credentials_come_from_the_client(fake: FakeKaggle, tmp_path: Path) -> N
 def test_token_only_user_can_push(fake: FakeKaggle, checkout: Path, tmp_path: Path) -> None:
     env = {**client_env(tmp_path, credentials=False), "KAGGLE_API_TOKEN": "tok-abc"}
     fake.tokens["tok-abc"] = "tokenuser"
-    cmd = ["make", "push-kernel", "KERNEL=train", *make_vars(checkout)]
+    cmd = ["make", "push-kernel", "KERNEL=train", "CONFIG=dataset", *make_vars(checkout)]
     ok(run(cmd, checkout, env))
     (body,) = fake.bodies(SAVE_KERNEL)
     assert body["slug"] == "tokenuser/hms-kit-train"
@@ -856,7 +862,8 @@ def test_accelerator_and_timeout_reach_kaggle(
     fake: FakeKaggle, checkout: Path, tmp_path: Path
 ) -> None:
     env = client_env(tmp_path)
-    cmd = ["make", "push-kernel", "KERNEL=infer", "ACCELERATOR=NvidiaL4", "TIMEOUT=3600"]
+    cmd = ["make", "push-kernel", "KERNEL=infer", "CONFIG=dataset", "ACCELERATOR=NvidiaL4"]
+    cmd.append("TIMEOUT=3600")
     ok(run([*cmd, *make_vars(checkout)], checkout, env))
     (body,) = fake.bodies(SAVE_KERNEL)
     assert body["machineShape"] == "NvidiaL4"
@@ -869,7 +876,8 @@ def test_accelerator_and_timeout_reach_kaggle(
         (["TIMEOUT=99999"], "timeout 99999"),
         (["MAX_PARALLEL=0"], "--max-parallel 0"),
     ]:
-        proc = run(["make", "push-kernel", *bad, *make_vars(checkout)], checkout, env)
+        cmd = ["make", "push-kernel", "CONFIG=dataset", *bad, *make_vars(checkout)]
+        proc = run(cmd, checkout, env)
         assert proc.returncode != 0 and message in proc.stderr, proc.stderr
     assert fake.requests == []
 
@@ -881,7 +889,7 @@ def test_invalid_source_reply_fails_the_push(
     record = checkout / "build" / "kaggle" / "pushed-infer.json"
     record.unlink(missing_ok=True)
     fake.invalid["invalidKernelSources"] = [f"{USER}/hms-kit-train"]
-    proc = publish(checkout, env, "push-kernel", "--kernel", "infer")
+    proc = publish(checkout, env, "push-kernel", "--kernel", "infer", "--config", "dataset")
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "successfully pushed" not in proc.stdout  # Kaggle made the version, but not so
     assert "push of kernel testuser/hms-kit-infer failed: Kaggle dropped sources" in proc.stderr
@@ -890,7 +898,7 @@ def test_invalid_source_reply_fails_the_push(
 
     fake.reset()
     fake.invalid["invalidDatasetSources"] = ["someone/gone"]
-    proc = publish(checkout, env, "push-kernel", "--kernel", "train")
+    proc = publish(checkout, env, "push-kernel", "--kernel", "train", "--config", "dataset")
     assert proc.returncode == 2 and "not valid dataset sources" in proc.stderr
 
 
@@ -898,8 +906,9 @@ def test_resume_attaches_the_train_kernels_own_output(
     fake: FakeKaggle, checkout: Path, tmp_path: Path
 ) -> None:
     env = client_env(tmp_path)
-    ok(publish(checkout, env, "push-kernel", "--kernel", "train", "--resume"))
-    ok(publish(checkout, env, "push-kernel", "--kernel", "train", "--folds", "2", "--resume"))
+    train = ["push-kernel", "--kernel", "train", "--config", "dataset", "--resume"]
+    ok(publish(checkout, env, *train))
+    ok(publish(checkout, env, *train, "--folds", "2"))
     first, fold = fake.bodies(SAVE_KERNEL)
     assert first["kernelDataSources"] == [f"{USER}/hms-kit-train"]
     assert fold["kernelDataSources"] == [f"{USER}/hms-kit-train-fold2"]
@@ -921,7 +930,7 @@ def test_five_folds_run_two_at_a_time_and_wait_pushes_the_rest(
 ) -> None:
     env = client_env(tmp_path)
     build = _clear_build(checkout)
-    ok(publish(checkout, env, "push-kernel", "--folds", "0,1,2"))
+    ok(publish(checkout, env, "push-kernel", "--folds", "0,1,2", "--config", "dataset"))
     assert [b["slug"] for b in fake.bodies(SAVE_KERNEL)] == [
         f"{USER}/hms-kit-train-fold0",
         f"{USER}/hms-kit-train-fold1",
@@ -965,7 +974,7 @@ def test_five_folds_run_two_at_a_time_and_wait_pushes_the_rest(
 def test_wait_fails_with_the_log_tail(fake: FakeKaggle, checkout: Path, tmp_path: Path) -> None:
     env = client_env(tmp_path)
     build = _clear_build(checkout)
-    ok(publish(checkout, env, "push-kernel", "--kernel", "train"))
+    ok(publish(checkout, env, "push-kernel", "--kernel", "train", "--config", "dataset"))
     fake.kernel_states["hms-kit-train"] = ["RUNNING", "ERROR"]
     fake.failure["hms-kit-train"] = "Your notebook tried to allocate more memory"
     lines = [{"stream_name": "stderr", "time": i, "data": f"log line {i}\n"} for i in range(40)]
@@ -984,7 +993,7 @@ def test_wait_fails_with_the_log_tail(fake: FakeKaggle, checkout: Path, tmp_path
 def test_wait_gives_up_after_its_timeout(fake: FakeKaggle, checkout: Path, tmp_path: Path):
     env = client_env(tmp_path)
     _clear_build(checkout)
-    ok(publish(checkout, env, "push-kernel", "--kernel", "train"))
+    ok(publish(checkout, env, "push-kernel", "--kernel", "train", "--config", "dataset"))
     fake.kernel_states["hms-kit-train"] = ["RUNNING"]
     start = time.monotonic()
     proc = publish(checkout, env, "wait", "--poll", "0.2", "--timeout", "0.5")
@@ -1028,7 +1037,7 @@ def test_pull_writes_the_output_into_a_run_folder(
     files = {"oof.csv": b"eeg_id,seizure_vote\n1,0.5\n", "fold0/scores.json": b'{"kl": 0.9}'}
     fake.outputs["hms-kit-train"] = files
     fake.logs["hms-kit-train"] = "training log"
-    cmd = ["make", "pull", f"RUNS_DIR={runs}", *make_vars(checkout)]
+    cmd = ["make", "pull", "CONFIG=dataset", f"RUNS_DIR={runs}", *make_vars(checkout)]
     ok(run(cmd, checkout, env))
     got = {
         str(p.relative_to(runs / "hms-kit-train")): p.read_bytes()
@@ -1059,9 +1068,11 @@ def test_pin_train_attaches_the_versions_wait_saw_complete(
 ) -> None:
     env = client_env(tmp_path)
     _clear_build(checkout)
-    pin = ["push-kernel", "--kernel", "infer", "--pin-train"]
-    ok(publish(checkout, env, "push-kernel", "--kernel", "train"))
-    ok(publish(checkout, env, "push-kernel", "--kernel", "train"))  # version 2
+    pin = ["push-kernel", "--kernel", "infer", "--config", "dataset", "--pin-train"]
+    ok(publish(checkout, env, "push-kernel", "--kernel", "train", "--config", "dataset"))
+    ok(
+        publish(checkout, env, "push-kernel", "--kernel", "train", "--config", "dataset")
+    )  # version 2
     proc = publish(checkout, env, *pin)
     assert proc.returncode == 2 and "is running, not complete: run `make wait`" in proc.stderr
     ok(_run_wait(checkout, env))
@@ -1293,6 +1304,81 @@ def test_queue_holds_infer_until_every_config_completes(
     assert (runs / "hms-kit-train-seed" / "oof.csv").read_bytes() == b"eeg_id\n1\n"
     (listed,) = fake.bodies("kernels.KernelsApiService/ListKernelSessionOutput")
     assert listed["kernelSlug"] == "hms-kit-train-seed"
+
+
+# ---------------------------------------------------------------------------- the default (issue 20)
+
+MISSING_KAGGLE_CONFIGS = [
+    f"hms_kit/configs/{name}.yaml"
+    for name in KAGGLE_CONFIGS
+    if not (REPO / "hms_kit" / "configs" / f"{name}.yaml").is_file()
+]
+needs_kaggle_configs = pytest.mark.skipif(
+    bool(MISSING_KAGGLE_CONFIGS),
+    reason=f"not packaged yet: {', '.join(MISSING_KAGGLE_CONFIGS)}",
+)
+
+
+@needs_kaggle_configs
+def test_push_kernel_all_without_configs_trains_and_blends_the_kaggle_configs(
+    fake: FakeKaggle, checkout: Path, tmp_path: Path
+) -> None:
+    """``make push-kernel KERNEL=all`` with no CONFIG/CONFIGS: one train kernel per
+    ``KAGGLE_CONFIGS`` name, two started, the rest and the infer kernel queued; the infer
+    kernel attaches all of them. The dry run says so and sends nothing."""
+    env = client_env(tmp_path)
+    build = _clear_build(checkout)
+    slugs = [f"hms-kit-train-{name}" for name in KAGGLE_CONFIGS]
+    cmd = ["make", "push-kernel", "KERNEL=all", *make_vars(checkout)]
+    proc = ok(run([*cmd, "DRY_RUN=1"], checkout, env))
+    assert fake.requests == []
+    said = [line.split(":")[0] for line in proc.stdout.splitlines() if line.startswith("would ")]
+    assert said == [
+        *(f"would push {USER}/{slug}" for slug in slugs[:2]),
+        *(f"would queue {USER}/{slug}" for slug in slugs[2:]),
+        f"would queue {USER}/hms-kit-infer",
+    ], proc.stdout
+    assert not (build / "queue.json").exists()  # a dry run records nothing
+
+    proc = ok(run(cmd, checkout, env))
+    assert [b["slug"] for b in fake.bodies(SAVE_KERNEL)] == [f"{USER}/{s}" for s in slugs[:2]]
+    for name, body in zip(KAGGLE_CONFIGS, fake.bodies(SAVE_KERNEL), strict=False):
+        assert body["text"] == _with(config=name)
+    queue = json.loads((build / "queue.json").read_text())
+    trains = [f"train-{name}" for name in KAGGLE_CONFIGS]
+    assert [(q["name"], q["after"]) for q in queue] == [
+        *((t, []) for t in trains[2:]),
+        ("infer", trains),
+    ]
+    infer = json.loads((build / "infer" / "kernel-metadata.json").read_text())
+    assert infer["kernel_sources"] == [f"{USER}/{s}" for s in slugs]
+    assert (build / trains[-1] / "train.py").read_text() == _with(config=KAGGLE_CONFIGS[-1])
+
+    # status takes the same default
+    fake.reset()
+    ok(run(["make", "status", *make_vars(checkout)], checkout, env))
+    bodies = fake.bodies("kernels.KernelsApiService/GetKernelSessionStatus")
+    assert [b["kernelSlug"] for b in bodies] == [*slugs, "hms-kit-infer"]
+    _clear_build(checkout)
+
+
+def test_the_default_configs_are_the_kaggle_ones_and_dataset_is_config_yaml() -> None:
+    """Without --configs the publisher chooses ``KAGGLE_CONFIGS``; ``dataset`` is the plain
+    train kernel (None), which may sit beside packaged ones."""
+    from hms_kit.publish import kernel_targets
+    from hms_kit.publish.naming import selected_configs
+
+    assert selected_configs(argparse.Namespace(configs=None)) == list(KAGGLE_CONFIGS)
+    chosen = selected_configs(argparse.Namespace(configs=["seed", DATASET_CONFIG]))
+    assert chosen == ["seed", None]
+    targets = kernel_targets("all", [1], chosen)
+    assert [(t.name, t.slug) for t in targets] == [
+        ("train-seed-fold1", "hms-kit-train-seed-fold1"),
+        ("train-fold1", "hms-kit-train-fold1"),
+        ("infer", "hms-kit-infer"),
+    ]
+    with pytest.raises(PublishError, match="'dataset' is given twice"):
+        selected_configs(argparse.Namespace(configs=["dataset", "dataset"]))
 
 
 # ---------------------------------------------------------------------------- queue (issue 23)

@@ -35,6 +35,11 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("compare", "hms_kit.cli.compare", "two runs' KL per population, seeds, bootstrap interval"),
     ("demo", "hms_kit.cli.demo", "the whole story on the embedded synthetic competition"),
     ("bench", "hms_kit.cli.bench", "benchmarks, written to BENCHMARKS.md"),
+    (
+        "gpu-check",
+        "hms_kit.cli.gpu_check",
+        "a short epoch of each kaggle-* config on the GPU -> BENCHMARKS.md, gpu_check.json",
+    ),
 )
 
 

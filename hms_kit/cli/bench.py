@@ -49,7 +49,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--quality",
         action="store_true",
         help="learning curves instead (issue 21): each family's CPU config at the --plan's "
-        "sizes and seeds; writes the '6 learning curves' section of --out and "
+        "sizes and seeds; writes the '7 learning curves' section of --out and "
         "benchmarks/learning_curve.png; resumable in --work-dir",
     )
     p.add_argument(
@@ -77,20 +77,31 @@ SCALE_START = "<!-- scale:start -->"
 SCALE_END = "<!-- scale:end -->"
 
 
+def splice_section(text: str, section: str, start: str, end: str) -> str:
+    """``text`` (BENCHMARKS.md) with its block between the ``start`` and ``end`` markers
+    replaced by ``section`` (the block appended when there is none)."""
+    block = f"{start}\n{section.rstrip()}\n{end}\n"
+    if start in text and end in text:
+        head, rest = text.split(start, 1)
+        return head + block + rest.split(end, 1)[1].lstrip("\n")
+    return (text.rstrip() + "\n\n" if text.strip() else "") + block
+
+
+def marked_section(text: str, start: str, end: str) -> str:
+    """The block of ``text`` between ``start`` and ``end``, markers included, or ``""``."""
+    if start in text and end in text:
+        return start + text.split(start, 1)[1].split(end, 1)[0] + end
+    return ""
+
+
 def splice_scale(text: str, section: str) -> str:
     """``text`` (BENCHMARKS.md) with its scale section replaced by ``section`` (or appended)."""
-    block = f"{SCALE_START}\n{section.rstrip()}\n{SCALE_END}\n"
-    if SCALE_START in text and SCALE_END in text:
-        head, rest = text.split(SCALE_START, 1)
-        return head + block + rest.split(SCALE_END, 1)[1].lstrip("\n")
-    return (text.rstrip() + "\n\n" if text.strip() else "") + block
+    return splice_section(text, section, SCALE_START, SCALE_END)
 
 
 def scale_section(text: str) -> str:
     """The scale block of ``text`` (markers included), or ``""``."""
-    if SCALE_START in text and SCALE_END in text:
-        return SCALE_START + text.split(SCALE_START, 1)[1].split(SCALE_END, 1)[0] + SCALE_END
-    return ""
+    return marked_section(text, SCALE_START, SCALE_END)
 
 
 def scale_command(args: argparse.Namespace) -> str:
@@ -232,12 +243,14 @@ def run(args: argparse.Namespace) -> int:
         generate_competition(tmp, n_eegs=20 if args.tiny else args.n_eegs, seed=0)
         comp = Competition(tmp)
     report = run_benchmarks(comp, cfg, tiny=args.tiny)
+    from hms_kit.tools.gpu_check import GPU_END, GPU_START
+
     text = render(report)
     from hms_kit.tools.quality import quality_section
 
     old = args.out.read_text() if args.out.is_file() else ""
-    # the scale and quality sections come from their own (long) runs: keep them
-    for kept in (scale_section(old), quality_section(old)):
+    # the scale, GPU and quality sections come from their own runs (long, or on a device)
+    for kept in (scale_section(old), marked_section(old, GPU_START, GPU_END), quality_section(old)):
         if kept:
             text = text.rstrip() + "\n\n" + kept + "\n"
     atomic_write_text(args.out, text)

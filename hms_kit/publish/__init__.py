@@ -1,7 +1,7 @@
 """Publishing to Kaggle: the wheel dataset, the train/infer kernels, status and submission.
 
 ``python -m hms_kit.publish push-dataset | push-kernel [--kernel train|infer|all]
-[--folds 0,1,2] [--configs default,seed] | wait | pull | status [--kernel ...] [--folds ...]
+[--folds 0,1,2] [--configs NAME,...] | wait | pull | status [--kernel ...] [--folds ...]
 [--configs ...] | submit [--message M] [--version N]`` (the Makefile's ``push-dataset``,
 ``push-kernel``, ``wait``, ``pull``, ``status`` and ``submit`` targets call it).
 
@@ -17,22 +17,25 @@ Kaggle accepts): it holds only this kit's wheel and its config, no competition d
 ``WEIGHTS_DATASET`` (``owner/slug``, or ``slug`` for one of your own datasets) attaches a
 dataset of pretrained weights to both kernels.
 
-``--folds 0,1,2`` (``make push-kernel FOLDS=0,1,2``) trains folds in parallel: the train
-kernel is pushed once per fold as ``<train slug>-fold<k>`` (rendered in
-``build/kaggle/train-fold<k>/``), its code ``kernels/train.py`` with the marked ``SETTINGS``
-line filled with ``"folds": "<k>"`` (a Kaggle kernel cannot set environment variables); the
-infer kernel then attaches every fold kernel instead of the single train
-kernel. Without ``--folds`` one train kernel trains all the config's folds.
-
+One train kernel per config: without ``--configs`` the packaged recipes for Kaggle's T4s,
+``hms_kit.config.KAGGLE_CONFIGS`` (``kaggle-eeg1d``, ``kaggle-spec2d``, ``kaggle-timm2d``);
 ``--configs default,seed`` (``make push-kernel CONFIGS=default,seed``, or ``--config seed`` /
-``CONFIG=seed`` for one) trains one model per packaged config (``hms_kit/configs/<name>.yaml``
-in the wheel): the train kernel is pushed once per config as ``hms-kit-train-<name>``
-(title ``HMS Kit Train <name>``, rendered in ``build/kaggle/train-<name>/``), its
-``SETTINGS`` line holding ``"config": "<name>"``, so the kernel ignores the dataset's
-config.yaml. With ``--folds`` as well each config's kernel is pushed once per fold
-(``hms-kit-train-<name>-fold<k>``, both settings), and the folds must exist in every config
-given. The infer kernel then attaches every config's train kernel(s), config by config.
-Names are checked before any request: packaged, loadable, lower-case words joined by ``-``.
+``CONFIG=seed`` for one) chooses others. Each config's train kernel is pushed as
+``hms-kit-train-<name>`` (title ``HMS Kit Train <name>``, rendered in
+``build/kaggle/train-<name>/``), its code ``kernels/train.py`` with the marked ``SETTINGS``
+line holding ``"config": "<name>"`` (a Kaggle kernel cannot set environment variables), so
+the kernel runs the packaged config from the wheel and ignores the dataset's config.yaml.
+The name ``dataset`` stands for that config.yaml instead: the plain ``hms-kit-train`` kernel,
+its code unchanged. The infer kernel attaches every config's train kernel(s), config by
+config, and blends them. Names are checked before any request: packaged, loadable,
+lower-case words joined by ``-``.
+
+``--folds 0,1,2`` (``make push-kernel FOLDS=0,1,2``) trains folds in parallel: each config's
+train kernel is pushed once per fold as ``<train slug>-fold<k>`` (rendered in
+``build/kaggle/<train name>-fold<k>/``, ``"folds": "<k>"`` in its ``SETTINGS`` line), and the
+infer kernel attaches every fold kernel. The folds must exist in every config given (for
+``dataset``: ``kernels/config.yaml``). Without ``--folds`` one train kernel trains all of
+its config's folds.
 
 Kaggle runs at most two GPU batch sessions at a time (and about 30 GPU hours a week), so
 ``push-kernel`` starts at most ``--max-parallel`` (2) GPU kernels and writes the rest to
@@ -66,6 +69,7 @@ from hms_kit.publish.client import (
 from hms_kit.publish.commands import git_describe, log_tail, pull_output, push_one
 from hms_kit.publish.errors import PublishError
 from hms_kit.publish.naming import (
+    DATASET_CONFIG,
     KERNELS,
     KernelTarget,
     check_accelerator,
@@ -96,6 +100,7 @@ from hms_kit.publish.state import (
 )
 
 __all__ = [
+    "DATASET_CONFIG",
     "KERNELS",
     "Credentials",
     "KaggleClient",

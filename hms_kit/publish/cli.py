@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 
 import hms_kit.publish as package
+from hms_kit.config import KAGGLE_CONFIGS
 from hms_kit.publish.commands import (
     DEFAULT_RUNS_DIR,
     pull,
@@ -20,6 +21,7 @@ from hms_kit.publish.commands import (
 )
 from hms_kit.publish.errors import PublishError
 from hms_kit.publish.naming import (
+    DATASET_CONFIG,
     DEFAULT_ACCELERATOR,
     KERNELS,
     TRAIN,
@@ -89,8 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
             action="extend",
             metavar="NAME,NAME,...",
             help="one train kernel per packaged config (hms-kit-train-<name>, its code's "
-            "SETTINGS line names it), all attached to the infer kernel (default: one train kernel "
-            "running the dataset's config.yaml)",
+            "SETTINGS line names it), all attached to the infer kernel (default: "
+            f"{','.join(KAGGLE_CONFIGS)}; '{DATASET_CONFIG}': the dataset's config.yaml in "
+            "the plain hms-kit-train kernel)",
         )
         p.set_defaults(func=func)
         pushers[name] = p

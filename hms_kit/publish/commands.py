@@ -33,7 +33,6 @@ from hms_kit.publish.naming import (
     KernelTarget,
     check_accelerator,
     check_configs,
-    check_folds_exist,
     check_session_timeout,
     kernel_targets,
     pinned,
@@ -188,19 +187,17 @@ def train_pins(layout: Layout, targets: Sequence[KernelTarget], user: str) -> di
 def push_kernel(args: argparse.Namespace) -> int:
     """Render and check every selected kernel first, then push them.
 
-    With ``--folds`` the train kernel is pushed once per fold, with ``--configs`` once per
-    packaged config (times folds), and the infer kernel attaches all of them (see the module
-    docstring). At most ``--max-parallel`` GPU kernels
+    The train kernel is pushed once per config (``--configs``, by default the packaged
+    kaggle-* configs; ``dataset``: the dataset's config.yaml), times ``--folds``, and the
+    infer kernel attaches all of them (see the package docstring). At most
+    ``--max-parallel`` GPU kernels
     start now; the rest, and an infer kernel pushed with its train kernels, go to the queue
     that ``wait`` works through.
     """
     layout = Layout.from_args(args)
     folds = args.folds or []
     configs = selected_configs(args)
-    if configs:
-        check_configs(configs, folds)
-    elif folds:
-        check_folds_exist(layout.kernels / CONFIG_FILE, folds)
+    check_configs(configs, folds, layout.kernels / CONFIG_FILE)
     if args.max_parallel < 1:
         raise PublishError(f"--max-parallel {args.max_parallel}: at least 1 kernel must run")
     client_args: list[str] = []
@@ -245,6 +242,8 @@ def push_kernel(args: argparse.Namespace) -> int:
     now = pushable(queue, set(), 0, args.max_parallel)
     later = [q for q in queue if q not in now]
     for item in now:
+        if args.dry_run:
+            print(f"would push {item.id}")
         push_one(client, layout, item.name, client_args)
     for item in later:
         verb = "would queue" if args.dry_run else "queued"
@@ -400,7 +399,7 @@ def pull(args: argparse.Namespace) -> int:
     """Download each selected kernel's output into ``<runs dir>/<kernel slug>/``."""
     layout = Layout.from_args(args)
     configs = selected_configs(args)
-    check_configs(configs, args.folds or [])
+    check_configs(configs, args.folds or [], layout.kernels / CONFIG_FILE)
     client = KaggleClient.connect(dry_run=args.dry_run)
     user = client.username
     runs = Path(args.runs_dir)
@@ -416,9 +415,9 @@ def pull(args: argparse.Namespace) -> int:
 
 def status(args: argparse.Namespace) -> int:
     """The status of each selected kernel (each fold's with ``--folds``, each
-    config's with ``--configs``)."""
+    config's: ``--configs``, by default the packaged kaggle-* configs)."""
     configs = selected_configs(args)
-    check_configs(configs, args.folds or [])
+    check_configs(configs, args.folds or [], Layout.from_args(args).kernels / CONFIG_FILE)
     client = KaggleClient.connect(dry_run=args.dry_run)
     user = client.username
     for target in kernel_targets(args.kernel, args.folds, configs):

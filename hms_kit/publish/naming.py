@@ -1,6 +1,7 @@
 """Names on Kaggle: kernel slugs and titles per config and fold, source references
-(``owner/slug[/N]``), machine shapes and session limits, packaged config names, and which
-kernels a ``--kernel/--folds/--configs`` choice means. Pure: no request, no file written.
+(``owner/slug[/N]``), machine shapes and session limits, packaged config names (by default
+``hms_kit.config.KAGGLE_CONFIGS``), and which kernels a ``--kernel/--folds/--configs``
+choice means. Pure: no request, no file written.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hms_kit.config import CONFIG_DIR, Config, ConfigError, load_config
+from hms_kit.config import CONFIG_DIR, KAGGLE_CONFIGS, Config, ConfigError, load_config
 from hms_kit.publish.errors import PublishError
 
 KERNELS: dict[str, str] = {"train": "hms-kit-train", "infer": "hms-kit-infer"}
@@ -21,6 +22,10 @@ INFER = "infer"
 CONFIG_NAME = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 FOLD_PART = re.compile(r"(?:^|-)fold[0-9]+(?:-|$)")
 MAX_SLUG_LENGTH = 50  # Kaggle's limit for a kernel slug (and its title)
+# ``--config dataset``: the config.yaml uploaded beside the wheel (kernels/config.yaml), run
+# by the plain train kernel ``hms-kit-train`` (a target's config None), as every push did
+# before the packaged kaggle-* configs became the default
+DATASET_CONFIG = "dataset"
 
 RETIRED_ACCELERATORS = {"nvidiateslap100": "NvidiaTeslaT4"}
 DEFAULT_ACCELERATOR = "NvidiaTeslaT4"  # "GPU T4 x2" in Kaggle's editor
@@ -202,10 +207,13 @@ class KernelTarget:
 
 
 def kernel_targets(
-    choice: str, folds: Sequence[int] | None = None, configs: Sequence[str] | None = None
+    choice: str,
+    folds: Sequence[int] | None = None,
+    configs: Sequence[str | None] | None = None,
 ) -> list[KernelTarget]:
     """The kernels ``--kernel choice --folds ... --configs ...`` pushes: one train kernel per
-    config (or one for the dataset's config.yaml), each once per fold; one infer kernel."""
+    config (None, or no configs: one for the dataset's config.yaml), each once per fold; one
+    infer kernel."""
     targets = []
     for name in _kernel_names(choice):
         if name != TRAIN:
@@ -219,10 +227,18 @@ def kernel_targets(
     return targets
 
 
-def check_configs(configs: Sequence[str], folds: Sequence[int]) -> None:
+def check_configs(
+    configs: Sequence[str | None], folds: Sequence[int], dataset_config: Path | None = None
+) -> None:
     """Every config must be packaged (:func:`check_config_name`) and have every fold asked
-    for, so no kernel is pushed to fail on Kaggle. Makes no request."""
+    for, so no kernel is pushed to fail on Kaggle; None (``--config dataset``) is checked
+    against ``dataset_config`` (kernels/config.yaml) when folds are asked for. Makes no
+    request."""
     for config in configs:
+        if config is None:
+            if folds and dataset_config is not None:
+                check_folds_exist(dataset_config, folds)
+            continue
         n_folds = check_config_name(config).train.n_folds
         longest = train_slug(config, max(folds) if folds else None)
         if len(longest) > MAX_SLUG_LENGTH:
@@ -253,12 +269,17 @@ def check_folds_exist(config: Path, folds: Sequence[int]) -> None:
         )
 
 
-def selected_configs(args: argparse.Namespace) -> list[str]:
+def selected_configs(args: argparse.Namespace) -> list[str | None]:
     """The ``--config``/``--configs`` names in order, each once (both options add to one
-    list); empty without either."""
-    configs: list[str] = []
-    for name in getattr(args, "configs", None) or []:
-        if name in configs:
+    list); without either, the packaged kaggle-* configs (``KAGGLE_CONFIGS``). The name
+    ``dataset`` (``DATASET_CONFIG``) comes back as None: the dataset's config.yaml, run by
+    the plain ``hms-kit-train`` kernel."""
+    names = getattr(args, "configs", None) or list(KAGGLE_CONFIGS)
+    seen: set[str] = set()
+    configs: list[str | None] = []
+    for name in names:
+        if name in seen:
             raise PublishError(f"--configs: config {name!r} is given twice")
-        configs.append(name)
+        seen.add(name)
+        configs.append(None if name == DATASET_CONFIG else name)
     return configs

@@ -147,7 +147,7 @@ def render_kernel_metadata(
     resume: bool = False,
     pins: Mapping[str, int] | None = None,
     config: str | None = None,
-    train_configs: Sequence[str] = (),
+    train_configs: Sequence[str | None] = (),
 ) -> Path:
     """Render ``template_dir/kernel-metadata.json`` into ``build_dir`` with its code file.
 
@@ -159,7 +159,7 @@ def render_kernel_metadata(
     config name) the train kernel runs that config: ``-<config>`` is added to its slug (before
     any ``-fold<k>``), `` <config>`` to its title, and its ``SETTINGS`` line ``"config"``. With
     ``train_configs`` the train kernel in ``kernel_sources`` is replaced by one kernel per
-    config (times ``train_folds``, config by config). ``accelerator`` replaces the
+    config (times ``train_folds``, config by config; None: the plain train kernel). ``accelerator`` replaces the
     template's ``machine_shape``. ``resume`` adds the kernel's own id to its
     ``kernel_sources``, so a new version sees the previous version's output. ``pins`` maps a
     kernel source ``owner/slug`` to the version it is pinned to (``owner/slug/N``).

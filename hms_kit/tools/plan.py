@@ -10,17 +10,19 @@ disk and memory from bytes per row MEASURED on a cache built for a few rows of a
 synthetic competition; and projected T4 hours, training and inference, against Kaggle's
 limits (``hms_kit.schema.KAGGLE_*``).
 
-The hours are a projection: FLOPs x 3 (forward and backward) x samples / an assumed effective
-T4 throughput (``ASSUMED_T4_TFLOPS``), which a measurement on the device replaces. The
-arithmetic is in small pure functions; ``plan_configs`` measures and ``render`` writes the
-table the ``plan`` command prints.
+The hours are a projection: FLOPs x 3 (forward and backward) x samples / an effective T4
+throughput: per config, the one ``make gpu-check`` measured (``measured``: effective TFLOP/s
+by config name, from ``hms_kit.tools.gpu_check.read_measured``), else an assumption
+(``ASSUMED_T4_TFLOPS``); the table says which each column used. The arithmetic is in small
+pure functions; ``plan_configs`` measures and ``render`` writes the table the ``plan``
+command prints.
 """
 
 from __future__ import annotations
 
 import math
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -354,13 +356,18 @@ def plan_config(
 
 @dataclass
 class Plan:
-    """Every config's plan and projection, and the ensemble's."""
+    """Every config's plan and projection, and the ensemble's. ``tflops``: the assumed
+    throughput; ``throughputs``: the one each config's hours use, ``measured[i]`` whether
+    it came from a gpu-check (``measured_on``: its device and time)."""
 
     tflops: float
     plans: list[ConfigPlan]
     projections: list[Projection]
     shapes: list[dict[str, tuple[int, ...]]]
     ensemble: Projection
+    throughputs: list[float] = field(default_factory=list)
+    measured: list[bool] = field(default_factory=list)
+    measured_on: str = ""
 
 
 def plan_configs(
@@ -368,10 +375,20 @@ def plan_configs(
     overrides: Sequence[str] = (),
     tflops: float = ASSUMED_T4_TFLOPS,
     workdir: str | Path | None = None,
+    measured: Mapping[str, float] | None = None,
+    measured_on: str = "",
 ) -> Plan:
     """Plan each config (a packaged name or a YAML path; ``overrides``: ``key=value`` applied
     to every one). The cache is measured on a 2-EEG synthetic competition written under
-    ``workdir`` (default: a temporary folder, removed after)."""
+    ``workdir`` (default: a temporary folder, removed after). ``measured``: effective TFLOP/s
+    by config name (a gpu-check's, made on ``measured_on``), used in place of ``tflops`` for
+    the configs it names."""
+    measured = dict(measured or {})
+    for label, value in measured.items():
+        if value <= 0:
+            raise ValueError(f"measured throughput of {label!r} must be > 0, got {value}")
+    labels = [config_label(n) for n in names]
+    throughputs = [measured.get(label, tflops) for label in labels]
     from hms_kit.data.synth import generate_competition
 
     for n in names:
@@ -382,12 +399,16 @@ def plan_configs(
         generate_competition(root / "competition", n_eegs=2, seed=0, n_test=1)
         comp = Competition(root / "competition")
         results = [
-            plan_config(n, cfg, comp, root / "cache", tflops)
-            for n, cfg in zip(names, cfgs, strict=True)
+            plan_config(n, cfg, comp, root / "cache", t)
+            for n, cfg, t in zip(names, cfgs, throughputs, strict=True)
         ]
     plans = [r[0] for r in results]
     projs = [r[1] for r in results]
-    return Plan(tflops, plans, projs, [r[2] for r in results], ensemble_projection(projs))
+    return Plan(
+        tflops, plans, projs, [r[2] for r in results], ensemble_projection(projs),
+        throughputs=throughputs, measured=[label in measured for label in labels],
+        measured_on=measured_on,
+    )  # fmt: skip
 
 
 # ----------------------------------------------------------------------------- rendering
@@ -399,6 +420,29 @@ def _h(x: float | None) -> str:
 
 def _shape(shapes: dict[str, tuple[int, ...]]) -> str:
     return ", ".join(f"{n} {tuple(s)}" for n, s in shapes.items()) or "-"
+
+
+def _throughputs(plan: Plan) -> list[float]:
+    return plan.throughputs or [plan.tflops] * len(plan.plans)
+
+
+def _measured(plan: Plan) -> list[bool]:
+    return plan.measured or [False] * len(plan.plans)
+
+
+def _throughput_line(plan: Plan) -> str:
+    """Which throughput the hours use: the assumption, a gpu-check's measurement, or both."""
+    measured = [p.name for p, m in zip(plan.plans, _measured(plan), strict=True) if m]
+    assumed = f"assumes one T4 sustains {plan.tflops:.1f} effective TFLOP/s"
+    if not measured:
+        return f"projection, {assumed}"
+    where = f"`make gpu-check` measured on {plan.measured_on or 'a GPU'}"
+    if "T4" not in plan.measured_on:
+        where += " (not a T4: Kaggle's T4 is slower, so these hours are too few)"
+    line = f"projection at the effective TFLOP/s {where} for {', '.join(measured)}"
+    if len(measured) < len(plan.plans):
+        line += f"; for the others it {assumed}"
+    return line
 
 
 def render(plan: Plan) -> str:
@@ -436,6 +480,13 @@ def render(plan: Plan) -> str:
         "checkpoints in /kaggle/working (GB)",
         ["n/a" if p.working_bytes is None else f"{p.working_bytes / GB:.2f}" for p in P],
     )
+    row(
+        "T4 throughput, effective TFLOP/s",
+        [
+            "n/a" if p.flops is None else f"{t:.3g} ({'measured' if m else 'assumed'})"
+            for p, t, m in zip(P, _throughputs(plan), _measured(plan), strict=True)
+        ],
+    )
     row("T4 hours per fold", [_h(j.fold_hours) for j in J])
     row("T4 hours, every fold and seed", [_h(j.train_hours) for j in J], _h(E.train_hours))
     row("train kernel hours (T4 x2)", [_h(j.session_hours) for j in J], _h(E.session_hours))
@@ -461,10 +512,11 @@ def render(plan: Plan) -> str:
         f"({schema.FULL_DEDUP_ROWS:,} dedup, {schema.FULL_TRAIN_EEGS:,} EEGs, "
         f"{schema.FULL_TRAIN_PATIENTS:,} patients); {schema.PLANNED_TEST_EEGS:,} test EEGs "
         "(assumed: Kaggle does not publish it)",
-        f"projection, assumes one T4 sustains {plan.tflops:.1f} effective TFLOP/s (training: "
+        f"{_throughput_line(plan)} (training: "
         f"FLOPs x {TRAIN_FLOPS_FACTOR:g} for forward + backward, plus a validation forward "
         "per epoch); a train kernel runs its folds side by side on Kaggle's 2 T4s; the "
-        "weekly quota counts session hours; the data pipeline (4 CPU cores) is not modelled",
+        "weekly quota counts session hours; the data pipeline (4 CPU cores) is not modelled"
+        + (", except in a measured throughput" if any(_measured(plan)) else ""),
         f"rows with >= min_votes votes: the real share ({vote_share(schema.HIGH_VOTE_THRESHOLD):.0%} "
         f"at >= {schema.HIGH_VOTE_THRESHOLD}) in every row mode; cache: "
         "one window per row (an upper bound), memory-mapped in /kaggle/temp (the train "

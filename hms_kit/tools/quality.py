@@ -403,7 +403,7 @@ def render_section(table: pd.DataFrame, command: str, figure: str | None) -> str
     """The BENCHMARKS.md section: the table (KL and share of the prior-to-oracle distance
     closed, mean ± sd over seeds) and how it was made."""
     lines = [
-        "## 6 Learning curves (quality against competition size)",
+        "## 7 Learning curves (quality against competition size)",
         "",
         f"`{command}` on this machine (2 cores, CPU configs): synthetic competitions of the "
         "demo's generator (never its seed 42), 3 patient-grouped folds shared by the families "
