@@ -376,6 +376,7 @@ def train_fold(ctx: FoldContext, resume: bool = False) -> dict[str, Any]:
     all_lrs: dict[int, list[float]] = {}
     summary: dict[str, Any] = {"fold": ctx.fold}
     spans = schedule_spans(ctx, stages) if cfg.train.joint_schedule else {}
+    skipped: list[str] = []
     for stage, scfg in stages:
         stage_best = fold_checkpoint_path(ctx.ckpt_dir, ctx.fold, "best", stage)
         if last is not None and last["stage"] > stage:
@@ -392,6 +393,7 @@ def train_fold(ctx: FoldContext, resume: bool = False) -> dict[str, Any]:
                 stage,
                 scfg.min_votes,
             )
+            skipped.append(f"train.stage{stage}.min_votes={scfg.min_votes}")
             continue
         settings = _stage_settings(cfg, ctx.fold, stage)
         res_state = last if last is not None and last["stage"] == stage else None
@@ -437,7 +439,12 @@ def train_fold(ctx: FoldContext, resume: bool = False) -> dict[str, Any]:
             state = load_checkpoint(path)
             break
     else:
-        raise NoCheckpointError(f"fold {ctx.fold}: no epoch finished, no checkpoint to keep")
+        why = (
+            f"no training rows at {', '.join(skipped)} (lower it for a competition this small)"
+            if skipped
+            else "no epoch finished"
+        )
+        raise NoCheckpointError(f"fold {ctx.fold}: {why}, no checkpoint to keep")
     state["lrs_by_stage"] = all_lrs
     save_checkpoint(state, final_path, kind="final")
     load_model_state(model, state, path)

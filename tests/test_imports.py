@@ -143,3 +143,19 @@ def test_what_the_kernels_run_reaches_no_publisher_tool_or_client() -> None:
     reached = reachable(graph, runtime)
     assert sorted(n for n in reached if _inside(n, ["hms_kit.publish", "hms_kit.tools"])) == []
     assert sorted(n for n in reached if "kaggle" in external[n]) == []
+
+
+def test_reading_a_config_does_not_import_torch() -> None:
+    """publish checks every pushed config; at 2 s of torch import per call, `make
+    push-kernel KERNEL=all` spent 3 of its 4 seconds importing a library it never used."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from hms_kit.config import load_config; "
+        "[load_config(n) for n in ('kaggle-eeg1d', 'kaggle-spec2d', 'kaggle-timm2d')]; "
+        "print(sorted(m for m in ('torch', 'timm') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"

@@ -287,6 +287,7 @@ def kaggle_kernel_overrides(name: str) -> list[str]:
         "train.n_folds=2",
         "train.stage1.epochs=1",
         "train.stage2.epochs=1",
+        "train.stage1.min_votes=0",
         "train.stage2.min_votes=0",
         "train.batch_size=4",
         "train.num_workers=0",

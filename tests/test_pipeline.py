@@ -340,3 +340,17 @@ def test_fold_stopped_at_time_limit_resumes_to_the_full_result(comp, trained, tm
     )
     full = train_folds(comp, load_config(None, two), tmp_path / "full", cache_dir=cache, workers=1)
     assert resumed["complete"] and resumed["kl_all"] == pytest.approx(full["kl_all"], abs=1e-6)
+
+
+def test_a_fold_with_no_rows_at_min_votes_names_the_setting(comp, trained, tmp_path):
+    """Every stage of a fold skipped for want of high-vote rows: the error names the settings
+    to lower instead of a bare 'no epoch finished'."""
+    from dataclasses import replace
+
+    from hms_kit.train import NoCheckpointError
+
+    _, cfg, _, cache = trained
+    stage1 = replace(cfg.train.stage1, min_votes=10_000)
+    cfg = replace(cfg, train=replace(cfg.train, stage1=stage1, two_stage=False))
+    with pytest.raises(NoCheckpointError, match=r"fold 0: no training rows at train.stage1"):
+        train_folds(comp, cfg, tmp_path / "run", folds=[0], cache_dir=cache, workers=1)

@@ -8,12 +8,13 @@ and returns ``(B, 6)`` logits in schema.CLASSES order.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
-
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from hms_kit.config import Config, config_from_dict
 from hms_kit.models.registry import FAMILIES, family_names, get_family
+
+if TYPE_CHECKING:  # reading a config (config.validate -> registry) must not import torch
+    from torch import nn
 
 __all__ = [
     "FAMILIES",
