@@ -462,6 +462,8 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
         (item_tp, *_) = typing.get_args(tp) or (Any,)
         if isinstance(value, str):
             value = [v for v in (s.strip() for s in value.split(",")) if v]
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = [value]  # --set train.folds=0: YAML reads a lone number, meant as [0]
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"config key '{key}' must be a list, got {value!r}")
         return [_coerce(v, item_tp, key) for v in value]

@@ -27,6 +27,8 @@ def test_yaml_and_overrides(tmp_path):
     assert cfg.inputs.modalities == ["kaggle", "wavelet"]
     assert cfg.train.two_stage is False and cfg.train.folds == [0, 2]
     assert cfg.train.stage2.epochs == Config().train.stage2.epochs  # untouched
+    # a lone number is a one-item list (YAML reads "0" as 0, not [0])
+    assert load_config(None, ["train.folds=1"]).train.folds == [1]
 
 
 @pytest.mark.parametrize(
@@ -37,6 +39,7 @@ def test_yaml_and_overrides(tmp_path):
         ("inputs.layout=grid", "inputs.layout must be 'tile' or 'stack'"),
         ("inputs.modalities=kaggle,audio", "non-empty subset"),
         ("train.two_stage=maybe", "must be true or false"),
+        ("train.folds={a: 1}", "train.folds' must be a list"),
         ("novalue", "is not key=value"),
         ("data.high_vote_threshold=4", "high_vote_threshold must be at least 5"),
         ("inputs.eeg.scale=db", "inputs.eeg.scale must be one of"),

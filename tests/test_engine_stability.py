@@ -27,9 +27,23 @@ def _scores(values):
     return lambda probs: next(it)
 
 
-def test_last_checkpoint_keeps_the_last_epoch_even_when_it_is_worse(tmp_path):
+def test_last_checkpoint_keeps_the_last_epoch_even_when_it_is_worse(tmp_path, caplog):
+    import logging
+
+    from hms_kit.runlog import LOGGER_NAME
+
+    logger = logging.getLogger(LOGGER_NAME)  # it does not propagate to caplog's root handler
+    logger.addHandler(caplog.handler)
+    caplog.set_level(logging.INFO, LOGGER_NAME)
     _, best = _stage(tmp_path / "b", val_score=_scores([0.5, 0.3, 0.9]))
+    chosen = {
+        r.getMessage().split(" train_loss")[0] for r in caplog.records if "(best)" in r.getMessage()
+    }
+    assert chosen == {"s epoch 0", "s epoch 1"}
+    caplog.clear()
     model, last = _stage(tmp_path / "l", val_score=_scores([0.5, 0.3, 0.9]), checkpoint="last")
+    assert not any("(best)" in r.getMessage() for r in caplog.records)  # kept, not chosen
+    logger.removeHandler(caplog.handler)
     assert best.best_epoch == 1 and last.best_epoch == 2 and last.best_loss == 0.9
     saved = load_checkpoint(tmp_path / "l" / "best.pt")
     assert saved["epoch"] == 2

@@ -267,13 +267,14 @@ def run_stage(
             val_loss = val_score(val_probs)
         seconds = time.time() - t0
         epoch_seconds.append(seconds)
-        improved = val_loss < result.best_loss or s.checkpoint == "last"
-        if improved:
+        improved = val_loss < result.best_loss
+        if improved or s.checkpoint == "last":
             result.best_loss, result.best_epoch = val_loss, epoch
             checkpoints.save_best(scored, s.stage, epoch, val_loss)
+        kept = " (best)" if improved and s.checkpoint != "last" else ""
         log.info(
             "%s epoch %d train_loss %.4f val_loss %.4f%s time %.1f s",
-            s.name, epoch, ep.train_loss, val_loss, " (best)" if improved else "", seconds,
+            s.name, epoch, ep.train_loss, val_loss, kept, seconds,
         )  # fmt: skip
         extra = {"ema": ema.state_dict()} if ema is not None else {}
         checkpoints.save_last(model, {**optimizer_state(opt, sched, scaler), **extra}, s.stage,
