@@ -65,11 +65,15 @@ def test_gap_closed_is_the_share_of_the_prior_to_oracle_distance():
 def test_summary_table_gives_mean_and_sd_over_seeds():
     rows = [result("eeg1d", 300, 13, 0.7, 0.6), result("eeg1d", 300, 14, 0.9, 0.8),
             result("baseline", 300, 13, 1.0, 1.0), result(BLEND, 300, 13, 0.6, 0.5),
+            result(quality.blend_name(["baseline", "eeg1d"]), 300, 14, 0.8, 0.9),
             result("baseline", 1200, 13, 0.8, 0.9)]  # fmt: skip
     table = summary_table(rows)
+    # a blend of two members is not averaged with the blend of all four
     assert list(zip(table["N"], table["family"])) == [
-        (300, "baseline"), (300, "eeg1d"), (300, BLEND), (1200, "baseline")
+        (300, "baseline"), (300, "eeg1d"), (300, BLEND), (300, "blend of baseline+eeg1d"),
+        (1200, "baseline"),
     ]  # fmt: skip
+    assert quality.blend_name(list(quality.FAMILY_CONFIGS)[::-1]) == BLEND
     eeg = table[table["family"] == "eeg1d"].iloc[0]
     assert eeg["seeds"] == "13,14"
     assert eeg["oof_kl"] == pytest.approx(0.8) and eeg["oof_kl_sd"] == pytest.approx(0.1414, 1e-3)
@@ -126,7 +130,7 @@ def test_bench_quality_runs_scores_against_prior_and_oracle_and_resumes(tmp_path
     assert first.rc == 0, first.err
     assert first.out.count(": training (") == 2
     table = pd.read_csv(work / "learning_curve.csv")
-    assert list(table["family"]) == ["baseline", "eeg1d", BLEND]
+    assert list(table["family"]) == ["baseline", "eeg1d", f"{BLEND} of baseline+eeg1d"]
     assert (table["oof_oracle"] < table["oof_prior"]).all()
     assert (table["test_oracle"] < table["test_prior"]).all()
     r = json.loads((work / "runs" / "n40_s1" / "eeg1d" / quality.RESULT_FILE).read_text())
