@@ -100,9 +100,12 @@ def test_limit_checks_name_the_limit_they_break():
     long = _plan(stages=[StagePlan(1, 10_000_000, 0, 1)])
     proj = project(long, tflops=2.0)
     assert proj.session_hours == pytest.approx(3 * 3e16 / 2e12 / 3600)
-    assert any(
-        b.startswith(f"{schema.KAGGLE_SESSION_HOURS:g} h per session") for b in proj.breaks
-    ), proj.breaks
+    (session,) = [b for b in proj.breaks if b.startswith(f"{schema.KAGGLE_SESSION_HOURS:g} h per")]
+    one = proj.fold_hours
+    assert session.endswith(f"FOLDS=0,1,2,3,4 trains one kernel per fold, {one:.1f} h each")
+    # a fold longer than a session: no split helps
+    longer = project(_plan(stages=[StagePlan(1, 40_000_000, 0, 1)]), tflops=2.0)
+    assert any("one fold alone needs" in b for b in longer.breaks), longer.breaks
     # under 12 h but over the config's own time limit
     mid = _plan(stages=[StagePlan(1, 2_000_000, 0, 1)], time_limit_hours=2.0)
     assert any("train.time_limit_hours" in b for b in project(mid).breaks)

@@ -200,6 +200,16 @@ def project(plan: ConfigPlan, tflops: float = ASSUMED_T4_TFLOPS) -> Projection:
     return proj
 
 
+def split_remedy(plan: ConfigPlan, proj: Projection) -> str:
+    """What to do about a train kernel over the session limit: one kernel per fold
+    (``FOLDS=``, queued two at a time by ``make wait``) where one fold fits a session."""
+    one = session_hours(proj.fold_hours or 0.0, 1, plan.seeds, plan.gpus)
+    if one <= schema.KAGGLE_SESSION_HOURS:
+        folds = ",".join(str(k) for k in range(plan.folds))
+        return f"FOLDS={folds} trains one kernel per fold, {one:.1f} h each"
+    return f"one fold alone needs {one:.1f} h: fewer epochs, seeds or samples"
+
+
 def limit_breaks(plan: ConfigPlan, proj: Projection) -> list[str]:
     """The limits ``plan`` would break, each named with its figure and the limit."""
     out = []
@@ -207,7 +217,7 @@ def limit_breaks(plan: ConfigPlan, proj: Projection) -> list[str]:
         if proj.session_hours > schema.KAGGLE_SESSION_HOURS:
             out.append(
                 f"{schema.KAGGLE_SESSION_HOURS:g} h per session: its train kernel needs "
-                f"{proj.session_hours:.1f} h"
+                f"{proj.session_hours:.1f} h; {split_remedy(plan, proj)}"
             )
         elif 0 < plan.time_limit_hours < proj.session_hours:
             out.append(
