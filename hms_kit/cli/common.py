@@ -45,15 +45,13 @@ def add_competition_argument(p: argparse.ArgumentParser, required: bool = False)
 
 
 def parse_folds(text: str | None) -> list[int] | None:
-    """'0,1' -> [0, 1]; None or '' -> None (all folds)."""
-    if not text:
-        return None
+    """'0,1' -> [0, 1]; None or '' -> None (all folds); a usage error names the text."""
+    from hms_kit.data.folds import fold_list
+
     try:
-        return [int(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"--folds must be comma-separated integers, got {text!r}"
-        ) from None
+        return fold_list(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"--{e}") from None
 
 
 def add_train_csv_argument(p: argparse.ArgumentParser) -> None:

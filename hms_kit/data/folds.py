@@ -34,6 +34,16 @@ if TYPE_CHECKING:
 FOLDS_COLUMNS = ["patient_id", "fold"]
 
 
+def fold_list(text: str | None) -> list[int] | None:
+    """``"0,1"`` -> ``[0, 1]``; None or ``""`` -> None (all folds). ValueError names the text."""
+    if not text:
+        return None
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise ValueError(f"folds must be comma-separated integers, got {text!r}") from None
+
+
 def patient_folds(rows: pd.DataFrame, fold_of_row: np.ndarray) -> pd.DataFrame:
     """``patient_id, fold`` (one line per patient, sorted) from a fold per row, checking
     that no patient sits in two folds."""

@@ -27,8 +27,8 @@ def run_train_kernel(
     against the 20 GB output limit). ``settings`` is the kernel script's ``SETTINGS``
     (``config``, ``folds``; see :mod:`hms_kit.runtime.settings`). Returns the OOF summary.
     """
-    from hms_kit.cli.common import parse_folds
     from hms_kit.data import Competition
+    from hms_kit.data.folds import fold_list
     from hms_kit.train import install_stop_handler, train_folds
 
     paths = kaggle_paths(root)
@@ -36,7 +36,7 @@ def run_train_kernel(
     log = get_run_logger(paths.working)
     chosen = resolve_settings(settings)
     cfg, source = kernel_config(paths, chosen)
-    folds = parse_folds(chosen.get("folds"))
+    folds = fold_list(chosen.get("folds"))
     log.info("train kernel: root %s, config %s, folds %s", paths.root, source, folds or "all")
     install_stop_handler()
     previous = continue_previous_run(paths)
