@@ -25,6 +25,7 @@ def test_short_stages_get_a_warm_up_onecyclelr_can_run() -> None:
     assert warmup_share(0.1, 30) == 0.1
 
 
+@pytest.mark.slow  # a chain eeg1d trained on 2 folds (~13 s): make test stays under 5 min
 def test_eeg1d_chain_with_the_per_eeg_sampler_trains_end_to_end(
     shared, shared_folds, shared_cache, tmp_path
 ):
@@ -110,6 +111,7 @@ def test_a_stage_2_of_0_epochs_trains_stage_1_only(shared, shared_folds, shared_
     assert final["stage"] == 1 and set(final["lrs_by_stage"]) == {1}
 
 
+@pytest.mark.slow  # two chain eeg1d trainings (~18 s): make test stays under 5 min
 def test_tta_oof_averages_the_oof_over_the_views_and_trains_the_same(
     shared, shared_folds, shared_cache, tmp_path
 ):
