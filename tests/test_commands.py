@@ -477,6 +477,7 @@ def test_plan_prints_each_config_and_the_limit_it_breaks():
 # ------------------------------------------------------------------------ the device check
 
 
+@pytest.mark.slow
 def test_gpu_check_tiny_writes_its_section_and_keeps_the_rest(shared, tmp_path):
     """``gpu-check --tiny`` (``make gpu-check`` on the CPU, small models): one row per
     kaggle-* config in the GPU section of --out, between its markers, the rest of the file

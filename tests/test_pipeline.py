@@ -132,6 +132,7 @@ def test_parallel_cache_equals_serial(comp, tmp_path):
         np.testing.assert_array_equal(a.get(i), b.get(i))
 
 
+@pytest.mark.slow
 def test_experiment_resumes(comp, tmp_path, capsys):
     args = [
         "experiment",

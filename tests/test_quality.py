@@ -106,6 +106,43 @@ def test_report_only_reads_finished_runs_and_trains_nothing(tmp_path):
     assert not (tmp_path / "competitions").exists()  # nothing generated either
 
 
+def finish(work, family: str, n: int, seed: int, minutes_per_fold: float) -> None:
+    d = work / "runs" / f"n{n}_s{seed}" / family
+    d.mkdir(parents=True)
+    r = asdict(result(family, n, seed, 1, 1)) | {"minutes_per_fold": minutes_per_fold}
+    (d / quality.RESULT_FILE).write_text(json.dumps(r))
+
+
+def test_plan_minutes_measures_finished_runs_and_projects_the_rest_linearly_in_n(tmp_path):
+    finish(tmp_path, "eeg1d", 300, 13, 2.0)
+    finish(tmp_path, "eeg1d", 300, 14, 4.0)
+    finish(tmp_path, "eeg1d", 4800, 13, 40.0)
+    finish(tmp_path, "baseline", 300, 13, 0.5)
+    points = parse_plan("300:13,15:baseline,eeg1d 1000:13:eeg1d,timm2d 4000:13:eeg1d")
+    got = quality.plan_minutes(tmp_path, points, n_folds=3)
+    cost = {(r.point, r.family): (r.status, r.minutes) for r in got.itertuples()}
+    assert cost[("n300_s13", "eeg1d")] == ("measured", 6.0)  # 2.0 min a fold x 3 folds
+    assert cost[("n300_s13", "baseline")] == ("measured", 1.5)
+    assert cost[("n300_s15", "baseline")] == ("projected", 1.5)
+    # the nearest N measured (300, not 4800: by ratio), its runs averaged, scaled by N
+    assert cost[("n1000_s13", "eeg1d")] == ("projected", pytest.approx(3.0 * 1000 / 300 * 3))
+    assert cost[("n4000_s13", "eeg1d")] == ("projected", pytest.approx(40.0 * 4000 / 4800 * 3))
+    status, minutes = cost[("n1000_s13", "timm2d")]
+    assert status == "unknown" and math.isnan(minutes)
+    assert len(got) == 7
+
+
+def test_bench_quality_estimate_prints_the_cost_and_trains_nothing(tmp_path):
+    finish(tmp_path, "baseline", 300, 13, 0.5)
+    printed = run_command("bench", "--quality", "--plan", "300:13,14:baseline,eeg1d",
+                          "--work-dir", tmp_path, "--estimate", "--out", tmp_path / "B.md")  # fmt: skip
+    assert printed.rc == 0, printed.err
+    assert "1 runs measured (2 min), 3 to train (2 min projected" in printed.out
+    assert "2 with no finished run of their family to go by" in printed.out
+    assert printed.out.count("unknown") == 2 and "projected" in printed.out
+    assert not (tmp_path / "B.md").exists() and not (tmp_path / "competitions").exists()
+
+
 def test_bench_quality_without_finished_runs_says_so(tmp_path):
     printed = run_command("bench", "--quality", "--plan", "300:13", "--work-dir", tmp_path,
                           "--report-only", "--out", tmp_path / "B.md")  # fmt: skip

@@ -65,6 +65,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="quality: the table and plot of the runs finished so far; trains nothing",
     )
     p.add_argument(
+        "--estimate",
+        action="store_true",
+        help="quality: what the plan costs, measured for finished runs and projected for the "
+        "rest from finished runs' minutes per fold (linear in N); trains and writes nothing",
+    )
+    p.add_argument(
         "--figure",
         type=Path,
         default=Path("benchmarks/learning_curve.png"),
@@ -196,6 +202,18 @@ def run_quality_command(args: argparse.Namespace) -> int:
     command = "python -m hms_kit bench --quality" + (f" --plan '{args.plan}'" if args.plan else "")
     command += "".join(f" --set {o}" for o in args.overrides)
     print(f"learning curves: {len(points)} points in {work} (finished runs are kept)", flush=True)
+    cost = quality.plan_minutes(work, points)
+    if args.estimate:
+        print(cost.to_string(index=False, float_format=lambda m: f"{m:.1f}"))
+    measured = cost["status"] == "measured"
+    unknown = int(cost["status"].eq("unknown").sum())
+    print(f"{int(measured.sum())} runs measured ({cost['minutes'][measured].sum():.0f} min), "
+          f"{int((~measured).sum())} to train ({cost['minutes'][~measured].sum():.0f} min "
+          "projected from finished runs' min/fold, linear in N"
+          + (f"; {unknown} with no finished run of their family to go by" if unknown else "")
+          + ")", flush=True)  # fmt: skip
+    if args.estimate:
+        return 0
     try:
         results = quality.run_plan(
             work, points, threads=args.threads, overrides=args.overrides,

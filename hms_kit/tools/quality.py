@@ -371,6 +371,36 @@ def run_plan(
     return results
 
 
+def plan_minutes(work: Path, points: list[Point], n_folds: int = 3) -> pd.DataFrame:
+    """What the plan costs on this machine: per run, its measured wall minutes (a finished
+    run's minutes per fold x ``n_folds``) or, for a run still to train, a projection from the
+    finished runs of the same family in ``work`` (any plan's): their minutes per fold at the
+    nearest N measured, scaled linearly to this N. Training only (the synthetic
+    competition's generation and the test predictions come on top).
+
+    Columns: point, N, seed, family, status (``measured``, ``projected`` or ``unknown``: no
+    run of the family has finished), minutes (NaN when unknown)."""
+    done: dict[str, list[RunResult]] = {}
+    for path in sorted(work.glob(f"runs/*/*/{RESULT_FILE}")):
+        r = read_result(path)
+        done.setdefault(r.family, []).append(r)
+    rows = []
+    for point in points:
+        for family in point.families:
+            path = work / "runs" / point.name / family / RESULT_FILE
+            status, minutes = "unknown", float("nan")
+            if path.is_file():
+                status, minutes = "measured", read_result(path).minutes_per_fold * n_folds
+            elif done.get(family):
+                ref = min(sorted({r.n_eegs for r in done[family]}),  # a tie: the smaller N
+                          key=lambda n: abs(np.log(n / point.n_eegs)))  # fmt: skip
+                per_fold = np.mean([r.minutes_per_fold for r in done[family] if r.n_eegs == ref])
+                status, minutes = "projected", float(per_fold) * point.n_eegs / ref * n_folds
+            rows.append({"point": point.name, "N": point.n_eegs, "seed": point.seed,
+                         "family": family, "status": status, "minutes": minutes})  # fmt: skip
+    return pd.DataFrame(rows, columns=["point", "N", "seed", "family", "status", "minutes"])
+
+
 def summary_table(results: list[RunResult]) -> pd.DataFrame:
     """One row per (N, family): seeds, mean +- sd over seeds of the OOF and test KL and their
     share of the gap closed, the prior and oracle (means), minutes per fold."""

@@ -7,7 +7,8 @@ Trains one config twice on the same competition and folds, differing only in tor
 and loader workers (``--a``/``--b`` as THREADS:WORKERS), each in its own process (so the
 thread count is set before torch starts), one shared feature cache; then prints both runs'
 OOF KL on >= 10-vote rows, their difference, and its patient-grouped paired bootstrap
-interval (``hms_kit.scoring.compare``). Without ``--competition`` the demo's synthetic competition
+interval (``hms_kit.scoring.compare``), after one line a fold (its rows, EEGs and patients,
+each run's KL there: where the runs part). Without ``--competition`` the demo's synthetic competition
 is written to OUT/competition (300 EEGs, seed 42, as ``make demo``). Interrupted, it
 resumes: finished folds are kept. ``--set`` applies to both runs (e.g.
 ``train.ema_decay=0.99`` to measure a remedy).
@@ -26,6 +27,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+import pandas as pd
 
 from hms_kit import schema
 from hms_kit.scoring.oof import high_population
@@ -57,6 +60,35 @@ def train_once(
     t = time.perf_counter()
     subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL)
     return time.perf_counter() - t
+
+
+def per_fold(run_a: Path, run_b: Path, threshold: int = schema.HIGH_VOTE_THRESHOLD) -> pd.DataFrame:
+    """Where two runs part: per fold, and over all folds, the OOF KL of each run on the rows
+    both predicted with >= ``threshold`` votes, with how many rows, EEGs and patients those
+    are (a population of a few patients is a noisy judge of a run).
+
+    Columns: fold (``"all"`` last), n_rows, n_eegs, n_patients, kl_a, kl_b, diff (B - A).
+    ValueError when the runs share no such row."""
+    from hms_kit.scoring.compare import PRED_COLS, ROW_KEY, TARGET_COLS, read_oof
+    from hms_kit.scoring.metric import kl_per_row
+
+    a, b = read_oof(run_a), read_oof(run_b)
+    both = a.merge(b[[*ROW_KEY, *PRED_COLS]], on=ROW_KEY, suffixes=("_a", "_b"))
+    both = both[both["total_votes"] >= threshold]
+    if both.empty:
+        raise ValueError(f"{run_a} and {run_b} share no OOF row with >= {threshold} votes")
+    targets = both[TARGET_COLS].to_numpy()
+    both["loss_a"] = kl_per_row(targets, both[[f"{c}_a" for c in PRED_COLS]].to_numpy())
+    both["loss_b"] = kl_per_row(targets, both[[f"{c}_b" for c in PRED_COLS]].to_numpy())
+
+    def row(fold: str, g: pd.DataFrame) -> dict:
+        kl_a, kl_b = float(g["loss_a"].mean()), float(g["loss_b"].mean())
+        return {"fold": fold, "n_rows": len(g), "n_eegs": g["eeg_id"].nunique(),
+                "n_patients": g["patient_id"].nunique(), "kl_a": kl_a, "kl_b": kl_b,
+                "diff": kl_b - kl_a}  # fmt: skip
+
+    rows = [row(str(f), g) for f, g in both.groupby("fold", sort=True)]
+    return pd.DataFrame([*rows, row("all", both)])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -93,9 +125,15 @@ def main(argv: list[str] | None = None) -> int:
         runs[tag] = run_dir
     high = high_population(schema.HIGH_VOTE_THRESHOLD)
     kl = {t: json.loads((d / "scores.json").read_text())[f"kl_{high}"] for t, d in runs.items()}
+    for f in per_fold(runs["a"], runs["b"]).itertuples():
+        if f.fold != "all":
+            print(f"fold {f.fold}: {f.n_rows} rows, {f.n_eegs} EEGs, {f.n_patients} patients: "
+                  f"A {f.kl_a:.4f}  B {f.kl_b:.4f}  B - A {f.diff:+.4f}")  # fmt: skip
+        else:
+            who = f"{f.n_eegs} EEGs, {f.n_patients} patients"
     table = compare_runs(runs["a"], runs["b"]).set_index("population")
     row = table.loc[high]
-    print(f"OOF KL, >= {schema.HIGH_VOTE_THRESHOLD} votes ({int(row['n_rows'])} rows): "
+    print(f"OOF KL, >= {schema.HIGH_VOTE_THRESHOLD} votes ({int(row['n_rows'])} rows, {who}): "
           f"A {kl['a']:.4f}  B {kl['b']:.4f}  B - A {kl['b'] - kl['a']:+.4f} "
           f"(95 % patient bootstrap [{row['low']:+.4f}, {row['high']:+.4f}]); "
           f"issue 21's target: |B - A| <= 0.02")  # fmt: skip

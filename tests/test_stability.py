@@ -1,0 +1,115 @@
+"""``python -m hms_kit.tools.stability`` (issue 21): the same config trained with two thread
+and worker settings, and where the two runs part (per fold, with the population's size)."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import tiny_overrides
+
+from hms_kit import schema
+from hms_kit.scoring.compare import PRED_COLS, TARGET_COLS
+from hms_kit.tools import stability
+
+
+def write_oof(run_dir, rows: pd.DataFrame, preds: np.ndarray) -> None:
+    run_dir.mkdir(parents=True)
+    oof = rows.copy()
+    oof[PRED_COLS] = preds
+    oof.to_csv(run_dir / "oof.csv", index=False)
+
+
+def oof_rows(rng: np.random.Generator) -> pd.DataFrame:
+    """Eight rows: two folds, EEGs 1-4 of patients 10/11/12, half of them with >= 10 votes."""
+    targets = rng.dirichlet(np.ones(6), size=8)
+    rows = pd.DataFrame({
+        "eeg_id": [1, 1, 2, 2, 3, 3, 4, 4],
+        "eeg_sub_id": [0, 1, 0, 1, 0, 1, 0, 1],
+        "patient_id": [10, 10, 10, 10, 11, 11, 12, 12],
+        "fold": [0, 0, 0, 0, 1, 1, 1, 1],
+        "total_votes": [12, 3, 10, 2, 15, 15, 1, 11],
+    })  # fmt: skip
+    rows[TARGET_COLS] = targets
+    return rows
+
+
+def kl(t: np.ndarray, p: np.ndarray) -> float:
+    return float(np.mean(np.sum(np.where(t > 0, t * np.log(t / p), 0.0), axis=1)))
+
+
+def test_per_fold_scores_each_fold_on_the_high_vote_rows(tmp_path):
+    rng = np.random.default_rng(0)
+    rows = oof_rows(rng)
+    pa, pb = rng.dirichlet(np.ones(6), size=8), rng.dirichlet(np.ones(6), size=8)
+    write_oof(tmp_path / "a", rows, pa)
+    # B lists its rows in another order: rows are matched by (eeg_id, eeg_sub_id)
+    order = np.arange(8)[::-1]
+    write_oof(tmp_path / "b", rows.iloc[order].reset_index(drop=True), pb[order])
+    table = stability.per_fold(tmp_path / "a", tmp_path / "b").set_index("fold")
+    assert list(table.index) == ["0", "1", "all"]
+    t = rows[TARGET_COLS].to_numpy()
+    high = rows["total_votes"].to_numpy() >= schema.HIGH_VOTE_THRESHOLD
+    for fold, mask in (("0", high & (rows["fold"] == 0)), ("1", high & (rows["fold"] == 1)),
+                       ("all", high)):  # fmt: skip
+        got = table.loc[fold]
+        assert got["n_rows"] == mask.sum()
+        assert got["kl_a"] == pytest.approx(kl(t[mask], pa[mask]), rel=1e-9)
+        assert got["kl_b"] == pytest.approx(kl(t[mask], pb[mask]), rel=1e-9)
+        assert got["diff"] == pytest.approx(got["kl_b"] - got["kl_a"])
+    assert table.loc["0", ["n_rows", "n_eegs", "n_patients"]].tolist() == [2, 2, 1]
+    assert table.loc["1", ["n_rows", "n_eegs", "n_patients"]].tolist() == [3, 2, 2]
+    assert table.loc["all", ["n_eegs", "n_patients"]].tolist() == [4, 3]
+
+
+def test_per_fold_names_runs_with_no_high_vote_row_in_common(tmp_path):
+    rng = np.random.default_rng(1)
+    rows = oof_rows(rng)
+    low = rows[rows["total_votes"] < schema.HIGH_VOTE_THRESHOLD]
+    write_oof(tmp_path / "a", low, rng.dirichlet(np.ones(6), size=len(low)))
+    write_oof(tmp_path / "b", rows, rng.dirichlet(np.ones(6), size=8))
+    with pytest.raises(ValueError, match="share no OOF row with >= 10 votes"):
+        stability.per_fold(tmp_path / "a", tmp_path / "b")
+
+
+def test_parse_pair_reads_threads_and_workers():
+    assert stability.parse_pair("2:0") == (2, 0)
+    for bad in ("2", "0:1", "1:-1", "a:b"):
+        with pytest.raises(argparse.ArgumentTypeError, match=repr(bad)):
+            stability.parse_pair(bad)
+
+
+@pytest.mark.slow
+def test_stability_trains_twice_and_prints_where_the_runs_part(shared, tmp_path):
+    """The README's command on the tiny shared competition: two runs (1 thread, 0 workers;
+    2 threads, 1 worker) of the default config shrunk by ``--set``, each fold's line and the
+    total, whose figures are the runs' own scores; run again, it trains nothing new."""
+    sets = [o for o in tiny_overrides(2) if not o.startswith("train.num_workers")]
+    args = ["--out", str(tmp_path), "--competition", str(shared.root), "--a", "1:0",
+            "--b", "2:1", *sum((["--set", o] for o in sets), [])]  # fmt: skip
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert stability.main(args) == 0
+    printed = out.getvalue().splitlines()
+    a, b = tmp_path / "threads1_workers0", tmp_path / "threads2_workers1"
+    assert printed[0].startswith(f"run A: 1 torch threads, 0 loader workers: {a}")
+    assert printed[1].startswith(f"run B: 2 torch threads, 1 loader workers: {b}")
+    for run, workers in ((a, 0), (b, 1)):
+        assert f"num_workers: {workers}" in (run / "config.yaml").read_text()
+    # a fold line for each fold with >= 10-vote rows (the tiny competition may have one)
+    folds = [line.split(":")[0] for line in printed if line.startswith("fold ")]
+    assert folds and set(folds) <= {"fold 0", "fold 1"} and folds == sorted(folds)
+    kl = {r: json.loads((r / "scores.json").read_text())["kl_votes_ge_10"] for r in (a, b)}
+    total = printed[-1]
+    assert total.startswith("OOF KL, >= 10 votes (")
+    assert f"A {kl[a]:.4f}  B {kl[b]:.4f}  B - A {kl[b] - kl[a]:+.4f}" in total
+    assert "95 % patient bootstrap [" in total and "issue 21's target" in total
+    mtime = (a / "oof.csv").stat().st_mtime_ns
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert stability.main(args) == 0
+    assert (a / "oof.csv").stat().st_mtime_ns == mtime
