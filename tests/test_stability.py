@@ -88,7 +88,7 @@ def test_parse_pair_reads_threads_and_workers():
 def test_stability_trains_twice_and_prints_where_the_runs_part(shared, tmp_path):
     """The README's command on the tiny shared competition: two runs (1 thread, 0 workers;
     2 threads, 1 worker) of the default config shrunk by ``--set``, each fold's line and the
-    total, whose figures are the runs' own scores; run again, it trains nothing new."""
+    total, whose figures are the runs' own scores; run again, it keeps every fold."""
     sets = [o for o in tiny_overrides(2) if not o.startswith("train.num_workers")]
     args = ["--out", str(tmp_path), "--competition", str(shared.root), "--a", "1:0",
             "--b", "2:1", *sum((["--set", o] for o in sets), [])]  # fmt: skip
@@ -109,7 +109,9 @@ def test_stability_trains_twice_and_prints_where_the_runs_part(shared, tmp_path)
     assert total.startswith("OOF KL, >= 10 votes (")
     assert f"A {kl[a]:.4f}  B {kl[b]:.4f}  B - A {kl[b] - kl[a]:+.4f}" in total
     assert "95 % patient bootstrap [" in total and "issue 21's target" in total
-    mtime = (a / "oof.csv").stat().st_mtime_ns
+    # the folds are kept, not retrained (train --resume rewrites only the merged oof.csv)
+    kept = {p: p.stat().st_mtime_ns for r in (a, b) for p in r.glob("oof_fold*.csv")}
+    assert len(kept) == 4
     with contextlib.redirect_stdout(io.StringIO()):
         assert stability.main(args) == 0
-    assert (a / "oof.csv").stat().st_mtime_ns == mtime
+    assert {p: p.stat().st_mtime_ns for p in kept} == kept
