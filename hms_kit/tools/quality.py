@@ -380,17 +380,17 @@ def plan_minutes(work: Path, points: list[Point], n_folds: int = 3) -> pd.DataFr
 
     Columns: point, N, seed, family, status (``measured``, ``projected`` or ``unknown``: no
     run of the family has finished), minutes (NaN when unknown)."""
+    finished = {path: read_result(path) for path in sorted(work.glob(f"runs/*/*/{RESULT_FILE}"))}
     done: dict[str, list[RunResult]] = {}
-    for path in sorted(work.glob(f"runs/*/*/{RESULT_FILE}")):
-        r = read_result(path)
+    for r in finished.values():
         done.setdefault(r.family, []).append(r)
     rows = []
     for point in points:
         for family in point.families:
-            path = work / "runs" / point.name / family / RESULT_FILE
+            mine = finished.get(work / "runs" / point.name / family / RESULT_FILE)
             status, minutes = "unknown", float("nan")
-            if path.is_file():
-                status, minutes = "measured", read_result(path).minutes_per_fold * n_folds
+            if mine is not None:
+                status, minutes = "measured", mine.minutes_per_fold * n_folds
             elif done.get(family):
                 ref = min(sorted({r.n_eegs for r in done[family]}),  # a tie: the smaller N
                           key=lambda n: abs(np.log(n / point.n_eegs)))  # fmt: skip

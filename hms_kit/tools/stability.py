@@ -125,15 +125,13 @@ def main(argv: list[str] | None = None) -> int:
         runs[tag] = run_dir
     high = high_population(schema.HIGH_VOTE_THRESHOLD)
     kl = {t: json.loads((d / "scores.json").read_text())[f"kl_{high}"] for t, d in runs.items()}
-    for f in per_fold(runs["a"], runs["b"]).itertuples():
-        if f.fold != "all":
-            print(f"fold {f.fold}: {f.n_rows} rows, {f.n_eegs} EEGs, {f.n_patients} patients: "
-                  f"A {f.kl_a:.4f}  B {f.kl_b:.4f}  B - A {f.diff:+.4f}")  # fmt: skip
-        else:
-            who = f"{f.n_eegs} EEGs, {f.n_patients} patients"
-    table = compare_runs(runs["a"], runs["b"]).set_index("population")
-    row = table.loc[high]
-    print(f"OOF KL, >= {schema.HIGH_VOTE_THRESHOLD} votes ({int(row['n_rows'])} rows, {who}): "
+    *folds, total = per_fold(runs["a"], runs["b"]).itertuples()
+    for f in folds:
+        print(f"fold {f.fold}: {f.n_rows} rows, {f.n_eegs} EEGs, {f.n_patients} patients: "
+              f"A {f.kl_a:.4f}  B {f.kl_b:.4f}  B - A {f.diff:+.4f}")  # fmt: skip
+    row = compare_runs(runs["a"], runs["b"]).set_index("population").loc[high]
+    print(f"OOF KL, >= {schema.HIGH_VOTE_THRESHOLD} votes ({total.n_rows} rows, "
+          f"{total.n_eegs} EEGs, {total.n_patients} patients): "
           f"A {kl['a']:.4f}  B {kl['b']:.4f}  B - A {kl['b'] - kl['a']:+.4f} "
           f"(95 % patient bootstrap [{row['low']:+.4f}, {row['high']:+.4f}]); "
           f"issue 21's target: |B - A| <= 0.02")  # fmt: skip
