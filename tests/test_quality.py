@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
 from dataclasses import asdict
+from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from conftest import run_command
 
 from hms_kit.tools import quality
 from hms_kit.tools.quality import BLEND, Point, RunResult, parse_plan, summary_table
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def test_plan_orders_points_by_size_and_merges_families():
@@ -79,6 +85,18 @@ def test_summary_table_gives_mean_and_sd_over_seeds():
     assert eeg["oof_kl"] == pytest.approx(0.8) and eeg["oof_kl_sd"] == pytest.approx(0.1414, 1e-3)
     assert eeg["oof_closed"] == pytest.approx(0.4)  # (0.5 + 0.3) / 2
     assert math.isnan(table.iloc[0]["oof_kl_sd"])  # one seed: no sd
+
+
+def test_curve_figure_labels_only_n_and_keeps_the_legend_off_the_points():
+    rows = [result(f, n, 13, 0.8, 0.8) for f in quality.FAMILY_CONFIGS for n in (300, 1200)]
+    fig = quality.curve_figure(summary_table(rows))
+    ax = fig.axes[0]
+    fig.canvas.draw()
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["300", "1200"]
+    assert all(t.get_text() == "" for t in ax.get_xticklabels(minor=True))
+    legend, axes = ax.get_legend().get_window_extent(), ax.get_window_extent()
+    assert legend.x0 >= axes.x1  # beside the axes, not over the lines
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == list(quality.FAMILY_CONFIGS)
 
 
 def test_section_is_spliced_between_its_markers_and_kept_by_plain_bench():
@@ -176,3 +194,126 @@ def test_bench_quality_runs_scores_against_prior_and_oracle_and_resumes(tmp_path
     second = run_command(*args)
     assert second.rc == 0 and ": training (" not in second.out
     assert pd.read_csv(work / "learning_curve.csv").equals(table)
+
+
+VOTES = list(quality.schema.VOTE_COLUMNS)
+
+
+def fake_point(work, name: str, rng, n_test: int = 6, n_oof: int = 8) -> None:
+    """A finished eeg1d and eeg1d-stage1 run on a made-up point: test answers (one EEG a
+    patient, as the synthetic test set), oof.csv rows of 4 patients, half with >= 10 votes."""
+    comp = work / "competitions" / name
+    (comp / "_synth").mkdir(parents=True)
+    ids = np.arange(n_test) + 1000
+    votes = rng.integers(0, 5, (n_test, 6)) + np.eye(6, dtype=int)[np.arange(n_test) % 6] * 9
+    pd.DataFrame(votes, columns=VOTES).assign(eeg_id=ids)[["eeg_id", *VOTES]].to_csv(
+        comp / "_synth" / "test_answers.csv", index=False)  # fmt: skip
+    pd.DataFrame(np.full((n_test, 6), 1 / 6), columns=VOTES).assign(eeg_id=ids).to_csv(
+        comp / "_synth" / "test_true_probs.csv", index=False)  # fmt: skip
+    pd.DataFrame({"eeg_id": ids, "patient_id": ids + 7}).to_csv(comp / "test.csv", index=False)
+    pd.DataFrame(votes, columns=VOTES).to_csv(comp / "train.csv", index=False)
+    total = np.where(np.arange(n_oof) % 2, 12, 3)
+    target = rng.dirichlet(np.ones(6), n_oof)
+    for fam in ("eeg1d", "eeg1d-stage1"):
+        d = work / "runs" / name / fam
+        d.mkdir(parents=True)
+        (d / quality.RESULT_FILE).write_text("{}")
+        pred = rng.dirichlet(np.ones(6), n_test)
+        # rows in reverse order: the losses are matched by eeg_id, not by position
+        sub = pd.DataFrame(pred, columns=VOTES).assign(eeg_id=ids)[["eeg_id", *VOTES]]
+        sub.iloc[::-1].to_csv(d / "test_pred.csv", index=False)
+        oof = pd.DataFrame({"eeg_id": np.arange(n_oof) // 2, "eeg_sub_id": np.arange(n_oof) % 2,
+                            "patient_id": np.arange(n_oof) % 4, "total_votes": total})  # fmt: skip
+        oof[[f"target_{c}" for c in VOTES]] = target
+        oof[[f"pred_{c}" for c in VOTES]] = rng.dirichlet(np.ones(6), n_oof)
+        oof.to_csv(d / "oof.csv", index=False)
+
+
+def hand_kl(targets: np.ndarray, preds: np.ndarray) -> np.ndarray:
+    t = np.asarray(targets, np.float64)
+    return np.array([sum(a * np.log(a / b) for a, b in zip(tr, pr) if a > 0)
+                     for tr, pr in zip(t, preds)])  # fmt: skip
+
+
+def test_compare_families_pairs_runs_on_oof_high_vote_rows_and_on_test(tmp_path):
+    rng = np.random.default_rng(0)
+    for name in ("n300_s13", "n300_s14"):
+        fake_point(tmp_path, name, rng)
+    points = parse_plan("300:13,14,15")  # s15 has no runs: left out
+    got = quality.compare_families(tmp_path, points, "eeg1d", "eeg1d-stage1")
+    assert list(zip(got["point"], got["split"])) == [
+        ("n300_s13", "oof"), ("n300_s14", "oof"), ("mean", "oof"),
+        ("n300_s13", "test"), ("n300_s14", "test"), ("mean", "test"),
+    ]  # fmt: skip
+    diffs = []
+    for name in ("n300_s13", "n300_s14"):
+        ans = pd.read_csv(tmp_path / "competitions" / name / "_synth" / "test_answers.csv")
+        t = ans[VOTES].to_numpy() / ans[VOTES].to_numpy().sum(1, keepdims=True)
+        kl = {}
+        for fam in ("eeg1d", "eeg1d-stage1"):
+            sub = pd.read_csv(tmp_path / "runs" / name / fam / "test_pred.csv")
+            kl[fam] = hand_kl(t, sub.set_index("eeg_id").loc[ans["eeg_id"], VOTES].to_numpy())
+        row = got[(got["point"] == name) & (got["split"] == "test")].iloc[0]
+        assert row["kl_a"] == pytest.approx(kl["eeg1d"].mean())
+        assert row["diff"] == pytest.approx((kl["eeg1d-stage1"] - kl["eeg1d"]).mean())
+        assert row["low"] <= row["diff"] <= row["high"] and row["patients"] == 6
+        diffs.append(row["diff"])
+        oof = got[(got["point"] == name) & (got["split"] == "oof")].iloc[0]
+        assert oof["rows"] == 4  # the rows with >= 10 votes only
+    mean = got[(got["point"] == "mean") & (got["split"] == "test")].iloc[0]
+    assert mean["diff"] == pytest.approx(np.mean(diffs)) and mean["rows"] == 12
+    assert mean["sd_diff"] == pytest.approx(np.std(diffs, ddof=1))  # between the points
+    with pytest.raises(ValueError, match="baseline and eeg1d"):
+        quality.compare_families(tmp_path, points, "baseline", "eeg1d")
+
+
+def test_make_bench_quality_compare_prints_each_point_and_refuses_an_unknown_family(tmp_path):
+    """The README's ``make bench-quality QUALITY_ARGS='--compare A:B'`` (the venv as it is:
+    PY and STAMP given)."""
+    fake_point(tmp_path, "n300_s13", np.random.default_rng(1))
+    stamp = tmp_path / "stamp"
+    stamp.touch()
+
+    def make(pair: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            ["make", "-s", "bench-quality", f"PY={sys.executable}", f"STAMP={stamp}",
+             f"QUALITY_WORK={tmp_path}", "QUALITY_PLAN=300:13", f"BENCH_OUT={tmp_path / 'B.md'}",
+             f"QUALITY_ARGS=--compare {pair}"],
+            cwd=REPO, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+
+    printed = make("eeg1d:eeg1d-stage1")
+    assert printed.returncode == 0, printed.stderr
+    assert printed.stdout.count("n300_s13") == 2 and printed.stdout.count("mean") == 2
+    assert not (tmp_path / "B.md").exists()  # compares, writes nothing
+    bad = make("eeg1d:cnn")
+    assert bad.returncode != 0 and "'eeg1d:cnn'" in bad.stderr
+
+
+def test_a_run_measured_with_another_config_is_stale_and_left_out_of_the_report(tmp_path):
+    """A packaged config edited after a run was measured: the report leaves the run out
+    (naming the setting), ``--compare`` refuses it, and the run would train again."""
+    from hms_kit.config import load_config, save_config
+
+    point = Point(300, 13, ("baseline", "eeg1d-stage1"))
+    for fam in point.families:
+        d = tmp_path / "runs" / point.name / fam
+        d.mkdir(parents=True)
+        (d / quality.RESULT_FILE).write_text(json.dumps(asdict(result(fam, 300, 13, 1, 1))))
+        config, own = quality.family_config(fam)
+        sets = quality.shared_folds_sets(quality.folds_path(tmp_path, point, 3), 3)
+        # the variant's run as it was before its override: stage 2 of 4 epochs
+        save_config(load_config(config, sets + ([] if fam == "eeg1d-stage1" else list(own))),
+                    d / "config.yaml")  # fmt: skip
+    assert quality.changed_settings(tmp_path, point, "baseline", 3) == []
+    # the worker count does not move a run's figures: not a change
+    assert quality.changed_settings(tmp_path, point, "baseline", 3, ["train.num_workers=3"]) == []
+    assert quality.changed_settings(tmp_path, point, "eeg1d-stage1", 3) == [
+        "train.stage2.epochs: 4 -> 0"
+    ]
+    lines: list[str] = []
+    got = quality.run_plan(tmp_path, [point], log=lines.append, train=False)
+    assert [r.family for r in got] == ["baseline"]
+    assert any("eeg1d-stage1: stale" in ln and "train.stage2.epochs: 4 -> 0" in ln for ln in lines)
+    with pytest.raises(ValueError, match="n300_s13 eeg1d-stage1: measured with another config"):
+        quality.compare_families(tmp_path, [point], "baseline", "eeg1d-stage1")

@@ -71,6 +71,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "rest from finished runs' minutes per fold (linear in N); trains and writes nothing",
     )
     p.add_argument(
+        "--compare",
+        default=None,
+        metavar="A:B",
+        help="quality: family or variant B against A on the plan's points where both have "
+        "finished, B - A on >= 10-vote OOF rows and on the test set with 95 %% patient "
+        "bootstrap intervals, per point and their mean; trains and writes nothing",
+    )
+    p.add_argument(
         "--figure",
         type=Path,
         default=Path("benchmarks/learning_curve.png"),
@@ -186,6 +194,36 @@ def run_scale_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def print_comparison(work: Path, points: list, pair: str) -> int:
+    """``bench --quality --compare A:B``: ``quality.compare_families``'s table, one line a
+    point and split."""
+    import sys
+
+    import pandas as pd
+
+    from hms_kit.tools import quality
+
+    a, _, b = pair.partition(":")
+    known = [*quality.FAMILY_CONFIGS, *quality.VARIANTS]
+    bad = [f for f in (a, b) if f not in known]
+    if bad or not b:
+        print(f"error: --compare {pair!r}: want A:B of {', '.join(known)}", file=sys.stderr)
+        return 2
+    try:
+        table = quality.compare_families(work, points, a, b)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"{b} - {a} (negative: {b} is better), 95 % intervals from patients resampled")
+    for r in table.itertuples():
+        mark = "tie" if r.tie else ("B better" if r.diff < 0 else "A better")
+        sd = "" if pd.isna(r.sd_diff) else f", sd over points {r.sd_diff:.4f}"
+        print(f"  {r.split:4s} {r.point:10s} {r.rows:5d} rows {r.patients:3d} patients  "
+              f"{a} {r.kl_a:.4f}  {b} {r.kl_b:.4f}  B - A {r.diff:+.4f} "
+              f"[{r.low:+.4f}, {r.high:+.4f}] {mark}{sd}")  # fmt: skip
+    return 0
+
+
 def run_quality_command(args: argparse.Namespace) -> int:
     import os
     import sys
@@ -199,6 +237,8 @@ def run_quality_command(args: argparse.Namespace) -> int:
         print(f"error: --plan: {exc}", file=sys.stderr)
         return 2
     work = args.work_dir or Path("bench_quality")
+    if args.compare:
+        return print_comparison(work, points, args.compare)
     command = "python -m hms_kit bench --quality" + (f" --plan '{args.plan}'" if args.plan else "")
     command += "".join(f" --set {o}" for o in args.overrides)
     print(f"learning curves: {len(points)} points in {work} (finished runs are kept)", flush=True)
