@@ -222,7 +222,7 @@ def folds_from_file(
 # settings that do not change what a fold's model is: a run resumed with another time limit,
 # worker count, log cadence or inference batch size keeps its folds
 # the folds themselves are fingerprinted, so where they came from (folds_file) need not be
-_NOT_FINGERPRINTED = {
+NOT_FINGERPRINTED = {
     "train": (
         "folds", "time_limit_hours", "num_workers", "log_every", "fold_workers", "folds_file",
         "seeds",  # a repeated run's seeds train in their own folders (hms_kit.repeats)
@@ -240,12 +240,12 @@ _ADDED_KEYS: tuple[tuple[str, ...], ...] = (
 
 
 def run_fingerprint(cfg: Config, rows: pd.DataFrame, folds: np.ndarray) -> str:
-    """16 hex chars hashing the config (less ``_NOT_FINGERPRINTED``, ``predict`` and the
+    """16 hex chars hashing the config (less ``NOT_FINGERPRINTED``, ``predict`` and the
     ``_ADDED_KEYS`` at their defaults) and every row's key and fold: what decides each fold's
     training and validation rows and its model."""
     d = to_dict(cfg)
     d.pop("predict", None)
-    for section, keys in _NOT_FINGERPRINTED.items():
+    for section, keys in NOT_FINGERPRINTED.items():
         for k in keys:
             d[section].pop(k, None)
     default = to_dict(Config())

@@ -316,13 +316,13 @@ def compare_across(
             rows.append({"competition": name, **r, "competitions": 1})
             if population in stats[name]:
                 per.append((r, stats[name][population]))
-        rows.append(_mean_row(population, per, level))
+        rows.append(mean_row(population, per, level))
     columns = ["competition", *tables[first].columns, "competitions", "sd_a",
                "sd_b", "sd_diff"]  # fmt: skip
     return pd.DataFrame(rows, columns=columns)
 
 
-def _mean_row(population: str, per: list[tuple[dict, np.ndarray]], level: float) -> dict:
+def mean_row(population: str, per: list[tuple[dict, np.ndarray]], level: float) -> dict:
     """The mean-over-competitions row of one population from each competition's row and
     bootstrap differences (see ``compare_across``)."""
     row: dict = {"competition": MEAN_ROW, "population": population, "competitions": len(per)}

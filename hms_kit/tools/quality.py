@@ -23,6 +23,7 @@ number of torch threads, one after another: never two at once (2 cores).
 from __future__ import annotations
 
 import json
+import math
 import os
 import resource
 import subprocess
@@ -279,10 +280,6 @@ def train_command(
     return cmd
 
 
-# train settings that do not move a run's figures (the worker count: tests/test_engine_workers.py)
-RESULT_NEUTRAL = ("num_workers", "log_every", "time_limit_hours", "fold_workers")
-
-
 def changed_settings(
     work: Path, point: Point, family: str, n_folds: int, overrides: list[str] | None = None
 ) -> list[str]:
@@ -311,9 +308,12 @@ def stale_settings(run_dir: Path, config: str, overrides: list[str]) -> list[str
         return []
     then = flat(to_dict(load_config(saved)))
     now = flat(to_dict(load_config(config, overrides)))
-    neutral = {f"train.{k}" for k in RESULT_NEUTRAL} | {
-        k for k in {*then, *now} if k.startswith("predict.")
-    }
+    from hms_kit.data.folds import NOT_FINGERPRINTED
+
+    # what a fold's fingerprint ignores ignores here too (the worker count moves no figure:
+    # tests/test_engine_workers.py), but for the seeds: a repeated run averages them
+    neutral = {f"{sec}.{k}" for sec, keys in NOT_FINGERPRINTED.items() for k in keys}
+    neutral = (neutral - {"train.seeds"}) | {k for k in {*then, *now} if k.startswith("predict.")}
     return [f"{k}: {then.get(k)!r} -> {now.get(k)!r}" for k in sorted({*then, *now} - neutral)
             if then.get(k) != now.get(k)]  # fmt: skip
 
@@ -419,12 +419,13 @@ def compare_families(
     ValueError naming the families when no point has both finished, or naming a run whose
     config has changed since (``changed_settings``)."""
     from hms_kit.scoring.compare import (
+        LEVEL,
         MEAN_ROW,
         bootstrap_differences,
         compare_across,
         is_tie,
+        mean_row,
         percentile_interval,
-        seed_summary,
     )
     from hms_kit.scoring.oof import high_population
 
@@ -444,27 +445,22 @@ def compare_families(
         rows.append({"point": r.competition, "split": "oof", "rows": r.n_rows,
                      "patients": r.n_patients, "kl_a": r.kl_a, "kl_b": r.kl_b, "diff": r.diff,
                      "low": r.low, "high": r.high, "tie": r.tie, "sd_diff": r.sd_diff})  # fmt: skip
-    stats = []
+    per = []  # each point's test row in compare_across's shape, with its bootstrap draws
     for i, p in enumerate(done):
         comp = work / "competitions" / p.name
         la, groups = test_losses(comp, pd.read_csv(work / "runs" / p.name / a / "test_pred.csv"))
         lb, _ = test_losses(comp, pd.read_csv(work / "runs" / p.name / b / "test_pred.csv"))
-        stats.append(bootstrap_differences(la, lb, groups, seed=100 + i))
-        low, high = percentile_interval(stats[-1])
+        draws = bootstrap_differences(la, lb, groups, seed=100 + i)
+        low, high = percentile_interval(draws)
         diff = float((lb - la).mean())
-        rows.append({"point": p.name, "split": "test", "rows": len(la),
-                     "patients": len(pd.unique(groups)), "kl_a": float(la.mean()),
-                     "kl_b": float(lb.mean()), "diff": diff, "low": low, "high": high,
-                     "tie": is_tie(diff, low, high)})  # fmt: skip
-    tests = [r for r in rows if r["split"] == "test"]
-    low, high = percentile_interval(np.mean(stats, axis=0))
-    diff = float(np.mean([r["diff"] for r in tests]))
-    rows.append({"point": MEAN_ROW, "split": "test", "rows": sum(r["rows"] for r in tests),
-                 "patients": sum(r["patients"] for r in tests),
-                 "kl_a": float(np.mean([r["kl_a"] for r in tests])),
-                 "kl_b": float(np.mean([r["kl_b"] for r in tests])), "diff": diff,
-                 "low": low, "high": high, "tie": is_tie(diff, low, high),
-                 "sd_diff": seed_summary([r["diff"] for r in tests])[1]})  # fmt: skip
+        per.append(({"point": p.name, "n_rows": len(la), "n_patients": len(pd.unique(groups)),
+                     "kl_a": float(la.mean()), "kl_b": float(lb.mean()), "diff": diff,
+                     "low": low, "high": high, "tie": is_tie(diff, low, high)}, draws))  # fmt: skip
+    for r in [r for r, _ in per] + [{**mean_row("test", per, LEVEL), "point": MEAN_ROW}]:
+        rows.append({"point": r["point"], "split": "test", "rows": r["n_rows"],
+                     "patients": r["n_patients"], "kl_a": r["kl_a"], "kl_b": r["kl_b"],
+                     "diff": r["diff"], "low": r["low"], "high": r["high"], "tie": r["tie"],
+                     "sd_diff": r.get("sd_diff", math.nan)})  # fmt: skip
     return pd.DataFrame(rows)
 
 
@@ -514,6 +510,7 @@ def run_plan(
     ``train=False`` only the finished runs: the table so far, nothing trained."""
     results = []
     for point in points:
+        mine = []  # this point's current runs: what its blend may use
         for family in point.families:
             run_dir = work / "runs" / point.name / family
             if not train and not (run_dir / RESULT_FILE).is_file():
@@ -526,11 +523,9 @@ def run_plan(
             r = run_family(work, point, family, n_folds, threads, overrides, log=log)
             log(f"  {point.name} {family}: OOF KL {r.oof_kl:.4f} ({r.oof_closed:.0%} of the gap), "
                 f"test KL {r.test_kl:.4f}, {r.minutes_per_fold:.1f} min/fold")  # fmt: skip
-            results.append(r)
-        b = blend_point(work, point, [r.family for r in results if r.seed == point.seed
-                                      and r.n_eegs == point.n_eegs])  # fmt: skip
-        if b is not None:
-            results.append(b)
+            mine.append(r)
+        b = blend_point(work, point, [r.family for r in mine])
+        results += mine + ([b] if b is not None else [])
     return results
 
 
