@@ -328,7 +328,7 @@ class TrainConfig:
     folds: list[int] = field(default_factory=list)  # empty: all folds
     seed: int = 42
     batch_size: int = 32
-    num_workers: int = -1  # -1: chosen from the machine
+    num_workers: int = -1  # -1: none when training on a CPU, else one per core but one (max 8)
     grad_clip: float = 1.0
     grad_accum: int = 1  # micro-batches of batch_size per optimiser step
     amp: str = "auto"  # auto (fp16 on CUDA, fp32 on CPU) | fp16 | bf16 | off

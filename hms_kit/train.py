@@ -274,6 +274,12 @@ def _train_groups(ctx: FoldContext, train_idx: np.ndarray) -> np.ndarray | None:
     return ctx.rows["eeg_id"].to_numpy()[train_idx]
 
 
+def epoch_items(train_idx: np.ndarray, groups: np.ndarray | None) -> int:
+    """How many items a stage's epoch draws: its rows, or with the ``per_eeg`` sampler's
+    ``groups`` (one label a row) one item per group."""
+    return len(train_idx) if groups is None else len(np.unique(groups))
+
+
 def joint_stage(cfg: Config, scfg: StageConfig) -> StageConfig:
     """A stage's settings under ``train.joint_schedule``: the learning-rate settings of stage
     1 (the one schedule's), the stage's own epochs, weight decay and rows."""
@@ -386,11 +392,14 @@ def train_fold(ctx: FoldContext, resume: bool = False) -> dict[str, Any]:
             prev = fold_checkpoint_path(ctx.ckpt_dir, ctx.fold, "best", stage - 1)
             load_model_state(model, load_checkpoint(prev), prev)
         train_idx, val_idx = _fold_indices(ctx, scfg.min_votes)
-        if len(train_idx) == 0:
+        groups = _train_groups(ctx, train_idx)
+        if (items := epoch_items(train_idx, groups)) < 2:
+            # one item is a batch of one, which batch norm cannot train on
             log.warning(
-                "fold %d stage %d: no training rows with >= %d votes; stage skipped",
+                "fold %d stage %d: %d training item(s) an epoch with >= %d votes; stage skipped",
                 ctx.fold,
                 stage,
+                items,
                 scfg.min_votes,
             )
             skipped.append(f"train.stage{stage}.min_votes={scfg.min_votes}")
@@ -417,7 +426,7 @@ def train_fold(ctx: FoldContext, resume: bool = False) -> dict[str, Any]:
                 _non_finite_loss_error(ctx, st, epoch, step, x, logits, y, idx, ti)
             ),
             val_score=validation_score(ctx.cfg, ctx.rows, ctx.targets, val_idx),
-            train_groups=_train_groups(ctx, train_idx),
+            train_groups=groups,
             schedule_span=spans.get(stage),
         )
         last = None
@@ -440,7 +449,8 @@ def train_fold(ctx: FoldContext, resume: bool = False) -> dict[str, Any]:
             break
     else:
         why = (
-            f"no training rows at {', '.join(skipped)} (lower it for a competition this small)"
+            f"fewer than 2 training rows at {', '.join(skipped)} (lower it for a competition "
+            "this small)"
             if skipped
             else "no epoch finished"
         )

@@ -353,5 +353,39 @@ def test_a_fold_with_no_rows_at_min_votes_names_the_setting(comp, trained, tmp_p
     _, cfg, _, cache = trained
     stage1 = replace(cfg.train.stage1, min_votes=10_000)
     cfg = replace(cfg, train=replace(cfg.train, stage1=stage1, two_stage=False))
-    with pytest.raises(NoCheckpointError, match=r"fold 0: no training rows at train.stage1"):
+    with pytest.raises(
+        NoCheckpointError, match=r"fold 0: fewer than 2 training rows at train.stage1"
+    ):
         train_folds(comp, cfg, tmp_path / "run", folds=[0], cache_dir=cache, workers=1)
+
+
+def test_epoch_items_counts_rows_or_groups():
+    from hms_kit.train import epoch_items
+
+    assert epoch_items(np.array([4, 5, 6]), None) == 3
+    assert epoch_items(np.array([4, 5, 6]), np.array([7, 7, 7])) == 1
+    assert epoch_items(np.array([], dtype=int), None) == 0
+
+
+def test_a_stage_of_one_eeg_under_the_per_eeg_sampler_is_skipped(comp, trained, tmp_path, kit_log):
+    """Stage 2 whose training rows are one EEG's: with the per_eeg sampler every epoch is a
+    batch of one, which batch norm cannot train on. The stage is skipped with a warning and
+    the fold keeps stage 1's model (before, training crashed)."""
+    from dataclasses import replace
+
+    run, cfg, _, cache = trained
+    rows = comp.read_train()
+    folds = pd.read_csv(run / "folds.csv")
+    assert len(folds) == len(rows)
+    votes = rows[list(schema.VOTE_COLUMNS)].sum(axis=1).to_numpy()
+    train = folds["fold"].to_numpy() != 0
+    per_eeg = pd.Series(votes[train]).groupby(rows["eeg_id"].to_numpy()[train]).max()
+    top = per_eeg.max()
+    assert (per_eeg == top).sum() == 1, "the tiny competition's top vote count is one EEG's"
+    stage2 = replace(cfg.train.stage2, min_votes=int(top))
+    cfg = replace(cfg, train=replace(cfg.train, stage2=stage2, sampler="per_eeg"))
+    train_folds(comp, cfg, tmp_path / "run", folds=[0], cache_dir=cache, workers=1)
+    warned = f"fold 0 stage 2: 1 training item(s) an epoch with >= {int(top)} votes"
+    assert any(line.startswith(warned) for line in kit_log)
+    summary = json.loads((tmp_path / "run" / "fold0_summary.json").read_text())
+    assert "stage1_best_val_loss" in summary and "stage2_best_val_loss" not in summary

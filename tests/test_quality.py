@@ -317,3 +317,14 @@ def test_a_run_measured_with_another_config_is_stale_and_left_out_of_the_report(
     assert any("eeg1d-stage1: stale" in ln and "train.stage2.epochs: 4 -> 0" in ln for ln in lines)
     with pytest.raises(ValueError, match="n300_s13 eeg1d-stage1: measured with another config"):
         quality.compare_families(tmp_path, [point], "baseline", "eeg1d-stage1")
+
+
+@pytest.mark.parametrize("variant", sorted(quality.VARIANTS))
+def test_every_variant_resolves_to_a_config_that_differs_from_its_base(variant):
+    """A variant's overrides name real keys (a typo would fail only hours into a plan) and
+    change what its base config trains with."""
+    from hms_kit.config import load_config, to_dict
+
+    base, overrides = quality.family_config(variant)
+    assert overrides
+    assert to_dict(load_config(base, list(overrides))) != to_dict(load_config(base))

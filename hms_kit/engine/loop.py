@@ -40,10 +40,15 @@ def amp_dtype(amp: str, device: torch.device) -> torch.dtype | None:
     return torch.bfloat16 if amp == "bf16" else torch.float16
 
 
-def loader_workers(requested: int) -> int:
-    """DataLoader workers: as asked, or (-1) one per core but one, at most 8."""
+def loader_workers(requested: int, device: torch.device | None = None) -> int:
+    """DataLoader workers: as asked; or (-1) none when the model runs on the CPU, else one
+    per core but one, at most 8. On a CPU the main process's torch threads already take
+    every core and a worker competes with them (``tools.bench_workers``: on 2 cores, one
+    worker made the default config's epoch 1.29x as long as none)."""
     if requested >= 0:
         return requested
+    if device is not None and device.type == "cpu":
+        return 0
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return max(0, min(8, (cores or 1) - 1))
 
@@ -107,7 +112,7 @@ def make_loader(
     partial batch dropped when there is more than one batch), or in order (evaluation,
     prediction). The order, and the rows' augmentation (seeded per row by the dataset), do
     not depend on ``num_workers``."""
-    workers = loader_workers(num_workers)
+    workers = loader_workers(num_workers, device)
     gen = torch.Generator()
     gen.manual_seed(seed)
     if not shuffle:

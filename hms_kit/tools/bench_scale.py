@@ -280,7 +280,7 @@ def stage_loader(
 
     from hms_kit.data.competition import Competition
     from hms_kit.data.labels import select_rows, total_votes, vote_targets
-    from hms_kit.engine.loop import kl_loss, make_loader
+    from hms_kit.engine.loop import kl_loss, loader_workers, make_loader
     from hms_kit.inputs.cache import build_cache
     from hms_kit.inputs.dataset import InputDataset
     from hms_kit.models import build_model, family_inputs
@@ -299,7 +299,10 @@ def stage_loader(
         names=family_inputs(cfg),
     )
     device = torch.device("cpu")
-    loader = make_loader(ds, cfg.train.batch_size, True, 0, device, cfg.train.num_workers)
+    # the loader a GPU kernel gets (workers beside the model), whose memory this stage
+    # measures, not the worker-less one CPU training chooses
+    workers = loader_workers(cfg.train.num_workers, torch.device("cuda"))
+    loader = make_loader(ds, cfg.train.batch_size, True, 0, device, workers)
     model = opt = None
     if with_model:
         model = build_model(cfg, pretrained=False)

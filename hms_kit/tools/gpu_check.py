@@ -270,7 +270,7 @@ def check_config(
         cache, idx, vote_targets(rows)[idx], total_votes(rows).astype(np.float32)[idx],
         names=family_inputs(cfg), augment=panel_aug, seed=cfg.train.seed,
     )  # fmt: skip
-    out.workers = loader_workers(cfg.train.num_workers)
+    out.workers = loader_workers(cfg.train.num_workers, device)
     loader = make_loader(ds, b, True, cfg.train.seed, device, cfg.train.num_workers)
 
     stream = _cycle(loader)
