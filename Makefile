@@ -121,10 +121,10 @@ gpu-check: $(STAMP)
 # The fast suite: every test not marked slow (pyproject.toml's markers). The slow tier holds
 # the long end-to-end runs; CI (.ci/run) runs both.
 test: $(STAMP)
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q -m "not slow" --durations=15
 
 test-slow: $(STAMP)
-	$(PY) -m pytest -q -m slow
+	$(PY) -m pytest -q -m slow --durations=10
 
 # The wheel installs with --no-deps onto whatever Kaggle's image holds, so the fast suite also
 # runs in a second venv at the oldest versions setup.py declares (the floors are in the

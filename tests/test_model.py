@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from hms_kit.inputs.merge import in_chans, stack_to_layout
-from hms_kit.model import CustomModel
+from hms_kit.models.timm2d import CustomModel
 
 
 @pytest.mark.parametrize("layout, k", [("tile", 2), ("tile", 3), ("stack", 2)])

@@ -367,6 +367,7 @@ def test_epoch_items_counts_rows_or_groups():
     assert epoch_items(np.array([], dtype=int), None) == 0
 
 
+@pytest.mark.slow  # trains a fold
 def test_a_stage_of_one_eeg_under_the_per_eeg_sampler_is_skipped(comp, trained, tmp_path, kit_log):
     """Stage 2 whose training rows are one EEG's: with the per_eeg sampler every epoch is a
     batch of one, which batch norm cannot train on. The stage is skipped with a warning and

@@ -29,7 +29,7 @@ from hms_kit.data.readers import eeg_window, read_eeg, read_spectrogram, spec_wi
 from hms_kit.inputs.cache import FeatureCache, build_cache, default_workers
 from hms_kit.inputs.dataset import CustomDataset
 from hms_kit.inputs.merge import in_chans, input_shape, merge_batch, stack_to_layout
-from hms_kit.model import CustomModel
+from hms_kit.models.timm2d import CustomModel
 
 FULL_EEGS = schema.FULL_TRAIN_EEGS
 FULL_SPECS = schema.FULL_TRAIN_SPECTROGRAMS
@@ -373,7 +373,7 @@ def run_inference_kernel(
     import pandas as pd
 
     from hms_kit.config import to_dict
-    from hms_kit.model import build_model
+    from hms_kit.models import build_model
     from hms_kit.predict import predict_test
 
     c = copy.deepcopy(cfg)
@@ -393,7 +393,7 @@ def run_inference_kernel(
     run = tmp / "run" / "checkpoints"
     run.mkdir(parents=True)
     for k in range(n_folds):
-        model = build_model(c, chans, pretrained=False)
+        model = build_model(c, pretrained=False)
         save_checkpoint(
             {
                 "model": model.state_dict(),
