@@ -27,7 +27,6 @@ import json
 import signal
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,20 +43,27 @@ from hms_kit.checkpoint import (
     load_model_state,
     save_checkpoint,
 )
-from hms_kit.config import Config, ConfigError, StageConfig, save_config, to_dict
+from hms_kit.config import Config, ConfigError, save_config, to_dict
 from hms_kit.data.competition import Competition
 from hms_kit.data.folds import run_folds
 from hms_kit.data.labels import absent_classes, select_rows, total_votes, vote_targets
 from hms_kit.data.readers import DataError
 from hms_kit.engine import (
     StageCheckpoints,
-    StageSettings,
     make_loader,
     pick_device,
     predict_loader,
     run_stage,
     seed_everything,
-    steps_per_epoch,
+)
+from hms_kit.engine.fold_stages import (
+    checkpoint_mask,
+    joint_stage,
+    schedule_spans,
+    stage_rows,
+    stage_settings,
+    training_stages,
+    validation_score,
 )
 from hms_kit.engine.loop import epoch_rows
 from hms_kit.figures import plot_lr
@@ -69,7 +75,6 @@ from hms_kit.io import atomic_write_csv, atomic_write_text
 from hms_kit.models import build_model, family_inputs, get_family, is_torch_family
 from hms_kit.runlog import ensure_run_log, get_run_logger, log_time, logger
 from hms_kit.scoring.metric import (
-    kl_score,
     prior_predictions,
     scores_by_population,
 )
@@ -80,11 +85,8 @@ from hms_kit.scoring.oof import (
     population_table,
 )
 from hms_kit.scoring.populations import (
-    checkpoint_rows,
-    eeg_mean_predictions,
     population_summary,
 )
-from hms_kit.scoring.populations import training_stages as population_stages
 
 
 class NoCheckpointError(RuntimeError):
@@ -203,66 +205,6 @@ class FoldContext(FoldRun):
         return self.run_dir / "checkpoints"
 
 
-def training_stages(cfg: Config, two_stage: bool | None = None) -> list[tuple[int, StageConfig]]:
-    """The stages a fold trains, ``[(1, stage1), (2, stage2)]`` or only stage 1
-    (``two_stage``: None = as ``train.two_stage`` and ``target.population`` decide); a stage 2
-    of 0 epochs is no stage 2."""
-    if two_stage is None:
-        return population_stages(cfg)
-    stage2 = two_stage and cfg.train.stage2.epochs > 0
-    return [(1, cfg.train.stage1)] + ([(2, cfg.train.stage2)] if stage2 else [])
-
-
-def stage_rows(
-    folds: np.ndarray,
-    votes: np.ndarray,
-    fold: int,
-    min_votes: int,
-    checkpoint_rows: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """A stage's training and validation row indices for ``fold``.
-
-    Training: the other folds' rows with >= ``min_votes`` votes. Validation (the rows that
-    choose the stage's best epoch): the fold's rows, narrowed when ``min_votes`` > 0 to
-    ``checkpoint_rows`` if given, else to its rows with >= ``min_votes`` votes, so stage 2
-    chooses on the population it is trained for (the hidden test's); all the fold's rows when
-    that leaves none.
-    """
-    train_idx = np.flatnonzero(folds != fold)
-    val_idx = np.flatnonzero(folds == fold)
-    if min_votes > 0:
-        train_idx = train_idx[votes[train_idx] >= min_votes]
-        chosen = (
-            val_idx[np.asarray(checkpoint_rows, bool)[val_idx]]
-            if checkpoint_rows is not None
-            else val_idx[votes[val_idx] >= min_votes]
-        )
-        val_idx = chosen if len(chosen) else val_idx
-    return train_idx, val_idx
-
-
-def validation_score(
-    cfg: Config, rows: pd.DataFrame, targets: np.ndarray, val_idx: np.ndarray
-) -> Callable[[np.ndarray], float] | None:
-    """How a stage scores its validation predictions ``(len(val_idx), 6)`` to choose epochs:
-    None (KL row by row) for ``kaggle_hq``; for ``all_rows``, as MLE-bench's grader will see
-    them: each EEG's mean prediction against every one of its rows' targets."""
-    if cfg.target.population != "all_rows":
-        return None
-    eeg_ids = rows["eeg_id"].to_numpy()[val_idx]
-    t = targets[val_idx]
-    return lambda probs: kl_score(t, eeg_mean_predictions(eeg_ids, probs))
-
-
-def checkpoint_mask(cfg: Config, votes: np.ndarray) -> np.ndarray:
-    """``(n_rows,) bool``: the rows whose validation loss chooses a high-vote stage's
-    checkpoints under ``target.population`` (``hms_kit.scoring.populations.checkpoint_rows``)."""
-    rows = np.arange(len(votes))
-    mask = np.zeros(len(votes), bool)
-    mask[checkpoint_rows(cfg.target.population, rows, votes, cfg.train.stage2.min_votes)] = True
-    return mask
-
-
 def _fold_indices(ctx: FoldContext, min_votes: int) -> tuple[np.ndarray, np.ndarray]:
     return stage_rows(ctx.folds, ctx.votes, ctx.fold, min_votes, ctx.checkpoint_rows)
 
@@ -274,41 +216,10 @@ def _train_groups(ctx: FoldContext, train_idx: np.ndarray) -> np.ndarray | None:
     return ctx.rows["eeg_id"].to_numpy()[train_idx]
 
 
-def epoch_items(train_idx: np.ndarray, groups: np.ndarray | None) -> int:
-    """How many items a stage's epoch draws: its rows, or with the ``per_eeg`` sampler's
-    ``groups`` (one label a row) one item per group."""
-    return len(train_idx) if groups is None else len(np.unique(groups))
-
-
-def joint_stage(cfg: Config, scfg: StageConfig) -> StageConfig:
-    """A stage's settings under ``train.joint_schedule``: the learning-rate settings of stage
-    1 (the one schedule's), the stage's own epochs, weight decay and rows."""
-    return dataclasses.replace(
-        cfg.train.stage1,
-        epochs=scfg.epochs,
-        weight_decay=scfg.weight_decay,
-        min_votes=scfg.min_votes,
-    )
-
-
-def schedule_spans(
-    ctx: FoldContext, stages: list[tuple[int, StageConfig]]
-) -> dict[int, tuple[int, int]]:
-    """``{stage: (first step, total steps)}`` of one schedule over the fold's stages
-    (``train.joint_schedule``): each stage's steps are its epochs times its optimiser steps
-    an epoch (``steps_per_epoch`` of the rows an epoch draws); a stage without training rows
-    has none."""
-    t = ctx.cfg.train
-    steps = []
-    for _, scfg in stages:
-        train_idx, _ = _fold_indices(ctx, scfg.min_votes)
-        n = epoch_rows(len(train_idx), _train_groups(ctx, train_idx))
-        steps.append(
-            scfg.epochs * steps_per_epoch(n, t.batch_size, t.grad_accum) if len(train_idx) else 0
-        )
-    first = np.concatenate([[0], np.cumsum(steps)[:-1]])
-    total = int(sum(steps))
-    return {stage: (int(f), total) for (stage, _), f in zip(stages, first, strict=True)}
+def _epoch_items(ctx: FoldContext, min_votes: int) -> int:
+    """Items one epoch of a stage with ``min_votes`` draws on this fold (``epoch_rows``)."""
+    train_idx, _ = _fold_indices(ctx, min_votes)
+    return epoch_rows(len(train_idx), _train_groups(ctx, train_idx))
 
 
 def _dataset(ctx: FoldContext, idx: np.ndarray, augment=None, seed: int = 0) -> InputDataset:
@@ -320,25 +231,6 @@ def _dataset(ctx: FoldContext, idx: np.ndarray, augment=None, seed: int = 0) -> 
         names=family_inputs(ctx.cfg),
         augment=augment,
         seed=seed,
-    )
-
-
-def _stage_settings(cfg: Config, fold: int, stage: int) -> StageSettings:
-    t = cfg.train
-    return StageSettings(
-        name=f"fold {fold} stage {stage}",
-        stage=stage,
-        batch_size=t.batch_size,
-        eval_batch_size=cfg.predict.batch_size,
-        num_workers=t.num_workers,
-        grad_clip=t.grad_clip,
-        amp=t.amp,
-        vote_weighting=t.vote_weighting,
-        log_every=t.log_every,
-        seed=t.seed + 1000 * fold + 100 * stage,
-        checkpoint=t.checkpoint,
-        ema_decay=t.ema_decay,
-        grad_accum=t.grad_accum,
     )
 
 
@@ -381,7 +273,16 @@ def train_fold(ctx: FoldContext, resume: bool = False) -> dict[str, Any]:
     batch_aug = get_family(cfg.model.family).batch_augment(cfg)
     all_lrs: dict[int, list[float]] = {}
     summary: dict[str, Any] = {"fold": ctx.fold}
-    spans = schedule_spans(ctx, stages) if cfg.train.joint_schedule else {}
+    spans = (
+        schedule_spans(
+            stages,
+            [_epoch_items(ctx, scfg.min_votes) for _, scfg in stages],
+            cfg.train.batch_size,
+            cfg.train.grad_accum,
+        )
+        if cfg.train.joint_schedule
+        else {}
+    )
     skipped: list[str] = []
     for stage, scfg in stages:
         stage_best = fold_checkpoint_path(ctx.ckpt_dir, ctx.fold, "best", stage)
@@ -393,7 +294,7 @@ def train_fold(ctx: FoldContext, resume: bool = False) -> dict[str, Any]:
             load_model_state(model, load_checkpoint(prev), prev)
         train_idx, val_idx = _fold_indices(ctx, scfg.min_votes)
         groups = _train_groups(ctx, train_idx)
-        if (items := epoch_items(train_idx, groups)) < 2:
+        if (items := epoch_rows(len(train_idx), groups)) < 2:
             # one item is a batch of one, which batch norm cannot train on
             log.warning(
                 "fold %d stage %d: %d training item(s) an epoch with >= %d votes; stage skipped",
@@ -404,7 +305,7 @@ def train_fold(ctx: FoldContext, resume: bool = False) -> dict[str, Any]:
             )
             skipped.append(f"train.stage{stage}.min_votes={scfg.min_votes}")
             continue
-        settings = _stage_settings(cfg, ctx.fold, stage)
+        settings = stage_settings(cfg, ctx.fold, stage)
         res_state = last if last is not None and last["stage"] == stage else None
         res = run_stage(
             model,

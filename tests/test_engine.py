@@ -22,7 +22,13 @@ from hms_kit.engine import (
     steps_per_epoch,
     train_one_epoch,
 )
-from hms_kit.train import stage_rows, training_stages
+from hms_kit.engine.fold_stages import (
+    schedule_spans,
+    stage_rows,
+    stage_settings,
+    training_stages,
+    validation_score,
+)
 
 
 class ToyData(torch.utils.data.Dataset):
@@ -101,6 +107,30 @@ def test_training_stages_follow_the_config_or_the_caller():
     assert [s for s, _ in training_stages(cfg, two_stage=False)] == [1]
     cfg.train.two_stage = False
     assert [s for s, _ in training_stages(cfg)] == [1]
+
+
+def test_schedule_spans_lay_the_stages_end_to_end_on_one_schedule():
+    stages = [(1, StageConfig(epochs=3)), (2, StageConfig(epochs=2))]
+    # 10 items in batches of 4: 2 steps an epoch (the last partial batch dropped)
+    assert schedule_spans(stages, [10, 5], batch_size=4) == {1: (0, 8), 2: (6, 8)}
+    # two batches a step: 1 step an epoch
+    assert schedule_spans(stages, [10, 5], batch_size=4, grad_accum=2) == {1: (0, 5), 2: (3, 5)}
+    # a stage without training items takes no step (steps_per_epoch alone would say 1)
+    assert schedule_spans(stages, [10, 0], batch_size=4) == {1: (0, 6), 2: (6, 6)}
+    with pytest.raises(ValueError):
+        schedule_spans(stages, [10], batch_size=4)
+
+
+def test_stage_settings_are_seeded_by_fold_and_stage():
+    from hms_kit.config import load_config
+
+    cfg = load_config("default", ["train.seed=5", "train.ema_decay=0.5"])
+    s = stage_settings(cfg, fold=2, stage=1)
+    assert s.name == "fold 2 stage 1" and s.seed == 5 + 2000 + 100
+    assert s.ema_decay == 0.5 and s.batch_size == cfg.train.batch_size
+    assert s.eval_batch_size == cfg.predict.batch_size
+    seeds = {stage_settings(cfg, f, st).seed for f in range(5) for st in (1, 2)}
+    assert len(seeds) == 10
 
 
 def test_a_stage_2_of_0_epochs_is_no_stage_2():
@@ -255,7 +285,6 @@ def test_all_rows_validation_scores_each_eegs_mean_like_the_grader():
 
     from hms_kit.config import load_config
     from hms_kit.scoring.metric import kl_score
-    from hms_kit.train import validation_score
 
     rows = pd.DataFrame({"eeg_id": [7, 7, 8, 9]})
     t = np.eye(6)[[0, 1, 2, 2]]

@@ -359,12 +359,12 @@ def test_a_fold_with_no_rows_at_min_votes_names_the_setting(comp, trained, tmp_p
         train_folds(comp, cfg, tmp_path / "run", folds=[0], cache_dir=cache, workers=1)
 
 
-def test_epoch_items_counts_rows_or_groups():
-    from hms_kit.train import epoch_items
+def test_epoch_rows_counts_rows_or_groups():
+    from hms_kit.engine.loop import epoch_rows
 
-    assert epoch_items(np.array([4, 5, 6]), None) == 3
-    assert epoch_items(np.array([4, 5, 6]), np.array([7, 7, 7])) == 1
-    assert epoch_items(np.array([], dtype=int), None) == 0
+    assert epoch_rows(3, None) == 3
+    assert epoch_rows(3, np.array([7, 7, 9])) == 2
+    assert epoch_rows(0, None) == 0
 
 
 @pytest.mark.slow  # trains a fold

@@ -1,7 +1,9 @@
 """The engine every torch family trains and predicts with: ``loop`` (train step and epoch,
 evaluation, prediction over a loader, optimiser and schedule) and ``stage`` (one stage's
-epochs with the time budget, logging, learning-rate record and checkpoints). Fold and stage
-orchestration lives in ``hms_kit.train``; the checkpoint format in ``hms_kit.checkpoint``.
+epochs with the time budget, logging, learning-rate record and checkpoints);
+``fold_stages`` says what a fold's stages are (their rows, epoch scores, one schedule's spans,
+settings). ``hms_kit.train`` runs the folds and stages; the checkpoint format is
+``hms_kit.checkpoint``.
 """
 
 from __future__ import annotations
