@@ -80,6 +80,7 @@ VARIANTS: dict[str, tuple[str, tuple[str, ...]]] = {
     # default.yaml has it since it won over seeds 13-15, so timm2d's variant is its absence
     "eeg1d-ema": ("eeg1d", ("train.ema_decay=0.99",)),
     "timm2d-noema": ("default", ("train.ema_decay=0",)),
+    "spec2d-ema": ("spec2d", ("train.ema_decay=0.99",)),
     # the 3rd place's spec2d switches (mdl_4) on the CPU spec2d config: waveforms / 32 in dB
     # (top_db 100), 3 channels per pair, the zoom inside the image (jittered +-2 s), GeM,
     # drop_path 0.2 (0.099 GFLOPs a sample against the plain config's 0.115)
