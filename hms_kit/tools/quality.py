@@ -84,6 +84,8 @@ VARIANTS: dict[str, tuple[str, tuple[str, ...]]] = {
     # timm2d's validation loss bottoms out at stage-1 epoch 4-7 of 14 and climbs after (seeds
     # 13-15 at 300, 13 at 1,200): the same one-cycle schedule over half the epochs
     "timm2d-short": ("default", ("train.stage1.epochs=7",)),
+    # spec2d's the same way (best stage-1 epoch 5-6 of 10 on seed 13's three folds)
+    "spec2d-short": ("spec2d", ("train.stage1.epochs=5",)),
     # the 3rd place's spec2d switches (mdl_4) on the CPU spec2d config: waveforms / 32 in dB
     # (top_db 100), 3 channels per pair, the zoom inside the image (jittered +-2 s), GeM,
     # drop_path 0.2 (0.099 GFLOPs a sample against the plain config's 0.115)
