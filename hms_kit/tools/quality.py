@@ -83,8 +83,8 @@ VARIANTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "timm2d-noema": ("default", ("train.ema_decay=0", "train.stage1.epochs=14")),
     # worse than without on test on seeds 13-15 (+0.018, a tie): spec2d.yaml keeps none
     "spec2d-ema": ("spec2d", ("train.ema_decay=0.99",)),
-    # timm2d's validation loss mostly bottomed out by stage-1 epoch 6-7 of 14 and climbed
-    # after: default.yaml has the cycle over 7 epochs since it tied with 14 over seeds 13-15,
+    # timm2d's validation loss bottomed out by stage-1 epoch 7 of 14 in 10 of 12 folds and
+    # climbed after: default.yaml has the cycle over 7 epochs since it tied with 14 over seeds 13-15,
     # at 1,200 and on the check in half the minutes, so the variant is the 14 it had
     "timm2d-long": ("default", ("train.stage1.epochs=14",)),
     # spec2d's best stage-1 epoch was 5-6 of 10 on seed 13's folds, but 5 epochs measured
