@@ -7,8 +7,10 @@ back to the prior, so such a version cannot be submitted. The rerun on the hidde
 unreadable test file is logged and its rows get the prior. Root: $HMS_KAGGLE_ROOT or /kaggle.
 """
 
+import atexit
 import glob
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -44,6 +46,7 @@ def main() -> None:
         return
     os.environ["HMS_WHEEL"] = wheels[0]
     target = tempfile.mkdtemp(prefix="hms_kit_")
+    atexit.register(shutil.rmtree, target, True)  # a local run (make demo, tests) keeps no copy
     pip = [sys.executable, "-m", "pip", "install", "-q", "--no-index", "--no-deps"]
     subprocess.check_call([*pip, "--target", target, wheels[0]])
     sys.path.insert(0, target)

@@ -8,8 +8,10 @@ earlier output to continue it. Inputs are found by their contents under either o
 mount layouts. Root: $HMS_KAGGLE_ROOT or /kaggle, so the same file runs locally.
 """
 
+import atexit
 import glob
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -28,6 +30,7 @@ def install_wheel() -> None:
         sys.exit(f"error: no hms_kit-*.whl under {ROOT}/input: attach the wheel dataset")
     os.environ["HMS_WHEEL"] = wheels[0]
     target = tempfile.mkdtemp(prefix="hms_kit_")
+    atexit.register(shutil.rmtree, target, True)  # a local run (make demo, tests) keeps no copy
     pip = [sys.executable, "-m", "pip", "install", "-q", "--no-index", "--no-deps"]
     subprocess.check_call([*pip, "--target", target, wheels[0]])
     sys.path.insert(0, target)

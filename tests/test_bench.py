@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -13,15 +14,18 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.mark.slow  # every benchmark section, a minute
 def test_make_bench_tiny_writes_every_section(tmp_path):
-    out = tmp_path / "BENCHMARKS.md"
+    out, scratch = tmp_path / "BENCHMARKS.md", tmp_path / "tmp"
+    scratch.mkdir()
     proc = subprocess.run(
         ["make", "-s", "bench", "BENCH_ARGS=--tiny", f"BENCH_OUT={out}"],
         cwd=REPO,
+        env={**os.environ, "TMPDIR": str(scratch)},
         capture_output=True,
         text=True,
         timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert not list(scratch.glob("hms_bench_*")), "scratch competitions or caches left behind"
     text = out.read_text()
     for section in ("1 cache build", "2 inputs from cache", "3 model", "4 inference kernel"):
         assert f"## {section}" in text

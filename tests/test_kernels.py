@@ -158,7 +158,10 @@ def test_infer_kernel_without_checkpoints_fails_the_commit_run_and_submits_the_p
     log = (paths.working / "training_record.log").read_text()
     assert "commit run: no checkpoint predicted (0 found)" in log
     # Kaggle's rerun with the same inputs: the prior for every row of test.csv
-    run_kernel(REPO / "kernels" / "infer.py", root, env=RERUN)
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    run_kernel(REPO / "kernels" / "infer.py", root, env={**RERUN, "TMPDIR": str(tmp)})
+    assert not list(tmp.glob("hms_kit_*")), "the kernel left its copy of the wheel in TMPDIR"
     sub = pd.read_csv(paths.working / "submission.csv")
     expected = pd.read_csv(competition / "test.csv")["eeg_id"]
     assert sorted(sub["eeg_id"].tolist()) == sorted(expected.tolist())

@@ -161,6 +161,19 @@ def test_bench_quality_estimate_prints_the_cost_and_trains_nothing(tmp_path):
     assert not (tmp_path / "B.md").exists() and not (tmp_path / "competitions").exists()
 
 
+def test_table_name_keeps_the_default_plans_table_apart():
+    assert quality.table_name(quality.parse_plan(quality.DEFAULT_PLAN)) == "learning_curve.csv"
+    # the same plan written another way is still the default one
+    assert quality.table_name(quality.parse_plan(
+        "1200:14:eeg1d,baseline 300:15,13,14 1200:13")) == "learning_curve.csv"  # fmt: skip
+    assert (quality.table_name(quality.parse_plan(quality.OPTIONAL_PLAN))
+            == "learning_curve_4800-13-baseline+eeg1d.csv")  # fmt: skip
+    other = quality.table_name(quality.parse_plan("300:13:eeg1d,eeg1d-long"))
+    assert other == "learning_curve_300-13-eeg1d+eeg1d-long.csv"
+    long = quality.table_name(quality.parse_plan(" ".join(f"300:{s}" for s in range(10, 40))))
+    assert len(long) < 100 and long.startswith("learning_curve_300-10-and-29-more-")
+
+
 def test_bench_quality_without_finished_runs_says_so(tmp_path):
     printed = run_command("bench", "--quality", "--plan", "300:13", "--work-dir", tmp_path,
                           "--report-only", "--out", tmp_path / "B.md")  # fmt: skip
@@ -184,7 +197,9 @@ def test_bench_quality_runs_scores_against_prior_and_oracle_and_resumes(tmp_path
     first = run_command(*args)
     assert first.rc == 0, first.err
     assert first.out.count(": training (") == 2
-    table = pd.read_csv(work / "learning_curve.csv")
+    csv = work / "learning_curve_40-1-baseline+eeg1d.csv"  # not the default plan's table
+    assert not (work / "learning_curve.csv").exists()
+    table = pd.read_csv(csv)
     assert list(table["family"]) == ["baseline", "eeg1d", f"{BLEND} of baseline+eeg1d"]
     assert (table["oof_oracle"] < table["oof_prior"]).all()
     assert (table["test_oracle"] < table["test_prior"]).all()
@@ -193,7 +208,7 @@ def test_bench_quality_runs_scores_against_prior_and_oracle_and_resumes(tmp_path
     assert fig.stat().st_size > 1000 and "![learning curve](lc.png)" in out.read_text()
     second = run_command(*args)
     assert second.rc == 0 and ": training (" not in second.out
-    assert pd.read_csv(work / "learning_curve.csv").equals(table)
+    assert pd.read_csv(csv).equals(table)
 
 
 VOTES = list(quality.schema.VOTE_COLUMNS)

@@ -145,6 +145,7 @@ def scale_command(args: argparse.Namespace) -> str:
 
 
 def run_scale_command(args: argparse.Namespace) -> int:
+    import shutil
     import sys
     import tempfile
 
@@ -167,23 +168,29 @@ def run_scale_command(args: argparse.Namespace) -> int:
     if not sizes or min(sizes) < 1:
         print(f"error: --scale needs sizes >= 1, got {args.scale!r}", file=sys.stderr)
         return 2
+    # without --work-dir the competitions are scratch (gigabytes at the larger sizes), removed
+    # after; a --work-dir is kept, so an interrupted run resumes there
     work = args.work_dir or Path(tempfile.mkdtemp(prefix="hms_bench_scale_"))
     command = scale_command(args)
-    report = run_scale(
-        sizes,
-        work,
-        config=args.config or "kaggle",
-        overrides=args.overrides,
-        row_modes=args.row_modes.split(",") if args.row_modes else None,
-        features=args.features.split(",") if args.features else None,
-        gen_workers=args.gen_workers,
-        max_test=args.max_test,
-        isolate=not args.in_process,
-        full_labels=not args.no_full_labels,
-        command=command,
-        log=lambda line: print(line, flush=True),
-        on_size=lambda r: args.scale_json and atomic_write_text(args.scale_json, to_json(r)),
-    )
+    try:
+        report = run_scale(
+            sizes,
+            work,
+            config=args.config or "kaggle",
+            overrides=args.overrides,
+            row_modes=args.row_modes.split(",") if args.row_modes else None,
+            features=args.features.split(",") if args.features else None,
+            gen_workers=args.gen_workers,
+            max_test=args.max_test,
+            isolate=not args.in_process,
+            full_labels=not args.no_full_labels,
+            command=command,
+            log=lambda line: print(line, flush=True),
+            on_size=lambda r: args.scale_json and atomic_write_text(args.scale_json, to_json(r)),
+        )
+    finally:
+        if args.work_dir is None:
+            shutil.rmtree(work, ignore_errors=True)
     section = render(report)
     old = args.out.read_text() if args.out.is_file() else ""
     atomic_write_text(args.out, splice_scale(old, section))
@@ -266,18 +273,20 @@ def run_quality_command(args: argparse.Namespace) -> int:
     if table.empty:
         print(f"error: no run of the plan has finished in {work}", file=sys.stderr)
         return 1
-    atomic_write_csv(work / "learning_curve.csv", table)
+    csv = work / quality.table_name(points)
+    atomic_write_csv(csv, table)
     figure = quality.plot_curves(table, args.figure)
     rel = os.path.relpath(figure, args.out.resolve().parent)
     section = quality.render_section(table, command, rel)
     old = args.out.read_text() if args.out.is_file() else ""
     atomic_write_text(args.out, quality.splice(old, section))
     print(section)
-    print(f"wrote {args.out}, {figure} and {work / 'learning_curve.csv'}")
+    print(f"wrote {args.out}, {figure} and {csv}")
     return 0
 
 
 def run(args: argparse.Namespace) -> int:
+    import shutil
     import tempfile
 
     from hms_kit.data import Competition
@@ -293,14 +302,16 @@ def run(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
     cfg.model.pretrained = False  # benchmarks never download weights
     if args.competition:
-        comp = Competition.locate(args.competition)
+        report = run_benchmarks(Competition.locate(args.competition), cfg, tiny=args.tiny)
     else:
         from hms_kit.data.synth import generate_competition
 
         tmp = Path(tempfile.mkdtemp(prefix="hms_bench_synth_"))
-        generate_competition(tmp, n_eegs=20 if args.tiny else args.n_eegs, seed=0)
-        comp = Competition(tmp)
-    report = run_benchmarks(comp, cfg, tiny=args.tiny)
+        try:  # the synthetic competition is scratch: tens of MB left in /tmp a call otherwise
+            generate_competition(tmp, n_eegs=20 if args.tiny else args.n_eegs, seed=0)
+            report = run_benchmarks(Competition(tmp), cfg, tiny=args.tiny)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
     from hms_kit.tools.gpu_check import GPU_END, GPU_START
 
     text = render(report)

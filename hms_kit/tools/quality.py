@@ -22,6 +22,7 @@ number of torch threads, one after another: never two at once (2 cores).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -183,6 +184,20 @@ def parse_plan(text: str) -> list[Point]:
     return [
         Point(n, s, tuple(f for f in order if f in fams)) for (n, s), fams in sorted(points.items())
     ]
+
+
+def table_name(points: list[Point]) -> str:
+    """The file name of a plan's table in the work folder: ``learning_curve.csv`` for the
+    default plan, ``learning_curve_<plan>.csv`` for any other (``4800:13:baseline,eeg1d`` ->
+    ``learning_curve_4800-13-baseline+eeg1d.csv``), so measuring a variant or another size in
+    the same work folder keeps the default plan's table."""
+    if points == parse_plan(DEFAULT_PLAN):
+        return "learning_curve.csv"
+    slug = "_".join(f"{p.n_eegs}-{p.seed}-{'+'.join(p.families)}" for p in points)
+    if len(slug) > 120:  # a long plan's name would pass the file system's limit
+        digest = hashlib.sha1(slug.encode()).hexdigest()[:10]
+        slug = f"{points[0].n_eegs}-{points[0].seed}-and-{len(points) - 1}-more-{digest}"
+    return f"learning_curve_{slug}.csv"
 
 
 @dataclass
