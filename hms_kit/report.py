@@ -1,4 +1,5 @@
-"""Plain-text tables for the console and for results.md."""
+"""Plain-text tables for the console and for results.md, and the marked sections of
+BENCHMARKS.md that separate commands write."""
 
 from __future__ import annotations
 
@@ -20,3 +21,23 @@ def markdown_table(
             cells = [f"**{c}**" for c in cells]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def splice_section(text: str, section: str, start: str, end: str) -> str:
+    """``text`` (BENCHMARKS.md) with its block between the ``start`` and ``end`` markers
+    replaced by ``section`` (the block appended when there is none); what follows the block
+    is kept, after one blank line (without it Markdown would read that text as part of the
+    comment's HTML block and show it raw)."""
+    block = f"{start}\n{section.rstrip()}\n{end}\n"
+    if start in text and end in text:
+        head, rest = text.split(start, 1)
+        after = rest.split(end, 1)[1].lstrip("\n")
+        return head + block + ("\n" + after if after else "")
+    return (text.rstrip() + "\n\n" if text.strip() else "") + block
+
+
+def marked_section(text: str, start: str, end: str) -> str:
+    """The block of ``text`` between ``start`` and ``end``, markers included, or ``""``."""
+    if start in text and end in text:
+        return start + text.split(start, 1)[1].split(end, 1)[0] + end
+    return ""

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from hms_kit.tools.quality import QUALITY_END, QUALITY_START
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -16,6 +18,9 @@ REPO = Path(__file__).resolve().parents[1]
 def test_make_bench_tiny_writes_every_section(tmp_path):
     out, scratch = tmp_path / "BENCHMARKS.md", tmp_path / "tmp"
     scratch.mkdir()
+    # a learning-curve section from its own command, with notes written after it
+    notes = "Stop 33: what the table shows.\n"
+    out.write_text(f"# old\n\n{QUALITY_START}\n## 7 curves\n{QUALITY_END}\n\n{notes}")
     proc = subprocess.run(
         ["make", "-s", "bench", "BENCH_ARGS=--tiny", f"BENCH_OUT={out}"],
         cwd=REPO,
@@ -27,6 +32,8 @@ def test_make_bench_tiny_writes_every_section(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert not list(scratch.glob("hms_bench_*")), "scratch competitions or caches left behind"
     text = out.read_text()
+    assert "# old" not in text and text.count(QUALITY_START) == 1
+    assert text.endswith(f"## 7 curves\n{QUALITY_END}\n\n{notes}")
     for section in ("1 cache build", "2 inputs from cache", "3 model", "4 inference kernel"):
         assert f"## {section}" in text
     rows = [ln for ln in text.splitlines() if ln.startswith("| ") and not ln.startswith("| what")]

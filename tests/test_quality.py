@@ -109,6 +109,11 @@ def test_section_is_spliced_between_its_markers_and_kept_by_plain_bench():
     twice = quality.splice(once, section.replace("0.700", "0.650"))
     assert twice.count(quality.QUALITY_START) == 1 and "0.650" in twice and "0.700" not in twice
     assert quality.quality_section(twice).endswith(quality.QUALITY_END)
+    # text written after the section keeps its blank line, however often it is spliced
+    notes = once + "\nWhat the table shows.\n"
+    for _ in range(2):
+        notes = quality.splice(notes, section)
+        assert f"{quality.QUALITY_END}\n\nWhat the table shows.\n" in notes
 
 
 def test_report_only_reads_finished_runs_and_trains_nothing(tmp_path):
@@ -148,6 +153,26 @@ def test_plan_minutes_measures_finished_runs_and_projects_the_rest_linearly_in_n
     status, minutes = cost[("n1000_s13", "timm2d")]
     assert status == "unknown" and math.isnan(minutes)
     assert len(got) == 7
+
+
+def test_the_default_plans_table_keeps_the_optional_point_once_measured(tmp_path):
+    """`make bench-quality` (no --plan) renders the 4,800 rows measured with their own --plan
+    beside its own, and trains none of them; a plan given by hand shows only its points."""
+    finish(tmp_path, "baseline", 300, 13, 0.1)
+    finish(tmp_path, "eeg1d", 4800, 13, 8.0)
+    out, fig = tmp_path / "B.md", tmp_path / "lc.png"
+    args = ["bench", "--quality", "--work-dir", tmp_path, "--report-only", "--out", out,
+            "--figure", fig]  # fmt: skip
+    printed = run_command(*args)
+    assert printed.rc == 0, printed.err
+    text = out.read_text()
+    assert "| 300 | baseline |" in text and "| 4800 | eeg1d |" in text
+    assert f"--plan '{quality.OPTIONAL_PLAN}'" in text and "1 finished rows" in printed.out
+    assert not (tmp_path / "competitions").exists()  # nothing generated or trained
+    table = pd.read_csv(tmp_path / "learning_curve.csv")
+    assert sorted(table["N"]) == [300, 4800]
+    printed = run_command(*args[:-4], "--plan", "300:13", "--out", out, "--figure", fig)
+    assert printed.rc == 0 and "| 4800 |" not in out.read_text()
 
 
 def test_bench_quality_estimate_prints_the_cost_and_trains_nothing(tmp_path):

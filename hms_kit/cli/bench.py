@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from hms_kit.cli.common import add_competition_argument, add_config_arguments, config_from_args
+from hms_kit.report import marked_section, splice_section
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -89,23 +90,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 SCALE_START = "<!-- scale:start -->"
 SCALE_END = "<!-- scale:end -->"
-
-
-def splice_section(text: str, section: str, start: str, end: str) -> str:
-    """``text`` (BENCHMARKS.md) with its block between the ``start`` and ``end`` markers
-    replaced by ``section`` (the block appended when there is none)."""
-    block = f"{start}\n{section.rstrip()}\n{end}\n"
-    if start in text and end in text:
-        head, rest = text.split(start, 1)
-        return head + block + rest.split(end, 1)[1].lstrip("\n")
-    return (text.rstrip() + "\n\n" if text.strip() else "") + block
-
-
-def marked_section(text: str, start: str, end: str) -> str:
-    """The block of ``text`` between ``start`` and ``end``, markers included, or ``""``."""
-    if start in text and end in text:
-        return start + text.split(start, 1)[1].split(end, 1)[0] + end
-    return ""
 
 
 def splice_scale(text: str, section: str) -> str:
@@ -269,6 +253,18 @@ def run_quality_command(args: argparse.Namespace) -> int:
     except RuntimeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    if args.plan is None:
+        # the optional point, once measured (its own --plan), stays in the default plan's
+        # table: read back, never trained here
+        optional = quality.run_plan(
+            work, quality.parse_plan(quality.OPTIONAL_PLAN), overrides=args.overrides,
+            log=lambda line: None, train=False,
+        )  # fmt: skip
+        if optional:
+            results += optional
+            command += f"; {command} --plan '{quality.OPTIONAL_PLAN}'"
+            print(f"and the optional point's {len(optional)} finished rows "
+                  f"(--plan '{quality.OPTIONAL_PLAN}')", flush=True)  # fmt: skip
     table = quality.summary_table(results)
     if table.empty:
         print(f"error: no run of the plan has finished in {work}", file=sys.stderr)
@@ -312,16 +308,16 @@ def run(args: argparse.Namespace) -> int:
             report = run_benchmarks(Competition(tmp), cfg, tiny=args.tiny)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
-    from hms_kit.tools.gpu_check import GPU_END, GPU_START
+    from hms_kit.tools.gpu_check import GPU_START
+    from hms_kit.tools.quality import QUALITY_START
 
     text = render(report)
-    from hms_kit.tools.quality import quality_section
-
     old = args.out.read_text() if args.out.is_file() else ""
-    # the scale, GPU and quality sections come from their own runs (long, or on a device)
-    for kept in (scale_section(old), marked_section(old, GPU_START, GPU_END), quality_section(old)):
-        if kept:
-            text = text.rstrip() + "\n\n" + kept + "\n"
+    # the scale, GPU and quality sections come from their own runs (long, or on a device),
+    # and so do the notes written between and after them: everything from the first is kept
+    marks = [old.index(m) for m in (SCALE_START, GPU_START, QUALITY_START) if m in old]
+    if marks:
+        text = text.rstrip() + "\n\n" + old[min(marks) :].rstrip() + "\n"
     atomic_write_text(args.out, text)
     print(text)
     print(f"wrote {args.out}")

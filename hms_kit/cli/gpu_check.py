@@ -60,9 +60,9 @@ def command_line(args: argparse.Namespace) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hms_kit.cli.bench import splice_section
     from hms_kit.data import Competition
     from hms_kit.io import atomic_write_text
+    from hms_kit.report import splice_section
     from hms_kit.tools.gpu_check import (
         GPU_END,
         GPU_START,
