@@ -84,7 +84,8 @@ VARIANTS: dict[str, tuple[str, tuple[str, ...]]] = {
     # at 1,200 EEGs eeg1d's stage-1 validation loss was still falling at epoch 14 (best
     # epochs 9, 13, 8 on seed 13's folds): a longer cycle, and a network 1.5x as wide; on
     # seed 13 both tie on OOF and lose on test (+0.047 and +0.050, intervals clear of 0), so
-    # eeg1d.yaml keeps its 14 epochs and widths
+    # eeg1d.yaml keeps its 14 epochs and widths; at 4,800 (best epochs 12-13 of 14) the longer
+    # cycle ties (OOF -0.003, test -0.010 [-0.024, +0.004]) in 1.6x the minutes
     "eeg1d-long": ("eeg1d", ("train.stage1.epochs=24",)),
     "eeg1d-wide": ("eeg1d", ("model.eeg1d.widths=[48,72,96,144,192]",)),
     # the default before its EMA and its 7-epoch stage 1 (so its measured runs stay current)
