@@ -191,8 +191,10 @@ def test_table_name_keeps_the_default_plans_table_apart():
     # the same plan written another way is still the default one
     assert quality.table_name(quality.parse_plan(
         "1200:14:eeg1d,baseline 300:15,13,14 1200:13")) == "learning_curve.csv"  # fmt: skip
-    assert (quality.table_name(quality.parse_plan(quality.OPTIONAL_PLAN))
+    assert (quality.table_name(quality.parse_plan("4800:13:baseline,eeg1d"))
             == "learning_curve_4800-13-baseline+eeg1d.csv")  # fmt: skip
+    assert (quality.table_name(quality.parse_plan("4800:13,14:baseline,eeg1d"))
+            == "learning_curve_4800-13-baseline+eeg1d_4800-14-baseline+eeg1d.csv")  # fmt: skip
     other = quality.table_name(quality.parse_plan("300:13:eeg1d,eeg1d-long"))
     assert other == "learning_curve_300-13-eeg1d+eeg1d-long.csv"
     long = quality.table_name(quality.parse_plan(" ".join(f"300:{s}" for s in range(10, 40))))
