@@ -190,7 +190,7 @@ def test_table_name_keeps_the_default_plans_table_apart():
     assert quality.table_name(quality.parse_plan(quality.DEFAULT_PLAN)) == "learning_curve.csv"
     # the same plan written another way is still the default one
     assert quality.table_name(quality.parse_plan(
-        "1200:14:eeg1d,baseline 300:15,13,14 1200:13")) == "learning_curve.csv"  # fmt: skip
+        "1200:14 300:15,13,14 1200:13:eeg1d,baseline 1200:13")) == "learning_curve.csv"  # fmt: skip
     assert (quality.table_name(quality.parse_plan("4800:13:baseline,eeg1d"))
             == "learning_curve_4800-13-baseline+eeg1d.csv")  # fmt: skip
     assert (quality.table_name(quality.parse_plan("4800:13,14:baseline,eeg1d"))
