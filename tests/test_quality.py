@@ -232,6 +232,11 @@ def test_bench_quality_runs_scores_against_prior_and_oracle_and_resumes(tmp_path
     assert (table["test_oracle"] < table["test_prior"]).all()
     r = json.loads((work / "runs" / "n40_s1" / "eeg1d" / quality.RESULT_FILE).read_text())
     assert r["oof_rows"] > 0 and r["test_rows"] == 20 and r["minutes_per_fold"] > 0
+    # a scored run keeps its checkpoints and predictions, not its feature caches (GBs a run)
+    run = work / "runs" / "n40_s1" / "eeg1d"
+    assert (run / "oof.csv").is_file() and (run / "test_pred.csv").is_file()
+    assert not any((run / name).exists() for name in quality.FEATURE_CACHES)
+    assert "removed its feature caches" in first.out
     assert fig.stat().st_size > 1000 and "![learning curve](lc.png)" in out.read_text()
     second = run_command(*args)
     assert second.rc == 0 and ": training (" not in second.out
