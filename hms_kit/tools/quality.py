@@ -40,6 +40,7 @@ import pandas as pd
 
 from hms_kit import schema
 from hms_kit.io import atomic_write_csv, atomic_write_text
+from hms_kit.report import marked_section, splice_section
 
 # family -> its packaged CPU config (hms_kit/configs/<name>.yaml)
 FAMILY_CONFIGS: dict[str, str] = {
@@ -425,7 +426,9 @@ def run_family(
     return result
 
 
-FEATURE_CACHES = ("cache", "test_cache")
+# train's default cache under its run folder (hms_kit.train), and predict_run's
+TRAIN_CACHE, TEST_CACHE = "cache", "test_cache"
+FEATURE_CACHES = (TRAIN_CACHE, TEST_CACHE)
 
 
 def drop_feature_caches(run_dir: Path) -> int:
@@ -448,7 +451,7 @@ def predict_run(competition: Path, run_dir: Path) -> pd.DataFrame:
     from hms_kit.predict import predict_test
 
     comp = Competition.locate(competition)
-    sub, report = predict_test(comp, [run_dir], cache_dir=run_dir / "test_cache")
+    sub, report = predict_test(comp, [run_dir], cache_dir=run_dir / TEST_CACHE)
     if not report["predicted_with"]:
         raise RuntimeError(f"{run_dir}: no checkpoint predicted the test set")
     return sub
@@ -704,15 +707,11 @@ def render_section(table: pd.DataFrame, command: str, figure: str | None) -> str
 
 def splice(text: str, section: str) -> str:
     """``text`` with its quality section replaced by ``section`` (or appended)."""
-    from hms_kit.report import splice_section
-
     return splice_section(text, section, QUALITY_START, QUALITY_END)
 
 
 def quality_section(text: str) -> str:
     """The quality block of ``text`` (markers included), or ``""``."""
-    from hms_kit.report import marked_section
-
     return marked_section(text, QUALITY_START, QUALITY_END)
 
 
