@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 from conftest import run_command
 
+from hms_kit.config.loading import load_config
 from hms_kit.tools import quality
 from hms_kit.tools.quality import BLEND, Point, RunResult, parse_plan, summary_table
 
@@ -153,6 +154,27 @@ def test_plan_minutes_measures_finished_runs_and_projects_the_rest_linearly_in_n
     status, minutes = cost[("n1000_s13", "timm2d")]
     assert status == "unknown" and math.isnan(minutes)
     assert len(got) == 7
+
+
+def test_plan_minutes_projects_a_variant_from_its_base_family_by_seeds_and_epochs(tmp_path):
+    """A variant never run costs its base family's projection x their training ratio: 3 seeds
+    a fold are 3x eeg1d; without stage 2, stage 1's epochs over stage 1's plus stage 2's at
+    the share of rows stage 2 validated on (read from the base runs' fold summaries)."""
+    finish(tmp_path, "eeg1d", 300, 13, 2.0)
+    summary = {"stage1_val_rows": 1000, "stage2_val_rows": 250}
+    (tmp_path / "runs" / "n300_s13" / "eeg1d" / "fold0_summary.json").write_text(
+        json.dumps(summary)
+    )
+    points = parse_plan("1200:13:eeg1d-seeds3,eeg1d-stage1,timm2d-last")
+    got = quality.plan_minutes(tmp_path, points, n_folds=3)
+    cost = {r.family: (r.status, r.minutes) for r in got.itertuples()}
+    eeg1d = 2.0 * 1200 / 300 * 3
+    assert cost["eeg1d-seeds3"] == ("projected", pytest.approx(3 * eeg1d))
+    e1, e2 = load_config("eeg1d").train.stage1.epochs, load_config("eeg1d").train.stage2.epochs
+    stage1_only = eeg1d * e1 / (e1 + e2 * 0.25)
+    assert cost["eeg1d-stage1"] == ("projected", pytest.approx(stage1_only))
+    status, minutes = cost["timm2d-last"]  # no timm2d run to go by
+    assert status == "unknown" and math.isnan(minutes)
 
 
 def test_the_default_plans_table_keeps_the_optional_point_once_measured(tmp_path):

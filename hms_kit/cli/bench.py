@@ -240,7 +240,7 @@ def run_quality_command(args: argparse.Namespace) -> int:
     unknown = int(cost["status"].eq("unknown").sum())
     print(f"{int(measured.sum())} runs measured ({cost['minutes'][measured].sum():.0f} min), "
           f"{int((~measured).sum())} to train ({cost['minutes'][~measured].sum():.0f} min "
-          "projected from finished runs' min/fold, linear in N"
+          "projected from finished runs' min/fold, linear in N; a variant's from its family's"
           + (f"; {unknown} with no finished run of their family to go by" if unknown else "")
           + ")", flush=True)  # fmt: skip
     if args.estimate:

@@ -22,6 +22,7 @@ number of torch threads, one after another: never two at once (2 cores).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -90,6 +91,17 @@ VARIANTS: dict[str, tuple[str, tuple[str, ...]]] = {
     # cycle ties (OOF -0.003, test -0.010 [-0.024, +0.004]) in 1.6x the minutes
     "eeg1d-long": ("eeg1d", ("train.stage1.epochs=24",)),
     "eeg1d-wide": ("eeg1d", ("model.eeg1d.widths=[48,72,96,144,192]",)),
+    # levers for a model short of data at 1,200 EEGs (stop 35): each row's loss weighted by
+    # its votes (the scored rows are the >= 10-vote ones), a gentler stage 2 (half the
+    # epochs at 0.3x the rate: it was chosen in 3 folds of 6 at 1,200 and moved the
+    # validation loss by -0.10 to +0.13), and two label-preserving waveform augmentations
+    # the top solutions used (cutmix in time, the 4 chains in a random order). On seed 13
+    # none won on test (+0.016 to +0.062); the chain order, the one OOF win (-0.058), tied
+    # over seeds 13-14 and at 300 (seeds 13-15): eeg1d.yaml unchanged
+    "eeg1d-votes": ("eeg1d", ("train.vote_weighting=true",)),
+    "eeg1d-s2gentle": ("eeg1d", ("train.stage2.epochs=2", "train.stage2.max_lr=1.5e-4")),
+    "eeg1d-cutmix": ("eeg1d", ("augment.wave.p_cutmix=0.5",)),
+    "eeg1d-chainperm": ("eeg1d", ("augment.wave.p_chain_perm=0.5",)),
     # the default before its EMA and its 7-epoch stage 1 (so its measured runs stay current)
     "timm2d-noema": ("default", ("train.ema_decay=0", "train.stage1.epochs=14")),
     # worse than without on test on seeds 13-15 (+0.018, a tie): spec2d.yaml keeps none
@@ -105,6 +117,12 @@ VARIANTS: dict[str, tuple[str, tuple[str, ...]]] = {
     # 1,200 (seed 13), OOF worse (the best epoch's optimism), a fifth fewer minutes, and the
     # thread gap on the demo no smaller (+0.034, folds up to 0.28): default.yaml unchanged
     "timm2d-last": ("default", ("train.stage2.epochs=0", "train.checkpoint=last")),
+    # timm2d sees its 8 panels at a quarter of their 128 x 256 pixels, (8, 32, 64), chosen
+    # for the demo's minutes: at half, (8, 64, 128), ~4x the compute (stop 35: is the tiny
+    # image what holds timm2d at half the gap at 1,200?). It costs 1.5x (the loader does not
+    # grow); at 1,200 over seeds 13-14 it wins, OOF -0.062 [-0.118, -0.015], test -0.050
+    # [-0.093, -0.009]; at 300 (seeds 13-15 and the demo's 42) a tie. default.yaml keeps 0.25
+    "timm2d-scale05": ("default", ("inputs.scale=0.5",)),
     # the top solutions' own form of it: both stages, each keeping its last epoch (stage 2
     # on the >= 10-vote rows, as default.yaml), so again no epoch is chosen on scored rows.
     # OOF far worse (+0.33 [+0.14, +0.74] at 300 over seeds 13-15, +0.13 at 1,200: stage 2's
@@ -606,19 +624,76 @@ def run_plan(
     return results
 
 
+def base_family(family: str) -> str:
+    """The family a variant trains (``eeg1d-long`` -> ``eeg1d``); a family is its own."""
+    if family in FAMILY_CONFIGS:
+        return family
+    config = VARIANTS[family][0]
+    return next(f for f, c in FAMILY_CONFIGS.items() if c == config)
+
+
+def training_epochs(family: str, stage2_share: float) -> float:
+    """A family's (or variant's) training in stage-1 epochs over every row, for comparing
+    costs: seeds x (stage-1 epochs + stage-2 epochs x ``stage2_share``, the share of rows
+    stage 2 trains on). A width or input change is not counted."""
+    from hms_kit.config.loading import load_config
+    from hms_kit.repeats import seed_list
+
+    config, overrides = family_config(family)
+    cfg = load_config(config, list(overrides))
+    t = cfg.train
+    stage2 = t.stage2.epochs * stage2_share if t.two_stage else 0.0
+    return max(1, len(seed_list(cfg))) * (t.stage1.epochs + stage2)
+
+
+def stage2_share(
+    run_dirs: list[Path],
+    default: float = schema.FULL_VOTE_SHARE_AT_LEAST[schema.HIGH_VOTE_THRESHOLD],
+) -> float:
+    """The share of a fold's validation rows that stage 2 validates on (its ``min_votes``
+    rows), averaged over the runs' ``fold*_summary.json``; ``default`` (the real train.csv's
+    share of rows with >= 10 votes) where none records it."""
+    shares = []
+    for run_dir in run_dirs:
+        for path in sorted(run_dir.glob("fold*_summary.json")):
+            s = json.loads(path.read_text())
+            if s.get("stage1_val_rows") and s.get("stage2_val_rows"):
+                shares.append(s["stage2_val_rows"] / s["stage1_val_rows"])
+    return float(np.mean(shares)) if shares else default
+
+
 def plan_minutes(work: Path, points: list[Point], n_folds: int = 3) -> pd.DataFrame:
     """What the plan costs on this machine: per run, its measured wall minutes (a finished
     run's minutes per fold x ``n_folds``) or, for a run still to train, a projection from the
     finished runs of the same family in ``work`` (any plan's): their minutes per fold at the
-    nearest N measured, scaled linearly to this N. Training only (the synthetic
-    competition's generation and the test predictions come on top).
+    nearest N measured, scaled linearly to this N. A variant with no finished run of its own
+    is projected from its base family's runs, scaled by their ``training_epochs`` ratio
+    (seeds and epochs; status ``projected``). Training only (the synthetic competition's
+    generation and the test predictions come on top).
 
     Columns: point, N, seed, family, status (``measured``, ``projected`` or ``unknown``: no
-    run of the family has finished), minutes (NaN when unknown)."""
+    run of the family, or of a variant's base family, has finished), minutes (NaN when
+    unknown)."""
     finished = {path: read_result(path) for path in sorted(work.glob(f"runs/*/*/{RESULT_FILE}"))}
-    done: dict[str, list[RunResult]] = {}
-    for r in finished.values():
-        done.setdefault(r.family, []).append(r)
+    done: dict[str, list[tuple[Path, RunResult]]] = {}
+    for path, r in finished.items():
+        done.setdefault(r.family, []).append((path.parent, r))
+
+    def projected(family: str, n_eegs: int) -> float | None:
+        runs = done.get(family)
+        if not runs:
+            return None
+        ref = min(sorted({r.n_eegs for _, r in runs}),  # a tie: the smaller N
+                  key=lambda n: abs(np.log(n / n_eegs)))  # fmt: skip
+        per_fold = np.mean([r.minutes_per_fold for _, r in runs if r.n_eegs == ref])
+        return float(per_fold) * n_eegs / ref * n_folds
+
+    @functools.cache
+    def cost_ratio(variant: str) -> float:
+        base = base_family(variant)
+        share = stage2_share([d for d, _ in done[base]])
+        return training_epochs(variant, share) / training_epochs(base, share)
+
     rows = []
     for point in points:
         for family in point.families:
@@ -626,11 +701,10 @@ def plan_minutes(work: Path, points: list[Point], n_folds: int = 3) -> pd.DataFr
             status, minutes = "unknown", float("nan")
             if mine is not None:
                 status, minutes = "measured", mine.minutes_per_fold * n_folds
-            elif done.get(family):
-                ref = min(sorted({r.n_eegs for r in done[family]}),  # a tie: the smaller N
-                          key=lambda n: abs(np.log(n / point.n_eegs)))  # fmt: skip
-                per_fold = np.mean([r.minutes_per_fold for r in done[family] if r.n_eegs == ref])
-                status, minutes = "projected", float(per_fold) * point.n_eegs / ref * n_folds
+            elif (own := projected(family, point.n_eegs)) is not None:
+                status, minutes = "projected", own
+            elif (base := projected(base_family(family), point.n_eegs)) is not None:
+                status, minutes = "projected", base * cost_ratio(family)
             rows.append({"point": point.name, "N": point.n_eegs, "seed": point.seed,
                          "family": family, "status": status, "minutes": minutes})  # fmt: skip
     return pd.DataFrame(rows, columns=["point", "N", "seed", "family", "status", "minutes"])
