@@ -57,7 +57,7 @@ help:
 	@echo "make test-slow - the slow tier (pytest -m slow: long end-to-end runs; CI runs it too)"
 	@echo "make test-compat - the fast suite at the oldest supported versions (tests/compat/floor.txt)"
 	@echo "make bench-scale [SCALE=300,1200,4800] [SCALE_WORK=dir] - cost at scale -> BENCHMARKS.md"
-	@echo "make bench-quality [QUALITY_PLAN='300:13,14 1200:13'] [QUALITY_ARGS=--report-only|--estimate|'--compare A:B'] - learning curves"
+	@echo "make bench-quality [QUALITY_PLAN='300:13,14 1200:13'] [QUALITY_ARGS=--report-only|--estimate|'--compare A:B'|'--blend [A:]B'] - learning curves"
 	@echo "make gpu-check [GPU_CHECK_ARGS=--tiny] - a short epoch of each kaggle-* config on the GPU"
 	@echo "     -> the GPU section of BENCHMARKS.md and gpu_check.json (what plan uses)"
 	@echo "make lint | wheel | bench | push-dataset | push-kernel [KERNEL=train|infer] [FOLDS=0,1]"

@@ -202,7 +202,7 @@ def test_bench_quality_estimate_prints_the_cost_and_trains_nothing(tmp_path):
     printed = run_command("bench", "--quality", "--plan", "300:13,14:baseline,eeg1d",
                           "--work-dir", tmp_path, "--estimate", "--out", tmp_path / "B.md")  # fmt: skip
     assert printed.rc == 0, printed.err
-    assert "1 runs measured (2 min), 3 to train (2 min projected" in printed.out
+    assert "1 runs measured (2 min), 3 to train: 1 projected at 2 min (" in printed.out
     assert "2 with no finished run of their family to go by" in printed.out
     assert printed.out.count("unknown") == 2 and "projected" in printed.out
     assert not (tmp_path / "B.md").exists() and not (tmp_path / "competitions").exists()
@@ -397,3 +397,78 @@ def test_every_variant_resolves_to_a_config_that_differs_from_its_base(variant):
     base, overrides = quality.family_config(variant)
     assert overrides
     assert to_dict(load_config(base, list(overrides))) != to_dict(load_config(base))
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def fake_blend_point(work, point: Point, rng, noise: dict[str, float]) -> None:
+    """A made-up point whose runs (one a family of ``noise``) predict the truth through
+    Gaussian logit noise of the given scale: 240 OOF rows of 12 votes in 3 folds, 40 test
+    EEGs of 20 votes, one patient each."""
+    comp = work / "competitions" / point.name
+    (comp / "_synth").mkdir(parents=True)
+    n_test, n_oof = 40, 240
+    q_test, q_oof = rng.dirichlet(np.full(6, 0.5), n_test), rng.dirichlet(np.full(6, 0.5), n_oof)
+    ids = np.arange(n_test) + 1000
+    votes = np.stack([rng.multinomial(20, p) for p in q_test])
+    pd.DataFrame(votes, columns=VOTES).assign(eeg_id=ids)[["eeg_id", *VOTES]].to_csv(
+        comp / "_synth" / "test_answers.csv", index=False)  # fmt: skip
+    pd.DataFrame(q_test, columns=VOTES).assign(eeg_id=ids).to_csv(
+        comp / "_synth" / "test_true_probs.csv", index=False)  # fmt: skip
+    pd.DataFrame({"eeg_id": ids, "patient_id": ids + 7}).to_csv(comp / "test.csv", index=False)
+    pd.DataFrame(votes, columns=VOTES).to_csv(comp / "train.csv", index=False)
+    oof_votes = np.stack([rng.multinomial(12, p) for p in q_oof])
+    for fam, scale in noise.items():
+        d = work / "runs" / point.name / fam
+        d.mkdir(parents=True)
+        r = result(fam, point.n_eegs, point.seed, 1.0, 1.0)
+        (d / quality.RESULT_FILE).write_text(json.dumps(asdict(r)))
+        (d / "config.yaml").write_text("train:\n  n_folds: 3\n")
+        pred = _softmax(np.log(q_test + 1e-3) + rng.normal(0, scale, q_test.shape))
+        pd.DataFrame(pred, columns=VOTES).assign(eeg_id=ids)[["eeg_id", *VOTES]].to_csv(
+            d / "test_pred.csv", index=False)  # fmt: skip
+        oof = pd.DataFrame({"eeg_id": np.arange(n_oof), "eeg_sub_id": 0,
+                            "patient_id": np.arange(n_oof) % 30, "fold": np.arange(n_oof) % 3,
+                            "total_votes": 12})  # fmt: skip
+        oof[[f"target_{c}" for c in VOTES]] = oof_votes / 12
+        oof[[f"pred_{c}" for c in VOTES]] = _softmax(
+            np.log(q_oof + 1e-3) + rng.normal(0, scale, q_oof.shape)
+        )
+        oof.to_csv(d / "oof.csv", index=False)
+
+
+def test_compare_blends_scores_each_members_blend_and_pairs_them_on_the_test_set(tmp_path):
+    """A variant in a family's place: the blend of baseline + the better variant beats the
+    blend of baseline + the family on test, each blend's figures are blend_members' own, and
+    the mean row is the points' mean."""
+    rng = np.random.default_rng(3)
+    points = parse_plan("300:13,14:baseline,eeg1d,eeg1d-stage1")
+    for point in points:
+        fake_blend_point(tmp_path, point, rng, {"baseline": 1.5, "eeg1d": 1.5, "eeg1d-stage1": 0.3})
+    a, b = ["baseline", "eeg1d"], ["baseline", "eeg1d-stage1"]
+    got = quality.compare_blends(tmp_path, points, a, b)
+    assert list(got["point"]) == ["n300_s13", "n300_s14", "mean"]
+    for point, row in zip(points, got.itertuples()):
+        ra, sa = quality.blend_members(tmp_path, point, a)
+        rb, _ = quality.blend_members(tmp_path, point, b)
+        assert ra.family == "blend of baseline+eeg1d" and sa.shape == (40, 7)
+        assert (row.oof_a, row.test_a, row.test_b) == pytest.approx(
+            (ra.oof_kl, ra.test_kl, rb.test_kl))  # fmt: skip
+        assert row.diff == pytest.approx(rb.test_kl - ra.test_kl)
+        assert row.low <= row.diff <= row.high
+    mean = got.iloc[-1]
+    assert mean["diff"] == pytest.approx(got["diff"].iloc[:2].mean())
+    assert mean["high"] < 0 and not mean["tie"]  # the better member wins
+    with pytest.raises(ValueError, match="two members"):
+        quality.compare_blends(tmp_path, points, a, ["eeg1d"])
+    with pytest.raises(ValueError, match="spec2d"):
+        quality.compare_blends(tmp_path, points, a, ["eeg1d", "spec2d"])
+    printed = run_command("bench", "--quality", "--plan", "300:13,14", "--work-dir", tmp_path,
+                          "--blend", "baseline,eeg1d:baseline,eeg1d-stage1")  # fmt: skip
+    assert printed.rc == 0, printed.err
+    assert printed.out.count("B better") == 3 and "blend of baseline+eeg1d-stage1" in printed.out
+    bad = run_command("bench", "--quality", "--work-dir", tmp_path, "--blend", "eeg1d,cnn")
+    assert bad.rc == 2 and "'cnn'" in bad.err

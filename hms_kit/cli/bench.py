@@ -80,6 +80,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "bootstrap intervals, per point and their mean; trains and writes nothing",
     )
     p.add_argument(
+        "--blend",
+        default=None,
+        metavar="[A:]B",
+        help="quality: the blend of members B (comma-separated families or variants, e.g. "
+        "'baseline,eeg1d,spec2d,timm2d-scale05') against the blend of A (default: the four "
+        "families) on the plan's points where all have finished: OOF and test KL, B - A on "
+        "the test set with a 95 %% patient bootstrap interval; trains and writes nothing",
+    )
+    p.add_argument(
         "--figure",
         type=Path,
         default=Path("benchmarks/learning_curve.png"),
@@ -215,6 +224,38 @@ def print_comparison(work: Path, points: list, pair: str) -> int:
     return 0
 
 
+def print_blend_comparison(work: Path, points: list, pair: str) -> int:
+    """``bench --quality --blend [A:]B``: ``quality.compare_blends``'s table, a line a point."""
+    import sys
+
+    from hms_kit.tools import quality
+
+    a_text, _, b_text = pair.rpartition(":")
+    a = a_text.split(",") if a_text else list(quality.FAMILY_CONFIGS)
+    b = [m for m in b_text.split(",") if m]
+    known = [*quality.FAMILY_CONFIGS, *quality.VARIANTS]
+    bad = [m for m in (*a, *b) if m not in known]
+    if bad:
+        print(f"error: --blend {pair!r}: unknown member {bad[0]!r} (known: {', '.join(known)})",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    try:
+        table = quality.compare_blends(work, points, a, b)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"A: blend of {'+'.join(a)}\nB: blend of {'+'.join(b)}\n"
+          "OOF: >= 10-vote rows, the blend's inner-CV KL; test: B - A (negative: B is better), "
+          "95 % interval from patients resampled")  # fmt: skip
+    for r in table.itertuples():
+        mark = "tie" if r.tie else ("B better" if r.diff < 0 else "A better")
+        print(f"  {r.point:10s} OOF {r.oof_a:.4f} ({r.oof_closed_a:.0%}) -> {r.oof_b:.4f} "
+              f"({r.oof_closed_b:.0%})  test {r.test_a:.4f} ({r.test_closed_a:.0%}) -> "
+              f"{r.test_b:.4f} ({r.test_closed_b:.0%})  B - A {r.diff:+.4f} "
+              f"[{r.low:+.4f}, {r.high:+.4f}] {mark}")  # fmt: skip
+    return 0
+
+
 def run_quality_command(args: argparse.Namespace) -> int:
     import os
     import sys
@@ -230,19 +271,22 @@ def run_quality_command(args: argparse.Namespace) -> int:
     work = args.work_dir or Path("bench_quality")
     if args.compare:
         return print_comparison(work, points, args.compare)
+    if args.blend:
+        return print_blend_comparison(work, points, args.blend)
     command = "python -m hms_kit bench --quality" + (f" --plan '{args.plan}'" if args.plan else "")
     command += "".join(f" --set {o}" for o in args.overrides)
     print(f"learning curves: {len(points)} points in {work} (finished runs are kept)", flush=True)
     cost = quality.plan_minutes(work, points)
     if args.estimate:
         print(cost.to_string(index=False, float_format=lambda m: f"{m:.1f}"))
-    measured = cost["status"] == "measured"
+    measured, projected = cost["status"] == "measured", cost["status"] == "projected"
     unknown = int(cost["status"].eq("unknown").sum())
     print(f"{int(measured.sum())} runs measured ({cost['minutes'][measured].sum():.0f} min), "
-          f"{int((~measured).sum())} to train ({cost['minutes'][~measured].sum():.0f} min "
-          "projected from finished runs' min/fold, linear in N; a variant's from its family's"
-          + (f"; {unknown} with no finished run of their family to go by" if unknown else "")
-          + ")", flush=True)  # fmt: skip
+          f"{int((~measured).sum())} to train: {int(projected.sum())} projected at "
+          f"{cost['minutes'][projected].sum():.0f} min (from finished runs' min/fold, linear "
+          "in N; a variant's from its family's)"
+          + (f", {unknown} with no finished run of their family to go by" if unknown else ""),
+          flush=True)  # fmt: skip
     if args.estimate:
         return 0
     try:

@@ -563,19 +563,17 @@ def read_result(path: Path) -> RunResult:
     return RunResult(**json.loads(path.read_text()))
 
 
-def blend_point(
-    work: Path, point: Point, families: list[str] | None = None,
-    threshold: int = schema.HIGH_VOTE_THRESHOLD,
-) -> RunResult | None:  # fmt: skip
-    """The blend of the point's finished families (of ``families`` when given: the current
-    ones), fitted on their >= ``threshold``-vote OOF rows (the choice and its KL by inner CV,
-    as the inference kernel would choose), applied to their test predictions. None with fewer
-    than two finished families."""
+def blend_members(
+    work: Path, point: Point, members: list[str], threshold: int = schema.HIGH_VOTE_THRESHOLD,
+) -> tuple[RunResult, pd.DataFrame] | None:  # fmt: skip
+    """The blend of ``members`` (families or variants) on one point, fitted on their >=
+    ``threshold``-vote OOF rows (the choice and its KL by inner CV, as the inference kernel
+    would choose), applied to their test predictions: its result and its test submission
+    (``eeg_id`` and the 6 vote columns, probabilities). Only the members finished on the
+    point take part; None with fewer than two."""
     from hms_kit.ensemble import apply_blend, choose_blend
 
-    # the families only: a variant beside them does not change the blend row
-    names = [f for f in point.families if families is None or f in families]
-    runs = [work / "runs" / point.name / f for f in names if f in FAMILY_CONFIGS]
+    runs = [work / "runs" / point.name / m for m in members]
     runs = [r for r in runs if (r / RESULT_FILE).is_file()]
     if len(runs) < 2:
         return None
@@ -587,7 +585,7 @@ def blend_point(
     sub = preds[0][["eeg_id"]].copy()
     sub[cols] = apply_blend(probs, blend)
     first = read_result(runs[0] / RESULT_FILE)
-    return RunResult(
+    result = RunResult(
         family=blend_name([r.name for r in runs]), n_eegs=point.n_eegs, seed=point.seed,
         oof_kl=float(blend["candidates"][blend["chosen"]]),
         oof_prior=first.oof_prior, oof_oracle=first.oof_oracle, oof_rows=first.oof_rows,
@@ -595,6 +593,74 @@ def blend_point(
         extra={"chosen": blend["chosen"], "members": [r.name for r in runs],
                "weights": [float(w) for w in blend["weights"]]},
     )  # fmt: skip
+    return result, sub
+
+
+def blend_point(
+    work: Path, point: Point, families: list[str] | None = None,
+    threshold: int = schema.HIGH_VOTE_THRESHOLD,
+) -> RunResult | None:  # fmt: skip
+    """The blend of the point's finished families (of ``families`` when given: the current
+    ones), as :func:`blend_members`. None with fewer than two finished families."""
+    # the families only: a variant beside them does not change the blend row
+    names = [f for f in point.families if families is None or f in families]
+    got = blend_members(work, point, [f for f in names if f in FAMILY_CONFIGS], threshold)
+    return None if got is None else got[0]
+
+
+def compare_blends(
+    work: Path, points: list[Point], a: list[str], b: list[str],
+    threshold: int = schema.HIGH_VOTE_THRESHOLD,
+) -> pd.DataFrame:  # fmt: skip
+    """The blend of members ``b`` against the blend of ``a`` (e.g. a variant in a family's
+    place) on every point where every member of both has finished: per point and their mean,
+    each blend's OOF KL on the >= ``threshold``-vote rows (its inner-CV score, no interval:
+    the blend's out-of-sample rows are not kept) and its test KL, with B - A on the test set
+    and its 95 % paired bootstrap interval over patients (point ``i``: seed 200 + ``i``; the
+    mean's from the points' resamples averaged).
+
+    Columns: point, n_eegs, oof_a, oof_b, oof_closed_a, oof_closed_b, test_a, test_b,
+    test_closed_a, test_closed_b, diff, low, high, tie; a ``point == "mean"`` row last.
+    ValueError naming the members when no point has them all finished."""
+    from hms_kit.scoring.compare import (
+        LEVEL,
+        MEAN_ROW,
+        bootstrap_differences,
+        is_tie,
+        percentile_interval,
+    )
+
+    for members in (a, b):
+        if len(set(members)) < 2:
+            raise ValueError(f"a blend needs two members or more, not {'+'.join(members)!r}")
+    done = [p for p in points if all(
+        (work / "runs" / p.name / m / RESULT_FILE).is_file() for m in {*a, *b})]  # fmt: skip
+    if not done:
+        raise ValueError(f"no point of the plan has every member of {'+'.join(a)} and "
+                         f"{'+'.join(b)} finished in {work}")  # fmt: skip
+    rows, draws = [], []
+    for i, p in enumerate(done):
+        ra, sa = blend_members(work, p, a, threshold) or (None, None)
+        rb, sb = blend_members(work, p, b, threshold) or (None, None)
+        assert ra is not None and rb is not None  # every member finished, two or more
+        comp = work / "competitions" / p.name
+        la, groups = test_losses(comp, sa)
+        lb, _ = test_losses(comp, sb)
+        d = bootstrap_differences(la, lb, groups, seed=200 + i)
+        low, high = percentile_interval(d, LEVEL)
+        diff = float((lb - la).mean())
+        draws.append(d)
+        rows.append({"point": p.name, "n_eegs": p.n_eegs, "oof_a": ra.oof_kl, "oof_b": rb.oof_kl,
+                     "oof_closed_a": ra.oof_closed, "oof_closed_b": rb.oof_closed,
+                     "test_a": ra.test_kl, "test_b": rb.test_kl, "test_closed_a": ra.test_closed,
+                     "test_closed_b": rb.test_closed, "diff": diff, "low": low, "high": high,
+                     "tie": is_tie(diff, low, high)})  # fmt: skip
+    table = pd.DataFrame(rows)
+    mean = {c: float(table[c].mean()) for c in table.columns if c not in ("point", "tie")}
+    low, high = percentile_interval(np.mean(draws, axis=0), LEVEL)
+    mean.update(point=MEAN_ROW, n_eegs=math.nan, low=low, high=high,
+                tie=is_tie(mean["diff"], low, high))  # fmt: skip
+    return pd.concat([table, pd.DataFrame([mean])], ignore_index=True)
 
 
 def run_plan(
