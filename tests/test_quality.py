@@ -88,6 +88,22 @@ def test_summary_table_gives_mean_and_sd_over_seeds():
     assert math.isnan(table.iloc[0]["oof_kl_sd"])  # one seed: no sd
 
 
+def test_runs_frame_keeps_every_seed_and_a_blends_members_in_the_tables_order():
+    b = result(BLEND, 300, 14, 0.6, 0.5)
+    b.extra = {"members": ["baseline", "eeg1d"], "chosen": "logit", "weights": [0.25, 0.75]}
+    rows = [result("eeg1d", 300, 14, 0.9, 0.8), b, result("eeg1d", 300, 13, 0.7, 0.6),
+            result("baseline", 1200, 13, 0.8, 0.9), result("baseline", 300, 13, 1.0, 1.0)]  # fmt: skip
+    got = quality.runs_frame(rows)
+    assert list(zip(got["N"], got["family"], got["seed"])) == [
+        (300, "baseline", 13), (300, "eeg1d", 13), (300, "eeg1d", 14), (300, BLEND, 14),
+        (1200, "baseline", 13)]  # fmt: skip
+    assert list(got["oof_kl"][1:3]) == [0.7, 0.9]  # the seeds the table averages to 0.8
+    blend = got[got["family"] == BLEND].iloc[0]
+    assert (blend["members"], blend["chosen"], blend["weights"]) == (
+        "baseline;eeg1d", "logit", "0.2500;0.7500")  # fmt: skip
+    assert got["oof_closed"].iloc[1] == pytest.approx(0.5) and got["members"].iloc[0] == ""
+
+
 def test_curve_figure_labels_only_n_and_keeps_the_legend_off_the_points():
     rows = [result(f, n, 13, 0.8, 0.8) for f in quality.FAMILY_CONFIGS for n in (300, 1200)]
     fig = quality.curve_figure(summary_table(rows))
@@ -193,6 +209,11 @@ def test_the_default_plans_table_keeps_the_optional_point_once_measured(tmp_path
     assert not (tmp_path / "competitions").exists()  # nothing generated or trained
     table = pd.read_csv(tmp_path / "learning_curve.csv")
     assert sorted(table["N"]) == [300, 4800]
+    # each run's own row beside the plot, linked from the section
+    runs = pd.read_csv(tmp_path / "lc_runs.csv")
+    assert list(zip(runs["N"], runs["seed"], runs["family"])) == [
+        (300, 13, "baseline"), (4800, 13, "eeg1d")]  # fmt: skip
+    assert list(runs["min_per_fold"]) == [0.1, 8.0] and "[`lc_runs.csv`](lc_runs.csv)" in text
     printed = run_command(*args[:-4], "--plan", "300:13", "--out", out, "--figure", fig)
     assert printed.rc == 0 and "| 4800 |" not in out.read_text()
 
@@ -260,6 +281,9 @@ def test_bench_quality_runs_scores_against_prior_and_oracle_and_resumes(tmp_path
     assert not any((run / name).exists() for name in quality.FEATURE_CACHES)
     assert "removed its feature caches" in first.out
     assert fig.stat().st_size > 1000 and "![learning curve](lc.png)" in out.read_text()
+    runs = pd.read_csv(tmp_path / "lc_runs.csv")
+    assert list(runs["family"]) == list(table["family"]) and (runs["seed"] == 1).all()
+    assert runs["members"].iloc[-1] == "baseline;eeg1d"
     second = run_command(*args)
     assert second.rc == 0 and ": training (" not in second.out
     assert pd.read_csv(csv).equals(table)

@@ -316,12 +316,17 @@ def run_quality_command(args: argparse.Namespace) -> int:
     csv = work / quality.table_name(points)
     atomic_write_csv(csv, table)
     figure = quality.plot_curves(table, args.figure)
-    rel = os.path.relpath(figure, args.out.resolve().parent)
-    section = quality.render_section(table, command, rel)
+    # the per-seed rows go beside the plot (committed with it), not only into the work folder
+    runs_csv = figure.with_name(f"{figure.stem}_runs.csv")
+    atomic_write_csv(runs_csv, quality.runs_frame(results))
+    here = args.out.resolve().parent
+    section = quality.render_section(
+        table, command, os.path.relpath(figure, here), os.path.relpath(runs_csv, here)
+    )
     old = args.out.read_text() if args.out.is_file() else ""
     atomic_write_text(args.out, quality.splice(old, section))
     print(section)
-    print(f"wrote {args.out}, {figure} and {csv}")
+    print(f"wrote {args.out}, {figure}, {runs_csv} and {csv}")
     return 0
 
 

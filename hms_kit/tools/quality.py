@@ -810,13 +810,48 @@ def summary_table(results: list[RunResult]) -> pd.DataFrame:
     )
 
 
+def runs_frame(results: list[RunResult]) -> pd.DataFrame:
+    """The runs behind :func:`summary_table`, one row each (a blend too), in its order and
+    then by seed: N, seed, family, the OOF and test KL with their prior, oracle, share of the
+    gap closed and rows, minutes and CPU minutes per fold, threads, and a blend's ``members``,
+    ``chosen`` and ``weights`` (``;``-joined; empty for a run). The per-seed figures that the
+    table's mean ± sd summarise, kept beside the plot so they outlive the work folder."""
+    if not results:
+        return pd.DataFrame()
+    order = {f: i for i, f in enumerate([*FAMILY_CONFIGS, *VARIANTS, BLEND])}
+    rows = []
+    for r in results:
+        e = r.extra or {}
+        rows.append({
+            "N": r.n_eegs, "seed": r.seed, "family": r.family,
+            "oof_kl": r.oof_kl, "oof_prior": r.oof_prior, "oof_oracle": r.oof_oracle,
+            "oof_closed": r.oof_closed, "oof_rows": r.oof_rows,
+            "test_kl": r.test_kl, "test_prior": r.test_prior, "test_oracle": r.test_oracle,
+            "test_closed": r.test_closed, "test_rows": r.test_rows,
+            "min_per_fold": r.minutes_per_fold, "cpu_min_per_fold": r.cpu_minutes_per_fold,
+            "threads": r.threads, "members": ";".join(e.get("members", [])),
+            "chosen": e.get("chosen", ""),
+            "weights": ";".join(f"{w:.4f}" for w in e.get("weights", [])),
+            "_order": order.get(r.family, len(order) + r.family.startswith(BLEND)),
+        })  # fmt: skip
+    return (
+        pd.DataFrame(rows)
+        .sort_values(["N", "_order", "family", "seed"])
+        .drop(columns="_order")
+        .reset_index(drop=True)
+    )
+
+
 def _pm(mean: float, sd: float, fmt: str) -> str:
     return format(mean, fmt) + ("" if np.isnan(sd) else " ± " + format(sd, fmt))
 
 
-def render_section(table: pd.DataFrame, command: str, figure: str | None) -> str:
+def render_section(
+    table: pd.DataFrame, command: str, figure: str | None, runs: str | None = None
+) -> str:
     """The BENCHMARKS.md section: the table (KL and share of the prior-to-oracle distance
-    closed, mean ± sd over seeds) and how it was made."""
+    closed, mean ± sd over seeds) and how it was made; ``figure`` and ``runs`` (the
+    :func:`runs_frame` CSV) are paths relative to the section's file."""
     lines = [
         "## 7 Learning curves (quality against competition size)",
         "",
@@ -840,6 +875,9 @@ def render_section(table: pd.DataFrame, command: str, figure: str | None) -> str
             f"| {_pm(r.test_kl, r.test_kl_sd, '.3f')} | {r.test_prior:.3f} | {r.test_oracle:.3f} "
             f"| {_pm(r.test_closed, r.test_closed_sd, '.0%')} | {minutes} |"
         )
+    if runs:
+        lines += ["", f"Each run and blend on its own (every seed, a blend's members and "
+                  f"weights): [`{runs}`]({runs})."]  # fmt: skip
     if figure:
         lines += ["", f"![learning curve]({figure})"]
     return "\n".join(lines) + "\n"
