@@ -106,7 +106,10 @@ def test_nan_channel_and_nan_runs_give_finite_output(windows):
     assert out.shape == SHAPE and np.isfinite(out).all()
     batch = eeg_panels_batch(torch.from_numpy(np.stack([w, windows[2]])), CFG)
     assert torch.isfinite(batch).all()
-    np.testing.assert_allclose(batch[0].numpy(), out, atol=1e-4)
+    # relative: the filled gap's near-zero power, in log, magnifies float32 rounding, which
+    # differs between CPUs' FFT kernels (8.7e-4 relative at most on an Intel Xeon, 1.1 % of
+    # the values past an absolute 1e-4); a batching bug moves values by O(1)
+    np.testing.assert_allclose(batch[0].numpy(), out, rtol=2e-3, atol=1e-4)
 
 
 def test_fill_nan_uses_channel_mean_and_zero_for_empty_channels():

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from conftest import run_command
 
-from hms_kit.config.loading import load_config
+from hms_kit.config.loading import load_config, save_config
 from hms_kit.tools import quality
 from hms_kit.tools.quality import BLEND, Point, RunResult, parse_plan, summary_table
 
@@ -450,7 +450,6 @@ def fake_blend_point(work, point: Point, rng, noise: dict[str, float]) -> None:
         d.mkdir(parents=True)
         r = result(fam, point.n_eegs, point.seed, 1.0, 1.0)
         (d / quality.RESULT_FILE).write_text(json.dumps(asdict(r)))
-        (d / "config.yaml").write_text("train:\n  n_folds: 3\n")
         pred = _softmax(np.log(q_test + 1e-3) + rng.normal(0, scale, q_test.shape))
         pd.DataFrame(pred, columns=VOTES).assign(eeg_id=ids)[["eeg_id", *VOTES]].to_csv(
             d / "test_pred.csv", index=False)  # fmt: skip
@@ -486,13 +485,26 @@ def test_compare_blends_scores_each_members_blend_and_pairs_them_on_the_test_set
     mean = got.iloc[-1]
     assert mean["diff"] == pytest.approx(got["diff"].iloc[:2].mean())
     assert mean["high"] < 0 and not mean["tie"]  # the better member wins
+    # a member named twice counts once
+    twice = quality.compare_blends(tmp_path, points, a, [*b, "baseline"])
+    assert list(twice["test_b"]) == pytest.approx(list(got["test_b"]))
     with pytest.raises(ValueError, match="two members"):
-        quality.compare_blends(tmp_path, points, a, ["eeg1d"])
-    with pytest.raises(ValueError, match="spec2d"):
+        quality.compare_blends(tmp_path, points, a, ["eeg1d", "eeg1d"])
+    with pytest.raises(ValueError, match="n300_s13 lacks spec2d"):
         quality.compare_blends(tmp_path, points, a, ["eeg1d", "spec2d"])
     printed = run_command("bench", "--quality", "--plan", "300:13,14", "--work-dir", tmp_path,
                           "--blend", "baseline,eeg1d:baseline,eeg1d-stage1")  # fmt: skip
     assert printed.rc == 0, printed.err
     assert printed.out.count("B better") == 3 and "blend of baseline+eeg1d-stage1" in printed.out
-    bad = run_command("bench", "--quality", "--work-dir", tmp_path, "--blend", "eeg1d,cnn")
-    assert bad.rc == 2 and "'cnn'" in bad.err
+    for value, says in [("eeg1d,cnn", "'cnn'"), ("baseline,eeg1d:", "B needs two members"),
+                        ("", "want A:B")]:  # fmt: skip
+        flag = "--compare" if value == "" else "--blend"  # empty: an error, not the whole plan
+        bad = run_command("bench", "--quality", "--work-dir", tmp_path, flag, value)
+        assert bad.rc == 2 and says in bad.err, bad.err
+    assert run_command("bench", "--quality", "--work-dir", tmp_path, "--blend", "").rc == 2
+    # a member trained since under another config: refused, naming it
+    stale = load_config("eeg1d", ["train.stage1.epochs=99"])
+    quality_config = tmp_path / "runs" / "n300_s14" / "eeg1d" / "config.yaml"
+    save_config(stale, quality_config)
+    with pytest.raises(ValueError, match="n300_s14 eeg1d: measured with another config"):
+        quality.compare_blends(tmp_path, points, a, b)

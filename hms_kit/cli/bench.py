@@ -230,8 +230,8 @@ def print_blend_comparison(work: Path, points: list, pair: str) -> int:
 
     from hms_kit.tools import quality
 
-    a_text, _, b_text = pair.rpartition(":")
-    a = a_text.split(",") if a_text else list(quality.FAMILY_CONFIGS)
+    a_text, colon, b_text = pair.rpartition(":")
+    a = [m for m in a_text.split(",") if m] if colon else list(quality.FAMILY_CONFIGS)
     b = [m for m in b_text.split(",") if m]
     known = [*quality.FAMILY_CONFIGS, *quality.VARIANTS]
     bad = [m for m in (*a, *b) if m not in known]
@@ -239,6 +239,11 @@ def print_blend_comparison(work: Path, points: list, pair: str) -> int:
         print(f"error: --blend {pair!r}: unknown member {bad[0]!r} (known: {', '.join(known)})",
               file=sys.stderr)  # fmt: skip
         return 2
+    for side, members in (("A", a), ("B", b)):
+        if len(set(members)) < 2:
+            print(f"error: --blend {pair!r}: {side} needs two members or more, comma-separated",
+                  file=sys.stderr)  # fmt: skip
+            return 2
     try:
         table = quality.compare_blends(work, points, a, b)
     except (ValueError, FileNotFoundError) as exc:
@@ -269,9 +274,10 @@ def run_quality_command(args: argparse.Namespace) -> int:
         print(f"error: --plan: {exc}", file=sys.stderr)
         return 2
     work = args.work_dir or Path("bench_quality")
-    if args.compare:
+    # an empty value is a typo, not a request to train the whole plan
+    if args.compare is not None:
         return print_comparison(work, points, args.compare)
-    if args.blend:
+    if args.blend is not None:
         return print_blend_comparison(work, points, args.blend)
     command = "python -m hms_kit bench --quality" + (f" --plan '{args.plan}'" if args.plan else "")
     command += "".join(f" --set {o}" for o in args.overrides)
@@ -284,7 +290,8 @@ def run_quality_command(args: argparse.Namespace) -> int:
     print(f"{int(measured.sum())} runs measured ({cost['minutes'][measured].sum():.0f} min), "
           f"{int((~measured).sum())} to train: {int(projected.sum())} projected at "
           f"{cost['minutes'][projected].sum():.0f} min (from finished runs' min/fold, linear "
-          "in N; a variant's from its family's)"
+          "in N; a variant never run from its family's, scaled by seeds and epochs, not by "
+          "input size or width)"
           + (f", {unknown} with no finished run of their family to go by" if unknown else ""),
           flush=True)  # fmt: skip
     if args.estimate:

@@ -609,7 +609,7 @@ def blend_point(
 
 
 def compare_blends(
-    work: Path, points: list[Point], a: list[str], b: list[str],
+    work: Path, points: list[Point], a: list[str], b: list[str], n_folds: int = 3,
     threshold: int = schema.HIGH_VOTE_THRESHOLD,
 ) -> pd.DataFrame:  # fmt: skip
     """The blend of members ``b`` against the blend of ``a`` (e.g. a variant in a family's
@@ -620,8 +620,10 @@ def compare_blends(
     mean's from the points' resamples averaged).
 
     Columns: point, n_eegs, oof_a, oof_b, oof_closed_a, oof_closed_b, test_a, test_b,
-    test_closed_a, test_closed_b, diff, low, high, tie; a ``point == "mean"`` row last.
-    ValueError naming the members when no point has them all finished."""
+    test_closed_a, test_closed_b, diff, low, high, tie; a ``point == "mean"`` row last (each
+    point weighing the same, whatever its N). A member named twice counts once. ValueError
+    naming the members a point lacks when no point has them all finished, or naming a run
+    whose config has changed since (``changed_settings``)."""
     from hms_kit.scoring.compare import (
         LEVEL,
         MEAN_ROW,
@@ -630,14 +632,25 @@ def compare_blends(
         percentile_interval,
     )
 
+    a, b = list(dict.fromkeys(a)), list(dict.fromkeys(b))
     for members in (a, b):
-        if len(set(members)) < 2:
+        if len(members) < 2:
             raise ValueError(f"a blend needs two members or more, not {'+'.join(members)!r}")
-    done = [p for p in points if all(
-        (work / "runs" / p.name / m / RESULT_FILE).is_file() for m in {*a, *b})]  # fmt: skip
+
+    def missing(p: Point) -> list[str]:
+        return [m for m in dict.fromkeys([*a, *b])
+                if not (work / "runs" / p.name / m / RESULT_FILE).is_file()]  # fmt: skip
+
+    done = [p for p in points if not missing(p)]
     if not done:
+        lacks = "; ".join(f"{p.name} lacks {', '.join(missing(p))}" for p in points)
         raise ValueError(f"no point of the plan has every member of {'+'.join(a)} and "
-                         f"{'+'.join(b)} finished in {work}")  # fmt: skip
+                         f"{'+'.join(b)} finished in {work} ({lacks})")  # fmt: skip
+    for p in done:
+        for m in dict.fromkeys([*a, *b]):
+            if changed := changed_settings(work, p, m, n_folds):
+                raise ValueError(f"{p.name} {m}: measured with another config "
+                                 f"({'; '.join(changed)}); run the plan again")  # fmt: skip
     rows, draws = [], []
     for i, p in enumerate(done):
         ra, sa = blend_members(work, p, a, threshold) or (None, None)
@@ -814,7 +827,8 @@ def runs_frame(results: list[RunResult]) -> pd.DataFrame:
     """The runs behind :func:`summary_table`, one row each (a blend too), in its order and
     then by seed: N, seed, family, the OOF and test KL with their prior, oracle, share of the
     gap closed and rows, minutes and CPU minutes per fold, threads, and a blend's ``members``,
-    ``chosen`` and ``weights`` (``;``-joined; empty for a run). The per-seed figures that the
+    ``chosen`` and ``weights`` (``;``-joined; empty for a run, NaN once read back by pandas;
+    a blend's minutes and threads are empty too: it trains nothing). The per-seed figures that the
     table's mean ± sd summarise, kept beside the plot so they outlive the work folder."""
     if not results:
         return pd.DataFrame()
