@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hms_kit.cli.common import add_competition_argument, add_config_arguments, config_from_args
 from hms_kit.report import marked_section, splice_section
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -194,6 +199,18 @@ def run_scale_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _table_or_error(compute: Callable[[], pd.DataFrame]) -> pd.DataFrame | None:
+    """``compute()``'s table, or None once its error (a bad plan, an unfinished or stale
+    run) is printed: the caller exits 1."""
+    import sys
+
+    try:
+        return compute()
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return None
+
+
 def print_comparison(work: Path, points: list, pair: str) -> int:
     """``bench --quality --compare A:B``: ``quality.compare_families``'s table, one line a
     point and split."""
@@ -209,10 +226,8 @@ def print_comparison(work: Path, points: list, pair: str) -> int:
     if bad or not b:
         print(f"error: --compare {pair!r}: want A:B of {', '.join(known)}", file=sys.stderr)
         return 2
-    try:
-        table = quality.compare_families(work, points, a, b)
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    table = _table_or_error(lambda: quality.compare_families(work, points, a, b))
+    if table is None:
         return 1
     print(f"{b} - {a} (negative: {b} is better), 95 % intervals from patients resampled")
     for r in table.itertuples():
@@ -244,10 +259,8 @@ def print_blend_comparison(work: Path, points: list, pair: str) -> int:
             print(f"error: --blend {pair!r}: {side} needs two members or more, comma-separated",
                   file=sys.stderr)  # fmt: skip
             return 2
-    try:
-        table = quality.compare_blends(work, points, a, b)
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    table = _table_or_error(lambda: quality.compare_blends(work, points, a, b))
+    if table is None:
         return 1
     print(f"A: blend of {'+'.join(a)}\nB: blend of {'+'.join(b)}\n"
           "OOF: >= 10-vote rows, the blend's inner-CV KL; test: B - A (negative: B is better), "

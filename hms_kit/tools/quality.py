@@ -493,6 +493,37 @@ def test_losses(competition: Path, submission: pd.DataFrame) -> tuple[np.ndarray
     return loss, patient.to_numpy()
 
 
+def refuse_stale(work: Path, points: list[Point], members: list[str], n_folds: int) -> None:
+    """ValueError naming the first finished run of ``members`` on ``points`` whose config
+    has changed since it was measured (``changed_settings``): its figures are not the
+    family's any more."""
+    for p in points:
+        for m in members:
+            if changed := changed_settings(work, p, m, n_folds):
+                raise ValueError(f"{p.name} {m}: measured with another config "
+                                 f"({'; '.join(changed)}); run the plan again")  # fmt: skip
+
+
+def test_difference(
+    competition: Path, sub_a: pd.DataFrame, sub_b: pd.DataFrame, seed: int
+) -> tuple[dict[str, Any], np.ndarray]:
+    """Submission B against A on one synthetic test set, in ``compare_across``'s row shape
+    (n_rows, n_patients, kl_a, kl_b, diff = B - A, low, high, tie: a 95 % paired bootstrap
+    over patients drawn with ``seed``), and its ``(n_resamples,)`` bootstrap differences for
+    a mean over points (``scoring.compare.mean_row``)."""
+    from hms_kit.scoring.compare import bootstrap_differences, is_tie, percentile_interval
+
+    la, groups = test_losses(competition, sub_a)
+    lb, _ = test_losses(competition, sub_b)
+    draws = bootstrap_differences(la, lb, groups, seed=seed)
+    low, high = percentile_interval(draws)
+    diff = float((lb - la).mean())
+    row = {"n_rows": len(la), "n_patients": len(pd.unique(groups)), "kl_a": float(la.mean()),
+           "kl_b": float(lb.mean()), "diff": diff, "low": low, "high": high,
+           "tie": is_tie(diff, low, high)}  # fmt: skip
+    return row, draws
+
+
 def compare_families(
     work: Path, points: list[Point], a: str, b: str, n_folds: int = 3,
     threshold: int = schema.HIGH_VOTE_THRESHOLD,
@@ -513,26 +544,14 @@ def compare_families(
     next one.
     ValueError naming the families when no point has both finished, or naming a run whose
     config has changed since (``changed_settings``)."""
-    from hms_kit.scoring.compare import (
-        LEVEL,
-        MEAN_ROW,
-        bootstrap_differences,
-        compare_across,
-        is_tie,
-        mean_row,
-        percentile_interval,
-    )
+    from hms_kit.scoring.compare import LEVEL, MEAN_ROW, compare_across, mean_row
     from hms_kit.scoring.oof import high_population
 
     done = [p for p in points if all(
         (work / "runs" / p.name / f / RESULT_FILE).is_file() for f in (a, b))]  # fmt: skip
     if not done:
         raise ValueError(f"no point of the plan has both {a} and {b} finished in {work}")
-    for p in done:
-        for f in (a, b):
-            if changed := changed_settings(work, p, f, n_folds):
-                raise ValueError(f"{p.name} {f}: measured with another config "
-                                 f"({'; '.join(changed)}); run the plan again")  # fmt: skip
+    refuse_stale(work, done, [a, b], n_folds)
     rows: list[dict] = []
     oof = compare_across({p.name: (work / "runs" / p.name / a, work / "runs" / p.name / b)
                           for p in done})  # fmt: skip
@@ -542,15 +561,9 @@ def compare_families(
                      "low": r.low, "high": r.high, "tie": r.tie, "sd_diff": r.sd_diff})  # fmt: skip
     per = []  # each point's test row in compare_across's shape, with its bootstrap draws
     for i, p in enumerate(done):
-        comp = work / "competitions" / p.name
-        la, groups = test_losses(comp, pd.read_csv(work / "runs" / p.name / a / "test_pred.csv"))
-        lb, _ = test_losses(comp, pd.read_csv(work / "runs" / p.name / b / "test_pred.csv"))
-        draws = bootstrap_differences(la, lb, groups, seed=100 + i)
-        low, high = percentile_interval(draws)
-        diff = float((lb - la).mean())
-        per.append(({"point": p.name, "n_rows": len(la), "n_patients": len(pd.unique(groups)),
-                     "kl_a": float(la.mean()), "kl_b": float(lb.mean()), "diff": diff,
-                     "low": low, "high": high, "tie": is_tie(diff, low, high)}, draws))  # fmt: skip
+        subs = [pd.read_csv(work / "runs" / p.name / f / "test_pred.csv") for f in (a, b)]
+        row, draws = test_difference(work / "competitions" / p.name, *subs, seed=100 + i)
+        per.append(({"point": p.name, **row}, draws))
     for r in [r for r, _ in per] + [{**mean_row("test", per, LEVEL), "point": MEAN_ROW}]:
         rows.append({"point": r["point"], "split": "test", "rows": r["n_rows"],
                      "patients": r["n_patients"], "kl_a": r["kl_a"], "kl_b": r["kl_b"],
@@ -624,55 +637,39 @@ def compare_blends(
     point weighing the same, whatever its N). A member named twice counts once. ValueError
     naming the members a point lacks when no point has them all finished, or naming a run
     whose config has changed since (``changed_settings``)."""
-    from hms_kit.scoring.compare import (
-        LEVEL,
-        MEAN_ROW,
-        bootstrap_differences,
-        is_tie,
-        percentile_interval,
-    )
+    from hms_kit.scoring.compare import LEVEL, MEAN_ROW, mean_row
 
     a, b = list(dict.fromkeys(a)), list(dict.fromkeys(b))
     for members in (a, b):
         if len(members) < 2:
             raise ValueError(f"a blend needs two members or more, not {'+'.join(members)!r}")
+    both = list(dict.fromkeys([*a, *b]))
 
     def missing(p: Point) -> list[str]:
-        return [m for m in dict.fromkeys([*a, *b])
-                if not (work / "runs" / p.name / m / RESULT_FILE).is_file()]  # fmt: skip
+        return [m for m in both if not (work / "runs" / p.name / m / RESULT_FILE).is_file()]
 
     done = [p for p in points if not missing(p)]
     if not done:
         lacks = "; ".join(f"{p.name} lacks {', '.join(missing(p))}" for p in points)
         raise ValueError(f"no point of the plan has every member of {'+'.join(a)} and "
                          f"{'+'.join(b)} finished in {work} ({lacks})")  # fmt: skip
-    for p in done:
-        for m in dict.fromkeys([*a, *b]):
-            if changed := changed_settings(work, p, m, n_folds):
-                raise ValueError(f"{p.name} {m}: measured with another config "
-                                 f"({'; '.join(changed)}); run the plan again")  # fmt: skip
-    rows, draws = [], []
+    refuse_stale(work, done, both, n_folds)
+    rows, per = [], []
     for i, p in enumerate(done):
-        ra, sa = blend_members(work, p, a, threshold) or (None, None)
-        rb, sb = blend_members(work, p, b, threshold) or (None, None)
-        assert ra is not None and rb is not None  # every member finished, two or more
-        comp = work / "competitions" / p.name
-        la, groups = test_losses(comp, sa)
-        lb, _ = test_losses(comp, sb)
-        d = bootstrap_differences(la, lb, groups, seed=200 + i)
-        low, high = percentile_interval(d, LEVEL)
-        diff = float((lb - la).mean())
-        draws.append(d)
+        # every member finished and two or more a side: neither blend is None
+        (ra, sa), (rb, sb) = (blend_members(work, p, m, threshold) for m in (a, b))  # type: ignore[misc]
+        row, draws = test_difference(work / "competitions" / p.name, sa, sb, seed=200 + i)
+        per.append((row, draws))
         rows.append({"point": p.name, "n_eegs": p.n_eegs, "oof_a": ra.oof_kl, "oof_b": rb.oof_kl,
                      "oof_closed_a": ra.oof_closed, "oof_closed_b": rb.oof_closed,
                      "test_a": ra.test_kl, "test_b": rb.test_kl, "test_closed_a": ra.test_closed,
-                     "test_closed_b": rb.test_closed, "diff": diff, "low": low, "high": high,
-                     "tie": is_tie(diff, low, high)})  # fmt: skip
+                     "test_closed_b": rb.test_closed, "diff": row["diff"], "low": row["low"],
+                     "high": row["high"], "tie": row["tie"]})  # fmt: skip
     table = pd.DataFrame(rows)
     mean = {c: float(table[c].mean()) for c in table.columns if c not in ("point", "tie")}
-    low, high = percentile_interval(np.mean(draws, axis=0), LEVEL)
-    mean.update(point=MEAN_ROW, n_eegs=math.nan, low=low, high=high,
-                tie=is_tie(mean["diff"], low, high))  # fmt: skip
+    m = mean_row("test", per, LEVEL)
+    mean.update(point=MEAN_ROW, n_eegs=math.nan, diff=m["diff"], low=m["low"], high=m["high"],
+                tie=m["tie"])  # fmt: skip
     return pd.concat([table, pd.DataFrame([mean])], ignore_index=True)
 
 
@@ -789,6 +786,13 @@ def plan_minutes(work: Path, points: list[Point], n_folds: int = 3) -> pd.DataFr
     return pd.DataFrame(rows, columns=["point", "N", "seed", "family", "status", "minutes"])
 
 
+def _table_order(family: str) -> int:
+    """Where a family sits in the tables: the families, the variants, the blend of all,
+    then blends of fewer members."""
+    order = [*FAMILY_CONFIGS, *VARIANTS, BLEND]
+    return order.index(family) if family in order else len(order) + family.startswith(BLEND)
+
+
 def summary_table(results: list[RunResult]) -> pd.DataFrame:
     """One row per (N, family): seeds, mean +- sd over seeds of the OOF and test KL and their
     share of the gap closed, the prior and oracle (means), minutes per fold."""
@@ -797,7 +801,6 @@ def summary_table(results: list[RunResult]) -> pd.DataFrame:
     frame = pd.DataFrame(
         [{**asdict(r), "oof_closed": r.oof_closed, "test_closed": r.test_closed} for r in results]
     )
-    order = {f: i for i, f in enumerate([*FAMILY_CONFIGS, *VARIANTS, BLEND])}
     rows = []
     for (n, fam), g in frame.groupby(["n_eegs", "family"]):
 
@@ -813,7 +816,7 @@ def summary_table(results: list[RunResult]) -> pd.DataFrame:
             "test_prior": g["test_prior"].mean(), "test_oracle": g["test_oracle"].mean(),
             "test_closed": g["test_closed"].mean(), "test_closed_sd": sd("test_closed"),
             "min_per_fold": g["minutes_per_fold"].mean(),
-            "_order": order.get(fam, len(order) + (fam.startswith(BLEND))),
+            "_order": _table_order(fam),
         })  # fmt: skip
     return (
         pd.DataFrame(rows)
@@ -832,7 +835,6 @@ def runs_frame(results: list[RunResult]) -> pd.DataFrame:
     table's mean ± sd summarise, kept beside the plot so they outlive the work folder."""
     if not results:
         return pd.DataFrame()
-    order = {f: i for i, f in enumerate([*FAMILY_CONFIGS, *VARIANTS, BLEND])}
     rows = []
     for r in results:
         e = r.extra or {}
@@ -846,7 +848,7 @@ def runs_frame(results: list[RunResult]) -> pd.DataFrame:
             "threads": r.threads, "members": ";".join(e.get("members", [])),
             "chosen": e.get("chosen", ""),
             "weights": ";".join(f"{w:.4f}" for w in e.get("weights", [])),
-            "_order": order.get(r.family, len(order) + r.family.startswith(BLEND)),
+            "_order": _table_order(r.family),
         })  # fmt: skip
     return (
         pd.DataFrame(rows)
