@@ -508,3 +508,73 @@ def test_compare_blends_scores_each_members_blend_and_pairs_them_on_the_test_set
     save_config(stale, quality_config)
     with pytest.raises(ValueError, match="n300_s14 eeg1d: measured with another config"):
         quality.compare_blends(tmp_path, points, a, b)
+
+
+def test_comparisons_over_two_sizes_add_a_mean_per_size_before_the_mean_of_all(tmp_path):
+    """A plan of two sizes: --compare and --blend give each size its own mean (an effect can
+    hold at 1,200 and not at 300), and the mean of all points stays last."""
+    rng = np.random.default_rng(5)
+    points = parse_plan("300:13,14 1200:13,14,15:baseline,eeg1d,eeg1d-stage1")
+    for point in points[:-1]:  # n1200_s15 unfinished: left out of its size's mean
+        fake_blend_point(tmp_path, point, rng, {"baseline": 1.5, "eeg1d": 1.5, "eeg1d-stage1": 0.3})
+    assert quality.size_groups(points) == {
+        "mean N=300": ["n300_s13", "n300_s14"],
+        "mean N=1,200": ["n1200_s13", "n1200_s14", "n1200_s15"],
+    }
+    assert quality.size_groups(points[:2]) == {}  # one size: its mean is the mean
+    assert quality.size_groups(points[1:3]) == {}  # one point a size: no mean of one
+    got = quality.compare_families(tmp_path, points, "eeg1d", "eeg1d-stage1")
+    names = ["n300_s13", "n300_s14", "n1200_s13", "n1200_s14", "mean N=300", "mean N=1,200",
+             "mean"]  # fmt: skip
+    assert list(got["point"]) == names * 2
+    for split in ("oof", "test"):
+        rows = got[got["split"] == split].set_index("point")
+        for size, of in (("mean N=300", ["n300_s13", "n300_s14"]),
+                         ("mean N=1,200", ["n1200_s13", "n1200_s14"])):  # fmt: skip
+            assert rows.loc[size, "diff"] == pytest.approx(rows.loc[of, "diff"].mean())
+            assert rows.loc[size, "rows"] == rows.loc[of, "rows"].sum()
+            assert rows.loc[size, "low"] <= rows.loc[size, "diff"] <= rows.loc[size, "high"]
+        assert rows.loc["mean", "diff"] == pytest.approx(rows.loc[names[:4], "diff"].mean())
+    blends = quality.compare_blends(tmp_path, points, ["baseline", "eeg1d"],
+                                    ["baseline", "eeg1d-stage1"]).set_index("point")  # fmt: skip
+    assert list(blends.index) == names
+    assert blends.loc["mean N=1,200", "n_eegs"] == 1200 and np.isnan(blends.loc["mean", "n_eegs"])
+    assert blends.loc["mean N=300", "test_a"] == pytest.approx(
+        blends.loc[["n300_s13", "n300_s14"], "test_a"].mean())  # fmt: skip
+    assert blends.loc["mean N=300", "diff"] == pytest.approx(
+        blends.loc[["n300_s13", "n300_s14"], "diff"].mean())  # fmt: skip
+    printed = run_command("bench", "--quality", "--plan", "300:13,14 1200:13,14", "--work-dir",
+                          tmp_path, "--compare", "eeg1d:eeg1d-stage1")  # fmt: skip
+    assert printed.rc == 0 and printed.out.count("mean N=1,200") == 2, printed.err
+
+
+def test_compare_across_groups_a_mean_of_some_competitions_and_names_a_bad_group(tmp_path):
+    from hms_kit.scoring.compare import compare_across, format_across
+    from hms_kit.scoring.oof import high_population
+
+    rng = np.random.default_rng(6)
+    pairs = {}
+    for name in ("c1", "c2", "c3"):
+        fake_point(tmp_path, name, rng)
+        pairs[name] = (
+            tmp_path / "runs" / name / "eeg1d",
+            tmp_path / "runs" / name / "eeg1d-stage1",
+        )
+    got = compare_across(pairs, groups={"first two": ["c1", "c2"]})
+    for population, rows in got.groupby("population", sort=False):
+        rows = rows.set_index("competition")
+        assert list(rows.index) == ["c1", "c2", "c3", "first two", "mean"]
+        # votes 4-9 has no made-up row: NaN, and no competition enters its means
+        filled = int(rows.loc[["c1", "c2"], "n_rows"].gt(0).sum())
+        assert filled == (0 if population == "votes_4_9" else 2)
+        assert rows.loc["first two", "competitions"] == filled
+        want = rows.loc[["c1", "c2"], "diff"].mean()
+        assert rows.loc["first two", "diff"] == pytest.approx(want, nan_ok=True)
+    hq = got[got["population"] == high_population(10)].set_index("competition")
+    assert hq.loc["first two", "low"] <= hq.loc["first two", "diff"] <= hq.loc["first two", "high"]
+    assert hq.loc["mean", "competitions"] == 3
+    text = format_across(got, "A", "B")
+    assert "on each of 3 competitions" in text and "first two (mean of 2)" in text
+    for bad in ({"one": ["c1"]}, {"x": ["c1", "c9"]}, {"mean": ["c1", "c2"]}):
+        with pytest.raises(ValueError, match=f"mean row {next(iter(bad))!r}"):
+            compare_across(pairs, groups=bad)

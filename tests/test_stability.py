@@ -77,6 +77,58 @@ def test_per_fold_names_runs_with_no_high_vote_row_in_common(tmp_path):
         stability.per_fold(tmp_path / "a", tmp_path / "b")
 
 
+def test_per_seed_pairs_each_seed_both_repeated_runs_finished(tmp_path):
+    """Repeated runs: a line per seed both have (seed 3 only in A: left out), each the
+    per_fold total of that seed's pair, with its largest fold gap."""
+    rng = np.random.default_rng(2)
+    rows = oof_rows(rng)
+    for run, seeds in (("a", (1, 2, 3)), ("b", (1, 2))):
+        for seed in seeds:
+            write_oof(tmp_path / run / "seeds" / f"seed{seed}", rows,
+                      rng.dirichlet(np.ones(6), size=8))  # fmt: skip
+    table = stability.per_seed(tmp_path / "a", tmp_path / "b")
+    assert list(table["seed"]) == [1, 2]
+    for r in table.itertuples():
+        pair = [tmp_path / run / "seeds" / f"seed{r.seed}" for run in ("a", "b")]
+        folds = stability.per_fold(*pair).set_index("fold")
+        assert (r.kl_a, r.kl_b, r.diff, r.n_rows) == pytest.approx(
+            tuple(folds.loc["all", ["kl_a", "kl_b", "diff", "n_rows"]]))  # fmt: skip
+        assert r.max_fold_gap == pytest.approx(folds.loc[["0", "1"], "diff"].abs().max())
+    # single runs: no seed to pair
+    assert stability.per_seed(tmp_path / "a" / "seeds" / "seed1", tmp_path / "b").empty
+
+
+def test_stability_prints_each_seeds_pair_before_the_averaged_runs(tmp_path, monkeypatch):
+    """``--set train.seeds=K``: a line per seed and their mean |B - A| before the total
+    (training stubbed: the runs are made-up folders as train would leave them)."""
+    rng = np.random.default_rng(3)
+    rows = oof_rows(rng)
+    runs = [tmp_path / "threads1_workers0", tmp_path / "threads2_workers2"]
+    for run in runs:
+        preds = [rng.dirichlet(np.ones(6), size=8) for _ in range(2)]
+        write_oof(run, rows, np.mean(preds, axis=0))
+        for seed, p in zip((42, 43), preds):
+            write_oof(run / "seeds" / f"seed{seed}", rows, p)
+        high = rows["total_votes"].to_numpy() >= 10
+        score = kl(rows[TARGET_COLS].to_numpy()[high], np.mean(preds, axis=0)[high])
+        (run / "scores.json").write_text(json.dumps({"kl_votes_ge_10": score}))
+    monkeypatch.setattr(stability, "train_once", lambda *a, **k: 0.0)
+    (tmp_path / "competition").mkdir()
+    (tmp_path / "competition" / "train.csv").touch()  # no demo competition to write
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert stability.main(["--out", str(tmp_path), "--set", "train.seeds=2"]) == 0
+    printed = out.getvalue().splitlines()
+    seeds = stability.per_seed(*runs)
+    lines = [ln for ln in printed if ln.startswith("seed ")]
+    assert [ln.split(" alone")[0] for ln in lines] == ["seed 42", "seed 43"]
+    for ln, r in zip(lines, seeds.itertuples()):
+        assert f"B - A {r.diff:+.4f} (largest fold gap {r.max_fold_gap:.4f})" in ln
+    mean_gap = next(ln for ln in printed if ln.startswith("single seeds"))
+    assert f"mean |B - A| {seeds['diff'].abs().mean():.4f} over 2" in mean_gap
+    assert printed.index(mean_gap) < len(printed) - 1 and printed[-1].startswith("OOF KL")
+
+
 def test_parse_pair_reads_threads_and_workers():
     assert stability.parse_pair("2:0") == (2, 0)
     for bad in ("2", "0:1", "1:-1", "a:b"):

@@ -233,7 +233,7 @@ def print_comparison(work: Path, points: list, pair: str) -> int:
     for r in table.itertuples():
         mark = "tie" if r.tie else ("B better" if r.diff < 0 else "A better")
         sd = "" if pd.isna(r.sd_diff) else f", sd over points {r.sd_diff:.4f}"
-        print(f"  {r.split:4s} {r.point:10s} {r.rows:5d} rows {r.patients:3d} patients  "
+        print(f"  {r.split:4s} {r.point:12s} {r.rows:5d} rows {r.patients:3d} patients  "
               f"{a} {r.kl_a:.4f}  {b} {r.kl_b:.4f}  B - A {r.diff:+.4f} "
               f"[{r.low:+.4f}, {r.high:+.4f}] {mark}{sd}")  # fmt: skip
     return 0
@@ -267,7 +267,7 @@ def print_blend_comparison(work: Path, points: list, pair: str) -> int:
           "95 % interval from patients resampled")  # fmt: skip
     for r in table.itertuples():
         mark = "tie" if r.tie else ("B better" if r.diff < 0 else "A better")
-        print(f"  {r.point:10s} OOF {r.oof_a:.4f} ({r.oof_closed_a:.0%}) -> {r.oof_b:.4f} "
+        print(f"  {r.point:12s} OOF {r.oof_a:.4f} ({r.oof_closed_a:.0%}) -> {r.oof_b:.4f} "
               f"({r.oof_closed_b:.0%})  test {r.test_a:.4f} ({r.test_closed_a:.0%}) -> "
               f"{r.test_b:.4f} ({r.test_closed_b:.0%})  B - A {r.diff:+.4f} "
               f"[{r.low:+.4f}, {r.high:+.4f}] {mark}")  # fmt: skip

@@ -270,10 +270,13 @@ def compare_across(
     n_resamples: int = N_RESAMPLES,
     seed: int = BOOTSTRAP_SEED,
     level: float = LEVEL,
+    groups: dict[str, list[str]] | None = None,
 ) -> pd.DataFrame:
     """Two recipes A and B, each run on several competitions: per competition and population
     ``compare_runs``'s row, and per population a row ``competition == MEAN_ROW`` of the mean
-    over the competitions.
+    over the competitions; before it, a mean row per entry of ``groups`` (``{row name:
+    competition names}``, two or more each, e.g. the competitions of one size), resampled as
+    the whole mean is.
 
     ``pairs``: ``{competition name: (run A's folder, run B's folder)}``, both runs on that
     competition's rows; competition ``i`` (in the order given) is resampled with seed
@@ -299,6 +302,11 @@ def compare_across(
     """
     if not pairs:
         raise ValueError("no competition to compare")
+    groups = groups or {}
+    for group, names in groups.items():
+        if len(names) < 2 or not set(names) <= set(pairs) or group in (*pairs, MEAN_ROW):
+            raise ValueError(f"mean row {group!r}: want two or more of the competitions "
+                             f"{list(pairs)}, got {names} (and a name of its own)")  # fmt: skip
     tables, stats = {}, {}
     for i, (name, (run_a, run_b)) in enumerate(pairs.items()):
         tables[name], stats[name] = _compare(run_a, run_b, n_resamples, seed + i, level)
@@ -310,13 +318,16 @@ def compare_across(
                              f"not {first}'s {populations} (another vote threshold?)")  # fmt: skip
     rows = []
     for population in populations:
-        per = []
+        per = {}
         for name, table in tables.items():
             r = table[table["population"] == population].iloc[0].to_dict()
             rows.append({"competition": name, **r, "competitions": 1})
             if population in stats[name]:
-                per.append((r, stats[name][population]))
-        rows.append(mean_row(population, per, level))
+                per[name] = (r, stats[name][population])
+        for group, names in groups.items():
+            got = [per[n] for n in names if n in per]
+            rows.append({**mean_row(population, got, level), "competition": group})
+        rows.append(mean_row(population, list(per.values()), level))
     columns = ["competition", *tables[first].columns, "competitions", "sd_a",
                "sd_b", "sd_diff"]  # fmt: skip
     return pd.DataFrame(rows, columns=columns)
@@ -428,7 +439,9 @@ def format_across(table: pd.DataFrame, name_a: str, name_b: str, level: float = 
     def sd(x: float) -> str:
         return "" if math.isnan(x) else f" +- {x:.4f}"
 
-    n = table["competition"].ne(MEAN_ROW).groupby(table["population"]).sum().max()
+    # a competition's own row counts 1 competition, a mean row (a group's included) two or more
+    own = table["competition"].ne(MEAN_ROW) & table["competitions"].eq(1)
+    n = own.groupby(table["population"]).sum().max()
     lines = [f"A = {name_a}", f"B = {name_b}",
              f"difference B - A with its {level:.0%} patient-grouped paired bootstrap interval "
              f"on each of {n} competitions, and their mean with its interval from patients "
@@ -436,7 +449,9 @@ def format_across(table: pd.DataFrame, name_a: str, name_b: str, level: float = 
     for population, rows in table.groupby("population", sort=False):
         lines.append(population)
         for r in rows.itertuples():
-            label = r.competition if r.competition != MEAN_ROW else f"mean of {r.competitions}"
+            label = (f"mean of {r.competitions}" if r.competition == MEAN_ROW
+                     else r.competition if r.competitions == 1
+                     else f"{r.competition} (mean of {r.competitions})")  # fmt: skip
             lines.append(
                 f"  {label:<{width + 6}} rows {r.n_rows:>6} patients {r.n_patients:>5}  "
                 f"A {r.kl_a:.4f}{sd(r.sd_a)}  B {r.kl_b:.4f}{sd(r.sd_b)}  "

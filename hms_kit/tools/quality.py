@@ -175,6 +175,7 @@ def blend_name(members: list[str]) -> str:
 DEFAULT_PLAN = "300:13,14,15 1200:13,14"
 OPTIONAL_PLAN = "4800:13,14:baseline,eeg1d"
 RESULT_FILE = "quality.json"
+MEAN_ROW_PREFIX = "mean "  # + "N=300": a comparison's mean over the points of one size
 QUALITY_START = "<!-- quality:start -->"
 QUALITY_END = "<!-- quality:end -->"
 
@@ -493,6 +494,18 @@ def test_losses(competition: Path, submission: pd.DataFrame) -> tuple[np.ndarray
     return loss, patient.to_numpy()
 
 
+def size_groups(points: list[Point]) -> dict[str, list[str]]:
+    """``{"mean N=1,200": [point names]}`` per size with two points or more, when the points
+    span more than one size (else ``{}``): a mean over sizes weighs a 300-EEG point as much
+    as a 1,200 one, and an effect can hold at one size and not the other."""
+    sizes: dict[int, list[str]] = {}
+    for p in points:
+        sizes.setdefault(p.n_eegs, []).append(p.name)
+    if len(sizes) < 2:
+        return {}
+    return {f"{MEAN_ROW_PREFIX}N={n:,}": names for n, names in sizes.items() if len(names) > 1}
+
+
 def refuse_stale(work: Path, points: list[Point], members: list[str], n_folds: int) -> None:
     """ValueError naming the first finished run of ``members`` on ``points`` whose config
     has changed since it was measured (``changed_settings``): its figures are not the
@@ -530,15 +543,17 @@ def compare_families(
 ) -> pd.DataFrame:  # fmt: skip
     """Family (or variant) ``b`` against ``a`` on every point of ``points`` where both runs
     have finished: B - A on the OOF rows with >= ``threshold`` votes (``compare_across``) and
-    on the synthetic test set, per point and their mean (each point weighing the same).
+    on the synthetic test set, per point and their mean (each point weighing the same),
+    with a mean per size first when the points span sizes (``size_groups``).
 
     Intervals are 95 % paired bootstraps over patients, within each point (OOF: point ``i``
     with seed ``i``, as ``compare_across``; test: seed 100 + ``i``), the mean's from the
     points' resamples averaged. The two splits answer different questions: OOF has ~3x the
     rows but its checkpoints were chosen on them (a high-vote stage 2 on exactly these rows),
     the test EEGs were never seen. Columns: point, split (``oof``, ``test``), rows,
-    patients, kl_a, kl_b, diff, low, high, tie, sd_diff; a ``point == "mean"`` row per split,
-    whose sd_diff is the sd of the points' differences (NaN elsewhere). The interval says how
+    patients, kl_a, kl_b, diff, low, high, tie, sd_diff; a ``point == "mean"`` row per split
+    (after any ``"mean N=..."`` rows), whose sd_diff is the sd of the points' differences
+    (NaN on a point's row). The interval says how
     much the patients drawn move the mean, sd_diff how much the effect moves between
     generator seeds: a setting can win inside every interval on some seeds and lose on the
     next one.
@@ -553,18 +568,24 @@ def compare_families(
         raise ValueError(f"no point of the plan has both {a} and {b} finished in {work}")
     refuse_stale(work, done, [a, b], n_folds)
     rows: list[dict] = []
+    groups = size_groups(done)
     oof = compare_across({p.name: (work / "runs" / p.name / a, work / "runs" / p.name / b)
-                          for p in done})  # fmt: skip
+                          for p in done}, groups=groups)  # fmt: skip
     for r in oof[oof["population"] == high_population(threshold)].itertuples():
         rows.append({"point": r.competition, "split": "oof", "rows": r.n_rows,
                      "patients": r.n_patients, "kl_a": r.kl_a, "kl_b": r.kl_b, "diff": r.diff,
                      "low": r.low, "high": r.high, "tie": r.tie, "sd_diff": r.sd_diff})  # fmt: skip
-    per = []  # each point's test row in compare_across's shape, with its bootstrap draws
+    per = {}  # each point's test row in compare_across's shape, with its bootstrap draws
     for i, p in enumerate(done):
         subs = [pd.read_csv(work / "runs" / p.name / f / "test_pred.csv") for f in (a, b)]
         row, draws = test_difference(work / "competitions" / p.name, *subs, seed=100 + i)
-        per.append(({"point": p.name, **row}, draws))
-    for r in [r for r, _ in per] + [{**mean_row("test", per, LEVEL), "point": MEAN_ROW}]:
+        per[p.name] = ({"point": p.name, **row}, draws)
+    means = [
+        {**mean_row("test", [per[n] for n in names], LEVEL), "point": group}
+        for group, names in groups.items()
+    ]
+    means.append({**mean_row("test", list(per.values()), LEVEL), "point": MEAN_ROW})
+    for r in [r for r, _ in per.values()] + means:
         rows.append({"point": r["point"], "split": "test", "rows": r["n_rows"],
                      "patients": r["n_patients"], "kl_a": r["kl_a"], "kl_b": r["kl_b"],
                      "diff": r["diff"], "low": r["low"], "high": r["high"], "tie": r["tie"],
@@ -634,7 +655,8 @@ def compare_blends(
 
     Columns: point, n_eegs, oof_a, oof_b, oof_closed_a, oof_closed_b, test_a, test_b,
     test_closed_a, test_closed_b, diff, low, high, tie; a ``point == "mean"`` row last (each
-    point weighing the same, whatever its N). A member named twice counts once. ValueError
+    point weighing the same, whatever its N), after a ``"mean N=..."`` row per size when the
+    points span sizes (``size_groups``). A member named twice counts once. ValueError
     naming the members a point lacks when no point has them all finished, or naming a run
     whose config has changed since (``changed_settings``)."""
     from hms_kit.scoring.compare import LEVEL, MEAN_ROW, mean_row
@@ -666,11 +688,22 @@ def compare_blends(
                      "test_closed_b": rb.test_closed, "diff": row["diff"], "low": row["low"],
                      "high": row["high"], "tie": row["tie"]})  # fmt: skip
     table = pd.DataFrame(rows)
-    mean = {c: float(table[c].mean()) for c in table.columns if c not in ("point", "tie")}
-    m = mean_row("test", per, LEVEL)
-    mean.update(point=MEAN_ROW, n_eegs=math.nan, diff=m["diff"], low=m["low"], high=m["high"],
-                tie=m["tie"])  # fmt: skip
-    return pd.concat([table, pd.DataFrame([mean])], ignore_index=True)
+
+    def mean(name: str, names: list[str]) -> dict:
+        of = table["point"].isin(names).to_numpy()
+        row = {
+            c: float(table.loc[of, c].mean()) for c in table.columns if c not in ("point", "tie")
+        }
+        m = mean_row("test", [d for d, keep in zip(per, of) if keep], LEVEL)
+        sizes = table.loc[of, "n_eegs"].unique()
+        row.update(point=name, n_eegs=sizes[0] if len(sizes) == 1 else math.nan, diff=m["diff"],
+                   low=m["low"], high=m["high"], tie=m["tie"])  # fmt: skip
+        return row
+
+    groups = size_groups(done)
+    means = [mean(g, names) for g, names in groups.items()]
+    means.append(mean(MEAN_ROW, [p.name for p in done]))
+    return pd.concat([table, pd.DataFrame(means)], ignore_index=True)
 
 
 def run_plan(

@@ -11,7 +11,9 @@ interval (``hms_kit.scoring.compare``), after one line a fold (its rows, EEGs an
 each run's KL there: where the runs part). Without ``--competition`` the demo's synthetic competition
 is written to OUT/competition (300 EEGs, seed 42, as ``make demo``). Interrupted, it
 resumes: finished folds are kept. ``--set`` applies to both runs (e.g.
-``train.ema_decay=0.99`` to measure a remedy).
+``train.ema_decay=0.99`` to measure a remedy). With ``--set train.seeds=K`` (seeds
+averaged, a remedy) it prints each seed's pair first: K single-seed gaps beside the gap of
+their average.
 
 Since the fix of issue 21 the two runs train on the same batches; what is left is the
 float rounding of the thread count, amplified by training. Run it on an idle machine: two
@@ -91,6 +93,25 @@ def per_fold(run_a: Path, run_b: Path, threshold: int = schema.HIGH_VOTE_THRESHO
     return pd.DataFrame([*rows, row("all", both)])
 
 
+def per_seed(run_a: Path, run_b: Path, threshold: int = schema.HIGH_VOTE_THRESHOLD) -> pd.DataFrame:
+    """Two repeated runs (``train.seeds``) seed by seed: each seed both finished, as a pair of
+    single-seed runs (``per_fold``'s total row, and its largest fold gap), so one pair of
+    repeated runs also measures the single-seed gap K times.
+
+    Columns: seed, n_rows, kl_a, kl_b, diff (B - A), max_fold_gap (the largest |B - A| of a
+    fold). Empty when the runs are not repeated or share no seed."""
+    from hms_kit.scoring.compare import SEEDS_DIR, seed_oofs
+
+    rows = []
+    for seed in sorted(set(seed_oofs(run_a)) & set(seed_oofs(run_b))):
+        dirs = [r / SEEDS_DIR / f"seed{seed}" for r in (run_a, run_b)]
+        *folds, total = per_fold(*dirs, threshold).itertuples()
+        rows.append({"seed": seed, "n_rows": total.n_rows, "kl_a": total.kl_a,
+                     "kl_b": total.kl_b, "diff": total.diff,
+                     "max_fold_gap": max((abs(f.diff) for f in folds), default=0.0)})  # fmt: skip
+    return pd.DataFrame(rows, columns=["seed", "n_rows", "kl_a", "kl_b", "diff", "max_fold_gap"])
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--out", type=Path, required=True, help="folder for the two runs")
@@ -129,6 +150,13 @@ def main(argv: list[str] | None = None) -> int:
     for f in folds:
         print(f"fold {f.fold}: {f.n_rows} rows, {f.n_eegs} EEGs, {f.n_patients} patients: "
               f"A {f.kl_a:.4f}  B {f.kl_b:.4f}  B - A {f.diff:+.4f}")  # fmt: skip
+    seeds = per_seed(runs["a"], runs["b"])
+    for r in seeds.itertuples():
+        print(f"seed {r.seed} alone: A {r.kl_a:.4f}  B {r.kl_b:.4f}  B - A {r.diff:+.4f} "
+              f"(largest fold gap {r.max_fold_gap:.4f})")  # fmt: skip
+    if len(seeds) > 1:
+        print(f"single seeds: mean |B - A| {seeds['diff'].abs().mean():.4f} over {len(seeds)}; "
+              f"the runs below average them")  # fmt: skip
     row = compare_runs(runs["a"], runs["b"]).set_index("population").loc[high]
     print(f"OOF KL, >= {schema.HIGH_VOTE_THRESHOLD} votes ({total.n_rows} rows, "
           f"{total.n_eegs} EEGs, {total.n_patients} patients): "
