@@ -176,7 +176,9 @@ def _log_probs(probs: np.ndarray) -> np.ndarray:
     return np.log(np.clip(probs, EPS, 1.0))
 
 
-def _softmax(z: np.ndarray) -> np.ndarray:
+def softmax(z: np.ndarray) -> np.ndarray:
+    """Probabilities from logits along the last axis: ``(..., 6)`` -> ``(..., 6)``, each row
+    summing to 1 (shifted by its max first, so large logits do not overflow)."""
     z = z - z.max(axis=-1, keepdims=True)
     e = np.exp(z)
     return e / e.sum(axis=-1, keepdims=True)
@@ -185,7 +187,7 @@ def _softmax(z: np.ndarray) -> np.ndarray:
 def logit_blend(probs: np.ndarray, weights: np.ndarray, bias: np.ndarray) -> np.ndarray:
     """``softmax(sum_r w_r * log p_r + b)``: ``(n_runs, n, 6)`` -> ``(n, 6)``."""
     z = np.tensordot(np.asarray(weights, float), _log_probs(probs), axes=1) + np.asarray(bias)
-    return _softmax(z)
+    return softmax(z)
 
 
 def simplex_blend(probs: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -236,10 +238,10 @@ def fit_simplex(probs: np.ndarray, targets: np.ndarray) -> np.ndarray:
         return np.ones(1)
 
     def loss(u: np.ndarray) -> float:
-        return kl_score(targets, simplex_blend(probs, _softmax(u)))
+        return kl_score(targets, simplex_blend(probs, softmax(u)))
 
     res = minimize(loss, np.zeros(m), method="Nelder-Mead", options={"xatol": 1e-4, "fatol": 1e-7})
-    return _softmax(res.x)
+    return softmax(res.x)
 
 
 def fit_blend(probs: np.ndarray, targets: np.ndarray, method: str) -> dict[str, list[float]]:

@@ -20,14 +20,19 @@ from hms_kit.ensemble import (
     fit_simplex,
     logit_blend,
     read_blend,
+    softmax,
 )
 
 COLS = list(schema.VOTE_COLUMNS)
 
 
-def _softmax(z: np.ndarray) -> np.ndarray:
-    e = np.exp(z - z.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
+def test_softmax_gives_rows_of_probabilities_and_survives_large_logits():
+    z = np.array([[0.0, 1.0, 2.0], [1000.0, 1000.0, 0.0]])
+    p = softmax(z)
+    assert np.allclose(p.sum(-1), 1) and np.isfinite(p).all()
+    assert p[0] == pytest.approx(np.exp([0, 1, 2]) / np.exp([0, 1, 2]).sum())
+    assert p[1] == pytest.approx([0.5, 0.5, 0.0])
+    assert softmax(z[None])[0] == pytest.approx(p)  # the last axis, whatever the leading ones
 
 
 @pytest.fixture(scope="module")
@@ -58,12 +63,12 @@ def _write_run(
 
 def _noisy(q: np.ndarray, seed: int, scale: float = 1.0) -> np.ndarray:
     rng = np.random.default_rng(seed)
-    return _softmax(np.log(q + 1e-3) + rng.normal(0, scale, q.shape))
+    return softmax(np.log(q + 1e-3) + rng.normal(0, scale, q.shape))
 
 
 def test_logit_fit_undoes_a_temperature(truth) -> None:
     q, _, _ = truth
-    soft = _softmax(np.log(q + 1e-6) / 2)  # an over-smoothed model
+    soft = softmax(np.log(q + 1e-6) / 2)  # an over-smoothed model
     w, b = fit_logit(soft[None], q)
     assert w[0] == pytest.approx(2.0, rel=0.05)
     assert np.abs(b - b.mean()).max() < 0.05

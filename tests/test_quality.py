@@ -15,6 +15,7 @@ import pytest
 from conftest import run_command
 
 from hms_kit.config.loading import load_config, save_config
+from hms_kit.ensemble import softmax
 from hms_kit.tools import quality
 from hms_kit.tools.quality import BLEND, Point, RunResult, parse_plan, summary_table
 
@@ -423,11 +424,6 @@ def test_every_variant_resolves_to_a_config_that_differs_from_its_base(variant):
     assert to_dict(load_config(base, list(overrides))) != to_dict(load_config(base))
 
 
-def _softmax(z: np.ndarray) -> np.ndarray:
-    e = np.exp(z - z.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
-
-
 def fake_blend_point(work, point: Point, rng, noise: dict[str, float]) -> None:
     """A made-up point whose runs (one a family of ``noise``) predict the truth through
     Gaussian logit noise of the given scale: 240 OOF rows of 12 votes in 3 folds, 40 test
@@ -450,14 +446,14 @@ def fake_blend_point(work, point: Point, rng, noise: dict[str, float]) -> None:
         d.mkdir(parents=True)
         r = result(fam, point.n_eegs, point.seed, 1.0, 1.0)
         (d / quality.RESULT_FILE).write_text(json.dumps(asdict(r)))
-        pred = _softmax(np.log(q_test + 1e-3) + rng.normal(0, scale, q_test.shape))
+        pred = softmax(np.log(q_test + 1e-3) + rng.normal(0, scale, q_test.shape))
         pd.DataFrame(pred, columns=VOTES).assign(eeg_id=ids)[["eeg_id", *VOTES]].to_csv(
             d / "test_pred.csv", index=False)  # fmt: skip
         oof = pd.DataFrame({"eeg_id": np.arange(n_oof), "eeg_sub_id": 0,
                             "patient_id": np.arange(n_oof) % 30, "fold": np.arange(n_oof) % 3,
                             "total_votes": 12})  # fmt: skip
         oof[[f"target_{c}" for c in VOTES]] = oof_votes / 12
-        oof[[f"pred_{c}" for c in VOTES]] = _softmax(
+        oof[[f"pred_{c}" for c in VOTES]] = softmax(
             np.log(q_oof + 1e-3) + rng.normal(0, scale, q_oof.shape)
         )
         oof.to_csv(d / "oof.csv", index=False)
