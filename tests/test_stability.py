@@ -96,6 +96,14 @@ def test_per_seed_pairs_each_seed_both_repeated_runs_finished(tmp_path):
         assert r.max_fold_gap == pytest.approx(folds.loc[["0", "1"], "diff"].abs().max())
     # single runs: no seed to pair
     assert stability.per_seed(tmp_path / "a" / "seeds" / "seed1", tmp_path / "b").empty
+    # within A, each pair of its seeds
+    within = stability.seed_gaps(tmp_path / "a")
+    assert list(zip(within["seed_a"], within["seed_b"])) == [(1, 2), (1, 3), (2, 3)]
+    for r in within.itertuples():
+        pair = [tmp_path / "a" / "seeds" / f"seed{s}" for s in (r.seed_a, r.seed_b)]
+        total = stability.per_fold(*pair).set_index("fold").loc["all"]
+        assert (r.kl_a, r.kl_b, r.diff) == pytest.approx(tuple(total[["kl_a", "kl_b", "diff"]]))
+    assert stability.seed_gaps(tmp_path / "a" / "seeds" / "seed1").empty
 
 
 def test_stability_prints_each_seeds_pair_before_the_averaged_runs(tmp_path, monkeypatch):
@@ -126,6 +134,8 @@ def test_stability_prints_each_seeds_pair_before_the_averaged_runs(tmp_path, mon
         assert f"B - A {r.diff:+.4f} (largest fold gap {r.max_fold_gap:.4f})" in ln
     mean_gap = next(ln for ln in printed if ln.startswith("single seeds"))
     assert f"mean |B - A| {seeds['diff'].abs().mean():.4f} over 2" in mean_gap
+    within = [abs(stability.seed_gaps(r)["diff"].iloc[0]) for r in runs]  # one pair a run
+    assert f"(same threads, 2 pairs): mean |diff| {np.mean(within):.4f}" in mean_gap
     assert printed.index(mean_gap) < len(printed) - 1 and printed[-1].startswith("OOF KL")
 
 

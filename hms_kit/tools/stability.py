@@ -13,7 +13,7 @@ is written to OUT/competition (300 EEGs, seed 42, as ``make demo``). Interrupted
 resumes: finished folds are kept. ``--set`` applies to both runs (e.g.
 ``train.ema_decay=0.99`` to measure a remedy). With ``--set train.seeds=K`` (seeds
 averaged, a remedy) it prints each seed's pair first: K single-seed gaps beside the gap of
-their average.
+their average, and beside what a change of seed alone moves a run (``seed_gaps``).
 
 Since the fix of issue 21 the two runs train on the same batches; what is left is the
 float rounding of the thread count, amplified by training. Run it on an idle machine: two
@@ -112,6 +112,24 @@ def per_seed(run_a: Path, run_b: Path, threshold: int = schema.HIGH_VOTE_THRESHO
     return pd.DataFrame(rows, columns=["seed", "n_rows", "kl_a", "kl_b", "diff", "max_fold_gap"])
 
 
+def seed_gaps(run: Path, threshold: int = schema.HIGH_VOTE_THRESHOLD) -> pd.DataFrame:
+    """Within one repeated run, each pair of its seeds as ``per_seed`` pairs two runs: how far
+    a change of seed alone moves the OOF KL, the yardstick for a change of threads.
+
+    Columns: seed_a, seed_b, kl_a, kl_b, diff (b - a). Empty with fewer than two seeds."""
+    from itertools import combinations
+
+    from hms_kit.scoring.compare import SEEDS_DIR, seed_oofs
+
+    rows = []
+    for sa, sb in combinations(sorted(seed_oofs(run)), 2):
+        total = per_fold(run / SEEDS_DIR / f"seed{sa}", run / SEEDS_DIR / f"seed{sb}",
+                         threshold).iloc[-1]  # fmt: skip
+        rows.append({"seed_a": sa, "seed_b": sb, "kl_a": total["kl_a"], "kl_b": total["kl_b"],
+                     "diff": total["diff"]})  # fmt: skip
+    return pd.DataFrame(rows, columns=["seed_a", "seed_b", "kl_a", "kl_b", "diff"])
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--out", type=Path, required=True, help="folder for the two runs")
@@ -155,8 +173,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"seed {r.seed} alone: A {r.kl_a:.4f}  B {r.kl_b:.4f}  B - A {r.diff:+.4f} "
               f"(largest fold gap {r.max_fold_gap:.4f})")  # fmt: skip
     if len(seeds) > 1:
+        within = pd.concat([seed_gaps(runs[t]) for t in ("a", "b")])
         print(f"single seeds: mean |B - A| {seeds['diff'].abs().mean():.4f} over {len(seeds)}; "
-              f"the runs below average them")  # fmt: skip
+              f"a change of seed alone (same threads, {len(within)} pairs): mean |diff| "
+              f"{within['diff'].abs().mean():.4f}; the runs below average the seeds")  # fmt: skip
     row = compare_runs(runs["a"], runs["b"]).set_index("population").loc[high]
     print(f"OOF KL, >= {schema.HIGH_VOTE_THRESHOLD} votes ({total.n_rows} rows, "
           f"{total.n_eegs} EEGs, {total.n_patients} patients): "
