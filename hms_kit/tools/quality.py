@@ -70,7 +70,8 @@ VARIANTS: dict[str, tuple[str, tuple[str, ...]]] = {
     # seeds other than the demo's: without its high-vote stage 2 (at 300 EEGs stage 2 trains
     # on a few patients' rows), and three seeds a fold averaged (the repeats remedy)
     "eeg1d-stage1": ("eeg1d", ("train.stage2.epochs=0",)),
-    # (3 seeds: OOF better at 300 and 1,200 on every seed, test a tie at both, 3x the minutes)
+    # (3 seeds: OOF better at 300 and 1,200 on every seed, test a tie at both, 3x the minutes;
+    # stop 37, on another CPU, at 300: better on all six readings, test -0.065 [-0.108, -0.028])
     "eeg1d-seeds3": ("eeg1d", ("train.seeds=3",)),
     # and the two choices eeg1d.yaml made on the demo's seed alone: the 2 central pairs
     # (without them: the 16 double-banana pairs) and mixup 0.5 / dropout 0.3 / weight decay
