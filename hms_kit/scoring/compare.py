@@ -151,14 +151,19 @@ def population_scores(
     return {n: float(loss[m].mean()) if m.any() else math.nan for n, m in masks.items()}
 
 
+def finished_seeds(run_dir: str | Path) -> dict[int, Path]:
+    """``{seed: its run folder}`` of a repeated run's finished seeds (those with an oof.csv),
+    in seed order; empty for a single run."""
+    out = {}
+    for d in (Path(run_dir) / SEEDS_DIR).glob("seed*"):
+        if (d / "oof.csv").is_file() and d.name[4:].lstrip("-").isdigit():
+            out[int(d.name[4:])] = d
+    return dict(sorted(out.items()))
+
+
 def seed_oofs(run_dir: str | Path) -> dict[int, pd.DataFrame]:
     """``{seed: oof frame}`` of a repeated run's finished seeds (empty for a single run)."""
-    out = {}
-    for d in sorted((Path(run_dir) / SEEDS_DIR).glob("seed*")):
-        path = d / "oof.csv"
-        if path.is_file() and d.name[4:].lstrip("-").isdigit():
-            out[int(d.name[4:])] = pd.read_csv(path)
-    return out
+    return {s: pd.read_csv(d / "oof.csv") for s, d in finished_seeds(run_dir).items()}
 
 
 def run_threshold(run_dir: str | Path) -> int:

@@ -683,12 +683,12 @@ def compare_blends(
         raise ValueError(f"no point of the plan has every member of {'+'.join(a)} and "
                          f"{'+'.join(b)} finished in {work} ({lacks})")  # fmt: skip
     refuse_stale(work, done, both, n_folds)
-    rows, per = [], []
+    rows, per = [], {}  # per: each point's test row and bootstrap draws
     for i, p in enumerate(done):
         # every member finished and two or more a side: neither blend is None
         (ra, sa), (rb, sb) = (blend_members(work, p, m, threshold) for m in (a, b))  # type: ignore[misc]
         row, draws = test_difference(work / "competitions" / p.name, sa, sb, seed=200 + i)
-        per.append((row, draws))
+        per[p.name] = (row, draws)
         rows.append({"point": p.name, "n_eegs": p.n_eegs, "oof_a": ra.oof_kl, "oof_b": rb.oof_kl,
                      "oof_closed_a": ra.oof_closed, "oof_closed_b": rb.oof_closed,
                      "test_a": ra.test_kl, "test_b": rb.test_kl, "test_closed_a": ra.test_closed,
@@ -701,7 +701,7 @@ def compare_blends(
         row = {
             c: float(table.loc[of, c].mean()) for c in table.columns if c not in ("point", "tie")
         }
-        m = mean_row("test", [d for d, keep in zip(per, of) if keep], LEVEL)
+        m = mean_row("test", [per[n] for n in names], LEVEL)
         sizes = table.loc[of, "n_eegs"].unique()
         row.update(point=name, n_eegs=sizes[0] if len(sizes) == 1 else math.nan, diff=m["diff"],
                    low=m["low"], high=m["high"], tie=m["tie"])  # fmt: skip

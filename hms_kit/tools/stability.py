@@ -100,12 +100,12 @@ def per_seed(run_a: Path, run_b: Path, threshold: int = schema.HIGH_VOTE_THRESHO
 
     Columns: seed, n_rows, kl_a, kl_b, diff (B - A), max_fold_gap (the largest |B - A| of a
     fold). Empty when the runs are not repeated or share no seed."""
-    from hms_kit.scoring.compare import SEEDS_DIR, seed_oofs
+    from hms_kit.scoring.compare import finished_seeds
 
+    seeds_a, seeds_b = finished_seeds(run_a), finished_seeds(run_b)
     rows = []
-    for seed in sorted(set(seed_oofs(run_a)) & set(seed_oofs(run_b))):
-        dirs = [r / SEEDS_DIR / f"seed{seed}" for r in (run_a, run_b)]
-        *folds, total = per_fold(*dirs, threshold).itertuples()
+    for seed in sorted(seeds_a.keys() & seeds_b.keys()):
+        *folds, total = per_fold(seeds_a[seed], seeds_b[seed], threshold).itertuples()
         rows.append({"seed": seed, "n_rows": total.n_rows, "kl_a": total.kl_a,
                      "kl_b": total.kl_b, "diff": total.diff,
                      "max_fold_gap": max((abs(f.diff) for f in folds), default=0.0)})  # fmt: skip
@@ -119,12 +119,11 @@ def seed_gaps(run: Path, threshold: int = schema.HIGH_VOTE_THRESHOLD) -> pd.Data
     Columns: seed_a, seed_b, kl_a, kl_b, diff (b - a). Empty with fewer than two seeds."""
     from itertools import combinations
 
-    from hms_kit.scoring.compare import SEEDS_DIR, seed_oofs
+    from hms_kit.scoring.compare import finished_seeds
 
     rows = []
-    for sa, sb in combinations(sorted(seed_oofs(run)), 2):
-        total = per_fold(run / SEEDS_DIR / f"seed{sa}", run / SEEDS_DIR / f"seed{sb}",
-                         threshold).iloc[-1]  # fmt: skip
+    for (sa, da), (sb, db) in combinations(finished_seeds(run).items(), 2):
+        total = per_fold(da, db, threshold).iloc[-1]
         rows.append({"seed_a": sa, "seed_b": sb, "kl_a": total["kl_a"], "kl_b": total["kl_b"],
                      "diff": total["diff"]})  # fmt: skip
     return pd.DataFrame(rows, columns=["seed_a", "seed_b", "kl_a", "kl_b", "diff"])
