@@ -260,18 +260,27 @@ def test_bench_quality_refuses_a_bad_plan(tmp_path):
 def test_bench_quality_runs_scores_against_prior_and_oracle_and_resumes(tmp_path):
     """Two families on a tiny competition (1 epoch per stage): each run is scored next to the
     prior and the oracle on the same rows, the blend of the two is there, the section and the
-    plot are written; a second call trains nothing and prints the same table."""
+    plot are written; a second call trains nothing and prints the same table. A predict-only
+    variant (eeg1d-tta) predicts eeg1d's checkpoints again instead of training, and again
+    once eeg1d has been trained anew."""
     out, work, fig = tmp_path / "BENCHMARKS.md", tmp_path / "work", tmp_path / "lc.png"
-    args = ["bench", "--quality", "--plan", "40:1:baseline,eeg1d", "--work-dir", work,
+    args = ["bench", "--quality", "--plan", "40:1:baseline,eeg1d,eeg1d-tta", "--work-dir", work,
             "--out", out, "--figure", fig, "--set", "train.stage1.epochs=1",
             "--set", "train.stage2.epochs=1"]  # fmt: skip
     first = run_command(*args)
     assert first.rc == 0, first.err
     assert first.out.count(": training (") == 2
-    csv = work / "learning_curve_40-1-baseline+eeg1d.csv"  # not the default plan's table
+    assert first.out.count("eeg1d-tta: eeg1d's checkpoints predicted again") == 1
+    csv = work / "learning_curve_40-1-baseline+eeg1d+eeg1d-tta.csv"  # not the default plan's
     assert not (work / "learning_curve.csv").exists()
     table = pd.read_csv(csv)
-    assert list(table["family"]) == ["baseline", "eeg1d", f"{BLEND} of baseline+eeg1d"]
+    assert list(table["family"]) == ["baseline", "eeg1d", "eeg1d-tta", f"{BLEND} of baseline+eeg1d"]
+    tta = json.loads((work / "runs" / "n40_s1" / "eeg1d-tta" / quality.RESULT_FILE).read_text())
+    plain = json.loads((work / "runs" / "n40_s1" / "eeg1d" / quality.RESULT_FILE).read_text())
+    assert tta["extra"]["repredicted_from"] == "eeg1d"
+    views = load_config(work / "runs" / "n40_s1" / "eeg1d-tta" / "config.yaml").predict
+    assert views.tta_flip and views.tta_mirror and views.tta_oof
+    assert tta["minutes_per_fold"] > plain["minutes_per_fold"]  # its training counts too
     assert (table["oof_oracle"] < table["oof_prior"]).all()
     assert (table["test_oracle"] < table["test_prior"]).all()
     r = json.loads((work / "runs" / "n40_s1" / "eeg1d" / quality.RESULT_FILE).read_text())
@@ -287,7 +296,11 @@ def test_bench_quality_runs_scores_against_prior_and_oracle_and_resumes(tmp_path
     assert runs["members"].iloc[-1] == "baseline;eeg1d"
     second = run_command(*args)
     assert second.rc == 0 and ": training (" not in second.out
+    assert "predicted again" not in second.out
     assert pd.read_csv(csv).equals(table)
+    (run / "run_id.txt").write_text("another-training\n")  # as if eeg1d were trained anew
+    third = run_command(*args)
+    assert third.rc == 0 and third.out.count("predicted again") == 1
 
 
 VOTES = list(quality.schema.VOTE_COLUMNS)

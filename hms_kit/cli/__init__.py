@@ -24,6 +24,11 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("folds", "hms_kit.cli.folds", "patient -> fold file that every run can share"),
     ("train", "hms_kit.cli.train", "train folds (two stages), write checkpoints and oof.csv"),
     ("predict", "hms_kit.cli.predict", "predict test.csv with fold checkpoints -> submission.csv"),
+    (
+        "repredict",
+        "hms_kit.cli.repredict",
+        "a trained run's OOF predicted again with TTA views, no training",
+    ),
     ("score", "hms_kit.cli.score", "Kaggle's KL score of a submission against answers"),
     (
         "plan",

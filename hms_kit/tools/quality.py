@@ -143,6 +143,12 @@ VARIANTS: dict[str, tuple[str, tuple[str, ...]]] = {
     # the 3rd place's spec2d switches (mdl_4) on the CPU spec2d config: waveforms / 32 in dB
     # (top_db 100), 3 channels per pair, the zoom inside the image (jittered +-2 s), GeM,
     # drop_path 0.2 (0.099 GFLOPs a sample against the plain config's 0.115)
+    # test-time views, predicted again from the family's own run (hms_kit.repredict: no
+    # training, so the pair differs in prediction alone): each family's views are the ones
+    # it trains on (eeg1d and spec2d reverse and mirror their waveforms, timm2d mirrors only)
+    "eeg1d-tta": ("eeg1d", ("predict.tta_flip=true", "predict.tta_mirror=true")),
+    "spec2d-tta": ("spec2d", ("predict.tta_flip=true", "predict.tta_mirror=true")),
+    "timm2d-mirror": ("default", ("predict.tta_mirror=true",)),
     "spec2d-3rd": (
         "spec2d",
         (
@@ -163,6 +169,26 @@ def family_config(family: str) -> tuple[str, tuple[str, ...]]:
     if family in FAMILY_CONFIGS:
         return FAMILY_CONFIGS[family], ()
     return VARIANTS[family]
+
+
+def repredicted_from(family: str) -> str | None:
+    """The family whose run a variant predicts again (every override a ``predict.`` one:
+    ``eeg1d-tta`` -> ``eeg1d``), else None (a family, or a variant that trains)."""
+    if family in FAMILY_CONFIGS:
+        return None
+    overrides = VARIANTS[family][1]
+    if overrides and all(o.startswith("predict.") for o in overrides):
+        return base_family(family)
+    return None
+
+
+def tta_views(family: str) -> tuple[bool, bool]:
+    """``(flip, mirror)``: the test-time views a family's config asks for."""
+    from hms_kit.config import load_config
+
+    config, overrides = family_config(family)
+    p = load_config(config, list(overrides)).predict
+    return p.tta_flip, p.tta_mirror
 
 
 BLEND = "blend"  # of all of FAMILY_CONFIGS; a blend of fewer is named by its members
@@ -413,6 +439,9 @@ def run_family(
     exists is read back, not retrained, unless its config differs from what the family
     resolves to now (``stale_settings``): then it trains again (``train --resume`` moves the
     stale folds aside) and its quality.json is replaced."""
+    if (source := repredicted_from(family)) is not None:
+        return repredict_family(work, point, family, source, n_folds, threads, overrides,
+                                threshold, log)  # fmt: skip
     run_dir = work / "runs" / point.name / family
     done = run_dir / RESULT_FILE
     if done.is_file():
@@ -452,6 +481,49 @@ def run_family(
     return result
 
 
+def repredict_family(
+    work: Path, point: Point, family: str, source: str, n_folds: int = 3, threads: int = 2,
+    overrides: list[str] | None = None, threshold: int = schema.HIGH_VOTE_THRESHOLD,
+    log=print,
+) -> RunResult:  # fmt: skip
+    """A predict-only variant (``repredicted_from``): the source family's run (trained first
+    when it is not finished), predicted again with the variant's views into the variant's
+    folder (``hms_kit.repredict``) and scored. Read back while the source run is the one it
+    was predicted from (the same ``run_id.txt``). Its minutes are the source's training plus
+    this prediction's, per fold."""
+    from hms_kit.data import Competition
+    from hms_kit.repredict import repredict_run
+
+    base = run_family(work, point, source, n_folds, threads, overrides, threshold, log)
+    src_dir, run_dir = work / "runs" / point.name / source, work / "runs" / point.name / family
+    done = run_dir / RESULT_FILE
+    ids = [(d / "run_id.txt").read_text() if (d / "run_id.txt").is_file() else None
+           for d in (src_dir, run_dir)]  # fmt: skip
+    if done.is_file() and ids[0] == ids[1]:
+        return read_result(done)
+    competition = ensure_competition(work, point)
+    flip, mirror = tta_views(family)
+    log(f"  {point.name} {family}: {source}'s checkpoints predicted again "
+        f"(tta_flip {flip}, tta_mirror {mirror})")  # fmt: skip
+    t0, c0 = time.perf_counter(), time.process_time()
+    repredict_run(Competition.locate(competition), src_dir, run_dir, flip, mirror)
+    sub = predict_run(competition, run_dir)
+    atomic_write_csv(run_dir / "test_pred.csv", sub)
+    minutes = (time.perf_counter() - t0) / 60 / n_folds
+    cpu = (time.process_time() - c0) / 60 / n_folds
+    result = RunResult(
+        family=family, n_eegs=point.n_eegs, seed=point.seed,
+        **score_oof(competition, pd.read_csv(run_dir / "oof.csv"), threshold),
+        **score_test(competition, sub),
+        minutes_per_fold=base.minutes_per_fold + minutes,
+        cpu_minutes_per_fold=base.cpu_minutes_per_fold + cpu,
+        threads=threads, extra={"repredicted_from": source, "predict_minutes_per_fold": minutes},
+    )  # fmt: skip
+    atomic_write_text(done, json.dumps(asdict(result), indent=1))
+    drop_feature_caches(run_dir)
+    return result
+
+
 # train's default cache under its run folder (hms_kit.train), and predict_run's
 TRAIN_CACHE, TEST_CACHE = "cache", "test_cache"
 FEATURE_CACHES = (TRAIN_CACHE, TEST_CACHE)
@@ -473,11 +545,16 @@ def drop_feature_caches(run_dir: Path) -> int:
 
 def predict_run(competition: Path, run_dir: Path) -> pd.DataFrame:
     """The run's test predictions: its fold checkpoints averaged (the baseline's models too)."""
+    from hms_kit.config import load_config
     from hms_kit.data import Competition
     from hms_kit.predict import predict_test
 
     comp = Competition.locate(competition)
-    sub, report = predict_test(comp, [run_dir], cache_dir=run_dir / TEST_CACHE)
+    views = {}
+    if (run_dir / "config.yaml").is_file():  # a predict-only variant's views (repredict_family)
+        p = load_config(run_dir / "config.yaml").predict
+        views = {"tta_flip": p.tta_flip, "tta_mirror": p.tta_mirror}
+    sub, report = predict_test(comp, [run_dir], cache_dir=run_dir / TEST_CACHE, **views)
     if not report["predicted_with"]:
         raise RuntimeError(f"{run_dir}: no checkpoint predicted the test set")
     return sub

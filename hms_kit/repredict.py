@@ -1,0 +1,165 @@
+"""A finished run predicted again with test-time augmentation, from its checkpoints.
+
+Whether averaging over the time-reversed and the left/right mirrored inputs helps a run is a
+question of prediction alone, so it is answered without training: ``repredict_run`` loads
+each fold's final checkpoint, predicts the fold's validation rows again with the views asked
+for (``engine.loop.predict_loader``) and writes a new run folder::
+
+    OUT/config.yaml           the run's config with predict.tta_flip / tta_mirror / tta_oof set
+    OUT/run_id.txt            the trained run's id (its checkpoints are these)
+    OUT/folds.csv, OUT/checkpoints/fold{k}_best.pt   the trained run's (linked, else copied)
+    OUT/oof_fold{k}.csv, oof.csv, scores.json, per_class.csv, confusion.png
+    OUT/fold{k}_summary.json  the trained fold's summary with the new OOF scores
+    OUT/seeds/seed<s>/        the same per seed, for a repeated run (averaged as ``repeats``)
+
+The OOF equals what ``train`` writes with ``--set predict.tta_oof=true`` and the same views
+(the validation loss that chooses the epoch never uses TTA), and ``predict --run OUT`` reads
+the views from OUT's config.yaml, so OUT scores and blends as any run does.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hms_kit.checkpoint import fold_checkpoint_path, load_checkpoint
+from hms_kit.config import Config, ConfigError, load_config, save_config
+from hms_kit.data.competition import Competition
+from hms_kit.data.folds import run_folds
+from hms_kit.data.labels import total_votes, vote_targets
+from hms_kit.engine.loop import make_loader, pick_device, predict_loader
+from hms_kit.inputs.cache import build_cache
+from hms_kit.inputs.dataset import InputDataset
+from hms_kit.io import atomic_write_csv, atomic_write_text
+from hms_kit.models import family_inputs, is_torch_family, load_model
+from hms_kit.repeats import gather_seeds, seed_config, seed_dir, seed_list
+from hms_kit.runlog import ensure_run_log, log_time
+from hms_kit.scoring.metric import scores_by_population
+from hms_kit.scoring.oof import gather_oof
+
+RUN_FILES = ("folds.csv", "run_id.txt")
+
+
+def tta_config(cfg: Config, flip: bool, mirror: bool) -> Config:
+    """``cfg`` with the views asked for, in prediction and in the OOF. ConfigError when
+    neither is asked (there would be nothing to predict again)."""
+    if not (flip or mirror):
+        raise ConfigError("repredict needs a view: --tta-flip, --tta-mirror or both")
+    out = copy.deepcopy(cfg)
+    out.predict = dataclasses.replace(cfg.predict, tta_flip=flip, tta_mirror=mirror, tta_oof=True)
+    return out
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.with_name(dst.name + ".tmp")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(src, tmp)
+    except OSError:  # another file system, or links not allowed
+        shutil.copyfile(src, tmp)
+    tmp.replace(dst)
+
+
+def _repredict_folds(
+    comp: Competition, cfg: Config, run_dir: Path, out_dir: Path, cache_dir: Path,
+    workers: int | None,
+) -> None:  # fmt: skip
+    """Every fold of one (single-seed) run: checkpoints linked, OOF predicted again."""
+    from hms_kit.train import oof_frame
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name in RUN_FILES:
+        if (run_dir / name).is_file():
+            shutil.copyfile(run_dir / name, out_dir / name)
+    save_config(cfg, out_dir / "config.yaml")
+    _, rows, fold_of, fingerprint = run_folds(comp, cfg, out_dir)
+    names = family_inputs(cfg)
+    cache = build_cache(comp, rows, cfg.inputs, cache_dir, split="train", modalities=names,
+                        workers=workers, strict=True)  # fmt: skip
+    targets, votes = vote_targets(rows), total_votes(rows).astype(np.float32)
+    device = pick_device()
+    for k in range(cfg.train.n_folds):
+        src = fold_checkpoint_path(run_dir / "checkpoints", k, "final")
+        if not src.is_file():
+            raise FileNotFoundError(f"{src}: fold {k} has no final checkpoint (train it first)")
+        state = load_checkpoint(src)
+        if state.get("fingerprint") not in (None, fingerprint):
+            raise ConfigError(
+                f"{src}: trained on other folds or settings than {run_dir / 'config.yaml'} "
+                "describes (its fingerprint differs)"
+            )
+        _link_or_copy(src, fold_checkpoint_path(out_dir / "checkpoints", k, "final"))
+        val_idx = np.flatnonzero(fold_of == k)
+        ds = InputDataset(cache, val_idx, targets[val_idx], votes[val_idx], names=names)
+        loader = make_loader(ds, cfg.predict.batch_size, False, 0, device, 0)
+        probs = predict_loader(
+            load_model(state, src).to(device), loader, device, cfg.train.amp,
+            tta_flip=cfg.predict.tta_flip, tta_mirror=cfg.predict.tta_mirror,
+        )  # fmt: skip
+        atomic_write_csv(
+            out_dir / f"oof_fold{k}.csv",
+            oof_frame(rows.iloc[val_idx], probs, targets[val_idx], votes[val_idx], k),
+        )
+        summary_path = run_dir / f"fold{k}_summary.json"
+        summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
+        summary.update(scores_by_population(
+            targets[val_idx], probs, votes[val_idx], cfg.data.high_vote_threshold
+        ))  # fmt: skip
+        summary["repredicted_from"] = str(src)
+        atomic_write_text(out_dir / f"fold{k}_summary.json", json.dumps(summary, indent=1))
+    gather_oof(out_dir, cfg, comp.read_train(cfg.data.train_csv))
+
+
+@log_time
+def repredict_run(
+    comp: Competition,
+    run_dir: str | Path,
+    out_dir: str | Path,
+    flip: bool = False,
+    mirror: bool = False,
+    cache_dir: str | Path | None = None,
+    workers: int | None = None,
+) -> dict[str, Any]:
+    """Predict a finished torch run's OOF again with the views asked for (module docstring)
+    into ``out_dir``; the run folder itself is only read. ``cache_dir`` (default
+    ``out_dir/cache``) holds the training rows' inputs, rebuilt when absent. Returns the new
+    OOF's scores (``scoring.oof.gather_oof``; a repeated run's with ``seed_scores``).
+
+    ConfigError when the run is not a torch family's (the baseline has no views) or its
+    checkpoints were trained on other settings; FileNotFoundError naming a missing
+    config.yaml or fold checkpoint."""
+    run_dir, out_dir = Path(run_dir), Path(out_dir)
+    if run_dir.resolve() == out_dir.resolve():
+        raise ConfigError(f"{out_dir}: repredict writes a new run folder, not into {run_dir}")
+    if not (run_dir / "config.yaml").is_file():
+        raise FileNotFoundError(f"{run_dir / 'config.yaml'}: not a run folder (train writes it)")
+    cfg = load_config(run_dir / "config.yaml")
+    if not is_torch_family(cfg):
+        raise ConfigError(
+            f"{run_dir}: family {cfg.model.family!r} has no test-time views (torch families only)"
+        )
+    cfg = tta_config(cfg, flip, mirror)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    log = ensure_run_log(out_dir)
+    log.info("OOF of %s predicted again (tta_flip %s, tta_mirror %s)", run_dir, flip, mirror)
+    cache = Path(cache_dir) if cache_dir else out_dir / "cache"
+    seeds = seed_list(cfg)
+    if not seeds:
+        _repredict_folds(comp, cfg, run_dir, out_dir, cache, workers)
+        return json.loads((out_dir / "scores.json").read_text())
+    for name in RUN_FILES:
+        if (run_dir / name).is_file():
+            shutil.copyfile(run_dir / name, out_dir / name)
+    save_config(cfg, out_dir / "config.yaml")
+    for s in seeds:
+        _repredict_folds(comp, seed_config(cfg, s), seed_dir(run_dir, s), seed_dir(out_dir, s),
+                         cache, workers)  # fmt: skip
+    return gather_seeds(out_dir, cfg, comp.read_train(cfg.data.train_csv))

@@ -1,0 +1,97 @@
+"""hms_kit.repredict: a trained run's OOF predicted again with test-time views, no training."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import _train_shared, ok, run_command, tiny_overrides
+
+from hms_kit.config import ConfigError, load_config
+from hms_kit.repredict import repredict_run
+from hms_kit.scoring.metric import PRED_COLS
+
+
+@pytest.fixture(scope="module")
+def mirrored(shared, cnn_run, tmp_path_factory):
+    """``repredict --tta-mirror`` of the session's tiny timm2d run."""
+    out = tmp_path_factory.mktemp("mirrored") / "run"
+    printed = ok(run_command("repredict", "--competition", shared.root, "--run", cnn_run.path,
+                             "--out", out, "--tta-mirror"))  # fmt: skip
+    return out, printed
+
+
+def test_repredicted_oof_is_what_training_with_those_views_writes(
+    shared, shared_folds, shared_cache, cnn_run, mirrored, tmp_path
+):
+    out, printed = mirrored
+    twin = _train_shared(shared, shared_folds, shared_cache, tmp_path / "twin",
+                         *tiny_overrides(2), "predict.tta_oof=true", "predict.tta_mirror=true")  # fmt: skip
+    mine, trained = pd.read_csv(out / "oof.csv"), pd.read_csv(twin.path / "oof.csv")
+    np.testing.assert_allclose(mine[PRED_COLS], trained[PRED_COLS], atol=1e-6)
+    plain = pd.read_csv(cnn_run.path / "oof.csv")
+    assert not np.allclose(mine[PRED_COLS], plain[PRED_COLS], atol=1e-6)  # the views count
+    cfg = load_config(out / "config.yaml")
+    assert cfg.predict.tta_mirror and cfg.predict.tta_oof and not cfg.predict.tta_flip
+    assert (out / "run_id.txt").read_text() == (cnn_run.path / "run_id.txt").read_text()
+    scores = json.loads((out / "scores.json").read_text())
+    assert scores["complete"]
+    assert f"{scores['kl_all']:.4f} with mirror" in printed.out
+
+
+def test_a_repredicted_run_predicts_and_compares_as_any_run(shared, cnn_run, mirrored, tmp_path):
+    out, _ = mirrored
+    sub = tmp_path / "submission.csv"
+    ok(run_command("predict", "--competition", shared.root, "--run", out, "--out", sub,
+                   "--tta-mirror"))  # fmt: skip
+    assert len(pd.read_csv(sub)) == len(pd.read_csv(shared.root / "test.csv"))
+    printed = ok(run_command("compare", cnn_run.path, out))
+    assert "votes_ge_10" in printed.out
+
+
+def test_repredict_leaves_the_trained_run_as_it_was(cnn_run, mirrored):
+    before = {p.relative_to(cnn_run.path) for p in cnn_run.path.rglob("*")}
+    assert not any("mirror" in str(p) for p in before)
+    assert (cnn_run.path / "checkpoints" / "fold0_best.pt").is_file()
+    assert not load_config(cnn_run.path / "config.yaml").predict.tta_mirror
+
+
+def test_a_repeated_run_is_predicted_again_seed_by_seed(
+    shared, tmp_path, shared_folds, shared_cache
+):
+    run = tmp_path / "rep"
+    _train_shared(shared, shared_folds, shared_cache, run, *tiny_overrides(2),
+                  "train.two_stage=false", "train.seeds=2")  # fmt: skip
+    out = tmp_path / "rep_tta"
+    scores = repredict_run(shared.comp, run, out, flip=True, mirror=True, cache_dir=shared_cache)
+    a, b = (pd.read_csv(out / "seeds" / s / "oof.csv") for s in ("seed42", "seed43"))
+    oof = pd.read_csv(out / "oof.csv")
+    np.testing.assert_allclose(oof[PRED_COLS], (a[PRED_COLS] + b[PRED_COLS]) / 2, atol=1e-9)
+    assert scores["seeds"] == [42, 43] and scores["complete"]
+    assert sorted(p.name for p in (out / "seeds" / "seed43" / "checkpoints").iterdir()) == [
+        "fold0_best.pt", "fold1_best.pt"]  # fmt: skip
+
+
+def test_repredict_refuses_what_it_cannot_do(shared, cnn_run, baseline_run, tmp_path):
+    with pytest.raises(ConfigError, match="needs a view"):
+        repredict_run(shared.comp, cnn_run.path, tmp_path / "a")
+    with pytest.raises(ConfigError, match="'baseline' has no test-time views"):
+        repredict_run(shared.comp, baseline_run.path, tmp_path / "b", mirror=True)
+    with pytest.raises(ConfigError, match="new run folder"):
+        repredict_run(shared.comp, cnn_run.path, cnn_run.path, mirror=True)
+    with pytest.raises(FileNotFoundError, match="not a run folder"):
+        repredict_run(shared.comp, tmp_path, tmp_path / "c", mirror=True)
+
+
+def test_a_missing_fold_checkpoint_is_named(shared, cnn_run, tmp_path):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(cnn_run.path, run)
+    (run / "checkpoints" / "fold1_best.pt").unlink()
+    printed = run_command("repredict", "--competition", shared.root, "--run", run,
+                          "--out", tmp_path / "out", "--tta-flip")  # fmt: skip
+    assert printed.rc == 2
+    assert "fold1_best.pt: fold 1 has no final checkpoint" in printed.err
