@@ -13,8 +13,9 @@ for (``engine.loop.predict_loader``) and writes a new run folder::
     OUT/seeds/seed<s>/        the same per seed, for a repeated run (averaged as ``repeats``)
 
 The OOF equals what ``train`` writes with ``--set predict.tta_oof=true`` and the same views
-(the validation loss that chooses the epoch never uses TTA), and ``predict --run OUT`` reads
-the views from OUT's config.yaml, so OUT scores and blends as any run does.
+(the validation loss that chooses the epoch never uses TTA), so OUT compares and blends as
+any run does; its test predictions take the same views (``predict --run OUT --tta-mirror``;
+``bench --quality`` reads them from OUT's config.yaml).
 """
 
 from __future__ import annotations

@@ -33,6 +33,7 @@ VOTES = list(schema.VOTE_COLUMNS)
 COVERED_ELSEWHERE = {
     "experiment": "test_pipeline.py::test_experiment_resumes",
     "demo": "test_kernels.py::test_demo_runs_both_kernels_and_scores",
+    "repredict": "test_repredict.py::test_repredicted_oof_is_what_training_with_those_views_writes",
     "bench": "test_bench.py (make bench), test_bench_scale.py (bench --scale), "
     "test_quality.py (bench --quality)",
 }

@@ -192,6 +192,11 @@ def test_plan_minutes_projects_a_variant_from_its_base_family_by_seeds_and_epoch
     assert cost["eeg1d-stage1"] == ("projected", pytest.approx(stage1_only))
     status, minutes = cost["timm2d-last"]  # no timm2d run to go by
     assert status == "unknown" and math.isnan(minutes)
+    # a predict-only variant beside its source trains nothing; alone it trains the source
+    cost = quality.plan_minutes(tmp_path, parse_plan("1200:13:eeg1d,eeg1d-tta"), n_folds=3)
+    assert list(cost["minutes"]) == [pytest.approx(eeg1d), 0.0]
+    cost = quality.plan_minutes(tmp_path, parse_plan("1200:13:eeg1d-tta"), n_folds=3)
+    assert list(cost["minutes"]) == [pytest.approx(eeg1d)]
 
 
 def test_the_default_plans_table_keeps_the_optional_point_once_measured(tmp_path):
@@ -587,3 +592,20 @@ def test_compare_across_groups_a_mean_of_some_competitions_and_names_a_bad_group
     for bad in ({"one": ["c1"]}, {"x": ["c1", "c9"]}, {"mean": ["c1", "c2"]}):
         with pytest.raises(ValueError, match=f"mean row {next(iter(bad))!r}"):
             compare_across(pairs, groups=bad)
+
+
+def test_a_predict_only_variant_names_the_run_it_predicts_again():
+    """A variant is predicted again from the run that trains its config with its overrides
+    less the ``predict.`` ones; a family or a training variant has none."""
+    assert quality.repredicted_from("eeg1d-tta") == "eeg1d"
+    assert quality.repredicted_from("timm2d-mirror") == "timm2d"
+    assert quality.repredicted_from("timm2d-seeds3-mirror") == "timm2d-seeds3"
+    assert quality.repredicted_from("eeg1d-seeds3-tta") == "eeg1d-seeds3"
+    assert quality.repredicted_from("eeg1d") is None
+    assert quality.repredicted_from("eeg1d-seeds3") is None
+    assert quality.tta_views("eeg1d-tta") == (True, True)
+    assert quality.tta_views("timm2d-mirror") == (False, True)
+    for variant in quality.VARIANTS:  # every predict-only variant has a source to read
+        overrides = quality.VARIANTS[variant][1]
+        if any(o.startswith("predict.") for o in overrides):
+            assert quality.repredicted_from(variant) is not None, variant

@@ -149,6 +149,11 @@ VARIANTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "eeg1d-tta": ("eeg1d", ("predict.tta_flip=true", "predict.tta_mirror=true")),
     "spec2d-tta": ("spec2d", ("predict.tta_flip=true", "predict.tta_mirror=true")),
     "timm2d-mirror": ("default", ("predict.tta_mirror=true",)),
+    "eeg1d-seeds3-tta": (
+        "eeg1d",
+        ("train.seeds=3", "predict.tta_flip=true", "predict.tta_mirror=true"),
+    ),
+    "timm2d-seeds3-mirror": ("default", ("train.seeds=3", "predict.tta_mirror=true")),
     "spec2d-3rd": (
         "spec2d",
         (
@@ -172,14 +177,18 @@ def family_config(family: str) -> tuple[str, tuple[str, ...]]:
 
 
 def repredicted_from(family: str) -> str | None:
-    """The family whose run a variant predicts again (every override a ``predict.`` one:
-    ``eeg1d-tta`` -> ``eeg1d``), else None (a family, or a variant that trains)."""
+    """The family or variant whose run a variant predicts again: the one that trains the
+    same config with its overrides less the ``predict.`` ones (``eeg1d-tta`` -> ``eeg1d``,
+    ``timm2d-seeds3-mirror`` -> ``timm2d-seeds3``); None for a family, or a variant that
+    trains (no ``predict.`` override, or no such source in the registry)."""
     if family in FAMILY_CONFIGS:
         return None
-    overrides = VARIANTS[family][1]
-    if overrides and all(o.startswith("predict.") for o in overrides):
-        return base_family(family)
-    return None
+    config, overrides = VARIANTS[family]
+    trains = tuple(o for o in overrides if not o.startswith("predict."))
+    if trains == overrides:
+        return None
+    sources = {**{f: (c, ()) for f, c in FAMILY_CONFIGS.items()}, **VARIANTS}
+    return next((f for f, (c, o) in sources.items() if c == config and o == trains), None)
 
 
 def tta_views(family: str) -> tuple[bool, bool]:
@@ -861,7 +870,8 @@ def plan_minutes(work: Path, points: list[Point], n_folds: int = 3) -> pd.DataFr
     finished runs of the same family in ``work`` (any plan's): their minutes per fold at the
     nearest N measured, scaled linearly to this N. A variant with no finished run of its own
     is projected from its base family's runs, scaled by their ``training_epochs`` ratio
-    (seeds and epochs; status ``projected``). Training only (the synthetic competition's
+    (seeds and epochs; status ``projected``). A predict-only variant (``repredicted_from``)
+    beside its source on a point trains nothing: its prediction's minutes, 0 projected. Training only (the synthetic competition's
     generation and the test predictions come on top).
 
     Columns: point, N, seed, family, status (``measured``, ``projected`` or ``unknown``: no
@@ -892,7 +902,11 @@ def plan_minutes(work: Path, points: list[Point], n_folds: int = 3) -> pd.DataFr
         for family in point.families:
             mine = finished.get(work / "runs" / point.name / family / RESULT_FILE)
             status, minutes = "unknown", float("nan")
-            if mine is not None:
+            source = repredicted_from(family)
+            if source in point.families:  # its source's training is counted on that row
+                status = "measured" if mine is not None else "projected"
+                minutes = mine.extra.get("predict_minutes_per_fold", 0.0) * n_folds if mine else 0.0
+            elif mine is not None:
                 status, minutes = "measured", mine.minutes_per_fold * n_folds
             elif (own := projected(family, point.n_eegs)) is not None:
                 status, minutes = "projected", own
