@@ -6,16 +6,18 @@ each fold's final checkpoint, predicts the fold's validation rows again with the
 for (``engine.loop.predict_loader``) and writes a new run folder::
 
     OUT/config.yaml           the run's config with predict.tta_flip / tta_mirror / tta_oof set
-    OUT/run_id.txt            the trained run's id (its checkpoints are these)
-    OUT/folds.csv, OUT/checkpoints/fold{k}_best.pt   the trained run's (linked, else copied)
+    OUT/folds.csv, OUT/run_id.txt     the trained run's (copied; run_id.txt where it has one)
+    OUT/checkpoints/fold{k}_best.pt   the trained run's (hard-linked, else copied)
     OUT/oof_fold{k}.csv, oof.csv, scores.json, per_class.csv, confusion.png
     OUT/fold{k}_summary.json  the trained fold's summary with the new OOF scores
     OUT/seeds/seed<s>/        the same per seed, for a repeated run (averaged as ``repeats``)
 
-The OOF equals what ``train`` writes with ``--set predict.tta_oof=true`` and the same views
-(the validation loss that chooses the epoch never uses TTA), so OUT compares and blends as
-any run does; its test predictions take the same views (``predict --run OUT --tta-mirror``;
-``bench --quality`` reads them from OUT's config.yaml).
+The folder is built beside OUT (``OUT.partial``) and renamed into place once complete, so a
+failure leaves OUT as it was. The OOF equals what ``train`` writes with ``--set
+predict.tta_oof=true`` and the same views (the validation loss that chooses the epoch never
+uses TTA), so OUT compares as any run does. Its test predictions need the same views asked
+for (``predict --run OUT --tta-mirror``): ``predict`` and the inference kernel take views
+from their own flags and config for every run, not from each run's config.yaml.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import logging
 import os
 import shutil
 from pathlib import Path
@@ -30,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from hms_kit.checkpoint import fold_checkpoint_path, load_checkpoint
+from hms_kit.checkpoint import STALE_DIR, fold_checkpoint_path, load_checkpoint
 from hms_kit.config import Config, ConfigError, load_config, save_config
 from hms_kit.data.competition import Competition
 from hms_kit.data.folds import run_folds
@@ -41,11 +44,12 @@ from hms_kit.inputs.dataset import InputDataset
 from hms_kit.io import atomic_write_csv, atomic_write_text
 from hms_kit.models import family_inputs, is_torch_family, load_model
 from hms_kit.repeats import gather_seeds, seed_config, seed_dir, seed_list
-from hms_kit.runlog import ensure_run_log, log_time
+from hms_kit.runlog import LOGGER_NAME, ensure_run_log, log_time
 from hms_kit.scoring.metric import scores_by_population
 from hms_kit.scoring.oof import gather_oof
 
 RUN_FILES = ("folds.csv", "run_id.txt")
+PARTIAL_SUFFIX = ".partial"
 
 
 def tta_config(cfg: Config, flip: bool, mirror: bool) -> Config:
@@ -58,15 +62,49 @@ def tta_config(cfg: Config, flip: bool, mirror: bool) -> Config:
     return out
 
 
+def source_checkpoints(run_dir: str | Path) -> list[Path]:
+    """Every fold's final checkpoint under a run folder (its seeds' too), sorted; files set
+    aside in ``stale/`` are not the run's."""
+    run_dir = Path(run_dir)
+    return sorted(p for p in run_dir.rglob("fold*_best.pt")
+                  if STALE_DIR not in p.relative_to(run_dir).parts)  # fmt: skip
+
+
+def checkpoints_state(run_dir: str | Path) -> list[list[Any]]:
+    """``[relative path, bytes, mtime in ns]`` of each of ``source_checkpoints``: a run trained
+    again rewrites its checkpoints, so the state says whether predictions made from them are
+    still the run's."""
+    run_dir = Path(run_dir)
+    return [[str(p.relative_to(run_dir)), p.stat().st_size, p.stat().st_mtime_ns]
+            for p in source_checkpoints(run_dir)]  # fmt: skip
+
+
 def _link_or_copy(src: Path, dst: Path) -> None:
+    """``dst`` as a hard link to ``src`` (a checkpoint is tens of MB), else a copy."""
     dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.with_name(dst.name + ".tmp")
-    tmp.unlink(missing_ok=True)
     try:
-        os.link(src, tmp)
+        os.link(src, dst)
     except OSError:  # another file system, or links not allowed
-        shutil.copyfile(src, tmp)
-    tmp.replace(dst)
+        shutil.copyfile(src, dst)
+
+
+def _fold_states(cfg: Config, run_dir: Path, fingerprint: str) -> list[tuple[Path, dict]]:
+    """Each fold's final checkpoint path and loaded state, checked before anything is
+    written: FileNotFoundError naming a missing one, ConfigError naming one trained on
+    other folds or settings than the run's config.yaml describes."""
+    out = []
+    for k in range(cfg.train.n_folds):
+        src = fold_checkpoint_path(run_dir / "checkpoints", k, "final")
+        if not src.is_file():
+            raise FileNotFoundError(f"{src}: fold {k} has no final checkpoint (train it first)")
+        state = load_checkpoint(src)
+        if state.get("fingerprint") not in (None, fingerprint):
+            raise ConfigError(
+                f"{src}: trained on other folds or settings than {run_dir / 'config.yaml'} "
+                "describes (its fingerprint differs)"
+            )
+        out.append((src, state))
+    return out
 
 
 def _repredict_folds(
@@ -81,22 +119,14 @@ def _repredict_folds(
         if (run_dir / name).is_file():
             shutil.copyfile(run_dir / name, out_dir / name)
     save_config(cfg, out_dir / "config.yaml")
-    _, rows, fold_of, fingerprint = run_folds(comp, cfg, out_dir)
+    train, rows, fold_of, fingerprint = run_folds(comp, cfg, out_dir)
+    folds = _fold_states(cfg, run_dir, fingerprint)
     names = family_inputs(cfg)
     cache = build_cache(comp, rows, cfg.inputs, cache_dir, split="train", modalities=names,
                         workers=workers, strict=True)  # fmt: skip
     targets, votes = vote_targets(rows), total_votes(rows).astype(np.float32)
     device = pick_device()
-    for k in range(cfg.train.n_folds):
-        src = fold_checkpoint_path(run_dir / "checkpoints", k, "final")
-        if not src.is_file():
-            raise FileNotFoundError(f"{src}: fold {k} has no final checkpoint (train it first)")
-        state = load_checkpoint(src)
-        if state.get("fingerprint") not in (None, fingerprint):
-            raise ConfigError(
-                f"{src}: trained on other folds or settings than {run_dir / 'config.yaml'} "
-                "describes (its fingerprint differs)"
-            )
+    for k, (src, state) in enumerate(folds):
         _link_or_copy(src, fold_checkpoint_path(out_dir / "checkpoints", k, "final"))
         val_idx = np.flatnonzero(fold_of == k)
         ds = InputDataset(cache, val_idx, targets[val_idx], votes[val_idx], names=names)
@@ -116,7 +146,16 @@ def _repredict_folds(
         ))  # fmt: skip
         summary["repredicted_from"] = str(src)
         atomic_write_text(out_dir / f"fold{k}_summary.json", json.dumps(summary, indent=1))
-    gather_oof(out_dir, cfg, comp.read_train(cfg.data.train_csv))
+    gather_oof(out_dir, cfg, train)
+
+
+def _close_logs_under(folder: Path) -> None:
+    """Drop the kit logger's file handlers writing under ``folder`` (before it is renamed)."""
+    log = logging.getLogger(LOGGER_NAME)
+    for h in list(log.handlers):
+        if isinstance(h, logging.FileHandler) and folder in Path(h.baseFilename).parents:
+            log.removeHandler(h)
+            h.close()
 
 
 @log_time
@@ -130,13 +169,14 @@ def repredict_run(
     workers: int | None = None,
 ) -> dict[str, Any]:
     """Predict a finished torch run's OOF again with the views asked for (module docstring)
-    into ``out_dir``; the run folder itself is only read. ``cache_dir`` (default
-    ``out_dir/cache``) holds the training rows' inputs, rebuilt when absent. Returns the new
-    OOF's scores (``scoring.oof.gather_oof``; a repeated run's with ``seed_scores``).
+    into ``out_dir``, replacing what it held only once the new folder is complete; the run
+    folder itself is only read. ``cache_dir`` (default ``out_dir/cache``) holds the training
+    rows' inputs, rebuilt when absent. Returns the new OOF's scores (``scoring.oof.gather_oof``;
+    a repeated run's with ``seed_scores``).
 
-    ConfigError when the run is not a torch family's (the baseline has no views) or its
-    checkpoints were trained on other settings; FileNotFoundError naming a missing
-    config.yaml or fold checkpoint."""
+    ConfigError when no view is asked, the run is not a torch family's (the baseline has no
+    views), ``out_dir`` is the run, or a checkpoint was trained on other settings;
+    FileNotFoundError naming a missing config.yaml or fold checkpoint."""
     run_dir, out_dir = Path(run_dir), Path(out_dir)
     if run_dir.resolve() == out_dir.resolve():
         raise ConfigError(f"{out_dir}: repredict writes a new run folder, not into {run_dir}")
@@ -148,19 +188,34 @@ def repredict_run(
             f"{run_dir}: family {cfg.model.family!r} has no test-time views (torch families only)"
         )
     cfg = tta_config(cfg, flip, mirror)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    log = ensure_run_log(out_dir)
-    log.info("OOF of %s predicted again (tta_flip %s, tta_mirror %s)", run_dir, flip, mirror)
-    cache = Path(cache_dir) if cache_dir else out_dir / "cache"
-    seeds = seed_list(cfg)
-    if not seeds:
-        _repredict_folds(comp, cfg, run_dir, out_dir, cache, workers)
-        return json.loads((out_dir / "scores.json").read_text())
-    for name in RUN_FILES:
-        if (run_dir / name).is_file():
-            shutil.copyfile(run_dir / name, out_dir / name)
-    save_config(cfg, out_dir / "config.yaml")
-    for s in seeds:
-        _repredict_folds(comp, seed_config(cfg, s), seed_dir(run_dir, s), seed_dir(out_dir, s),
-                         cache, workers)  # fmt: skip
-    return gather_seeds(out_dir, cfg, comp.read_train(cfg.data.train_csv))
+    partial = out_dir.with_name(out_dir.name + PARTIAL_SUFFIX)
+    shutil.rmtree(partial, ignore_errors=True)
+    cache = Path(cache_dir) if cache_dir else partial / "cache"
+    try:
+        log = ensure_run_log(partial)
+        log.info("OOF of %s predicted again (tta_flip %s, tta_mirror %s)", run_dir, flip, mirror)
+        seeds = seed_list(cfg)
+        if not seeds:
+            _repredict_folds(comp, cfg, run_dir, partial, cache, workers)
+            scores = json.loads((partial / "scores.json").read_text())
+        else:
+            for name in RUN_FILES:
+                if (run_dir / name).is_file():
+                    shutil.copyfile(run_dir / name, partial / name)
+            save_config(cfg, partial / "config.yaml")
+            for s in seeds:
+                _repredict_folds(comp, seed_config(cfg, s), seed_dir(run_dir, s),
+                                 seed_dir(partial, s), cache, workers)  # fmt: skip
+            scores = gather_seeds(partial, cfg, comp.read_train(cfg.data.train_csv))
+    except BaseException:
+        _close_logs_under(partial.resolve())
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    _close_logs_under(partial.resolve())
+    old = out_dir.with_name(out_dir.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if out_dir.exists():
+        out_dir.rename(old)
+    partial.rename(out_dir)
+    shutil.rmtree(old, ignore_errors=True)
+    return scores

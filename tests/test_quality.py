@@ -303,9 +303,14 @@ def test_bench_quality_runs_scores_against_prior_and_oracle_and_resumes(tmp_path
     assert second.rc == 0 and ": training (" not in second.out
     assert "predicted again" not in second.out
     assert pd.read_csv(csv).equals(table)
-    (run / "run_id.txt").write_text("another-training\n")  # as if eeg1d were trained anew
+    # eeg1d trained anew rewrites its checkpoints (its run_id.txt stays): predicted again
+    ckpt = run / "checkpoints" / "fold0_best.pt"
+    data, tmp = ckpt.read_bytes(), ckpt.with_name("rewritten.tmp")
+    tmp.write_bytes(data)
+    tmp.replace(ckpt)
     third = run_command(*args)
-    assert third.rc == 0 and third.out.count("predicted again") == 1
+    assert third.rc == 0 and "eeg1d trained again or other views since" in third.out
+    assert third.out.count("checkpoints predicted again") == 1 and ": training (" not in third.out
 
 
 VOTES = list(quality.schema.VOTE_COLUMNS)

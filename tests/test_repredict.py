@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -14,19 +16,27 @@ from hms_kit.repredict import repredict_run
 from hms_kit.scoring.metric import PRED_COLS
 
 
+def snapshot(folder) -> dict:
+    """Every file under ``folder``: its bytes' hash and its modification time."""
+    return {p.relative_to(folder): (hashlib.sha1(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns)
+            for p in sorted(folder.rglob("*")) if p.is_file()}  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def mirrored(shared, cnn_run, tmp_path_factory):
-    """``repredict --tta-mirror`` of the session's tiny timm2d run."""
+    """``repredict --tta-mirror`` of the session's tiny timm2d run, with the run's files
+    before it."""
     out = tmp_path_factory.mktemp("mirrored") / "run"
+    before = snapshot(cnn_run.path)
     printed = ok(run_command("repredict", "--competition", shared.root, "--run", cnn_run.path,
                              "--out", out, "--tta-mirror"))  # fmt: skip
-    return out, printed
+    return out, printed, before
 
 
 def test_repredicted_oof_is_what_training_with_those_views_writes(
     shared, shared_folds, shared_cache, cnn_run, mirrored, tmp_path
 ):
-    out, printed = mirrored
+    out, printed, _ = mirrored
     twin = _train_shared(shared, shared_folds, shared_cache, tmp_path / "twin",
                          *tiny_overrides(2), "predict.tta_oof=true", "predict.tta_mirror=true")  # fmt: skip
     mine, trained = pd.read_csv(out / "oof.csv"), pd.read_csv(twin.path / "oof.csv")
@@ -42,7 +52,7 @@ def test_repredicted_oof_is_what_training_with_those_views_writes(
 
 
 def test_a_repredicted_run_predicts_and_compares_as_any_run(shared, cnn_run, mirrored, tmp_path):
-    out, _ = mirrored
+    out, _, _ = mirrored
     sub = tmp_path / "submission.csv"
     ok(run_command("predict", "--competition", shared.root, "--run", out, "--out", sub,
                    "--tta-mirror"))  # fmt: skip
@@ -52,10 +62,12 @@ def test_a_repredicted_run_predicts_and_compares_as_any_run(shared, cnn_run, mir
 
 
 def test_repredict_leaves_the_trained_run_as_it_was(cnn_run, mirrored):
-    before = {p.relative_to(cnn_run.path) for p in cnn_run.path.rglob("*")}
-    assert not any("mirror" in str(p) for p in before)
-    assert (cnn_run.path / "checkpoints" / "fold0_best.pt").is_file()
+    out, _, before = mirrored
+    assert snapshot(cnn_run.path) == before
     assert not load_config(cnn_run.path / "config.yaml").predict.tta_mirror
+    linked = out / "checkpoints" / "fold0_best.pt"
+    assert linked.read_bytes() == (cnn_run.path / "checkpoints" / "fold0_best.pt").read_bytes()
+    assert not out.with_name("run.partial").exists()
 
 
 def test_a_repeated_run_is_predicted_again_seed_by_seed(
@@ -85,13 +97,16 @@ def test_repredict_refuses_what_it_cannot_do(shared, cnn_run, baseline_run, tmp_
         repredict_run(shared.comp, tmp_path, tmp_path / "c", mirror=True)
 
 
-def test_a_missing_fold_checkpoint_is_named(shared, cnn_run, tmp_path):
-    import shutil
-
-    run = tmp_path / "run"
+def test_a_missing_fold_checkpoint_is_named_and_the_last_output_kept(
+    shared, cnn_run, mirrored, tmp_path
+):
+    run, out = tmp_path / "run", tmp_path / "out"
     shutil.copytree(cnn_run.path, run)
+    shutil.copytree(mirrored[0], out)  # what an earlier repredict wrote
+    kept = snapshot(out)
     (run / "checkpoints" / "fold1_best.pt").unlink()
     printed = run_command("repredict", "--competition", shared.root, "--run", run,
-                          "--out", tmp_path / "out", "--tta-flip")  # fmt: skip
+                          "--out", out, "--tta-flip")  # fmt: skip
     assert printed.rc == 2
     assert "fold1_best.pt: fold 1 has no final checkpoint" in printed.err
+    assert snapshot(out) == kept and not (tmp_path / "out.partial").exists()

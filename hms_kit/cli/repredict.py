@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
     from hms_kit.scoring.oof import high_population
 
     comp = Competition.locate(args.competition)
-    get_run_logger(args.out)
+    get_run_logger(None)  # the console; repredict_run logs into the new folder too
     scores = repredict_run(comp, args.run, args.out, args.tta_flip, args.tta_mirror,
                            args.cache, args.workers)  # fmt: skip
     before = Path(args.run) / "scores.json"

@@ -490,43 +490,64 @@ def run_family(
     return result
 
 
+def repredict_command(
+    competition: Path, source_dir: Path, run_dir: Path, flip: bool, mirror: bool
+) -> list[str]:
+    """The child process's command line for a predict-only variant (``repredict``)."""
+    cmd = [sys.executable, "-m", "hms_kit", "repredict", "--competition", str(competition),
+           "--run", str(source_dir), "--out", str(run_dir)]  # fmt: skip
+    return cmd + ["--tta-flip"] * flip + ["--tta-mirror"] * mirror
+
+
 def repredict_family(
     work: Path, point: Point, family: str, source: str, n_folds: int = 3, threads: int = 2,
     overrides: list[str] | None = None, threshold: int = schema.HIGH_VOTE_THRESHOLD,
     log=print,
 ) -> RunResult:  # fmt: skip
-    """A predict-only variant (``repredicted_from``): the source family's run (trained first
-    when it is not finished), predicted again with the variant's views into the variant's
-    folder (``hms_kit.repredict``) and scored. Read back while the source run is the one it
-    was predicted from (the same ``run_id.txt``). Its minutes are the source's training plus
-    this prediction's, per fold."""
-    from hms_kit.data import Competition
-    from hms_kit.repredict import repredict_run
+    """A predict-only variant (``repredicted_from``): the source's run (trained first when
+    it is not finished), predicted again with the variant's views into the variant's folder
+    (``python -m hms_kit repredict`` in a child process with the training's thread count)
+    and scored. Read back while its views are the variant's and the source's checkpoints are
+    the ones it was predicted from (``repredict.checkpoints_state``: a source trained again
+    rewrites them). Its minutes are the source's training plus the child's, per fold (the
+    training rows' inputs rebuilt, the OOF and the test set predicted)."""
+    from hms_kit.config import load_config
+    from hms_kit.repredict import checkpoints_state
 
     base = run_family(work, point, source, n_folds, threads, overrides, threshold, log)
     src_dir, run_dir = work / "runs" / point.name / source, work / "runs" / point.name / family
-    done = run_dir / RESULT_FILE
-    ids = [(d / "run_id.txt").read_text() if (d / "run_id.txt").is_file() else None
-           for d in (src_dir, run_dir)]  # fmt: skip
-    if done.is_file() and ids[0] == ids[1]:
-        return read_result(done)
+    done, views = run_dir / RESULT_FILE, tta_views(family)
+    if done.is_file():
+        r = read_result(done)
+        p = load_config(run_dir / "config.yaml").predict
+        current = r.extra.get("source_checkpoints") == checkpoints_state(src_dir)
+        if current and (p.tta_flip, p.tta_mirror) == views:
+            return r
+        log(f"  {point.name} {family}: {source} trained again or other views since; "
+            "predicting again")  # fmt: skip
     competition = ensure_competition(work, point)
-    flip, mirror = tta_views(family)
+    cmd = repredict_command(competition, src_dir, run_dir, *views)
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
     log(f"  {point.name} {family}: {source}'s checkpoints predicted again "
-        f"(tta_flip {flip}, tta_mirror {mirror})")  # fmt: skip
-    t0, c0 = time.perf_counter(), time.process_time()
-    repredict_run(Competition.locate(competition), src_dir, run_dir, flip, mirror)
-    sub = predict_run(competition, run_dir)
+        f"(tta_flip {views[0]}, tta_mirror {views[1]})")  # fmt: skip
+    t0, c0 = time.perf_counter(), _child_cpu_s()
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if proc.returncode:
+        raise RuntimeError(
+            f"{point.name} {family}: repredict exited {proc.returncode}:\n{proc.stderr[-3000:]}"
+        )
+    sub = predict_run(competition, run_dir, views)
     atomic_write_csv(run_dir / "test_pred.csv", sub)
-    minutes = (time.perf_counter() - t0) / 60 / n_folds
-    cpu = (time.process_time() - c0) / 60 / n_folds
+    wall = (time.perf_counter() - t0) / 60 / n_folds
+    cpu = (_child_cpu_s() - c0) / 60 / n_folds
     result = RunResult(
         family=family, n_eegs=point.n_eegs, seed=point.seed,
         **score_oof(competition, pd.read_csv(run_dir / "oof.csv"), threshold),
         **score_test(competition, sub),
-        minutes_per_fold=base.minutes_per_fold + minutes,
-        cpu_minutes_per_fold=base.cpu_minutes_per_fold + cpu,
-        threads=threads, extra={"repredicted_from": source, "predict_minutes_per_fold": minutes},
+        minutes_per_fold=base.minutes_per_fold + wall,
+        cpu_minutes_per_fold=base.cpu_minutes_per_fold + cpu, threads=threads,
+        extra={"repredicted_from": source, "predict_minutes_per_fold": wall,
+               "source_checkpoints": checkpoints_state(src_dir)},
     )  # fmt: skip
     atomic_write_text(done, json.dumps(asdict(result), indent=1))
     drop_feature_caches(run_dir)
@@ -552,18 +573,17 @@ def drop_feature_caches(run_dir: Path) -> int:
     return freed
 
 
-def predict_run(competition: Path, run_dir: Path) -> pd.DataFrame:
-    """The run's test predictions: its fold checkpoints averaged (the baseline's models too)."""
-    from hms_kit.config import load_config
+def predict_run(
+    competition: Path, run_dir: Path, views: tuple[bool, bool] = (False, False)
+) -> pd.DataFrame:
+    """The run's test predictions: its fold checkpoints averaged (the baseline's models too),
+    each the mean over ``views`` (``(flip, mirror)``: a predict-only variant's)."""
     from hms_kit.data import Competition
     from hms_kit.predict import predict_test
 
     comp = Competition.locate(competition)
-    views = {}
-    if (run_dir / "config.yaml").is_file():  # a predict-only variant's views (repredict_family)
-        p = load_config(run_dir / "config.yaml").predict
-        views = {"tta_flip": p.tta_flip, "tta_mirror": p.tta_mirror}
-    sub, report = predict_test(comp, [run_dir], cache_dir=run_dir / TEST_CACHE, **views)
+    sub, report = predict_test(comp, [run_dir], cache_dir=run_dir / TEST_CACHE,
+                               tta_flip=views[0], tta_mirror=views[1])  # fmt: skip
     if not report["predicted_with"]:
         raise RuntimeError(f"{run_dir}: no checkpoint predicted the test set")
     return sub
@@ -871,8 +891,9 @@ def plan_minutes(work: Path, points: list[Point], n_folds: int = 3) -> pd.DataFr
     nearest N measured, scaled linearly to this N. A variant with no finished run of its own
     is projected from its base family's runs, scaled by their ``training_epochs`` ratio
     (seeds and epochs; status ``projected``). A predict-only variant (``repredicted_from``)
-    beside its source on a point trains nothing: its prediction's minutes, 0 projected. Training only (the synthetic competition's
-    generation and the test predictions come on top).
+    beside its source on a point trains nothing: its prediction's minutes, 0 projected.
+    Training only (the synthetic competition's generation and the test predictions come on
+    top).
 
     Columns: point, N, seed, family, status (``measured``, ``projected`` or ``unknown``: no
     run of the family, or of a variant's base family, has finished), minutes (NaN when
