@@ -88,9 +88,18 @@ def _link_or_copy(src: Path, dst: Path) -> None:
         shutil.copyfile(src, dst)
 
 
+def _start_folder(run_dir: Path, out_dir: Path, cfg: Config) -> None:
+    """``out_dir`` begun as a run folder: the run's folds.csv and run_id.txt, ``cfg``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name in RUN_FILES:
+        if (run_dir / name).is_file():
+            shutil.copyfile(run_dir / name, out_dir / name)
+    save_config(cfg, out_dir / "config.yaml")
+
+
 def _fold_states(cfg: Config, run_dir: Path, fingerprint: str) -> list[tuple[Path, dict]]:
-    """Each fold's final checkpoint path and loaded state, checked before anything is
-    written: FileNotFoundError naming a missing one, ConfigError naming one trained on
+    """Each fold's final checkpoint path and loaded state, checked before any prediction is
+    made: FileNotFoundError naming a missing one, ConfigError naming one trained on
     other folds or settings than the run's config.yaml describes."""
     out = []
     for k in range(cfg.train.n_folds):
@@ -110,15 +119,12 @@ def _fold_states(cfg: Config, run_dir: Path, fingerprint: str) -> list[tuple[Pat
 def _repredict_folds(
     comp: Competition, cfg: Config, run_dir: Path, out_dir: Path, cache_dir: Path,
     workers: int | None,
-) -> None:  # fmt: skip
-    """Every fold of one (single-seed) run: checkpoints linked, OOF predicted again."""
+) -> dict[str, Any]:  # fmt: skip
+    """Every fold of one (single-seed) run: checkpoints linked, OOF predicted again; returns
+    the new OOF's scores (``gather_oof``)."""
     from hms_kit.train import oof_frame
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for name in RUN_FILES:
-        if (run_dir / name).is_file():
-            shutil.copyfile(run_dir / name, out_dir / name)
-    save_config(cfg, out_dir / "config.yaml")
+    _start_folder(run_dir, out_dir, cfg)
     train, rows, fold_of, fingerprint = run_folds(comp, cfg, out_dir)
     folds = _fold_states(cfg, run_dir, fingerprint)
     names = family_inputs(cfg)
@@ -146,7 +152,7 @@ def _repredict_folds(
         ))  # fmt: skip
         summary["repredicted_from"] = str(src)
         atomic_write_text(out_dir / f"fold{k}_summary.json", json.dumps(summary, indent=1))
-    gather_oof(out_dir, cfg, train)
+    return gather_oof(out_dir, cfg, train)
 
 
 def _close_logs_under(folder: Path) -> None:
@@ -196,13 +202,9 @@ def repredict_run(
         log.info("OOF of %s predicted again (tta_flip %s, tta_mirror %s)", run_dir, flip, mirror)
         seeds = seed_list(cfg)
         if not seeds:
-            _repredict_folds(comp, cfg, run_dir, partial, cache, workers)
-            scores = json.loads((partial / "scores.json").read_text())
+            scores = _repredict_folds(comp, cfg, run_dir, partial, cache, workers)
         else:
-            for name in RUN_FILES:
-                if (run_dir / name).is_file():
-                    shutil.copyfile(run_dir / name, partial / name)
-            save_config(cfg, partial / "config.yaml")
+            _start_folder(run_dir, partial, cfg)
             for s in seeds:
                 _repredict_folds(comp, seed_config(cfg, s), seed_dir(run_dir, s),
                                  seed_dir(partial, s), cache, workers)  # fmt: skip
