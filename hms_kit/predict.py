@@ -87,6 +87,51 @@ def load_checkpoint(path: Path) -> tuple[Checkpoint, dict[str, Any]]:
     return Checkpoint(path=path, cfg=cfg, prior=np.asarray(state["prior"], dtype=np.float64)), state
 
 
+def run_views(path: Path, embedded: Config) -> tuple[bool, bool]:
+    """``(tta_flip, tta_mirror)``: the test-time views a checkpoint's run predicts with.
+
+    They are ``predict.tta_flip`` / ``tta_mirror`` of the run's own ``config.yaml`` (in the
+    checkpoint's folder, or above its ``checkpoints/`` folder), else of the config saved in
+    the checkpoint. The run's file wins because ``repredict`` writes a run whose OOF was
+    predicted with views beside checkpoints linked from a run trained without them: a blend
+    fitted on that OOF must see the same views in prediction. An unreadable config.yaml is
+    logged and the checkpoint's config used.
+    """
+    from hms_kit.config import load_config
+    from hms_kit.ensemble import RUN_CONFIG
+
+    folder = path.parent
+    candidates = [folder / RUN_CONFIG]
+    if folder.name == "checkpoints":
+        candidates.append(folder.parent / RUN_CONFIG)
+    for file in candidates:
+        if file.is_file():
+            try:
+                own = load_config(file).predict
+            except Exception as exc:  # the checkpoint's own config still knows
+                logger().warning("%s unreadable (%s): views of %s from its checkpoint",
+                                 file, exc, path)  # fmt: skip
+                break
+            return own.tta_flip, own.tta_mirror
+    return embedded.predict.tta_flip, embedded.predict.tta_mirror
+
+
+def forced_views(overrides: list[str]) -> tuple[bool | None, bool | None]:
+    """``(tta_flip, tta_mirror)`` that ``--set predict.tta_flip=...`` / ``predict.tta_mirror=...``
+    impose on every run; None for a view the overrides do not name (each run's own)."""
+    from hms_kit.config import load_config
+
+    named = {o.split("=", 1)[0].strip() for o in overrides}
+    p = load_config(None, overrides).predict
+    return (p.tta_flip if "predict.tta_flip" in named else None,
+            p.tta_mirror if "predict.tta_mirror" in named else None)  # fmt: skip
+
+
+def views_name(flip: bool, mirror: bool) -> str:
+    """``plain``, ``flip``, ``mirror`` or ``flip+mirror``: how a report names views."""
+    return "+".join(n for n, on in (("flip", flip), ("mirror", mirror)) if on) or "plain"
+
+
 def fallback_prior(comp: Competition) -> np.ndarray:
     """The mean vote distribution of train.csv when it can be read, else uniform (1/6)."""
     try:
@@ -104,14 +149,16 @@ def predict_test(
     comp: Competition,
     model_paths: list[str | Path],
     cache_dir: str | Path | None = None,
-    tta_flip: bool = False,
+    tta_flip: bool | None = None,
     workers: int | None = None,
     windows: PredictConfig | None = None,
-    tta_mirror: bool = False,
+    tta_mirror: bool | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Predict every test.csv row with every checkpoint found and average them (``tta_flip``,
-    ``tta_mirror``: each checkpoint's prediction the mean over those views, see
-    ``predict_loader``).
+    """Predict every test.csv row with every checkpoint found and average them.
+
+    Each checkpoint predicts with its run's own test-time views (``run_views``: the mean
+    over the time-reversed and / or mirrored passes, see ``predict_loader``); ``tta_flip``
+    or ``tta_mirror`` set to True or False imposes that view on every checkpoint instead.
 
     On MLE-bench's layout (``hms_kit.scoring.windows``) each eeg_id is predicted once from windows
     spread over its recording (``windows``: stride_s, max_windows, average; default
@@ -121,7 +168,8 @@ def predict_test(
     row per test.csv row (in sample_submission.csv's order when it holds the same eeg_ids);
     report lists the checkpoints found and those that predicted (``predicted_with``), the
     eeg_ids that got the prior (``fallback_rows``) and the eeg_ids in only one of test.csv
-    and sample_submission.csv (``sample_submission_mismatch``).
+    and sample_submission.csv (``sample_submission_mismatch``), and the views each checkpoint
+    predicted with (``views``: path -> ``views_name``).
     """
     log = logger()
     test = comp.read_test()
@@ -139,6 +187,7 @@ def predict_test(
         "predicted_with": [],
         "fallback_rows": [],
         "sample_submission_mismatch": mismatch,
+        "views": {},
     }
     sums = np.zeros((len(test), len(schema.CLASSES)))
     counts = np.zeros(len(test))
@@ -201,10 +250,14 @@ def predict_test(
                     probs = np.full((len(test), len(schema.CLASSES)), np.nan)
                     probs[ok] = predict_tensors(state["model"], x[ok])
                 else:
+                    own = run_views(ck.path, ck.cfg)
+                    flip = own[0] if tta_flip is None else tta_flip
+                    mirror = own[1] if tta_mirror is None else tta_mirror
+                    report["views"][str(ck.path)] = views_name(flip, mirror)
                     model = load_model(state, ck.path).to(device)
                     probs = predict_loader(
-                        model, loader, device, ck.cfg.train.amp, tta_flip=tta_flip,
-                        tta_mirror=tta_mirror,
+                        model, loader, device, ck.cfg.train.amp, tta_flip=flip,
+                        tta_mirror=mirror,
                     )  # fmt: skip
             except Exception as exc:  # e.g. a timm version whose keys differ; the others go on
                 log.error("checkpoint %s failed (%s): skipped", ck.path, exc)
@@ -222,7 +275,8 @@ def predict_test(
             sums[good] += probs[good]
             counts[good] += 1
             report["predicted_with"].append(str(ck.path))
-            log.info("predicted %d test rows with %s", int(good.sum()), ck.path)
+            log.info("predicted %d test rows with %s (views: %s)", int(good.sum()), ck.path,
+                     report["views"].get(str(ck.path), "plain"))  # fmt: skip
     prior = np.mean(priors, axis=0) if priors else fallback_prior(comp)
     probs = np.where(counts[:, None] > 0, sums / np.maximum(counts, 1)[:, None], prior[None, :])
     eeg_ids = test["eeg_id"].to_numpy()
@@ -380,9 +434,16 @@ def combine_members(
 
 
 def predict_ensemble(
-    comp: Competition, members: list[Member], cfg: Config, paths: KagglePaths
+    comp: Competition,
+    members: list[Member],
+    cfg: Config,
+    paths: KagglePaths,
+    views: tuple[bool | None, bool | None] = (None, None),
 ) -> tuple[pd.DataFrame, dict]:
     """Predict the test set with every member (highest weight first) and blend them.
+
+    Each member predicts with its own runs' views (``run_views``) unless ``views``
+    (``(tta_flip, tta_mirror)``, see ``forced_views``) imposes one.
 
     A member that would pass ``predict.time_limit_hours`` (estimated from the seconds per
     checkpoint measured so far) is skipped, as is one that fails; the blend's weights are
@@ -404,7 +465,7 @@ def predict_ensemble(
     limit = cfg.predict.time_limit_hours * 3600
     frames: list = [None] * len(members)
     reports: list[dict] = [{"fallback_rows": []} for _ in members]
-    report: dict = {"checkpoints": [], "predicted_with": [], "members_failed": []}
+    report: dict = {"checkpoints": [], "predicted_with": [], "members_failed": [], "views": {}}
     report["members_skipped"] = []
     dropped: dict[int, str] = {}
     if blend.get("fallback"):
@@ -424,14 +485,15 @@ def predict_ensemble(
             comp,
             m.runs,
             cache_dir=paths.temp / "test_cache",
-            tta_flip=cfg.predict.tta_flip,
-            tta_mirror=cfg.predict.tta_mirror,
+            tta_flip=views[0],
+            tta_mirror=views[1],
             windows=cfg.predict,
         )
         used = len(rep["predicted_with"])
         per_checkpoint = max(per_checkpoint, (time.time() - t) / max(1, used))
         report["checkpoints"] += rep["checkpoints"]
         report["predicted_with"] += rep["predicted_with"]
+        report["views"].update(rep.get("views", {}))
         report["sample_submission_mismatch"] = rep["sample_submission_mismatch"]
         reports[i] = rep
         if used:

@@ -15,9 +15,8 @@ for (``engine.loop.predict_loader``) and writes a new run folder::
 The folder is built beside OUT (``OUT.partial``) and renamed into place once complete, so a
 failure leaves OUT as it was. The OOF equals what ``train`` writes with ``--set
 predict.tta_oof=true`` and the same views (the validation loss that chooses the epoch never
-uses TTA), so OUT compares as any run does. Its test predictions need the same views asked
-for (``predict --run OUT --tta-mirror``): ``predict`` and the inference kernel take views
-from their own flags and config for every run, not from each run's config.yaml.
+uses TTA), so OUT compares as any run does, and predicts as one: ``predict`` and the
+inference kernel take each run's views from its config.yaml (``predict.run_views``).
 """
 
 from __future__ import annotations

@@ -277,7 +277,8 @@ def test_predict_writes_one_row_per_test_eeg(shared, cnn_submission):
     np.testing.assert_allclose(sub[VOTES].sum(axis=1), 1, rtol=1e-6)
     assert sub[VOTES].std().max() > 0  # the model, not one constant row
     lines = cnn_submission.printed.out.strip().splitlines()
-    assert lines[-2] == f"2 checkpoints, {len(sub)} rows, 0 rows on the prior"
+    assert lines[-3] == f"2 checkpoints, {len(sub)} rows, 0 rows on the prior"
+    assert lines[-2] == "views: plain (2 checkpoints)"  # the run's own: default has none
     assert lines[-1] == f"wrote {cnn_submission.path}"
 
 

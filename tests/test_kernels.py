@@ -20,6 +20,7 @@ from conftest import damaged_copy
 from hms_kit import schema
 from hms_kit.config import KAGGLE_CONFIGS, load_config
 from hms_kit.data.synth import generate_competition
+from hms_kit.predict import views_name
 from hms_kit.tools.demo import layout_kaggle_tree, run_kernel
 from hms_kit.tools.gpu_check import TINY_OVERRIDES
 
@@ -362,6 +363,13 @@ def test_infer_kernel_blends_the_kaggle_configs(wheel, competition, kaggle_train
     for i in range(len(KAGGLE_CONFIGS)):
         assert f"member {i}: 2 checkpoints" in log, log[-3000:]
         assert (paths.working / "members" / f"m{i}" / "oof.csv").is_file()
+    # each member predicts with its own config's views, not the kernel's (kaggle: flip for
+    # all), so kaggle-spec2d, trained without time reversal, is not predicted reversed
+    for name in KAGGLE_CONFIGS:
+        own = load_config(name).predict
+        lines = [x for x in log.splitlines() if f"hms-kit-train-{name}/" in x and "views:" in x]
+        assert len(lines) == 2, log[-3000:]
+        assert all(f"(views: {views_name(own.tta_flip, own.tta_mirror)})" in x for x in lines)
     assert "dropped member" not in log
     sub = pd.read_csv(paths.working / "submission.csv")
     assert sorted(sub["eeg_id"]) == sorted(pd.read_csv(competition / "test.csv")["eeg_id"])

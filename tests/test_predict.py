@@ -12,12 +12,18 @@ import torch
 
 from hms_kit import schema
 from hms_kit.checkpoint import save_checkpoint
-from hms_kit.config import load_config, to_dict
+from hms_kit.config import load_config, save_config, to_dict
 from hms_kit.data import Competition
 from hms_kit.data.readers import eeg_window, read_eeg
 from hms_kit.inputs.raw_eeg import raw_eeg
 from hms_kit.models import build_model
-from hms_kit.predict import find_checkpoints, load_checkpoint, predict_test
+from hms_kit.predict import (
+    find_checkpoints,
+    forced_views,
+    load_checkpoint,
+    predict_test,
+    run_views,
+)
 
 VOTES = list(schema.VOTE_COLUMNS)
 
@@ -103,6 +109,48 @@ def test_flip_tta_averages_with_the_time_reversed_waveform(real_dir, tmp_path):
         p = torch.softmax(model({"raw_eeg": x[None]}), 1)
         q = torch.softmax(model({"raw_eeg": x.flip(-1)[None]}), 1)
     np.testing.assert_allclose(sub[VOTES].to_numpy()[0], ((p + q) / 2)[0].numpy(), atol=2e-3)
+
+
+def test_each_run_predicts_with_its_own_views_unless_one_is_imposed(real_dir, tmp_path):
+    """Which views each checkpoint gets (the predictions' numbers for a trained model whose
+    views matter: tests/test_repredict.py)."""
+    cfg = eeg1d_cfg()  # trained without views: the checkpoint's own config says plain
+    write_ckpt(tmp_path / "run" / "checkpoints" / "fold0_best.pt", cfg, seed=3)
+    save_config(eeg1d_cfg("predict.tta_flip=true"), tmp_path / "run" / "config.yaml")
+    write_ckpt(tmp_path / "other" / "checkpoints" / "fold0_best.pt", cfg, seed=4)
+    comp = Competition(real_dir)
+    runs = [tmp_path / "run", tmp_path / "other"]
+    ckpts = [str(r / "checkpoints" / "fold0_best.pt") for r in runs]
+    _, own = predict_test(comp, runs, cache_dir=tmp_path / "c", workers=1)
+    assert own["views"] == {ckpts[0]: "flip", ckpts[1]: "plain"}
+    _, forced = predict_test(comp, runs, cache_dir=tmp_path / "c", workers=1, tta_flip=False,
+                             tta_mirror=True)  # fmt: skip
+    assert forced["views"] == {ckpts[0]: "mirror", ckpts[1]: "mirror"}
+
+
+def test_run_views_reads_the_runs_config_then_the_checkpoints(tmp_path):
+    embedded = eeg1d_cfg("predict.tta_mirror=true")
+    loose = tmp_path / "loose" / "fold0_best.pt"  # no config.yaml: the checkpoint's own
+    loose.parent.mkdir()
+    assert run_views(loose, embedded) == (False, True)
+    seeds = tmp_path / "run" / "seeds" / "seed42" / "checkpoints" / "fold0_best.pt"
+    seeds.parent.mkdir(parents=True)
+    save_config(eeg1d_cfg("predict.tta_flip=true"), seeds.parents[1] / "config.yaml")
+    save_config(eeg1d_cfg(), tmp_path / "run" / "config.yaml")  # another level: not read
+    assert run_views(seeds, embedded) == (True, False)
+    flat = tmp_path / "flat" / "fold1_best.pt"  # a fold kernel's output without checkpoints/
+    flat.parent.mkdir()
+    save_config(eeg1d_cfg("predict.tta_flip=true", "predict.tta_mirror=true"),
+                flat.parent / "config.yaml")  # fmt: skip
+    assert run_views(flat, embedded) == (True, True)
+    (flat.parent / "config.yaml").write_text("predict: {tta_flip: [\n")  # broken YAML
+    assert run_views(flat, embedded) == (False, True)
+
+
+def test_forced_views_are_the_views_the_overrides_name():
+    assert forced_views([]) == (None, None)
+    assert forced_views(["predict.tta_flip=false", "predict.max_windows=0"]) == (False, None)
+    assert forced_views(["predict.tta_mirror=true"]) == (None, True)
 
 
 @pytest.mark.parametrize("module", ["hms_kit.predict", "hms_kit.runtime"])

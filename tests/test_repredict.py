@@ -11,9 +11,12 @@ import pandas as pd
 import pytest
 from conftest import _train_shared, ok, run_command, tiny_overrides
 
+from hms_kit import schema
 from hms_kit.config import ConfigError, load_config
 from hms_kit.repredict import repredict_run
 from hms_kit.scoring.metric import PRED_COLS
+
+VOTES = list(schema.VOTE_COLUMNS)
 
 
 def snapshot(folder) -> dict:
@@ -51,12 +54,33 @@ def test_repredicted_oof_is_what_training_with_those_views_writes(
     assert f"{scores['kl_all']:.4f} with mirror" in printed.out
 
 
-def test_a_repredicted_run_predicts_and_compares_as_any_run(shared, cnn_run, mirrored, tmp_path):
+def test_a_repredicted_run_predicts_with_its_views_and_compares_as_any_run(
+    shared, cnn_run, mirrored, tmp_path
+):
     out, _, _ = mirrored
-    sub = tmp_path / "submission.csv"
-    ok(run_command("predict", "--competition", shared.root, "--run", out, "--out", sub,
-                   "--tta-mirror"))  # fmt: skip
-    assert len(pd.read_csv(sub)) == len(pd.read_csv(shared.root / "test.csv"))
+
+    def predict(name: str, *args) -> pd.DataFrame:
+        printed = ok(run_command("predict", "--competition", shared.root, *args,
+                                 "--out", tmp_path / name, "--cache", tmp_path / "cache"))  # fmt: skip
+        return pd.read_csv(tmp_path / name), printed.out
+
+    own, printed = predict("own.csv", "--run", out)  # its config.yaml's views: mirror
+    assert "views: mirror (2 checkpoints)" in printed
+    forced, _ = predict("forced.csv", "--run", cnn_run.path, "--tta-mirror")
+    plain, _ = predict("plain.csv", "--run", out, "--no-tta-mirror")
+    source, _ = predict("source.csv", "--run", cnn_run.path)
+    assert len(own) == len(pd.read_csv(shared.root / "test.csv"))
+    np.testing.assert_allclose(own[VOTES], forced[VOTES], atol=1e-6)
+    np.testing.assert_allclose(plain[VOTES], source[VOTES], atol=1e-6)
+    assert not np.allclose(own[VOTES], source[VOTES], atol=1e-6)
+    # two runs, each predicted as its OOF was: the blend sees what it was fitted on
+    _, printed = predict("both.csv", "--run", cnn_run.path, "--run", out)
+    assert "views: mirror (2 checkpoints), plain (2 checkpoints)" in printed
+    members = tmp_path / "both_members"
+    np.testing.assert_allclose(pd.read_csv(members / "member1.csv")[VOTES],
+                               forced[VOTES], atol=1e-6)  # fmt: skip
+    np.testing.assert_allclose(pd.read_csv(members / "member0.csv")[VOTES],
+                               source[VOTES], atol=1e-6)  # fmt: skip
     printed = ok(run_command("compare", cnn_run.path, out))
     assert "votes_ge_10" in printed.out
 

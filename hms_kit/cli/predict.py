@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections import Counter
 from pathlib import Path
 
 from hms_kit.cli.common import add_competition_argument
@@ -29,10 +30,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="blend.json from `blend`: its runs, weighted as fitted (instead of --run)",
     )
     p.add_argument("--out", type=Path, default=Path("submission.csv"))
-    p.add_argument("--tta-flip", action="store_true", help="average with time-reversed inputs")
-    p.add_argument(
-        "--tta-mirror", action="store_true", help="average with left-right mirrored inputs"
-    )
+    views = "(default: each run's own predict.tta_* from its config.yaml)"
+    p.add_argument("--tta-flip", action=argparse.BooleanOptionalAction, default=None,
+                   help=f"average with time-reversed inputs, or not, for every run {views}")  # fmt: skip
+    p.add_argument("--tta-mirror", action=argparse.BooleanOptionalAction, default=None,
+                   help=f"average with left-right mirrored inputs, or not, for every run {views}")  # fmt: skip
     p.add_argument("--cache", type=Path, default=None, help="test cache folder (default: temp)")
     p.add_argument("--workers", type=int, default=None)
     p.add_argument(
@@ -50,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
     from hms_kit.predict import (
         combine_members,
         fallback_prior,
+        forced_views,
         predict_members,
         predict_test,
         write_submission,
@@ -63,15 +66,17 @@ def run(args: argparse.Namespace) -> int:
     from hms_kit.config import load_config
 
     pcfg = load_config(None, args.overrides).predict
+    flip, mirror = forced_views(args.overrides)
     opts = {
         "cache_dir": args.cache,
-        "tta_flip": args.tta_flip or pcfg.tta_flip,
-        "tta_mirror": args.tta_mirror or pcfg.tta_mirror,
+        "tta_flip": flip if args.tta_flip is None else args.tta_flip,
+        "tta_mirror": mirror if args.tta_mirror is None else args.tta_mirror,
         "workers": args.workers,
         "windows": pcfg,
     }
     if args.blend is None and len(args.run) == 1:
         sub, report = predict_test(comp, args.run, **opts)
+        views = [report["views"]]
         print(f"{len(report['checkpoints'])} checkpoints, {len(sub)} rows, ", end="")
     else:
         blend = None
@@ -87,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
             runs = [Path(r["path"]) for r in blend["runs"]]
         members = args.out.parent / f"{args.out.stem}_members"
         frames, reports = predict_members(comp, runs, out_dir=members, **opts)
+        views = [r["views"] for r in reports]
         try:
             sub, report = combine_members(frames, reports, blend, fallback_prior(comp))
         except ValueError as exc:
@@ -96,5 +102,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"{len(sub)} rows, ", end="")
     write_submission(sub, args.out)
     print(f"{len(report['fallback_rows'])} rows on the prior")
+    counts = Counter(v for run in views for v in run.values())
+    if counts:
+        print("views: " + ", ".join(f"{n} ({k} checkpoints)" for n, k in sorted(counts.items())))
     print(f"wrote {args.out}")
     return 0

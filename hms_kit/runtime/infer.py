@@ -15,7 +15,13 @@ from pathlib import Path
 from hms_kit.config import load_config
 from hms_kit.paths import kaggle_paths
 from hms_kit.runlog import get_run_logger
-from hms_kit.runtime.settings import ENV_RERUN, is_competition_rerun, kernel_config
+from hms_kit.runtime.settings import (
+    ENV_RERUN,
+    ENV_SET,
+    is_competition_rerun,
+    kernel_config,
+    set_overrides,
+)
 
 
 class CommitRunError(RuntimeError):
@@ -34,6 +40,7 @@ def run_infer_kernel(root: str | Path | None = None) -> Path:
     from hms_kit.data import Competition
     from hms_kit.ensemble import find_members
     from hms_kit.predict import (
+        forced_views,
         predict_ensemble,
         predict_test,
         prior_submission,
@@ -58,21 +65,28 @@ def run_infer_kernel(root: str | Path | None = None) -> Path:
     except Exception as exc:  # a broken config.yaml must not cost the submission
         if not rerun:
             raise _failure(log, f"config unreadable: {exc}") from exc
-        log.error("config unreadable (%s): predicting without flip TTA", exc)
+        log.error("config unreadable (%s): the default predict settings", exc)
         cfg = load_config(None)
+    try:  # each run predicts with its own views unless $HMS_SET names one
+        views = forced_views(set_overrides())
+    except Exception as exc:
+        if not rerun:
+            raise _failure(log, f"{ENV_SET} unreadable: {exc}") from exc
+        log.error("%s unreadable (%s): each run's own views", ENV_SET, exc)
+        views = (None, None)
     members = find_members(paths.model_inputs())
     if rerun:  # a valid file first: whatever happens next, a submission exists
         write_submission(prior_submission(comp), out)
     try:
         if len(members) > 1:
-            sub, report = predict_ensemble(comp, members, cfg, paths)
+            sub, report = predict_ensemble(comp, members, cfg, paths, views)
         else:
             sub, report = predict_test(
                 comp,
                 paths.model_inputs(),
                 cache_dir=paths.temp / "test_cache",
-                tta_flip=cfg.predict.tta_flip,
-                tta_mirror=cfg.predict.tta_mirror,
+                tta_flip=views[0],
+                tta_mirror=views[1],
                 windows=cfg.predict,
             )
         log.info(

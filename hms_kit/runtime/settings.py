@@ -69,11 +69,15 @@ def find_input_config(paths: KagglePaths) -> Path | None:
     return None
 
 
+def set_overrides() -> list[str]:
+    """The ``KEY=VALUE`` overrides in ``$HMS_SET`` (``;``-separated), in order."""
+    return [s for s in os.environ.get(ENV_SET, "").split(";") if s.strip()]
+
+
 def kernel_config(
     paths: KagglePaths, settings: Mapping[str, str] | None = None
 ) -> tuple[Config, str]:
     """The kernel's config and where it came from (``settings``: :func:`resolve_settings`)."""
     config = (settings or {}).get("config") if settings is not None else None
     source = config or os.environ.get(ENV_CONFIG) or find_input_config(paths) or "kaggle"
-    overrides = [s for s in os.environ.get(ENV_SET, "").split(";") if s.strip()]
-    return load_config(source, overrides), str(source)
+    return load_config(source, set_overrides()), str(source)
