@@ -91,11 +91,13 @@ def run_views(path: Path, embedded: Config) -> tuple[bool, bool]:
     """``(tta_flip, tta_mirror)``: the test-time views a checkpoint's run predicts with.
 
     They are ``predict.tta_flip`` / ``tta_mirror`` of the run's own ``config.yaml`` (in the
-    checkpoint's folder, or above its ``checkpoints/`` folder), else of the config saved in
-    the checkpoint. The run's file wins because ``repredict`` writes a run whose OOF was
-    predicted with views beside checkpoints linked from a run trained without them: a blend
-    fitted on that OOF must see the same views in prediction. An unreadable config.yaml is
-    logged and the checkpoint's config used.
+    checkpoint's folder, or above its ``checkpoints/`` folder) when that file describes the
+    checkpoint (the same ``model`` and ``inputs`` as the config saved in it), else of the
+    config saved in the checkpoint. The run's file wins because ``repredict`` writes a run
+    whose OOF was predicted with views beside checkpoints linked from a run trained without
+    them: a blend fitted on that OOF must see the same views in prediction. An unreadable
+    config.yaml, or one of another model (a train that failed before replacing the folder's
+    checkpoints), is logged and the checkpoint's config used.
     """
     from hms_kit.config import load_config
     from hms_kit.ensemble import RUN_CONFIG
@@ -105,26 +107,47 @@ def run_views(path: Path, embedded: Config) -> tuple[bool, bool]:
     if folder.name == "checkpoints":
         candidates.append(folder.parent / RUN_CONFIG)
     for file in candidates:
-        if file.is_file():
-            try:
-                own = load_config(file).predict
-            except Exception as exc:  # the checkpoint's own config still knows
-                logger().warning("%s unreadable (%s): views of %s from its checkpoint",
-                                 file, exc, path)  # fmt: skip
-                break
-            return own.tta_flip, own.tta_mirror
+        if not file.is_file():
+            continue
+        try:
+            own = load_config(file)
+        except Exception as exc:  # the checkpoint's own config still knows
+            logger().warning("%s unreadable (%s): views of %s from its checkpoint",
+                             file, exc, path)  # fmt: skip
+            break
+        if (own.model, own.inputs) != (embedded.model, embedded.inputs):
+            logger().warning("%s describes another model than %s: views from the checkpoint",
+                             file, path)  # fmt: skip
+            break
+        return own.predict.tta_flip, own.predict.tta_mirror
     return embedded.predict.tta_flip, embedded.predict.tta_mirror
 
 
-def forced_views(overrides: list[str]) -> tuple[bool | None, bool | None]:
-    """``(tta_flip, tta_mirror)`` that ``--set predict.tta_flip=...`` / ``predict.tta_mirror=...``
-    impose on every run; None for a view the overrides do not name (each run's own)."""
-    from hms_kit.config import load_config
+def forced_views(
+    overrides: list[str], config_file: str | Path | None = None
+) -> tuple[bool | None, bool | None]:
+    """``(tta_flip, tta_mirror)`` imposed on every run, None for a view left to each run.
 
-    named = {o.split("=", 1)[0].strip() for o in overrides}
-    p = load_config(None, overrides).predict
-    return (p.tta_flip if "predict.tta_flip" in named else None,
-            p.tta_mirror if "predict.tta_mirror" in named else None)  # fmt: skip
+    A view is imposed where ``overrides`` name it (``predict.tta_flip=...``, or
+    ``predict={tta_flip: ...}``) or ``config_file`` writes it itself (a ``base`` it extends
+    does not count: the inference kernel's ``kernels/config.yaml`` extends ``kaggle``, whose
+    flip is a training recipe's, not a choice for every member). The overrides win.
+    """
+    import yaml
+
+    from hms_kit.config import load_config
+    from hms_kit.config.loading import parse_overrides
+
+    resolved = load_config(config_file, overrides).predict  # checks both first
+    named: set[str] = set()
+    for values in (
+        yaml.safe_load(Path(config_file).read_text()) if config_file else None,
+        parse_overrides(overrides),
+    ):
+        predict = (values or {}).get("predict") if isinstance(values, dict) else None
+        named |= set(predict) if isinstance(predict, dict) else set()
+    return (resolved.tta_flip if "tta_flip" in named else None,
+            resolved.tta_mirror if "tta_mirror" in named else None)  # fmt: skip
 
 
 def views_name(flip: bool, mirror: bool) -> str:
@@ -168,8 +191,8 @@ def predict_test(
     row per test.csv row (in sample_submission.csv's order when it holds the same eeg_ids);
     report lists the checkpoints found and those that predicted (``predicted_with``), the
     eeg_ids that got the prior (``fallback_rows``) and the eeg_ids in only one of test.csv
-    and sample_submission.csv (``sample_submission_mismatch``), and the views each checkpoint
-    predicted with (``views``: path -> ``views_name``).
+    and sample_submission.csv (``sample_submission_mismatch``), and the views each network
+    checkpoint predicted with (``views``: path -> ``views_name``; the baseline has none).
     """
     log = logger()
     test = comp.read_test()
@@ -253,7 +276,6 @@ def predict_test(
                     own = run_views(ck.path, ck.cfg)
                     flip = own[0] if tta_flip is None else tta_flip
                     mirror = own[1] if tta_mirror is None else tta_mirror
-                    report["views"][str(ck.path)] = views_name(flip, mirror)
                     model = load_model(state, ck.path).to(device)
                     probs = predict_loader(
                         model, loader, device, ck.cfg.train.amp, tta_flip=flip,
@@ -275,8 +297,12 @@ def predict_test(
             sums[good] += probs[good]
             counts[good] += 1
             report["predicted_with"].append(str(ck.path))
-            log.info("predicted %d test rows with %s (views: %s)", int(good.sum()), ck.path,
-                     report["views"].get(str(ck.path), "plain"))  # fmt: skip
+            if key == "baseline":  # features, not images or waveforms: no views
+                log.info("predicted %d test rows with %s", int(good.sum()), ck.path)
+            else:
+                report["views"][str(ck.path)] = views_name(flip, mirror)
+                log.info("predicted %d test rows with %s (views: %s)", int(good.sum()),
+                         ck.path, views_name(flip, mirror))  # fmt: skip
     prior = np.mean(priors, axis=0) if priors else fallback_prior(comp)
     probs = np.where(counts[:, None] > 0, sums / np.maximum(counts, 1)[:, None], prior[None, :])
     eeg_ids = test["eeg_id"].to_numpy()

@@ -235,6 +235,21 @@ def test_infer_kernel_blends_two_members(wheel, competition, train_a, train_b, t
     sub = pd.read_csv(paths.working / "submission.csv")
     assert sorted(sub["eeg_id"]) == sorted(pd.read_csv(competition / "test.csv")["eeg_id"])
     assert np.allclose(sub[list(schema.VOTE_COLUMNS)].sum(axis=1), 1)
+    assert log.count("(views: plain)") == 4  # each member's own (TINY_YAML: none)
+    # a view the kernel's config.yaml writes itself is imposed on every member
+    root = tmp_path / "infer_mirror"
+    paths = layout_kaggle_tree(
+        root,
+        competition,
+        wheel,
+        TINY_YAML + "predict: {tta_mirror: true}\n",
+        {"hms-kit-train-a": train_a, "hms-kit-train-b": train_b},
+    )
+    run_kernel(REPO / "kernels" / "infer.py", root, env={"KAGGLE_IS_COMPETITION_RERUN": ""})
+    log = (paths.working / "training_record.log").read_text()
+    assert log.count("(views: mirror)") == 4 and "(views: plain)" not in log, log[-3000:]
+    mirrored = pd.read_csv(paths.working / "submission.csv")
+    assert not np.allclose(mirrored[list(schema.VOTE_COLUMNS)], sub[list(schema.VOTE_COLUMNS)])
 
 
 @pytest.mark.slow  # a train kernel and two runs of the infer kernel: half a minute

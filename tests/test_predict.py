@@ -143,14 +143,26 @@ def test_run_views_reads_the_runs_config_then_the_checkpoints(tmp_path):
     save_config(eeg1d_cfg("predict.tta_flip=true", "predict.tta_mirror=true"),
                 flat.parent / "config.yaml")  # fmt: skip
     assert run_views(flat, embedded) == (True, True)
+    # a config.yaml of another model (a train into the folder that failed early) is not
+    # the checkpoint's: its views are not taken
+    save_config(eeg1d_cfg("predict.tta_flip=true", "model.eeg1d.depth=1"),
+                flat.parent / "config.yaml")  # fmt: skip
+    assert run_views(flat, embedded) == (False, True)
     (flat.parent / "config.yaml").write_text("predict: {tta_flip: [\n")  # broken YAML
     assert run_views(flat, embedded) == (False, True)
 
 
-def test_forced_views_are_the_views_the_overrides_name():
+def test_forced_views_are_the_views_the_overrides_or_the_file_itself_name(tmp_path):
     assert forced_views([]) == (None, None)
     assert forced_views(["predict.tta_flip=false", "predict.max_windows=0"]) == (False, None)
     assert forced_views(["predict.tta_mirror=true"]) == (None, True)
+    assert forced_views(["predict={tta_flip: false}"]) == (False, None)
+    kernel = tmp_path / "config.yaml"
+    kernel.write_text("base: kaggle\n")  # kaggle flips, but as a recipe, not for every run
+    assert forced_views([], kernel) == (None, None)
+    kernel.write_text("base: kaggle\npredict: {tta_mirror: true, time_limit_hours: 2}\n")
+    assert forced_views([], kernel) == (None, True)
+    assert forced_views(["predict.tta_mirror=false"], kernel) == (None, False)
 
 
 @pytest.mark.parametrize("module", ["hms_kit.predict", "hms_kit.runtime"])

@@ -60,20 +60,26 @@ def run_infer_kernel(root: str | Path | None = None) -> Path:
         comp.root,
         [str(d) for d in paths.model_inputs()],
     )
+    source = None
     try:
-        cfg = kernel_config(paths)[0]
+        cfg, source = kernel_config(paths)
     except Exception as exc:  # a broken config.yaml must not cost the submission
         if not rerun:
             raise _failure(log, f"config unreadable: {exc}") from exc
         log.error("config unreadable (%s): the default predict settings", exc)
         cfg = load_config(None)
-    try:  # each run predicts with its own views unless $HMS_SET names one
-        views = forced_views(set_overrides())
+    # each run predicts with its own views unless the kernel's config file (not its base)
+    # or $HMS_SET names one
+    own_file = source if source is not None and Path(source).is_file() else None
+    try:
+        views = forced_views(set_overrides(), own_file)
     except Exception as exc:
         if not rerun:
-            raise _failure(log, f"{ENV_SET} unreadable: {exc}") from exc
-        log.error("%s unreadable (%s): each run's own views", ENV_SET, exc)
+            raise _failure(log, f"views of {own_file} / {ENV_SET} unreadable: {exc}") from exc
+        log.error("views of %s / %s unreadable (%s): each run's own", own_file, ENV_SET, exc)
         views = (None, None)
+    log.info("test-time views: %s", "each run's own" if views == (None, None) else
+             f"flip {views[0]}, mirror {views[1]} (None: each run's own)")  # fmt: skip
     members = find_members(paths.model_inputs())
     if rerun:  # a valid file first: whatever happens next, a submission exists
         write_submission(prior_submission(comp), out)

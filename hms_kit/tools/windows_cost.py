@@ -35,11 +35,13 @@ def main() -> None:
     n_ckpt = len(find_checkpoints([args.run]))
     with tempfile.TemporaryDirectory(prefix="hms_win_cost_") as cache:
         start = time.perf_counter()
-        predict_test(comp, [args.run], cache_dir=cache, windows=cfg)
+        _, report = predict_test(comp, [args.run], cache_dir=cache, windows=cfg)
         seconds = time.perf_counter() - start
+    views = ", ".join(sorted(set(report["views"].values()))) or "none"
     print(
         f"{n} windows x {n_ckpt} checkpoints in {seconds:.1f} s: {n / seconds:.2f} windows/s "
-        f"(stride {args.stride_s} s, at most {args.max_windows} per EEG)"
+        f"(stride {args.stride_s} s, at most {args.max_windows} per EEG; the run's views: "
+        f"{views})"
     )
 
 
