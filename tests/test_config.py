@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from hms_kit.config import Config, ConfigError, load_config, save_config, to_dict
+from hms_kit.config import CONFIG_DIR, Config, ConfigError, load_config, save_config, to_dict
 
 
 def test_defaults_and_packaged_configs():
@@ -91,7 +91,14 @@ def test_issue_20_switches_are_off_in_the_packaged_configs(name):
     assert w.p_chain_perm == w.p_bandpass == w.p_cutmix == 0.0
     assert cfg.inputs.raw_eeg.context_s == 0.0
     assert not cfg.train.joint_schedule
-    assert not cfg.predict.tta_mirror and not cfg.predict.tta_oof
+    assert not cfg.predict.tta_mirror
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in CONFIG_DIR.glob("*.yaml")))
+def test_every_packaged_config_predicts_its_oof_with_its_test_views(name):
+    """A blend fitted on a run's OOF weighs the model the run is at test time: the OOF is
+    predicted with the test set's views (``kaggle`` and ``kaggle-timm2d`` flip both)."""
+    assert load_config(name).predict.tta_oof
 
 
 def test_kaggle_eeg1d_uses_the_anchors_switches():

@@ -116,7 +116,7 @@ def test_tta_oof_averages_the_oof_over_the_views_and_trains_the_same(
     shared, shared_folds, shared_cache, tmp_path
 ):
     """``predict.tta_oof``: the same training (same final weights), OOF predicted with the
-    TTA views of ``predict``; off (the default), the plain OOF."""
+    TTA views of ``predict`` (the default); off, the plain OOF."""
     import numpy as np
     import pandas as pd
 
@@ -126,8 +126,8 @@ def test_tta_oof_averages_the_oof_over_the_views_and_trains_the_same(
     tta = ["predict.tta_flip=true", "predict.tta_mirror=true", "train.stage2.epochs=0",
            "model.eeg1d.topology=chain", "model.eeg1d.chain.width_mult=0.125"]  # fmt: skip
     plain, views = tmp_path / "plain", tmp_path / "tta"
-    _train_eeg1d(shared, shared_folds, shared_cache, plain, *tta)
-    _train_eeg1d(shared, shared_folds, shared_cache, views, *tta, "predict.tta_oof=true")
+    _train_eeg1d(shared, shared_folds, shared_cache, plain, *tta, "predict.tta_oof=false")
+    _train_eeg1d(shared, shared_folds, shared_cache, views, *tta)
     a, b = (load_checkpoint(fold_checkpoint_path(r / "checkpoints", 0, "final")) for r in
             (plain, views))  # fmt: skip
     for k, v in a["model"].items():

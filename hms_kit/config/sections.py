@@ -365,9 +365,11 @@ class PredictConfig:
     tta_flip: bool = False
     # left/right mirror TTA (hms_kit.inputs.tta), alone or with tta_flip (then 4 passes)
     tta_mirror: bool = False
-    # the OOF predictions of training with the same TTA (a blend fitted on OOF then sees
-    # what prediction does); False: plain OOF, as before
-    tta_oof: bool = False
+    # the OOF predictions of training with the same views as the test set's, so that a blend
+    # fitted on OOF weighs the model it is given at test time (one more pass over each fold's
+    # validation rows per view; the validation loss that chooses the epoch stays plain).
+    # False: plain OOF beside viewed test predictions (every run before issue 21's stop 40)
+    tta_oof: bool = True
     batch_size: int = 64
     time_limit_hours: float = 0.0  # 0: no limit; Kaggle stops an inference kernel at 9 hours
     # MLE-bench's layout (test files longer than one window, see hms_kit.scoring.windows): each EEG

@@ -156,6 +156,12 @@ VARIANTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "timm2d-seeds3-mirror": ("default", ("train.seeds=3", "predict.tta_mirror=true")),
     # the best member at 1,200 EEGs (stop 35) with its view
     "timm2d-scale05-mirror": ("default", ("inputs.scale=0.5", "predict.tta_mirror=true")),
+    # and with three seeds a fold (stop 40: can the best member reach 60 % at 1,200?)
+    "timm2d-scale05-seeds3": ("default", ("inputs.scale=0.5", "train.seeds=3")),
+    "timm2d-scale05-seeds3-mirror": (
+        "default",
+        ("inputs.scale=0.5", "train.seeds=3", "predict.tta_mirror=true"),
+    ),
     # the 3rd place's spec2d switches (mdl_4) on the CPU spec2d config: waveforms / 32 in dB
     # (top_db 100), 3 channels per pair, the zoom inside the image (jittered +-2 s), GeM,
     # drop_path 0.2 (0.099 GFLOPs a sample against the plain config's 0.115)
