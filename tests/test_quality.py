@@ -199,6 +199,23 @@ def test_plan_minutes_projects_a_variant_from_its_base_family_by_seeds_and_epoch
     assert list(cost["minutes"]) == [pytest.approx(eeg1d)]
 
 
+def test_plan_minutes_projects_a_variant_from_a_run_of_its_own_inputs_before_its_family(
+    tmp_path,
+):
+    """timm2d at half its pixels costs 2.4x the default here: its three-seed variant is
+    projected from it (x3 seeds), not from the default; one with no such run falls back to
+    the base family."""
+    finish(tmp_path, "timm2d", 1200, 13, 5.0)
+    finish(tmp_path, "timm2d-scale05", 1200, 13, 12.0)
+    plan = "1200:14:timm2d-scale05-seeds3,timm2d-seeds3,timm2d-scale05-seeds3-mirror"
+    cost = quality.plan_minutes(tmp_path, parse_plan(plan), n_folds=3)
+    got = {r.family: (r.status, r.minutes) for r in cost.itertuples()}
+    assert got["timm2d-scale05-seeds3"] == ("projected", pytest.approx(3 * 12.0 * 3))
+    assert got["timm2d-seeds3"] == ("projected", pytest.approx(3 * 5.0 * 3))
+    assert got["timm2d-scale05-seeds3-mirror"] == ("projected", 0.0)  # its source trains
+    assert quality.cost_sources("timm2d-scale05-seeds3")[-1] == "timm2d"
+
+
 def test_the_default_plans_table_keeps_the_optional_point_once_measured(tmp_path):
     """`make bench-quality` (no --plan) renders the 4,800 rows measured with their own --plan
     beside its own, and trains none of them; a plan given by hand shows only its points."""

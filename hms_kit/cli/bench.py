@@ -303,8 +303,8 @@ def run_quality_command(args: argparse.Namespace) -> int:
     print(f"{int(measured.sum())} runs measured ({cost['minutes'][measured].sum():.0f} min), "
           f"{int((~measured).sum())} to train: {int(projected.sum())} projected at "
           f"{cost['minutes'][projected].sum():.0f} min (from finished runs' min/fold, linear "
-          "in N; a variant never run from its family's, scaled by seeds and epochs, not by "
-          "input size or width)"
+          "in N; a variant never run from a run of its inputs and model, else its family's "
+          "(then not scaled by input size or width), by seeds and epochs)"
           + (f", {unknown} with no finished run of their family to go by" if unknown else ""),
           flush=True)  # fmt: skip
     if args.estimate:
