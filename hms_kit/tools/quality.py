@@ -181,11 +181,14 @@ VARIANTS: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 
 
+def registry() -> dict[str, tuple[str, tuple[str, ...]]]:
+    """Every family and variant: name -> (packaged config, overrides), families first."""
+    return {**{f: (c, ()) for f, c in FAMILY_CONFIGS.items()}, **VARIANTS}
+
+
 def family_config(family: str) -> tuple[str, tuple[str, ...]]:
     """The packaged config and the overrides a family (or variant) trains with."""
-    if family in FAMILY_CONFIGS:
-        return FAMILY_CONFIGS[family], ()
-    return VARIANTS[family]
+    return registry()[family]
 
 
 def repredicted_from(family: str) -> str | None:
@@ -199,8 +202,7 @@ def repredicted_from(family: str) -> str | None:
     trains = tuple(o for o in overrides if not o.startswith("predict."))
     if trains == overrides:
         return None
-    sources = {**{f: (c, ()) for f, c in FAMILY_CONFIGS.items()}, **VARIANTS}
-    return next((f for f, (c, o) in sources.items() if c == config and o == trains), None)
+    return next((f for f, (c, o) in registry().items() if c == config and o == trains), None)
 
 
 def tta_views(family: str) -> tuple[bool, bool]:
@@ -882,10 +884,10 @@ def cost_sources(family: str) -> list[str]:
                             and o.split("=", 1)[0] not in _EPOCH_KEYS))  # fmt: skip
 
     config, own = family_config(family)
-    alike = [f for f in [*FAMILY_CONFIGS, *VARIANTS] if f != family
-             and family_config(f)[0] == config and shape(family_config(f)[1]) == shape(own)]  # fmt: skip
     base = base_family(family)
-    return [family, *(f for f in alike if f != base), *([base] if base != family else [])]
+    alike = [f for f, (c, o) in registry().items()
+             if f not in (family, base) and c == config and shape(o) == shape(own)]  # fmt: skip
+    return [family, *alike, *([base] if base != family else [])]
 
 
 def training_epochs(family: str, stage2_share: float) -> float:
