@@ -150,6 +150,7 @@ def _repredict_folds(
             targets[val_idx], probs, votes[val_idx], cfg.data.high_vote_threshold
         ))  # fmt: skip
         summary["repredicted_from"] = str(src)
+        summary["oof_views"] = [cfg.predict.tta_flip, cfg.predict.tta_mirror]
         atomic_write_text(out_dir / f"fold{k}_summary.json", json.dumps(summary, indent=1))
     return gather_oof(out_dir, cfg, train)
 

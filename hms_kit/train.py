@@ -249,8 +249,21 @@ def train_fold(ctx: FoldContext, resume: bool = False) -> dict[str, Any]:
     if resume and final_path.is_file() and oof_path.is_file() and summary_path.is_file():
         saved = json.loads(summary_path.read_text())
         if not saved.get("stopped"):
-            log.info("fold %d: already finished, kept", ctx.fold)
-            return saved
+            had, want = saved_oof_views(saved, final_path), oof_views(cfg)
+            if had == want:
+                log.info("fold %d: already finished, kept", ctx.fold)
+                return saved
+            # predict is outside the fingerprint: the model is kept, its OOF follows the
+            # config's views, or a blend would weigh other views than the test set gets
+            log.info(
+                "fold %d: already finished, kept; its OOF was predicted with views %s, the "
+                "config asks %s: predicted again from %s", ctx.fold, _views_text(had),
+                _views_text(want), final_path.name,
+            )  # fmt: skip
+            state = load_checkpoint(final_path)
+            model = build_model(cfg).to(ctx.device)
+            load_model_state(model, state, final_path)
+            return _write_fold_oof(ctx, model, saved)
         # stopped at a time limit: go on from its last finished epoch
         log.info("fold %d: stopped at the time limit before, resuming it", ctx.fold)
     if ctx.out_of_time():
@@ -359,18 +372,53 @@ def train_fold(ctx: FoldContext, resume: bool = False) -> dict[str, Any]:
     state["lrs_by_stage"] = all_lrs
     save_checkpoint(state, final_path, kind="final")
     load_model_state(model, state, path)
+    summary["fingerprint"] = ctx.meta["fingerprint"]
+    return _write_fold_oof(ctx, model, summary)
+
+
+def oof_views(cfg: Config) -> tuple[bool, bool]:
+    """``(flip, mirror)``: the test-time views a run predicts its OOF with (``predict.tta_oof``
+    on: the views it predicts the test set with; off: none)."""
+    tta = cfg.predict.tta_oof
+    return (bool(tta and cfg.predict.tta_flip), bool(tta and cfg.predict.tta_mirror))
+
+
+def saved_oof_views(summary: dict[str, Any], final_path: Path) -> tuple[bool, bool]:
+    """The views a finished fold's OOF was predicted with: its summary's ``oof_views``, else
+    (a fold trained before the summary kept them) those of the config saved in its final
+    checkpoint, else none."""
+    if isinstance(summary.get("oof_views"), list) and len(summary["oof_views"]) == 2:
+        flip, mirror = summary["oof_views"]
+        return (bool(flip), bool(mirror))
+    try:
+        pred = load_checkpoint(final_path, check_finite=False).get("config", {}).get("predict", {})
+    except CheckpointError:
+        return (False, False)
+    tta = bool(pred.get("tta_oof", False))  # the default before issue 21 made it true
+    return (tta and bool(pred.get("tta_flip")), tta and bool(pred.get("tta_mirror")))
+
+
+def _views_text(views: tuple[bool, bool]) -> str:
+    names = [n for n, on in zip(("flip", "mirror"), views, strict=True) if on]
+    return "+".join(names) or "none"
+
+
+def _write_fold_oof(ctx: FoldContext, model: torch.nn.Module, summary: dict[str, Any]) -> dict:
+    """Predict the fold's validation rows with ``model`` and the config's OOF views, write
+    ``oof_fold{k}.csv`` and ``fold{k}_summary.json`` (``summary`` with the OOF's scores and
+    views); returns that summary."""
+    cfg, log = ctx.cfg, logger()
     val_idx = np.flatnonzero(ctx.folds == ctx.fold)
     loader = make_loader(
         _dataset(ctx, val_idx), cfg.predict.batch_size, False, 0, ctx.device,
         cfg.train.num_workers,
     )  # fmt: skip
-    tta = cfg.predict.tta_oof
+    flip, mirror = oof_views(cfg)
     probs = predict_loader(
-        model, loader, ctx.device, cfg.train.amp,
-        tta_flip=tta and cfg.predict.tta_flip, tta_mirror=tta and cfg.predict.tta_mirror,
-    )  # fmt: skip
+        model, loader, ctx.device, cfg.train.amp, tta_flip=flip, tta_mirror=mirror
+    )
     atomic_write_csv(
-        oof_path,
+        ctx.run_dir / f"oof_fold{ctx.fold}.csv",
         oof_frame(
             ctx.rows.iloc[val_idx], probs, ctx.targets[val_idx], ctx.votes[val_idx], ctx.fold
         ),
@@ -380,8 +428,8 @@ def train_fold(ctx: FoldContext, resume: bool = False) -> dict[str, Any]:
             ctx.targets[val_idx], probs, ctx.votes[val_idx], cfg.data.high_vote_threshold
         )
     )
-    summary["fingerprint"] = ctx.meta["fingerprint"]
-    atomic_write_text(summary_path, json.dumps(summary, indent=1))
+    summary["oof_views"] = [flip, mirror]
+    atomic_write_text(ctx.run_dir / f"fold{ctx.fold}_summary.json", json.dumps(summary, indent=1))
     log.info("fold %d: OOF KL %.4f (all %d rows)", ctx.fold, summary["kl_all"], summary["n_all"])
     return summary
 

@@ -61,10 +61,11 @@ def test_eeg1d_chain_with_the_per_eeg_sampler_trains_end_to_end(
     assert np.isfinite(oof.filter(like="_vote").to_numpy(float)).all()
 
 
-def _train_eeg1d(shared, shared_folds, shared_cache, out, *sets: str):
+def _train_eeg1d(shared, shared_folds, shared_cache, out, *sets: str, resume: bool = False):
     from conftest import ok, run_command, tiny_overrides
 
     args = ["train", "--competition", shared.root, "--out", out, "--config", "eeg1d"]
+    args += ["--resume"] if resume else []
     args += ["--folds-file", shared_folds.path, "--cache", shared_cache, "--workers", 1]
     for s in [*tiny_overrides(2), "train.folds=[0]", *sets]:
         args += ["--set", s]
@@ -134,3 +135,61 @@ def test_tta_oof_averages_the_oof_over_the_views_and_trains_the_same(
         assert torch.equal(v, b["model"][k]), k
     pa, pb = (pd.read_csv(r / "oof_fold0.csv")[PRED_COLS].to_numpy() for r in (plain, views))
     assert pa.shape == pb.shape and not np.allclose(pa, pb, atol=1e-6)
+    # the plain run resumed with the views on: its fold's OOF is the one training with them gave
+    _train_eeg1d(shared, shared_folds, shared_cache, plain, *tta, resume=True)
+    again = pd.read_csv(plain / "oof_fold0.csv")[PRED_COLS].to_numpy()
+    np.testing.assert_allclose(again, pb, atol=1e-6)
+
+
+def test_a_finished_fold_resumed_with_other_oof_views_is_predicted_again_not_retrained(
+    shared, shared_folds, shared_cache, tmp_path
+):
+    """``predict`` is outside the fingerprint, so ``--resume`` keeps a finished fold's model
+    when the views change; its OOF (and summary) follow the config's views, so a blend fits
+    on what the test set gets. The same views again: kept as it is."""
+    import json
+
+    import numpy as np
+    import pandas as pd
+
+    from hms_kit.checkpoint import fold_checkpoint_path
+    from hms_kit.scoring.oof import PRED_COLS
+
+    run = tmp_path / "run"
+    sets = ["predict.tta_flip=true", "train.stage2.epochs=0", "model.eeg1d.topology=chain",
+            "model.eeg1d.chain.width_mult=0.125"]  # fmt: skip (a model whose output moves)
+    _train_eeg1d(shared, shared_folds, shared_cache, run, *sets, "predict.tta_oof=false")
+    final = fold_checkpoint_path(run / "checkpoints", 0, "final")
+    model_bytes = final.read_bytes()
+    plain = pd.read_csv(run / "oof_fold0.csv")[PRED_COLS].to_numpy()
+    assert json.loads((run / "fold0_summary.json").read_text())["oof_views"] == [False, False]
+
+    printed = _train_eeg1d(shared, shared_folds, shared_cache, run, *sets, resume=True)
+    log = printed.out + printed.err + (run / "training_record.log").read_text()
+    assert "views none, the config asks flip: predicted again" in log
+    assert final.read_bytes() == model_bytes  # not trained again
+    flipped = pd.read_csv(run / "oof_fold0.csv")[PRED_COLS].to_numpy()
+    assert flipped.shape == plain.shape and not np.allclose(flipped, plain, atol=1e-6)
+    summary = json.loads((run / "fold0_summary.json").read_text())
+    assert summary["oof_views"] == [True, False] and "fingerprint" in summary
+
+    stamp = (run / "oof_fold0.csv").stat().st_mtime_ns
+    _train_eeg1d(shared, shared_folds, shared_cache, run, *sets, resume=True)
+    assert (run / "oof_fold0.csv").stat().st_mtime_ns == stamp
+
+
+def test_a_fold_finished_before_summaries_kept_views_reads_them_from_its_checkpoint(tmp_path):
+    from hms_kit.checkpoint import save_checkpoint
+    from hms_kit.config import load_config, to_dict
+    from hms_kit.train import saved_oof_views
+
+    path = tmp_path / "fold0_best.pt"
+    cfg = load_config(None, ["predict.tta_flip=true", "predict.tta_mirror=true"])
+    cfg.predict.tta_oof = False
+    save_checkpoint({"model": {}, "family": "timm2d", "config": to_dict(cfg)}, path, kind="final")
+    assert saved_oof_views({}, path) == (False, False)
+    cfg.predict.tta_oof = True
+    save_checkpoint({"model": {}, "family": "timm2d", "config": to_dict(cfg)}, path, kind="final")
+    assert saved_oof_views({}, path) == (True, True)
+    assert saved_oof_views({"oof_views": [False, True]}, path) == (False, True)
+    assert saved_oof_views({}, tmp_path / "missing.pt") == (False, False)
