@@ -12,6 +12,10 @@ lays out::
 
 ``predict --run RUN`` finds every seed's ``fold*_best.pt`` under RUN and averages them all,
 so each fold's seeds are averaged in prediction too. ``compare`` reads the seeds' OOF.
+
+A folder trained without seeds and then with them (``--resume``) keeps its folds as the
+first seed's when the settings match (``train_repeats``); otherwise its fold files, or a
+repeated run's ``seeds/`` trained again without seeds, go to ``stale/``.
 """
 
 from __future__ import annotations
@@ -94,9 +98,10 @@ def train_repeats(
     save_config(cfg, run_dir / "config.yaml")
     log = ensure_run_log(run_dir)
     if cfg.train.folds_file:
-        folds_from_file(run_dir, rows, cfg.train.folds_file, cfg.train.n_folds)
+        fold_of = folds_from_file(run_dir, rows, cfg.train.folds_file, cfg.train.n_folds)
     else:
-        load_or_make_folds(run_dir, rows, cfg.train.n_folds, cfg.train.seed)
+        fold_of = load_or_make_folds(run_dir, rows, cfg.train.n_folds, cfg.train.seed)
+    _settle_single_run(run_dir, cfg, rows, fold_of, resume)
     cache_dir = Path(cache_dir) if cache_dir else run_dir / "cache"
     for s in seeds:
         d = seed_dir(run_dir, s)
@@ -107,6 +112,57 @@ def train_repeats(
         train_one(comp, seed_config(cfg, s), d, folds=folds, cache_dir=cache_dir,
                     resume=resume, workers=workers)  # fmt: skip
     return gather_seeds(run_dir, cfg, comp.read_train(cfg.data.train_csv))
+
+
+def _settle_single_run(
+    run_dir: Path, cfg: Config, rows: pd.DataFrame, fold_of: np.ndarray, resume: bool
+) -> None:
+    """A run folder trained without seeds and now with them: with ``--resume`` its finished
+    (or stopped) folds become its first seed's when that seed is ``train.seed`` and they were
+    trained with the same settings, so a third of a 3-seed run's hours are not spent again;
+    any other of its fold files go to ``stale/`` (``data.folds.adopt_single_run``)."""
+    from hms_kit.checkpoint import STALE_DIR
+    from hms_kit.data.folds import adopt_single_run, run_fingerprint
+
+    own = cfg.train.seed
+    first = seed_config(cfg, own)
+    adopted, retired = adopt_single_run(
+        run_dir, seed_dir(run_dir, own), run_fingerprint(first, rows, fold_of),
+        adopt=resume and own in seed_list(cfg),
+    )  # fmt: skip
+    log = ensure_run_log(run_dir)
+    if adopted:
+        log.info(
+            "folds %s trained here without seeds (seed %d, the same settings): kept as seed "
+            "%d's in %s", adopted, own, own, seed_dir(run_dir, own),
+        )  # fmt: skip
+    if retired:
+        why = "not resumed" if not resume else "other settings, or its seed already has them"
+        log.warning(
+            "folds %s trained here without seeds moved to %s/ (%s): predict would average "
+            "them with the seeds'", retired, STALE_DIR, why,
+        )  # fmt: skip
+
+
+def retire_seeds(run_dir: str | Path) -> Path | None:
+    """A run folder trained with seeds, now trained without: its ``seeds/`` moved to
+    ``stale/<UTC time>/seeds`` (``predict`` would average their checkpoints with the new
+    run's); returns where, or None when there were none."""
+    import time
+
+    from hms_kit.checkpoint import STALE_DIR
+
+    src = Path(run_dir) / SEEDS_DIR
+    if not src.is_dir():
+        return None
+    dest = Path(run_dir) / STALE_DIR / time.strftime("%Y%m%dT%H%M%S", time.gmtime()) / SEEDS_DIR
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.move(str(src), str(dest))
+    ensure_run_log(run_dir).warning(
+        "%s moved to %s: this run trains without seeds, and predict would average theirs in",
+        src, dest,
+    )  # fmt: skip
+    return dest
 
 
 def average_oof_folds(frames: list[pd.DataFrame]) -> pd.DataFrame:

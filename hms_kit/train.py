@@ -500,13 +500,14 @@ def train_folds(
     Returns the summary of ``gather_oof`` (scores over all rows and high-vote rows, once every
     fold has its OOF file) plus the per-fold summaries.
     """
-    from hms_kit.repeats import seed_list, train_repeats
+    from hms_kit.repeats import retire_seeds, seed_list, train_repeats
 
     if seed_list(cfg):  # issue 21: one run per seed on the same folds, averaged
         rows = training_rows(comp, cfg)
         return train_repeats(
             train_folds, comp, cfg, rows, run_dir, folds, cache_dir, resume, workers
         )
+    retire_seeds(run_dir)  # a run trained with seeds before, without now
     if not is_torch_family(cfg):  # e.g. the baseline: features + scikit-learn, no torch loop
         return get_family(cfg.model.family).train(comp, cfg, run_dir)
     # the limit counts from here, so the cache build is inside it

@@ -74,3 +74,62 @@ def test_compare_reads_the_seeds(repeated, capsys):
     _, run = repeated
     assert main(["compare", str(run), str(run / "seeds" / "seed42"), "--resamples", "50"]) == 0
     assert "n=2" in capsys.readouterr().out
+
+
+def test_a_single_run_trained_again_with_seeds_keeps_its_folds_as_its_first_seed(
+    shared, shared_folds, shared_cache, tmp_path
+):
+    """``train --resume --repeats 2`` on a folder trained without seeds: its folds (same
+    settings, seed 42) become seed 42's, not trained again; only seed 43 trains, and
+    ``predict`` finds each seed's checkpoints once. Trained without seeds again, the seeds go
+    to ``stale/``."""
+    from conftest import ok, run_command
+
+    run = tmp_path / "run"
+    args = ["train", "--competition", shared.root, "--out", run, "--folds-file",
+            shared_folds.path, "--cache", shared_cache, "--workers", 1]  # fmt: skip
+    for kv in [*tiny_overrides(2), "train.two_stage=false"]:
+        args += ["--set", kv]
+    ok(run_command(*args))
+    single = {k: (run / "checkpoints" / f"fold{k}_best.pt").read_bytes() for k in (0, 1)}
+
+    ok(run_command(*args, "--resume", "--repeats", 2))
+    log = (run / "training_record.log").read_text()
+    assert "folds [0, 1] trained here without seeds (seed 42, the same settings)" in log
+    seed42 = run / "seeds" / "seed42"
+    for k, data in single.items():
+        assert (seed42 / "checkpoints" / f"fold{k}_best.pt").read_bytes() == data
+    assert not list((run / "checkpoints").glob("fold*.pt"))
+    assert "fold 0: already finished, kept" in (seed42 / "training_record.log").read_text()
+    assert len(find_checkpoints([run])) == 4  # 2 seeds x 2 folds, none counted twice
+    scores = json.loads((run / "scores.json").read_text())
+    assert scores["complete"] and scores["seeds"] == [42, 43]
+
+    ok(run_command(*args))
+    assert not (run / "seeds").exists()
+    assert len(list((run / "stale").glob("*/seeds/seed43/checkpoints/fold*_best.pt"))) == 2
+    assert len(find_checkpoints([run])) == 2
+
+
+def test_adopt_single_run_moves_matching_folds_to_the_seed_and_the_rest_to_stale(tmp_path):
+    from hms_kit.data.folds import adopt_single_run
+
+    def fold(d, k, fingerprint):
+        (d / f"fold{k}_summary.json").write_text(json.dumps({"fingerprint": fingerprint}))
+        (d / f"oof_fold{k}.csv").write_text("eeg_id\n1\n")
+
+    for adopt in (True, False):
+        run = tmp_path / str(adopt)
+        seed = run / "seeds" / "seed42"
+        seed.mkdir(parents=True)
+        fold(run, 0, "fp")
+        fold(run, 1, "other")
+        fold(run, 2, "fp")
+        fold(seed, 2, "fp")  # the seed has its own fold 2: not replaced
+        (run / "oof_fold3.csv").write_text("eeg_id\n1\n")  # a seeds average: no summary
+        adopted, retired = adopt_single_run(run, seed, "fp", adopt=adopt)
+        assert (adopted, retired) == (([0], [1, 2]) if adopt else ([], [0, 1, 2]))
+        assert (seed / "oof_fold0.csv").is_file() == adopt
+        assert len(list((run / "stale").glob("*/fold*_summary.json"))) == len(retired)
+        assert (run / "oof_fold3.csv").is_file()
+        assert not list(run.glob("fold*_summary.json"))

@@ -156,8 +156,12 @@ def test_a_finished_fold_resumed_with_other_oof_views_is_predicted_again_not_ret
     from hms_kit.scoring.oof import PRED_COLS
 
     run = tmp_path / "run"
-    sets = ["predict.tta_flip=true", "train.stage2.epochs=0", "model.eeg1d.topology=chain",
-            "model.eeg1d.chain.width_mult=0.125"]  # fmt: skip (a model whose output moves)
+    sets = [
+        "predict.tta_flip=true",
+        "train.stage2.epochs=0",
+        "model.eeg1d.topology=chain",
+        "model.eeg1d.chain.width_mult=0.125",
+    ]  # fmt: skip (a model whose output moves)
     _train_eeg1d(shared, shared_folds, shared_cache, run, *sets, "predict.tta_oof=false")
     final = fold_checkpoint_path(run / "checkpoints", 0, "final")
     model_bytes = final.read_bytes()

@@ -294,10 +294,8 @@ def retire_stale_fold_files(run_dir: Path, n_folds: int, fingerprint: str) -> di
 
     Returns ``{fold: reason}`` for the folds moved.
     """
-    from hms_kit.checkpoint import STALE_DIR
-
     moved: dict[int, str] = {}
-    dest = run_dir / STALE_DIR / time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+    dest = _stale_dir(run_dir)
     for k, files in sorted(_fold_files(run_dir).items()):
         if k >= n_folds:
             reason = f"fold {k} does not exist with n_folds = {n_folds}"
@@ -306,12 +304,56 @@ def retire_stale_fold_files(run_dir: Path, n_folds: int, fingerprint: str) -> di
             if carried and all(_recorded_fingerprint(f) == fingerprint for f in carried):
                 continue
             reason = "made by other folds or another config"
-        for f in files:
-            target = dest / f.relative_to(run_dir)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.move(str(f), str(target))
+        _move_files(files, run_dir, dest)
         moved[k] = reason
     return moved
+
+
+def _stale_dir(run_dir: Path) -> Path:
+    from hms_kit.checkpoint import STALE_DIR
+
+    return run_dir / STALE_DIR / time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+
+
+def _move_files(files: list[Path], src: Path, dest: Path) -> None:
+    """Each of ``files`` (under ``src``) to the same relative path under ``dest``."""
+    for f in files:
+        target = dest / f.relative_to(src)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(f), str(target))
+
+
+def adopt_single_run(
+    run_dir: Path, seed_run: Path, fingerprint: str, adopt: bool
+) -> tuple[list[int], list[int]]:
+    """Move a run's own fold files (a run trained without seeds in ``run_dir``, now trained
+    with them) out of the way of its seeds: each fold whose files carry ``fingerprint`` (its
+    first seed's) into ``seed_run`` when ``adopt`` and ``seed_run`` has no files of that
+    fold (it counts as that seed: no fold trained twice), every other to ``stale/``. A
+    seeds run's own ``oof_fold{k}.csv`` (the seeds' average: no summary or checkpoint beside
+    it) stays. Left in place, a single run's checkpoints would be averaged into the seeds'
+    in ``predict`` (it finds every ``fold*_best.pt`` under a run).
+
+    Returns ``(adopted folds, folds moved to stale/)``."""
+    adopted: list[int] = []
+    retired: list[int] = []
+    theirs = _fold_files(seed_run)
+    stale = _stale_dir(run_dir)
+    for k, files in sorted(_fold_files(run_dir).items()):
+        carried = [f for f in files if f.suffix != ".csv"]
+        if not carried:
+            continue
+        if (
+            adopt
+            and k not in theirs
+            and all(_recorded_fingerprint(f) == fingerprint for f in carried)
+        ):
+            _move_files(files, run_dir, seed_run)
+            adopted.append(k)
+        else:
+            _move_files(files, run_dir, stale)
+            retired.append(k)
+    return adopted, retired
 
 
 # ----------------------------------------------------------------------------- a run's folds
