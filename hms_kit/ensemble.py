@@ -504,7 +504,10 @@ class Member:
     runs: list[Path]
 
     def checkpoints(self) -> int:
-        return sum(len(list(r.rglob("fold*_best.pt"))) for r in self.runs)
+        from hms_kit.checkpoint import STALE_DIR  # imported here: it brings torch
+
+        return sum(1 for r in self.runs for f in r.rglob("fold*_best.pt")
+                   if STALE_DIR not in f.relative_to(r).parts)  # fmt: skip
 
 
 def find_members(inputs: list[Path]) -> list[Member]:

@@ -36,6 +36,7 @@ from hms_kit.io import atomic_write_csv, atomic_write_text
 from hms_kit.runlog import ensure_run_log
 from hms_kit.scoring.compare import SEEDS_DIR, seed_summary
 from hms_kit.scoring.metric import PRED_COLS
+from hms_kit.scoring.oof import GATHERED_FILES
 
 
 def seed_list(cfg: Config) -> list[int]:
@@ -123,44 +124,97 @@ def _settle_single_run(
     any other of its fold files go to ``stale/`` (``data.folds.adopt_single_run``)."""
     from hms_kit.checkpoint import STALE_DIR
     from hms_kit.data.folds import adopt_single_run, run_fingerprint
+    from hms_kit.models import is_torch_family
 
     own = cfg.train.seed
-    first = seed_config(cfg, own)
+    # the baseline trains every fold again whatever is there: nothing to keep for it
+    adopt = resume and own in seed_list(cfg) and is_torch_family(cfg)
     adopted, retired = adopt_single_run(
-        run_dir, seed_dir(run_dir, own), run_fingerprint(first, rows, fold_of),
-        adopt=resume and own in seed_list(cfg),
+        run_dir, seed_dir(run_dir, own), run_fingerprint(seed_config(cfg, own), rows, fold_of),
+        adopt=adopt,
     )  # fmt: skip
+    if not (adopted or retired):
+        return
     log = ensure_run_log(run_dir)
+    # its oof.csv and scores.json are that run's, not the seeds' average: out of the way too
+    stale = _set_aside(run_dir, [run_dir / name for name in GATHERED_FILES])
     if adopted:
         log.info(
-            "folds %s trained here without seeds (seed %d, the same settings): kept as seed "
-            "%d's in %s", adopted, own, own, seed_dir(run_dir, own),
+            "folds %s trained here without seeds (train.seed %d, the same settings): kept as "
+            "seed %d's in %s", adopted, own, own, seed_dir(run_dir, own),
         )  # fmt: skip
     if retired:
-        why = "not resumed" if not resume else "other settings, or its seed already has them"
+        why = ("not resumed" if not resume
+               else "not a torch family's" if not is_torch_family(cfg)
+               else f"train.seed {own} is not among the seeds" if own not in seed_list(cfg)
+               else "other settings, or that seed has these folds already")  # fmt: skip
         log.warning(
             "folds %s trained here without seeds moved to %s/ (%s): predict would average "
             "them with the seeds'", retired, STALE_DIR, why,
         )  # fmt: skip
+    if stale is not None:
+        log.info("the run's own %s moved to %s", ", ".join(GATHERED_FILES), stale)
 
 
-def retire_seeds(run_dir: str | Path) -> Path | None:
-    """A run folder trained with seeds, now trained without: its ``seeds/`` moved to
-    ``stale/<UTC time>/seeds`` (``predict`` would average their checkpoints with the new
-    run's); returns where, or None when there were none."""
+def _set_aside(run_dir: Path, files: list[Path]) -> Path | None:
+    """Those of ``files`` that exist (under ``run_dir``) moved to ``stale/<UTC time>/``;
+    returns that folder, or None when none existed."""
     import time
 
     from hms_kit.checkpoint import STALE_DIR
 
-    src = Path(run_dir) / SEEDS_DIR
-    if not src.is_dir():
+    there = [f for f in files if f.exists()]
+    if not there:
         return None
-    dest = Path(run_dir) / STALE_DIR / time.strftime("%Y%m%dT%H%M%S", time.gmtime()) / SEEDS_DIR
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    shutil.move(str(src), str(dest))
+    dest = run_dir / STALE_DIR / time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+    for f in there:
+        target = dest / f.relative_to(run_dir)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(f), str(target))
+    return dest
+
+
+def link_first_seed(src_run: str | Path, run_dir: str | Path, seed: int) -> list[int]:
+    """Start a repeated run from a finished single-seed run of the same settings in another
+    folder: each fold of ``src_run`` that ``run_dir``'s seed ``seed`` lacks has its files
+    hard-linked (else copied) into ``seeds/seed<seed>/``, for ``train --resume`` to keep
+    (``train`` retires any whose fingerprint is not the seed's). Files are only ever replaced
+    by rename, never written in place, so the source run is left as it was. Returns the folds
+    linked."""
+    import os
+
+    from hms_kit.data.folds import fold_files
+
+    src_run, dest = Path(src_run), seed_dir(run_dir, seed)
+    have = fold_files(dest) if dest.is_dir() else {}
+    linked = []
+    for k, files in sorted(fold_files(src_run).items()):
+        if k in have or not any(f.suffix != ".csv" for f in files):
+            continue
+        for f in files:
+            target = dest / f.relative_to(src_run)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.link(f, target)
+            except OSError:  # another file system, or links not allowed
+                shutil.copyfile(f, target)
+        linked.append(k)
+    return linked
+
+
+def retire_seeds(run_dir: str | Path) -> Path | None:
+    """A run folder trained with seeds, now trained without: its ``seeds/`` (``predict``
+    would average their checkpoints with the new run's) and the seeds' averaged OOF files
+    moved to ``stale/<UTC time>/``; returns that folder, or None when there were no seeds."""
+    run_dir = Path(run_dir)
+    if not (run_dir / SEEDS_DIR).is_dir():
+        return None
+    averaged = sorted(run_dir.glob("oof_fold*.csv"))
+    dest = _set_aside(run_dir, [run_dir / SEEDS_DIR, *averaged,
+                                *(run_dir / name for name in GATHERED_FILES)])  # fmt: skip
     ensure_run_log(run_dir).warning(
-        "%s moved to %s: this run trains without seeds, and predict would average theirs in",
-        src, dest,
+        "%s moved to %s with the seeds' averaged OOF: this run trains without seeds, and "
+        "predict would average theirs in", run_dir / SEEDS_DIR, dest,
     )  # fmt: skip
     return dest
 

@@ -74,6 +74,7 @@ from hms_kit.inputs.merge import in_chans as layout_in_chans
 from hms_kit.io import atomic_write_csv, atomic_write_text
 from hms_kit.models import build_model, family_inputs, get_family, is_torch_family
 from hms_kit.runlog import ensure_run_log, get_run_logger, log_time, logger
+from hms_kit.scoring.compare import SEEDS_DIR
 from hms_kit.scoring.metric import (
     prior_predictions,
     scores_by_population,
@@ -252,6 +253,9 @@ def train_fold(ctx: FoldContext, resume: bool = False) -> dict[str, Any]:
             had, want = saved_oof_views(saved, final_path), oof_views(cfg)
             if had == want:
                 log.info("fold %d: already finished, kept", ctx.fold)
+                if "oof_views" not in saved:  # read from the checkpoint once, then kept
+                    saved["oof_views"] = list(had)
+                    atomic_write_text(summary_path, json.dumps(saved, indent=1))
                 return saved
             # predict is outside the fingerprint: the model is kept, its OOF follows the
             # config's views, or a blend would weigh other views than the test set gets
@@ -507,8 +511,13 @@ def train_folds(
         return train_repeats(
             train_folds, comp, cfg, rows, run_dir, folds, cache_dir, resume, workers
         )
-    retire_seeds(run_dir)  # a run trained with seeds before, without now
+    if resume and (Path(run_dir) / SEEDS_DIR).is_dir():
+        raise ConfigError(
+            f"{run_dir} was trained with seeds ({Path(run_dir) / SEEDS_DIR}/): resume it with "
+            "--repeats K (train.seeds), or train it without --resume to replace them"
+        )
     if not is_torch_family(cfg):  # e.g. the baseline: features + scikit-learn, no torch loop
+        retire_seeds(run_dir)  # a run trained with seeds before, without now
         return get_family(cfg.model.family).train(comp, cfg, run_dir)
     # the limit counts from here, so the cache build is inside it
     deadline = (
@@ -527,6 +536,7 @@ def train_folds(
             f"fold {bad[0]} does not exist: folds are 0..{cfg.train.n_folds - 1} "
             f"(train.n_folds = {cfg.train.n_folds})"
         )
+    retire_seeds(run_dir)  # a run trained with seeds before, without now
     train, rows, fold_of, fingerprint = run_folds(comp, cfg, run_dir)
     cache = build_cache(
         comp,

@@ -131,3 +131,22 @@ def test_submission_rows_come_from_test_csv(real_dir: Path, tmp_path: Path) -> N
     stale.to_csv(comp_dir / "sample_submission.csv", index=False)
     ids, mismatch = submission_order(comp, test)
     assert ids.tolist() == [real_id] and mismatch == sorted([123, real_id])
+
+
+def test_continue_previous_run_takes_a_repeated_runs_output_and_leaves_its_stale_files(
+    tmp_path: Path,
+) -> None:
+    """A train kernel with ``train.seeds`` writes ``seeds/`` and no top-level checkpoints:
+    its output is continued too; what a run set aside in ``stale/`` is not carried on."""
+    paths = KagglePaths(tmp_path)
+    _competition(tmp_path / "input" / "competitions" / SLUG)
+    prev = tmp_path / "input" / "notebooks" / "me" / "hms-kit-train-seeds"
+    ckpt = prev / "seeds" / "seed42" / "checkpoints" / "fold0_best.pt"
+    ckpt.parent.mkdir(parents=True)
+    ckpt.write_bytes(b"seed 42")
+    (prev / "folds.csv").write_text("fold\n0\n")
+    (prev / "stale" / "20261205T120000" / "checkpoints").mkdir(parents=True)
+    (prev / "stale" / "20261205T120000" / "checkpoints" / "fold0_best.pt").write_bytes(b"old")
+    assert continue_previous_run(paths) == prev
+    assert (paths.working / "seeds" / "seed42" / "checkpoints" / "fold0_best.pt").is_file()
+    assert not (paths.working / "stale").exists()

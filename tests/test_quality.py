@@ -216,6 +216,49 @@ def test_plan_minutes_projects_a_variant_from_a_run_of_its_own_inputs_before_its
     assert quality.cost_sources("timm2d-scale05-seeds3")[-1] == "timm2d"
 
 
+def test_a_repeated_variant_starts_from_its_donors_run_and_is_projected_less_it(tmp_path):
+    """eeg1d-seeds3's first seed is eeg1d's run (the same settings): the estimate counts
+    the two seeds left when eeg1d is finished on the point or trains there first."""
+    assert quality.seed_donor("eeg1d-seeds3") == "eeg1d"
+    assert quality.seed_donor("timm2d-scale05-seeds3") == "timm2d-scale05"
+    assert quality.seed_donor("eeg1d-seeds3-tta") == "eeg1d"  # via eeg1d-seeds3, it trains
+    assert quality.seed_donor("eeg1d") is None and quality.seed_donor("eeg1d-tta") is None
+    finish(tmp_path, "eeg1d", 300, 13, 2.0)
+    cost = quality.plan_minutes(tmp_path, parse_plan("300:13,14:eeg1d-seeds3"), n_folds=3)
+    got = {r.point: r.minutes for r in cost.itertuples()}
+    assert got["n300_s13"] == pytest.approx(2 * 2.0 * 3)  # eeg1d's folds kept
+    assert got["n300_s14"] == pytest.approx(3 * 2.0 * 3)  # no eeg1d run there
+    cost = quality.plan_minutes(tmp_path, parse_plan("300:14:eeg1d,eeg1d-seeds3"), n_folds=3)
+    assert list(cost["minutes"]) == [pytest.approx(6.0), pytest.approx(12.0)]
+
+
+def test_a_repeated_variants_first_seed_is_linked_from_its_donor_and_counted_while_kept(
+    tmp_path,
+):
+    point = parse_plan("40:1:eeg1d-seeds3")[0]
+    src = tmp_path / "runs" / point.name / "eeg1d"
+    (src / "checkpoints").mkdir(parents=True)
+    for name in ("fold0_summary.json", "oof_fold0.csv", "checkpoints/fold0_best.pt"):
+        (src / name).write_text(name)
+    run = tmp_path / "runs" / point.name / "eeg1d-seeds3"
+    said: list[str] = []
+    assert quality._first_seed_from(tmp_path, point, "eeg1d-seeds3", run, 3, None, said.append) == (
+        None,
+        0,
+    )  # eeg1d not finished yet
+    (src / quality.RESULT_FILE).write_text("{}")
+    got = quality._first_seed_from(tmp_path, point, "eeg1d-seeds3", run, 3, None, said.append)
+    assert got == ("eeg1d", 42) and "seed 42's folds [0] from eeg1d's run" in said[-1]
+    mine = run / "seeds" / "seed42" / "checkpoints" / "fold0_best.pt"
+    assert mine.samefile(src / "checkpoints" / "fold0_best.pt")
+    assert quality._kept_folds(src, run, 42) == [0]
+    tmp = mine.with_name("new.tmp")
+    tmp.write_text("trained again")
+    tmp.replace(mine)  # as train writes: a new file renamed over the link
+    assert quality._kept_folds(src, run, 42) == []
+    assert (src / "checkpoints" / "fold0_best.pt").read_text() == "checkpoints/fold0_best.pt"
+
+
 def test_the_default_plans_table_keeps_the_optional_point_once_measured(tmp_path):
     """`make bench-quality` (no --plan) renders the 4,800 rows measured with their own --plan
     beside its own, and trains none of them; a plan given by hand shows only its points."""

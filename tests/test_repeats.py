@@ -13,7 +13,7 @@ from conftest import tiny_overrides
 from hms_kit.cli import main
 from hms_kit.config import ConfigError, load_config
 from hms_kit.predict import find_checkpoints, predict_test
-from hms_kit.repeats import seed_list
+from hms_kit.repeats import link_first_seed, seed_list
 from hms_kit.scoring.metric import PRED_COLS
 
 
@@ -93,9 +93,21 @@ def test_a_single_run_trained_again_with_seeds_keeps_its_folds_as_its_first_seed
     ok(run_command(*args))
     single = {k: (run / "checkpoints" / f"fold{k}_best.pt").read_bytes() for k in (0, 1)}
 
+    # another folder started from it (bench --quality's seeds variants): linked, kept
+    other = tmp_path / "other"
+    assert link_first_seed(run, other, 42) == [0, 1]
+    ok(run_command(*[other if a == run else a for a in args], "--resume", "--repeats", 2))
+    for k in (0, 1):
+        mine = other / "seeds" / "seed42" / "checkpoints" / f"fold{k}_best.pt"
+        assert mine.samefile(run / "checkpoints" / f"fold{k}_best.pt")
+    assert (other / "seeds" / "seed43" / "checkpoints" / "fold1_best.pt").is_file()
+    assert link_first_seed(run, other, 42) == []  # the seed has them: nothing replaced
+
     ok(run_command(*args, "--resume", "--repeats", 2))
+    # the single run's oof.csv and scores.json are set aside, not taken for the seeds'
+    assert len(list((run / "stale").glob("*/scores.json"))) == 1
     log = (run / "training_record.log").read_text()
-    assert "folds [0, 1] trained here without seeds (seed 42, the same settings)" in log
+    assert "folds [0, 1] trained here without seeds (train.seed 42, the same settings)" in log
     seed42 = run / "seeds" / "seed42"
     for k, data in single.items():
         assert (seed42 / "checkpoints" / f"fold{k}_best.pt").read_bytes() == data
@@ -105,6 +117,9 @@ def test_a_single_run_trained_again_with_seeds_keeps_its_folds_as_its_first_seed
     scores = json.loads((run / "scores.json").read_text())
     assert scores["complete"] and scores["seeds"] == [42, 43]
 
+    printed = run_command(*args, "--resume")  # the seeds would be lost: refused
+    assert printed.rc != 0 and "was trained with seeds" in printed.err + printed.out
+    assert len(find_checkpoints([run])) == 4
     ok(run_command(*args))
     assert not (run / "seeds").exists()
     assert len(list((run / "stale").glob("*/seeds/seed43/checkpoints/fold*_best.pt"))) == 2

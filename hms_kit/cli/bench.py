@@ -304,7 +304,8 @@ def run_quality_command(args: argparse.Namespace) -> int:
           f"{int((~measured).sum())} to train: {int(projected.sum())} projected at "
           f"{cost['minutes'][projected].sum():.0f} min (from finished runs' min/fold, linear "
           "in N; a variant never run from a run of its inputs and model, else its family's "
-          "(then not scaled by input size or width), by seeds and epochs)"
+          "(then not scaled by input size or width), by seeds and epochs, less a repeated "
+          "variant's first seed where its single run has finished)"
           + (f", {unknown} with no finished run of their family to go by" if unknown else ""),
           flush=True)  # fmt: skip
     if args.estimate:

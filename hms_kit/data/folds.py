@@ -264,7 +264,9 @@ def run_fingerprint(cfg: Config, rows: pd.DataFrame, folds: np.ndarray) -> str:
 _FOLD_FILE = re.compile(r"^(?:oof_fold|fold)(\d+)[_.]")
 
 
-def _fold_files(run_dir: Path) -> dict[int, list[Path]]:
+def fold_files(run_dir: Path) -> dict[int, list[Path]]:
+    """A run folder's own fold files by fold: ``oof_fold{k}.csv``, ``fold{k}_summary.json``,
+    ``checkpoints/fold{k}_*.pt`` (not those of its ``seeds/`` or ``stale/``)."""
     out: dict[int, list[Path]] = {}
     for p in [*run_dir.glob("oof_fold*.csv"), *run_dir.glob("fold*_summary.json"),
               *(run_dir / "checkpoints").glob("fold*.pt")]:  # fmt: skip
@@ -296,7 +298,7 @@ def retire_stale_fold_files(run_dir: Path, n_folds: int, fingerprint: str) -> di
     """
     moved: dict[int, str] = {}
     dest = _stale_dir(run_dir)
-    for k, files in sorted(_fold_files(run_dir).items()):
+    for k, files in sorted(fold_files(run_dir).items()):
         if k >= n_folds:
             reason = f"fold {k} does not exist with n_folds = {n_folds}"
         else:
@@ -337,9 +339,11 @@ def adopt_single_run(
     Returns ``(adopted folds, folds moved to stale/)``."""
     adopted: list[int] = []
     retired: list[int] = []
-    theirs = _fold_files(seed_run)
+    # a fold is the seed's once its model or summary is there: a move cut short after the
+    # OOF file (moved first) is taken up again by the next call
+    theirs = {k for k, fs in fold_files(seed_run).items() if any(f.suffix != ".csv" for f in fs)}
     stale = _stale_dir(run_dir)
-    for k, files in sorted(_fold_files(run_dir).items()):
+    for k, files in sorted(fold_files(run_dir).items()):
         carried = [f for f in files if f.suffix != ".csv"]
         if not carried:
             continue
@@ -348,7 +352,7 @@ def adopt_single_run(
             and k not in theirs
             and all(_recorded_fingerprint(f) == fingerprint for f in carried)
         ):
-            _move_files(files, run_dir, seed_run)
+            _move_files(sorted(files, key=lambda f: f.suffix != ".csv"), run_dir, seed_run)
             adopted.append(k)
         else:
             _move_files(files, run_dir, stale)

@@ -15,7 +15,9 @@ from hms_kit.runlog import get_run_logger
 from hms_kit.runtime.settings import kernel_config, resolve_settings
 from hms_kit.scoring.oof import high_population
 
-PREVIOUS_RUN_MARKERS = ("folds.csv", "checkpoints")
+# an earlier output holds folds.csv and the folds' checkpoints: its own, or its seeds'
+PREVIOUS_RUN_MARKERS = ("folds.csv",)
+PREVIOUS_RUN_MODELS = ("checkpoints", "seeds")
 
 
 def run_train_kernel(
@@ -80,15 +82,23 @@ def find_folds_file(paths: KagglePaths) -> Path | None:
 
 def continue_previous_run(paths: KagglePaths) -> Path | None:
     """Copy an attached earlier output of this train kernel (a folder with ``folds.csv`` and
-    ``checkpoints/``) into an empty ``working/``, so training resumes where it stopped.
+    ``checkpoints/`` or, trained with ``train.seeds``, ``seeds/``) into an empty
+    ``working/``, so training resumes where it stopped. Files it set aside in ``stale/`` stay
+    behind (they would only grow each version's output towards Kaggle's 20 GB).
 
     Files already in ``working/`` are never overwritten. Returns the folder copied, or None.
     """
+    from hms_kit.checkpoint import STALE_DIR
+
     if (paths.working / "folds.csv").exists():
         return None
     for d in paths.model_inputs():
-        if all((d / name).exists() for name in PREVIOUS_RUN_MARKERS):
+        if all((d / name).exists() for name in PREVIOUS_RUN_MARKERS) and any(
+            (d / name).is_dir() for name in PREVIOUS_RUN_MODELS
+        ):
             for src in sorted(d.rglob("*")):
+                if STALE_DIR in src.relative_to(d).parts[:-1]:
+                    continue
                 dst = paths.working / src.relative_to(d)
                 if src.is_file() and not dst.exists():
                     dst.parent.mkdir(parents=True, exist_ok=True)

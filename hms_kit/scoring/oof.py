@@ -140,6 +140,10 @@ def population_table(scores: dict[str, Any], threshold: int = schema.HIGH_VOTE_T
     )
 
 
+# what gather_oof writes beside the folds' files: a run's whole-OOF view
+GATHERED_FILES = ("oof.csv", "scores.json", "per_class.csv", "confusion.png")
+
+
 def gather_oof(
     run_dir: str | Path, cfg: Config, train: pd.DataFrame | None = None
 ) -> dict[str, Any]:

@@ -205,6 +205,29 @@ def repredicted_from(family: str) -> str | None:
     return next((f for f, (c, o) in registry().items() if c == config and o == trains), None)
 
 
+def seed_donor(family: str) -> str | None:
+    """The family or variant whose finished run can be a repeated variant's first seed: it
+    trains the same config with the same overrides but ``train.seeds`` (test-time views
+    aside), once (``timm2d-scale05`` for ``timm2d-scale05-seeds3``); None for a variant that
+    is not repeated, or has no such one in the registry."""
+    from hms_kit.config import load_config
+    from hms_kit.repeats import seed_list
+
+    def trains(overrides: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(sorted(o for o in overrides if not o.startswith("predict.")
+                            and not o.startswith("train.seeds=")))  # fmt: skip
+
+    config, own = family_config(family)
+    if not seed_list(load_config(config, list(own))):
+        return None
+    return next(
+        (f for f, (c, o) in registry().items()
+         if f != family and c == config and trains(o) == trains(own)
+         and repredicted_from(f) is None and not any(x.startswith("train.seeds=") for x in o)),
+        None,
+    )  # fmt: skip
+
+
 def tta_views(family: str) -> tuple[bool, bool]:
     """``(flip, mirror)``: the test-time views a family's config asks for."""
     from hms_kit.config import load_config
@@ -476,6 +499,7 @@ def run_family(
     competition = ensure_competition(work, point)
     folds_file = ensure_folds(work, point, competition, n_folds)
     config, own = family_config(family)
+    donor, first = _first_seed_from(work, point, family, run_dir, n_folds, overrides, log)
     cmd = train_command(
         competition, run_dir, config, folds_file, n_folds, [*own, *(overrides or [])]
     )
@@ -490,18 +514,65 @@ def run_family(
     wall, cpu = time.perf_counter() - t0, _child_cpu_s() - c0
     sub = predict_run(competition, run_dir)
     atomic_write_csv(run_dir / "test_pred.csv", sub)
+    extra: dict[str, Any] = {}
+    if donor is not None:  # the folds kept from the donor cost what they cost it
+        kept = _kept_folds(work / "runs" / point.name / donor, run_dir, first)
+        d = read_result(work / "runs" / point.name / donor / RESULT_FILE)
+        wall += d.minutes_per_fold * 60 * len(kept)
+        cpu += d.cpu_minutes_per_fold * 60 * len(kept)
+        extra = {"first_seed_from": donor, "first_seed_folds": kept}
     result = RunResult(
         family=family, n_eegs=point.n_eegs, seed=point.seed,
         **score_oof(competition, pd.read_csv(run_dir / "oof.csv"), threshold),
         **score_test(competition, sub),
         minutes_per_fold=wall / 60 / n_folds, cpu_minutes_per_fold=cpu / 60 / n_folds,
-        threads=threads,
+        threads=threads, extra=extra,
     )  # fmt: skip
     atomic_write_text(done, json.dumps(asdict(result), indent=1))
     freed = drop_feature_caches(run_dir)
     if freed:
         log(f"  {point.name} {family}: removed its feature caches ({freed / 2**30:.1f} GiB)")
     return result
+
+
+def _first_seed_from(
+    work: Path, point: Point, family: str, run_dir: Path, n_folds: int,
+    overrides: list[str] | None, log=print,
+) -> tuple[str | None, int]:  # fmt: skip
+    """For a repeated variant whose ``seed_donor`` has a current finished run on the point:
+    that run's folds linked in as the first seed's (``repeats.link_first_seed``), so they are
+    not trained again. Returns ``(donor or None, the first seed)``."""
+    from hms_kit.config import load_config
+    from hms_kit.repeats import link_first_seed, seed_list
+
+    donor = seed_donor(family)
+    config, own = family_config(family)
+    first = seed_list(load_config(config, [*own, *(overrides or [])]))[:1]
+    src = work / "runs" / point.name / str(donor)
+    if donor is None or not first or not (src / RESULT_FILE).is_file():
+        return None, 0
+    if changed_settings(work, point, donor, n_folds, overrides):
+        return None, 0
+    linked = link_first_seed(src, run_dir, first[0])
+    if linked:
+        log(f"  {point.name} {family}: seed {first[0]}'s folds {linked} from {donor}'s run "
+            "(the same settings), not trained again")  # fmt: skip
+    return donor, first[0]
+
+
+def _kept_folds(src_run: Path, run_dir: Path, seed: int) -> list[int]:
+    """The folds whose final checkpoint in ``run_dir``'s seed ``seed`` is still the one
+    linked from ``src_run`` (not set aside and trained again)."""
+    from hms_kit.checkpoint import fold_checkpoint_path
+    from hms_kit.repeats import seed_dir
+
+    kept = []
+    for path in sorted((src_run / "checkpoints").glob("fold*_best.pt")):
+        k = int(path.name[4:].split("_")[0])
+        mine = fold_checkpoint_path(seed_dir(run_dir, seed) / "checkpoints", k, "final")
+        if mine.is_file() and mine.samefile(path):
+            kept.append(k)
+    return kept
 
 
 def repredict_command(
@@ -927,7 +998,8 @@ def plan_minutes(work: Path, points: list[Point], n_folds: int = 3) -> pd.DataFr
     nearest N measured, scaled linearly to this N. A variant with no finished run of its own
     is projected from the first of its ``cost_sources`` with one (a run of the same inputs
     and model, else its base family's), scaled by their ``training_epochs`` ratio (seeds and
-    epochs; status ``projected``). A predict-only variant (``repredicted_from``)
+    epochs; status ``projected``), less its ``seed_donor``'s minutes where that run is
+    finished on the point or trains there before it (its folds become the first seed's). A predict-only variant (``repredicted_from``)
     beside its source on a point trains nothing: its prediction's minutes, 0 projected.
     Training only (the synthetic competition's generation and the test predictions come on
     top).
@@ -956,6 +1028,7 @@ def plan_minutes(work: Path, points: list[Point], n_folds: int = 3) -> pd.DataFr
 
     rows = []
     for point in points:
+        before: dict[str, float] = {}  # this point's families so far: trained before the rest
         for family in point.families:
             mine = finished.get(work / "runs" / point.name / family / RESULT_FILE)
             status, minutes = "unknown", float("nan")
@@ -971,6 +1044,15 @@ def plan_minutes(work: Path, points: list[Point], n_folds: int = 3) -> pd.DataFr
                         ratio = 1.0 if src == family else cost_ratio(family, src)
                         status, minutes = "projected", m * ratio
                         break
+                # a repeated variant starts from its donor's finished run on the point
+                donor = seed_donor(family)
+                if status == "projected" and donor in before:
+                    minutes = max(0.0, minutes - before[donor])
+                elif status == "projected" and (
+                    d := finished.get(work / "runs" / point.name / str(donor) / RESULT_FILE)
+                ):
+                    minutes = max(0.0, minutes - d.minutes_per_fold * n_folds)
+            before[family] = minutes
             rows.append({"point": point.name, "N": point.n_eegs, "seed": point.seed,
                          "family": family, "status": status, "minutes": minutes})  # fmt: skip
     return pd.DataFrame(rows, columns=["point", "N", "seed", "family", "status", "minutes"])
