@@ -178,22 +178,31 @@ def link_first_seed(src_run: str | Path, run_dir: str | Path, seed: int) -> list
     """Start a repeated run from a finished single-seed run of the same settings in another
     folder: each fold of ``src_run`` that ``run_dir``'s seed ``seed`` lacks has its files
     hard-linked (else copied) into ``seeds/seed<seed>/``, for ``train --resume`` to keep
-    (``train`` retires any whose fingerprint is not the seed's). Files are only ever replaced
+    (``train`` retires any whose fingerprint is not the seed's). A fold the seed holds from
+    other settings than ``src_run``'s (a config changed since; its summary's fingerprint
+    differs) is moved to ``stale/`` and linked anew. Files under a run are only ever replaced
     by rename, never written in place, so the source run is left as it was. Returns the folds
     linked."""
     import os
 
-    from hms_kit.data.folds import fold_files
+    from hms_kit.data.folds import fold_files, model_folds, models_last, recorded_fingerprint
+
+    def fingerprint(run: Path, k: int) -> str | None:
+        return recorded_fingerprint(run / f"fold{k}_summary.json")
 
     src_run, dest = Path(src_run), seed_dir(run_dir, seed)
-    have = fold_files(dest) if dest.is_dir() else {}
+    have = model_folds(dest) if dest.is_dir() else set()
+    mine = fold_files(dest) if dest.is_dir() else {}
     linked = []
-    for k, files in sorted(fold_files(src_run).items()):
-        if k in have or not any(f.suffix != ".csv" for f in files):
-            continue
-        for f in files:
+    for k in sorted(model_folds(src_run)):
+        if k in have:
+            if fingerprint(dest, k) == fingerprint(src_run, k):
+                continue
+            _set_aside(dest, mine[k])
+        for f in models_last(fold_files(src_run)[k]):
             target = dest / f.relative_to(src_run)
             target.parent.mkdir(parents=True, exist_ok=True)
+            target.unlink(missing_ok=True)  # a link cut short before: never written through
             try:
                 os.link(f, target)
             except OSError:  # another file system, or links not allowed

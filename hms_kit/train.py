@@ -514,7 +514,8 @@ def train_folds(
     if resume and (Path(run_dir) / SEEDS_DIR).is_dir():
         raise ConfigError(
             f"{run_dir} was trained with seeds ({Path(run_dir) / SEEDS_DIR}/): resume it with "
-            "--repeats K (train.seeds), or train it without --resume to replace them"
+            "--repeats K (train.seeds), or train into another --out; to replace them, train "
+            "without --resume (on Kaggle: push without RESUME=1)"
         )
     if not is_torch_family(cfg):  # e.g. the baseline: features + scikit-learn, no torch loop
         retire_seeds(run_dir)  # a run trained with seeds before, without now

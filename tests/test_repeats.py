@@ -140,7 +140,9 @@ def test_adopt_single_run_moves_matching_folds_to_the_seed_and_the_rest_to_stale
         fold(run, 0, "fp")
         fold(run, 1, "other")
         fold(run, 2, "fp")
-        fold(seed, 2, "fp")  # the seed has its own fold 2: not replaced
+        fold(seed, 2, "fp")  # the seed has its own fold 2 (a model too): not replaced
+        (seed / "checkpoints").mkdir()
+        (seed / "checkpoints" / "fold2_best.pt").write_text("seed 42's")
         (run / "oof_fold3.csv").write_text("eeg_id\n1\n")  # a seeds average: no summary
         adopted, retired = adopt_single_run(run, seed, "fp", adopt=adopt)
         assert (adopted, retired) == (([0], [1, 2]) if adopt else ([], [0, 1, 2]))
@@ -148,3 +150,28 @@ def test_adopt_single_run_moves_matching_folds_to_the_seed_and_the_rest_to_stale
         assert len(list((run / "stale").glob("*/fold*_summary.json"))) == len(retired)
         assert (run / "oof_fold3.csv").is_file()
         assert not list(run.glob("fold*_summary.json"))
+
+
+def test_link_first_seed_replaces_a_seeds_fold_of_other_settings_and_finishes_a_cut_link(
+    tmp_path,
+):
+    src, run = tmp_path / "src", tmp_path / "variant"
+    (src / "checkpoints").mkdir(parents=True)
+    for k in (0, 1):
+        (src / f"fold{k}_summary.json").write_text(json.dumps({"fingerprint": "new"}))
+        (src / f"oof_fold{k}.csv").write_text("eeg_id\n1\n")
+        (src / "checkpoints" / f"fold{k}_best.pt").write_text(f"model {k}")
+    seed = run / "seeds" / "seed42"
+    (seed / "checkpoints").mkdir(parents=True)
+    (seed / "fold0_summary.json").write_text(json.dumps({"fingerprint": "old"}))
+    (seed / "checkpoints" / "fold0_best.pt").write_text("old model")
+    (seed / "oof_fold1.csv").write_text("a link cut short")  # no model: not the seed's yet
+    assert link_first_seed(src, run, 42) == [0, 1]
+    for k in (0, 1):
+        assert (seed / "checkpoints" / f"fold{k}_best.pt").samefile(
+            src / "checkpoints" / f"fold{k}_best.pt"
+        )
+        assert (seed / f"oof_fold{k}.csv").samefile(src / f"oof_fold{k}.csv")
+    assert [p.read_text() for p in seed.glob("stale/*/checkpoints/*.pt")] == ["old model"]
+    assert (src / "oof_fold1.csv").read_text() == "eeg_id\n1\n"  # never written through
+    assert link_first_seed(src, run, 42) == []

@@ -276,7 +276,7 @@ def fold_files(run_dir: Path) -> dict[int, list[Path]]:
     return out
 
 
-def _recorded_fingerprint(path: Path) -> str | None:
+def recorded_fingerprint(path: Path) -> str | None:
     """The fingerprint a fold file carries (None: none, or unreadable)."""
     from hms_kit.checkpoint import CheckpointError, load_checkpoint  # here: it brings torch
 
@@ -303,7 +303,7 @@ def retire_stale_fold_files(run_dir: Path, n_folds: int, fingerprint: str) -> di
             reason = f"fold {k} does not exist with n_folds = {n_folds}"
         else:
             carried = [f for f in files if f.suffix != ".csv"]
-            if carried and all(_recorded_fingerprint(f) == fingerprint for f in carried):
+            if carried and all(recorded_fingerprint(f) == fingerprint for f in carried):
                 continue
             reason = "made by other folds or another config"
         _move_files(files, run_dir, dest)
@@ -325,6 +325,18 @@ def _move_files(files: list[Path], src: Path, dest: Path) -> None:
         shutil.move(str(f), str(target))
 
 
+def model_folds(run_dir: Path) -> set[int]:
+    """The folds with a checkpoint in ``run_dir/checkpoints`` (a model, or a stopped fold's
+    last state): a fold's files are moved or linked models last, so a fold counts as there
+    only once the whole of it is."""
+    return {k for k, fs in fold_files(run_dir).items() if any(f.suffix == ".pt" for f in fs)}
+
+
+def models_last(files: list[Path]) -> list[Path]:
+    """A fold's files in the order to move or link them: OOF, summary, checkpoints."""
+    return sorted(files, key=lambda f: (".csv", ".json", ".pt").index(f.suffix))
+
+
 def adopt_single_run(
     run_dir: Path, seed_run: Path, fingerprint: str, adopt: bool
 ) -> tuple[list[int], list[int]]:
@@ -339,9 +351,7 @@ def adopt_single_run(
     Returns ``(adopted folds, folds moved to stale/)``."""
     adopted: list[int] = []
     retired: list[int] = []
-    # a fold is the seed's once its model or summary is there: a move cut short after the
-    # OOF file (moved first) is taken up again by the next call
-    theirs = {k for k, fs in fold_files(seed_run).items() if any(f.suffix != ".csv" for f in fs)}
+    theirs = model_folds(seed_run)
     stale = _stale_dir(run_dir)
     for k, files in sorted(fold_files(run_dir).items()):
         carried = [f for f in files if f.suffix != ".csv"]
@@ -350,9 +360,9 @@ def adopt_single_run(
         if (
             adopt
             and k not in theirs
-            and all(_recorded_fingerprint(f) == fingerprint for f in carried)
+            and all(recorded_fingerprint(f) == fingerprint for f in carried)
         ):
-            _move_files(sorted(files, key=lambda f: f.suffix != ".csv"), run_dir, seed_run)
+            _move_files(models_last(files), run_dir, seed_run)
             adopted.append(k)
         else:
             _move_files(files, run_dir, stale)

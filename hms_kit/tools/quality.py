@@ -1048,9 +1048,11 @@ def plan_minutes(work: Path, points: list[Point], n_folds: int = 3) -> pd.DataFr
                 donor = seed_donor(family)
                 if status == "projected" and donor in before:
                     minutes = max(0.0, minutes - before[donor])
-                elif status == "projected" and (
-                    d := finished.get(work / "runs" / point.name / str(donor) / RESULT_FILE)
-                ):
+                elif (
+                    status == "projected"
+                    and (d := finished.get(work / "runs" / point.name / str(donor) / RESULT_FILE))
+                    and not changed_settings(work, point, str(donor), n_folds)
+                ):  # a current run: _first_seed_from links it
                     minutes = max(0.0, minutes - d.minutes_per_fold * n_folds)
             before[family] = minutes
             rows.append({"point": point.name, "N": point.n_eegs, "seed": point.seed,
