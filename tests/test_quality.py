@@ -373,6 +373,31 @@ def test_bench_quality_runs_scores_against_prior_and_oracle_and_resumes(tmp_path
     assert third.out.count("checkpoints predicted again") == 1 and ": training (" not in third.out
 
 
+@pytest.mark.slow
+def test_bench_quality_trains_only_the_seeds_a_repeated_variant_adds(tmp_path):
+    """eeg1d-seeds3 beside eeg1d on a tiny competition: eeg1d's folds become its seed 42's
+    (linked, not trained again), seeds 43 and 44 train, its minutes count all three."""
+    work = tmp_path / "work"
+    args = ["bench", "--quality", "--plan", "40:1:eeg1d,eeg1d-seeds3", "--work-dir", work,
+            "--out", tmp_path / "B.md", "--figure", tmp_path / "lc.png",
+            "--set", "train.stage1.epochs=1", "--set", "train.stage2.epochs=1"]  # fmt: skip
+    printed = run_command(*args)
+    assert printed.rc == 0, printed.err
+    assert "eeg1d-seeds3: seed 42's folds [0, 1, 2] from eeg1d's run" in printed.out
+    point = work / "runs" / "n40_s1"
+    seed42 = point / "eeg1d-seeds3" / "seeds" / "seed42"
+    for k in range(3):
+        mine = seed42 / "checkpoints" / f"fold{k}_best.pt"
+        assert mine.samefile(point / "eeg1d" / "checkpoints" / f"fold{k}_best.pt")
+    assert "already finished, kept" in (seed42 / "training_record.log").read_text()
+    assert (point / "eeg1d-seeds3" / "seeds" / "seed44" / "checkpoints" / "fold2_best.pt").is_file()
+    r = json.loads((point / "eeg1d-seeds3" / quality.RESULT_FILE).read_text())
+    plain = json.loads((point / "eeg1d" / quality.RESULT_FILE).read_text())
+    assert r["extra"] == {"first_seed_from": "eeg1d", "first_seed_folds": [0, 1, 2]}
+    assert r["minutes_per_fold"] > plain["minutes_per_fold"]
+    assert r["oof_kl"] != plain["oof_kl"]  # three seeds averaged, not eeg1d's alone
+
+
 VOTES = list(quality.schema.VOTE_COLUMNS)
 
 
