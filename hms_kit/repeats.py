@@ -123,7 +123,7 @@ def _settle_single_run(
     trained with the same settings, so a third of a 3-seed run's hours are not spent again;
     any other of its fold files go to ``stale/`` (``data.folds.adopt_single_run``)."""
     from hms_kit.checkpoint import STALE_DIR
-    from hms_kit.data.folds import adopt_single_run, run_fingerprint
+    from hms_kit.data.folds import adopt_single_run, run_fingerprint, set_aside
     from hms_kit.models import is_torch_family
 
     own = cfg.train.seed
@@ -137,7 +137,7 @@ def _settle_single_run(
         return
     log = ensure_run_log(run_dir)
     # its oof.csv and scores.json are that run's, not the seeds' average: out of the way too
-    stale = _set_aside(run_dir, [run_dir / name for name in GATHERED_FILES])
+    stale = set_aside(run_dir, [run_dir / name for name in GATHERED_FILES])
     if adopted:
         log.info(
             "folds %s trained here without seeds (train.seed %d, the same settings): kept as "
@@ -156,24 +156,6 @@ def _settle_single_run(
         log.info("the run's own %s moved to %s", ", ".join(GATHERED_FILES), stale)
 
 
-def _set_aside(run_dir: Path, files: list[Path]) -> Path | None:
-    """Those of ``files`` that exist (under ``run_dir``) moved to ``stale/<UTC time>/``;
-    returns that folder, or None when none existed."""
-    import time
-
-    from hms_kit.checkpoint import STALE_DIR
-
-    there = [f for f in files if f.exists()]
-    if not there:
-        return None
-    dest = run_dir / STALE_DIR / time.strftime("%Y%m%dT%H%M%S", time.gmtime())
-    for f in there:
-        target = dest / f.relative_to(run_dir)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(str(f), str(target))
-    return dest
-
-
 def link_first_seed(src_run: str | Path, run_dir: str | Path, seed: int) -> list[int]:
     """Start a repeated run from a finished single-seed run of the same settings in another
     folder: each fold of ``src_run`` that ``run_dir``'s seed ``seed`` lacks has its files
@@ -185,7 +167,13 @@ def link_first_seed(src_run: str | Path, run_dir: str | Path, seed: int) -> list
     linked."""
     import os
 
-    from hms_kit.data.folds import fold_files, model_folds, models_last, recorded_fingerprint
+    from hms_kit.data.folds import (
+        fold_files,
+        model_folds,
+        models_last,
+        recorded_fingerprint,
+        set_aside,
+    )
 
     def fingerprint(run: Path, k: int) -> str | None:
         return recorded_fingerprint(run / f"fold{k}_summary.json")
@@ -198,7 +186,7 @@ def link_first_seed(src_run: str | Path, run_dir: str | Path, seed: int) -> list
         if k in have:
             if fingerprint(dest, k) == fingerprint(src_run, k):
                 continue
-            _set_aside(dest, mine[k])
+            set_aside(dest, mine[k])
         for f in models_last(fold_files(src_run)[k]):
             target = dest / f.relative_to(src_run)
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -215,11 +203,13 @@ def retire_seeds(run_dir: str | Path) -> Path | None:
     """A run folder trained with seeds, now trained without: its ``seeds/`` (``predict``
     would average their checkpoints with the new run's) and the seeds' averaged OOF files
     moved to ``stale/<UTC time>/``; returns that folder, or None when there were no seeds."""
+    from hms_kit.data.folds import set_aside
+
     run_dir = Path(run_dir)
     if not (run_dir / SEEDS_DIR).is_dir():
         return None
     averaged = sorted(run_dir.glob("oof_fold*.csv"))
-    dest = _set_aside(run_dir, [run_dir / SEEDS_DIR, *averaged,
+    dest = set_aside(run_dir, [run_dir / SEEDS_DIR, *averaged,
                                 *(run_dir / name for name in GATHERED_FILES)])  # fmt: skip
     ensure_run_log(run_dir).warning(
         "%s moved to %s with the seeds' averaged OOF: this run trains without seeds, and "

@@ -325,6 +325,17 @@ def _move_files(files: list[Path], src: Path, dest: Path) -> None:
         shutil.move(str(f), str(target))
 
 
+def set_aside(run_dir: Path, files: list[Path]) -> Path | None:
+    """Those of ``files`` (under ``run_dir``) that exist moved to ``stale/<UTC time>/``;
+    returns that folder, or None when none existed."""
+    there = [f for f in files if f.exists()]
+    if not there:
+        return None
+    dest = _stale_dir(run_dir)
+    _move_files(there, run_dir, dest)
+    return dest
+
+
 def model_folds(run_dir: Path) -> set[int]:
     """The folds with a checkpoint in ``run_dir/checkpoints`` (a model, or a stopped fold's
     last state): a fold's files are moved or linked models last, so a fold counts as there
@@ -342,7 +353,7 @@ def adopt_single_run(
 ) -> tuple[list[int], list[int]]:
     """Move a run's own fold files (a run trained without seeds in ``run_dir``, now trained
     with them) out of the way of its seeds: each fold whose files carry ``fingerprint`` (its
-    first seed's) into ``seed_run`` when ``adopt`` and ``seed_run`` has no files of that
+    first seed's) into ``seed_run`` when ``adopt`` and ``seed_run`` has no model of that
     fold (it counts as that seed: no fold trained twice), every other to ``stale/``. A
     seeds run's own ``oof_fold{k}.csv`` (the seeds' average: no summary or checkpoint beside
     it) stays. Left in place, a single run's checkpoints would be averaged into the seeds'

@@ -546,10 +546,12 @@ def _first_seed_from(
     from hms_kit.repeats import link_first_seed, seed_list
 
     donor = seed_donor(family)
+    if donor is None:
+        return None, 0
     config, own = family_config(family)
     first = seed_list(load_config(config, [*own, *(overrides or [])]))[:1]
-    src = work / "runs" / point.name / str(donor)
-    if donor is None or not first or not (src / RESULT_FILE).is_file():
+    src = work / "runs" / point.name / donor
+    if not first or not (src / RESULT_FILE).is_file():
         return None, 0
     if changed_settings(work, point, donor, n_folds, overrides):
         return None, 0
@@ -564,13 +566,14 @@ def _kept_folds(src_run: Path, run_dir: Path, seed: int) -> list[int]:
     """The folds whose final checkpoint in ``run_dir``'s seed ``seed`` is still the one
     linked from ``src_run`` (not set aside and trained again)."""
     from hms_kit.checkpoint import fold_checkpoint_path
+    from hms_kit.data.folds import model_folds
     from hms_kit.repeats import seed_dir
 
     kept = []
-    for path in sorted((src_run / "checkpoints").glob("fold*_best.pt")):
-        k = int(path.name[4:].split("_")[0])
+    for k in sorted(model_folds(src_run)):
+        theirs = fold_checkpoint_path(src_run / "checkpoints", k, "final")
         mine = fold_checkpoint_path(seed_dir(run_dir, seed) / "checkpoints", k, "final")
-        if mine.is_file() and mine.samefile(path):
+        if theirs.is_file() and mine.is_file() and mine.samefile(theirs):
             kept.append(k)
     return kept
 
@@ -999,8 +1002,8 @@ def plan_minutes(work: Path, points: list[Point], n_folds: int = 3) -> pd.DataFr
     is projected from the first of its ``cost_sources`` with one (a run of the same inputs
     and model, else its base family's), scaled by their ``training_epochs`` ratio (seeds and
     epochs; status ``projected``), less its ``seed_donor``'s minutes where that run is
-    finished on the point or trains there before it (its folds become the first seed's). A predict-only variant (``repredicted_from``)
-    beside its source on a point trains nothing: its prediction's minutes, 0 projected.
+    finished on the point or trains there before it (its folds become the first seed's). A
+    predict-only variant (``repredicted_from``) beside its source on a point trains nothing: its prediction's minutes, 0 projected.
     Training only (the synthetic competition's generation and the test predictions come on
     top).
 
@@ -1044,16 +1047,14 @@ def plan_minutes(work: Path, points: list[Point], n_folds: int = 3) -> pd.DataFr
                         ratio = 1.0 if src == family else cost_ratio(family, src)
                         status, minutes = "projected", m * ratio
                         break
-                # a repeated variant starts from its donor's finished run on the point
+                # a repeated variant starts from its donor's run on the point
                 donor = seed_donor(family)
-                if status == "projected" and donor in before:
-                    minutes = max(0.0, minutes - before[donor])
-                elif (
-                    status == "projected"
-                    and (d := finished.get(work / "runs" / point.name / str(donor) / RESULT_FILE))
-                    and not changed_settings(work, point, str(donor), n_folds)
-                ):  # a current run: _first_seed_from links it
-                    minutes = max(0.0, minutes - d.minutes_per_fold * n_folds)
+                if status == "projected" and donor is not None:
+                    d = finished.get(work / "runs" / point.name / donor / RESULT_FILE)
+                    if not math.isnan(before.get(donor, math.nan)):  # trains here first
+                        minutes = max(0.0, minutes - before[donor])
+                    elif d is not None and not changed_settings(work, point, donor, n_folds):
+                        minutes = max(0.0, minutes - d.minutes_per_fold * n_folds)
             before[family] = minutes
             rows.append({"point": point.name, "N": point.n_eegs, "seed": point.seed,
                          "family": family, "status": status, "minutes": minutes})  # fmt: skip
