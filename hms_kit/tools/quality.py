@@ -56,7 +56,9 @@ CHEAP_FAMILIES = ("baseline", "eeg1d")
 VARIANTS: dict[str, tuple[str, tuple[str, ...]]] = {
     # the 4th place's chain topology at an eighth of its width, one block a stage, x2
     # expansion (0.04 M parameters, 0.050 GFLOPs a sample: 3x today's eeg1d, whose 0.11 M
-    # parameters take 0.016), everything else as the eeg1d config
+    # parameters take 0.016), everything else as the eeg1d config. At 300 EEGs it tied
+    # eeg1d on OOF and lost on test; at 1,200 it beats it over seeds 13-14 and lifts the blend (stop 42,
+    # README "Runs you can rank"), at about 6x eeg1d's minutes a fold
     "eeg1d-chain": (
         "eeg1d",
         (
