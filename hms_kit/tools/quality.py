@@ -57,8 +57,8 @@ VARIANTS: dict[str, tuple[str, tuple[str, ...]]] = {
     # the 4th place's chain topology at an eighth of its width, one block a stage, x2
     # expansion (0.04 M parameters, 0.050 GFLOPs a sample: 3x today's eeg1d, whose 0.11 M
     # parameters take 0.016), everything else as the eeg1d config. At 300 EEGs it tied
-    # eeg1d on OOF and lost on test; at 1,200 it beats it over seeds 13-14 and lifts the blend (stop 42,
-    # README "Runs you can rank"), at about 6x eeg1d's minutes a fold
+    # eeg1d on OOF and lost on test; at 1,200 it beats it over seeds 13-14 and lifts the
+    # blend (stop 42, README "Runs you can rank"), at about 6x eeg1d's minutes a fold
     "eeg1d-chain": (
         "eeg1d",
         (
@@ -1005,7 +1005,8 @@ def plan_minutes(work: Path, points: list[Point], n_folds: int = 3) -> pd.DataFr
     and model, else its base family's), scaled by their ``training_epochs`` ratio (seeds and
     epochs; status ``projected``), less its ``seed_donor``'s minutes where that run is
     finished on the point or trains there before it (its folds become the first seed's). A
-    predict-only variant (``repredicted_from``) beside its source on a point trains nothing: its prediction's minutes, 0 projected.
+    predict-only variant (``repredicted_from``) beside its source on a point trains nothing:
+    its prediction's minutes, 0 projected.
     Training only (the synthetic competition's generation and the test predictions come on
     top).
 
