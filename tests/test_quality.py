@@ -692,6 +692,7 @@ def test_a_predict_only_variant_names_the_run_it_predicts_again():
     assert quality.repredicted_from("timm2d-seeds3-mirror") == "timm2d-seeds3"
     assert quality.repredicted_from("timm2d-scale05-mirror") == "timm2d-scale05"
     assert quality.repredicted_from("eeg1d-seeds3-tta") == "eeg1d-seeds3"
+    assert quality.repredicted_from("eeg1d-chain-tta") == "eeg1d-chain"
     assert quality.repredicted_from("eeg1d") is None
     assert quality.repredicted_from("eeg1d-seeds3") is None
     assert quality.tta_views("eeg1d-tta") == (True, True)
