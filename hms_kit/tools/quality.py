@@ -63,8 +63,9 @@ _CHAIN = (
 VARIANTS: dict[str, tuple[str, tuple[str, ...]]] = {
     # the chain topology (0.04 M parameters, 0.050 GFLOPs a sample: 3x today's eeg1d, whose
     # 0.11 M parameters take 0.016), everything else as the eeg1d config. At 300 EEGs it tied
-    # eeg1d on OOF and lost on test; at 1,200 it beats it over seeds 13-14 and lifts the
-    # blend (stop 42, README "Runs you can rank"), at about 6x eeg1d's minutes a fold
+    # eeg1d on OOF and lost on test on the AMD machine, and leads inside the interval on the
+    # Intel one (stop 43); at 1,200 it beats it over seeds 13-14 and lifts the blend (stop
+    # 42, README "Runs you can rank"), at 5-6x eeg1d's minutes a fold
     "eeg1d-chain": ("eeg1d", _CHAIN),
     # issue 21 item 4: the eeg1d config's two cheapest open questions, measured on generator
     # seeds other than the demo's: without its high-vote stage 2 (at 300 EEGs stage 2 trains
