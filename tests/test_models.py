@@ -198,6 +198,25 @@ def test_eeg1d_topology_and_chain_settings_are_checked():
         load_config("eeg1d", ["model.eeg1d.chain.kernels=3,5"])
     with pytest.raises(ConfigError, match="width_mult must be > 0"):
         load_config("eeg1d", ["model.eeg1d.chain.width_mult=0"])
+    with pytest.raises(ConfigError, match="stem_stride must be 1 or 2, got 3"):
+        load_config("eeg1d", ["model.eeg1d.chain.stem_stride=3"])
+
+
+def test_eeg1d_chain_stem_stride_2_halves_time_and_keeps_the_parameters():
+    """The stem at step 2 starts every stage at half the samples: the feature map is half
+    as long, the weights are the same ones (a checkpoint's shapes do not change)."""
+    torch.manual_seed(0)
+    cfg = cfg_for("eeg1d", *CHAIN)
+    one = build_model(cfg).eval()
+    two = build_model(cfg_for("eeg1d", *CHAIN, "model.eeg1d.chain.stem_stride=2")).eval()
+    two.load_state_dict(one.state_dict())
+    batch = batch_for(cfg, b=2)
+    x = one.chains(batch["raw_eeg"])
+    f1, f2 = one.features(x), two.features(x)
+    assert f1.shape[:3] == f2.shape[:3] and f2.shape[-1] == f1.shape[-1] // 2
+    with torch.no_grad():
+        out = two(batch)
+    assert out.shape == (2, 6) and torch.isfinite(out).all()
 
 
 def test_spec2d_canvas_shows_a_sine_in_its_pairs_band_at_its_frequency():

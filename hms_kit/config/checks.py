@@ -131,6 +131,8 @@ def validate(cfg: Config) -> None:
             "model.eeg1d.chain: width_mult must be > 0, depth and expand >= 1, got "
             f"{ch.width_mult}, {ch.depth}, {ch.expand}"
         )
+    if ch.stem_stride not in (1, 2):
+        raise ConfigError(f"model.eeg1d.chain.stem_stride must be 1 or 2, got {ch.stem_stride}")
     if cfg.train.amp not in ("auto", "fp16", "bf16", "off"):
         raise ConfigError(f"train.amp must be auto, fp16, bf16 or off, got {cfg.train.amp!r}")
     if cfg.target.population not in TARGET_POPULATIONS:

@@ -188,6 +188,8 @@ class Eeg1dChainConfig:
     ``kernels`` entry, samples): ``depth`` inverted-residual blocks (depthwise expansion
     x``expand``, squeeze-excitation), a block mixing the 4 chains (kernel 3 across chains),
     time halved. Every width is multiplied by ``width_mult`` (0.25: a CPU-sized network).
+    ``stem_stride``: the stem's step along time (1, the 4th place's; 2 starts the stages at
+    half the samples, about half the CPU minutes).
     """
 
     stem_width: int = 64
@@ -196,6 +198,7 @@ class Eeg1dChainConfig:
     depth: int = 3
     expand: int = 4
     width_mult: float = 1.0
+    stem_stride: int = 1
 
 
 @dataclass

@@ -153,15 +153,22 @@ def chain_index(central: bool) -> torch.Tensor:
 
 
 class ConvBnAct2d(nn.Module):
-    """Conv2d (``kernel`` = (chains, samples), 'same' padding, no bias) -> BN -> ELU:
-    ``(B, c_in, chains, T) -> (B, c_out, chains, T)``."""
+    """Conv2d (``kernel`` = (chains, samples), 'same' padding, no bias, ``stride`` along
+    time) -> BN -> ELU: ``(B, c_in, chains, T) -> (B, c_out, chains, T / stride)``."""
 
     def __init__(
-        self, c_in: int, c_out: int, kernel: tuple[int, int] = (1, 1), groups: int = 1
+        self,
+        c_in: int,
+        c_out: int,
+        kernel: tuple[int, int] = (1, 1),
+        groups: int = 1,
+        stride: int = 1,
     ) -> None:
         super().__init__()
         pad = (kernel[0] // 2, kernel[1] // 2)
-        self.conv = nn.Conv2d(c_in, c_out, kernel, padding=pad, groups=groups, bias=False)
+        self.conv = nn.Conv2d(
+            c_in, c_out, kernel, stride=(1, stride), padding=pad, groups=groups, bias=False
+        )
         self.bn = nn.BatchNorm2d(c_out)
         self.act = nn.ELU()
 
@@ -227,9 +234,10 @@ class ChainNet(nn.Module):
     samples)`` microvolts -> ``(B, 6)`` logits.
 
     The centre ``window_s`` seconds, divided by ``scale_uv``, each pair's mean removed; the
-    chains' pairs as ``(B, 4, 4 chains, T)``; a stem (kernel 3 along time); the stages
-    (``T / 2`` each); GeM over chains and time; an MLP head (linear, BN, ReLU, dropout,
-    linear; the last layer started at zero: the uniform prediction).
+    chains' pairs as ``(B, 4, 4 chains, T)``; a stem (kernel 3 along time, step
+    ``stem_stride``); the stages (``T / 2`` each); GeM over chains and time; an MLP head
+    (linear, BN, ReLU, dropout, linear; the last layer started at zero: the uniform
+    prediction).
     """
 
     def __init__(
@@ -243,6 +251,7 @@ class ChainNet(nn.Module):
         width_mult: float = 1.0,
         scale_uv: float = 32.0,
         drop_rate: float = 0.1,
+        stem_stride: int = 1,
     ) -> None:
         super().__init__()
         if not widths or len(kernels) != len(widths):
@@ -256,7 +265,7 @@ class ChainNet(nn.Module):
 
         n_pairs = self.chain_index.shape[1]
         prev = scaled(stem_width)
-        self.stem = ConvBnAct2d(n_pairs, prev, (1, 3))
+        self.stem = ConvBnAct2d(n_pairs, prev, (1, 3), stride=stem_stride)
         stages: list[nn.Module] = []
         for w, k in zip(widths, kernels):
             stages.append(ChainStage(prev, scaled(w), k, depth, expand))
@@ -281,7 +290,8 @@ class ChainNet(nn.Module):
         return x[:, self.chain_index].transpose(1, 2)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        """The input map ``(B, 4, 4 chains, T)`` -> ``(B, C, 4 chains, T / 2**stages)``."""
+        """The input map ``(B, 4, 4 chains, T)`` -> ``(B, C, 4 chains, T / (stem_stride *
+        2**stages))``."""
         return self.stages(self.stem(x))
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -317,6 +327,7 @@ def build(cfg: Config, pretrained: bool) -> nn.Module:
             width_mult=c.width_mult,
             scale_uv=e.scale_uv,
             drop_rate=cfg.model.drop_rate,
+            stem_stride=c.stem_stride,
         )
     return Eeg1dNet(
         n_pairs=len(raw_pairs(cfg.inputs.raw_eeg.central)),
