@@ -216,6 +216,61 @@ def test_plan_minutes_projects_a_variant_from_a_run_of_its_own_inputs_before_its
     assert quality.cost_sources("timm2d-scale05-seeds3")[-1] == "timm2d"
 
 
+def test_plan_minutes_scales_a_variant_of_another_model_by_its_timed_step(tmp_path):
+    """The chain never run, projected from eeg1d's run: eeg1d's minutes x the ratio of their
+    training steps (the chain took 6x eeg1d's minutes at 1,200 EEGs; unscaled, the estimate
+    said 1x). A variant of eeg1d's own model (three seeds) is scaled by epochs alone, and a
+    step that cannot be timed leaves the projection unscaled."""
+    finish(tmp_path, "eeg1d", 300, 13, 2.0)
+    seconds = {"eeg1d": 0.1, "eeg1d-chain": 0.55, "eeg1d-chain-s2": 0.3}
+    asked: list[str] = []
+
+    def step_cost(family: str) -> float | None:
+        asked.append(family)
+        return seconds.get(family)
+
+    plan = parse_plan(
+        "300:14:eeg1d-chain,eeg1d-seeds3 300:15:eeg1d-chain-tta 1200:14:eeg1d-chain-s2"
+    )
+    cost = quality.plan_minutes(tmp_path, plan, n_folds=3, step_cost=step_cost)
+    got = {r.family: (r.status, r.minutes, r.step_ratio) for r in cost.itertuples()}
+    assert got["eeg1d-chain"][:2] == ("projected", pytest.approx(2.0 * 3 * 5.5))
+    assert got["eeg1d-chain"][2] == pytest.approx(5.5)
+    # the views variant alone trains the chain: the same step, the same minutes
+    assert got["eeg1d-chain-tta"][1] == pytest.approx(2.0 * 3 * 5.5)
+    assert got["eeg1d-chain-s2"][1] == pytest.approx(2.0 * 1200 / 300 * 3 * 3.0)
+    status, minutes, steps = got["eeg1d-seeds3"]
+    assert (status, minutes) == ("projected", pytest.approx(3 * 2.0 * 3)) and math.isnan(steps)
+    assert sorted(asked) == ["eeg1d", "eeg1d-chain", "eeg1d-chain-s2"]  # each model once
+    # no step_cost (or a model it cannot time): eeg1d's minutes x epochs, as before
+    unscaled = quality.plan_minutes(tmp_path, plan[:1], n_folds=3)
+    assert list(unscaled["minutes"]) == [pytest.approx(6.0), pytest.approx(18.0)]
+    cost = quality.plan_minutes(tmp_path, plan[:1], n_folds=3, step_cost=lambda f: None)
+    assert cost["minutes"][0] == pytest.approx(6.0) and math.isnan(cost["step_ratio"][0])
+
+
+def test_step_seconds_times_a_torch_model_and_leaves_the_random_streams_alone():
+    import random
+
+    import torch
+
+    from hms_kit.tools.plan import step_seconds
+
+    cfg = load_config("eeg1d", ["train.batch_size=4"])
+    torch.manual_seed(5)
+    random.seed(5)
+    np.random.seed(5)
+    expected = (torch.rand(3), random.random(), np.random.rand())
+    torch.manual_seed(5)
+    random.seed(5)
+    np.random.seed(5)
+    seconds = step_seconds(cfg, steps=1)
+    assert seconds is not None and 0 < seconds < 60
+    assert torch.equal(torch.rand(3), expected[0]) and random.random() == expected[1]
+    assert np.random.rand() == expected[2]
+    assert step_seconds(load_config("baseline")) is None  # no torch model to time
+
+
 def test_a_repeated_variant_starts_from_its_donors_run_and_is_projected_less_it(tmp_path):
     """eeg1d-seeds3's first seed is eeg1d's run (the same settings): the estimate counts
     the two seeds left when eeg1d is finished on the point or trains there first."""
@@ -293,6 +348,15 @@ def test_bench_quality_estimate_prints_the_cost_and_trains_nothing(tmp_path):
     assert "2 with no finished run of their family to go by" in printed.out
     assert printed.out.count("unknown") == 2 and "projected" in printed.out
     assert not (tmp_path / "B.md").exists() and not (tmp_path / "competitions").exists()
+    # a variant of another model: its step and its family's timed here, the ratio printed
+    finish(tmp_path, "eeg1d", 300, 13, 2.0)
+    printed = run_command("bench", "--quality", "--plan", "300:14:eeg1d-chain", "--work-dir",
+                          tmp_path, "--estimate", "--set", "train.batch_size=4")  # fmt: skip
+    assert printed.rc == 0, printed.err
+    header, row = printed.out.splitlines()[1:3]
+    assert header.split()[-1] == "step_ratio" and row.split()[3] == "eeg1d-chain"
+    minutes, ratio = map(float, row.split()[-2:])
+    assert ratio > 0 and minutes == pytest.approx(6.0 * ratio, rel=0.01)
 
 
 def test_table_name_keeps_the_default_plans_table_apart():
@@ -530,6 +594,25 @@ def test_every_variant_resolves_to_a_config_that_differs_from_its_base(variant):
     base, overrides = quality.family_config(variant)
     assert overrides
     assert to_dict(load_config(base, list(overrides))) != to_dict(load_config(base))
+
+
+def test_packaged_eeg1d_chain_is_the_variant_that_was_measured():
+    """``--config eeg1d-chain`` trains and predicts what ``eeg1d-chain-tta`` measured (its
+    60 % at 1,200 EEGs), and with the stride override what ``eeg1d-chain-s2-tta`` did; it is
+    not eeg1d.yaml, which the family keeps at the demo's size."""
+    from hms_kit.models import build_model
+    from hms_kit.models.eeg1d import ChainNet
+
+    packaged = load_config("eeg1d-chain")
+    for variant, extra in (
+        ("eeg1d-chain-tta", []),
+        ("eeg1d-chain-s2-tta", ["model.eeg1d.chain.stem_stride=2"]),
+    ):
+        base, overrides = quality.family_config(variant)
+        assert load_config("eeg1d-chain", extra) == load_config(base, list(overrides)), variant
+    assert packaged != load_config("eeg1d")
+    assert packaged.predict.tta_flip and packaged.predict.tta_mirror and packaged.predict.tta_oof
+    assert any(isinstance(m, ChainNet) for m in build_model(packaged, pretrained=False).modules())
 
 
 def fake_blend_point(work, point: Point, rng, noise: dict[str, float]) -> None:

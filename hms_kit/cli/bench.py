@@ -295,17 +295,19 @@ def run_quality_command(args: argparse.Namespace) -> int:
     command = "python -m hms_kit bench --quality" + (f" --plan '{args.plan}'" if args.plan else "")
     command += "".join(f" --set {o}" for o in args.overrides)
     print(f"learning curves: {len(points)} points in {work} (finished runs are kept)", flush=True)
-    cost = quality.plan_minutes(work, points)
+    # a variant whose model differs from the finished run it is projected from is scaled by
+    # a few training steps of each, timed here (seconds; nothing written)
+    cost = quality.plan_minutes(work, points, step_cost=quality.family_step_seconds)
     if args.estimate:
-        print(cost.to_string(index=False, float_format=lambda m: f"{m:.1f}"))
+        print(cost.to_string(index=False, float_format=lambda m: f"{m:.2f}", na_rep="-"))
     measured, projected = cost["status"] == "measured", cost["status"] == "projected"
     unknown = int(cost["status"].eq("unknown").sum())
     print(f"{int(measured.sum())} runs measured ({cost['minutes'][measured].sum():.0f} min), "
           f"{int((~measured).sum())} to train: {int(projected.sum())} projected at "
           f"{cost['minutes'][projected].sum():.0f} min (from finished runs' min/fold, linear "
           "in N; a variant never run from a run of its inputs and model, else its family's "
-          "(then not scaled by input size or width), by seeds and epochs, less a repeated "
-          "variant's first seed where its single run has finished)"
+          "times the ratio of a training step of each timed here, by seeds and epochs, less "
+          "a repeated variant's first seed where its single run has finished)"
           + (f", {unknown} with no finished run of their family to go by" if unknown else ""),
           flush=True)  # fmt: skip
     if args.estimate:

@@ -306,6 +306,47 @@ def model_cost(cfg: Config) -> tuple[int | None, float | None, dict[str, tuple[i
     return params, float(counter.get_total_flops()), shapes
 
 
+PROBE_STEPS = 5  # timed training steps after one warm-up: their median is the step's time
+
+
+def step_seconds(cfg: Config, steps: int = PROBE_STEPS) -> float | None:
+    """Wall seconds of one training step of the configured model on this machine, with this
+    process's torch threads: forward, the KL loss, backward and an AdamW step on a batch of
+    ``train.batch_size`` random samples of each input's stored shape, on the CPU; the median
+    of ``steps`` after one warm-up. None for a family without a torch model.
+
+    The model's part of a fold only: the loader, validation and the cache build are not
+    timed, so the ratio of two configs' steps over-states the ratio of their minutes where
+    loading weighs (timm2d at half its pixels: 1.9x a step, 1.5x the minutes measured).
+    """
+    import time
+
+    import torch
+
+    from hms_kit.engine.loop import kl_loss
+    from hms_kit.inputs.registry import get_input
+    from hms_kit.models import build_model, family_inputs, is_torch_family
+
+    if not is_torch_family(cfg):
+        return None
+    shapes = {n: tuple(get_input(n).shape(cfg.inputs)) for n in family_inputs(cfg)}
+    b = cfg.train.batch_size
+    times = []
+    with torch.random.fork_rng(devices=[]):  # the weights' init draws: not the caller's stream
+        torch.manual_seed(0)
+        model = build_model(cfg, pretrained=False).train()
+        batch = {n: torch.randn(b, *s) for n, s in shapes.items()}
+        target = torch.full((b, len(schema.CLASSES)), 1.0 / len(schema.CLASSES))
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+        for _ in range(steps + 1):
+            start = time.perf_counter()
+            opt.zero_grad(set_to_none=True)
+            kl_loss(model(batch), target).backward()
+            opt.step()
+            times.append(time.perf_counter() - start)
+    return float(sorted(times[1:])[len(times[1:]) // 2])
+
+
 def measure_bytes_per_row(cfg: Config, comp: Competition, cache_dir: Path) -> dict[str, float]:
     """Cache bytes per row of each input the config caches, measured: the entries built for
     the first ``MEASURE_ROWS`` rows of ``comp`` (each row its own window), ``values.npy``'s

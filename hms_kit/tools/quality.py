@@ -32,6 +32,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -959,28 +960,42 @@ def base_family(family: str) -> str:
 _EPOCH_KEYS = ("train.seeds", "train.stage1.epochs", "train.stage2.epochs")
 
 
+def cost_shape(family: str) -> tuple[str, ...]:
+    """What sets a family's (or variant's) cost a step: its overrides less the test-time
+    views and what ``training_epochs`` counts (seeds, epochs). Two of one config with the
+    same shape cost in proportion to their epochs."""
+    _, overrides = family_config(family)
+    return tuple(sorted(o for o in overrides if not o.startswith("predict.")
+                        and o.split("=", 1)[0] not in _EPOCH_KEYS))  # fmt: skip
+
+
 def cost_sources(family: str) -> list[str]:
     """The families and variants whose finished runs can project ``family``'s minutes, best
-    first: ``family`` itself, those that train the same config with the same overrides but
-    for seeds, epochs and test-time views (``timm2d-scale05`` for
-    ``timm2d-scale05-seeds3``: ``training_epochs`` scales them exactly), then its base
-    family (whose input size and width may differ: not counted)."""
-
-    def shape(overrides: tuple[str, ...]) -> tuple[str, ...]:
-        return tuple(sorted(o for o in overrides if not o.startswith("predict.")
-                            and o.split("=", 1)[0] not in _EPOCH_KEYS))  # fmt: skip
-
-    config, own = family_config(family)
+    first: ``family`` itself, those of the same config and ``cost_shape`` (``timm2d-scale05``
+    for ``timm2d-scale05-seeds3``: ``training_epochs`` scales them exactly), then its base
+    family (whose model or inputs may differ: ``plan_minutes`` scales by a timed step)."""
+    config, _ = family_config(family)
     base = base_family(family)
-    alike = [f for f, (c, o) in registry().items()
-             if f not in (family, base) and c == config and shape(o) == shape(own)]  # fmt: skip
+    shape = cost_shape(family)
+    alike = [f for f, (c, _) in registry().items()
+             if f not in (family, base) and c == config and cost_shape(f) == shape]  # fmt: skip
     return [family, *alike, *([base] if base != family else [])]
+
+
+def family_step_seconds(family: str) -> float | None:
+    """One training step of a family's (or variant's) model on this machine
+    (``hms_kit.tools.plan.step_seconds``); None without a torch model."""
+    from hms_kit.config.loading import load_config
+    from hms_kit.tools.plan import step_seconds
+
+    config, overrides = family_config(family)
+    return step_seconds(load_config(config, list(overrides)))
 
 
 def training_epochs(family: str, stage2_share: float) -> float:
     """A family's (or variant's) training in stage-1 epochs over every row, for comparing
     costs: seeds x (stage-1 epochs + stage-2 epochs x ``stage2_share``, the share of rows
-    stage 2 trains on). A width or input change is not counted."""
+    stage 2 trains on). A width or input change is not counted here (``step_seconds``)."""
     from hms_kit.config.loading import load_config
     from hms_kit.repeats import seed_list
 
@@ -1007,14 +1022,22 @@ def stage2_share(
     return float(np.mean(shares)) if shares else default
 
 
-def plan_minutes(work: Path, points: list[Point], n_folds: int = 3) -> pd.DataFrame:
+def plan_minutes(
+    work: Path,
+    points: list[Point],
+    n_folds: int = 3,
+    step_cost: Callable[[str], float | None] | None = None,
+) -> pd.DataFrame:
     """What the plan costs on this machine: per run, its measured wall minutes (a finished
     run's minutes per fold x ``n_folds``) or, for a run still to train, a projection from the
     finished runs of the same family in ``work`` (any plan's): their minutes per fold at the
     nearest N measured, scaled linearly to this N. A variant with no finished run of its own
     is projected from the first of its ``cost_sources`` with one (a run of the same inputs
     and model, else its base family's), scaled by their ``training_epochs`` ratio (seeds and
-    epochs; status ``projected``), less its ``seed_donor``'s minutes where that run is
+    epochs; status ``projected``) and, where its model or inputs differ from that run's
+    (``cost_shape``), by ``step_cost(variant) / step_cost(source)`` (seconds of a training
+    step, ``family_step_seconds`` in the bench; None: not scaled, the ratio column 1), less
+    its ``seed_donor``'s minutes where that run is
     finished on the point or trains there before it (its folds become the first seed's). A
     predict-only variant (``repredicted_from``) beside its source on a point trains nothing:
     its prediction's minutes, 0 projected.
@@ -1023,7 +1046,8 @@ def plan_minutes(work: Path, points: list[Point], n_folds: int = 3) -> pd.DataFr
 
     Columns: point, N, seed, family, status (``measured``, ``projected`` or ``unknown``: no
     run of the family, or of a variant's base family, has finished), minutes (NaN when
-    unknown)."""
+    unknown), step_ratio (the timed steps' ratio a projection was scaled by; NaN where none
+    was timed)."""
     finished = {path: read_result(path) for path in sorted(work.glob(f"runs/*/*/{RESULT_FILE}"))}
     done: dict[str, list[tuple[Path, RunResult]]] = {}
     for path, r in finished.items():
@@ -1043,12 +1067,27 @@ def plan_minutes(work: Path, points: list[Point], n_folds: int = 3) -> pd.DataFr
         share = stage2_share([d for d, _ in done[source]])
         return training_epochs(variant, share) / training_epochs(source, share)
 
+    timed: dict[tuple[str, tuple[str, ...]], float | None] = {}
+
+    def step(family: str) -> float | None:
+        # one timing per model: variants that differ in views or epochs train the same step
+        key = (family_config(family)[0], cost_shape(family))
+        if key not in timed:
+            timed[key] = step_cost(family) if step_cost is not None else None
+        return timed[key]
+
+    def step_ratio(variant: str, source: str) -> float:
+        if step_cost is None or cost_shape(variant) == cost_shape(source):
+            return math.nan
+        mine, theirs = step(variant), step(source)
+        return mine / theirs if mine and theirs else math.nan
+
     rows = []
     for point in points:
         before: dict[str, float] = {}  # this point's families so far: trained before the rest
         for family in point.families:
             mine = finished.get(work / "runs" / point.name / family / RESULT_FILE)
-            status, minutes = "unknown", float("nan")
+            status, minutes, steps = "unknown", float("nan"), float("nan")
             source = repredicted_from(family)
             if source in point.families:  # its source's training is counted on that row
                 status = "measured" if mine is not None else "projected"
@@ -1059,6 +1098,8 @@ def plan_minutes(work: Path, points: list[Point], n_folds: int = 3) -> pd.DataFr
                 for src in cost_sources(family):
                     if (m := projected(src, point.n_eegs)) is not None:
                         ratio = 1.0 if src == family else cost_ratio(family, src)
+                        steps = math.nan if src == family else step_ratio(family, src)
+                        ratio *= 1.0 if math.isnan(steps) else steps
                         status, minutes = "projected", m * ratio
                         break
                 # a repeated variant starts from its donor's run on the point
@@ -1071,8 +1112,10 @@ def plan_minutes(work: Path, points: list[Point], n_folds: int = 3) -> pd.DataFr
                         minutes = max(0.0, minutes - d.minutes_per_fold * n_folds)
             before[family] = minutes
             rows.append({"point": point.name, "N": point.n_eegs, "seed": point.seed,
-                         "family": family, "status": status, "minutes": minutes})  # fmt: skip
-    return pd.DataFrame(rows, columns=["point", "N", "seed", "family", "status", "minutes"])
+                         "family": family, "status": status, "minutes": minutes,
+                         "step_ratio": steps})  # fmt: skip
+    columns = ["point", "N", "seed", "family", "status", "minutes", "step_ratio"]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def _table_order(family: str) -> int:
