@@ -85,7 +85,7 @@ def test_commands_without_config_use_the_packaged_default():
 @pytest.mark.parametrize("name", ["default", "eeg1d", "spec2d", "baseline", "seed", "kaggle"])
 def test_issue_20_switches_are_off_in_the_packaged_configs(name):
     """The augmentations, joint schedule, context and TTA views of issue 20 leave every
-    packaged config (but kaggle-eeg1d) as it trained and predicted before."""
+    packaged config (but kaggle-eeg1d and eeg1d-chain) as it trained and predicted before."""
     cfg = load_config(name)
     w = cfg.augment.wave
     assert w.p_chain_perm == w.p_bandpass == w.p_cutmix == 0.0

@@ -230,7 +230,7 @@ def test_plan_minutes_scales_a_variant_of_another_model_by_its_timed_step(tmp_pa
         return seconds.get(family)
 
     plan = parse_plan(
-        "300:14:eeg1d-chain,eeg1d-seeds3 300:15:eeg1d-chain-tta 1200:14:eeg1d-chain-s2"
+        "300:14:eeg1d-chain,eeg1d-seeds3 300:15:eeg1d-chain-tta,eeg1d-cutmix 1200:14:eeg1d-chain-s2"
     )
     cost = quality.plan_minutes(tmp_path, plan, n_folds=3, step_cost=step_cost)
     got = {r.family: (r.status, r.minutes, r.step_ratio) for r in cost.itertuples()}
@@ -241,6 +241,10 @@ def test_plan_minutes_scales_a_variant_of_another_model_by_its_timed_step(tmp_pa
     assert got["eeg1d-chain-s2"][1] == pytest.approx(2.0 * 1200 / 300 * 3 * 3.0)
     status, minutes, steps = got["eeg1d-seeds3"]
     assert (status, minutes) == ("projected", pytest.approx(3 * 2.0 * 3)) and math.isnan(steps)
+    # an augmentation trains eeg1d's own step: not timed (a ratio of 1 +- noise)
+    assert got["eeg1d-cutmix"][1] == pytest.approx(6.0) and math.isnan(got["eeg1d-cutmix"][2])
+    assert quality.step_key("eeg1d-cutmix") == quality.step_key("eeg1d")
+    assert quality.step_key("eeg1d-chain-tta") == quality.step_key("eeg1d-chain")
     assert sorted(asked) == ["eeg1d", "eeg1d-chain", "eeg1d-chain-s2"]  # each model once
     # no step_cost (or a model it cannot time): eeg1d's minutes x epochs, as before
     unscaled = quality.plan_minutes(tmp_path, plan[:1], n_folds=3)
@@ -249,7 +253,9 @@ def test_plan_minutes_scales_a_variant_of_another_model_by_its_timed_step(tmp_pa
     assert cost["minutes"][0] == pytest.approx(6.0) and math.isnan(cost["step_ratio"][0])
 
 
-def test_step_seconds_times_a_torch_model_and_leaves_the_random_streams_alone():
+def test_step_seconds_times_a_torch_model_and_leaves_the_caller_as_it_was():
+    """The random streams, the thread count and grad mode (it may be called under
+    ``no_grad``) are the caller's again after the timing."""
     import random
 
     import torch
@@ -264,11 +270,17 @@ def test_step_seconds_times_a_torch_model_and_leaves_the_random_streams_alone():
     torch.manual_seed(5)
     random.seed(5)
     np.random.seed(5)
-    seconds = step_seconds(cfg, steps=1)
+    threads = torch.get_num_threads()
+    with torch.no_grad():
+        seconds = step_seconds(cfg, steps=1, threads=1)
+        assert not torch.is_grad_enabled()
     assert seconds is not None and 0 < seconds < 60
+    assert torch.get_num_threads() == threads
     assert torch.equal(torch.rand(3), expected[0]) and random.random() == expected[1]
     assert np.random.rand() == expected[2]
     assert step_seconds(load_config("baseline")) is None  # no torch model to time
+    with pytest.raises(ValueError, match="steps must be >= 1, got 0"):
+        step_seconds(cfg, steps=0)
 
 
 def test_a_repeated_variant_starts_from_its_donors_run_and_is_projected_less_it(tmp_path):

@@ -274,6 +274,22 @@ def print_blend_comparison(work: Path, points: list, pair: str) -> int:
     return 0
 
 
+def timed_step(family: str, overrides: list[str], threads: int) -> float | None:
+    """A family's training step in seconds, as its runs would train it (the plan's
+    ``--set``, ``--threads``); None, with a line on stderr, where the model cannot be built
+    or run here: its projection is then left unscaled, and the run itself says why."""
+    import sys
+
+    from hms_kit.tools import quality
+
+    try:
+        return quality.family_step_seconds(family, overrides, threads)
+    except Exception as exc:  # an estimate must not stop the plan it estimates
+        print(f"warning: {family}: a training step not timed ({exc}): its projection is "
+              "not scaled by its model", file=sys.stderr)  # fmt: skip
+        return None
+
+
 def run_quality_command(args: argparse.Namespace) -> int:
     import os
     import sys
@@ -297,7 +313,9 @@ def run_quality_command(args: argparse.Namespace) -> int:
     print(f"learning curves: {len(points)} points in {work} (finished runs are kept)", flush=True)
     # a variant whose model differs from the finished run it is projected from is scaled by
     # a few training steps of each, timed here (seconds; nothing written)
-    cost = quality.plan_minutes(work, points, step_cost=quality.family_step_seconds)
+    cost = quality.plan_minutes(
+        work, points, step_cost=lambda family: timed_step(family, args.overrides, args.threads)
+    )
     if args.estimate:
         print(cost.to_string(index=False, float_format=lambda m: f"{m:.2f}", na_rep="-"))
     measured, projected = cost["status"] == "measured", cost["status"] == "projected"

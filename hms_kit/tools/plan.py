@@ -309,16 +309,19 @@ def model_cost(cfg: Config) -> tuple[int | None, float | None, dict[str, tuple[i
 PROBE_STEPS = 5  # timed training steps after one warm-up: their median is the step's time
 
 
-def step_seconds(cfg: Config, steps: int = PROBE_STEPS) -> float | None:
-    """Wall seconds of one training step of the configured model on this machine, with this
-    process's torch threads: forward, the KL loss, backward and an AdamW step on a batch of
-    ``train.batch_size`` random samples of each input's stored shape, on the CPU; the median
-    of ``steps`` after one warm-up. None for a family without a torch model.
+def step_seconds(cfg: Config, steps: int = PROBE_STEPS, threads: int | None = None) -> float | None:
+    """Wall seconds of one training step of the configured model on this machine's CPU:
+    forward, the KL loss, backward and an AdamW step on a batch of ``train.batch_size``
+    random samples of each input's stored shape; the median of ``steps`` (>= 1) after one
+    warm-up, on ``threads`` torch threads (None: this process's; restored after). None for a
+    family without a torch model. The caller's random streams and grad mode are untouched.
 
     The model's part of a fold only: the loader, validation and the cache build are not
-    timed, so the ratio of two configs' steps over-states the ratio of their minutes where
-    loading weighs (timm2d at half its pixels: 1.9x a step, 1.5x the minutes measured).
+    timed, so the ratio of two configs' steps lies further from 1 than the ratio of their
+    minutes where those weigh (timm2d at half its pixels: 1.9x a step here, 1.5x an epoch
+    where stop 35 measured it).
     """
+    import statistics
     import time
 
     import torch
@@ -327,24 +330,33 @@ def step_seconds(cfg: Config, steps: int = PROBE_STEPS) -> float | None:
     from hms_kit.inputs.registry import get_input
     from hms_kit.models import build_model, family_inputs, is_torch_family
 
+    if steps < 1:
+        raise ValueError(f"steps must be >= 1, got {steps}")
     if not is_torch_family(cfg):
         return None
     shapes = {n: tuple(get_input(n).shape(cfg.inputs)) for n in family_inputs(cfg)}
     b = cfg.train.batch_size
     times = []
-    with torch.random.fork_rng(devices=[]):  # the weights' init draws: not the caller's stream
-        torch.manual_seed(0)
-        model = build_model(cfg, pretrained=False).train()
-        batch = {n: torch.randn(b, *s) for n, s in shapes.items()}
-        target = torch.full((b, len(schema.CLASSES)), 1.0 / len(schema.CLASSES))
-        opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
-        for _ in range(steps + 1):
-            start = time.perf_counter()
-            opt.zero_grad(set_to_none=True)
-            kl_loss(model(batch), target).backward()
-            opt.step()
-            times.append(time.perf_counter() - start)
-    return float(sorted(times[1:])[len(times[1:]) // 2])
+    before = torch.get_num_threads()
+    try:
+        if threads:
+            torch.set_num_threads(threads)
+        # the weights' init draws come from the CPU stream alone: forked, not the caller's
+        with torch.random.fork_rng(devices=[]), torch.enable_grad():
+            torch.default_generator.manual_seed(0)
+            model = build_model(cfg, pretrained=False).train()
+            batch = {n: torch.randn(b, *s) for n, s in shapes.items()}
+            target = torch.full((b, len(schema.CLASSES)), 1.0 / len(schema.CLASSES))
+            opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+            for _ in range(steps + 1):
+                start = time.perf_counter()
+                opt.zero_grad(set_to_none=True)
+                kl_loss(model(batch), target).backward()
+                opt.step()
+                times.append(time.perf_counter() - start)
+    finally:
+        torch.set_num_threads(before)
+    return float(statistics.median(times[1:]))
 
 
 def measure_bytes_per_row(cfg: Config, comp: Competition, cache_dir: Path) -> dict[str, float]:

@@ -961,9 +961,9 @@ _EPOCH_KEYS = ("train.seeds", "train.stage1.epochs", "train.stage2.epochs")
 
 
 def cost_shape(family: str) -> tuple[str, ...]:
-    """What sets a family's (or variant's) cost a step: its overrides less the test-time
-    views and what ``training_epochs`` counts (seeds, epochs). Two of one config with the
-    same shape cost in proportion to their epochs."""
+    """A family's (or variant's) overrides less the test-time views and what
+    ``training_epochs`` counts (seeds, epochs): two of one config with the same shape train
+    the same rows the same way and cost in proportion to their epochs."""
     _, overrides = family_config(family)
     return tuple(sorted(o for o in overrides if not o.startswith("predict.")
                         and o.split("=", 1)[0] not in _EPOCH_KEYS))  # fmt: skip
@@ -982,14 +982,31 @@ def cost_sources(family: str) -> list[str]:
     return [family, *alike, *([base] if base != family else [])]
 
 
-def family_step_seconds(family: str) -> float | None:
-    """One training step of a family's (or variant's) model on this machine
-    (``hms_kit.tools.plan.step_seconds``); None without a torch model."""
+@functools.cache
+def step_key(family: str) -> str:
+    """What a training step of a family's (or variant's) model depends on, as text: its
+    resolved ``model`` and ``inputs`` settings and ``train.batch_size``. Variants that change
+    only augmentation, losses, schedules or views share their family's key."""
+    from hms_kit.config.loading import load_config, to_dict
+
+    config, overrides = family_config(family)
+    cfg = load_config(config, list(overrides))
+    parts = {"model": to_dict(cfg.model), "inputs": to_dict(cfg.inputs),
+             "batch_size": cfg.train.batch_size}  # fmt: skip
+    return json.dumps(parts, sort_keys=True)
+
+
+def family_step_seconds(
+    family: str, overrides: list[str] | None = None, threads: int | None = None
+) -> float | None:
+    """Seconds of one training step of a family's (or variant's) model on this machine's
+    CPU, with ``overrides`` on top of its own (a plan's ``--set``) and ``threads`` torch
+    threads (``hms_kit.tools.plan.step_seconds``); None without a torch model."""
     from hms_kit.config.loading import load_config
     from hms_kit.tools.plan import step_seconds
 
-    config, overrides = family_config(family)
-    return step_seconds(load_config(config, list(overrides)))
+    config, own = family_config(family)
+    return step_seconds(load_config(config, [*own, *(overrides or [])]), threads=threads)
 
 
 def training_epochs(family: str, stage2_share: float) -> float:
@@ -1035,9 +1052,9 @@ def plan_minutes(
     is projected from the first of its ``cost_sources`` with one (a run of the same inputs
     and model, else its base family's), scaled by their ``training_epochs`` ratio (seeds and
     epochs; status ``projected``) and, where its model or inputs differ from that run's
-    (``cost_shape``), by ``step_cost(variant) / step_cost(source)`` (seconds of a training
-    step, ``family_step_seconds`` in the bench; None: not scaled, the ratio column 1), less
-    its ``seed_donor``'s minutes where that run is
+    (``step_key``), by ``step_cost(variant) / step_cost(source)`` (seconds of a training
+    step, ``family_step_seconds`` in the bench; None: not scaled, the ratio column NaN),
+    less its ``seed_donor``'s minutes where that run is
     finished on the point or trains there before it (its folds become the first seed's). A
     predict-only variant (``repredicted_from``) beside its source on a point trains nothing:
     its prediction's minutes, 0 projected.
@@ -1067,17 +1084,18 @@ def plan_minutes(
         share = stage2_share([d for d, _ in done[source]])
         return training_epochs(variant, share) / training_epochs(source, share)
 
-    timed: dict[tuple[str, tuple[str, ...]], float | None] = {}
+    timed: dict[str, float | None] = {}
 
     def step(family: str) -> float | None:
-        # one timing per model: variants that differ in views or epochs train the same step
-        key = (family_config(family)[0], cost_shape(family))
+        # one timing per model: variants of other views, epochs or augmentation share it
+        key = step_key(family)
         if key not in timed:
             timed[key] = step_cost(family) if step_cost is not None else None
         return timed[key]
 
     def step_ratio(variant: str, source: str) -> float:
-        if step_cost is None or cost_shape(variant) == cost_shape(source):
+        # the same step (a loss, an augmentation, a schedule changed): timing noise, not a cost
+        if step_cost is None or step_key(variant) == step_key(source):
             return math.nan
         mine, theirs = step(variant), step(source)
         return mine / theirs if mine and theirs else math.nan
@@ -1087,7 +1105,7 @@ def plan_minutes(
         before: dict[str, float] = {}  # this point's families so far: trained before the rest
         for family in point.families:
             mine = finished.get(work / "runs" / point.name / family / RESULT_FILE)
-            status, minutes, steps = "unknown", float("nan"), float("nan")
+            status, minutes, step_x = "unknown", float("nan"), float("nan")
             source = repredicted_from(family)
             if source in point.families:  # its source's training is counted on that row
                 status = "measured" if mine is not None else "projected"
@@ -1098,8 +1116,8 @@ def plan_minutes(
                 for src in cost_sources(family):
                     if (m := projected(src, point.n_eegs)) is not None:
                         ratio = 1.0 if src == family else cost_ratio(family, src)
-                        steps = math.nan if src == family else step_ratio(family, src)
-                        ratio *= 1.0 if math.isnan(steps) else steps
+                        step_x = math.nan if src == family else step_ratio(family, src)
+                        ratio *= 1.0 if math.isnan(step_x) else step_x
                         status, minutes = "projected", m * ratio
                         break
                 # a repeated variant starts from its donor's run on the point
@@ -1113,7 +1131,7 @@ def plan_minutes(
             before[family] = minutes
             rows.append({"point": point.name, "N": point.n_eegs, "seed": point.seed,
                          "family": family, "status": status, "minutes": minutes,
-                         "step_ratio": steps})  # fmt: skip
+                         "step_ratio": step_x})  # fmt: skip
     columns = ["point", "N", "seed", "family", "status", "minutes", "step_ratio"]
     return pd.DataFrame(rows, columns=columns)
 
