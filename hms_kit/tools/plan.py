@@ -284,6 +284,15 @@ def ensemble_projection(projs: Sequence[Projection]) -> Projection:
 
 
 # ----------------------------------------------------------------------------- measuring
+def input_shapes(cfg: Config) -> dict[str, tuple[int, ...]]:
+    """Each input the configured family reads -> one sample's stored shape (e.g. ``raw_eeg``
+    -> ``(18, 2000)``, 18 pairs x 50 s at 40 Hz)."""
+    from hms_kit.inputs.registry import get_input
+    from hms_kit.models import family_inputs
+
+    return {n: tuple(get_input(n).shape(cfg.inputs)) for n in family_inputs(cfg)}
+
+
 def model_cost(cfg: Config) -> tuple[int | None, float | None, dict[str, tuple[int, ...]]]:
     """``(parameters, forward FLOPs of one sample, input shapes)`` of the configured model,
     built on the CPU without pretrained weights and run on one zero sample of each input's
@@ -291,10 +300,9 @@ def model_cost(cfg: Config) -> tuple[int | None, float | None, dict[str, tuple[i
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    from hms_kit.inputs.registry import get_input
-    from hms_kit.models import build_model, family_inputs, is_torch_family
+    from hms_kit.models import build_model, is_torch_family
 
-    shapes = {n: tuple(get_input(n).shape(cfg.inputs)) for n in family_inputs(cfg)}
+    shapes = input_shapes(cfg)
     if not is_torch_family(cfg):
         return None, None, shapes
     model = build_model(cfg, pretrained=False).eval()
@@ -327,14 +335,13 @@ def step_seconds(cfg: Config, steps: int = PROBE_STEPS, threads: int | None = No
     import torch
 
     from hms_kit.engine.loop import kl_loss
-    from hms_kit.inputs.registry import get_input
-    from hms_kit.models import build_model, family_inputs, is_torch_family
+    from hms_kit.models import build_model, is_torch_family
 
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
     if not is_torch_family(cfg):
         return None
-    shapes = {n: tuple(get_input(n).shape(cfg.inputs)) for n in family_inputs(cfg)}
+    shapes = input_shapes(cfg)
     b = cfg.train.batch_size
     times = []
     before = torch.get_num_threads()

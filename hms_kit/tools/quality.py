@@ -35,7 +35,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -43,6 +43,9 @@ import pandas as pd
 from hms_kit import schema
 from hms_kit.io import atomic_write_csv, atomic_write_text
 from hms_kit.report import marked_section, splice_section
+
+if TYPE_CHECKING:
+    from hms_kit.config import Config
 
 # family -> its packaged CPU config (hms_kit/configs/<name>.yaml)
 FAMILY_CONFIGS: dict[str, str] = {
@@ -205,6 +208,15 @@ def family_config(family: str) -> tuple[str, tuple[str, ...]]:
     return registry()[family]
 
 
+def family_cfg(family: str, overrides: list[str] | None = None) -> Config:
+    """A family's (or variant's) config as it trains: its packaged config, its own overrides,
+    then ``overrides`` (a plan's ``--set``)."""
+    from hms_kit.config import load_config
+
+    config, own = family_config(family)
+    return load_config(config, [*own, *(overrides or [])])
+
+
 def repredicted_from(family: str) -> str | None:
     """The family or variant whose run a variant predicts again: the one that trains the
     same config with its overrides less the ``predict.`` ones (``eeg1d-tta`` -> ``eeg1d``,
@@ -224,7 +236,6 @@ def seed_donor(family: str) -> str | None:
     trains the same config with the same overrides but ``train.seeds`` (test-time views
     aside), once (``timm2d-scale05`` for ``timm2d-scale05-seeds3``); None for a variant that
     is not repeated, or has no such one in the registry."""
-    from hms_kit.config import load_config
     from hms_kit.repeats import seed_list
 
     def trains(overrides: tuple[str, ...]) -> tuple[str, ...]:
@@ -232,7 +243,7 @@ def seed_donor(family: str) -> str | None:
                             and not o.startswith("train.seeds=")))  # fmt: skip
 
     config, own = family_config(family)
-    if not seed_list(load_config(config, list(own))):
+    if not seed_list(family_cfg(family)):
         return None
     return next(
         (f for f, (c, o) in registry().items()
@@ -244,10 +255,7 @@ def seed_donor(family: str) -> str | None:
 
 def tta_views(family: str) -> tuple[bool, bool]:
     """``(flip, mirror)``: the test-time views a family's config asks for."""
-    from hms_kit.config import load_config
-
-    config, overrides = family_config(family)
-    p = load_config(config, list(overrides)).predict
+    p = family_cfg(family).predict
     return p.tta_flip, p.tta_mirror
 
 
@@ -556,14 +564,12 @@ def _first_seed_from(
     """For a repeated variant whose ``seed_donor`` has a current finished run on the point:
     that run's folds linked in as the first seed's (``repeats.link_first_seed``), so they are
     not trained again. Returns ``(donor or None, the first seed)``."""
-    from hms_kit.config import load_config
     from hms_kit.repeats import link_first_seed, seed_list
 
     donor = seed_donor(family)
     if donor is None:
         return None, 0
-    config, own = family_config(family)
-    first = seed_list(load_config(config, [*own, *(overrides or [])]))[:1]
+    first = seed_list(family_cfg(family, overrides))[:1]
     src = work / "runs" / point.name / donor
     if not first or not (src / RESULT_FILE).is_file():
         return None, 0
@@ -987,10 +993,9 @@ def step_key(family: str) -> str:
     """What a training step of a family's (or variant's) model depends on, as text: its
     resolved ``model`` and ``inputs`` settings and ``train.batch_size``. Variants that change
     only augmentation, losses, schedules or views share their family's key."""
-    from hms_kit.config.loading import load_config, to_dict
+    from hms_kit.config.loading import to_dict
 
-    config, overrides = family_config(family)
-    cfg = load_config(config, list(overrides))
+    cfg = family_cfg(family)
     parts = {"model": to_dict(cfg.model), "inputs": to_dict(cfg.inputs),
              "batch_size": cfg.train.batch_size}  # fmt: skip
     return json.dumps(parts, sort_keys=True)
@@ -1002,22 +1007,18 @@ def family_step_seconds(
     """Seconds of one training step of a family's (or variant's) model on this machine's
     CPU, with ``overrides`` on top of its own (a plan's ``--set``) and ``threads`` torch
     threads (``hms_kit.tools.plan.step_seconds``); None without a torch model."""
-    from hms_kit.config.loading import load_config
     from hms_kit.tools.plan import step_seconds
 
-    config, own = family_config(family)
-    return step_seconds(load_config(config, [*own, *(overrides or [])]), threads=threads)
+    return step_seconds(family_cfg(family, overrides), threads=threads)
 
 
 def training_epochs(family: str, stage2_share: float) -> float:
     """A family's (or variant's) training in stage-1 epochs over every row, for comparing
     costs: seeds x (stage-1 epochs + stage-2 epochs x ``stage2_share``, the share of rows
     stage 2 trains on). A width or input change is not counted here (``step_seconds``)."""
-    from hms_kit.config.loading import load_config
     from hms_kit.repeats import seed_list
 
-    config, overrides = family_config(family)
-    cfg = load_config(config, list(overrides))
+    cfg = family_cfg(family)
     t = cfg.train
     stage2 = t.stage2.epochs * stage2_share if t.two_stage else 0.0
     return max(1, len(seed_list(cfg))) * (t.stage1.epochs + stage2)
