@@ -253,6 +253,29 @@ def test_plan_minutes_scales_a_variant_of_another_model_by_its_timed_step(tmp_pa
     assert cost["minutes"][0] == pytest.approx(6.0) and math.isnan(cost["step_ratio"][0])
 
 
+def test_plan_minutes_counts_the_plans_set_in_both_ratios(tmp_path):
+    """A plan's ``--set`` trains every run: one that gives eeg1d the chain's model, or
+    eeg1d-long's epochs, leaves the variant and its source one cost (no step timed, ratio 1),
+    where without it the chain is timed and eeg1d-long costs its extra epochs."""
+    finish(tmp_path, "eeg1d", 300, 13, 2.0)
+    plan = parse_plan("300:14:eeg1d-long,eeg1d-chain")
+    asked: list[str] = []
+
+    def step_cost(family: str) -> float | None:
+        asked.append(family)
+        return {"eeg1d": 0.1, "eeg1d-chain": 0.5}[family]
+
+    plain = quality.plan_minutes(tmp_path, plan, n_folds=3, step_cost=step_cost)
+    minutes = dict(zip(plain["family"], plain["minutes"]))
+    assert minutes["eeg1d-long"] > 6.0 * 1.5 and minutes["eeg1d-chain"] == pytest.approx(30.0)
+    assert sorted(asked) == ["eeg1d", "eeg1d-chain"]
+    asked.clear()
+    sets = [*quality.family_config("eeg1d-chain")[1], "train.stage1.epochs=24"]
+    cost = quality.plan_minutes(tmp_path, plan, n_folds=3, step_cost=step_cost, overrides=sets)
+    assert list(cost["minutes"]) == [pytest.approx(6.0), pytest.approx(6.0)]
+    assert asked == [] and cost["step_ratio"].isna().all()
+
+
 def test_step_seconds_times_a_torch_model_and_leaves_the_caller_as_it_was():
     """The random streams, the thread count and grad mode (it may be called under
     ``no_grad``) are the caller's again after the timing."""
@@ -609,20 +632,28 @@ def test_every_variant_resolves_to_a_config_that_differs_from_its_base(variant):
 
 
 def test_packaged_eeg1d_chain_is_the_variant_that_was_measured():
-    """``--config eeg1d-chain`` trains and predicts what ``eeg1d-chain-tta`` measured (its
-    60 % at 1,200 EEGs), and with the stride override what ``eeg1d-chain-s2-tta`` did; it is
-    not eeg1d.yaml, which the family keeps at the demo's size."""
+    """``--config eeg1d-chain`` trains and predicts what ``eeg1d-chain-s2-seeds2-tta``
+    measured (its 63 % at 1,200 EEGs), with one seed what ``eeg1d-chain-s2-tta`` did and with
+    the stem at step 1 what ``eeg1d-chain-tta`` did; it is not eeg1d.yaml, which the family
+    keeps at the demo's size."""
     from hms_kit.models import build_model
     from hms_kit.models.eeg1d import ChainNet
+    from hms_kit.repeats import seed_list
 
     packaged = load_config("eeg1d-chain")
+    one_seed = ["train.seeds=[]"]  # the default; train.seeds=1 trains the same (seed_list)
     for variant, extra in (
-        ("eeg1d-chain-tta", []),
-        ("eeg1d-chain-s2-tta", ["model.eeg1d.chain.stem_stride=2"]),
+        ("eeg1d-chain-s2-seeds2-tta", []),
+        ("eeg1d-chain-s2-tta", one_seed),
+        ("eeg1d-chain-tta", [*one_seed, "model.eeg1d.chain.stem_stride=1"]),
     ):
         base, overrides = quality.family_config(variant)
         assert load_config("eeg1d-chain", extra) == load_config(base, list(overrides)), variant
     assert packaged != load_config("eeg1d")
+    assert (
+        len(seed_list(packaged)) == 2
+        and seed_list(load_config("eeg1d-chain", ["train.seeds=1"])) == []
+    )
     assert packaged.predict.tta_flip and packaged.predict.tta_mirror and packaged.predict.tta_oof
     assert any(isinstance(m, ChainNet) for m in build_model(packaged, pretrained=False).modules())
 

@@ -314,7 +314,10 @@ def run_quality_command(args: argparse.Namespace) -> int:
     # a variant whose model differs from the finished run it is projected from is scaled by
     # a few training steps of each, timed here (seconds; nothing written)
     cost = quality.plan_minutes(
-        work, points, step_cost=lambda family: timed_step(family, args.overrides, args.threads)
+        work,
+        points,
+        step_cost=lambda family: timed_step(family, args.overrides, args.threads),
+        overrides=args.overrides,
     )
     if args.estimate:
         print(cost.to_string(index=False, float_format=lambda m: f"{m:.2f}", na_rep="-"))

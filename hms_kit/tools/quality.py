@@ -170,6 +170,11 @@ VARIANTS: dict[str, tuple[str, tuple[str, ...]]] = {
     # with its views against 60 % / 58 %
     "eeg1d-chain-s2": ("eeg1d", _CHAIN_S2),
     "eeg1d-chain-s2-tta": ("eeg1d", (*_CHAIN_S2, *_FLIP_MIRROR)),
+    # and with two seeds a fold averaged, the first its single run's (stop 47, 1,200 seeds
+    # 13-14, with views: 63 % / 61 % of the gap, OOF -0.040 [-0.059, -0.023], test -0.029
+    # [-0.042, -0.017] against one seed; the blend with it 66 % / 62 %): eeg1d-chain.yaml
+    "eeg1d-chain-s2-seeds2": ("eeg1d", (*_CHAIN_S2, "train.seeds=2")),
+    "eeg1d-chain-s2-seeds2-tta": ("eeg1d", (*_CHAIN_S2, "train.seeds=2", *_FLIP_MIRROR)),
     "timm2d-seeds3-mirror": ("default", ("train.seeds=3", "predict.tta_mirror=true")),
     # the best member at 1,200 EEGs (stop 35) with its view
     "timm2d-scale05-mirror": ("default", ("inputs.scale=0.5", "predict.tta_mirror=true")),
@@ -989,13 +994,14 @@ def cost_sources(family: str) -> list[str]:
 
 
 @functools.cache
-def step_key(family: str) -> str:
+def step_key(family: str, overrides: tuple[str, ...] = ()) -> str:
     """What a training step of a family's (or variant's) model depends on, as text: its
-    resolved ``model`` and ``inputs`` settings and ``train.batch_size``. Variants that change
-    only augmentation, losses, schedules or views share their family's key."""
+    resolved ``model`` and ``inputs`` settings and ``train.batch_size``, with ``overrides``
+    (a plan's ``--set``) on top of its own. Variants that change only augmentation, losses,
+    schedules or views share their family's key."""
     from hms_kit.config.loading import to_dict
 
-    cfg = family_cfg(family)
+    cfg = family_cfg(family, list(overrides))
     parts = {"model": to_dict(cfg.model), "inputs": to_dict(cfg.inputs),
              "batch_size": cfg.train.batch_size}  # fmt: skip
     return json.dumps(parts, sort_keys=True)
@@ -1012,13 +1018,14 @@ def family_step_seconds(
     return step_seconds(family_cfg(family, overrides), threads=threads)
 
 
-def training_epochs(family: str, stage2_share: float) -> float:
+def training_epochs(family: str, stage2_share: float, overrides: list[str] | None = None) -> float:
     """A family's (or variant's) training in stage-1 epochs over every row, for comparing
     costs: seeds x (stage-1 epochs + stage-2 epochs x ``stage2_share``, the share of rows
-    stage 2 trains on). A width or input change is not counted here (``step_seconds``)."""
+    stage 2 trains on), with ``overrides`` (a plan's ``--set``) on top of its own. A width or
+    input change is not counted here (``step_seconds``)."""
     from hms_kit.repeats import seed_list
 
-    cfg = family_cfg(family)
+    cfg = family_cfg(family, overrides)
     t = cfg.train
     stage2 = t.stage2.epochs * stage2_share if t.two_stage else 0.0
     return max(1, len(seed_list(cfg))) * (t.stage1.epochs + stage2)
@@ -1045,6 +1052,7 @@ def plan_minutes(
     points: list[Point],
     n_folds: int = 3,
     step_cost: Callable[[str], float | None] | None = None,
+    overrides: list[str] | None = None,
 ) -> pd.DataFrame:
     """What the plan costs on this machine: per run, its measured wall minutes (a finished
     run's minutes per fold x ``n_folds``) or, for a run still to train, a projection from the
@@ -1056,7 +1064,9 @@ def plan_minutes(
     (``step_key``), by ``step_cost(variant) / step_cost(source)`` (seconds of a training
     step, ``family_step_seconds`` in the bench; None: not scaled, the ratio column NaN),
     less its ``seed_donor``'s minutes where that run is
-    finished on the point or trains there before it (its folds become the first seed's). A
+    finished on the point or trains there before it (its folds become the first seed's).
+    ``overrides`` (the plan's ``--set``, on every run) count in both ratios: a ``--set`` that
+    gives a variant and its source one model times neither. A
     predict-only variant (``repredicted_from``) beside its source on a point trains nothing:
     its prediction's minutes, 0 projected.
     Training only (the synthetic competition's generation and the test predictions come on
@@ -1070,6 +1080,7 @@ def plan_minutes(
     done: dict[str, list[tuple[Path, RunResult]]] = {}
     for path, r in finished.items():
         done.setdefault(r.family, []).append((path.parent, r))
+    sets = list(overrides or [])
 
     def projected(family: str, n_eegs: int) -> float | None:
         runs = done.get(family)
@@ -1083,20 +1094,20 @@ def plan_minutes(
     @functools.cache
     def cost_ratio(variant: str, source: str) -> float:
         share = stage2_share([d for d, _ in done[source]])
-        return training_epochs(variant, share) / training_epochs(source, share)
+        return training_epochs(variant, share, sets) / training_epochs(source, share, sets)
 
     timed: dict[str, float | None] = {}
 
     def step(family: str) -> float | None:
         # one timing per model: variants of other views, epochs or augmentation share it
-        key = step_key(family)
+        key = step_key(family, (*sets,))
         if key not in timed:
             timed[key] = step_cost(family) if step_cost is not None else None
         return timed[key]
 
     def step_ratio(variant: str, source: str) -> float:
         # the same step (a loss, an augmentation, a schedule changed): timing noise, not a cost
-        if step_cost is None or step_key(variant) == step_key(source):
+        if step_cost is None or step_key(variant, (*sets,)) == step_key(source, (*sets,)):
             return math.nan
         mine, theirs = step(variant), step(source)
         return mine / theirs if mine and theirs else math.nan
