@@ -276,6 +276,22 @@ def test_plan_minutes_counts_the_plans_set_in_both_ratios(tmp_path):
     assert asked == [] and cost["step_ratio"].isna().all()
 
 
+def test_plan_minutes_takes_a_first_seed_trained_with_the_plans_set(tmp_path):
+    """A repeated variant's first seed is its donor's run when that run trained with the
+    plan's ``--set`` (as the bench would link it in): only the other two seeds cost; a run
+    trained without the ``--set`` is stale under it, so all three are projected."""
+    point = parse_plan("300:14:eeg1d-seeds3")[0]
+    finish(tmp_path, "eeg1d", 300, 14, 2.0)
+    folds = quality.shared_folds_sets(quality.folds_path(tmp_path, point, 3), 3)
+    sets = ["train.stage1.epochs=24"]
+    run = tmp_path / "runs" / point.name / "eeg1d"
+    save_config(load_config("eeg1d", [*folds, *sets]), run / "config.yaml")
+    with_set = quality.plan_minutes(tmp_path, [point], n_folds=3, overrides=sets)
+    assert with_set["minutes"][0] == pytest.approx(3 * 6.0 - 6.0)
+    without = quality.plan_minutes(tmp_path, [point], n_folds=3)
+    assert without["minutes"][0] == pytest.approx(3 * 6.0)
+
+
 def test_step_seconds_times_a_torch_model_and_leaves_the_caller_as_it_was():
     """The random streams, the thread count and grad mode (it may be called under
     ``no_grad``) are the caller's again after the timing."""

@@ -171,8 +171,9 @@ VARIANTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "eeg1d-chain-s2": ("eeg1d", _CHAIN_S2),
     "eeg1d-chain-s2-tta": ("eeg1d", (*_CHAIN_S2, *_FLIP_MIRROR)),
     # and with two seeds a fold averaged, the first its single run's (stop 47, 1,200 seeds
-    # 13-14, with views: 63 % / 61 % of the gap, OOF -0.040 [-0.059, -0.023], test -0.029
-    # [-0.042, -0.017] against one seed; the blend with it 66 % / 62 %): eeg1d-chain.yaml
+    # 13-14, with views: 63.1 % / 60.5 % of the gap, OOF -0.040 [-0.059, -0.023], test
+    # -0.029 [-0.042, -0.017] against one seed; the blend with it 65.7 % / 62.5 %):
+    # eeg1d-chain.yaml
     "eeg1d-chain-s2-seeds2": ("eeg1d", (*_CHAIN_S2, "train.seeds=2")),
     "eeg1d-chain-s2-seeds2-tta": ("eeg1d", (*_CHAIN_S2, "train.seeds=2", *_FLIP_MIRROR)),
     "timm2d-seeds3-mirror": ("default", ("train.seeds=3", "predict.tta_mirror=true")),
@@ -1138,7 +1139,7 @@ def plan_minutes(
                     d = finished.get(work / "runs" / point.name / donor / RESULT_FILE)
                     if not math.isnan(before.get(donor, math.nan)):  # trains here first
                         minutes = max(0.0, minutes - before[donor])
-                    elif d is not None and not changed_settings(work, point, donor, n_folds):
+                    elif d is not None and not changed_settings(work, point, donor, n_folds, sets):
                         minutes = max(0.0, minutes - d.minutes_per_fold * n_folds)
             before[family] = minutes
             rows.append({"point": point.name, "N": point.n_eegs, "seed": point.seed,
