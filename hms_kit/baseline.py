@@ -6,7 +6,9 @@ Features of one label row (pure functions of its windows):
   four pairs) in ``N_BANDS`` bands over 0.5-20 Hz, plus the mean correlation between scalp
   electrodes (0.5-20 Hz);
 - Kaggle spectrogram: log mean power per region in the same bands over the 600-s window and
-  over its central 20 s.
+  over its central 20 s;
+- with ``model.baseline.morphology``, the EEG window's shape per chain (``morphology_features``:
+  sharpness, periodic discharges, rhythmic delta, evolution, left/right asymmetry).
 
 A multinomial logistic regression (``model.name: logreg``) or gradient boosting
 (``model.name: hgb``) fits the vote distributions (each row is given once per class,
@@ -41,9 +43,11 @@ __all__ = [
     "eeg_features",
     "fit_model",
     "fit_predict",
+    "morphology_features",
     "model_tensors",
     "predict_tensors",
     "features_of_test_rows",
+    "repeat_strength",
     "row_features",
     "spectrogram_features",
     "train_baseline",
@@ -94,6 +98,114 @@ def eeg_features(window: np.ndarray) -> np.ndarray:
     return np.asarray(out)
 
 
+# waveform shape (``model.baseline.morphology``): what a reader tells apart where band powers
+# agree: a discharge is sharp and repeats, rhythmic delta is smooth, a seizure evolves
+MORPH_PARTS = 5  # 10-s parts of the 50-s window, for its evolution
+MORPH_PER_CHAIN = 6
+_MORPH_SOS = scipy.signal.butter(4, [0.5, 20.0], btype="band", fs=schema.EEG_RATE_HZ, output="sos")
+_DELTA_SOS = scipy.signal.butter(4, [0.5, 4.0], btype="band", fs=schema.EEG_RATE_HZ, output="sos")
+_ENVELOPE_SOS = scipy.signal.butter(2, 3.0, btype="low", fs=schema.EEG_RATE_HZ, output="sos")
+_SLOW_HZ = 20  # envelope and delta rate for their autocorrelation
+_SKIP = schema.EEG_RATE_HZ  # the filters' first second (their start-up) is left out
+PERIOD_LAGS_S = (0.3, 3.0)  # a periodic discharge every 0.3-3 s (0.33-3.3 Hz)
+RHYTHM_LAGS_S = (0.25, 2.0)  # a delta cycle of 0.25-2 s (0.5-4 Hz)
+
+
+def _slow(x: np.ndarray) -> np.ndarray:
+    """``(n, k)`` at 200 Hz -> ``(n // 10, k)`` block means at ``_SLOW_HZ``."""
+    step = schema.EEG_RATE_HZ // _SLOW_HZ
+    n = len(x) // step * step
+    return x[:n].reshape(-1, step, x.shape[1]).mean(axis=1)
+
+
+def repeat_strength(x: np.ndarray, lags_s: tuple[float, float], rate_hz: float) -> np.ndarray:
+    """``(k,)`` in [-1, 1]: how strongly each column of ``x`` ``(n, k)`` repeats itself: its
+    highest autocorrelation at lags within ``lags_s`` (seconds) past the autocorrelation's
+    first zero crossing (0 where it has none in range, or for a flat column). A sinusoid of a
+    period in range scores near 1, noise near 0."""
+    x = x - x.mean(axis=0)
+    n = len(x)
+    spec = np.fft.rfft(x, 2 * n, axis=0)
+    ac = np.fft.irfft(np.abs(spec) ** 2, axis=0)[: int(lags_s[1] * rate_hz) + 1]
+    out = np.zeros(x.shape[1])
+    lo = max(int(round(lags_s[0] * rate_hz)), 1)
+    for j in range(x.shape[1]):
+        if ac[0, j] <= 0:
+            continue
+        r = ac[:, j] / ac[0, j]
+        below = np.flatnonzero(r < 0)
+        if len(below) == 0:
+            continue
+        start = max(lo, int(below[0]))
+        if start < len(r):
+            out[j] = r[start:].max()
+    return out
+
+
+def morphology_features(window: np.ndarray) -> np.ndarray:
+    """``(len(REGIONS) * MORPH_PER_CHAIN + 2,) float64`` waveform-shape features of a 50-s
+    EEG window.
+
+    window: ``(10000, 20)`` microvolts (NaN allowed: read as 0). For each chain of
+    ``schema.REGIONS`` (the mean over its four bipolar pairs, 0.5-20 Hz), in this order:
+    sharpness (log of the line length a sample over the standard deviation: spikes and sharp
+    waves cover more ground per microvolt than a sinusoid), peakedness (log kurtosis),
+    periodicity (``repeat_strength`` of the amplitude envelope at ``PERIOD_LAGS_S``),
+    rhythmicity (of the 0.5-4 Hz signal at ``RHYTHM_LAGS_S``), and the evolution over the
+    window's ``MORPH_PARTS`` parts: the sd of their log power and of their spectral centroid
+    (Hz). Then the left/right asymmetry: the mean over the two chain pairs (LL/RL, LP/RP) of
+    the absolute difference of log power, and of periodicity. A gain changes none of them
+    (the power terms are spreads and differences of logs).
+    """
+    x = np.nan_to_num(np.asarray(window, dtype=np.float64))
+    idx = schema.CHANNEL_INDEX
+    pairs = x[:, [idx[p] for p, _ in _ALL_PAIRS]] - x[:, [idx[q] for _, q in _ALL_PAIRS]]
+    pairs -= pairs.mean(axis=0)  # no offset for the filters to ring on
+    y = scipy.signal.sosfilt(_MORPH_SOS, pairs, axis=0)[_SKIP:]
+    var = np.maximum(y.var(axis=0), 1e-12)
+    sharp = np.log(np.abs(np.diff(y, axis=0)).mean(axis=0) / np.sqrt(var) + 1e-6)
+    kurt = np.log(np.maximum((y**4).mean(axis=0) / var**2, 1e-6))
+    envelope = scipy.signal.sosfilt(_ENVELOPE_SOS, np.abs(y), axis=0)[_SKIP:]
+    period = repeat_strength(_slow(envelope), PERIOD_LAGS_S, _SLOW_HZ)
+    delta = scipy.signal.sosfilt(_DELTA_SOS, pairs, axis=0)[_SKIP:]
+    rhythm = repeat_strength(_slow(delta), RHYTHM_LAGS_S, _SLOW_HZ)
+    parts = np.array_split(y, MORPH_PARTS, axis=0)
+    size = min(len(p) for p in parts)
+    spectra = np.fft.rfft(np.stack([p[:size] for p in parts]), axis=1)  # (parts, f, pairs)
+    power = np.abs(spectra) ** 2
+    freqs = np.fft.rfftfreq(size, 1 / schema.EEG_RATE_HZ)
+    band = (freqs >= 0.5) & (freqs <= 20.0)
+    n_reg = len(schema.REGIONS)
+    power = power[:, band].reshape(MORPH_PARTS, int(band.sum()), n_reg, -1).mean(axis=3)
+    total = power.sum(axis=1) + 1e-12  # (parts, regions)
+    log_power = np.log(total)
+    centroid = (power * freqs[band][None, :, None]).sum(axis=1) / total
+
+    def by_chain(v: np.ndarray) -> np.ndarray:
+        return v.reshape(n_reg, -1).mean(axis=1)
+
+    chains = np.stack(
+        [
+            by_chain(sharp),
+            by_chain(kurt),
+            by_chain(period),
+            by_chain(rhythm),
+            log_power.std(axis=0),
+            centroid.std(axis=0),
+        ],
+        axis=1,
+    )  # (regions, MORPH_PER_CHAIN)
+    pos = {r: i for i, r in enumerate(schema.REGIONS)}
+    sides = [(pos[r], pos[m]) for r, m in schema.MIRROR_REGIONS.items() if pos[r] < pos[m]]
+    mean_power = log_power.mean(axis=0)
+    period_chain = chains[:, 2]
+    asym = [
+        np.mean([abs(mean_power[a] - mean_power[b]) for a, b in sides]),
+        np.mean([abs(period_chain[a] - period_chain[b]) for a, b in sides]),
+    ]
+    return np.concatenate([chains.reshape(-1), asym])
+
+
 def spectrogram_features(window: np.ndarray) -> np.ndarray:
     """``(2 * len(REGIONS) * N_BANDS,) float64`` features of a 600-s Kaggle spectrogram window.
 
@@ -113,8 +225,11 @@ def spectrogram_features(window: np.ndarray) -> np.ndarray:
     return np.asarray(out)
 
 
-def row_features(comp: Competition, rows: pd.DataFrame, split: str = "train") -> np.ndarray:
-    """``(len(rows), n_features) float64``: EEG then spectrogram features of every row.
+def row_features(
+    comp: Competition, rows: pd.DataFrame, split: str = "train", morphology: bool = False
+) -> np.ndarray:
+    """``(len(rows), n_features) float64``: EEG then spectrogram features of every row, then
+    with ``morphology`` its EEG window's :func:`morphology_features`.
 
     On the test split a row whose EEG window has no usable bipolar pair
     (``eeg_window_problem``) gets NaN features: a failed row, predicted by the prior.
@@ -129,7 +244,10 @@ def row_features(comp: Competition, rows: pd.DataFrame, split: str = "train") ->
             specs = {r.spectrogram_id: comp.read_spectrogram(r.spectrogram_id, split)}
         e = eeg_window(eegs[r.eeg_id], r.eeg_label_offset_seconds)
         s = spec_window(specs[r.spectrogram_id], r.spectrogram_label_offset_seconds)
-        x = np.concatenate([eeg_features(e), spectrogram_features(s)])
+        parts = [eeg_features(e), spectrogram_features(s)]
+        if morphology:
+            parts.append(morphology_features(e))
+        x = np.concatenate(parts)
         why = eeg_window_problem(e) if split == "test" else None
         if why:
             logger().warning(
@@ -221,22 +339,25 @@ def predict_tensors(tensors: dict[str, torch.Tensor], x: np.ndarray) -> np.ndarr
     return _finish(proba)
 
 
-def features_of_test_rows(comp: Competition, test: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """Features of test.csv's rows (its offsets, 0 when the layout has none) and which rows
-    could be read: ``(n, f)`` (NaN rows for the unreadable) and ``(n,) bool``."""
+def features_of_test_rows(
+    comp: Competition, test: pd.DataFrame, morphology: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """Features of test.csv's rows (its offsets, 0 when the layout has none; ``morphology``
+    as :func:`row_features`) and which rows could be read: ``(n, f)`` (NaN rows for the
+    unreadable) and ``(n,) bool``."""
     rows = test.copy()
     for col in ("eeg_label_offset_seconds", "spectrogram_label_offset_seconds"):
         if col not in rows:
             rows[col] = 0.0
     try:  # one pass, each file read once
-        x = row_features(comp, rows, split="test")
+        x = row_features(comp, rows, split="test", morphology=morphology)
         return x, np.isfinite(x).all(axis=1)
     except Exception:  # some file is unreadable: row by row, so it costs its row only
         pass
     out, ok = [], np.zeros(len(rows), bool)
     for i in range(len(rows)):
         try:
-            out.append(row_features(comp, rows.iloc[i : i + 1], split="test")[0])
+            out.append(row_features(comp, rows.iloc[i : i + 1], "test", morphology)[0])
             ok[i] = np.isfinite(out[-1]).all()
         except Exception:  # one unreadable file costs its row only (the prior is used)
             out.append(None)
@@ -264,7 +385,7 @@ def train_baseline(comp: Competition, cfg: Config, run_dir: str | Path) -> dict[
     train, rows, folds, fingerprint = run_folds(comp, cfg, run_dir)
     targets = vote_targets(rows)
     votes = total_votes(rows)
-    x = row_features(comp, rows)
+    x = row_features(comp, rows, morphology=cfg.model.baseline.morphology)
     prior = prior_predictions(targets, 1)[0].tolist()
     summaries = []
     for k in range(cfg.train.n_folds):

@@ -53,8 +53,8 @@ class Checkpoint:
     def input_key(self) -> str:
         """Checkpoints with one key share their test inputs (the cache entries of the same
         inputs and settings, or the baseline's features)."""
-        if not is_torch_family(self.cfg):
-            return self.cfg.model.family
+        if not is_torch_family(self.cfg):  # the baseline's features, with or without shapes
+            return f"{self.cfg.model.family}:morphology={self.cfg.model.baseline.morphology}"
         names = family_inputs(self.cfg)
         return json.dumps({n: input_settings(n, self.cfg.inputs) for n in names}, sort_keys=True)
 
@@ -231,13 +231,13 @@ def predict_test(
         priors.append(ck.prior)
     if not groups:
         log.error("no usable checkpoint among %s: every row gets the prior", model_paths)
-    for key, cks in groups.items():
+    for cks in groups.values():
         cfg = cks[0].cfg
         try:
-            if key == "baseline":
+            if not is_torch_family(cfg):
                 from hms_kit.baseline import features_of_test_rows, predict_tensors
 
-                x, ok = features_of_test_rows(comp, test)
+                x, ok = features_of_test_rows(comp, test, cfg.model.baseline.morphology)
                 for i in np.flatnonzero(~ok):
                     log.warning(
                         "test row of eeg_id %d unreadable or without a usable EEG window, "
@@ -269,7 +269,7 @@ def predict_test(
         for ck in cks:
             try:
                 _, state = load_checkpoint(ck.path)
-                if key == "baseline":
+                if not is_torch_family(ck.cfg):
                     probs = np.full((len(test), len(schema.CLASSES)), np.nan)
                     probs[ok] = predict_tensors(state["model"], x[ok])
                 else:
@@ -297,7 +297,7 @@ def predict_test(
             sums[good] += probs[good]
             counts[good] += 1
             report["predicted_with"].append(str(ck.path))
-            if key == "baseline":  # features, not images or waveforms: no views
+            if not is_torch_family(ck.cfg):  # features, not images or waveforms: no views
                 log.info("predicted %d test rows with %s", int(good.sum()), ck.path)
             else:
                 report["views"][str(ck.path)] = views_name(flip, mirror)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -10,7 +11,14 @@ import pytest
 from threadpoolctl import threadpool_limits
 
 from hms_kit import schema
-from hms_kit.baseline import eeg_features, fit_predict, spectrogram_features
+from hms_kit.baseline import (
+    MORPH_PER_CHAIN,
+    eeg_features,
+    fit_predict,
+    morphology_features,
+    repeat_strength,
+    spectrogram_features,
+)
 from hms_kit.config import ConfigError, load_config
 from hms_kit.data import Competition, eeg_window, spec_window
 from hms_kit.train import PRED_COLS, TARGET_COLS, train_folds
@@ -27,6 +35,55 @@ def test_features_of_real_windows(real_dir):
     x = eeg_window(comp.read_eeg(1628180742), 0).copy()
     x[:, 3] = np.nan
     assert np.isfinite(eeg_features(x)).all()
+
+
+def test_morphology_features_of_a_real_window_are_finite_and_scale_free(real_dir):
+    w = eeg_window(Competition(real_dir).read_eeg(1628180742), 0)
+    m = morphology_features(w)
+    assert m.shape == (len(schema.REGIONS) * MORPH_PER_CHAIN + 2,) and np.isfinite(m).all()
+    # shapes, not amplitudes: a gain (another amplifier, another unit) changes nothing
+    np.testing.assert_allclose(morphology_features(3.0 * w), m, atol=1e-6)
+    x = w.copy()
+    x[:, 3] = np.nan  # a lost electrode, and a window of zeros, stay finite
+    assert np.isfinite(morphology_features(x)).all()
+    assert np.isfinite(morphology_features(np.zeros_like(w))).all()
+
+
+def test_repeat_strength_tells_a_rhythm_from_noise():
+    t = np.arange(1000) / 20.0  # 50 s at 20 Hz
+    sine = np.sin(2 * np.pi * 1.5 * t)
+    noise = np.random.default_rng(0).normal(size=len(t))
+    r = repeat_strength(np.stack([sine, noise, np.zeros_like(t)], axis=1), (0.25, 2.0), 20.0)
+    assert r[0] > 0.9 and abs(r[1]) < 0.2 and r[2] == 0
+
+
+def _one_sided(signal: np.ndarray) -> np.ndarray:
+    """A 50-s window of faint noise with ``signal`` (10000,) on the left chains' middle
+    electrodes (T3 and C3: two pairs of each left chain carry it)."""
+    x = np.random.default_rng(1).normal(scale=2.0, size=(schema.EEG_WINDOW_SAMPLES, 20))
+    for name in ("T3", "C3"):
+        x[:, schema.CHANNEL_INDEX[name]] += signal
+    return x
+
+
+def test_morphology_features_tell_discharges_from_rhythmic_delta():
+    t = np.arange(schema.EEG_WINDOW_SAMPLES) / schema.EEG_RATE_HZ
+    spikes = 100 * np.exp(-0.5 * ((t % 1.0 - 0.5) / 0.02) ** 2)  # a 20-ms discharge each second
+    delta = 100 * np.sin(2 * np.pi * 1.5 * t)  # smooth 1.5-Hz rhythm
+    pd_, rd = morphology_features(_one_sided(spikes)), morphology_features(_one_sided(delta))
+    ll = schema.REGIONS.index("LL") * MORPH_PER_CHAIN
+    sharp, kurt, period, rhythm = (ll + i for i in range(4))
+    assert pd_[sharp] > rd[sharp] and pd_[kurt] > rd[kurt] + 0.5
+    # both repeat, which faint noise does not (a chain's four pairs, two of them carrying it)
+    quiet = morphology_features(_one_sided(np.zeros_like(t)))
+    for f in (period, rhythm):
+        assert min(pd_[f], rd[f]) > 0.4 > 0.2 > quiet[f]
+    # one side only: the power asymmetry is large (log units), and 0 for the same both sides
+    assert pd_[-2] > 2 and rd[-2] > 2
+    both = _one_sided(delta)
+    for name in ("T4", "C4"):
+        both[:, schema.CHANNEL_INDEX[name]] += delta
+    assert morphology_features(both)[-2] < 0.5
 
 
 def test_fit_predict_learns_soft_labels():
@@ -101,6 +158,33 @@ def test_baseline_run_predicts_the_test_set(shared_comp, baseline_run):
     assert len(report["predicted_with"]) == 2 and report["fallback_rows"] == []
     probs = sub[list(schema.VOTE_COLUMNS)].to_numpy()
     assert np.allclose(probs.sum(axis=1), 1) and probs.std(axis=0).max() > 0
+
+
+def test_a_baseline_with_shapes_predicts_beside_the_plain_one(
+    shared, shared_folds, baseline_run, tmp_path
+):
+    """``model.baseline.morphology``: its fold models take the wider features, and predict
+    computes them for its checkpoints while the plain baseline's get the plain ones."""
+    from hms_kit.checkpoint import load_checkpoint
+    from hms_kit.cli import main
+    from hms_kit.predict import predict_test
+
+    run = tmp_path / "morph"
+    args = ["train", "--competition", str(shared.root), "--out", str(run), "--config"]
+    args += ["baseline", "--folds-file", str(shared_folds.path), "--set", "train.n_folds=2"]
+    assert main([*args, "--set", "model.baseline.morphology=true"]) == 0
+
+    def n_features(r: Path) -> int:
+        return load_checkpoint(r / "checkpoints" / "fold0_best.pt")["model"]["coef"].shape[1]
+
+    plain = n_features(baseline_run.path)
+    assert n_features(run) == plain + len(schema.REGIONS) * MORPH_PER_CHAIN + 2
+    sub, report = predict_test(shared.comp, [run, baseline_run.path], workers=1)
+    assert len(report["predicted_with"]) == 4 and report["fallback_rows"] == []
+    alone, _ = predict_test(shared.comp, [run], workers=1)
+    cols = list(schema.VOTE_COLUMNS)
+    assert np.allclose(alone[cols].sum(axis=1), 1)
+    assert not np.allclose(alone[cols].to_numpy(), sub[cols].to_numpy())
 
 
 def test_train_on_a_balanced_sample_from_the_command_line(shared, tmp_path, capsys):

@@ -155,8 +155,8 @@ def test_a_folds_file_splitting_an_eeg_across_folds_is_named(comp, tmp_path) -> 
 
 
 def test_keys_added_later_change_the_fingerprint_only_away_from_their_default() -> None:
-    """A run made before train.sampler and model.eeg1d.topology/chain existed keeps its
-    fingerprint (its folds are not retired on resume); setting one changes it."""
+    """A run made before train.sampler, model.eeg1d.topology/chain and model.baseline existed
+    keeps its fingerprint (its folds are not retired on resume); setting one changes it."""
     import hashlib
 
     rows = pd.DataFrame({k: np.arange(6) for k in ROW_KEY})
@@ -170,6 +170,7 @@ def test_keys_added_later_change_the_fingerprint_only_away_from_their_default() 
         d["train"].pop(k)
     d["model"]["eeg1d"].pop("topology")
     d["model"]["eeg1d"].pop("chain")
+    d["model"].pop("baseline")
     h = hashlib.sha1(json.dumps(d, sort_keys=True, default=str).encode())
     h.update(np.ascontiguousarray(rows[ROW_KEY].to_numpy(np.float64)).tobytes())
     h.update(np.ascontiguousarray(folds.astype(np.int64)).tobytes())
@@ -181,6 +182,7 @@ def test_keys_added_later_change_the_fingerprint_only_away_from_their_default() 
             "train.sampler=per_eeg",
             "model.eeg1d.topology=chain",
             "model.eeg1d.chain.width_mult=0.5",
+            "model.baseline.morphology=true",
         )  # fmt: skip
     }
-    assert base not in changed and len(changed) == 3
+    assert base not in changed and len(changed) == 4

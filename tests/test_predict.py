@@ -72,10 +72,15 @@ def test_checkpoints_that_share_inputs_share_a_key(tmp_path):
         keys.append(load_checkpoint(tmp_path / f"{i}.pt")[0].input_key())
     assert keys[0] == keys[1]  # same raw_eeg: one test cache
     assert len({keys[0], keys[2], keys[3]}) == 3
-    baseline = load_config("baseline")
-    save_checkpoint({"model": {}, "family": "baseline", "config": to_dict(baseline),
-                     "prior": [1 / 6] * 6}, tmp_path / "b.pt", kind="final")  # fmt: skip
-    assert load_checkpoint(tmp_path / "b.pt")[0].input_key() == "baseline"
+    base_keys = []
+    for i, sets in enumerate(([], ["model.name=hgb"], ["model.baseline.morphology=true"])):
+        baseline = load_config("baseline", sets)
+        save_checkpoint({"model": {}, "family": "baseline", "config": to_dict(baseline),
+                         "prior": [1 / 6] * 6}, tmp_path / f"b{i}.pt", kind="final")  # fmt: skip
+        base_keys.append(load_checkpoint(tmp_path / f"b{i}.pt")[0].input_key())
+    # the same features whatever fits them; the shapes are other features
+    assert base_keys[0] == base_keys[1] != base_keys[2]
+    assert not set(base_keys) & set(keys)
 
 
 def test_an_eeg1d_checkpoint_predicts_the_real_test_file(real_dir, tmp_path):

@@ -37,6 +37,7 @@ from hms_kit.config.sections import (
     SPEC_SCALES,
     TARGET_POPULATIONS,
     AugmentConfig,
+    BaselineConfig,
     Config,
     ConfigError,
     DataConfig,
@@ -59,6 +60,7 @@ from hms_kit.config.sections import (
 __all__ = [
     "AVERAGES",
     "AugmentConfig",
+    "BaselineConfig",
     "CONFIG_DIR",
     "Config",
     "ConfigError",

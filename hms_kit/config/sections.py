@@ -270,6 +270,15 @@ class Spec2dConfig:
 
 
 @dataclass
+class BaselineConfig:
+    """The ``baseline`` family's features (``hms_kit.baseline``). ``morphology``: add the
+    waveform-shape features of each chain (sharpness, peakedness, periodic discharges,
+    rhythmic delta, evolution over the window, left/right asymmetry) to the band powers."""
+
+    morphology: bool = False
+
+
+@dataclass
 class ModelConfig:
     """The model. ``family`` names one of hms_kit.models' families:
 
@@ -278,8 +287,9 @@ class ModelConfig:
     - ``eeg1d``: a 1D CNN over the raw bipolar waveforms (``eeg1d`` settings);
     - ``spec2d``: spectrograms of the raw waveforms made inside the model, a timm backbone
       ``name`` over them (``spec2d`` settings);
-    - ``baseline``: band-power features and a scikit-learn model named ``name`` (``logreg``
-      or ``hgb``; hms_kit.baseline), trained without torch.
+    - ``baseline``: band-power features (and with ``baseline.morphology`` the waveforms'
+      shapes) and a scikit-learn model named ``name`` (``logreg`` or ``hgb``;
+      hms_kit.baseline), trained without torch.
     """
 
     family: str = "timm2d"
@@ -289,6 +299,7 @@ class ModelConfig:
     drop_rate: float = 0.1
     eeg1d: Eeg1dConfig = field(default_factory=Eeg1dConfig)
     spec2d: Spec2dConfig = field(default_factory=Spec2dConfig)
+    baseline: BaselineConfig = field(default_factory=BaselineConfig)
 
 
 @dataclass

@@ -236,6 +236,7 @@ _ADDED_KEYS: tuple[tuple[str, ...], ...] = (
     ("train", "sampler"),
     ("model", "eeg1d", "topology"),
     ("model", "eeg1d", "chain"),
+    ("model", "baseline"),
 )
 
 

@@ -173,7 +173,7 @@ VARIANTS: dict[str, tuple[str, tuple[str, ...]]] = {
     # and with two seeds a fold averaged, the first its single run's (stop 47, 1,200 seeds
     # 13-14, with views: 63.1 % / 60.5 % of the gap, OOF -0.040 [-0.059, -0.023], test
     # -0.029 [-0.042, -0.017] against one seed; the blend with it 65.7 % / 62.5 %):
-    # eeg1d-chain.yaml
+    # eeg1d-chain.yaml. At 300 (stop 48, seeds 13-15) 37 % / 33 %, OOF -0.063, test -0.035
     "eeg1d-chain-s2-seeds2": ("eeg1d", (*_CHAIN_S2, "train.seeds=2")),
     "eeg1d-chain-s2-seeds2-tta": ("eeg1d", (*_CHAIN_S2, "train.seeds=2", *_FLIP_MIRROR)),
     "timm2d-seeds3-mirror": ("default", ("train.seeds=3", "predict.tta_mirror=true")),
@@ -186,6 +186,10 @@ VARIANTS: dict[str, tuple[str, tuple[str, ...]]] = {
         "default",
         ("inputs.scale=0.5", "train.seeds=3", "predict.tta_mirror=true"),
     ),
+    # the baseline with the EEG window's shape per chain as well (model.baseline.morphology:
+    # sharpness, peakedness, periodic discharges, rhythmic delta, evolution, asymmetry;
+    # stop 48): a feature member for small competitions, the baseline itself stays the floor
+    "baseline-morph": ("baseline", ("model.baseline.morphology=true",)),
     # the 3rd place's spec2d switches (mdl_4) on the CPU spec2d config: waveforms / 32 in dB
     # (top_db 100), 3 channels per pair, the zoom inside the image (jittered +-2 s), GeM,
     # drop_path 0.2 (0.099 GFLOPs a sample against the plain config's 0.115)
