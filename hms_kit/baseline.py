@@ -106,7 +106,9 @@ _MORPH_SOS = scipy.signal.butter(4, [0.5, 20.0], btype="band", fs=schema.EEG_RAT
 _DELTA_SOS = scipy.signal.butter(4, [0.5, 4.0], btype="band", fs=schema.EEG_RATE_HZ, output="sos")
 _ENVELOPE_SOS = scipy.signal.butter(2, 3.0, btype="low", fs=schema.EEG_RATE_HZ, output="sos")
 _SLOW_HZ = 20  # envelope and delta rate for their autocorrelation
-_SKIP = schema.EEG_RATE_HZ  # the filters' first second (their start-up) is left out
+# the filters' first 2 s are left out: the 0.5-Hz band-passes ring for about a second
+_SKIP = 2 * schema.EEG_RATE_HZ
+_FLAT_UV2 = 1e-6  # a pair with less variance (both electrodes lost) tells nothing of shape
 PERIOD_LAGS_S = (0.3, 3.0)  # a periodic discharge every 0.3-3 s (0.33-3.3 Hz)
 RHYTHM_LAGS_S = (0.25, 2.0)  # a delta cycle of 0.25-2 s (0.5-4 Hz)
 
@@ -146,22 +148,26 @@ def morphology_features(window: np.ndarray) -> np.ndarray:
     """``(len(REGIONS) * MORPH_PER_CHAIN + 2,) float64`` waveform-shape features of a 50-s
     EEG window.
 
-    window: ``(10000, 20)`` microvolts (NaN allowed: read as 0). For each chain of
-    ``schema.REGIONS`` (the mean over its four bipolar pairs, 0.5-20 Hz), in this order:
-    sharpness (log of the line length a sample over the standard deviation: spikes and sharp
-    waves cover more ground per microvolt than a sinusoid), peakedness (log kurtosis),
-    periodicity (``repeat_strength`` of the amplitude envelope at ``PERIOD_LAGS_S``),
-    rhythmicity (of the 0.5-4 Hz signal at ``RHYTHM_LAGS_S``), and the evolution over the
-    window's ``MORPH_PARTS`` parts: the sd of their log power and of their spectral centroid
-    (Hz). Then the left/right asymmetry: the mean over the two chain pairs (LL/RL, LP/RP) of
-    the absolute difference of log power, and of periodicity. A gain changes none of them
-    (the power terms are spreads and differences of logs).
+    window: ``(10000, 20)`` microvolts (NaN allowed: read as 0). Each bipolar pair is
+    filtered to 0.5-20 Hz, its first 2 s (the filters' start-up) left out. For each chain of
+    ``schema.REGIONS``, in this order: four measures of each pair averaged over the chain's
+    pairs that are not flat (0 when all are): sharpness (log of the line length a sample
+    over the standard deviation: spikes and sharp waves cover more ground per microvolt than
+    a sinusoid), peakedness (log kurtosis), periodicity (``repeat_strength`` of the
+    amplitude envelope at ``PERIOD_LAGS_S``) and rhythmicity (of the 0.5-4 Hz signal at
+    ``RHYTHM_LAGS_S``); then, from the chain's mean power spectrum in each of the window's
+    ``MORPH_PARTS`` equal parts (9.6 s), the sd over the parts of its log power and of its
+    spectral centroid (Hz): the evolution. Then the left/right asymmetry: the mean over the
+    two chain pairs (LL/RL, LP/RP) of the absolute difference of log power, and of
+    periodicity. A gain changes none of them (the power terms are spreads and differences
+    of logs), beyond the floors that keep a flat window finite.
     """
     x = np.nan_to_num(np.asarray(window, dtype=np.float64))
     idx = schema.CHANNEL_INDEX
     pairs = x[:, [idx[p] for p, _ in _ALL_PAIRS]] - x[:, [idx[q] for _, q in _ALL_PAIRS]]
     pairs -= pairs.mean(axis=0)  # no offset for the filters to ring on
     y = scipy.signal.sosfilt(_MORPH_SOS, pairs, axis=0)[_SKIP:]
+    live = y.var(axis=0) > _FLAT_UV2  # (pairs,)
     var = np.maximum(y.var(axis=0), 1e-12)
     sharp = np.log(np.abs(np.diff(y, axis=0)).mean(axis=0) / np.sqrt(var) + 1e-6)
     kurt = np.log(np.maximum((y**4).mean(axis=0) / var**2, 1e-6))
@@ -181,8 +187,9 @@ def morphology_features(window: np.ndarray) -> np.ndarray:
     log_power = np.log(total)
     centroid = (power * freqs[band][None, :, None]).sum(axis=1) / total
 
-    def by_chain(v: np.ndarray) -> np.ndarray:
-        return v.reshape(n_reg, -1).mean(axis=1)
+    def by_chain(v: np.ndarray) -> np.ndarray:  # (pairs,) -> (regions,), flat pairs left out
+        v, ok = v.reshape(n_reg, -1), live.reshape(n_reg, -1)
+        return np.where(ok, v, 0.0).sum(axis=1) / np.maximum(ok.sum(axis=1), 1)
 
     chains = np.stack(
         [

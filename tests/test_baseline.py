@@ -77,13 +77,26 @@ def test_morphology_features_tell_discharges_from_rhythmic_delta():
     # both repeat, which faint noise does not (a chain's four pairs, two of them carrying it)
     quiet = morphology_features(_one_sided(np.zeros_like(t)))
     for f in (period, rhythm):
-        assert min(pd_[f], rd[f]) > 0.4 > 0.2 > quiet[f]
+        assert min(pd_[f], rd[f]) > 0.4 and quiet[f] < 0.2
+    # the periodicity asymmetry: the left chains repeat, the right ones (noise) do not
+    assert pd_[-1] > 0.2 > quiet[-1]
     # one side only: the power asymmetry is large (log units), and 0 for the same both sides
     assert pd_[-2] > 2 and rd[-2] > 2
     both = _one_sided(delta)
     for name in ("T4", "C4"):
         both[:, schema.CHANNEL_INDEX[name]] += delta
     assert morphology_features(both)[-2] < 0.5
+
+
+def test_a_flat_pair_is_left_out_of_its_chains_shape():
+    """Both electrodes of LL's T3-T5 lost: the chain's shape is its three other pairs', as
+    noisy as the mirror chain's, not pulled down by a flat pair's floor values."""
+    x = np.random.default_rng(2).normal(scale=20.0, size=(schema.EEG_WINDOW_SAMPLES, 20))
+    x[:, [schema.CHANNEL_INDEX["T3"], schema.CHANNEL_INDEX["T5"]]] = np.nan
+    m = morphology_features(x).reshape(-1)[: len(schema.REGIONS) * MORPH_PER_CHAIN]
+    ll, rl = (schema.REGIONS.index(r) * MORPH_PER_CHAIN for r in ("LL", "RL"))
+    for f in range(4):  # sharpness, peakedness, periodicity, rhythmicity
+        assert abs(m[ll + f] - m[rl + f]) < 0.2, f
 
 
 def test_fit_predict_learns_soft_labels():
