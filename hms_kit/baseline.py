@@ -69,6 +69,15 @@ _SOS = scipy.signal.butter(
     2, [0.5, 20.0], btype="band", fs=schema.EEG_RATE_HZ / _DECIMATE, output="sos"
 )
 _ALL_PAIRS = [p for r in schema.REGIONS for p in _PAIRS[r]]
+_PAIR_A = [schema.CHANNEL_INDEX[a] for a, _ in _ALL_PAIRS]
+_PAIR_B = [schema.CHANNEL_INDEX[b] for _, b in _ALL_PAIRS]
+
+
+def _bipolar(window: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(10000, 20)`` uV (NaN read as 0) -> the window as float64 and its 16 bipolar pairs
+    ``(10000, 16)`` uV, region-major (``_ALL_PAIRS``)."""
+    x = np.nan_to_num(np.asarray(window, dtype=np.float64))
+    return x, x[:, _PAIR_A] - x[:, _PAIR_B]
 
 
 def eeg_features(window: np.ndarray) -> np.ndarray:
@@ -78,11 +87,8 @@ def eeg_features(window: np.ndarray) -> np.ndarray:
     Welch, 4-s segments) per chain in ``schema.REGIONS`` order, then the mean correlation of
     the 19 scalp electrodes' 0.5-20 Hz signals.
     """
-    x = np.nan_to_num(np.asarray(window, dtype=np.float64))
-    idx = schema.CHANNEL_INDEX
-    a = [idx[p] for p, _ in _ALL_PAIRS]
-    b = [idx[q] for _, q in _ALL_PAIRS]
-    f, p = scipy.signal.welch(x[:, a] - x[:, b], fs=schema.EEG_RATE_HZ, nperseg=800, axis=0)
+    x, pairs = _bipolar(window)
+    f, p = scipy.signal.welch(pairs, fs=schema.EEG_RATE_HZ, nperseg=800, axis=0)
     p = p.reshape(len(f), len(schema.REGIONS), -1).mean(axis=2)  # (freqs, regions)
     out = [
         np.log10(p[(f >= lo) & (f < hi), r].mean() + 1e-6)
@@ -162,13 +168,12 @@ def morphology_features(window: np.ndarray) -> np.ndarray:
     periodicity. A gain changes none of them (the power terms are spreads and differences
     of logs), beyond the floors that keep a flat window finite.
     """
-    x = np.nan_to_num(np.asarray(window, dtype=np.float64))
-    idx = schema.CHANNEL_INDEX
-    pairs = x[:, [idx[p] for p, _ in _ALL_PAIRS]] - x[:, [idx[q] for _, q in _ALL_PAIRS]]
+    _, pairs = _bipolar(window)
     pairs -= pairs.mean(axis=0)  # no offset for the filters to ring on
     y = scipy.signal.sosfilt(_MORPH_SOS, pairs, axis=0)[_SKIP:]
-    live = y.var(axis=0) > _FLAT_UV2  # (pairs,)
-    var = np.maximum(y.var(axis=0), 1e-12)
+    var = y.var(axis=0)
+    live = var > _FLAT_UV2  # (pairs,)
+    var = np.maximum(var, 1e-12)
     sharp = np.log(np.abs(np.diff(y, axis=0)).mean(axis=0) / np.sqrt(var) + 1e-6)
     kurt = np.log(np.maximum((y**4).mean(axis=0) / var**2, 1e-6))
     envelope = scipy.signal.sosfilt(_ENVELOPE_SOS, np.abs(y), axis=0)[_SKIP:]

@@ -1086,6 +1086,7 @@ def plan_minutes(
     for path, r in finished.items():
         done.setdefault(r.family, []).append((path.parent, r))
     sets = list(overrides or [])
+    sets_key = tuple(sets)  # step_key is cached: a hashable form
 
     def projected(family: str, n_eegs: int) -> float | None:
         runs = done.get(family)
@@ -1105,14 +1106,14 @@ def plan_minutes(
 
     def step(family: str) -> float | None:
         # one timing per model: variants of other views, epochs or augmentation share it
-        key = step_key(family, (*sets,))
+        key = step_key(family, sets_key)
         if key not in timed:
             timed[key] = step_cost(family) if step_cost is not None else None
         return timed[key]
 
     def step_ratio(variant: str, source: str) -> float:
         # the same step (a loss, an augmentation, a schedule changed): timing noise, not a cost
-        if step_cost is None or step_key(variant, (*sets,)) == step_key(source, (*sets,)):
+        if step_cost is None or step_key(variant, sets_key) == step_key(source, sets_key):
             return math.nan
         mine, theirs = step(variant), step(source)
         return mine / theirs if mine and theirs else math.nan
