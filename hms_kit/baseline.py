@@ -61,21 +61,18 @@ MODELS = ("logreg", "hgb")
 # weaker penalty learns patients and lands above the prior's KL on unseen ones (generator 4,
 # seeds 42 and 1); 0.01 was also the best of 1 / 0.1 / 0.01 / 0.001 on generator 3.
 LOGREG_C = 0.01
-_PAIRS = {r: list(zip(c[:-1], c[1:])) for r, c in schema.CHAINS.items()}
 _FREQS = np.asarray(schema.SPEC_FREQS_HZ)
 # correlation at 50 Hz (block means of 4 samples): a quarter of the work, same 0.5-20 Hz band
 _DECIMATE = 4
 _SOS = scipy.signal.butter(
     2, [0.5, 20.0], btype="band", fs=schema.EEG_RATE_HZ / _DECIMATE, output="sos"
 )
-_ALL_PAIRS = [p for r in schema.REGIONS for p in _PAIRS[r]]
-_PAIR_A = [schema.CHANNEL_INDEX[a] for a, _ in _ALL_PAIRS]
-_PAIR_B = [schema.CHANNEL_INDEX[b] for _, b in _ALL_PAIRS]
+_PAIR_A, _PAIR_B = list(schema.PAIR_A), list(schema.PAIR_B)
 
 
 def _bipolar(window: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(10000, 20)`` uV (NaN read as 0) -> the window as float64 and its 16 bipolar pairs
-    ``(10000, 16)`` uV, region-major (``_ALL_PAIRS``)."""
+    ``(10000, 16)`` uV, region-major (``schema.BIPOLAR_PAIRS``)."""
     x = np.nan_to_num(np.asarray(window, dtype=np.float64))
     return x, x[:, _PAIR_A] - x[:, _PAIR_B]
 
@@ -235,6 +232,31 @@ def spectrogram_features(window: np.ndarray) -> np.ndarray:
                 m = np.nanmean(cells) if np.isfinite(cells).any() else 0.0
                 out.append(np.log(max(m, 0.0) + 1e-2))
     return np.asarray(out)
+
+
+def window_seconds(morphology: bool = False, repeats: int = 3) -> float:
+    """Wall seconds to featurise one label row on this CPU: :func:`eeg_features` of a
+    ``(10000, 20)`` window, :func:`spectrogram_features` of a ``(300, 400)`` one and, with
+    ``morphology``, :func:`morphology_features`; the median of ``repeats`` (>= 1) rows of
+    random numbers after one warm-up (reading the files not included). The baseline's
+    counterpart of a torch model's training step, for projecting one feature set's minutes
+    from another's (``bench --quality --estimate``)."""
+    import statistics
+
+    if repeats < 1:
+        raise ValueError(f"repeats must be >= 1, got {repeats}")
+    rng = np.random.default_rng(0)
+    eeg = rng.normal(0.0, 30.0, (schema.EEG_WINDOW_SAMPLES, len(schema.EEG_CHANNELS)))
+    spec = rng.lognormal(0.0, 1.0, (schema.SPEC_WINDOW_ROWS, len(schema.SPEC_COLUMNS)))
+    times = []
+    for _ in range(repeats + 1):
+        start = time.perf_counter()
+        eeg_features(eeg)
+        spectrogram_features(spec)
+        if morphology:
+            morphology_features(eeg)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times[1:])
 
 
 def row_features(

@@ -36,6 +36,17 @@ CHAINS: dict[str, tuple[str, ...]] = {
     "LP": ("Fp1", "F3", "C3", "P3", "O1"),
     "RP": ("Fp2", "F4", "C4", "P4", "O2"),
 }
+# The 16 bipolar pairs of the double banana as (region, electrode a, electrode b), region-major
+# in REGIONS order, four a chain: pair 4r + k is pair k of region r; its signal is a - b.
+BIPOLAR_PAIRS: tuple[tuple[str, str, str], ...] = tuple(
+    (region, chain[i], chain[i + 1])
+    for region, chain in ((r, CHAINS[r]) for r in REGIONS)
+    for i in range(len(chain) - 1)
+)
+PAIRS_PER_CHAIN = len(BIPOLAR_PAIRS) // len(REGIONS)
+# Each pair's electrodes as EEG_CHANNELS columns: pair signals = x[:, PAIR_A] - x[:, PAIR_B].
+PAIR_A: tuple[int, ...] = tuple(CHANNEL_INDEX[a] for _, a, _ in BIPOLAR_PAIRS)
+PAIR_B: tuple[int, ...] = tuple(CHANNEL_INDEX[b] for _, _, b in BIPOLAR_PAIRS)
 # The midline chain; its two pairs (Fz-Cz, Cz-Pz) are the optional central derivations.
 CENTRAL_CHAIN: tuple[str, ...] = ("Fz", "Cz", "Pz")
 # Left/right mirror of the regions (LL<->RL, LP<->RP); classes do not depend on the side.

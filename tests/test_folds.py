@@ -156,7 +156,8 @@ def test_a_folds_file_splitting_an_eeg_across_folds_is_named(comp, tmp_path) -> 
 
 def test_keys_added_later_change_the_fingerprint_only_away_from_their_default() -> None:
     """A run made before train.sampler, model.eeg1d.topology/chain and model.baseline existed
-    keeps its fingerprint (its folds are not retired on resume); setting one changes it."""
+    keeps its fingerprint (its folds are not retired on resume); setting one changes it
+    (model.baseline only for a baseline run: no other family reads it)."""
     import hashlib
 
     rows = pd.DataFrame({k: np.arange(6) for k in ROW_KEY})
@@ -182,7 +183,16 @@ def test_keys_added_later_change_the_fingerprint_only_away_from_their_default() 
             "train.sampler=per_eeg",
             "model.eeg1d.topology=chain",
             "model.eeg1d.chain.width_mult=0.5",
-            "model.baseline.morphology=true",
         )  # fmt: skip
     }
-    assert base not in changed and len(changed) == 4
+    assert base not in changed and len(changed) == 3
+    # the baseline's features change a baseline run, not one of another family
+    assert (
+        run_fingerprint(load_config("eeg1d", ["model.baseline.morphology=true"]), rows, folds)
+        == base
+    )
+    plain = run_fingerprint(load_config("baseline"), rows, folds)
+    morph = run_fingerprint(
+        load_config("baseline", ["model.baseline.morphology=true"]), rows, folds
+    )
+    assert plain != morph

@@ -249,3 +249,27 @@ def test_db_max_maps_the_window_maximum_to_one_and_floors_top_db_below():
     )
     with pytest.raises(ValueError, match="16 pairs"):
         pair_grid(torch.zeros(1, 4, 64, 128))
+
+
+def test_bipolar_pairs_are_the_double_banana_in_region_order(windows):
+    """schema.BIPOLAR_PAIRS, the one list the spectrogram panels, the synthetic Kaggle
+    spectrogram and the baseline's features index the EEG with: four consecutive electrodes
+    of each chain in REGIONS order, PAIR_A - PAIR_B being the pair's signal."""
+    from hms_kit import baseline
+    from hms_kit.data.synth import spectrogram as synth_spec
+    from hms_kit.inputs import eeg_spec
+
+    pairs = schema.BIPOLAR_PAIRS
+    assert [r for r, _, _ in pairs] == [r for r in schema.REGIONS for _ in range(4)]
+    for k, (region, a, b) in enumerate(pairs):
+        chain = schema.CHAINS[region]
+        assert (a, b) == chain[k % 4 : k % 4 + 2]
+        assert schema.EEG_CHANNELS[schema.PAIR_A[k]] == a
+        assert schema.EEG_CHANNELS[schema.PAIR_B[k]] == b
+    assert eeg_spec.PAIRS is pairs and schema.PAIRS_PER_CHAIN == 4
+    window = windows[0]
+    _, signals = baseline._bipolar(window)
+    fp1_f7 = np.nan_to_num(window[:, schema.CHANNEL_INDEX["Fp1"]].astype(np.float64))
+    fp1_f7 -= np.nan_to_num(window[:, schema.CHANNEL_INDEX["F7"]].astype(np.float64))
+    assert np.array_equal(signals[:, 0], fp1_f7)  # LL's first pair
+    assert synth_spec._PAIR_A == eeg_spec.PAIR_A and synth_spec._PAIR_B == eeg_spec.PAIR_B

@@ -843,3 +843,21 @@ def test_a_predict_only_variant_names_the_run_it_predicts_again():
         overrides = quality.VARIANTS[variant][1]
         if any(o.startswith("predict.") for o in overrides):
             assert quality.repredicted_from(variant) is not None, variant
+
+
+def test_the_baselines_step_is_one_rows_features(monkeypatch):
+    """The baseline has no training step: ``family_step_seconds`` times one label row's
+    features, with the shapes for ``baseline-morph`` (whose model settings differ from the
+    baseline's, so ``--estimate`` scales it where it had projected the plain minutes)."""
+    from hms_kit import baseline
+
+    asked: list[bool] = []
+    monkeypatch.setattr(baseline, "window_seconds", lambda m: asked.append(m) or 0.5)
+    assert quality.family_step_seconds("baseline") == 0.5
+    assert quality.family_step_seconds("baseline-morph") == 0.5
+    assert asked == [False, True]
+    assert quality.step_key("baseline-morph") != quality.step_key("baseline")
+    monkeypatch.undo()
+    assert baseline.window_seconds(morphology=True, repeats=1) > 0
+    with pytest.raises(ValueError, match="repeats"):
+        baseline.window_seconds(repeats=0)

@@ -241,9 +241,10 @@ _ADDED_KEYS: tuple[tuple[str, ...], ...] = (
 
 
 def run_fingerprint(cfg: Config, rows: pd.DataFrame, folds: np.ndarray) -> str:
-    """16 hex chars hashing the config (less ``NOT_FINGERPRINTED``, ``predict`` and the
-    ``_ADDED_KEYS`` at their defaults) and every row's key and fold: what decides each fold's
-    training and validation rows and its model."""
+    """16 hex chars hashing the config (less ``NOT_FINGERPRINTED``, ``predict``, the
+    ``_ADDED_KEYS`` at their defaults and, for another family, ``model.baseline``) and every
+    row's key and fold: what decides each fold's training and validation rows and its
+    model."""
     d = to_dict(cfg)
     d.pop("predict", None)
     for section, keys in NOT_FINGERPRINTED.items():
@@ -256,6 +257,8 @@ def run_fingerprint(cfg: Config, rows: pd.DataFrame, folds: np.ndarray) -> str:
             node, base = node[k], base[k]
         if node[keys[-1]] == base[keys[-1]]:
             del node[keys[-1]]
+    if d["model"]["family"] != "baseline":  # the baseline's features train no other family
+        d["model"].pop("baseline", None)
     h = hashlib.sha1(json.dumps(d, sort_keys=True, default=str).encode())
     h.update(np.ascontiguousarray(rows[ROW_KEY].to_numpy(np.float64)).tobytes())
     h.update(np.ascontiguousarray(np.asarray(folds, dtype=np.int64)).tobytes())

@@ -54,15 +54,10 @@ import torch.nn.functional as F
 from hms_kit import schema
 from hms_kit.config import EegSpecConfig
 
-PAIRS: tuple[tuple[str, str, str], ...] = tuple(
-    (region, chain[i], chain[i + 1])
-    for region, chain in schema.CHAINS.items()
-    for i in range(len(chain) - 1)
-)
-"""The 16 bipolar pairs as (region, electrode a, electrode b); the signal is a - b."""
-PAIR_A = [schema.CHANNEL_INDEX[a] for _, a, _ in PAIRS]  # column of each pair's first electrode
-PAIR_B = [schema.CHANNEL_INDEX[b] for _, _, b in PAIRS]  # and of its second (subtracted)
-PAIRS_PER_CHAIN = len(PAIRS) // len(schema.REGIONS)
+PAIRS = schema.BIPOLAR_PAIRS  # the 16 pairs (region, a, b), region-major; the signal is a - b
+PAIR_A = list(schema.PAIR_A)  # column of each pair's first electrode
+PAIR_B = list(schema.PAIR_B)  # and of its second (subtracted)
+PAIRS_PER_CHAIN = schema.PAIRS_PER_CHAIN
 LOG_EPS = 1e-6
 STD_EPS = 1e-6
 DB_AMIN = 1e-10  # power floor before dB (librosa's amin)

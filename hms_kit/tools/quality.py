@@ -1017,10 +1017,17 @@ def family_step_seconds(
 ) -> float | None:
     """Seconds of one training step of a family's (or variant's) model on this machine's
     CPU, with ``overrides`` on top of its own (a plan's ``--set``) and ``threads`` torch
-    threads (``hms_kit.tools.plan.step_seconds``); None without a torch model."""
+    threads (``hms_kit.tools.plan.step_seconds``); for the baseline, the seconds of one
+    label row's features (``hms_kit.baseline.window_seconds``: ``model.baseline`` picks
+    them); None for another model without torch."""
     from hms_kit.tools.plan import step_seconds
 
-    return step_seconds(family_cfg(family, overrides), threads=threads)
+    cfg = family_cfg(family, overrides)
+    if cfg.model.family == "baseline":
+        from hms_kit.baseline import window_seconds
+
+        return window_seconds(cfg.model.baseline.morphology)
+    return step_seconds(cfg, threads=threads)
 
 
 def training_epochs(family: str, stage2_share: float, overrides: list[str] | None = None) -> float:

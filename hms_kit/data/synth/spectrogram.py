@@ -21,14 +21,9 @@ POWER_SCALE = 1.3e-5
 SMOOTH_WEIGHTS = (0.25, 0.5, 0.25)
 SMOOTH_ROWS = len(SMOOTH_WEIGHTS)
 
-# Bipolar derivations in schema.REGIONS order, four consecutive pairs per chain: a - b.
-_PAIRS = [
-    (chain[i], chain[i + 1])
-    for chain in (schema.CHAINS[r] for r in schema.REGIONS)
-    for i in range(len(chain) - 1)
-]
-_PAIR_A = [schema.CHANNEL_INDEX[a] for a, _ in _PAIRS]
-_PAIR_B = [schema.CHANNEL_INDEX[b] for _, b in _PAIRS]
+# schema.BIPOLAR_PAIRS' electrodes, four consecutive pairs per region: a - b
+_PAIR_A = list(schema.PAIR_A)
+_PAIR_B = list(schema.PAIR_B)
 
 
 def kaggle_spectrogram(signal: np.ndarray) -> np.ndarray:
