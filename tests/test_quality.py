@@ -861,3 +861,49 @@ def test_the_baselines_step_is_one_rows_features(monkeypatch):
     assert baseline.window_seconds(morphology=True, repeats=1) > 0
     with pytest.raises(ValueError, match="repeats"):
         baseline.window_seconds(repeats=0)
+
+
+def test_blend_of_names_the_tables_blend_row(tmp_path):
+    """``--blend-of``: the report's blend row is the blend of the named members (a variant
+    among them) on each point, as ``blend_members`` scores it, in place of the families'; a
+    member in no point of the plan, an unknown one or a single one is refused; a point that
+    holds only some of them blends those, a row named by them."""
+    rng = np.random.default_rng(7)
+    points = parse_plan("300:13,14:baseline,eeg1d,eeg1d-stage1")
+    for point in points:
+        fake_blend_point(tmp_path, point, rng, {"baseline": 1.5, "eeg1d": 1.5, "eeg1d-stage1": 0.3})
+    members = ["baseline", "eeg1d-stage1"]
+    got = quality.run_plan(tmp_path, points, log=lambda line: None, train=False, blend_of=members)
+    blends = [r for r in got if r.family.startswith("blend")]
+    assert [r.family for r in blends] == ["blend of baseline+eeg1d-stage1"] * 2
+    for point, r in zip(points, blends):
+        assert r.test_kl == pytest.approx(
+            quality.blend_members(tmp_path, point, members)[0].test_kl
+        )
+    plain = quality.run_plan(tmp_path, points, log=lambda line: None, train=False)
+    assert [r.family for r in plain if r.family.startswith("blend")] == [
+        "blend of baseline+eeg1d"
+    ] * 2
+    out = tmp_path / "B.md"
+    args = ["bench", "--quality", "--plan", "300:13,14:baseline,eeg1d,eeg1d-stage1", "--work-dir",
+            tmp_path, "--report-only", "--out", out, "--figure", tmp_path / "lc.png"]  # fmt: skip
+    printed = run_command(*args, "--blend-of", "baseline,eeg1d-stage1")
+    assert printed.rc == 0, printed.err
+    text = out.read_text()
+    assert (
+        "| blend of baseline+eeg1d-stage1 |" in text and "--blend-of baseline,eeg1d-stage1" in text
+    )
+    assert "| blend of baseline+eeg1d |" not in text
+    some = run_command(*args, "--blend-of", "baseline,eeg1d-stage1,spec2d")
+    assert some.rc == 2 and "'spec2d' is in no point of the plan" in some.err, some.err
+    fewer = run_command(*args[:3], "300:13:baseline,eeg1d,eeg1d-stage1 300:14:baseline,eeg1d",
+                        *args[4:], "--blend-of", "baseline,eeg1d-stage1,eeg1d")  # fmt: skip
+    assert fewer.rc == 0, fewer.err
+    rows = {
+        line.split(" | ")[1] for line in out.read_text().splitlines() if "| 300 | blend" in line
+    }
+    assert rows == {"blend of baseline+eeg1d-stage1+eeg1d", "blend of baseline+eeg1d"}
+    for value, says in [("baseline,spec2d", "'spec2d' is in no point of the plan"),
+                        ("baseline,cnn", "'cnn' (known:"), ("eeg1d,eeg1d", "two members")]:  # fmt: skip
+        bad = run_command(*args, "--blend-of", value)
+        assert bad.rc == 2 and says in bad.err, bad.err

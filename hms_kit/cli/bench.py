@@ -94,6 +94,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "the test set with a 95 %% patient bootstrap interval; trains and writes nothing",
     )
     p.add_argument(
+        "--blend-of",
+        default=None,
+        metavar="MEMBERS",
+        help="quality: the table's blend row is the blend of these members (comma-separated "
+        "families or variants of each point's plan, e.g. "
+        "'baseline-morph,eeg1d-chain-s2-seeds2-tta,timm2d-scale05') in place of the "
+        "families' blend",
+    )
+    p.add_argument(
         "--figure",
         type=Path,
         default=Path("benchmarks/learning_curve.png"),
@@ -310,6 +319,21 @@ def run_quality_command(args: argparse.Namespace) -> int:
         return print_blend_comparison(work, points, args.blend)
     command = "python -m hms_kit bench --quality" + (f" --plan '{args.plan}'" if args.plan else "")
     command += "".join(f" --set {o}" for o in args.overrides)
+    blend_of = None
+    if args.blend_of is not None:
+        blend_of = [m.strip() for m in args.blend_of.split(",") if m.strip()]
+        known = list(quality.registry())
+        # a point holding some of them blends those, named by them (a row of its own); one
+        # in no point of the plan is a typo
+        bad = [f"{m!r} (known: {', '.join(known)})" for m in blend_of if m not in known]
+        bad += [f"{m!r} is in no point of the plan" for m in blend_of
+                if m in known and not any(m in p.families for p in points)]  # fmt: skip
+        if len(set(blend_of)) < 2:
+            bad.append("two members or more, comma-separated")
+        if bad:
+            print(f"error: --blend-of {args.blend_of!r}: {bad[0]}", file=sys.stderr)
+            return 2
+        command += f" --blend-of {','.join(blend_of)}"
     print(f"learning curves: {len(points)} points in {work} (finished runs are kept)", flush=True)
     # a variant whose model differs from the finished run it is projected from is scaled by
     # a few training steps of each, timed here (seconds; nothing written)
@@ -337,6 +361,7 @@ def run_quality_command(args: argparse.Namespace) -> int:
         results = quality.run_plan(
             work, points, threads=args.threads, overrides=args.overrides,
             log=lambda line: print(line, flush=True), train=not args.report_only,
+            blend_of=blend_of,
         )  # fmt: skip
     except RuntimeError as exc:
         print(f"error: {exc}", file=sys.stderr)

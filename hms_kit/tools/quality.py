@@ -863,13 +863,17 @@ def blend_members(
 
 def blend_point(
     work: Path, point: Point, families: list[str] | None = None,
-    threshold: int = schema.HIGH_VOTE_THRESHOLD,
+    threshold: int = schema.HIGH_VOTE_THRESHOLD, members: list[str] | None = None,
 ) -> RunResult | None:  # fmt: skip
     """The blend of the point's finished families (of ``families`` when given: the current
-    ones), as :func:`blend_members`. None with fewer than two finished families."""
-    # the families only: a variant beside them does not change the blend row
+    ones), as :func:`blend_members`; with ``members``, of those of them (families or
+    variants) in the point's plan instead. None with fewer than two finished."""
     names = [f for f in point.families if families is None or f in families]
-    got = blend_members(work, point, [f for f in names if f in FAMILY_CONFIGS], threshold)
+    if members is not None:
+        chosen = [m for m in members if m in names]
+    else:  # the families only: a variant beside them does not change the blend row
+        chosen = [f for f in names if f in FAMILY_CONFIGS]
+    got = blend_members(work, point, chosen, threshold)
     return None if got is None else got[0]
 
 
@@ -940,8 +944,10 @@ def compare_blends(
 def run_plan(
     work: Path, points: list[Point], n_folds: int = 3, threads: int = 2,
     overrides: list[str] | None = None, log=print, train: bool = True,
+    blend_of: list[str] | None = None,
 ) -> list[RunResult]:  # fmt: skip
-    """Every run of the plan (finished ones read back) and each point's blend. With
+    """Every run of the plan (finished ones read back) and each point's blend (of its
+    families, or of ``blend_of``'s members on the point: :func:`blend_point`). With
     ``train=False`` only the finished runs: the table so far, nothing trained."""
     results = []
     for point in points:
@@ -959,7 +965,7 @@ def run_plan(
             log(f"  {point.name} {family}: OOF KL {r.oof_kl:.4f} ({r.oof_closed:.0%} of the gap), "
                 f"test KL {r.test_kl:.4f}, {r.minutes_per_fold:.1f} min/fold")  # fmt: skip
             mine.append(r)
-        b = blend_point(work, point, [r.family for r in mine])
+        b = blend_point(work, point, [r.family for r in mine], members=blend_of)
         results += mine + ([b] if b is not None else [])
     return results
 
