@@ -51,6 +51,7 @@ __all__ = [
     "row_features",
     "spectrogram_features",
     "train_baseline",
+    "window_seconds",
 ]
 
 N_BANDS = 8
@@ -59,7 +60,8 @@ CENTRE_S = 20  # the spectrogram's central window, seconds
 MODELS = ("logreg", "hgb")
 # Strong L2: folds split patients, and a patient's recordings share a class and a style, so a
 # weaker penalty learns patients and lands above the prior's KL on unseen ones (generator 4,
-# seeds 42 and 1); 0.01 was also the best of 1 / 0.1 / 0.01 / 0.001 on generator 3.
+# seeds 42 and 1); 0.01 was also the best of 1 / 0.1 / 0.01 / 0.001 on generator 3, and of
+# 0.003 / 0.01 / 0.03 with the shapes (morphology) on OOF at 300 EEGs, seeds 13-15 (stop 49).
 LOGREG_C = 0.01
 _FREQS = np.asarray(schema.SPEC_FREQS_HZ)
 # correlation at 50 Hz (block means of 4 samples): a quarter of the work, same 0.5-20 Hz band
@@ -237,8 +239,8 @@ def spectrogram_features(window: np.ndarray) -> np.ndarray:
 def window_seconds(morphology: bool = False, repeats: int = 3) -> float:
     """Wall seconds to featurise one label row on this CPU: :func:`eeg_features` of a
     ``(10000, 20)`` window, :func:`spectrogram_features` of a ``(300, 400)`` one and, with
-    ``morphology``, :func:`morphology_features`; the median of ``repeats`` (>= 1) rows of
-    random numbers after one warm-up (reading the files not included). The baseline's
+    ``morphology``, :func:`morphology_features`, on one row of random numbers: the median
+    of ``repeats`` (>= 1) timings after one warm-up (reading the files not included). The baseline's
     counterpart of a torch model's training step, for projecting one feature set's minutes
     from another's (``bench --quality --estimate``)."""
     import statistics

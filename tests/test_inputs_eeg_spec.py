@@ -267,6 +267,9 @@ def test_bipolar_pairs_are_the_double_banana_in_region_order(windows):
         assert schema.EEG_CHANNELS[schema.PAIR_A[k]] == a
         assert schema.EEG_CHANNELS[schema.PAIR_B[k]] == b
     assert eeg_spec.PAIRS is pairs and schema.PAIRS_PER_CHAIN == 4
+    # the columns every cache, synthetic file and model input was made with, pinned
+    assert schema.PAIR_A == (0, 4, 5, 6, 11, 15, 16, 17, 0, 1, 2, 3, 11, 12, 13, 14)
+    assert schema.PAIR_B == (4, 5, 6, 7, 15, 16, 17, 18, 1, 2, 3, 7, 12, 13, 14, 18)
     window = windows[0]
     _, signals = baseline._bipolar(window)
     fp1_f7 = np.nan_to_num(window[:, schema.CHANNEL_INDEX["Fp1"]].astype(np.float64))

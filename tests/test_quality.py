@@ -628,6 +628,14 @@ def test_a_run_measured_with_another_config_is_stale_and_left_out_of_the_report(
     assert quality.changed_settings(tmp_path, point, "eeg1d-stage1", 3) == [
         "train.stage2.epochs: 4 -> 0"
     ]
+    # the baseline's features: a change for the baseline, none for a family that ignores them
+    morph = ["model.baseline.morphology=true"]
+    assert quality.changed_settings(tmp_path, point, "baseline", 3, morph) == [
+        "model.baseline.morphology: False -> True"
+    ]
+    assert quality.changed_settings(tmp_path, point, "eeg1d-stage1", 3, morph) == [
+        "train.stage2.epochs: 4 -> 0"
+    ]
     lines: list[str] = []
     got = quality.run_plan(tmp_path, [point], log=lines.append, train=False)
     assert [r.family for r in got] == ["baseline"]
@@ -903,6 +911,23 @@ def test_blend_of_names_the_tables_blend_row(tmp_path):
         line.split(" | ")[1] for line in out.read_text().splitlines() if "| 300 | blend" in line
     }
     assert rows == {"blend of baseline+eeg1d-stage1+eeg1d", "blend of baseline+eeg1d"}
+    twice = run_command(*args, "--blend-of", "baseline,eeg1d-stage1,baseline")
+    assert twice.rc == 0 and "| blend of baseline+eeg1d-stage1 |" in out.read_text(), twice.err
+    both = run_command(*args, "--blend-of", "baseline,eeg1d", "--compare", "baseline:eeg1d")
+    assert both.rc == 2 and "not with --compare" in both.err
+    # the default plan's optional 4,800 point: its blend row and command of the members it holds
+    work = tmp_path / "default"
+    for point in parse_plan(f"300:13:baseline,eeg1d {quality.OPTIONAL_PLAN.split()[0]}")[:2]:
+        fake_blend_point(work, point, rng, {"baseline": 1.5, "eeg1d": 0.5})
+    default = ["bench", "--quality", "--work-dir", work, "--report-only", "--out", out,
+               "--figure", tmp_path / "lc.png", "--blend-of", "baseline,eeg1d"]  # fmt: skip
+    printed = run_command(*default)
+    assert printed.rc == 0, printed.err
+    text = out.read_text()
+    assert (
+        "| 4800 | blend of baseline+eeg1d |" in text and "| 300 | blend of baseline+eeg1d |" in text
+    )
+    assert f"--plan '{quality.OPTIONAL_PLAN}' --blend-of baseline,eeg1d" in text
     for value, says in [("baseline,spec2d", "'spec2d' is in no point of the plan"),
                         ("baseline,cnn", "'cnn' (known:"), ("eeg1d,eeg1d", "two members")]:  # fmt: skip
         bad = run_command(*args, "--blend-of", value)

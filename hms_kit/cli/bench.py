@@ -313,22 +313,28 @@ def run_quality_command(args: argparse.Namespace) -> int:
         return 2
     work = args.work_dir or Path("bench_quality")
     # an empty value is a typo, not a request to train the whole plan
+    if args.blend_of is not None and (args.compare is not None or args.blend is not None):
+        print("error: --blend-of sets the table's blend row: not with --compare or --blend, "
+              "which print comparisons", file=sys.stderr)  # fmt: skip
+        return 2
     if args.compare is not None:
         return print_comparison(work, points, args.compare)
     if args.blend is not None:
         return print_blend_comparison(work, points, args.blend)
+    sets = "".join(f" --set {o}" for o in args.overrides)
     command = "python -m hms_kit bench --quality" + (f" --plan '{args.plan}'" if args.plan else "")
-    command += "".join(f" --set {o}" for o in args.overrides)
+    command += sets
     blend_of = None
     if args.blend_of is not None:
-        blend_of = [m.strip() for m in args.blend_of.split(",") if m.strip()]
+        # a member named twice counts once, as in --blend
+        blend_of = list(dict.fromkeys(m.strip() for m in args.blend_of.split(",") if m.strip()))
         known = list(quality.registry())
         # a point holding some of them blends those, named by them (a row of its own); one
         # in no point of the plan is a typo
         bad = [f"{m!r} (known: {', '.join(known)})" for m in blend_of if m not in known]
         bad += [f"{m!r} is in no point of the plan" for m in blend_of
                 if m in known and not any(m in p.families for p in points)]  # fmt: skip
-        if len(set(blend_of)) < 2:
+        if len(blend_of) < 2:
             bad.append("two members or more, comma-separated")
         if bad:
             print(f"error: --blend-of {args.blend_of!r}: {bad[0]}", file=sys.stderr)
@@ -369,13 +375,21 @@ def run_quality_command(args: argparse.Namespace) -> int:
     if args.plan is None:
         # the optional point, once measured (its own --plan), stays in the default plan's
         # table: read back, never trained here
+        optional_points = quality.parse_plan(quality.OPTIONAL_PLAN)
+        # its blend row: of the --blend-of members it holds (none: no row)
+        optional_blend = None if blend_of is None else [
+            m for m in blend_of if any(m in p.families for p in optional_points)
+        ]  # fmt: skip
         optional = quality.run_plan(
-            work, quality.parse_plan(quality.OPTIONAL_PLAN), overrides=args.overrides,
-            log=lambda line: None, train=False,
+            work, optional_points, overrides=args.overrides, log=lambda line: None,
+            train=False, blend_of=optional_blend,
         )  # fmt: skip
         if optional:
             results += optional
-            command += f"; {command} --plan '{quality.OPTIONAL_PLAN}'"
+            command += f"; python -m hms_kit bench --quality --plan '{quality.OPTIONAL_PLAN}'"
+            command += sets
+            if optional_blend is not None and len(optional_blend) >= 2:
+                command += f" --blend-of {','.join(optional_blend)}"
             print(f"and the optional point's {len(optional)} finished rows "
                   f"(--plan '{quality.OPTIONAL_PLAN}')", flush=True)  # fmt: skip
     table = quality.summary_table(results)

@@ -499,6 +499,8 @@ def stale_settings(run_dir: Path, config: str, overrides: list[str]) -> list[str
     # tests/test_engine_workers.py), but for the seeds: a repeated run averages them
     neutral = {f"{sec}.{k}" for sec, keys in NOT_FINGERPRINTED.items() for k in keys}
     neutral = (neutral - {"train.seeds"}) | {k for k in {*then, *now} if k.startswith("predict.")}
+    if then.get("model.family") != "baseline":  # as in the fingerprint: no other family reads it
+        neutral |= {k for k in {*then, *now} if k.startswith("model.baseline.")}
     return [f"{k}: {then.get(k)!r} -> {now.get(k)!r}" for k in sorted({*then, *now} - neutral)
             if then.get(k) != now.get(k)]  # fmt: skip
 
