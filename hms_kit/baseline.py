@@ -240,9 +240,9 @@ def window_seconds(morphology: bool = False, repeats: int = 3) -> float:
     """Wall seconds to featurise one label row on this CPU: :func:`eeg_features` of a
     ``(10000, 20)`` window, :func:`spectrogram_features` of a ``(300, 400)`` one and, with
     ``morphology``, :func:`morphology_features`, on one row of random numbers: the median
-    of ``repeats`` (>= 1) timings after one warm-up (reading the files not included). The baseline's
-    counterpart of a torch model's training step, for projecting one feature set's minutes
-    from another's (``bench --quality --estimate``)."""
+    of ``repeats`` (>= 1) timings after one warm-up (reading the files not included). The
+    baseline's counterpart of a torch model's training step, for projecting one feature
+    set's minutes from another's (``bench --quality --estimate``)."""
     import statistics
 
     if repeats < 1:

@@ -312,11 +312,11 @@ def run_quality_command(args: argparse.Namespace) -> int:
         print(f"error: --plan: {exc}", file=sys.stderr)
         return 2
     work = args.work_dir or Path("bench_quality")
-    # an empty value is a typo, not a request to train the whole plan
     if args.blend_of is not None and (args.compare is not None or args.blend is not None):
         print("error: --blend-of sets the table's blend row: not with --compare or --blend, "
               "which print comparisons", file=sys.stderr)  # fmt: skip
         return 2
+    # an empty value is a typo, not a request to train the whole plan
     if args.compare is not None:
         return print_comparison(work, points, args.compare)
     if args.blend is not None:
