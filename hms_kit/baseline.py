@@ -116,6 +116,12 @@ _SKIP = 2 * schema.EEG_RATE_HZ
 _FLAT_UV2 = 1e-6  # a pair with less variance (both electrodes lost) tells nothing of shape
 PERIOD_LAGS_S = (0.3, 3.0)  # a periodic discharge every 0.3-3 s (0.33-3.3 Hz)
 RHYTHM_LAGS_S = (0.25, 2.0)  # a delta cycle of 0.25-2 s (0.5-4 Hz)
+# the left/right chain pairs (LL/RL, LP/RP) as positions in schema.REGIONS
+_SIDES = [
+    (schema.REGIONS.index(r), schema.REGIONS.index(m))
+    for r, m in schema.MIRROR_REGIONS.items()
+    if schema.REGIONS.index(r) < schema.REGIONS.index(m)
+]
 
 
 def _slow(x: np.ndarray) -> np.ndarray:
@@ -206,13 +212,11 @@ def morphology_features(window: np.ndarray) -> np.ndarray:
         ],
         axis=1,
     )  # (regions, MORPH_PER_CHAIN)
-    pos = {r: i for i, r in enumerate(schema.REGIONS)}
-    sides = [(pos[r], pos[m]) for r, m in schema.MIRROR_REGIONS.items() if pos[r] < pos[m]]
     mean_power = log_power.mean(axis=0)
     period_chain = chains[:, 2]
     asym = [
-        np.mean([abs(mean_power[a] - mean_power[b]) for a, b in sides]),
-        np.mean([abs(period_chain[a] - period_chain[b]) for a, b in sides]),
+        np.mean([abs(mean_power[a] - mean_power[b]) for a, b in _SIDES]),
+        np.mean([abs(period_chain[a] - period_chain[b]) for a, b in _SIDES]),
     ]
     return np.concatenate([chains.reshape(-1), asym])
 

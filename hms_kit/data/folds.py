@@ -228,6 +228,9 @@ NOT_FINGERPRINTED = {
         "seeds",  # a repeated run's seeds train in their own folders (hms_kit.repeats)
     )
 }  # fmt: skip
+# model sections one family alone reads (dotted): another family's run leaves them out of its
+# fingerprint and of the bench's staleness check, whatever they are set to
+FAMILY_SECTIONS: dict[str, str] = {"model.baseline": "baseline"}
 
 
 # keys added after runs recorded fingerprints: at their default (what those runs trained
@@ -242,7 +245,7 @@ _ADDED_KEYS: tuple[tuple[str, ...], ...] = (
 
 def run_fingerprint(cfg: Config, rows: pd.DataFrame, folds: np.ndarray) -> str:
     """16 hex chars hashing the config (less ``NOT_FINGERPRINTED``, ``predict``, the
-    ``_ADDED_KEYS`` at their defaults and, for another family, ``model.baseline``) and every
+    ``_ADDED_KEYS`` at their defaults and another family's ``FAMILY_SECTIONS``) and every
     row's key and fold: what decides each fold's training and validation rows and its
     model."""
     d = to_dict(cfg)
@@ -257,8 +260,13 @@ def run_fingerprint(cfg: Config, rows: pd.DataFrame, folds: np.ndarray) -> str:
             node, base = node[k], base[k]
         if node[keys[-1]] == base[keys[-1]]:
             del node[keys[-1]]
-    if d["model"]["family"] != "baseline":  # the baseline's features train no other family
-        d["model"].pop("baseline", None)
+    for dotted, family in FAMILY_SECTIONS.items():
+        if d["model"]["family"] != family:
+            *parents, last = dotted.split(".")
+            node = d
+            for k in parents:
+                node = node[k]
+            node.pop(last, None)
     h = hashlib.sha1(json.dumps(d, sort_keys=True, default=str).encode())
     h.update(np.ascontiguousarray(rows[ROW_KEY].to_numpy(np.float64)).tobytes())
     h.update(np.ascontiguousarray(np.asarray(folds, dtype=np.int64)).tobytes())

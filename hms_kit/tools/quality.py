@@ -493,14 +493,14 @@ def stale_settings(run_dir: Path, config: str, overrides: list[str]) -> list[str
         return []
     then = flat(to_dict(load_config(saved)))
     now = flat(to_dict(load_config(config, overrides)))
-    from hms_kit.data.folds import NOT_FINGERPRINTED
+    from hms_kit.data.folds import FAMILY_SECTIONS, NOT_FINGERPRINTED
 
     # what a fold's fingerprint ignores ignores here too (the worker count moves no figure:
     # tests/test_engine_workers.py), but for the seeds: a repeated run averages them
     neutral = {f"{sec}.{k}" for sec, keys in NOT_FINGERPRINTED.items() for k in keys}
     neutral = (neutral - {"train.seeds"}) | {k for k in {*then, *now} if k.startswith("predict.")}
-    if then.get("model.family") != "baseline":  # as in the fingerprint: no other family reads it
-        neutral |= {k for k in {*then, *now} if k.startswith("model.baseline.")}
+    neutral |= {k for k in {*then, *now} for section, family in FAMILY_SECTIONS.items()
+                if then.get("model.family") != family and k.startswith(section + ".")}  # fmt: skip
     return [f"{k}: {then.get(k)!r} -> {now.get(k)!r}" for k in sorted({*then, *now} - neutral)
             if then.get(k) != now.get(k)]  # fmt: skip
 
