@@ -141,7 +141,7 @@ def test_synth_report_with_a_probe(shared, tmp_path):
             (copy / item.name).symlink_to(item)
     shutil.copytree(shared.root / "_synth", copy / "_synth")
     run = tmp_path / "probe"
-    args = ["--label-eegs", 0, "--probe", run, "--set", "train.n_folds=2"]
+    args = ["--label-eegs", 0, "--ceiling-eegs", 0, "--probe", run, "--set", "train.n_folds=2"]
     printed = ok(run_command("synth-report", copy, *args))
     realism = (copy / "_synth" / "realism.md").read_text()
     assert realism.startswith("| measure |") and realism.strip() in printed.out

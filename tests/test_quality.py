@@ -454,7 +454,15 @@ def test_bench_quality_runs_scores_against_prior_and_oracle_and_resumes(tmp_path
     csv = work / "learning_curve_40-1-baseline+eeg1d+eeg1d-tta.csv"  # not the default plan's
     assert not (work / "learning_curve.csv").exists()
     table = pd.read_csv(csv)
-    assert list(table["family"]) == ["baseline", "eeg1d", "eeg1d-tta", f"{BLEND} of baseline+eeg1d"]
+    assert list(table["family"]) == [
+        "baseline", "eeg1d", "eeg1d-tta", f"{BLEND} of baseline+eeg1d", quality.READER]  # fmt: skip
+    # the class-known ceiling: the families' rows and prior, between them and the oracle
+    reader = table.iloc[-1]
+    for col in ("oof_prior", "oof_oracle", "test_prior", "test_oracle"):
+        assert reader[col] == pytest.approx(table[col].iloc[0])
+    assert reader["oof_oracle"] < reader["oof_kl"] < reader["oof_prior"]
+    assert reader["test_oracle"] < reader["test_kl"] < reader["test_prior"]
+    assert np.isnan(reader["min_per_fold"])  # nothing trained
     tta = json.loads((work / "runs" / "n40_s1" / "eeg1d-tta" / quality.RESULT_FILE).read_text())
     plain = json.loads((work / "runs" / "n40_s1" / "eeg1d" / quality.RESULT_FILE).read_text())
     assert tta["extra"]["repredicted_from"] == "eeg1d"
@@ -473,7 +481,7 @@ def test_bench_quality_runs_scores_against_prior_and_oracle_and_resumes(tmp_path
     assert fig.stat().st_size > 1000 and "![learning curve](lc.png)" in out.read_text()
     runs = pd.read_csv(tmp_path / "lc_runs.csv")
     assert list(runs["family"]) == list(table["family"]) and (runs["seed"] == 1).all()
-    assert runs["members"].iloc[-1] == "baseline;eeg1d"
+    assert runs["members"].iloc[-2] == "baseline;eeg1d"  # the blend; the ceiling last
     second = run_command(*args)
     assert second.rc == 0 and ": training (" not in second.out
     assert "predicted again" not in second.out

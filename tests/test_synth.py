@@ -469,9 +469,19 @@ def test_synth_report_cli(comp, real_dir, tmp_path, capsys):
         if item.name != "_synth":
             (copy / item.name).symlink_to(item)
     shutil.copytree(comp.root / "_synth", copy / "_synth")
-    assert main(["synth-report", str(copy), "--label-eegs", "0", "--real", str(real_dir)]) == 0
+    args = ["synth-report", str(copy), "--label-eegs", "0", "--ceiling-eegs", "1500"]
+    assert main([*args, "--real", str(real_dir)]) == 0
     out = capsys.readouterr().out
     assert "| neighbour_corr |" in out and "targets met" in out
+    # the readers' ceiling on a plan of the competition's seed, after the realism table
+    assert "What the signal can give (a plan of 1500 EEGs, seed " in out
+    shares = {
+        ln.split(" | ")[0][2:]: int(ln.split(" | ")[2].rstrip("%"))
+        for ln in out.splitlines()
+        if ln.startswith(("| prior |", "| class reader |", "| pattern reader |", "| oracle |"))
+    }
+    assert shares["prior"] == 0 and shares["oracle"] == 100
+    assert 0 < shares["class reader"] <= shares["pattern reader"] < 100
     assert (copy / "_synth" / "realism.md").read_text().startswith("| measure |")
     assert not (comp.root / "_synth" / "realism.md").exists()
     assert main(["synth-report", str(real_dir)]) == 2  # not a synthetic competition

@@ -23,6 +23,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="label measures on a plan of this many EEGs, same seed (0: the competition's own)",
     )
     p.add_argument(
+        "--ceiling-eegs",
+        type=int,
+        default=20000,
+        help="what a reader of the signal's patterns could close, on a plan of this many "
+        "EEGs, same seed (0: skip)",
+    )
+    p.add_argument(
         "--probe",
         type=Path,
         default=None,
@@ -48,6 +55,11 @@ def run(args: argparse.Namespace) -> int:
     path, _ = realism_report(comp, seed, args.real, args.label_eegs)
     print(path.read_text())
     print(f"written to {path}")
+    if args.ceiling_eegs > 0:
+        from hms_kit.data.synth.ceiling import ceiling_markdown, reader_ceiling
+
+        table = reader_ceiling(args.ceiling_eegs, seed)
+        print(ceiling_markdown(table, args.ceiling_eegs, seed))
     if args.probe is not None:
         from hms_kit.data.synth.realism import probe_difficulty
 

@@ -12,7 +12,8 @@ and blend), and per family one run of its packaged CPU config. Each run is score
   rows have >= 10 votes, like the hidden test set), with its own prior and oracle;
 
 and the blend of a point's families (``ensemble.choose_blend`` on the >= 10-vote OOF rows,
-inner CV; the same blend applied to the members' test predictions).
+inner CV; the same blend applied to the members' test predictions). Each point ends with a
+reference row, :data:`READER`: the class-known ceiling (``data.synth.ceiling``), nothing trained.
 
 Resumable: each run's figures go to ``<work>/runs/n<N>_s<seed>/<family>/quality.json`` once it
 is finished, and a run with that file is never trained again; an interrupted training resumes
@@ -270,6 +271,11 @@ def tta_views(family: str) -> tuple[bool, bool]:
 
 
 BLEND = "blend"  # of all of FAMILY_CONFIGS; a blend of fewer is named by its members
+
+
+# a reference row of every point, not a model: a reader that knows each EEG's leading class
+# (``data.synth.ceiling``), the most a model of the signal can close short of the second pattern
+READER = "ceiling: class known"
 
 
 def blend_name(members: list[str]) -> str:
@@ -879,6 +885,49 @@ def blend_point(
     return None if got is None else got[0]
 
 
+def reader_result(
+    work: Path, point: Point, n_folds: int, threshold: int = schema.HIGH_VOTE_THRESHOLD
+) -> RunResult | None:
+    """The point's :data:`READER` row, from its competition's answers: OOF on the shared
+    folds (each fold's rows get their leading class's mean true probabilities over the other
+    folds' >= ``threshold``-vote rows), test with the means of all train rows of that kind.
+    Nothing is trained or generated: None where the competition, its answers or the folds
+    file are missing. The rows and the prior are the families' own."""
+    from hms_kit.data.synth.ceiling import class_reader_oof, group_means
+    from hms_kit.scoring.metric import kl_score, votes_to_targets
+
+    comp = work / "competitions" / point.name
+    folds_file = folds_path(work, point, n_folds)
+    needed = [comp / "train.csv", comp / "_synth" / "train_true_probs.csv", folds_file,
+              comp / "_synth" / "test_answers.csv", comp / "_synth" / "test_true_probs.csv"]  # fmt: skip
+    if not all(p.is_file() for p in needed):
+        return None
+    cols = list(schema.VOTE_COLUMNS)
+    train = pd.read_csv(comp / "train.csv")
+    truth = pd.read_csv(comp / "_synth" / "train_true_probs.csv")
+    rows = train.merge(truth, on=["eeg_id", "eeg_sub_id"], how="left", suffixes=("", "_true"),
+                       validate="one_to_one")  # fmt: skip
+    probs = rows[[f"{c}_true" for c in cols]].to_numpy(np.float64)
+    if np.isnan(probs).any():
+        raise ValueError(f"{comp / '_synth' / 'train_true_probs.csv'} lacks rows of train.csv")
+    fold_of = pd.read_csv(folds_file).set_index("patient_id")["fold"]
+    folds = rows["patient_id"].map(fold_of).to_numpy()
+    targets = votes_to_targets(rows[cols].to_numpy())
+    high = rows[cols].to_numpy().sum(axis=1) >= threshold
+    oof = class_reader_oof(probs, targets, folds, high)
+    answers, prior, test_probs = test_truth(comp)
+    means = group_means(probs[high].argmax(axis=1), probs[high], prior)
+    sub = answers[["eeg_id"]].copy()
+    sub[cols] = means.predict(test_probs.argmax(axis=1))
+    return RunResult(
+        family=READER, n_eegs=point.n_eegs, seed=point.seed,
+        oof_kl=kl_score(targets[high], oof[high]),
+        oof_prior=kl_score(targets[high], np.tile(targets.mean(axis=0), (int(high.sum()), 1))),
+        oof_oracle=kl_score(targets[high], probs[high]), oof_rows=int(high.sum()),
+        **score_test(comp, sub),
+    )  # fmt: skip
+
+
 def compare_blends(
     work: Path, points: list[Point], a: list[str], b: list[str], n_folds: int = 3,
     threshold: int = schema.HIGH_VOTE_THRESHOLD,
@@ -969,6 +1018,8 @@ def run_plan(
             mine.append(r)
         b = blend_point(work, point, [r.family for r in mine], members=blend_of)
         results += mine + ([b] if b is not None else [])
+        reader = reader_result(work, point, n_folds) if mine else None
+        results += [reader] if reader is not None else []
     return results
 
 
@@ -1171,8 +1222,10 @@ def plan_minutes(
 
 def _table_order(family: str) -> int:
     """Where a family sits in the tables: the families, the variants, the blend of all,
-    then blends of fewer members."""
+    blends of fewer members, then the :data:`READER` ceiling."""
     order = [*FAMILY_CONFIGS, *VARIANTS, BLEND]
+    if family == READER:
+        return len(order) + 2
     return order.index(family) if family in order else len(order) + family.startswith(BLEND)
 
 
@@ -1260,7 +1313,10 @@ def render_section(
         "held-out synthetic test EEGs. *closed*: the share of the prior-to-oracle distance on "
         "the same rows. ± is the sd over generator seeds. The blend is fitted on the members' "
         ">= 10-vote OOF rows (inner CV, as the inference kernel chooses) and applied to their "
-        "test predictions. min/fold: wall minutes per fold.",
+        "test predictions. min/fold: wall minutes per fold. *ceiling: class known* is no "
+        "model: each EEG's leading class given, the mean true probabilities of that class on "
+        "the other folds' >= 10-vote rows (`data.synth.ceiling`), about what a model of the "
+        "signal can reach (a second pattern adds some 3 points: `synth-report`).",
         "",
         "| N | family | seeds | OOF KL | OOF prior | OOF oracle | OOF closed | test KL "
         "| test prior | test oracle | test closed | min/fold |",
@@ -1295,7 +1351,7 @@ def quality_section(text: str) -> str:
 def curve_figure(table: pd.DataFrame):
     """The learning-curve figure (a matplotlib Figure): share of the gap closed (OOF, >= 10
     votes) against N, one line per family, error bars the sd over seeds where there are two
-    or more; the legend to the right of the axes."""
+    or more, the :data:`READER` ceiling dotted grey; the legend to the right of the axes."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -1308,8 +1364,11 @@ def curve_figure(table: pd.DataFrame):
         # each family a little to the side (x 1.03 a step on the log axis): at one N the
         # error bars would hide each other
         dodge = 1.03 ** (i - (len(groups) - 1) / 2)
+        style = {"linestyle": "--"} if fam.startswith(BLEND) else {"linestyle": "-"}
+        if fam == READER:  # a reference, not a model: drawn apart from the curves
+            style = {"linestyle": ":", "color": "0.45"}
         ax.errorbar(g["N"] * dodge, 100 * g["oof_closed"], yerr=100 * g["oof_closed_sd"].fillna(0),
-                    marker="o", capsize=3, label=fam, linestyle="--" if fam.startswith(BLEND) else "-")  # fmt: skip
+                    marker="o", capsize=3, label=fam, **style)  # fmt: skip
     ax.set_xscale("log")
     ax.set_xticks(sorted(table["N"].unique()))
     ax.get_xaxis().set_major_formatter(matplotlib.ticker.ScalarFormatter())

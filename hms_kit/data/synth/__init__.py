@@ -10,7 +10,8 @@ Modules: ``labels`` (patients and their class tendencies, recordings, EEGs, labe
 votes: cheap, no signal), ``signals`` (a correlated background in each recording's style, class
 patterns, pattern-like artefacts), ``spectrogram`` (Kaggle-style spectrograms of a recording,
 calibrated on the real pairs), ``writer`` (draws the signals and writes the files),
-``realism`` (measures next to the real files', ``python -m hms_kit synth-report``).
+``realism`` (measures next to the real files', ``python -m hms_kit synth-report``),
+``ceiling`` (how much of the prior-to-oracle distance a reader of the signal could close).
 """
 
 from hms_kit.data.synth.labels import plan_competition
