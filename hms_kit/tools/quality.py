@@ -912,6 +912,9 @@ def reader_result(
         raise ValueError(f"{comp / '_synth' / 'train_true_probs.csv'} lacks rows of train.csv")
     fold_of = pd.read_csv(folds_file).set_index("patient_id")["fold"]
     folds = rows["patient_id"].map(fold_of).to_numpy()
+    if np.isnan(folds).any():
+        missing = rows["patient_id"][np.isnan(folds)].iloc[0]
+        raise ValueError(f"{folds_file} has no fold for patient_id {missing} of train.csv")
     targets = votes_to_targets(rows[cols].to_numpy())
     high = rows[cols].to_numpy().sum(axis=1) >= threshold
     oof = class_reader_oof(probs, targets, folds, high)
