@@ -390,7 +390,7 @@ def run_quality_command(args: argparse.Namespace) -> int:
             command += sets
             if optional_blend is not None and len(optional_blend) >= 2:
                 command += f" --blend-of {','.join(optional_blend)}"
-            print(f"and the optional point's {len(optional)} rows "
+            print(f"and the optional point's rows: {len(optional)} "
                   f"(--plan '{quality.OPTIONAL_PLAN}')", flush=True)  # fmt: skip
     table = quality.summary_table(results)
     if table.empty:
