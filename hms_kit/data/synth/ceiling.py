@@ -30,7 +30,6 @@ from hms_kit.data.synth.labels import RecordingPlan, plan_competition
 from hms_kit.data.synth.signals import shown_patterns
 from hms_kit.scoring.metric import kl_score, votes_to_targets
 
-N_CLASSES = len(schema.CLASSES)
 NO_SECOND = -1  # a pattern reader's key when the EEG shows no second pattern
 
 
