@@ -377,7 +377,9 @@ def test_the_default_plans_table_keeps_the_optional_point_once_measured(tmp_path
     assert printed.rc == 0, printed.err
     text = out.read_text()
     assert "| 300 | baseline |" in text and "| 4800 | eeg1d |" in text
-    assert f"--plan '{quality.OPTIONAL_PLAN}'" in text and "optional point's rows: 1 " in printed.out
+    assert (
+        f"--plan '{quality.OPTIONAL_PLAN}'" in text and "optional point's rows: 1 " in printed.out
+    )
     assert not (tmp_path / "competitions").exists()  # nothing generated or trained
     table = pd.read_csv(tmp_path / "learning_curve.csv")
     assert sorted(table["N"]) == [300, 4800]
