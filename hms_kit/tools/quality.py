@@ -899,7 +899,7 @@ def reader_result(
     Nothing is trained or generated: None where the competition, its answers or the folds
     file are missing. The rows and the prior are the families' own."""
     from hms_kit.data.synth.ceiling import class_reader_oof, group_means
-    from hms_kit.scoring.metric import kl_score, votes_to_targets
+    from hms_kit.scoring.metric import votes_to_targets
 
     comp = work / "competitions" / point.name
     folds_file = folds_path(work, point, n_folds)
@@ -921,19 +921,18 @@ def reader_result(
         missing = rows["patient_id"][np.isnan(folds)].iloc[0]
         raise ValueError(f"{folds_file} has no fold for patient_id {missing} of train.csv")
     targets = votes_to_targets(rows[cols].to_numpy())
-    high = rows[cols].to_numpy().sum(axis=1) >= threshold
-    oof = class_reader_oof(probs, targets, folds, high)
+    total = rows[cols].to_numpy().sum(axis=1)
+    # scored as a family's oof.csv is (score_oof): the same rows, prior and oracle
+    oof = rows[["eeg_id", "eeg_sub_id"]].assign(total_votes=total)
+    oof[[f"target_{c}" for c in cols]] = targets
+    oof[[f"pred_{c}" for c in cols]] = class_reader_oof(probs, targets, folds, total >= threshold)
     answers, prior, test_probs = test_truth(comp)
+    high = total >= threshold
     means = group_means(probs[high].argmax(axis=1), probs[high], prior)
     sub = answers[["eeg_id"]].copy()
     sub[cols] = means.predict(test_probs.argmax(axis=1))
-    return RunResult(
-        family=READER, n_eegs=point.n_eegs, seed=point.seed,
-        oof_kl=kl_score(targets[high], oof[high]),
-        oof_prior=kl_score(targets[high], np.tile(targets.mean(axis=0), (int(high.sum()), 1))),
-        oof_oracle=kl_score(targets[high], probs[high]), oof_rows=int(high.sum()),
-        **score_test(comp, sub),
-    )  # fmt: skip
+    return RunResult(family=READER, n_eegs=point.n_eegs, seed=point.seed,
+                     **score_oof(comp, oof, threshold), **score_test(comp, sub))  # fmt: skip
 
 
 def compare_blends(
