@@ -51,6 +51,9 @@ PAIR_B: tuple[int, ...] = tuple(CHANNEL_INDEX[b] for _, _, b in BIPOLAR_PAIRS)
 CENTRAL_CHAIN: tuple[str, ...] = ("Fz", "Cz", "Pz")
 # Left/right mirror of the regions (LL<->RL, LP<->RP); classes do not depend on the side.
 MIRROR_REGIONS: dict[str, str] = {"LL": "RL", "RL": "LL", "LP": "RP", "RP": "LP"}
+# The regions over each hemisphere (lateralised patterns sit on one side).
+LEFT_REGIONS: tuple[str, ...] = ("LL", "LP")
+RIGHT_REGIONS: tuple[str, ...] = tuple(MIRROR_REGIONS[r] for r in LEFT_REGIONS)
 
 # Kaggle spectrogram frequencies (Hz), 100 bins per region: FFT bins 3..102 of a 200 Hz,
 # 1024-point transform (0.1953125 Hz apart), rounded half-up to 2 decimals in the column names

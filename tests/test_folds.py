@@ -155,28 +155,35 @@ def test_a_folds_file_splitting_an_eeg_across_folds_is_named(comp, tmp_path) -> 
 
 
 def test_keys_added_later_change_the_fingerprint_only_away_from_their_default() -> None:
-    """A run made before train.sampler, model.eeg1d.topology/chain and model.baseline existed
-    keeps its fingerprint (its folds are not retired on resume); setting one changes it
-    (model.baseline only for a baseline run: no other family reads it)."""
+    """A run made before train.sampler, model.eeg1d.topology/chain, model.eeg1d.chain.pool
+    and model.baseline existed keeps its fingerprint (its folds are not retired on resume);
+    setting one changes it (model.baseline only for a baseline run: no other family reads
+    it)."""
     import hashlib
 
     rows = pd.DataFrame({k: np.arange(6) for k in ROW_KEY})
     folds = np.array([0, 1, 2, 0, 1, 2])
+
+    def before(cfg, drop) -> str:
+        """The fingerprint as run_fingerprint wrote it before the keys existed: the config
+        less ``drop(d)``'s keys."""
+        d = to_dict(cfg)
+        d.pop("predict")
+        for k in ("folds", "time_limit_hours", "num_workers", "log_every", "fold_workers",
+                  "folds_file", "seeds", "sampler"):  # fmt: skip
+            d["train"].pop(k)
+        d["model"].pop("baseline")
+        drop(d)
+        h = hashlib.sha1(json.dumps(d, sort_keys=True, default=str).encode())
+        h.update(np.ascontiguousarray(rows[ROW_KEY].to_numpy(np.float64)).tobytes())
+        h.update(np.ascontiguousarray(folds.astype(np.int64)).tobytes())
+        return h.hexdigest()[:16]
+
     cfg = load_config("eeg1d")
-    # the fingerprint as run_fingerprint wrote it before the keys existed
-    d = to_dict(cfg)
-    d.pop("predict")
-    for k in ("folds", "time_limit_hours", "num_workers", "log_every", "fold_workers",
-              "folds_file", "seeds", "sampler"):  # fmt: skip
-        d["train"].pop(k)
-    d["model"]["eeg1d"].pop("topology")
-    d["model"]["eeg1d"].pop("chain")
-    d["model"].pop("baseline")
-    h = hashlib.sha1(json.dumps(d, sort_keys=True, default=str).encode())
-    h.update(np.ascontiguousarray(rows[ROW_KEY].to_numpy(np.float64)).tobytes())
-    h.update(np.ascontiguousarray(folds.astype(np.int64)).tobytes())
     base = run_fingerprint(cfg, rows, folds)
-    assert base == h.hexdigest()[:16]
+    assert base == before(
+        cfg, lambda d: [d["model"]["eeg1d"].pop(k) for k in ("topology", "chain")]
+    )
     changed = {
         run_fingerprint(load_config("eeg1d", [o]), rows, folds)
         for o in (
@@ -186,6 +193,13 @@ def test_keys_added_later_change_the_fingerprint_only_away_from_their_default() 
         )  # fmt: skip
     }
     assert base not in changed and len(changed) == 3
+    # a chain run made before model.eeg1d.chain.pool existed: its chain had no pool key
+    chain_sets = ["model.eeg1d.topology=chain", "model.eeg1d.chain.depth=1"]
+    chain = load_config("eeg1d", chain_sets)
+    old_chain = before(chain, lambda d: d["model"]["eeg1d"]["chain"].pop("pool"))
+    assert run_fingerprint(chain, rows, folds) == old_chain
+    sides = load_config("eeg1d", [*chain_sets, "model.eeg1d.chain.pool=sides"])
+    assert run_fingerprint(sides, rows, folds) != old_chain
     # the baseline's features change a baseline run, not one of another family
     assert (
         run_fingerprint(load_config("eeg1d", ["model.baseline.morphology=true"]), rows, folds)

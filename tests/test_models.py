@@ -18,8 +18,9 @@ TORCH_FAMILIES = ["timm2d", "eeg1d", "spec2d"]
 # eeg1d's chain topology at a CPU width (issue 20)
 CHAIN = ("model.eeg1d.topology=chain", "model.eeg1d.chain.width_mult=0.125")
 # every torch family, and eeg1d's chain topology: (family, extra overrides)
-TORCH_CASES = [(f, ()) for f in TORCH_FAMILIES] + [("eeg1d", CHAIN)]
-CASE_IDS = [*TORCH_FAMILIES, "eeg1d-chain"]
+SIDES = (*CHAIN, "model.eeg1d.chain.pool=sides")
+TORCH_CASES = [(f, ()) for f in TORCH_FAMILIES] + [("eeg1d", CHAIN), ("eeg1d", SIDES)]
+CASE_IDS = [*TORCH_FAMILIES, "eeg1d-chain", "eeg1d-chain-sides"]
 
 
 def cfg_for(family: str, *more: str):
@@ -200,6 +201,37 @@ def test_eeg1d_topology_and_chain_settings_are_checked():
         load_config("eeg1d", ["model.eeg1d.chain.width_mult=0"])
     with pytest.raises(ConfigError, match="stem_stride must be 1 or 2, got 3"):
         load_config("eeg1d", ["model.eeg1d.chain.stem_stride=3"])
+    with pytest.raises(ConfigError, match=r"chain.pool must be one of \['all', 'sides'\]"):
+        load_config("eeg1d", ["model.eeg1d.chain.pool=left"])
+
+
+def test_side_pool_keeps_which_side_a_pattern_is_on_and_not_which_side_is_which():
+    """SidePool on ``(B, C, 4 chains, T)``: the chains' mean and |left - right|, so a map
+    on the left chains and its mirror on the right give the same features, while a map on
+    one side and the same energy spread over both differ in the difference half only."""
+    from hms_kit.models.eeg1d import SidePool
+
+    pool = SidePool()
+    regions = list(schema.REGIONS)
+    left = [regions.index(r) for r in schema.LEFT_REGIONS]
+    right = [regions.index(r) for r in schema.RIGHT_REGIONS]
+    assert sorted(left + right) == [0, 1, 2, 3]
+    assert {schema.MIRROR_REGIONS[r] for r in schema.LEFT_REGIONS} == set(schema.RIGHT_REGIONS)
+    one_side = torch.full((1, 3, 4, 8), 1e-6)
+    one_side[:, :, left] = 2.0
+    mirrored = torch.full((1, 3, 4, 8), 1e-6)
+    mirrored[:, :, right] = 2.0
+    both = torch.full((1, 3, 4, 8), 1.0)  # the same total over the chains, on both sides
+    with torch.no_grad():
+        a, b, c = pool(one_side), pool(mirrored), pool(both)
+    assert a.shape == (1, 6)
+    torch.testing.assert_close(a, b)
+    torch.testing.assert_close(a[:, :3], c[:, :3], atol=1e-4, rtol=1e-4)  # GeM of a constant
+    torch.testing.assert_close(a[:, 3:], torch.full((1, 3), 2.0), atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(c[:, 3:], torch.zeros(1, 3))
+    # the network's head takes twice the last stage's features
+    model = build_model(cfg_for("eeg1d", *SIDES)).eval()
+    assert model.head[0].in_features == 2 * model.stages[-1].down.out_channels
 
 
 def test_eeg1d_chain_stem_stride_2_halves_time_and_keeps_the_parameters():

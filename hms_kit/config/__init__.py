@@ -29,6 +29,7 @@ from hms_kit.config.loading import (
 )
 from hms_kit.config.sections import (
     AVERAGES,
+    CHAIN_POOLS,
     EEG1D_TOPOLOGIES,
     POOLS,
     SAMPLERS,
@@ -59,6 +60,7 @@ from hms_kit.config.sections import (
 
 __all__ = [
     "AVERAGES",
+    "CHAIN_POOLS",
     "AugmentConfig",
     "BaselineConfig",
     "CONFIG_DIR",

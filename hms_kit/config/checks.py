@@ -5,6 +5,7 @@ from __future__ import annotations
 from hms_kit import schema
 from hms_kit.config.sections import (
     AVERAGES,
+    CHAIN_POOLS,
     EEG1D_TOPOLOGIES,
     POOLS,
     SAMPLERS,
@@ -133,6 +134,10 @@ def validate(cfg: Config) -> None:
         )
     if ch.stem_stride not in (1, 2):
         raise ConfigError(f"model.eeg1d.chain.stem_stride must be 1 or 2, got {ch.stem_stride}")
+    if ch.pool not in CHAIN_POOLS:
+        raise ConfigError(
+            f"model.eeg1d.chain.pool must be one of {list(CHAIN_POOLS)}, got {ch.pool!r}"
+        )
     if cfg.train.amp not in ("auto", "fp16", "bf16", "off"):
         raise ConfigError(f"train.amp must be auto, fp16, bf16 or off, got {cfg.train.amp!r}")
     if cfg.target.population not in TARGET_POPULATIONS:

@@ -190,6 +190,13 @@ class Eeg1dChainConfig:
     time halved. Every width is multiplied by ``width_mult`` (0.25: a CPU-sized network).
     ``stem_stride``: the stem's step along time (1, the 4th place's; 2 starts the stages at
     half the samples, about half the CPU minutes).
+    ``pool``: how the last stage's ``(C, 4 chains, T)`` map becomes the head's features.
+    ``all`` (the 4th place's): GeM over chains and time, ``C`` features. ``sides``: GeM over
+    time per chain, then the chains' mean and the absolute difference of the left chains'
+    mean and the right's, ``2 C`` features: which side a pattern sits on is kept as a
+    feature of its own (lateralised against generalised discharges), and the features stay
+    the same under the left/right mirror. Measured a tie with ``all`` (stop 51, BENCHMARKS
+    section 7), so ``all`` stays the default.
     """
 
     stem_width: int = 64
@@ -199,6 +206,7 @@ class Eeg1dChainConfig:
     expand: int = 4
     width_mult: float = 1.0
     stem_stride: int = 1
+    pool: str = "all"
 
 
 @dataclass
@@ -403,6 +411,7 @@ TARGET_POPULATIONS = ("kaggle_hq", "all_rows")
 SAMPLERS = ("rows", "per_eeg")
 SPEC_SCALES = ("standardize", "db_max")
 EEG1D_TOPOLOGIES = ("mixed", "chain")
+CHAIN_POOLS = ("all", "sides")
 AVERAGES = ("logit", "prob")
 SPEC2D_CHANNELS, SPEC2D_ZOOMS, POOLS = ("single", "derived"), ("append", "inside"), ("avg", "gem")
 

@@ -234,8 +234,10 @@ FAMILY_SECTIONS: dict[str, str] = {"model.baseline": "baseline"}
 
 
 # keys added after runs recorded fingerprints: at their default (what those runs trained
-# with) they are left out, so a run made before them resumes with its folds kept
+# with) they are left out, so a run made before them resumes with its folds kept. A key
+# inside another one comes first: the section then compares without it.
 _ADDED_KEYS: tuple[tuple[str, ...], ...] = (
+    ("model", "eeg1d", "chain", "pool"),
     ("train", "sampler"),
     ("model", "eeg1d", "topology"),
     ("model", "eeg1d", "chain"),
@@ -259,7 +261,7 @@ def run_fingerprint(cfg: Config, rows: pd.DataFrame, folds: np.ndarray) -> str:
         for k in keys[:-1]:
             node, base = node[k], base[k]
         if node[keys[-1]] == base[keys[-1]]:
-            del node[keys[-1]]
+            del node[keys[-1]], base[keys[-1]]
     for dotted, family in FAMILY_SECTIONS.items():
         if d["model"]["family"] != family:
             *parents, last = dotted.split(".")

@@ -19,7 +19,9 @@ src/model.py and src/efficientnet1d.py). The 16 chain pairs become a ``(B, 4 pai
 T)`` map: every convolution along time has a kernel one chain high, so each chain is encoded
 with the same weights, and each stage ends with a block whose kernel spans 3 chains, so the
 chains are mixed at every stage. The midline pairs (``raw_eeg.central``) belong to no chain
-and are not used.
+and are not used. ``model.eeg1d.chain.pool`` picks how the last map is pooled: over chains
+and time (``all``, the 4th place's) or per chain with the hemispheres' difference kept
+(``sides``, ``SidePool``).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from hms_kit import schema
-from hms_kit.config import Config, RawEegConfig
+from hms_kit.config import CHAIN_POOLS, Config, RawEegConfig
 from hms_kit.inputs.raw_eeg import chain_channels, raw_pairs
 
 TORCH = True
@@ -97,6 +99,30 @@ class GeM(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x.clamp(min=self.eps).pow(self.p).mean(dim=-1).pow(1.0 / self.p)
+
+
+class SidePool(nn.Module):
+    """GeM over time per chain, then the chains' mean and ``|left mean - right mean|``
+    concatenated: ``(B, C, 4 chains, T) -> (B, 2 C)``. Both halves are unchanged when the
+    left and right chains swap, so the left/right mirror view stays a view of the same
+    input, while a pattern on one side and one on both give different features."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gem = GeM()
+        regions = list(schema.REGIONS)
+        self.register_buffer(
+            "left", torch.tensor([regions.index(r) for r in schema.LEFT_REGIONS]), False
+        )
+        self.register_buffer(
+            "right", torch.tensor([regions.index(r) for r in schema.RIGHT_REGIONS]), False
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        per_chain = self.gem(x)  # (B, C, chains)
+        left = per_chain[..., self.left].mean(dim=-1)
+        right = per_chain[..., self.right].mean(dim=-1)
+        return torch.cat([per_chain.mean(dim=-1), (left - right).abs()], dim=1)
 
 
 class Eeg1dNet(nn.Module):
@@ -235,9 +261,9 @@ class ChainNet(nn.Module):
 
     The centre ``window_s`` seconds, divided by ``scale_uv``, each pair's mean removed; the
     chains' pairs as ``(B, 4, 4 chains, T)``; a stem (kernel 3 along time, step
-    ``stem_stride``); the stages (``T / 2`` each); GeM over chains and time; an MLP head
-    (linear, BN, ReLU, dropout, linear; the last layer started at zero: the uniform
-    prediction).
+    ``stem_stride``); the stages (``T / 2`` each); GeM over chains and time (``pool="all"``)
+    or ``SidePool`` (``pool="sides"``, twice the features); an MLP head (linear, BN, ReLU,
+    dropout, linear; the last layer started at zero: the uniform prediction).
     """
 
     def __init__(
@@ -252,10 +278,13 @@ class ChainNet(nn.Module):
         scale_uv: float = 32.0,
         drop_rate: float = 0.1,
         stem_stride: int = 1,
+        pool: str = "all",
     ) -> None:
         super().__init__()
         if not widths or len(kernels) != len(widths):
             raise ValueError("ChainNet needs one kernel per stage width (at least one stage)")
+        if pool not in CHAIN_POOLS:
+            raise ValueError(f"ChainNet's pool must be one of {list(CHAIN_POOLS)}, got {pool!r}")
         self.raw = raw
         self.scale_uv = float(scale_uv)
         self.register_buffer("chain_index", chain_index(raw.central), persistent=False)
@@ -271,9 +300,11 @@ class ChainNet(nn.Module):
             stages.append(ChainStage(prev, scaled(w), k, depth, expand))
             prev = scaled(w)
         self.stages = nn.Sequential(*stages)
-        self.pool = GeM()
+        self.sides = pool == "sides"
+        self.pool = SidePool() if self.sides else GeM()
+        n_features = 2 * prev if self.sides else prev
         self.head = nn.Sequential(
-            nn.Linear(prev, prev),
+            nn.Linear(n_features, prev),
             nn.BatchNorm1d(prev),
             nn.ReLU(),
             nn.Dropout(drop_rate),
@@ -296,7 +327,7 @@ class ChainNet(nn.Module):
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         f = self.features(self.chains(batch[INPUT]))
-        return self.head(self.pool(f.flatten(2)))
+        return self.head(self.pool(f if self.sides else f.flatten(2)))
 
 
 def inputs(cfg: Config) -> list[str]:
@@ -328,6 +359,7 @@ def build(cfg: Config, pretrained: bool) -> nn.Module:
             scale_uv=e.scale_uv,
             drop_rate=cfg.model.drop_rate,
             stem_stride=c.stem_stride,
+            pool=c.pool,
         )
     return Eeg1dNet(
         n_pairs=len(raw_pairs(cfg.inputs.raw_eeg.central)),
