@@ -422,7 +422,7 @@ def train_baseline(comp: Competition, cfg: Config, run_dir: str | Path) -> dict[
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     save_config(cfg, run_dir / "config.yaml")
-    train, rows, folds, fingerprint = run_folds(comp, cfg, run_dir)
+    train, rows, folds, current = run_folds(comp, cfg, run_dir)
     targets = vote_targets(rows)
     votes = total_votes(rows)
     x = row_features(comp, rows, morphology=cfg.model.baseline.morphology)
@@ -439,7 +439,7 @@ def train_baseline(comp: Competition, cfg: Config, run_dir: str | Path) -> dict[
         tensors = model_tensors(model)
         if tensors is not None:
             state = {"model": tensors, "config": to_dict(cfg), "prior": prior, "fold": k}
-            state["fingerprint"] = fingerprint
+            state["fingerprint"], state["rows_fingerprint"] = current.fingerprint, current.rows
             save_checkpoint(
                 {**state, "family": "baseline", "run_id": run_id(run_dir)},
                 fold_checkpoint_path(run_dir / "checkpoints", k, "final"),

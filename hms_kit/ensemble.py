@@ -558,8 +558,9 @@ def member_blend(
             except BlendError as exc:
                 log.warning("%s", exc)
                 continue
+            # a run without its hash (a hand-written or older blend.json) matches no member
             order = [r.get("config_sha") for r in blend["runs"]]
-            if sorted(order) == sorted(shas):
+            if all(isinstance(o, str) for o in order) and sorted(order) == sorted(shas):
                 log.info("blend: %s", path)
                 at = [order.index(s) for s in shas]
                 runs = [blend["runs"][i] for i in at]

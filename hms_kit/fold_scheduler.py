@@ -49,9 +49,10 @@ def _worker(job: FoldJob, device: str, tasks: Any, results: Any, threads: int) -
     if device.startswith("cuda"):
         torch.cuda.set_device(torch.device(device))
     while True:
-        try:
-            fold = tasks.get_nowait()
-        except queue.Empty:
+        # a blocking get: get_nowait also raises Empty while another worker holds the
+        # queue's read lock, which ended this worker with folds still queued
+        fold = tasks.get()
+        if fold is None:  # one sentinel per worker, after the folds
             return
         try:
             results.put((fold, job(fold, device), None))
@@ -78,6 +79,8 @@ def run_side_by_side(
     results = ctx.Queue()
     for k in longest_first(folds, cost or {}):
         tasks.put(k)
+    for _ in devices:
+        tasks.put(None)
     cores = torch.get_num_threads()
     threads = max(1, cores // len(devices))
     procs = [

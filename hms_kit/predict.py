@@ -224,10 +224,13 @@ def predict_test(
     for path in ckpt_paths:
         try:
             ck, _ = load_checkpoint(path)
+            # a config another kit version wrote (a family or input this wheel does not
+            # know) fails here, not at load: it too costs its checkpoint only
+            key = ck.input_key()
         except Exception as exc:  # a broken checkpoint must not stop the others
             log.error("checkpoint %s cannot be loaded: %s", path, exc)
             continue
-        groups.setdefault(ck.input_key(), []).append(ck)
+        groups.setdefault(key, []).append(ck)
         priors.append(ck.prior)
     if not groups:
         log.error("no usable checkpoint among %s: every row gets the prior", model_paths)
@@ -507,14 +510,20 @@ def predict_ensemble(
             dropped[int(i)] = f"skipped: it would pass predict.time_limit_hours ({limit:g} s)"
             continue
         t = time.time()
-        sub, rep = predict_test(
-            comp,
-            m.runs,
-            cache_dir=paths.temp / "test_cache",
-            tta_flip=views[0],
-            tta_mirror=views[1],
-            windows=cfg.predict,
-        )
+        try:
+            sub, rep = predict_test(
+                comp,
+                m.runs,
+                cache_dir=paths.temp / "test_cache",
+                tta_flip=views[0],
+                tta_mirror=views[1],
+                windows=cfg.predict,
+            )
+        except Exception as exc:  # one member failing must not cost the others
+            log.error("member %d (%s) failed: %s", i, m.runs[0], exc)
+            report["members_failed"].append(int(i))
+            dropped[int(i)] = f"failed: {exc}"
+            continue
         used = len(rep["predicted_with"])
         per_checkpoint = max(per_checkpoint, (time.time() - t) / max(1, used))
         report["checkpoints"] += rep["checkpoints"]

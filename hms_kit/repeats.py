@@ -84,11 +84,14 @@ def train_repeats(
     cache_dir: str | Path | None = None,
     resume: bool = False,
     workers: int | None = None,
+    limit: Any = None,
 ) -> dict[str, Any]:
     """Train every seed of ``seed_list(cfg)`` on the run's folds (``train_one``, i.e.
     ``train.train_folds``, per seed in its own folder; one cache), then average them
     (``gather_seeds``). ``rows`` are the run's training rows (``train.training_rows``); both
-    come from the caller so that this module does not import ``hms_kit.train``. Returns the
+    come from the caller so that this module does not import ``hms_kit.train``. ``limit``
+    (``train.TimeLimit``) is shared by the seeds: ``train.time_limit_hours`` bounds the whole
+    run, and the seeds after one stopped at it are left for ``--resume``. Returns the
     averaged scores plus ``seed_scores``; ``complete`` once every seed is."""
     from hms_kit.config import save_config
     from hms_kit.data.folds import folds_from_file, load_or_make_folds
@@ -104,14 +107,20 @@ def train_repeats(
         fold_of = load_or_make_folds(run_dir, rows, cfg.train.n_folds, cfg.train.seed)
     _settle_single_run(run_dir, cfg, rows, fold_of, resume)
     cache_dir = Path(cache_dir) if cache_dir else run_dir / "cache"
-    for s in seeds:
+    for i, s in enumerate(seeds):
         d = seed_dir(run_dir, s)
         d.mkdir(parents=True, exist_ok=True)
         # the same folds for every seed: a seed's own folds.csv would follow its seed
         shutil.copyfile(run_dir / "folds.csv", d / "folds.csv")
         log.info("seed %d of %s: %s", s, seeds, d)
-        train_one(comp, seed_config(cfg, s), d, folds=folds, cache_dir=cache_dir,
-                    resume=resume, workers=workers)  # fmt: skip
+        done = train_one(comp, seed_config(cfg, s), d, folds=folds, cache_dir=cache_dir,
+                         resume=resume, workers=workers, limit=limit)  # fmt: skip
+        if any(f.get("stopped") for f in done.get("folds_trained", [])) and seeds[i + 1 :]:
+            log.warning(
+                "seed %d stopped at train.time_limit_hours: seeds %s not started (--resume, "
+                "on Kaggle RESUME=1, goes on)", s, seeds[i + 1 :],
+            )  # fmt: skip
+            break
     return gather_seeds(run_dir, cfg, comp.read_train(cfg.data.train_csv))
 
 
@@ -123,14 +132,14 @@ def _settle_single_run(
     trained with the same settings, so a third of a 3-seed run's hours are not spent again;
     any other of its fold files go to ``stale/`` (``data.folds.adopt_single_run``)."""
     from hms_kit.checkpoint import STALE_DIR
-    from hms_kit.data.folds import adopt_single_run, run_fingerprint, set_aside
+    from hms_kit.data.folds import RunPrint, adopt_single_run, set_aside
     from hms_kit.models import is_torch_family
 
     own = cfg.train.seed
     # the baseline trains every fold again whatever is there: nothing to keep for it
     adopt = resume and own in seed_list(cfg) and is_torch_family(cfg)
     adopted, retired = adopt_single_run(
-        run_dir, seed_dir(run_dir, own), run_fingerprint(seed_config(cfg, own), rows, fold_of),
+        run_dir, seed_dir(run_dir, own), RunPrint.of(seed_config(cfg, own), rows, fold_of),
         adopt=adopt,
     )  # fmt: skip
     if not (adopted or retired):

@@ -35,7 +35,7 @@ import numpy as np
 from hms_kit.checkpoint import STALE_DIR, fold_checkpoint_path, load_checkpoint
 from hms_kit.config import Config, ConfigError, load_config, save_config
 from hms_kit.data.competition import Competition
-from hms_kit.data.folds import run_folds
+from hms_kit.data.folds import RunPrint, run_folds
 from hms_kit.data.labels import total_votes, vote_targets
 from hms_kit.engine.loop import make_loader, pick_device, predict_loader
 from hms_kit.inputs.cache import build_cache
@@ -96,7 +96,7 @@ def _start_folder(run_dir: Path, out_dir: Path, cfg: Config) -> None:
     save_config(cfg, out_dir / "config.yaml")
 
 
-def _fold_states(cfg: Config, run_dir: Path, fingerprint: str) -> list[tuple[Path, dict]]:
+def _fold_states(cfg: Config, run_dir: Path, current: RunPrint) -> list[tuple[Path, dict]]:
     """Each fold's final checkpoint path and loaded state, checked before any prediction is
     made: FileNotFoundError naming a missing one, ConfigError naming one trained on
     other folds or settings than the run's config.yaml describes."""
@@ -106,10 +106,11 @@ def _fold_states(cfg: Config, run_dir: Path, fingerprint: str) -> list[tuple[Pat
         if not src.is_file():
             raise FileNotFoundError(f"{src}: fold {k} has no final checkpoint (train it first)")
         state = load_checkpoint(src)
-        if state.get("fingerprint") not in (None, fingerprint):
+        why = current.stale_reason([src]) if state.get("fingerprint") is not None else None
+        if why:
             raise ConfigError(
-                f"{src}: trained on other folds or settings than {run_dir / 'config.yaml'} "
-                "describes (its fingerprint differs)"
+                f"{src}: not trained on the folds and settings {run_dir / 'config.yaml'} "
+                f"describes ({why})"
             )
         out.append((src, state))
     return out
@@ -124,8 +125,8 @@ def _repredict_folds(
     from hms_kit.train import oof_frame
 
     _start_folder(run_dir, out_dir, cfg)
-    train, rows, fold_of, fingerprint = run_folds(comp, cfg, out_dir)
-    folds = _fold_states(cfg, run_dir, fingerprint)
+    train, rows, fold_of, current = run_folds(comp, cfg, out_dir)
+    folds = _fold_states(cfg, run_dir, current)
     names = family_inputs(cfg)
     cache = build_cache(comp, rows, cfg.inputs, cache_dir, split="train", modalities=names,
                         workers=workers, strict=True)  # fmt: skip

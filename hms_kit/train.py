@@ -14,10 +14,11 @@ A run folder holds:
     stale/<time>/                     fold files set aside: made by other folds or settings
 
 Every fold's checkpoints and summary carry the run's fingerprint (``data.folds.run_fingerprint``: the
-folds and the config that decide the model). Before training, a fold's files whose
-fingerprint differs from this run's, and the files of folds that no longer exist, are moved
-to ``stale/``: ``--resume`` never keeps a fold that another split or config made, and
-``predict`` and ``oof.csv`` never average one in.
+folds and the config that decide the model) and that of its rows and folds alone. Before
+training, a fold's files whose fingerprint differs from this run's (unless a checkpoint of the
+fold shows an older kit made them with these rows and settings: ``data.folds.RunPrint``), and
+the files of folds that no longer exist, are moved to ``stale/``: ``--resume`` never keeps a
+fold that another split or config made, and ``predict`` and ``oof.csv`` never average one in.
 """
 
 from __future__ import annotations
@@ -377,6 +378,7 @@ def train_fold(ctx: FoldContext, resume: bool = False) -> dict[str, Any]:
     save_checkpoint(state, final_path, kind="final")
     load_model_state(model, state, path)
     summary["fingerprint"] = ctx.meta["fingerprint"]
+    summary["rows_fingerprint"] = ctx.meta["rows_fingerprint"]
     return _write_fold_oof(ctx, model, summary)
 
 
@@ -490,6 +492,22 @@ def prepare(
     return rows, cache
 
 
+@dataclass
+class TimeLimit:
+    """``train.time_limit_hours`` as a deadline (``time.time()`` seconds; None: no limit)
+    and the seconds of every epoch run under it, so that the seeds of a repeated run share
+    one limit (each seed's first epoch is checked against the epochs before it)."""
+
+    deadline: float | None
+    epoch_seconds: list[float] = field(default_factory=list)
+
+    @classmethod
+    def start(cls, cfg: Config) -> TimeLimit:
+        """The limit counted from now."""
+        hours = cfg.train.time_limit_hours
+        return cls(time.time() + hours * 3600 if hours > 0 else None)
+
+
 def train_folds(
     comp: Competition,
     cfg: Config,
@@ -498,8 +516,12 @@ def train_folds(
     cache_dir: str | Path | None = None,
     resume: bool = False,
     workers: int | None = None,
+    limit: TimeLimit | None = None,
 ) -> dict[str, Any]:
     """Train the requested folds (default: the config's, else all) and gather the OOF results.
+
+    ``limit``: the time limit to train under (a repeated run's seeds share one); None: the
+    config's, counted from this call (the cache build is inside it).
 
     Returns the summary of ``gather_oof`` (scores over all rows and high-vote rows, once every
     fold has its OOF file) plus the per-fold summaries.
@@ -509,8 +531,9 @@ def train_folds(
     if seed_list(cfg):  # issue 21: one run per seed on the same folds, averaged
         rows = training_rows(comp, cfg)
         return train_repeats(
-            train_folds, comp, cfg, rows, run_dir, folds, cache_dir, resume, workers
-        )
+            train_folds, comp, cfg, rows, run_dir, folds, cache_dir, resume, workers,
+            limit or TimeLimit.start(cfg),
+        )  # fmt: skip
     if resume and (Path(run_dir) / SEEDS_DIR).is_dir():
         raise ConfigError(
             f"{run_dir} was trained with seeds ({Path(run_dir) / SEEDS_DIR}/): resume it with "
@@ -521,9 +544,7 @@ def train_folds(
         retire_seeds(run_dir)  # a run trained with seeds before, without now
         return get_family(cfg.model.family).train(comp, cfg, run_dir)
     # the limit counts from here, so the cache build is inside it
-    deadline = (
-        time.time() + cfg.train.time_limit_hours * 3600 if cfg.train.time_limit_hours > 0 else None
-    )
+    limit = limit or TimeLimit.start(cfg)
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     save_config(cfg, run_dir / "config.yaml")
@@ -538,7 +559,7 @@ def train_folds(
             f"(train.n_folds = {cfg.train.n_folds})"
         )
     retire_seeds(run_dir)  # a run trained with seeds before, without now
-    train, rows, fold_of, fingerprint = run_folds(comp, cfg, run_dir)
+    train, rows, fold_of, current = run_folds(comp, cfg, run_dir)
     cache = build_cache(
         comp,
         rows,
@@ -561,7 +582,8 @@ def train_folds(
         "run_id": run_id(run_dir),
         "in_chans": layout_in_chans(cfg.inputs.layout, cfg.inputs.modalities),
         "prior": prior_predictions(targets, 1)[0].tolist(),
-        "fingerprint": fingerprint,
+        "fingerprint": current.fingerprint,
+        "rows_fingerprint": current.rows,
     }
     log.info(
         "training %d rows (%s mode) for target population %s, folds %s of %d on %s",
@@ -574,8 +596,8 @@ def train_folds(
     )
     # target.population: its rows choose the checkpoints (all_rows also drops stage 2)
     job = FoldRun(
-        cfg, run_dir, cache, rows, targets, votes, fold_of, deadline, meta, resume,
-        checkpoint_rows=checkpoint_mask(cfg, votes),
+        cfg, run_dir, cache, rows, targets, votes, fold_of, limit.deadline, meta, resume,
+        epoch_seconds=limit.epoch_seconds, checkpoint_rows=checkpoint_mask(cfg, votes),
     )  # fmt: skip
     devices = fold_devices(cfg.train.fold_workers)[: len(wanted)]
     if len(devices) > 1:

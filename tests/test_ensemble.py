@@ -299,6 +299,54 @@ def test_kernel_without_a_fittable_blend_still_submits(truth, tmp_path, monkeypa
     assert "no checkpoint predicted" in problem
 
 
+def test_a_member_that_raises_or_a_blend_without_hashes_costs_no_other_member(
+    truth, tmp_path, monkeypatch
+) -> None:
+    """A member whose prediction raises (a checkpoint of another kit version's family) is
+    dropped naming why, and an attached blend.json whose runs carry no ``config_sha`` (hand
+    written, or an older format) is passed over: both used to end the whole prediction."""
+    import json
+
+    from hms_kit import predict as predict_mod
+    from hms_kit.config import load_config
+    from hms_kit.ensemble import find_members
+    from hms_kit.paths import KagglePaths
+    from hms_kit.predict import predict_ensemble
+    from hms_kit.runtime.infer import commit_run_problems
+
+    q, targets, folds = truth
+    paths = KagglePaths(tmp_path)
+    for i, name in enumerate("ab"):
+        _write_member(paths.input / name, _noisy(q, i, 0.5), targets, folds)
+    (paths.input / "old").mkdir()
+    (paths.input / "old" / "blend.json").write_text(json.dumps({
+        "method": "logit", "runs": [{"path": "a"}, {"path": "b"}], "weights": [0.5, 0.5],
+        "bias": [0.0] * 6,
+    }))  # fmt: skip
+    members = find_members([paths.input / "a", paths.input / "b"])
+    ids = [7, 8, 9]
+    pred_b = np.eye(6)[1] * 0.4 + 0.1
+
+    def fake_predict_test(comp, runs, **kwargs):
+        if Path(runs[0]).name == "a":
+            raise ValueError("unknown model family 'eeg1d_next'")
+        report = {"checkpoints": ["fold0_best.pt"], "predicted_with": ["x"]}
+        report.update(fallback_rows=[], sample_submission_mismatch=[])
+        return _member(ids, np.tile(pred_b, (3, 1))), report
+
+    monkeypatch.setattr(predict_mod, "predict_test", fake_predict_test)
+    sub, report = predict_ensemble(_NoTrain(), members, load_config(None), paths)
+    # member b through the blend's weight for it (renormalised), not the prior
+    assert report["members_used"] == [1] and report["members_failed"] == [0]
+    assert (sub[COLS].to_numpy().argmax(axis=1) == 1).all()
+    log = (paths.working / "training_record.log").read_text()
+    assert "blend fitted on the members' OOF" in log  # not the hashless file
+    (line,) = report["members_dropped"]
+    assert line.startswith("member 0 (") and "unknown model family 'eeg1d_next'" in line
+    (problem,) = commit_run_problems(report)  # the commit run stops, saying which member
+    assert "members [0] predicted nothing" in problem
+
+
 @pytest.mark.parametrize(
     "change, named",
     [

@@ -47,6 +47,29 @@ def test_side_by_side_uses_every_process_and_names_a_failed_fold() -> None:
         run_side_by_side(_echo, [12, 13, 14], ["cpu", "cpu"])
 
 
+def test_a_worker_waits_for_the_queue_while_another_holds_it() -> None:
+    """A worker asking for its next fold while another holds the queue's read lock (mid
+    ``get``) waits for it: it used to take that for an empty queue and quit, leaving the
+    other device to train every fold left."""
+    import multiprocessing as mp
+    import threading
+    import time
+
+    import torch
+
+    from hms_kit.fold_scheduler import _worker
+
+    ctx = mp.get_context("spawn")
+    tasks, results = ctx.Queue(), ctx.Queue()
+    for k in (0, 1, 2, None):
+        tasks.put(k)
+    time.sleep(0.2)  # the queue's feeder thread has the items in the pipe
+    tasks._rlock.acquire()  # another worker mid-get
+    threading.Timer(0.3, tasks._rlock.release).start()
+    _worker(_echo, "cpu", tasks, results, torch.get_num_threads())
+    assert sorted(results.get(timeout=5)[0] for _ in range(3)) == [0, 1, 2]
+
+
 @pytest.mark.slow  # two training processes side by side
 def test_two_processes_give_the_sequential_oof(shared_comp, cnn_run, shared_cache, tmp_path):
     """The session's tiny CNN run (two folds, one after the other) again with

@@ -210,3 +210,83 @@ def test_keys_added_later_change_the_fingerprint_only_away_from_their_default() 
         load_config("baseline", ["model.baseline.morphology=true"]), rows, folds
     )
     assert plain != morph
+
+
+def test_config_drift_counts_an_added_key_only_off_its_default() -> None:
+    from hms_kit.data.folds import config_drift
+
+    cfg = load_config("eeg1d", ["model.eeg1d.topology=chain", "model.eeg1d.chain.depth=1"])
+    saved = to_dict(cfg)
+    assert config_drift(saved, cfg) == []
+    # what an older kit saved: no stem_stride (added since), and no predict or time limit
+    # changes count (they decide no model)
+    older = to_dict(cfg)
+    del older["model"]["eeg1d"]["chain"]["stem_stride"]
+    older["predict"]["tta_flip"] = True
+    older["train"]["time_limit_hours"] = 3.0
+    assert config_drift(older, cfg) == []
+    off = load_config("eeg1d", ["model.eeg1d.topology=chain", "model.eeg1d.chain.depth=1",
+                                "model.eeg1d.chain.stem_stride=2"])  # fmt: skip
+    assert config_drift(older, off) == ["model.eeg1d.chain.stem_stride: not a setting then -> 2"]
+    # a default that moved shows: the older kit saved the value it trained with
+    older["train"]["stage1"]["epochs"] = 99
+    assert config_drift(older, cfg) == [f"train.stage1.epochs: 99 -> {cfg.train.stage1.epochs}"]
+    # a setting since removed counts too
+    removed = to_dict(cfg)
+    removed["model"]["eeg1d"]["old_knob"] = 1
+    assert config_drift(removed, cfg) == ["model.eeg1d.old_knob: 1 -> not a setting now"]
+
+
+def test_a_fold_an_older_kit_trained_is_kept_on_resume_when_only_new_keys_differ(
+    shared, shared_folds, shared_cache, tmp_path
+) -> None:
+    """A wheel upgraded between two sessions of a run: its folds carry the fingerprint the
+    older kit computed (a config without the keys added since). Resumed, the fold is kept,
+    not trained again; set off its default, the added key trains the fold again (a saved
+    setting that differs: ``test_config_drift_counts_an_added_key_only_off_its_default``)."""
+    import torch
+
+    from hms_kit.checkpoint import fold_checkpoint_path, load_checkpoint, save_checkpoint
+
+    run = tmp_path / "run"
+    base = ["train", "--competition", shared.root, "--out", run, "--config", "eeg1d",
+            "--folds-file", shared_folds.path, "--cache", shared_cache, "--workers", 1]  # fmt: skip
+    sets = [*tiny_overrides(2), "train.folds=[0]", "train.two_stage=false"]
+
+    def train(*more: str, resume: bool = False) -> str:
+        args = [*base, *(["--resume"] if resume else [])]
+        for s in [*sets, *more]:
+            args += ["--set", s]
+        from conftest import ok, run_command
+
+        printed = ok(run_command(*args))
+        return printed.out + printed.err
+
+    train()
+    final = fold_checkpoint_path(run / "checkpoints", 0, "final")
+
+    def as_older_kit() -> None:
+        """Rewrite fold 0's files as a kit before model.eeg1d.chain and train.grad_accum
+        wrote them: those keys absent, another fingerprint (the same rows and folds)."""
+        for f in sorted((run / "checkpoints").glob("fold0_*.pt")):
+            state = torch.load(f, weights_only=True)
+            state["config"]["model"]["eeg1d"].pop("chain")
+            state["config"]["train"].pop("grad_accum")
+            state["fingerprint"] = "0123456789abcdef"
+            save_checkpoint(state, f)  # its kind is in the state already
+        summary = json.loads((run / "fold0_summary.json").read_text())
+        summary["fingerprint"] = "0123456789abcdef"
+        (run / "fold0_summary.json").write_text(json.dumps(summary))
+
+    as_older_kit()
+    kept = final.read_bytes()
+    log = train(resume=True)
+    assert "fold 0: already finished, kept" in log and final.read_bytes() == kept
+    assert not (run / "stale").exists()
+    # a key the older kit did not have, now set off its default: trained again
+    log = train("train.grad_accum=2", resume=True)
+    assert (
+        "fold 0 files moved to stale/: trained with other settings: train.grad_accum: "
+        "not a setting then -> 2" in log
+    )
+    assert load_checkpoint(final)["fingerprint"] != "0123456789abcdef"

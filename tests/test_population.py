@@ -117,6 +117,13 @@ def test_gather_oof_states_the_population(tmp_path: Path):
     assert saved["kl_all_eeg_mean"] == pytest.approx(grader_view_scores(oof, 10)["kl_all_eeg_mean"])
     assert scores["complete"] and np.isfinite(saved["kl_golden"])
     assert saved[f"n_votes_ge_{schema.HIGH_VOTE_THRESHOLD}"] == 4
+    # fold 1 stopped at the time limit: its OOF is scored, the run is not complete (an
+    # experiment keeps a complete run's folds, so it would never train fold 1 to its end)
+    (tmp_path / "fold0_summary.json").write_text(json.dumps({"fold": 0}))
+    (tmp_path / "fold1_summary.json").write_text(json.dumps({"fold": 1, "stopped": True}))
+    scores = gather_oof(tmp_path, cfg)
+    assert scores["folds"] == [0, 1] and scores["folds_stopped"] == [1]
+    assert scores["complete"] is False and np.isfinite(scores["kl_all"])
 
 
 def test_blend_population_follows_the_runs(tmp_path: Path):

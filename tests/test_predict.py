@@ -88,9 +88,16 @@ def test_an_eeg1d_checkpoint_predicts_the_real_test_file(real_dir, tmp_path):
     model = write_ckpt(tmp_path / "run" / "checkpoints" / "fold0_best.pt", cfg)
     (tmp_path / "broken" / "checkpoints").mkdir(parents=True)
     (tmp_path / "broken" / "checkpoints" / "fold0_best.pt").write_bytes(b"not a checkpoint")
+    # a sound file from another kit version, its family unknown to this one: skipped too
+    future = to_dict(cfg)
+    future["model"]["family"] = "eeg1d_next"
+    save_checkpoint({"model": {}, "family": "eeg1d_next", "config": future, "run_id": "x",
+                     "prior": [1 / 6] * 6},
+                    tmp_path / "future" / "checkpoints" / "fold0_best.pt", kind="final")  # fmt: skip
     comp = Competition(real_dir)
-    sub, report = predict_test(comp, [tmp_path / "run", tmp_path / "broken"],
+    sub, report = predict_test(comp, [tmp_path / "run", tmp_path / "broken", tmp_path / "future"],
                                cache_dir=tmp_path / "cache", workers=1)  # fmt: skip
+    assert len(report["checkpoints"]) == 3
     assert report["predicted_with"] == [str(tmp_path / "run" / "checkpoints" / "fold0_best.pt")]
     assert report["fallback_rows"] == []
     assert list(sub.columns) == list(schema.SUBMISSION_COLUMNS) and len(sub) == 1

@@ -127,7 +127,7 @@ def test_a_single_run_trained_again_with_seeds_keeps_its_folds_as_its_first_seed
 
 
 def test_adopt_single_run_moves_matching_folds_to_the_seed_and_the_rest_to_stale(tmp_path):
-    from hms_kit.data.folds import adopt_single_run
+    from hms_kit.data.folds import RunPrint, adopt_single_run
 
     def fold(d, k, fingerprint):
         (d / f"fold{k}_summary.json").write_text(json.dumps({"fingerprint": fingerprint}))
@@ -144,7 +144,8 @@ def test_adopt_single_run_moves_matching_folds_to_the_seed_and_the_rest_to_stale
         (seed / "checkpoints").mkdir()
         (seed / "checkpoints" / "fold2_best.pt").write_text("seed 42's")
         (run / "oof_fold3.csv").write_text("eeg_id\n1\n")  # a seeds average: no summary
-        adopted, retired = adopt_single_run(run, seed, "fp", adopt=adopt)
+        first_seed = RunPrint("fp", "rows", load_config(None))
+        adopted, retired = adopt_single_run(run, seed, first_seed, adopt=adopt)
         assert (adopted, retired) == (([0], [1, 2]) if adopt else ([], [0, 1, 2]))
         assert (seed / "oof_fold0.csv").is_file() == adopt
         assert len(list((run / "stale").glob("*/fold*_summary.json"))) == len(retired)
@@ -175,3 +176,25 @@ def test_link_first_seed_replaces_a_seeds_fold_of_other_settings_and_finishes_a_
     assert [p.read_text() for p in seed.glob("stale/*/checkpoints/*.pt")] == ["old model"]
     assert (src / "oof_fold1.csv").read_text() == "eeg_id\n1\n"  # never written through
     assert link_first_seed(src, run, 42) == []
+
+
+def test_the_seeds_of_a_repeated_run_share_one_time_limit(
+    shared, shared_folds, shared_cache, tmp_path
+):
+    """``train.time_limit_hours`` bounds the whole repeated run, not each seed: once seed 42
+    stops at it, seed 43 does not start (each seed used to get the full limit again, so a
+    Kaggle session would be killed mid-epoch before the seeds' average was written)."""
+    run = tmp_path / "run"
+    args = ["train", "--competition", str(shared.root), "--out", str(run), "--repeats", "2",
+            "--folds-file", str(shared_folds.path), "--cache", str(shared_cache),
+            "--workers", "1"]  # fmt: skip
+    # a limit that one epoch passes: fold 0 of seed 42 trains its one epoch, then nothing
+    for kv in [*tiny_overrides(2), "train.two_stage=false", "train.time_limit_hours=1e-9"]:
+        args += ["--set", kv]
+    assert main(args) == 0
+    assert (run / "seeds" / "seed42" / "fold0_summary.json").is_file()
+    assert not (run / "seeds" / "seed42" / "fold1_summary.json").exists()
+    assert not list((run / "seeds" / "seed43").glob("fold*_summary.json"))
+    log = (run / "training_record.log").read_text()
+    assert "seed 42 stopped at train.time_limit_hours: seeds [43] not started" in log
+    assert not (run / "oof.csv").exists()  # no fold that every seed finished: no average

@@ -15,8 +15,9 @@ import json
 import re
 import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -275,6 +276,126 @@ def run_fingerprint(cfg: Config, rows: pd.DataFrame, folds: np.ndarray) -> str:
     return h.hexdigest()[:16]
 
 
+def rows_fingerprint(rows: pd.DataFrame, folds: np.ndarray) -> str:
+    """16 hex chars hashing every row's key and fold alone (no config): recorded beside the
+    run's fingerprint, so that a fold file can be judged by its saved config when the
+    fingerprint itself moved (:meth:`RunPrint.stale_reason`)."""
+    h = hashlib.sha1(b"rows and folds")
+    h.update(np.ascontiguousarray(rows[ROW_KEY].to_numpy(np.float64)).tobytes())
+    h.update(np.ascontiguousarray(np.asarray(folds, dtype=np.int64)).tobytes())
+    return h.hexdigest()[:16]
+
+
+def _model_settings(d: dict[str, Any]) -> dict[str, Any]:
+    """A config dict (``to_dict``'s form, of any kit version) less what decides no fold's
+    model: ``predict``, ``NOT_FINGERPRINTED``, another family's ``FAMILY_SECTIONS``."""
+    d = json.loads(json.dumps(d, default=str))  # a copy, tuples as lists
+    d.pop("predict", None)
+    for section, keys in NOT_FINGERPRINTED.items():
+        for k in keys:
+            d.get(section, {}).pop(k, None)
+    for dotted, family in FAMILY_SECTIONS.items():
+        if d.get("model", {}).get("family") != family:
+            *parents, last = dotted.split(".")
+            node = d
+            for k in parents:
+                node = node.get(k, {})
+            node.pop(last, None)
+    return d
+
+
+def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}`` (a list or an empty section is one value)."""
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict) and v:
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def config_drift(saved: dict[str, Any], cfg: Config) -> list[str]:
+    """The settings that decide a fold's model on which a fold's saved config (``to_dict``'s
+    form, as its checkpoint holds it, written by this or an older kit) and ``cfg`` differ:
+    ``"key: old -> new"``. A key the saved config lacks was added to the kit since; it
+    counts only when ``cfg`` sets it off its default (what the older kit did). A key only the
+    saved config has was removed since, and counts."""
+    old = _flat(_model_settings(saved))
+    new = _flat(_model_settings(to_dict(cfg)))
+    default = _flat(to_dict(Config()))
+    out = []
+    for key in sorted(old.keys() | new.keys()):
+        if key in old and key in new:
+            if old[key] != new[key]:
+                out.append(f"{key}: {old[key]!r} -> {new[key]!r}")
+        elif key in new:
+            if key not in default or new[key] != default[key]:
+                out.append(f"{key}: not a setting then -> {new[key]!r}")
+        else:
+            out.append(f"{key}: {old[key]!r} -> not a setting now")
+    return out
+
+
+def _fold_record(path: Path) -> tuple[str | None, str | None, dict[str, Any] | None]:
+    """A fold file's ``(fingerprint, rows_fingerprint, config)``: a summary has no config, a
+    checkpoint has all three; None where absent or unreadable."""
+    from hms_kit.checkpoint import CheckpointError, load_checkpoint  # here: it brings torch
+
+    try:
+        if path.suffix == ".json":
+            d = json.loads(path.read_text())
+            return d.get("fingerprint"), d.get("rows_fingerprint"), None
+        if path.suffix == ".pt":
+            state = load_checkpoint(path, check_finite=False)
+            config = state.get("config")
+            config = config if isinstance(config, dict) else None
+            return state.get("fingerprint"), state.get("rows_fingerprint"), config
+    except (CheckpointError, OSError, ValueError, AttributeError):
+        pass
+    return None, None, None
+
+
+@dataclass(frozen=True)
+class RunPrint:
+    """What a run's fold files must have been made by: ``fingerprint`` (:func:`run_fingerprint`,
+    config and rows in one hash), ``rows`` (:func:`rows_fingerprint`) and the config."""
+
+    fingerprint: str
+    rows: str
+    cfg: Config
+
+    @classmethod
+    def of(cls, cfg: Config, rows: pd.DataFrame, folds: np.ndarray) -> RunPrint:
+        return cls(run_fingerprint(cfg, rows, folds), rows_fingerprint(rows, folds), cfg)
+
+    def stale_reason(self, files: list[Path]) -> str | None:
+        """Why one fold's files (its summary, checkpoints, OOF) are not this run's, or None
+        when they are. Every summary and checkpoint must carry the fingerprint, or another
+        one that a checkpoint of the fold shows to be this run's under an older kit: the same
+        rows and folds, and a saved config that differs only by keys added since at their
+        defaults (:func:`config_drift`). So a wheel upgraded between two sessions of a run
+        keeps its finished folds, without a list of the keys each version added."""
+        carried = [f for f in files if f.suffix != ".csv"]
+        if not carried:
+            return "no summary or checkpoint"
+        records = [_fold_record(f) for f in carried]
+        current = {self.fingerprint}
+        drift: list[str] = []
+        for fp, rows, config in records:
+            if fp is None or fp in current or rows != self.rows or config is None:
+                continue
+            drift = config_drift(config, self.cfg)
+            if not drift:
+                current.add(fp)
+        if all(fp in current for fp, _, _ in records):
+            return None
+        if drift:
+            more = f" (and {len(drift) - 3} more)" if len(drift) > 3 else ""
+            return "trained with other settings: " + "; ".join(drift[:3]) + more
+        return "made by other folds or another config"
+
+
 _FOLD_FILE = re.compile(r"^(?:oof_fold|fold)(\d+)[_.]")
 
 
@@ -304,9 +425,10 @@ def recorded_fingerprint(path: Path) -> str | None:
     return None
 
 
-def retire_stale_fold_files(run_dir: Path, n_folds: int, fingerprint: str) -> dict[int, str]:
+def retire_stale_fold_files(run_dir: Path, n_folds: int, current: RunPrint) -> dict[int, str]:
     """Move to ``stale/<UTC time>/`` every file of a fold >= ``n_folds`` and every file of a
-    fold whose files do not all carry ``fingerprint`` (oof_fold{k}.csv follows its summary).
+    fold whose files are not ``current``'s (:meth:`RunPrint.stale_reason`; oof_fold{k}.csv
+    follows its summary).
 
     Returns ``{fold: reason}`` for the folds moved.
     """
@@ -316,10 +438,10 @@ def retire_stale_fold_files(run_dir: Path, n_folds: int, fingerprint: str) -> di
         if k >= n_folds:
             reason = f"fold {k} does not exist with n_folds = {n_folds}"
         else:
-            carried = [f for f in files if f.suffix != ".csv"]
-            if carried and all(recorded_fingerprint(f) == fingerprint for f in carried):
+            why = current.stale_reason(files)
+            if why is None:
                 continue
-            reason = "made by other folds or another config"
+            reason = why
         _move_files(files, run_dir, dest)
         moved[k] = reason
     return moved
@@ -363,15 +485,15 @@ def models_last(files: list[Path]) -> list[Path]:
 
 
 def adopt_single_run(
-    run_dir: Path, seed_run: Path, fingerprint: str, adopt: bool
+    run_dir: Path, seed_run: Path, first_seed: RunPrint, adopt: bool
 ) -> tuple[list[int], list[int]]:
     """Move a run's own fold files (a run trained without seeds in ``run_dir``, now trained
-    with them) out of the way of its seeds: each fold whose files carry ``fingerprint`` (its
-    first seed's) into ``seed_run`` when ``adopt`` and ``seed_run`` has no model of that
-    fold (it counts as that seed: no fold trained twice), every other to ``stale/``. A
-    seeds run's own ``oof_fold{k}.csv`` (the seeds' average: no summary or checkpoint beside
-    it) stays. Left in place, a single run's checkpoints would be averaged into the seeds'
-    in ``predict`` (it finds every ``fold*_best.pt`` under a run).
+    with them) out of the way of its seeds: each fold whose files are ``first_seed``'s
+    (:meth:`RunPrint.stale_reason`) into ``seed_run`` when ``adopt`` and ``seed_run`` has no
+    model of that fold (it counts as that seed: no fold trained twice), every other to
+    ``stale/``. A seeds run's own ``oof_fold{k}.csv`` (the seeds' average: no summary or
+    checkpoint beside it) stays. Left in place, a single run's checkpoints would be averaged
+    into the seeds' in ``predict`` (it finds every ``fold*_best.pt`` under a run).
 
     Returns ``(adopted folds, folds moved to stale/)``."""
     adopted: list[int] = []
@@ -382,11 +504,7 @@ def adopt_single_run(
         carried = [f for f in files if f.suffix != ".csv"]
         if not carried:
             continue
-        if (
-            adopt
-            and k not in theirs
-            and all(recorded_fingerprint(f) == fingerprint for f in carried)
-        ):
+        if adopt and k not in theirs and first_seed.stale_reason(files) is None:
             _move_files(models_last(files), run_dir, seed_run)
             adopted.append(k)
         else:
@@ -400,20 +518,20 @@ def adopt_single_run(
 
 def run_folds(
     comp: Competition, cfg: Config, run_dir: Path
-) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray, str]:
+) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray, RunPrint]:
     """What every family's run starts with: train.csv, the training rows, their folds (the
-    folds file, else the run's folds.csv, else new ones) and the run's fingerprint, with the
-    files of other folds or configs moved to ``stale/`` (the one place that retires them).
-    Returns ``(train, rows, folds (n_rows,) int, fingerprint)``."""
+    folds file, else the run's folds.csv, else new ones) and what its fold files must carry
+    (:class:`RunPrint`), with the files of other folds or configs moved to ``stale/`` (the
+    one place that retires them). Returns ``(train, rows, folds (n_rows,) int, RunPrint)``."""
     train = comp.read_train(cfg.data.train_csv)
     rows = select_rows(train, cfg.data.row_mode)
     if cfg.train.folds_file:
         fold_of = folds_from_file(run_dir, rows, cfg.train.folds_file, cfg.train.n_folds)
     else:
         fold_of = load_or_make_folds(run_dir, rows, cfg.train.n_folds, cfg.train.seed)
-    fingerprint = run_fingerprint(cfg, rows, fold_of)
+    current = RunPrint.of(cfg, rows, fold_of)
     from hms_kit.checkpoint import STALE_DIR
 
-    for k, reason in retire_stale_fold_files(run_dir, cfg.train.n_folds, fingerprint).items():
+    for k, reason in retire_stale_fold_files(run_dir, cfg.train.n_folds, current).items():
         logger().warning("fold %d files moved to %s/: %s", k, STALE_DIR, reason)
-    return train, rows, fold_of, fingerprint
+    return train, rows, fold_of, current

@@ -144,6 +144,20 @@ def population_table(scores: dict[str, Any], threshold: int = schema.HIGH_VOTE_T
 GATHERED_FILES = ("oof.csv", "scores.json", "per_class.csv", "confusion.png")
 
 
+def stopped_folds(run_dir: Path, folds: list[int]) -> list[int]:
+    """Those of ``folds`` whose ``fold{k}_summary.json`` in ``run_dir`` says the fold stopped
+    at the time limit (a fold without a readable summary counts as finished)."""
+    out = []
+    for k in folds:
+        try:
+            summary = json.loads((run_dir / f"fold{k}_summary.json").read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(summary, dict) and summary.get("stopped"):
+            out.append(k)
+    return out
+
+
 def gather_oof(
     run_dir: str | Path, cfg: Config, train: pd.DataFrame | None = None
 ) -> dict[str, Any]:
@@ -154,7 +168,8 @@ def gather_oof(
     ``hms_kit.scoring.oof``); oof.csv also gets the log-probabilities (``logit_*``). Scores cover the
     folds present, per population (``kl_all``, ``kl_votes_le_3``, ``kl_votes_4_9``,
     ``kl_votes_ge_10``, ``kl_golden``, with row counts ``n_*``), with the population the
-    checkpoints were chosen on; ``complete`` says whether every fold is there.
+    checkpoints were chosen on; ``complete`` says whether every fold is there and finished
+    (``folds_stopped``: those stopped at the time limit).
     """
     run_dir = Path(run_dir)
     parts = sorted(run_dir.glob("oof_fold*.csv"))
@@ -169,7 +184,13 @@ def gather_oof(
     scores = scores_per_population(t, p, v, oof["eeg_id"].to_numpy(), cfg.data.high_vote_threshold)
     scores.update(scores_by_population(t, p, v, cfg.data.high_vote_threshold))
     folds_present = sorted(int(f) for f in oof["fold"].unique())
-    scores.update({"folds": folds_present, "complete": len(folds_present) == cfg.train.n_folds})
+    # a fold stopped at train.time_limit_hours has OOF from its best epoch so far: present,
+    # not finished (--resume goes on with it)
+    stopped = stopped_folds(run_dir, folds_present)
+    scores.update({
+        "folds": folds_present, "folds_stopped": stopped,
+        "complete": len(folds_present) == cfg.train.n_folds and not stopped,
+    })  # fmt: skip
     scores["kl_prior"] = scores_by_population(t, prior_predictions(t, len(t)), v)["kl_all"]
     # issue 13: the target population, and OOF one prediction per eeg_id (MLE-bench's view)
     scores["target_population"] = cfg.target.population
