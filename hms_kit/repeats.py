@@ -169,7 +169,7 @@ def link_first_seed(src_run: str | Path, run_dir: str | Path, seed: int) -> list
     """Start a repeated run from a finished single-seed run of the same settings in another
     folder: each fold of ``src_run`` that ``run_dir``'s seed ``seed`` lacks has its files
     hard-linked (else copied) into ``seeds/seed<seed>/``, for ``train --resume`` to keep
-    (``train`` retires any whose fingerprint is not the seed's). A fold the seed holds from
+    (``train`` retires any not made with the seed's rows and settings). A fold the seed holds from
     other settings than ``src_run``'s (a config changed since; its summary's fingerprint
     differs) is moved to ``stale/`` and linked anew. Files under a run are only ever replaced
     by rename, never written in place, so the source run is left as it was. Returns the folds

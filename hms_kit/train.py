@@ -151,6 +151,10 @@ def _check_validation(
 
 
 # ----------------------------------------------------------------------------- folds x stages
+# the key a fold's returned summary carries its process's epoch seconds under (not written)
+EPOCH_SECONDS = "_epoch_seconds"
+
+
 @dataclass
 class FoldRun:
     """Everything a fold's training needs but its number and device; picklable, so a fold
@@ -186,7 +190,9 @@ class FoldRun:
         ctx = FoldContext(**shared, fold=fold, device=torch.device(device))
         # seeded by fold, not by order, so a fold trains the same in any process
         seed_everything(self.cfg.train.seed + fold)
-        return train_fold(ctx, resume=self.resume)
+        # a side-by-side worker times its epochs in its own copy of the list: they go back
+        # with the summary, for the run's next seed to check its first epoch against
+        return {**train_fold(ctx, resume=self.resume), EPOCH_SECONDS: list(self.epoch_seconds)}
 
 
 @dataclass
@@ -605,10 +611,13 @@ def train_folds(
         cost = {k: float((fold_of != k).sum()) for k in wanted}
         by_fold = run_side_by_side(job, wanted, devices, cost)
         summaries = [by_fold[k] for k in wanted]
+        for summary in summaries:
+            limit.epoch_seconds.extend(summary.pop(EPOCH_SECONDS, []))
     else:
         summaries = []
         for k in wanted:
             summaries.append(job(k, str(device)))
+            summaries[-1].pop(EPOCH_SECONDS)  # timed into limit.epoch_seconds itself
             if summaries[-1].get("stopped"):
                 log.warning("stopped at the time limit after fold %d", k)
                 break

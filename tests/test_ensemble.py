@@ -343,8 +343,8 @@ def test_a_member_that_raises_or_a_blend_without_hashes_costs_no_other_member(
     assert "blend fitted on the members' OOF" in log  # not the hashless file
     (line,) = report["members_dropped"]
     assert line.startswith("member 0 (") and "unknown model family 'eeg1d_next'" in line
-    (problem,) = commit_run_problems(report)  # the commit run stops, saying which member
-    assert "members [0] predicted nothing" in problem
+    (problem,) = commit_run_problems(report)  # the commit run stops, saying which and why
+    assert "members [0] predicted nothing" in problem and "eeg1d_next" in problem
 
 
 @pytest.mark.parametrize(

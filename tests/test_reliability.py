@@ -104,6 +104,33 @@ def test_inf_or_overflow_in_a_test_eeg_costs_one_row_at_most(comp, trained, tmp_
     assert f"{big_id}.parquet: window at offset 0 s gives non-finite values" in log
 
 
+def test_a_window_one_input_fails_is_not_failed_in_anothers_entry(comp, tmp_path):
+    """A test EEG of huge values (1e20): its wavelet transform overflows, its spectrogram
+    does not. Built together into one cache folder, only the wavelet's entry marks the
+    window failed, so the spectrogram's entry (same key: its own settings) serves a later
+    group of checkpoints that reads it alone; one message for the window, not one per
+    input."""
+    test = comp.read_test()
+    big = int(test["eeg_id"].iloc[0])
+
+    def huge(df):
+        df.iloc[:, :] = np.random.default_rng(0).standard_normal(df.shape) * 1e20
+
+    broken = Competition(damaged_copy(comp.root, tmp_path / "competition", "test_eegs",
+                                      {big: _eeg_bytes(comp.eeg_path(big, "test"), huge)}))  # fmt: skip
+    cfg = load_config(None).inputs
+    both = build_cache(broken, test, cfg, tmp_path / "cache", split="test",
+                       modalities=["eeg", "wavelet"], workers=1, strict=False)  # fmt: skip
+    assert both.ok.tolist() == [False] + [True] * (len(test) - 1)
+    assert not both.entries["eeg"].failed and len(both.entries["wavelet"].failed) == 1
+    (msg,) = both.errors()
+    assert f"{big}.parquet: window at offset 0 s gives non-finite values" in msg
+    alone = build_cache(broken, test, cfg, tmp_path / "cache", split="test",
+                        modalities=["eeg"], workers=1, strict=False)  # fmt: skip
+    assert alone.entries["eeg"].path == both.entries["eeg"].path  # reused, not rebuilt
+    assert alone.ok.all() and np.isfinite(alone.value("eeg", 0).astype(np.float32)).all()
+
+
 def test_non_finite_probabilities_are_a_failed_row(comp, trained, monkeypatch, kit_log):
     import hms_kit.predict as predict_mod
 

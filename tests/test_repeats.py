@@ -76,6 +76,7 @@ def test_compare_reads_the_seeds(repeated, capsys):
     assert "n=2" in capsys.readouterr().out
 
 
+@pytest.mark.slow  # three trainings and a resume: the fast suite's longest
 def test_a_single_run_trained_again_with_seeds_keeps_its_folds_as_its_first_seed(
     shared, shared_folds, shared_cache, tmp_path
 ):
@@ -198,3 +199,23 @@ def test_the_seeds_of_a_repeated_run_share_one_time_limit(
     log = (run / "training_record.log").read_text()
     assert "seed 42 stopped at train.time_limit_hours: seeds [43] not started" in log
     assert not (run / "oof.csv").exists()  # no fold that every seed finished: no average
+
+
+@pytest.mark.slow  # two spawned training processes per seed
+def test_side_by_side_seeds_share_the_time_limit_too(shared, shared_folds, shared_cache, tmp_path):
+    """Folds side by side (``train.fold_workers=2``, Kaggle's T4 x2): each worker times its
+    epochs in its own process; the next seed still checks its first epoch against them. Seed
+    42's two folds each train their one epoch (one a worker, none stopped), past a limit that
+    one epoch passes; seed 43 does not start."""
+    run = tmp_path / "run"
+    args = ["train", "--competition", str(shared.root), "--out", str(run), "--repeats", "2",
+            "--folds-file", str(shared_folds.path), "--cache", str(shared_cache),
+            "--workers", "1"]  # fmt: skip
+    for kv in [*tiny_overrides(2), "train.two_stage=false", "train.time_limit_hours=1e-9",
+               "train.fold_workers=2"]:  # fmt: skip
+        args += ["--set", kv]
+    assert main(args) == 0
+    for k in (0, 1):
+        summary = json.loads((run / "seeds" / "seed42" / f"fold{k}_summary.json").read_text())
+        assert not summary.get("stopped") and "_epoch_seconds" not in summary
+    assert not list((run / "seeds" / "seed43").glob("fold*_summary.json"))

@@ -141,6 +141,7 @@ def test_tta_oof_averages_the_oof_over_the_views_and_trains_the_same(
     np.testing.assert_allclose(again, pb, atol=1e-6)
 
 
+@pytest.mark.slow  # three trainings of a chain
 def test_a_finished_fold_resumed_with_other_oof_views_is_predicted_again_not_retrained(
     shared, shared_folds, shared_cache, tmp_path
 ):

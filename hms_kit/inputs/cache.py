@@ -195,8 +195,10 @@ class FeatureCache:
         return good
 
     def errors(self) -> list[str]:
-        """The messages of the windows that failed, one per window."""
-        return [msg for m in self.modalities for msg in self.entries[m].failed.values()]
+        """The messages of the windows that failed, each once (a window that failed for
+        several inputs of one file, with one message, is listed once)."""
+        msgs = [msg for m in self.modalities for msg in self.entries[m].failed.values()]
+        return list(dict.fromkeys(msgs))
 
 
 def _checked(values: np.ndarray, path: Path, offset: float) -> np.ndarray:
@@ -210,16 +212,18 @@ def _checked(values: np.ndarray, path: Path, offset: float) -> np.ndarray:
     return values
 
 
-def _compute_task(task: dict[str, Any]) -> tuple[str, list[tuple[int, str]]]:
-    """Worker: read one file, write the values of its windows into the inputs' maps."""
+def _compute_task(task: dict[str, Any]) -> tuple[str, list[tuple[int, str, str | None]]]:
+    """Worker: read one file, write the values of its windows into the inputs' maps. Returns
+    the source and the failed windows: ``(window, message, input)``, input None when the
+    window failed for every input (the file or the window unreadable)."""
     cfg: InputConfig = task["cfg"]
-    failures: list[tuple[int, str]] = []
+    failures: list[tuple[int, str, str | None]] = []
     maps = {m: np.load(p, mmap_mode="r+") for m, p in task["maps"].items()}
     path = Path(task["path"])
     try:
         data = read_eeg(path) if task["source"] == "eeg" else read_spectrogram(path)
     except DataError as exc:
-        return task["source"], [(w, str(exc)) for w, _ in task["windows"]]
+        return task["source"], [(w, str(exc), None) for w, _ in task["windows"]]
     for widx, offset in task["windows"]:
         try:
             if task["source"] == "eeg":
@@ -227,17 +231,21 @@ def _compute_task(task: dict[str, Any]) -> tuple[str, list[tuple[int, str]]]:
                 why = eeg_window_problem(win) if task["split"] == "test" else None
                 if why:  # test only: in training a strict build would stop the run on it
                     raise DataError(f"{path}: window at offset {offset:g} s: {why}")
-                for m, arr in maps.items():
-                    spec = get_input(m)
-                    ctx = spec.context_s(cfg)
-                    w = eeg_window_context(data, offset, ctx, path) if ctx > 0 else win
-                    arr[widx] = _checked(spec.build(w, cfg), path, offset)
             else:
                 win = spec_window(data, offset)
-                for m, arr in maps.items():
-                    arr[widx] = _checked(get_input(m).build(win, cfg), path, offset)
         except DataError as exc:
-            failures.append((widx, str(exc)))
+            failures.append((widx, str(exc), None))
+            continue
+        # each input on its own: one that overflows (a wavelet of huge values) must not mark
+        # the window failed in another's entry, which a later run may reuse alone
+        for m, arr in maps.items():
+            try:
+                spec = get_input(m)
+                ctx = spec.context_s(cfg) if task["source"] == "eeg" else 0
+                w = eeg_window_context(data, offset, ctx, path) if ctx > 0 else win
+                arr[widx] = _checked(spec.build(w, cfg), path, offset)
+            except DataError as exc:
+                failures.append((widx, str(exc), m))
     for arr in maps.values():
         arr.flush()
     return task["source"], failures
@@ -512,9 +520,11 @@ def _build_entries(comp, cfg, todo, split, workers, progress, tqdm) -> None:
 
 
 def _record(failed: dict[str, dict[int, str]], task: dict[str, Any], fails) -> None:
-    for m in task["maps"]:
-        for widx, msg in fails:
-            failed[m][widx] = msg
+    """Each failed window into the entries of the inputs it failed for (all the task's when
+    its input is None)."""
+    for widx, msg, m in fails:
+        for name in task["maps"] if m is None else [m]:
+            failed[name][widx] = msg
 
 
 def _make_tasks(comp, cfg, todo, maps, split) -> list[dict[str, Any]]:

@@ -135,7 +135,8 @@ def commit_run_problems(report: dict) -> list[str]:
     if not report["predicted_with"]:
         problems.append(f"no checkpoint predicted ({len(report['checkpoints'])} found)")
     if report.get("members_failed"):
-        failed = [d for d in report.get("members_dropped", []) if "no checkpoint" in d]
+        failed = [d for d in report.get("members_dropped", [])
+                  if "no checkpoint" in d or "): failed: " in d]  # fmt: skip
         problems.append(
             f"ensemble members {report['members_failed']} predicted nothing"
             + (f" ({'; '.join(failed)})" if failed else "")
