@@ -559,6 +559,7 @@ def test_make_push_kernel_train_one_kernel_per_fold(
     fake: FakeKaggle, checkout: Path, tmp_path: Path
 ) -> None:
     env = client_env(tmp_path)
+    _clear_build(checkout)  # no kernel of an earlier test still running
     cmd = ["make", "push-kernel", "KERNEL=train", "CONFIG=dataset", "FOLDS=0,1,2", "MAX_PARALLEL=3"]
     proc = ok(run([*cmd, *make_vars(checkout)], checkout, env))
     assert fake.calls() == [SAVE_KERNEL] * 3, proc.stdout
@@ -981,7 +982,8 @@ def test_wait_fails_with_the_log_tail(fake: FakeKaggle, checkout: Path, tmp_path
     fake.logs["hms-kit-train"] = json.dumps(lines)
     proc = _run_wait(checkout, env, "--log-lines", "5")
     assert proc.returncode == 2, proc.stdout + proc.stderr
-    assert f"kernel {USER}/hms-kit-train ended with status error" in proc.stderr
+    # the version pushed, named as polled
+    assert f"kernel {USER}/hms-kit-train/1 ended with status error" in proc.stderr
     assert "tried to allocate more memory" in proc.stderr
     assert "log line 39" in proc.stderr and "log line 35" in proc.stderr
     assert "log line 34" not in proc.stderr
@@ -1385,16 +1387,29 @@ def test_the_default_configs_are_the_kaggle_ones_and_dataset_is_config_yaml() ->
 
 
 class _FakeClient:
-    """The Kaggle client without a server: pushes are counted, every kernel is complete.
-    ``interrupt`` stops the first push after Kaggle took it (Ctrl-C before the record)."""
+    """The Kaggle client without a server: pushes are counted, every kernel is complete
+    unless ``states`` says otherwise (by ``owner/slug/N`` or ``owner/slug``; the refs asked
+    are kept). ``interrupt`` stops the first push after Kaggle took it (Ctrl-C before the
+    record); ``refuse`` pushes are answered with Kaggle's error (no version made)."""
 
-    def __init__(self, interrupt: bool = False) -> None:
+    def __init__(
+        self, interrupt: bool = False, refuse: int = 0, states: dict | None = None
+    ) -> None:
         self.pushes: list[str] = []
         self.interrupt = interrupt
+        self.refuse = refuse
+        self.states = states or {}
+        self.asked: list[str] = []
         self.username = USER
         self.dry_run = False
 
     def push_kernel(self, folder: Path, ref: str, timeout: int | None = None) -> int:
+        from hms_kit.publish.errors import PushRefusedError
+
+        if self.refuse:
+            self.refuse -= 1
+            raise PushRefusedError(f"push of kernel {ref} failed: Maximum batch GPU session "
+                                   "count of 2 reached")  # fmt: skip
         self.pushes.append(Path(folder).name)
         if self.interrupt:
             self.interrupt = False
@@ -1402,18 +1417,32 @@ class _FakeClient:
         return 4
 
     def kernel_status(self, ref: str) -> tuple[str, str]:
-        return "complete", ""
+        self.asked.append(ref)
+        base = "/".join(ref.split("/")[:2])
+        return self.states.get(ref, self.states.get(base, "complete")), ""
+
+    def kernel_log(self, ref: str) -> str:
+        return ""
+
+    def dataset_status(self, ref: str) -> str:
+        return self.states.get(ref, "ready")
 
 
-def _one_queued_kernel(root: Path) -> Path:
+def _one_queued_kernel(root: Path, *more: str, pushing: str = "") -> Path:
+    """A rendered GPU kernel train-fold2 in the queue ``wait`` reads, and ``more`` after it;
+    ``pushing``: the one an earlier ``wait`` marked and never confirmed."""
     from hms_kit.publish import write_queue, write_record
+    from hms_kit.publish.state import PUSHING
 
     build = root / "build" / "kaggle"
-    (build / "train-fold2").mkdir(parents=True)
-    meta = {"id": f"{USER}/hms-kit-train-fold2", "enable_gpu": True}
-    (build / "train-fold2" / "kernel-metadata.json").write_text(json.dumps(meta))
-    write_record(build / "pushed-train-fold2.json", {"id": meta["id"], "status": "queued"})
-    write_queue(build / "queue.json", [Queued("train-fold2", meta["id"], True)])
+    queue = []
+    for name in ("train-fold2", *more):
+        (build / name).mkdir(parents=True)
+        meta = {"id": f"{USER}/hms-kit-{name}", "enable_gpu": True}
+        (build / name / "kernel-metadata.json").write_text(json.dumps(meta))
+        write_record(build / f"pushed-{name}.json", {"id": meta["id"], "status": "queued"})
+        queue.append(Queued(name, meta["id"], True, state=PUSHING if name == pushing else "queued"))
+    write_queue(build / "queue.json", queue)
     return build
 
 
@@ -1461,3 +1490,133 @@ def test_a_queue_file_off_the_schema_is_an_error_naming_it(tmp_path, text, named
     with pytest.raises(PublishError, match=named) as err:
         read_queue(path)
     assert str(path) in str(err.value)
+
+
+def test_a_push_kaggle_refuses_stays_queued_for_the_next_wait(tmp_path, monkeypatch, capsys):
+    """Kaggle answered the push with an error (no version made): the kernel goes back to
+    the queue unmarked, so the next ``wait`` pushes it (it used to be taken as pushed, then
+    polled as the kernel's latest, older session and reported complete)."""
+    from hms_kit.publish import cli, read_queue
+    from hms_kit.publish import commands as publish_mod
+
+    build = _one_queued_kernel(tmp_path)
+    client = _FakeClient(refuse=1)
+    monkeypatch.setattr(publish_mod.KaggleClient, "connect", lambda **_: client)
+    argv = ["wait", "--root", str(tmp_path), "--poll", "0.01", "--timeout", "30"]
+    assert cli.main(argv) == 2
+    assert "Maximum batch GPU session count of 2 reached" in capsys.readouterr().err
+    assert [(q.name, q.state) for q in read_queue(build / "queue.json")] == [
+        ("train-fold2", "queued")
+    ]
+    assert cli.main(argv) == 0
+    assert client.pushes == ["train-fold2"]
+    record = json.loads((build / "pushed-train-fold2.json").read_text())
+    assert record["status"] == "complete" and record["version"] == 4
+    # polled as the version pushed, not as the kernel's latest session
+    assert client.asked == [f"{USER}/hms-kit-train-fold2/4"]
+
+
+def test_a_kernel_an_earlier_wait_was_pushing_holds_a_gpu_slot(tmp_path, monkeypatch) -> None:
+    """Settled as pushed (it may have reached Kaggle), it counts as a running GPU kernel: of
+    two more queued, one starts beside it (two used to, three GPU sessions at once)."""
+    from hms_kit.publish import cli
+    from hms_kit.publish import commands as publish_mod
+
+    _one_queued_kernel(tmp_path, "train-fold3", "train-fold4", pushing="train-fold2")
+    client = _FakeClient(states={f"{USER}/hms-kit-{n}": "running" for n in
+                                 ("train-fold2", "train-fold3", "train-fold4")})  # fmt: skip
+    monkeypatch.setattr(publish_mod.KaggleClient, "connect", lambda **_: client)
+    argv = ["wait", "--root", str(tmp_path), "--poll", "0.01", "--timeout", "0.05"]
+    assert cli.main(argv) == 2  # gave up waiting: everything keeps running
+    assert client.pushes == ["train-fold3"]
+
+
+def _kernel_checkout(root: Path) -> Path:
+    """What push-kernel renders from: the kernels and their metadata templates."""
+    for name in ("kernels", "kernel-metadata"):
+        shutil.copytree(REPO / name, root / name)
+    return root / "build" / "kaggle"
+
+
+def test_push_kernel_counts_the_gpu_kernels_earlier_pushes_left_running(tmp_path, monkeypatch):
+    """Two train kernels still running on Kaggle (asked, not taken from their records):
+    a third is queued, not pushed into a third GPU session; once they completed, it goes."""
+    from hms_kit.publish import cli, read_queue, write_record
+    from hms_kit.publish import commands as publish_mod
+
+    build = _kernel_checkout(tmp_path)
+    build.mkdir(parents=True)
+    for k in (0, 1):
+        write_record(build / f"pushed-train-fold{k}.json", {
+            "id": f"{USER}/hms-kit-train-fold{k}", "version": 3, "status": "running",
+            "gpu": True,
+        })  # fmt: skip
+    client = _FakeClient(states={f"{USER}/hms-kit-train-fold{k}/3": "running" for k in (0, 1)})
+    monkeypatch.setattr(publish_mod.KaggleClient, "connect", lambda **_: client)
+    argv = ["push-kernel", "--root", str(tmp_path), "--kernel", "train", "--folds", "2",
+            "--config", "dataset"]  # fmt: skip
+    assert cli.main(argv) == 0
+    assert client.pushes == []
+    assert [q.name for q in read_queue(build / "queue.json")] == ["train-fold2"]
+    client.states.clear()  # both completed: the next push asks, and pushes
+    assert cli.main(argv) == 0
+    assert client.pushes == ["train-fold2"] and not (build / "queue.json").exists()
+    assert json.loads((build / "pushed-train-fold0.json").read_text())["status"] == "complete"
+
+
+def test_no_kernel_is_pushed_before_the_dataset_is_ready(tmp_path, monkeypatch) -> None:
+    """The kernels install the wheel from the dataset: pushed while Kaggle still processes
+    its new version, a kernel would run the previous one. push-kernel queues, and wait
+    pushes once the dataset is ready."""
+    from hms_kit.publish import cli, read_queue, write_record
+    from hms_kit.publish import commands as publish_mod
+
+    build = _kernel_checkout(tmp_path)
+    build.mkdir(parents=True)
+    dataset = f"{USER}/hms-kit"
+    write_record(build / "pushed-dataset.json", {"id": dataset, "status": "pushed"})
+    client = _FakeClient(states={dataset: "blobs_received"})
+    monkeypatch.setattr(publish_mod.KaggleClient, "connect", lambda **_: client)
+    argv = ["push-kernel", "--root", str(tmp_path), "--kernel", "train", "--folds", "0",
+            "--config", "dataset"]  # fmt: skip
+    assert cli.main(argv) == 0
+    assert client.pushes == [] and [q.name for q in read_queue(build / "queue.json")] == [
+        "train-fold0"
+    ]
+    wait = ["wait", "--root", str(tmp_path), "--poll", "0.01", "--timeout", "0.05"]
+    assert cli.main(wait) == 2 and client.pushes == []  # still processing: nothing pushed
+    client.states[dataset] = "ready"
+    assert cli.main([*wait[:-1], "30"]) == 0
+    assert client.pushes == ["train-fold0"]
+
+
+def test_replace_folder_keeps_the_old_one_until_the_new_one_is_in(tmp_path, monkeypatch):
+    """A pulled run replaced by a newer pull: the old folder is renamed aside, then deleted
+    once the new one is in; if the swap fails, the old one is still on disk, whole."""
+    from hms_kit.publish import render
+
+    target, staging = tmp_path / "runs" / "train", tmp_path / "staging"
+    target.mkdir(parents=True)
+    (target / "fold0_best.pt").write_text("old")
+    staging.mkdir()
+    (staging / "fold0_best.pt").write_text("new")
+    real = os.replace
+
+    def fail_the_swap(src, dst):
+        if Path(src) == staging:
+            raise OSError(errno.EIO, "I/O error")
+        real(src, dst)
+
+    monkeypatch.setattr(render.os, "replace", fail_the_swap)
+    with pytest.raises(OSError):
+        render.replace_folder(staging, target)
+    (kept,) = (tmp_path / "runs").glob(".train.old-*")
+    assert (kept / "fold0_best.pt").read_text() == "old"
+    monkeypatch.setattr(render.os, "replace", real)
+    render.replace_folder(staging, target)  # the pull again: in, the failed try's copy kept
+    assert (target / "fold0_best.pt").read_text() == "new" and kept.is_dir()
+    newer = tmp_path / "newer"
+    newer.mkdir()
+    render.replace_folder(newer, target)  # a clean swap leaves the target alone
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == [kept.name, "train"]
+    assert not list(target.iterdir())

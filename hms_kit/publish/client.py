@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hms_kit.publish.errors import PublishError
+from hms_kit.publish.errors import PublishError, PushRefusedError
 
 CREDENTIALS_HELP = (
     "Kaggle credentials not found. Give the kaggle client one of: an API token from "
@@ -154,9 +154,9 @@ class KaggleClient:
     def push_kernel(self, folder: Path, ref: str, timeout: int | None = None) -> int | None:
         """Push a rendered kernel folder; the new version number (None in a dry run).
 
-        Raises PublishError when Kaggle answers with an error or dropped a source: it
-        creates (and starts) the version anyway, without that source, so such a push is a
-        failure.
+        Raises PushRefusedError when Kaggle answers with an error (no version made), and
+        PublishError when it dropped a source: it creates (and starts) the version anyway,
+        without that source, so such a push is a failure.
         """
         extra = ["--timeout", str(timeout)] if timeout is not None else []
         if not self._echo("kernels", "push", "-p", str(folder), *extra):
@@ -166,8 +166,10 @@ class KaggleClient:
             answer = self.api.kernels_push(
                 str(folder), str(timeout) if timeout is not None else None
             )
-        if answer is None or _field(answer, "error"):
-            raise PublishError(f"{what} failed: {_field(answer, 'error') or 'no answer'}")
+        if answer is not None and _field(answer, "error"):
+            raise PushRefusedError(f"{what} failed: {_field(answer, 'error')}")
+        if answer is None:  # whether a version was made is not known
+            raise PublishError(f"{what} failed: no answer")
         dropped = [
             f"not valid {kind} sources: {list(_field(answer, name))}"
             for name, kind in DROPPED_SOURCES.items()

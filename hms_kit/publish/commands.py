@@ -25,7 +25,7 @@ from hms_kit.publish.client import (
     KERNEL_FAILURES,
     KaggleClient,
 )
-from hms_kit.publish.errors import PublishError
+from hms_kit.publish.errors import PublishError, PushRefusedError
 from hms_kit.publish.naming import (
     INFER,
     KERNELS,
@@ -190,9 +190,10 @@ def push_kernel(args: argparse.Namespace) -> int:
     The train kernel is pushed once per config (``--configs``, by default the packaged
     kaggle-* configs; ``dataset``: the dataset's config.yaml), times ``--folds``, and the
     infer kernel attaches all of them (see the package docstring). At most
-    ``--max-parallel`` GPU kernels
-    start now; the rest, and an infer kernel pushed with its train kernels, go to the queue
-    that ``wait`` works through.
+    ``--max-parallel`` GPU kernels run at once, counting those earlier pushes left running,
+    and none starts before a pushed dataset is ready (the kernels install its wheel); the
+    rest, kernels Kaggle refused now, and an infer kernel pushed with its train kernels go
+    to the queue that ``wait`` works through, behind what an earlier push queued.
     """
     layout = Layout.from_args(args)
     folds = args.folds or []
@@ -239,29 +240,87 @@ def push_kernel(args: argparse.Namespace) -> int:
         )
         for t in targets
     ]
-    now = pushable(queue, set(), 0, args.max_parallel)
-    later = [q for q in queue if q not in now]
+    names = {t.name for t in targets}
+    queue_path = layout.build / QUEUE_FILE
+    # Kernels an earlier push left queued stay queued, ahead of these, unless this push
+    # replaced them; one a `wait` was pushing counts as running.
+    kept = [q for q in read_queue(queue_path) if q.name not in names]
+    # what earlier pushes left running, asked of Kaggle (a record says running until a
+    # `wait` saw it end); a failed one is `wait`'s to report, not a reason to push nothing
+    records = kernel_records(layout)
+    if not args.dry_run:
+        poll_kernels(client, layout, {n: r for n, r in records.items() if n not in names})
+    # a kernel pushed again now is not done, whatever its earlier version did: an infer
+    # kernel pushed with its train kernels waits for the new ones
+    done = {n for n, r in records.items() if n not in names and r.get("status") == KERNEL_DONE}
+    running_gpu = sum(
+        1 for n, r in records.items() if n not in names and r.get("status") == "running"
+        and r.get("gpu")
+    ) + sum(1 for q in kept if q.state == PUSHING and q.gpu)  # fmt: skip
+    # the kernels install the wheel from the dataset: none starts on its previous version
+    dataset_state = None if args.dry_run else _poll_dataset(client, layout)
+    waiting = [q for q in kept if q.state != PUSHING] + queue
+    now = [] if dataset_state else pushable(waiting, done, running_gpu, args.max_parallel)
+    if dataset_state:
+        print(f"the dataset is {dataset_state}, not ready: every kernel queued")
     for item in now:
         if args.dry_run:
             print(f"would push {item.id}")
-        push_one(client, layout, item.name, client_args)
+        args_of = client_args if item.name in names else item.client_args
+        try:
+            push_one(client, layout, item.name, args_of)
+        except PushRefusedError as exc:  # no version made: queued, the others still pushed
+            print(f"{item.id}: {exc}")
+            now = [q for q in now if q != item]
+    later = [q for q in waiting if q not in now]
     for item in later:
         verb = "would queue" if args.dry_run else "queued"
         print(f"{verb} {item.id}: `make wait` pushes it when a GPU slot or its inputs are free")
     if not args.dry_run:
         for item in later:  # an old record of a queued kernel must not count as its result
-            write_record(
-                pushed_record(layout.build, item.name), {"id": item.id, "status": "queued"}
-            )
-        # Kernels an earlier push left queued stay queued, unless this push replaced them.
-        queue_path = layout.build / QUEUE_FILE
-        kept = [q for q in read_queue(queue_path) if q.name not in {t.name for t in targets}]
-        write_queue(queue_path, [*kept, *later])
+            if item.name in names:
+                write_record(
+                    pushed_record(layout.build, item.name), {"id": item.id, "status": "queued"}
+                )
+        write_queue(queue_path, [*(q for q in kept if q.state == PUSHING), *later])
     return 0
 
 
+def poll_kernels(
+    client: KaggleClient, layout: Layout, records: dict[str, dict], dry_run: bool = False
+) -> list[tuple[str, str, str]]:
+    """Ask Kaggle once for each of ``records`` still ``running``: the version pushed (not
+    the kernel's latest session, which may be another), its record updated in place (and on
+    disk unless ``dry_run``) once complete or failed. Returns ``(ref, state, message)`` of
+    each failed one."""
+    failed = []
+    for name, record in records.items():
+        if record.get("status") != "running":
+            continue
+        ref = pinned(record["id"], record.get("version"))
+        state, message = client.kernel_status(ref)
+        if state == KERNEL_DONE or state in KERNEL_FAILURES:
+            record["status"] = KERNEL_DONE if state == KERNEL_DONE else KERNEL_FAILED
+            if not dry_run:
+                write_record(pushed_record(layout.build, name), record)
+        if state in KERNEL_FAILURES:
+            failed.append((ref, state, message))
+    return failed
+
+
+def kernel_records(layout: Layout) -> dict[str, dict]:
+    """Every kernel's ``pushed-<name>.json`` record by name (unreadable ones left out)."""
+    records = {
+        p.name[len("pushed-") : -len(".json")]: read_record(p)
+        for p in sorted(layout.build.glob("pushed-*.json"))
+        if p.name != DATASET_RECORD
+    }
+    return {n: r for n, r in records.items() if r}
+
+
 def _poll_dataset(client: KaggleClient, layout: Layout) -> str | None:
-    """Poll the pushed dataset once: its state, or None when there is nothing to wait for."""
+    """Poll the pushed dataset once: its state while it is not ready, else None (ready, or
+    nothing pushed to wait for)."""
     path = layout.build / DATASET_RECORD
     record = read_record(path)
     if not record or record.get("status") == DATASET_READY:
@@ -271,7 +330,7 @@ def _poll_dataset(client: KaggleClient, layout: Layout) -> str | None:
         write_record(path, {**record, "status": DATASET_READY})
     if state_text in DATASET_FAILURES:
         raise PublishError(f"dataset {record['id']} is {state_text}: push it again")
-    return state_text
+    return None if state_text == DATASET_READY else state_text or "not known yet"
 
 
 def _kernel_failure(client: KaggleClient, ref: str, state: str, message: str, lines: int) -> str:
@@ -314,45 +373,43 @@ def wait(args: argparse.Namespace) -> int:
     deadline = time.monotonic() + args.timeout
     while True:
         dataset_state = _poll_dataset(client, layout)
-        records = {
-            p.name[len("pushed-") : -len(".json")]: read_record(p)
-            for p in sorted(layout.build.glob("pushed-*.json"))
-            if p.name != DATASET_RECORD
-        }
-        failures = []
-        for name, record in records.items():
-            if not record or record.get("status") != "running":
-                continue
-            state, message = client.kernel_status(record["id"])
-            if state == KERNEL_DONE or state in KERNEL_FAILURES:
-                record["status"] = KERNEL_DONE if state == KERNEL_DONE else KERNEL_FAILED
-                if not args.dry_run:
-                    write_record(pushed_record(layout.build, name), record)
-            if state in KERNEL_FAILURES:
-                failures.append(
-                    _kernel_failure(client, record["id"], state, message, args.log_lines)
-                )
+        records = kernel_records(layout)
+        failures = [
+            _kernel_failure(client, ref, state, message, args.log_lines)
+            for ref, state, message in poll_kernels(client, layout, records, args.dry_run)
+        ]
         if failures:
             raise PublishError("\n".join(failures))
         if args.dry_run:
             return 0
-        done = {n for n, r in records.items() if r and r.get("status") == KERNEL_DONE}
-        running = [r for r in records.values() if r and r.get("status") == "running"]
+        done = {n for n, r in records.items() if r.get("status") == KERNEL_DONE}
+        running = [r for r in records.values() if r.get("status") == "running"]
         queue = read_queue(queue_path)
-        running_gpu = sum(1 for r in running if r.get("gpu"))
         for item in [q for q in queue if q.state == PUSHING]:
             queue = _settle_interrupted_push(layout, queue_path, queue, item)
-            running.append({"id": item.id})
-        for item in pushable(queue, done, running_gpu, args.max_parallel):
+            running.append({"id": item.id, "gpu": item.gpu})
+        running_gpu = sum(1 for r in running if r.get("gpu"))
+        dataset_pending = dataset_state is not None
+        # the kernels install the wheel from the dataset: none starts on its previous version
+        for item in (
+            [] if dataset_pending else pushable(queue, done, running_gpu, args.max_parallel)
+        ):
             # Write-ahead: marked before the push, removed once the push is recorded.
             marked = replace(item, state=PUSHING)
             queue = [marked if q == item else q for q in queue]
             write_queue(queue_path, queue)
-            push_one(client, layout, item.name, item.client_args)
+            try:
+                push_one(client, layout, item.name, item.client_args)
+            except PushRefusedError as exc:  # no version was made: it stays queued, unmarked
+                queue = [item if q == marked else q for q in queue]
+                write_queue(queue_path, queue)
+                raise PushRefusedError(
+                    f"{exc}\n{item.id} stays queued: run `make wait` again once Kaggle "
+                    "takes it (e.g. a GPU session is free)"
+                ) from exc
             queue = [q for q in queue if q != marked]
             write_queue(queue_path, queue)
-            running.append({"id": item.id})
-        dataset_pending = dataset_state not in (None, DATASET_READY)
+            running.append({"id": item.id, "gpu": item.gpu})
         if not running and not queue and not dataset_pending:
             return 0
         if not running and queue and not dataset_pending:

@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -62,10 +63,16 @@ def _leftover_placeholders(value: Any) -> list[str]:
 
 def replace_folder(staging: Path, target: Path) -> None:
     """Swap a fully written staging folder in for ``target`` (the client uploads every file
-    in the folder, so stale files from an earlier render must not survive)."""
+    in the folder, so stale files from an earlier render must not survive). The old folder
+    is renamed aside first and deleted last: a kill mid-way leaves it beside the target
+    (``.<name>.old-<pid>-<ns>``), not half deleted (a pulled run's checkpoints take seconds)."""
+    old = None
     if target.exists():
-        shutil.rmtree(target)
+        old = target.with_name(f".{target.name}.old-{os.getpid()}-{time.time_ns()}")
+        os.replace(target, old)
     os.replace(staging, target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def _render(
