@@ -1390,14 +1390,17 @@ class _FakeClient:
     """The Kaggle client without a server: pushes are counted, every kernel is complete
     unless ``states`` says otherwise (by ``owner/slug/N`` or ``owner/slug``; the refs asked
     are kept). ``interrupt`` stops the first push after Kaggle took it (Ctrl-C before the
-    record); ``refuse`` pushes are answered with Kaggle's error (no version made)."""
+    record); ``refuse`` pushes are answered with Kaggle's error (no version made); the push
+    of the folder named ``lose`` reaches Kaggle but its answer is lost."""
 
     def __init__(
-        self, interrupt: bool = False, refuse: int = 0, states: dict | None = None
-    ) -> None:
+        self, interrupt: bool = False, refuse: int = 0, states: dict | None = None,
+        lose: str = "",
+    ) -> None:  # fmt: skip
         self.pushes: list[str] = []
         self.interrupt = interrupt
         self.refuse = refuse
+        self.lose = lose
         self.states = states or {}
         self.asked: list[str] = []
         self.username = USER
@@ -1411,6 +1414,9 @@ class _FakeClient:
             raise PushRefusedError(f"push of kernel {ref} failed: Maximum batch GPU session "
                                    "count of 2 reached")  # fmt: skip
         self.pushes.append(Path(folder).name)
+        if self.lose == Path(folder).name:  # Kaggle took it; its answer never came
+            self.lose = ""
+            raise PublishError(f"push of kernel {ref} failed: no answer")
         if self.interrupt:
             self.interrupt = False
             raise KeyboardInterrupt
@@ -1620,3 +1626,27 @@ def test_replace_folder_keeps_the_old_one_until_the_new_one_is_in(tmp_path, monk
     render.replace_folder(newer, target)  # a clean swap leaves the target alone
     assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == [kept.name, "train"]
     assert not list(target.iterdir())
+
+
+def test_a_push_kernel_cut_short_leaves_every_kernel_queued_or_marked(tmp_path, monkeypatch):
+    """push-kernel writes its queue ahead, as wait does: a push whose answer is lost leaves
+    that kernel marked (taken as pushed, never pushed twice) and the earlier queue as it was
+    (push-kernel leaves it to wait); wait then pushes each kernel exactly once."""
+    from hms_kit.publish import cli, read_queue
+    from hms_kit.publish import commands as publish_mod
+
+    build = _kernel_checkout(tmp_path)
+    _one_queued_kernel(tmp_path)  # train-fold2, queued by an earlier push
+    client = _FakeClient(lose="train-fold3")
+    monkeypatch.setattr(publish_mod.KaggleClient, "connect", lambda **_: client)
+    argv = ["push-kernel", "--root", str(tmp_path), "--kernel", "train", "--folds", "3",
+            "--config", "dataset", "--max-parallel", "2"]  # fmt: skip
+    assert cli.main(argv) == 2  # the lost answer is an error
+    assert client.pushes == ["train-fold3"]
+    assert [(q.name, q.state) for q in read_queue(build / "queue.json")] == [
+        ("train-fold2", "queued"), ("train-fold3", "pushing"),
+    ]  # fmt: skip
+    wait = ["wait", "--root", str(tmp_path), "--poll", "0.01", "--timeout", "30"]
+    assert cli.main(wait) == 0
+    assert client.pushes == ["train-fold3", "train-fold2"]
+    assert not (build / "queue.json").exists()

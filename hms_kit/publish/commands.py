@@ -242,8 +242,8 @@ def push_kernel(args: argparse.Namespace) -> int:
     ]
     names = {t.name for t in targets}
     queue_path = layout.build / QUEUE_FILE
-    # Kernels an earlier push left queued stay queued, ahead of these, unless this push
-    # replaced them; one a `wait` was pushing counts as running.
+    # Kernels an earlier push left queued stay queued (for `wait` to push), unless this push
+    # replaced them; those ready to start hold their places ahead of these.
     kept = [q for q in read_queue(queue_path) if q.name not in names]
     # what earlier pushes left running, asked of Kaggle (a record says running until a
     # `wait` saw it end); a failed one is `wait`'s to report, not a reason to push nothing
@@ -253,36 +253,50 @@ def push_kernel(args: argparse.Namespace) -> int:
     # a kernel pushed again now is not done, whatever its earlier version did: an infer
     # kernel pushed with its train kernels waits for the new ones
     done = {n for n, r in records.items() if n not in names and r.get("status") == KERNEL_DONE}
-    running_gpu = sum(
-        1 for n, r in records.items() if n not in names and r.get("status") == "running"
-        and r.get("gpu")
-    ) + sum(1 for q in kept if q.state == PUSHING and q.gpu)  # fmt: skip
+    running = {n for n, r in records.items() if n not in names and r.get("status") == "running"}
+    running_gpu = sum(1 for n in running if records[n].get("gpu")) + sum(
+        1 for q in kept if q.gpu and (q.state == PUSHING and _push_unrecorded(records, q)
+                                      or q.state != PUSHING and set(q.after) <= done)
+    )  # fmt: skip
     # the kernels install the wheel from the dataset: none starts on its previous version
     dataset_state = None if args.dry_run else _poll_dataset(client, layout)
-    waiting = [q for q in kept if q.state != PUSHING] + queue
-    now = [] if dataset_state else pushable(waiting, done, running_gpu, args.max_parallel)
+    now = [] if dataset_state else pushable(queue, done, running_gpu, args.max_parallel)
     if dataset_state:
         print(f"the dataset is {dataset_state}, not ready: every kernel queued")
-    for item in now:
-        if args.dry_run:
-            print(f"would push {item.id}")
-        args_of = client_args if item.name in names else item.client_args
-        try:
-            push_one(client, layout, item.name, args_of)
-        except PushRefusedError as exc:  # no version made: queued, the others still pushed
-            print(f"{item.id}: {exc}")
-            now = [q for q in now if q != item]
-    later = [q for q in waiting if q not in now]
-    for item in later:
+    later = [q for q in queue if q not in now]
+
+    def say_queued() -> None:
         verb = "would queue" if args.dry_run else "queued"
-        print(f"{verb} {item.id}: `make wait` pushes it when a GPU slot or its inputs are free")
-    if not args.dry_run:
-        for item in later:  # an old record of a queued kernel must not count as its result
-            if item.name in names:
-                write_record(
-                    pushed_record(layout.build, item.name), {"id": item.id, "status": "queued"}
-                )
-        write_queue(queue_path, [*(q for q in kept if q.state == PUSHING), *later])
+        for item in later:
+            print(f"{verb} {item.id}: `make wait` pushes it when a GPU slot or its inputs are free")
+
+    if args.dry_run:
+        for item in now:
+            print(f"would push {item.id}")
+            push_one(client, layout, item.name, client_args)
+        say_queued()
+        return 0
+    for item in later:  # an old record of a queued kernel must not count as its result
+        write_record(pushed_record(layout.build, item.name), {"id": item.id, "status": "queued"})
+    # Write-ahead, as `wait` does: the kernels to push now are in the queue marked `pushing`
+    # before any push, so a push that fails mid-way leaves the rest queued and that one
+    # marked (taken as pushed by `wait`, never pushed twice)
+    marked = [replace(q, state=PUSHING) for q in now]
+    pending = [*kept, *marked, *later]
+    write_queue(queue_path, pending)
+    for item, mark in zip(now, marked, strict=True):
+        try:
+            push_one(client, layout, item.name, client_args)
+        except PushRefusedError as exc:  # no version made: queued, unmarked, for `wait`
+            print(f"{item.id}: {exc}; queued")
+            write_record(
+                pushed_record(layout.build, item.name), {"id": item.id, "status": "queued"}
+            )
+            pending = [item if q == mark else q for q in pending]
+        else:
+            pending = [q for q in pending if q != mark]
+        write_queue(queue_path, pending)
+    say_queued()
     return 0
 
 
@@ -343,16 +357,24 @@ def _kernel_failure(client: KaggleClient, ref: str, state: str, message: str, li
     )
 
 
+def _push_unrecorded(records: dict[str, dict], item: Queued) -> bool:
+    """Whether a kernel marked ``pushing`` has no record of that push (the push may have
+    reached Kaggle all the same); one with a record is counted by it."""
+    record = records.get(item.name, {})
+    return record.get("id") != item.id or record.get("status") in (None, QUEUED)
+
+
 def _settle_interrupted_push(
     layout: Layout, queue_path: Path, queue: list[Queued], item: Queued
 ) -> list[Queued]:
-    """A queue entry an earlier ``wait`` marked ``pushing`` and never confirmed: its push may
+    """A queue entry an earlier ``wait`` or ``push-kernel`` marked ``pushing`` and never
+    confirmed: its push may
     have reached Kaggle, so it is taken as pushed (a second push would train twice) and
     polled from now on. Returns the queue without it."""
     record = read_record(pushed_record(layout.build, item.name)) or {}
-    if record.get("id") != item.id or record.get("status") in (None, QUEUED):
+    if _push_unrecorded({item.name: record}, item):
         print(
-            f"{item.id}: an earlier `wait` stopped while pushing it; taken as pushed, not "
+            f"{item.id}: an earlier push stopped while pushing it; taken as pushed, not "
             "pushed again (if Kaggle shows no new version, run push-kernel for it)"
         )
         record = {"id": item.id, "version": None, "status": "running", "gpu": item.gpu}
@@ -386,8 +408,10 @@ def wait(args: argparse.Namespace) -> int:
         running = [r for r in records.values() if r.get("status") == "running"]
         queue = read_queue(queue_path)
         for item in [q for q in queue if q.state == PUSHING]:
+            unrecorded = _push_unrecorded(records, item)
             queue = _settle_interrupted_push(layout, queue_path, queue, item)
-            running.append({"id": item.id, "gpu": item.gpu})
+            if unrecorded:  # else its record counts it (running) or it ran already
+                running.append({"id": item.id, "gpu": item.gpu})
         running_gpu = sum(1 for r in running if r.get("gpu"))
         dataset_pending = dataset_state is not None
         # the kernels install the wheel from the dataset: none starts on its previous version
