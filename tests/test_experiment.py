@@ -85,6 +85,7 @@ def test_a_subfolder_keeps_its_competition(tmp_path):
     assert json.loads(record.read_text()) == {"s1": str(a), "s2": str(b)}
 
 
+@pytest.mark.slow  # a grid trained on two competitions, then resumed
 def test_experiment_over_two_competitions_resumes(shared, cnn_run, tmp_path):
     """``experiment --competition C1,C2``: a run already finished in a competition's
     subfolder is kept (here copies of the session's CNN run), the one missing is trained;

@@ -38,6 +38,7 @@ def _echo(fold: int, device: str) -> dict:
     return {"fold": fold, "device": device, "pid": os.getpid()}
 
 
+@pytest.mark.slow  # spawns two processes twice; the worker loop alone: the test below
 def test_side_by_side_uses_every_process_and_names_a_failed_fold() -> None:
     done = run_side_by_side(_echo, [0, 1, 2, 3], ["cpu", "cpu"], {0: 4, 1: 3, 2: 2, 3: 1})
     assert sorted(done) == [0, 1, 2, 3]
