@@ -251,25 +251,14 @@ def run_fingerprint(cfg: Config, rows: pd.DataFrame, folds: np.ndarray) -> str:
     ``_ADDED_KEYS`` at their defaults and another family's ``FAMILY_SECTIONS``) and every
     row's key and fold: what decides each fold's training and validation rows and its
     model."""
-    d = to_dict(cfg)
-    d.pop("predict", None)
-    for section, keys in NOT_FINGERPRINTED.items():
-        for k in keys:
-            d[section].pop(k, None)
+    d = _model_settings(to_dict(cfg))
     default = to_dict(Config())
     for keys in _ADDED_KEYS:
         node, base = d, default
         for k in keys[:-1]:
-            node, base = node[k], base[k]
-        if node[keys[-1]] == base[keys[-1]]:
+            node, base = node.get(k, {}), base[k]
+        if keys[-1] in node and node[keys[-1]] == base[keys[-1]]:
             del node[keys[-1]], base[keys[-1]]
-    for dotted, family in FAMILY_SECTIONS.items():
-        if d["model"]["family"] != family:
-            *parents, last = dotted.split(".")
-            node = d
-            for k in parents:
-                node = node[k]
-            node.pop(last, None)
     h = hashlib.sha1(json.dumps(d, sort_keys=True, default=str).encode())
     h.update(np.ascontiguousarray(rows[ROW_KEY].to_numpy(np.float64)).tobytes())
     h.update(np.ascontiguousarray(np.asarray(folds, dtype=np.int64)).tobytes())
@@ -413,16 +402,7 @@ def fold_files(run_dir: Path) -> dict[int, list[Path]]:
 
 def recorded_fingerprint(path: Path) -> str | None:
     """The fingerprint a fold file carries (None: none, or unreadable)."""
-    from hms_kit.checkpoint import CheckpointError, load_checkpoint  # here: it brings torch
-
-    try:
-        if path.suffix == ".json":
-            return json.loads(path.read_text()).get("fingerprint")
-        if path.suffix == ".pt":
-            return load_checkpoint(path, check_finite=False).get("fingerprint")
-    except (CheckpointError, OSError, ValueError):
-        return None
-    return None
+    return _fold_record(path)[0]
 
 
 def retire_stale_fold_files(run_dir: Path, n_folds: int, current: RunPrint) -> dict[int, str]:
