@@ -44,6 +44,7 @@ WAIT_TIMEOUT ?= 43200
 LOG_LINES ?= 30
 RUNS_DIR ?= runs
 PULL_VERSION ?=
+PULL_FAILED ?=
 # Both add to one list of packaged configs (--config is an alias of --configs).
 CONFIG_OPTS = $(if $(CONFIG),--config="$(CONFIG)") $(if $(CONFIGS),--configs="$(CONFIGS)")
 PUBLISH_OPTS = --build-dir $(KAGGLE_BUILD) --dist-dir $(DIST) --dataset-slug $(DATASET_SLUG) \
@@ -62,7 +63,7 @@ help:
 	@echo "     -> the GPU section of BENCHMARKS.md and gpu_check.json (what plan uses)"
 	@echo "make lint | wheel | bench | push-dataset | push-kernel [KERNEL=train|infer] [FOLDS=0,1]"
 	@echo "     [CONFIG=seed | CONFIGS=default,seed | CONFIG=dataset] (default: the kaggle-* configs)"
-	@echo "     [ACCELERATOR=NvidiaTeslaT4] [TIMEOUT=s] [RESUME=1] [PIN_TRAIN=1] | wait | pull | status | submit"
+	@echo "     [ACCELERATOR=NvidiaTeslaT4] [TIMEOUT=s] [RESUME=1] [PIN_TRAIN=1] | wait | pull [PULL_VERSION=N] [PULL_FAILED=1] | status | submit"
 
 $(STAMP): setup.py pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -178,7 +179,7 @@ wait: $(STAMP)
 pull: $(STAMP)
 	$(PUBLISH) pull --kernel $(if $(filter all,$(KERNEL)),train,$(KERNEL)) \
 		$(if $(FOLDS),--folds="$(FOLDS)") $(CONFIG_OPTS) $(PUBLISH_OPTS) --runs-dir "$(RUNS_DIR)" \
-		$(if $(PULL_VERSION),--version $(PULL_VERSION))
+		$(if $(PULL_VERSION),--version $(PULL_VERSION)) $(if $(PULL_FAILED),--allow-failed)
 
 status: $(STAMP)
 	$(PUBLISH) status --kernel $(KERNEL) $(if $(FOLDS),--folds="$(FOLDS)") $(CONFIG_OPTS) \

@@ -1032,6 +1032,7 @@ def test_pull_writes_the_output_into_a_run_folder(
     fake: FakeKaggle, checkout: Path, tmp_path: Path
 ) -> None:
     env = client_env(tmp_path)
+    _clear_build(checkout)
     runs = tmp_path / "runs"
     stale = runs / "hms-kit-train" / "stale.txt"
     stale.parent.mkdir(parents=True)
@@ -1063,6 +1064,43 @@ def test_pull_writes_the_output_into_a_run_folder(
     assert body["kernelSlug"] == "hms-kit-train-fold1" and body.get("versionLabel")
     assert [p.name for p in (runs / "hms-kit-train-fold1").iterdir()] == ["keep.txt"]
     assert not [p for p in runs.iterdir() if ".tmp-" in p.name]
+
+
+def test_pull_takes_the_recorded_version_and_only_once_it_completed(
+    fake: FakeKaggle, checkout: Path, tmp_path: Path
+) -> None:
+    env = client_env(tmp_path)
+    build = _clear_build(checkout)
+    runs = tmp_path / "runs"
+    good = runs / "hms-kit-train" / "oof.csv"
+    good.parent.mkdir(parents=True)
+    good.write_text("an earlier, good pull")
+    # Pushed from here as version 2; a later version (pushed elsewhere) is not pulled.
+    record = {"id": f"{USER}/hms-kit-train", "version": 2, "status": "running", "gpu": True}
+    build.mkdir(parents=True, exist_ok=True)
+    (build / "pushed-train.json").write_text(json.dumps(record))
+    fake.outputs["hms-kit-train"] = {"oof.csv": b"new"}
+    pull = ["pull", "--config", "dataset", "--runs-dir", str(runs)]
+    for state, said in [
+        ("RUNNING", f"{USER}/hms-kit-train/2 is running, not complete: run `make wait` first"),
+        ("ERROR", f"{USER}/hms-kit-train/2 ended with status error: its output may be partial"),
+    ]:
+        fake.reset()
+        fake.kernel_states["hms-kit-train"] = [state]
+        fake.outputs["hms-kit-train"] = {"oof.csv": b"new"}
+        proc = publish(checkout, env, *pull)
+        assert proc.returncode == 2, proc.stdout + proc.stderr
+        assert said in proc.stdout and f"not pulled: {USER}/hms-kit-train/2" in proc.stderr
+        assert fake.calls() == ["kernels.KernelsApiService/GetKernelSessionStatus"]
+        (asked,) = fake.bodies("kernels.KernelsApiService/GetKernelSessionStatus")
+        assert asked["kernelSlug"] == "hms-kit-train" and "2" in str(asked.get("versionLabel"))
+        assert good.read_text() == "an earlier, good pull"
+    # As the README types it: `make pull PULL_FAILED=1`.
+    cmd = ["make", "pull", "CONFIG=dataset", f"RUNS_DIR={runs}", "PULL_FAILED=1"]
+    ok(run([*cmd, *make_vars(checkout)], checkout, env))
+    assert good.read_text() == "new"
+    (body,) = fake.bodies("kernels.KernelsApiService/ListKernelSessionOutput")
+    assert "2" in str(body.get("versionLabel"))
 
 
 def test_pin_train_attaches_the_versions_wait_saw_complete(

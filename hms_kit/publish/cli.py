@@ -120,7 +120,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p = pushers["pull"]
     p.add_argument("--runs-dir", default=DEFAULT_RUNS_DIR, help="where run folders go (runs)")
-    p.add_argument("--version", type=int, help="kernel version to pull (default: latest)")
+    p.add_argument(
+        "--version",
+        type=int,
+        help="kernel version to pull (default: the one pushed from here, else the latest)",
+    )
+    p.add_argument(
+        "--allow-failed",
+        action="store_true",
+        help="pull a kernel that ended with an error too (its output may be partial)",
+    )
     p = sub.add_parser(
         "wait", parents=[common, parallel], help="wait for the pushed dataset and kernels"
     )

@@ -476,8 +476,41 @@ def pull_output(client: KaggleClient, ref: str, dest: Path) -> list[Path]:
     return sorted(p for p in dest.rglob("*") if p.is_file())
 
 
+def pull_ref(layout: Layout, target: KernelTarget, user: str, version: int | None) -> str:
+    """The kernel version ``pull`` downloads: ``version`` when given, else the one
+    ``push-kernel`` or ``wait`` recorded pushing (so a later push by hand or from another
+    machine is not pulled in its place), else the kernel's latest (``owner/slug``)."""
+    ref = f"{user}/{target.slug}"
+    if version is None:
+        record = read_record(pushed_record(layout.build, target.name))
+        if record and record.get("id") == ref and record.get("version"):
+            version = int(record["version"])
+    return pinned(ref, version)
+
+
+def pull_refusal(ref: str, state: str | None, allow_failed: bool) -> str | None:
+    """Why ``ref``'s output is not pulled, given its Kaggle state; None to pull it. A
+    kernel still running has no output yet (or a partial one); a failed one's output may be
+    a fold short, so it replaces the folder only when asked for (``allow_failed``)."""
+    if state is None or state == KERNEL_DONE:  # None: a dry run
+        return None
+    if state in KERNEL_FAILURES:
+        if allow_failed:
+            return None
+        return (
+            f"{ref} ended with status {state}: its output may be partial; pull it anyway "
+            "with --allow-failed (make pull PULL_FAILED=1)"
+        )
+    return f"{ref} is {state}, not complete: run `make wait` first"
+
+
 def pull(args: argparse.Namespace) -> int:
-    """Download each selected kernel's output into ``<runs dir>/<kernel slug>/``."""
+    """Download each selected kernel's output into ``<runs dir>/<kernel slug>/``.
+
+    Asks Kaggle for each kernel version's state first: only a complete one replaces the
+    folder (a failed one with ``--allow-failed``); the folder of one refused is left as it
+    was, the others are pulled, and the command fails naming each refused kernel.
+    """
     layout = Layout.from_args(args)
     configs = selected_configs(args)
     check_configs(configs, args.folds or [], layout.kernels / CONFIG_FILE)
@@ -485,12 +518,22 @@ def pull(args: argparse.Namespace) -> int:
     user = client.username
     runs = Path(args.runs_dir)
     runs = runs if runs.is_absolute() else layout.root / runs
+    refused = []
     for target in kernel_targets(args.kernel, args.folds, configs):
-        slug = target.slug
-        ref = pinned(f"{user}/{slug}", args.version)
-        files = pull_output(client, ref, runs / slug)
+        dest = runs / target.slug
+        ref = pull_ref(layout, target, user, args.version)
+        state, _ = client.kernel_status(ref)
+        why = pull_refusal(ref, state, args.allow_failed)
+        if why:
+            kept = f" ({dest} left as it was)" if dest.exists() else ""
+            print(f"not pulled: {why}{kept}", flush=True)
+            refused.append(ref)
+            continue
+        files = pull_output(client, ref, dest)
         if files:
-            print(f"{ref}: {len(files)} files in {runs / slug}")
+            print(f"{ref}: {len(files)} files in {dest}")
+    if refused:
+        raise PublishError("not pulled: " + ", ".join(refused) + " (see above)")
     return 0
 
 
