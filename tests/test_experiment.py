@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 from conftest import ok, run_command, tiny_overrides
 
+from hms_kit.config import load_config, save_config
 from hms_kit.tools.experiment import (
     BLEND_ROW,
     COMPETITIONS_FILE,
@@ -22,6 +23,7 @@ from hms_kit.tools.experiment import (
     across_markdown,
     combinations,
     competition_record,
+    finished_scores,
     run_name,
 )
 
@@ -70,6 +72,32 @@ def test_across_competitions_mean_sd_and_each_competitions_value():
     assert md[4].endswith("| -, worse |") and md[5].endswith("| -, - |")
 
 
+def test_a_finished_run_is_kept_only_while_its_settings_are_the_ones_asked_for(tmp_path, caplog):
+    """An experiment run again with other settings (``--epochs``, ``--set``) trains its
+    finished combinations again instead of keeping their old scores; the worker count or a
+    fold subset (not part of a fold's model) keeps them."""
+    from hms_kit.config import Config
+
+    cfg = Config()
+    run = tmp_path / "run"
+    run.mkdir()
+    save_config(cfg, run / "config.yaml")
+    assert finished_scores(run, cfg) is None  # no scores.json: to train
+    (run / "scores.json").write_text(json.dumps({"complete": False, "kl_all": 0.9}))
+    assert finished_scores(run, cfg) is None
+    (run / "scores.json").write_text(json.dumps({"complete": True, "kl_all": 0.9}))
+    assert finished_scores(run, cfg) == {"complete": True, "kl_all": 0.9}
+    neutral = Config()
+    neutral.train.num_workers = 3
+    assert finished_scores(run, neutral) is not None
+    longer = Config()
+    longer.train.stage1.epochs = cfg.train.stage1.epochs + 5
+    assert finished_scores(run, longer) is None
+    assert f"train.stage1.epochs: {cfg.train.stage1.epochs} -> {longer.train.stage1.epochs}" in (
+        caplog.text
+    )
+
+
 def test_a_subfolder_keeps_its_competition(tmp_path):
     """Resuming with another competition under a name already used is refused, naming it;
     the record is untouched then."""
@@ -99,8 +127,13 @@ def test_experiment_over_two_competitions_resumes(shared, cnn_run, tmp_path):
     for c in ("c1", "c2"):
         for mods in combinations():
             if (c, run_name("test_efficientnet", mods)) != missing:
-                shutil.copytree(cnn_run.path, out / c / run_name("test_efficientnet", mods),
-                                ignore=shutil.ignore_patterns("checkpoints"))  # fmt: skip
+                copy = out / c / run_name("test_efficientnet", mods)
+                shutil.copytree(cnn_run.path, copy, ignore=shutil.ignore_patterns("checkpoints"))
+                # as if trained with the grid's settings: a run with others trains again
+                cfg = load_config(copy / "config.yaml")
+                cfg.inputs.modalities, cfg.data.row_mode = list(mods), "dedup"
+                cfg.train.two_stage = False
+                save_config(cfg, copy / "config.yaml")
     args = ["experiment", "--competition", f"{comps[0]},{comps[1]}", "--out", out,
             "--models", "test_efficientnet", "--folds", 2, "--epochs", 1, "--workers", 1]  # fmt: skip
     for o in tiny_overrides(2):

@@ -653,6 +653,50 @@ def test_a_run_measured_with_another_config_is_stale_and_left_out_of_the_report(
         quality.compare_families(tmp_path, [point], "baseline", "eeg1d-stage1")
 
 
+def test_a_stale_run_cut_short_or_left_incomplete_keeps_no_figures(tmp_path, monkeypatch):
+    """A stale run trained again loses its old quality.json first: a retrain cut short (the
+    child wrote the new config.yaml, then died) is not read back as current. A child that
+    exits 0 with folds left out (``train.folds``, a time limit) records nothing either.
+    ``--set`` reaches the staleness check of a comparison as it reaches the plan's."""
+    point = Point(300, 13, ("baseline",))
+    run = tmp_path / "runs" / point.name / "baseline"
+    run.mkdir(parents=True)
+    config, own = quality.family_config("baseline")
+    sets = quality.shared_folds_sets(quality.folds_path(tmp_path, point, 3), 3)
+    save_config(load_config(config, [*sets, *own]), run / "config.yaml")
+    (run / quality.RESULT_FILE).write_text(json.dumps(asdict(result("baseline", 300, 13, 1, 1))))
+    (run / "test_pred.csv").write_text("eeg_id\n1\n")
+    morph = ["model.baseline.morphology=true"]
+    quality.refuse_stale(tmp_path, [point], ["baseline"], 3)  # current without the --set
+    with pytest.raises(ValueError, match="model.baseline.morphology: False -> True"):
+        quality.refuse_stale(tmp_path, [point], ["baseline"], 3, morph)
+
+    monkeypatch.setattr(quality, "ensure_competition", lambda work, pt: tmp_path / "comp")
+    monkeypatch.setattr(quality, "ensure_folds", lambda work, pt, comp, n: tmp_path / "f.csv")
+    outcome = {"rc": 1, "scores": None}
+
+    def child(cmd, **kw):  # the train child: its config first, then it dies or ends
+        save_config(load_config(config, [*sets, *own, *morph]), run / "config.yaml")
+        if outcome["scores"] is not None:
+            (run / "scores.json").write_text(json.dumps(outcome["scores"]))
+        return subprocess.CompletedProcess(cmd, outcome["rc"], "", "killed")
+
+    monkeypatch.setattr(quality.subprocess, "run", child)
+    lines: list[str] = []
+    with pytest.raises(RuntimeError, match="train exited 1"):
+        quality.run_family(tmp_path, point, "baseline", overrides=morph, log=lines.append)
+    assert "measured with another config" in lines[0]
+    assert not (run / quality.RESULT_FILE).exists() and not (run / "test_pred.csv").exists()
+    assert quality.changed_settings(tmp_path, point, "baseline", 3, morph) == []
+    assert quality.run_plan(tmp_path, [point], overrides=morph, log=lines.append, train=False) == []
+
+    outcome.update(rc=0, scores={"complete": False, "folds": [0], "folds_stopped": [0]})
+    with pytest.raises(RuntimeError, match=r"not every fold finished \(folds with OOF \[0\], "
+                       r"stopped at the time limit \[0\]"):  # fmt: skip
+        quality.run_family(tmp_path, point, "baseline", overrides=morph, log=lines.append)
+    assert not (run / quality.RESULT_FILE).exists()
+
+
 @pytest.mark.parametrize("variant", sorted(quality.VARIANTS))
 def test_every_variant_resolves_to_a_config_that_differs_from_its_base(variant):
     """A variant's overrides name real keys (a typo would fail only hours into a plan) and

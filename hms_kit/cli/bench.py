@@ -220,7 +220,9 @@ def _table_or_error(compute: Callable[[], pd.DataFrame]) -> pd.DataFrame | None:
         return None
 
 
-def print_comparison(work: Path, points: list, pair: str) -> int:
+def print_comparison(
+    work: Path, points: list, pair: str, overrides: list[str] | None = None
+) -> int:
     """``bench --quality --compare A:B``: ``quality.compare_families``'s table, one line a
     point and split."""
     import sys
@@ -235,7 +237,9 @@ def print_comparison(work: Path, points: list, pair: str) -> int:
     if bad or not b:
         print(f"error: --compare {pair!r}: want A:B of {', '.join(known)}", file=sys.stderr)
         return 2
-    table = _table_or_error(lambda: quality.compare_families(work, points, a, b))
+    table = _table_or_error(
+        lambda: quality.compare_families(work, points, a, b, overrides=overrides)
+    )
     if table is None:
         return 1
     print(f"{b} - {a} (negative: {b} is better), 95 % intervals from patients resampled")
@@ -248,7 +252,9 @@ def print_comparison(work: Path, points: list, pair: str) -> int:
     return 0
 
 
-def print_blend_comparison(work: Path, points: list, pair: str) -> int:
+def print_blend_comparison(
+    work: Path, points: list, pair: str, overrides: list[str] | None = None
+) -> int:
     """``bench --quality --blend [A:]B``: ``quality.compare_blends``'s table, a line a point."""
     import sys
 
@@ -268,7 +274,7 @@ def print_blend_comparison(work: Path, points: list, pair: str) -> int:
             print(f"error: --blend {pair!r}: {side} needs two members or more, comma-separated",
                   file=sys.stderr)  # fmt: skip
             return 2
-    table = _table_or_error(lambda: quality.compare_blends(work, points, a, b))
+    table = _table_or_error(lambda: quality.compare_blends(work, points, a, b, overrides=overrides))
     if table is None:
         return 1
     print(f"A: blend of {'+'.join(a)}\nB: blend of {'+'.join(b)}\n"
@@ -318,9 +324,9 @@ def run_quality_command(args: argparse.Namespace) -> int:
         return 2
     # an empty value is a typo, not a request to train the whole plan
     if args.compare is not None:
-        return print_comparison(work, points, args.compare)
+        return print_comparison(work, points, args.compare, args.overrides)
     if args.blend is not None:
-        return print_blend_comparison(work, points, args.blend)
+        return print_blend_comparison(work, points, args.blend, args.overrides)
     sets = "".join(f" --set {o}" for o in args.overrides)
     command = "python -m hms_kit bench --quality" + (f" --plan '{args.plan}'" if args.plan else "")
     command += sets
@@ -369,7 +375,7 @@ def run_quality_command(args: argparse.Namespace) -> int:
             log=lambda line: print(line, flush=True), train=not args.report_only,
             blend_of=blend_of,
         )  # fmt: skip
-    except RuntimeError as exc:
+    except (RuntimeError, ValueError) as exc:  # a run that failed; a blend of runs that misfit
         print(f"error: {exc}", file=sys.stderr)
         return 1
     if args.plan is None:

@@ -1,7 +1,9 @@
 """Feature-combination experiments: every non-empty subset of the modalities, per model.
 
 Each combination trains in its own run folder ``<out>/<model>__<modalities>/``; one whose
-scores.json says complete is not trained again, so an interrupted grid resumes.
+scores.json says complete, trained with the settings asked for now, is not trained again,
+so an interrupted grid resumes (one trained with other settings trains again, its stale
+folds moved aside by ``train``).
 """
 
 from __future__ import annotations
@@ -112,6 +114,27 @@ def blend_row(run_dirs: list[Path], threshold: int = schema.HIGH_VOTE_THRESHOLD)
     return row
 
 
+def finished_scores(run_dir: Path, cfg: Config) -> dict | None:
+    """The run's scores.json when it says complete and the run's config.yaml differs from
+    ``cfg`` in no setting that decides a fold's model (``data.folds.config_drift``); None
+    when the run must train (again), with a warning naming the settings that moved."""
+    import yaml
+
+    from hms_kit.data.folds import config_drift
+
+    path, saved = run_dir / "scores.json", run_dir / "config.yaml"
+    scores = json.loads(path.read_text()) if path.is_file() else {}
+    if not scores.get("complete"):
+        return None
+    drift = config_drift(yaml.safe_load(saved.read_text()) or {}, cfg) if saved.is_file() else []
+    if drift:
+        logger().warning(
+            "%s: finished with other settings (%s): training again", run_dir.name, "; ".join(drift)
+        )
+        return None
+    return scores
+
+
 def run_experiment(
     comp: Competition,
     cfg: Config,
@@ -130,14 +153,13 @@ def run_experiment(
     for model in models:
         for mods in combinations():
             run_dir = out / run_name(model, mods)
-            scores_path = run_dir / "scores.json"
-            scores = json.loads(scores_path.read_text()) if scores_path.is_file() else {}
-            if scores.get("complete"):
+            c = copy.deepcopy(cfg)
+            c.model.name = model
+            c.inputs.modalities = mods
+            scores = finished_scores(run_dir, c)
+            if scores is not None:
                 logger().info("%s: finished before, kept (CV %.4f)", run_dir.name, scores["kl_all"])
             else:
-                c = copy.deepcopy(cfg)
-                c.model.name = model
-                c.inputs.modalities = mods
                 scores = train_folds(
                     comp, c, run_dir, cache_dir=cache_dir, resume=True, workers=workers
                 )

@@ -529,6 +529,31 @@ def stale_settings(run_dir: Path, config: str, overrides: list[str]) -> list[str
             if then.get(k) != now.get(k)]  # fmt: skip
 
 
+def retire_result(run_dir: Path) -> None:
+    """Delete a run's figures (quality.json, test_pred.csv) before it is trained or predicted
+    again: a retrain cut short must not leave the old config's figures to be read back as
+    the new one's (the child writes the new config.yaml first, so the run would look
+    current)."""
+    for name in (RESULT_FILE, "test_pred.csv"):
+        (run_dir / name).unlink(missing_ok=True)
+
+
+def check_complete(run_dir: Path, what: str) -> None:
+    """RuntimeError unless the run's scores.json says every fold finished: a point's figures
+    are 3-fold OOF, so a run that ``train.folds`` or ``train.time_limit_hours`` cut short is
+    not recorded (the next ``bench --quality`` resumes it)."""
+    path = run_dir / "scores.json"
+    scores = json.loads(path.read_text()) if path.is_file() else {}
+    if not scores.get("complete"):
+        stopped = scores.get("folds_stopped") or []
+        raise RuntimeError(
+            f"{what}: not every fold finished (folds with OOF {scores.get('folds', [])}"
+            + (f", stopped at the time limit {stopped}" if stopped else "")
+            + f", {path}): not recorded; a point needs every fold (train.folds, "
+            "train.time_limit_hours)"
+        )
+
+
 def _child_cpu_s() -> float:
     r = resource.getrusage(resource.RUSAGE_CHILDREN)
     return r.ru_utime + r.ru_stime
@@ -554,6 +579,7 @@ def run_family(
             return read_result(done)
         log(f"  {point.name} {family}: measured with another config ({'; '.join(changed)}); "
             "training again")  # fmt: skip
+        retire_result(run_dir)
     competition = ensure_competition(work, point)
     folds_file = ensure_folds(work, point, competition, n_folds)
     config, own = family_config(family)
@@ -570,6 +596,7 @@ def run_family(
             f"{point.name} {family}: train exited {proc.returncode}:\n{proc.stderr[-3000:]}"
         )
     wall, cpu = time.perf_counter() - t0, _child_cpu_s() - c0
+    check_complete(run_dir, f"{point.name} {family}")
     sub = predict_run(competition, run_dir)
     atomic_write_csv(run_dir / "test_pred.csv", sub)
     extra: dict[str, Any] = {}
@@ -669,6 +696,7 @@ def repredict_family(
             return r
         log(f"  {point.name} {family}: {source} trained again or other views since; "
             "predicting again")  # fmt: skip
+        retire_result(run_dir)
     competition = ensure_competition(work, point)
     cmd = repredict_command(competition, src_dir, run_dir, *views)
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
@@ -763,13 +791,16 @@ def size_groups(points: list[Point]) -> dict[str, list[str]]:
     return {f"{MEAN_ROW_PREFIX}N={n:,}": names for n, names in sizes.items() if len(names) > 1}
 
 
-def refuse_stale(work: Path, points: list[Point], members: list[str], n_folds: int) -> None:
+def refuse_stale(
+    work: Path, points: list[Point], members: list[str], n_folds: int,
+    overrides: list[str] | None = None,
+) -> None:  # fmt: skip
     """ValueError naming the first finished run of ``members`` on ``points`` whose config
     has changed since it was measured (``changed_settings``): its figures are not the
     family's any more."""
     for p in points:
         for m in members:
-            if changed := changed_settings(work, p, m, n_folds):
+            if changed := changed_settings(work, p, m, n_folds, overrides):
                 raise ValueError(f"{p.name} {m}: measured with another config "
                                  f"({'; '.join(changed)}); run the plan again")  # fmt: skip
 
@@ -796,7 +827,7 @@ def test_difference(
 
 def compare_families(
     work: Path, points: list[Point], a: str, b: str, n_folds: int = 3,
-    threshold: int = schema.HIGH_VOTE_THRESHOLD,
+    threshold: int = schema.HIGH_VOTE_THRESHOLD, overrides: list[str] | None = None,
 ) -> pd.DataFrame:  # fmt: skip
     """Family (or variant) ``b`` against ``a`` on every point of ``points`` where both runs
     have finished: B - A on the OOF rows with >= ``threshold`` votes (``compare_across``) and
@@ -823,7 +854,7 @@ def compare_families(
         (work / "runs" / p.name / f / RESULT_FILE).is_file() for f in (a, b))]  # fmt: skip
     if not done:
         raise ValueError(f"no point of the plan has both {a} and {b} finished in {work}")
-    refuse_stale(work, done, [a, b], n_folds)
+    refuse_stale(work, done, [a, b], n_folds, overrides)
     rows: list[dict] = []
     groups = size_groups(done)
     oof = compare_across({p.name: (work / "runs" / p.name / a, work / "runs" / p.name / b)
@@ -950,7 +981,7 @@ def reader_result(
 
 def compare_blends(
     work: Path, points: list[Point], a: list[str], b: list[str], n_folds: int = 3,
-    threshold: int = schema.HIGH_VOTE_THRESHOLD,
+    threshold: int = schema.HIGH_VOTE_THRESHOLD, overrides: list[str] | None = None,
 ) -> pd.DataFrame:  # fmt: skip
     """The blend of members ``b`` against the blend of ``a`` (e.g. a variant in a family's
     place) on every point where every member of both has finished: per point and their mean,
@@ -981,7 +1012,7 @@ def compare_blends(
         lacks = "; ".join(f"{p.name} lacks {', '.join(missing(p))}" for p in points)
         raise ValueError(f"no point of the plan has every member of {'+'.join(a)} and "
                          f"{'+'.join(b)} finished in {work} ({lacks})")  # fmt: skip
-    refuse_stale(work, done, both, n_folds)
+    refuse_stale(work, done, both, n_folds, overrides)
     rows, per = [], {}  # per: each point's test row and bootstrap draws
     for i, p in enumerate(done):
         # every member finished and two or more a side: neither blend is None
