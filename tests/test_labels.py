@@ -82,6 +82,16 @@ def test_row_modes(table):
             "row 0 .*eeg_id 1.* zero votes",
         ),
         (lambda d: d.assign(seizure_vote=[-1, 3, 3, 0, 0]), "negative vote"),
+        # "inf" is a number to pandas; its row's target would be NaN
+        (
+            lambda d: d.assign(lrda_vote=[0, 0, "inf", 0, 0]),
+            "column lrda_vote row 2: 'inf' is not a number",
+        ),
+        # cut to an int, 1.5 would name EEG 1
+        (
+            lambda d: d.assign(eeg_id=[1, 1.5, 2, 2, 2]),
+            "column eeg_id row 1: 1.5 is not a whole number",
+        ),
         (lambda d: d.assign(expert_consensus="Spike"), r"unknown classes \['Spike'\]"),
     ],
 )

@@ -135,6 +135,13 @@ def test_grade_refuses_what_the_grader_refuses(split: Path):
         grade_mlebench(other, answers)
     with pytest.raises(GradingError, match="missing columns"):
         grade_mlebench(sample.drop(columns=["lpd_vote"]), answers)
+    # answers without votes would score their rows 0 (perfect): refused, naming the eeg_id
+    empty = answers.copy()
+    empty.loc[2, COLS] = 0
+    with pytest.raises(GradingError, match=rf"answers row 2 \(eeg_id {empty['eeg_id'][2]}\)"):
+        grade_mlebench(sample, empty)
+    with pytest.raises(GradingError, match="answers are missing columns \\['lpd_vote'\\]"):
+        grade_mlebench(sample, answers.drop(columns=["lpd_vote"]))
 
 
 def test_cli_score_mlebench_grades_and_refuses(split: Path, tmp_path: Path, capsys):

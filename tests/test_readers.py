@@ -183,3 +183,14 @@ def test_spectrogram_time_cadence_is_checked(tmp_path, real_dir, name, change, m
     path = _spec_with_time(real_dir, tmp_path, time)
     with pytest.raises(DataError, match=rf"spec.parquet: column time {message}"):
         read_spectrogram(path)
+
+
+def test_a_time_column_of_text_is_named(tmp_path, real_dir):
+    """A ``time`` column written as text is an error naming the file and the column, not a
+    bare conversion error from inside numpy (a cache build stops only on DataError)."""
+    df = pd.read_parquet(real_dir / "train_spectrograms" / f"{TRAIN_SPEC}.parquet").iloc[:20]
+    df = df.assign(time=[str(t) for t in df["time"]])
+    path = tmp_path / "text_time.parquet"
+    df.to_parquet(path)
+    with pytest.raises(DataError, match=r"text_time.parquet: column time has type \w*string, expected a number"):
+        read_spectrogram(path)

@@ -42,7 +42,8 @@ def validate_train(df: pd.DataFrame, path: str | Path = "train.csv") -> pd.DataF
     """Check a label table and return it with clean dtypes.
 
     Raises DataError naming the file, the column and the first bad row for: a missing
-    column, a non-numeric id, offset or vote, a negative vote, a row with zero votes.
+    column, a non-numeric (or infinite) id, offset or vote, an id that is not whole, a
+    negative vote, a row with zero votes.
     ``label_id`` may be blank (it is in real files). A row repeated exactly (every column)
     would count its votes twice: the copies are dropped, with a warning naming the eeg_ids.
     """
@@ -52,10 +53,15 @@ def validate_train(df: pd.DataFrame, path: str | Path = "train.csv") -> pd.DataF
     df = df.copy()
     for col in (*_INT_COLUMNS, *_OFFSET_COLUMNS, *schema.VOTE_COLUMNS):
         num = pd.to_numeric(df[col], errors="coerce")
-        bad = num.isna()
+        bad = ~np.isfinite(num.to_numpy(np.float64))  # NaN, and "inf" (a number to pandas)
         if bad.any():
-            i = int(np.flatnonzero(bad.to_numpy())[0])
+            i = int(np.flatnonzero(bad)[0])
             raise DataError(f"{path}: column {col} row {i}: {df[col].iloc[i]!r} is not a number")
+        if col in _INT_COLUMNS and (num % 1 != 0).any():  # an id cut to an int names another
+            i = int(np.flatnonzero((num % 1 != 0).to_numpy())[0])
+            raise DataError(
+                f"{path}: column {col} row {i}: {df[col].iloc[i]} is not a whole number"
+            )
         df[col] = num
     for col in _INT_COLUMNS:
         df[col] = df[col].astype("int64")

@@ -166,6 +166,25 @@ def prepare_mlebench(
     )
 
 
+def check_answers(answers: pd.DataFrame) -> None:
+    """GradingError unless every answer row has an eeg_id and six finite, non-negative
+    votes with a positive total: a row without votes has no target, and KL would score it 0
+    (a perfect prediction) instead of failing."""
+    cols = list(schema.VOTE_COLUMNS)
+    missing = [c for c in ("eeg_id", *cols) if c not in answers.columns]
+    if missing:
+        raise GradingError(f"answers are missing columns {missing}")
+    votes = answers[cols].apply(pd.to_numeric, errors="coerce").to_numpy(np.float64)
+    bad = ~np.isfinite(votes).all(axis=1) | (votes < 0).any(axis=1) | (votes.sum(axis=1) <= 0)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise GradingError(
+            f"answers row {i} (eeg_id {answers['eeg_id'].iloc[i]}) has votes "
+            f"{answers[cols].iloc[i].tolist()}: not finite non-negative votes with a positive "
+            f"total ({int(bad.sum())} such rows)"
+        )
+
+
 def grade_mlebench(submission: pd.DataFrame, answers: pd.DataFrame) -> float:
     """The KL score MLE-bench's grader gives ``submission`` against ``answers`` (eeg_id + six
     vote columns, raw votes or probabilities: each row is divided by its total).
@@ -181,6 +200,7 @@ def grade_mlebench(submission: pd.DataFrame, answers: pd.DataFrame) -> float:
     missing = [c for c in ("eeg_id", *cols) if c not in submission.columns]
     if missing:
         raise GradingError(f"submission is missing columns {missing}")
+    check_answers(answers)
     if len(submission) != len(answers):
         raise GradingError(f"submission has {len(submission)} rows, the answers {len(answers)}")
     sums = submission[cols].to_numpy(np.float64).sum(axis=1)

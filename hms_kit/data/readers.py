@@ -30,7 +30,7 @@ def _read_table(path: Path) -> pa.Table:
         raise DataError(f"{path}: file not found")
     try:
         return pq.read_table(path)
-    except (pa.ArrowInvalid, OSError) as exc:
+    except (pa.ArrowException, OSError) as exc:  # ArrowException: also a codec or type not read
         raise DataError(f"{path}: not a readable parquet file ({exc})") from None
 
 
@@ -102,6 +102,8 @@ def read_spectrogram(path: str | Path) -> Spectrogram:
     _check_columns(path, table.column_names, (schema.SPEC_TIME_COLUMN, *schema.SPEC_COLUMNS))
     values = _columns_as_float32(table, schema.SPEC_COLUMNS, path)
     col = table.column(schema.SPEC_TIME_COLUMN)
+    if not (pa.types.is_floating(col.type) or pa.types.is_integer(col.type)):
+        raise DataError(f"{path}: column time has type {col.type}, expected a number")
     if col.null_count:
         raise DataError(f"{path}: column time has {col.null_count} empty values")
     time = col.to_numpy().astype(np.float64)
