@@ -192,5 +192,7 @@ def test_a_time_column_of_text_is_named(tmp_path, real_dir):
     df = df.assign(time=[str(t) for t in df["time"]])
     path = tmp_path / "text_time.parquet"
     df.to_parquet(path)
-    with pytest.raises(DataError, match=r"text_time.parquet: column time has type \w*string, expected a number"):
+    with pytest.raises(
+        DataError, match=r"text_time.parquet: column time has type \w*string, expected a number"
+    ):
         read_spectrogram(path)
