@@ -577,6 +577,24 @@ def test_dead_builders_leftovers_are_removed(comp, tmp_path):
     assert not left.exists() and mine.exists()
 
 
+def test_a_killed_builders_leftover_goes_when_its_pid_names_another_process(comp, tmp_path):
+    """A killed build's folder whose pid a live process has since taken (PID reuse, as in a
+    container): the entry's builder holds its lock, so that folder is dead and goes; another
+    entry's folder of a live pid stays."""
+    cfg = load_config(None, TINY)
+    rows = comp.read_train().head(2)
+    windows, _ = cache_mod.windows_for(rows, "eeg")
+    key = cache_mod.entry_key("eeg", cfg.inputs, windows, comp, "train")
+    alive = os.getppid()  # running, and not this builder
+    reused = tmp_path / f".eeg-{key}.tmp-{alive}"
+    reused.mkdir()
+    (reused / "values.npy").write_bytes(b"\0" * 1024)
+    other = tmp_path / f".eeg-0123456789abcdef.tmp-{alive}"
+    other.mkdir()
+    build_cache(comp, rows, cfg.inputs, tmp_path, modalities=["eeg"], workers=1, progress=False)
+    assert not reused.exists() and other.exists()
+
+
 def test_a_builder_waiting_on_a_lock_says_who_holds_it_and_gives_up(
     comp, tmp_path, monkeypatch, kit_log
 ):

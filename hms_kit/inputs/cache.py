@@ -21,7 +21,8 @@ waited for the lock reuses what the holder finished. A finished entry (one with 
 is never replaced or deleted, since another process may be reading its memory map. The
 holder writes its pid in the lock file; a builder that waits logs that pid (and whether the
 process is stopped) with the time waited, and gives up after ``LOCK_TIMEOUT_S``. Before a
-build, the ``.tmp-<pid>`` folders of builders no longer running are removed and the free
+build, the ``.tmp-<pid>`` folders of builders no longer running are removed (and every one
+of the entries being built: their lock says no one else writes them) and the free
 disk space is checked against the entries' size (a memory-mapped file written onto a full
 disk ends the process with SIGBUS, no message).
 
@@ -43,7 +44,7 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -410,17 +411,27 @@ def _locked(finals: list[Path]) -> Iterator[None]:
         yield
 
 
-def remove_dead_builds(cache_dir: Path) -> list[Path]:
+def remove_dead_builds(cache_dir: Path, held: Sequence[Path] = ()) -> list[Path]:
     """Remove the ``.<entry>.tmp-<pid>`` folders of builders that are no longer running (a
-    killed build leaves its part-written arrays behind, which may fill the disk). Returns
-    the folders removed."""
+    killed build leaves its part-written arrays behind, which may fill the disk): those of
+    a pid that is gone, and every one of an entry in ``held`` (entries whose build lock the
+    caller holds: no other builder can be writing them, even when a killed builder's pid now
+    names another process). Returns the folders removed."""
     removed = []
+    mine = {f".{final.name}.tmp-" for final in held}
     for tmp in Path(cache_dir).glob(".*.tmp-*"):
-        pid = tmp.name.rsplit("-", 1)[1]
-        if tmp.is_dir() and pid.isdigit() and _pid_state(int(pid)) == "gone":
-            shutil.rmtree(tmp, ignore_errors=True)
-            logger().info("removed %s: left by pid %s, which is no longer running", tmp, pid)
-            removed.append(tmp)
+        head, pid = tmp.name.rsplit("-", 1)
+        if not (tmp.is_dir() and pid.isdigit()):
+            continue
+        if f"{head}-" in mine and int(pid) != os.getpid():
+            why = "its entry's build lock is held here"
+        elif _pid_state(int(pid)) == "gone":
+            why = "no longer running"
+        else:
+            continue
+        shutil.rmtree(tmp, ignore_errors=True)
+        logger().info("removed %s: left by pid %s (%s)", tmp, pid, why)
+        removed.append(tmp)
     return removed
 
 
@@ -440,7 +451,7 @@ def _build_entries(comp, cfg, todo, split, workers, progress, tqdm) -> None:
     tmp_dirs: dict[str, Path] = {}
     maps: dict[str, str] = {}
     folder = next(iter(todo.values()))[0].parent
-    remove_dead_builds(folder)
+    remove_dead_builds(folder, [final for final, _ in todo.values()])
     needed = sum(
         int(np.prod(get_input(m).shape(cfg))) * np.dtype(get_input(m).dtype).itemsize * len(w)
         + ENTRY_OVERHEAD_BYTES
