@@ -235,6 +235,18 @@ def test_config_drift_counts_an_added_key_only_off_its_default() -> None:
     removed = to_dict(cfg)
     removed["model"]["eeg1d"]["old_knob"] = 1
     assert config_drift(removed, cfg) == ["model.eeg1d.old_knob: 1 -> not a setting now"]
+    # another family's section moved (a wheel with new eeg1d defaults): no drift for a
+    # timm2d fold, a drift for an eeg1d one
+    timm = load_config("default")
+    moved = to_dict(timm)
+    moved["model"]["eeg1d"]["widths"] = [1, 2, 3]
+    moved["model"]["spec2d"]["top_db"] = 1.0
+    assert config_drift(moved, timm) == []
+    mine = to_dict(cfg)
+    mine["model"]["eeg1d"]["widths"] = [1, 2, 3]
+    assert config_drift(mine, cfg) == [
+        f"model.eeg1d.widths: [1, 2, 3] -> {cfg.model.eeg1d.widths!r}"
+    ]
 
 
 def test_a_fold_an_older_kit_trained_is_kept_on_resume_when_only_new_keys_differ(

@@ -15,6 +15,7 @@ import json
 import re
 import shutil
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -229,9 +230,19 @@ NOT_FINGERPRINTED = {
         "seeds",  # a repeated run's seeds train in their own folders (hms_kit.repeats)
     )
 }  # fmt: skip
-# model sections one family alone reads (dotted): another family's run leaves them out of its
-# fingerprint and of the bench's staleness check, whatever they are set to
-FAMILY_SECTIONS: dict[str, str] = {"model.baseline": "baseline"}
+# model sections one family alone reads (dotted): another family's run ignores them, whatever
+# they are set to, when a fold's saved config is compared with today's (config_drift) and in
+# the bench's staleness check, so a wheel that moves eeg1d's defaults leaves a timm2d run's
+# folds alone.
+FAMILY_SECTIONS: dict[str, str] = {
+    "model.baseline": "baseline",
+    "model.eeg1d": "eeg1d",
+    "model.spec2d": "spec2d",
+}
+# of those, the ones the fingerprint itself leaves out: only model.baseline, as since it began,
+# so every fingerprint written stays what it was (a fold whose fingerprint moved because
+# another family's section did is kept through config_drift)
+FINGERPRINT_SECTIONS = ("model.baseline",)
 
 
 # keys added after runs recorded fingerprints: at their default (what those runs trained
@@ -248,10 +259,10 @@ _ADDED_KEYS: tuple[tuple[str, ...], ...] = (
 
 def run_fingerprint(cfg: Config, rows: pd.DataFrame, folds: np.ndarray) -> str:
     """16 hex chars hashing the config (less ``NOT_FINGERPRINTED``, ``predict``, the
-    ``_ADDED_KEYS`` at their defaults and another family's ``FAMILY_SECTIONS``) and every
+    ``_ADDED_KEYS`` at their defaults and another family's ``FINGERPRINT_SECTIONS``) and every
     row's key and fold: what decides each fold's training and validation rows and its
     model."""
-    d = _model_settings(to_dict(cfg))
+    d = _model_settings(to_dict(cfg), FINGERPRINT_SECTIONS)
     default = to_dict(Config())
     for keys in _ADDED_KEYS:
         node, base = d, default
@@ -275,16 +286,19 @@ def rows_fingerprint(rows: pd.DataFrame, folds: np.ndarray) -> str:
     return h.hexdigest()[:16]
 
 
-def _model_settings(d: dict[str, Any]) -> dict[str, Any]:
+def _model_settings(
+    d: dict[str, Any], sections: Iterable[str] = tuple(FAMILY_SECTIONS)
+) -> dict[str, Any]:
     """A config dict (``to_dict``'s form, of any kit version) less what decides no fold's
-    model: ``predict``, ``NOT_FINGERPRINTED``, another family's ``FAMILY_SECTIONS``."""
+    model: ``predict``, ``NOT_FINGERPRINTED``, another family's ``FAMILY_SECTIONS`` (those
+    of them in ``sections``)."""
     d = json.loads(json.dumps(d, default=str))  # a copy, tuples as lists
     d.pop("predict", None)
     for section, keys in NOT_FINGERPRINTED.items():
         for k in keys:
             d.get(section, {}).pop(k, None)
-    for dotted, family in FAMILY_SECTIONS.items():
-        if d.get("model", {}).get("family") != family:
+    for dotted in sections:
+        if d.get("model", {}).get("family") != FAMILY_SECTIONS[dotted]:
             *parents, last = dotted.split(".")
             node = d
             for k in parents:
