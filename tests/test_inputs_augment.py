@@ -123,3 +123,25 @@ def test_time_flip_reverses_each_per_pair_cell_in_place():
     np.testing.assert_array_equal(out[4:, :, half:], x[4:, :, : half - 1 : -1])
     with pytest.raises(ValueError, match="one count per modality"):
         build_augment(only(p_time_flip=1.0), 2, time_cells=[2])
+
+
+def test_each_transform_fires_on_its_own_draw():
+    """A time mask and a frequency mask at 0.5 each: all four outcomes about a quarter of
+    the time, whether the augmenter is seeded per call (the dataset) or by its own stream.
+    albumentations 2.x's Compose.set_random_seed gives every transform one seed, and they
+    fired together or not at all (never one without the other)."""
+    cfg = only(p_time_mask=0.5, p_freq_mask=0.5)
+    x = stack(1)
+    for aug, rngs in [
+        (build_augment(cfg, 1, seed=4), [np.random.default_rng((5, i)) for i in range(400)]),
+        (build_augment(cfg, 1, seed=4), [None] * 400),
+    ]:
+        seen = {}
+        for rng in rngs:
+            out = aug(x, rng)
+            zero = out == 0
+            key = (bool(zero.all(axis=(0, 1)).any()), bool(zero.all(axis=(0, 2)).any()))
+            seen[key] = seen.get(key, 0) + 1
+        shares = {k: n / 400 for k, n in seen.items()}
+        assert set(shares) == {(a, b) for a in (False, True) for b in (False, True)}, shares
+        assert all(0.15 < v < 0.35 for v in shares.values()), shares

@@ -34,9 +34,12 @@ MIRROR = [schema.REGIONS.index(schema.MIRROR_REGIONS[r]) for r in schema.REGIONS
 
 # The wheel installs onto whatever albumentations the Kaggle image holds (1.4.x on older
 # images, 2.x on newer ones and here), so the two API differences the kit meets are looked up:
-# - albumentations 2.x seeds a Compose through its own generators (Compose(seed=),
-#   set_random_seed); 1.4.x draws from the global ``random`` and ``np.random`` streams, so
-#   there the augmenter seeds those for the call and puts them back afterwards;
+# - albumentations 2.x seeds each transform through its own generators (set_random_seed);
+#   Compose.set_random_seed hands its one seed to every transform alike, so each would make
+#   the same draws (a time mask, a frequency mask and a swap at 0.3, 0.3 and 0.5 all fired
+#   together or not at all): the augmenter gives each transform its own seed instead. 1.4.x
+#   draws from the global ``random`` and ``np.random`` streams, so there the augmenter seeds
+#   those for the call and puts them back afterwards;
 # - XYMasking's value is ``fill`` in 2.x and ``fill_value`` in 1.4.x.
 COMPOSE_SEEDS = hasattr(A.Compose, "set_random_seed")
 XY_FILL = "fill" if "fill" in inspect.signature(A.XYMasking.__init__).parameters else "fill_value"
@@ -94,12 +97,9 @@ class Augmenter:
     """
 
     def __init__(self, transforms: list[A.BasicTransform], seed: int = 0) -> None:
-        if COMPOSE_SEEDS:
-            self.compose = A.Compose(transforms, seed=seed)
-        else:
-            self.compose = A.Compose(transforms)
-            # albumentations 1.4.x: the own stream gives each call its seed
-            self._stream = np.random.default_rng(seed)
+        self.compose = A.Compose(transforms)
+        # without ``rng`` the own stream gives each call its seeds
+        self._stream = np.random.default_rng(seed)
 
     def __call__(self, stack: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
         if stack.ndim != 3:
@@ -107,12 +107,18 @@ class Augmenter:
         # albumentations works on HWC images
         hwc = np.ascontiguousarray(stack.transpose(1, 2, 0), dtype=np.float32)
         if COMPOSE_SEEDS:
-            if rng is not None:
-                self.compose.set_random_seed(int(rng.integers(2**31 - 1)))
+            self._seed_each(rng or self._stream)
             out = self.compose(image=hwc)["image"]
         else:
             out = self._call_global_seeded(hwc, int((rng or self._stream).integers(2**31 - 1)))
         return np.ascontiguousarray(out.transpose(2, 0, 1), dtype=np.float32)
+
+    def _seed_each(self, rng: np.random.Generator) -> None:
+        """albumentations 2.x: the compose and each transform seeded apart from ``rng``, so
+        whether one transform fires says nothing of whether another does."""
+        self.compose.set_random_seed(int(rng.integers(2**31 - 1)))
+        for t in self.compose.transforms:
+            t.set_random_seed(int(rng.integers(2**31 - 1)))
 
     def _call_global_seeded(self, hwc: np.ndarray, seed: int) -> np.ndarray:
         """albumentations 1.4.x: the call under ``seed`` in the global streams it draws from,
