@@ -106,9 +106,9 @@ def _non_finite_loss_error(
     """The error for a non-finite batch loss, naming the label rows (and files) behind it."""
     with torch.no_grad():
         parts = x.values() if isinstance(x, dict) else [x]
-        bad_x = torch.stack([~torch.isfinite(t.float()).flatten(1).all(dim=1) for t in parts]).any(
-            dim=0
-        )
+        # a batch's floating inputs, each (B, ...); a (B,) one (spec2d's zoom shift) as (B, 1)
+        parts = [t.reshape(len(t), -1) for t in parts if t.is_floating_point() and t.dim() >= 1]
+        bad_x = torch.stack([~torch.isfinite(t.float()).all(dim=1) for t in parts]).any(dim=0)
         per_row = F.kl_div(F.log_softmax(logits.float(), dim=1), y, reduction="none").sum(dim=1)
         # batch norm spreads one bad row's NaN over the whole batch: bad inputs come first
         culprits = bad_x if bool(bad_x.any()) else ~torch.isfinite(per_row)

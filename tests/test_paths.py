@@ -101,6 +101,25 @@ def test_continue_previous_run_copies_without_overwriting(tmp_path: Path) -> Non
     assert not (paths.working / "later.txt").exists()
 
 
+def test_a_resumed_train_kernel_keeps_the_earlier_sessions_log(tmp_path: Path, monkeypatch) -> None:
+    """``RESUME=1``: the attached output's training_record.log is copied in before this
+    session's log opens, so the new output holds the earlier epochs' lines and then its own."""
+    import hms_kit.train
+    from hms_kit.runtime.train import run_train_kernel
+
+    paths = KagglePaths(tmp_path)
+    _competition(tmp_path / "input" / "competitions" / SLUG)
+    _wheel_dataset(tmp_path / "input" / "datasets" / "me" / "hms-kit-wheel")
+    prev = _train_output(tmp_path / "input" / "notebooks" / "me" / "hms-kit-train")
+    (prev / "training_record.log").write_text("fold 0 stage 1 epoch 6 (the earlier session)\n")
+    monkeypatch.setattr(hms_kit.train, "install_stop_handler", lambda: None)
+    monkeypatch.setattr(hms_kit.train, "train_folds", lambda *a, **k: {"complete": False})
+    run_train_kernel(tmp_path, {"config": "", "folds": "0"})
+    lines = (paths.working / "training_record.log").read_text().splitlines()
+    assert lines[0] == "fold 0 stage 1 epoch 6 (the earlier session)"
+    assert any("continuing the run attached from" in ln for ln in lines[1:])
+
+
 @pytest.mark.parametrize(
     ("value", "expected"),
     [("", False), ("True", True), ("1", True), ("false", False), (None, False)],

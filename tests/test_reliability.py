@@ -223,6 +223,26 @@ def test_non_finite_loss_stops_the_stage_naming_the_row(comp, tmp_path):
         train_folds(comp, cfg, tmp_path / "run2", cache_dir=tmp_path / "cache", workers=1)
 
 
+def test_the_non_finite_diagnosis_reads_a_batch_with_a_per_row_scalar():
+    """spec2d's augmented batch carries a (B,) zoom shift beside its (B, ...) inputs: the
+    diagnosis names the row with the bad input instead of raising IndexError on it."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from hms_kit.train import _non_finite_loss_error
+
+    raw = torch.ones(2, 3, 4)
+    raw[1, 0, 0] = float("inf")
+    x = {"raw_eeg": raw, "spec2d_zoom_shift": torch.tensor([0.5, -0.5])}
+    rows = pd.DataFrame({"eeg_id": [10, 11, 12, 13, 14], "spectrogram_id": [20, 21, 22, 23, 24]})
+    ctx = SimpleNamespace(fold=0, rows=rows)
+    y = torch.full((2, 6), 1 / 6)
+    err = _non_finite_loss_error(ctx, 1, 0, 0, x, torch.zeros(2, 6), y, torch.tensor([0, 1]),
+                                 np.array([3, 4]))  # fmt: skip
+    assert "(non-finite inputs) from label row 4 (eeg_id 14: train_eegs/14.parquet" in str(err)
+
+
 def test_a_non_finite_last_checkpoint_is_not_resumed(comp, trained, cache_dir, tmp_path, kit_log):
     run = tmp_path / "run"
     (run / "checkpoints").mkdir(parents=True)

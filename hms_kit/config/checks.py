@@ -156,6 +156,11 @@ def validate(cfg: Config) -> None:
         )
     if cfg.train.n_folds < 2:
         raise ConfigError(f"train.n_folds must be at least 2, got {cfg.train.n_folds}")
+    if not cfg.train.grad_clip > 0:  # 0 would zero every gradient, a negative one reverse it
+        raise ConfigError(
+            f"train.grad_clip must be > 0 (the largest gradient norm kept; a large value such "
+            f"as 1e9 leaves gradients as they are), got {cfg.train.grad_clip}"
+        )
     if cfg.data.high_vote_threshold < schema.MIN_HIGH_VOTE_THRESHOLD:
         raise ConfigError(
             f"data.high_vote_threshold must be at least {schema.MIN_HIGH_VOTE_THRESHOLD} votes "

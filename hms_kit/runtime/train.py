@@ -35,13 +35,15 @@ def run_train_kernel(
 
     paths = kaggle_paths(root)
     paths.working.mkdir(parents=True, exist_ok=True)
+    # before the log opens: an attached earlier session's training_record.log is copied in
+    # and this session's lines follow it (opened first, the new log would keep it out)
+    previous = continue_previous_run(paths)
     log = get_run_logger(paths.working)
     chosen = resolve_settings(settings)
     cfg, source = kernel_config(paths, chosen)
     folds = fold_list(chosen.get("folds"))
     log.info("train kernel: root %s, config %s, folds %s", paths.root, source, folds or "all")
     install_stop_handler()
-    previous = continue_previous_run(paths)
     if previous:
         log.info("continuing the run attached from %s", previous)
     if not cfg.train.folds_file:
