@@ -77,6 +77,24 @@ def file_sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()[:12] if path.is_file() else "missing"
 
 
+def config_identity(path: Path) -> str:
+    """A run's ``config.yaml`` named by the model it trains (``data.folds.settings_identity``:
+    paths, keys added at their defaults and settings that decide no model left out), so fold
+    kernels of one config are one member even when one ran under another mount layout or
+    wheel; ``"missing"`` when the file does not exist, its bytes' hash when it is no config."""
+    import yaml
+
+    from hms_kit.data.folds import settings_identity
+
+    if not path.is_file():
+        return "missing"
+    try:
+        saved = yaml.safe_load(path.read_text())
+        return settings_identity(saved) if isinstance(saved, dict) else file_sha(path)
+    except (yaml.YAMLError, ValueError, TypeError, KeyError):
+        return file_sha(path)
+
+
 def folds_sha(keys: pd.DataFrame, folds: np.ndarray) -> str:
     """A fingerprint of a fold assignment: row keys and folds, in key order."""
     table = keys[OOF_KEY].assign(fold=folds).sort_values(OOF_KEY)
@@ -347,7 +365,7 @@ def blend_runs(
         "runs": [
             {
                 "path": str(r),
-                "config_sha": file_sha(r / "config.yaml"),
+                "config_sha": config_identity(r / "config.yaml"),
                 "weight": float(w),
                 "oof_kl": s,
                 "blend_kl_without": lo,
@@ -452,8 +470,9 @@ def read_blend(path: str | Path, check_runs: bool = True) -> dict[str, Any]:
         )
     for i, run in enumerate(runs if check_runs else []):
         config = Path(run["path"]) / "config.yaml"
-        now = file_sha(config)
-        if now != "missing" and run.get("config_sha") not in (None, now):
+        now = config_identity(config)
+        # a blend.json written before stop 54 holds the file's hash
+        if now != "missing" and run.get("config_sha") not in (None, now, file_sha(config)):
             raise BlendError(
                 f"{path}: runs[{i}].config_sha is {run['config_sha']} but {config} is now "
                 f"{now}: the run changed after the blend was fitted; blend again"
@@ -510,10 +529,13 @@ def drop_members(blend: dict[str, Any], keep: list[int]) -> dict[str, Any]:
 @dataclass
 class Member:
     """One ensemble member among the attached inputs: the train outputs (one per fold
-    kernel, or one for all folds) written with one config, identified by its file hash."""
+    kernel, or one for all folds) written with one config, identified by
+    :func:`config_identity` (``file_shas``: its runs' config files' hashes, which a
+    blend.json written before stop 54 names)."""
 
     config_sha: str
     runs: list[Path]
+    file_shas: tuple[str, ...] = ()
 
     def checkpoints(self) -> int:
         from hms_kit.checkpoint import STALE_DIR  # imported here: it brings torch
@@ -529,7 +551,10 @@ def find_members(inputs: list[Path]) -> list[Member]:
 
     runs: list[Path] = []
     for d in inputs:
-        for cfg in sorted(d.rglob(RUN_CONFIG)) + [d / RUN_CONFIG]:
+        # shallowest first: a run's own config.yaml before one inside it (a copy beside its
+        # checkpoints), which would otherwise make a second member of the same checkpoints
+        found = sorted(d.rglob(RUN_CONFIG), key=lambda p: (len(p.parts), p))
+        for cfg in [d / RUN_CONFIG, *found]:
             run = cfg.parent
             if not cfg.is_file() or run in runs or any(r in run.parents for r in runs):
                 continue
@@ -537,8 +562,11 @@ def find_members(inputs: list[Path]) -> list[Member]:
                 runs.append(run)
     by_sha: dict[str, list[Path]] = {}
     for run in runs:
-        by_sha.setdefault(file_sha(run / RUN_CONFIG), []).append(run)
-    return [Member(sha, rs) for sha, rs in by_sha.items()]
+        by_sha.setdefault(config_identity(run / RUN_CONFIG), []).append(run)
+    return [
+        Member(sha, rs, tuple(sorted({file_sha(r / RUN_CONFIG) for r in rs})))
+        for sha, rs in by_sha.items()
+    ]
 
 
 def member_blend(
@@ -558,8 +586,10 @@ def member_blend(
             except BlendError as exc:
                 log.warning("%s", exc)
                 continue
-            # a run without its hash (a hand-written or older blend.json) matches no member
+            # a run without its hash (a hand-written or older blend.json) matches no member;
+            # one written before stop 54 names its member by a config file's hash
             order = [r.get("config_sha") for r in blend["runs"]]
+            order = [next((m.config_sha for m in members if o in m.file_shas), o) for o in order]
             if all(isinstance(o, str) for o in order) and sorted(order) == sorted(shas):
                 log.info("blend: %s", path)
                 at = [order.index(s) for s in shas]

@@ -253,11 +253,44 @@ class _NoTrain:
         raise OSError("train.csv: not attached")
 
 
+def test_fold_kernels_of_one_config_are_one_member_whatever_their_mount_or_wheel(tmp_path):
+    """Fold kernels of one config whose config.yaml differ only in where the shared folds
+    file was mounted (2024's layout against today's) and in a key a newer wheel added at its
+    default are one member; another model setting is another member; a copy of a run's
+    config.yaml beside its checkpoints adds no second member of the same checkpoints."""
+    import yaml
+
+    from hms_kit.config import Config, save_config, to_dict
+    from hms_kit.ensemble import find_members
+
+    def fold_kernel(name: str, fold: int, edit=None) -> Path:
+        run = tmp_path / name
+        (run / "checkpoints").mkdir(parents=True)
+        (run / "checkpoints" / f"fold{fold}_best.pt").write_bytes(b"")
+        cfg = Config()
+        cfg.train.folds_file = f"/kaggle/input/{name}-mount/folds.csv"
+        save_config(cfg, run / "config.yaml")
+        if edit:
+            d = yaml.safe_load((run / "config.yaml").read_text())
+            edit(d)
+            (run / "config.yaml").write_text(yaml.safe_dump(d))
+        return run
+
+    a = fold_kernel("a", 0)
+    b = fold_kernel("b", 1, lambda d: d["train"].pop("grad_accum"))  # an older wheel's
+    c = fold_kernel("c", 2, lambda d: d["train"]["stage1"].update(max_lr=1.0))
+    assert to_dict(Config())["train"]["grad_accum"] == 1
+    (a / "checkpoints" / "config.yaml").write_bytes((a / "config.yaml").read_bytes())
+    members = find_members([a, b, c])
+    assert [m.runs for m in members] == [[a, b], [c]]
+    assert len(members[0].file_shas) == 2  # what a blend.json before stop 54 names
+
+
 def test_kernel_without_a_fittable_blend_still_submits(truth, tmp_path, monkeypatch) -> None:
     """issue 23 (1): a member without OOF files used to cost the submission ('runs')."""
     from hms_kit import predict as predict_mod
     from hms_kit.config import load_config
-    from hms_kit.ensemble import file_sha, find_members
+    from hms_kit.ensemble import config_identity, find_members
     from hms_kit.paths import KagglePaths
     from hms_kit.predict import predict_ensemble
     from hms_kit.runtime.infer import commit_run_problems
@@ -268,7 +301,7 @@ def test_kernel_without_a_fittable_blend_still_submits(truth, tmp_path, monkeypa
     _write_member(paths.input / "b", None, targets, folds)
     members = find_members([paths.input / "a", paths.input / "b"])
     assert [m.config_sha for m in members] == [
-        file_sha(paths.input / d / "config.yaml") for d in "ab"
+        config_identity(paths.input / d / "config.yaml") for d in "ab"
     ]
     ids = [7, 8, 9]
     preds = {"a": np.eye(6)[0] * 0.4 + 0.1, "b": np.eye(6)[1] * 0.4 + 0.1}

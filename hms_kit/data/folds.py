@@ -318,6 +318,26 @@ def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
+# settings that name a file where the run found it: the same file mounts elsewhere in another
+# Kaggle layout, so only its name tells one run's settings from another's
+PATH_SETTINGS = ("model.weights", "data.train_csv")
+
+
+def settings_identity(saved: dict[str, Any]) -> str:
+    """12 hex digits naming the model a saved config (``to_dict``'s form, of any kit version)
+    trains: its ``_model_settings`` less those at today's defaults (so keys a newer kit added
+    at their defaults change nothing), the ``PATH_SETTINGS`` by file name. Fold kernels of
+    one config get one identity whatever their mount paths or wheel versions, unless a
+    setting that decides the model differs."""
+    flat = _flat(_model_settings(saved))
+    default = _flat(to_dict(Config()))
+    for key in PATH_SETTINGS:
+        if flat.get(key):
+            flat[key] = Path(str(flat[key])).name
+    kept = {k: v for k, v in flat.items() if k not in default or v != default[k]}
+    return hashlib.sha256(json.dumps(kept, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
 def config_drift(saved: dict[str, Any], cfg: Config) -> list[str]:
     """The settings that decide a fold's model on which a fold's saved config (``to_dict``'s
     form, as its checkpoint holds it, written by this or an older kit) and ``cfg`` differ:
