@@ -21,7 +21,7 @@ from hms_kit import schema
 from hms_kit.config import KAGGLE_CONFIGS, load_config
 from hms_kit.data.synth import generate_competition
 from hms_kit.predict import views_name
-from hms_kit.tools.demo import layout_kaggle_tree, run_kernel
+from hms_kit.tools.demo import layout_kaggle_tree, new_session, run_kernel
 from hms_kit.tools.gpu_check import TINY_OVERRIDES
 
 REPO = Path(__file__).resolve().parents[1]
@@ -68,6 +68,32 @@ def competition(shared) -> Path:
 
 
 @pytest.mark.slow  # the whole demo: two train kernels, the infer kernel, figures
+def test_a_demo_session_resumes_only_the_same_wheel_and_config(tmp_path):
+    """``make demo`` again: a train kernel's earlier output is kept while the wheel and its
+    config are the same (a demo stopped part way goes on), and emptied as a new Kaggle
+    session's when either changed (a rebuilt wheel trains instead of scoring the older
+    build's checkpoints); the infer kernel always starts empty."""
+    wheel, root = tmp_path / "hms_kit-0-py3-none-any.whl", tmp_path / "kaggle_train"
+    wheel.write_bytes(b"build 1")
+    assert new_session(root, wheel, "base: default\n") is False  # nothing there yet
+    (root / "working" / "checkpoints").mkdir(parents=True)
+    (root / "working" / "checkpoints" / "fold0_best.pt").write_bytes(b"x")
+    (root / "temp" / "cache").mkdir(parents=True)
+    assert new_session(root, wheel, "base: default\n") is True
+    assert (root / "working" / "checkpoints" / "fold0_best.pt").is_file()
+    assert new_session(root, wheel, "base: seed\n") is False  # another config
+    assert not (root / "working").exists() and not (root / "temp").exists()
+    (root / "working").mkdir()
+    (root / "working" / "oof.csv").write_text("x")
+    wheel.write_bytes(b"build 2")
+    assert new_session(root, wheel, "base: seed\n") is False  # a rebuilt wheel
+    assert not (root / "working").exists()
+    (root / "working").mkdir()
+    (root / "working" / "submission.csv").write_text("x")
+    assert new_session(root, wheel, "base: seed\n", resume=False) is False
+    assert not (root / "working").exists()
+
+
 def test_demo_runs_both_kernels_and_scores(wheel, tmp_path):
     # its own competition: the demo writes its realism table into _synth/
     competition = tmp_path / "competition"

@@ -35,7 +35,13 @@ def run(args: argparse.Namespace) -> int:
     from hms_kit.data.folds import folds_sha, make_folds, patient_folds
     from hms_kit.data.synth import generate_competition
     from hms_kit.io import atomic_write_csv
-    from hms_kit.tools.demo import TRAIN_KERNEL_OUTPUT, layout_kaggle_tree, run_kernel, score_demo
+    from hms_kit.tools.demo import (
+        TRAIN_KERNEL_OUTPUT,
+        layout_kaggle_tree,
+        new_session,
+        run_kernel,
+        score_demo,
+    )
 
     start = time.perf_counter()
     out = args.out
@@ -68,17 +74,23 @@ def run(args: argparse.Namespace) -> int:
     outputs = {}
     for i, (slug, (folder, text)) in enumerate(members.items()):
         root = out / folder
+        resumed = new_session(root, args.wheel, text)
         layout_kaggle_tree(root, comp, args.wheel, text, datasets=datasets)
         print(
             f"[2/4] train kernel {i + 1} of {len(members)}: {args.kernels / 'train.py'} with root "
             f"{root}",
             flush=True,
         )
+        if resumed:
+            print(
+                f"      resuming its earlier output (same wheel and config; rm -r {root} to start over)"
+            )
         seconds = run_kernel(args.kernels / "train.py", root)
         print(f"      train kernel took {seconds / 60:.1f} min")
         outputs[slug] = root / "working"
     train_root = out / "kaggle_train"
     infer_root = out / "kaggle_infer"
+    new_session(infer_root, args.wheel, config_text, resume=False)
     layout_kaggle_tree(infer_root, comp, args.wheel, config_text, outputs)
     print(f"[3/4] inference kernel: {args.kernels / 'infer.py'} with root {infer_root}", flush=True)
     seconds = run_kernel(args.kernels / "infer.py", infer_root)

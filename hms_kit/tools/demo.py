@@ -37,6 +37,29 @@ LOCAL_OWNER = "local-user"  # stands for the Kaggle username in today's mount la
 LAYOUTS = ("current", "2024")
 
 
+SESSION_FILE = ".demo_session"  # beside working/: the wheel and config its files came from
+
+
+def new_session(root: Path, wheel: Path, config: str, resume: bool = True) -> bool:
+    """Make ``root``'s ``working/`` and ``temp/`` what a kernel session starts with: kept
+    when ``resume`` and the files there came from this wheel and config (a demo stopped part
+    way goes on, as ``RESUME=1`` does on Kaggle), else emptied, as a new Kaggle session's are
+    (a changed wheel must train, not score an older build's checkpoints). Records this
+    session's wheel and config; returns whether the earlier files were kept."""
+    import hashlib
+
+    paths = KagglePaths(root)
+    stamp = hashlib.sha256(wheel.read_bytes() + config.encode()).hexdigest()[:16]
+    record = root / SESSION_FILE
+    kept = resume and record.is_file() and record.read_text().strip() == stamp
+    if not kept:
+        shutil.rmtree(paths.working, ignore_errors=True)
+        shutil.rmtree(paths.temp, ignore_errors=True)
+    root.mkdir(parents=True, exist_ok=True)
+    record.write_text(stamp + "\n")
+    return kept and paths.working.is_dir() and any(paths.working.iterdir())
+
+
 def layout_kaggle_tree(
     root: Path,
     competition: Path,
