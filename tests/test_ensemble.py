@@ -279,10 +279,11 @@ def test_fold_kernels_of_one_config_are_one_member_whatever_their_mount_or_wheel
     a = fold_kernel("a", 0)
     b = fold_kernel("b", 1, lambda d: d["train"].pop("grad_accum"))  # an older wheel's
     c = fold_kernel("c", 2, lambda d: d["train"]["stage1"].update(max_lr=1.0))
+    seeds = fold_kernel("seeds", 0, lambda d: d["train"].update(seeds=3))
     assert to_dict(Config())["train"]["grad_accum"] == 1
     (a / "checkpoints" / "config.yaml").write_bytes((a / "config.yaml").read_bytes())
-    members = find_members([a, b, c])
-    assert [m.runs for m in members] == [[a, b], [c]]
+    members = find_members([a, b, c, seeds])
+    assert [m.runs for m in members] == [[a, b], [c], [seeds]]
     assert len(members[0].file_shas) == 2  # what a blend.json before stop 54 names
 
 

@@ -330,6 +330,8 @@ def settings_identity(saved: dict[str, Any]) -> str:
     one config get one identity whatever their mount paths or wheel versions, unless a
     setting that decides the model differs."""
     flat = _flat(_model_settings(saved))
+    # a repeated run's seeds are models of their own: another seed set, another member
+    flat["train.seeds"] = (saved.get("train") or {}).get("seeds", Config().train.seeds)
     default = _flat(to_dict(Config()))
     for key in PATH_SETTINGS:
         if flat.get(key):
