@@ -46,7 +46,7 @@ from hms_kit.checkpoint import (
 )
 from hms_kit.config import Config, ConfigError, save_config, to_dict
 from hms_kit.data.competition import Competition
-from hms_kit.data.folds import run_folds
+from hms_kit.data.folds import run_folds, set_aside
 from hms_kit.data.labels import absent_classes, select_rows, total_votes, vote_targets
 from hms_kit.data.readers import DataError
 from hms_kit.engine import (
@@ -287,6 +287,19 @@ def train_fold(ctx: FoldContext, resume: bool = False) -> dict[str, Any]:
         except CheckpointError as exc:
             log.warning("fold %d: not resumed, trained from the start: %s", ctx.fold, exc)
     stages = training_stages(cfg, ctx.two_stage)
+    # stage checkpoints this call will not go on from (all of them when the fold trains from
+    # the start, as a run trained again without --resume does): left in place, one of an
+    # earlier run could become the fold's model when this call stops before reaching it
+    from_stage = last["stage"] if last is not None else 1
+    earlier = [
+        path
+        for stage, _ in stages
+        if stage >= from_stage + (last is not None)
+        and (path := fold_checkpoint_path(ctx.ckpt_dir, ctx.fold, "best", stage)).is_file()
+    ]
+    if earlier and set_aside(ctx.run_dir, earlier):
+        log.info("fold %d: trained from stage %d: earlier %s set aside in stale/", ctx.fold,
+                 from_stage, ", ".join(p.name for p in earlier))  # fmt: skip
     model = build_model(cfg).to(ctx.device)
     if cfg.train.channels_last and hasattr(model, "channels_last"):
         model = model.to(memory_format=torch.channels_last)

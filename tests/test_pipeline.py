@@ -343,6 +343,34 @@ def test_fold_stopped_at_time_limit_resumes_to_the_full_result(comp, trained, tm
     assert resumed["complete"] and resumed["kl_all"] == pytest.approx(full["kl_all"], abs=1e-6)
 
 
+@pytest.mark.slow  # trains a fold twice
+def test_a_run_trained_again_and_stopped_early_never_keeps_the_earlier_stage_2(
+    comp, trained, tmp_path
+):
+    """A finished two-stage fold trained again without --resume and stopped by the time
+    limit inside stage 1: its model is this call's stage 1, not the earlier run's stage 2
+    (which is set aside in stale/)."""
+    from hms_kit.checkpoint import load_checkpoint
+
+    _, _, _, cache = trained
+    two = [*TINY, "train.stage1.epochs=2", "train.stage2.min_votes=0"]  # stage 2 on every row
+    out = tmp_path / "run"
+    train_folds(comp, load_config(None, two), out, folds=[0], cache_dir=cache, workers=1)
+    ckpts = out / "checkpoints"
+    assert (ckpts / "fold0_stage2.pt").is_file()
+    again = load_config(None, [*two, "train.time_limit_hours=1e-9"])
+    train_folds(comp, again, out, folds=[0], cache_dir=cache, workers=1)
+    assert json.loads((out / "fold0_summary.json").read_text())["stopped"] is True
+    assert not (ckpts / "fold0_stage2.pt").exists()
+    assert list((out / "stale").rglob("fold0_stage2.pt"))
+    final, stage1 = (
+        load_checkpoint(ckpts / "fold0_best.pt"),
+        load_checkpoint(ckpts / "fold0_stage1.pt"),
+    )
+    for name, tensor in stage1["model"].items():
+        assert torch.equal(final["model"][name], tensor), name
+
+
 def test_a_fold_with_no_rows_at_min_votes_names_the_setting(comp, trained, tmp_path):
     """Every stage of a fold skipped for want of high-vote rows: the error names the settings
     to lower instead of a bare 'no epoch finished'."""
