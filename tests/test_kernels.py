@@ -67,7 +67,6 @@ def competition(shared) -> Path:
     return shared.root
 
 
-@pytest.mark.slow  # the whole demo: two train kernels, the infer kernel, figures
 def test_a_demo_session_resumes_only_the_same_wheel_and_config(tmp_path):
     """``make demo`` again: a train kernel's earlier output is kept while the wheel and its
     config are the same (a demo stopped part way goes on), and emptied as a new Kaggle
@@ -94,6 +93,7 @@ def test_a_demo_session_resumes_only_the_same_wheel_and_config(tmp_path):
     assert not (root / "working").exists()
 
 
+@pytest.mark.slow  # the whole demo: two train kernels, the infer kernel, figures
 def test_demo_runs_both_kernels_and_scores(wheel, tmp_path):
     # its own competition: the demo writes its realism table into _synth/
     competition = tmp_path / "competition"
