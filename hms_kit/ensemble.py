@@ -366,6 +366,8 @@ def blend_runs(
             {
                 "path": str(r),
                 "config_sha": config_identity(r / "config.yaml"),
+                # the file's own hash too: a later wheel that moves a default moves the identity
+                "config_file_sha": file_sha(r / "config.yaml"),
                 "weight": float(w),
                 "oof_kl": s,
                 "blend_kl_without": lo,
@@ -471,8 +473,12 @@ def read_blend(path: str | Path, check_runs: bool = True) -> dict[str, Any]:
     for i, run in enumerate(runs if check_runs else []):
         config = Path(run["path"]) / "config.yaml"
         now = config_identity(config)
-        # a blend.json written before stop 54 holds the file's hash
-        if now != "missing" and run.get("config_sha") not in (None, now, file_sha(config)):
+        # a blend.json written before stop 54 holds the file's hash as config_sha
+        same = run.get("config_sha") in (None, now) or file_sha(config) in (
+            run.get("config_sha"),
+            run.get("config_file_sha"),
+        )
+        if now != "missing" and not same:
             raise BlendError(
                 f"{path}: runs[{i}].config_sha is {run['config_sha']} but {config} is now "
                 f"{now}: the run changed after the blend was fitted; blend again"
@@ -588,8 +594,14 @@ def member_blend(
                 continue
             # a run without its hash (a hand-written or older blend.json) matches no member;
             # one written before stop 54 names its member by a config file's hash
-            order = [r.get("config_sha") for r in blend["runs"]]
-            order = [next((m.config_sha for m in members if o in m.file_shas), o) for o in order]
+            order = [
+                next(
+                    (m.config_sha for m in members
+                     if r.get("config_sha") in m.file_shas or r.get("config_file_sha") in m.file_shas),
+                    r.get("config_sha"),
+                )
+                for r in blend["runs"]
+            ]  # fmt: skip
             if all(isinstance(o, str) for o in order) and sorted(order) == sorted(shas):
                 log.info("blend: %s", path)
                 at = [order.index(s) for s in shas]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ from hms_kit.ensemble import (
     apply_blend,
     blend_runs,
     drop_members,
+    file_sha,
     fit_logit,
     fit_simplex,
     logit_blend,
@@ -422,6 +424,11 @@ def test_a_run_retrained_after_the_blend_is_refused(truth, tmp_path) -> None:
     out = tmp_path / "blend"
     assert main(["blend", "--runs", ",".join(map(str, runs)), "--out", str(out)]) == 0
     assert read_blend(out)["runs"][1]["path"] == str(runs[1])
+    # a later wheel moving a default moves a run's identity, not its file: still the run
+    blend = json.loads((out / "blend.json").read_text())
+    blend["runs"][1]["config_sha"] = "000000000000"
+    (out / "blend.json").write_text(json.dumps(blend))
+    assert read_blend(out)["runs"][1]["config_file_sha"] == file_sha(runs[1] / "config.yaml")
     (runs[1] / "config.yaml").write_text("# retrained\n")
     with pytest.raises(BlendError, match=r"runs\[1\].config_sha .* changed after the blend"):
         read_blend(out)

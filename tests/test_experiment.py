@@ -72,30 +72,53 @@ def test_across_competitions_mean_sd_and_each_competitions_value():
     assert md[4].endswith("| -, worse |") and md[5].endswith("| -, - |")
 
 
-def test_a_finished_run_is_kept_only_while_its_settings_are_the_ones_asked_for(tmp_path, caplog):
+def test_a_finished_run_is_kept_only_while_its_settings_are_the_ones_asked_for(
+    tmp_path, monkeypatch
+):
     """An experiment run again with other settings (``--epochs``, ``--set``) trains its
-    finished combinations again instead of keeping their old scores; the worker count or a
-    fold subset (not part of a fold's model) keeps them."""
+    finished combinations again instead of keeping their old scores, which are set aside
+    first (a retrain cut short must not bring them back); the worker count or a fold subset
+    (not part of a fold's model) keeps them."""
+    import hms_kit.train
     from hms_kit.config import Config
+    from hms_kit.tools.experiment import run_experiment
 
     cfg = Config()
     run = tmp_path / "run"
     run.mkdir()
     save_config(cfg, run / "config.yaml")
-    assert finished_scores(run, cfg) is None  # no scores.json: to train
+    assert finished_scores(run, cfg) == (None, [])  # no scores.json: to train
     (run / "scores.json").write_text(json.dumps({"complete": False, "kl_all": 0.9}))
-    assert finished_scores(run, cfg) is None
+    assert finished_scores(run, cfg) == (None, [])
     (run / "scores.json").write_text(json.dumps({"complete": True, "kl_all": 0.9}))
-    assert finished_scores(run, cfg) == {"complete": True, "kl_all": 0.9}
+    assert finished_scores(run, cfg) == ({"complete": True, "kl_all": 0.9}, [])
     neutral = Config()
     neutral.train.num_workers = 3
-    assert finished_scores(run, neutral) is not None
+    assert finished_scores(run, neutral)[0] is not None
     longer = Config()
     longer.train.stage1.epochs = cfg.train.stage1.epochs + 5
-    assert finished_scores(run, longer) is None
-    assert f"train.stage1.epochs: {cfg.train.stage1.epochs} -> {longer.train.stage1.epochs}" in (
-        caplog.text
-    )
+    moved = f"train.stage1.epochs: {cfg.train.stage1.epochs} -> {longer.train.stage1.epochs}"
+    assert finished_scores(run, longer) == (None, [moved])
+
+    # the grid with the longer stage 1: its first combination, finished before, trains again
+    # and is cut short; its old scores are in stale/, not beside the new config
+    mods = combinations()[0]
+    first = tmp_path / "exp" / run_name(cfg.model.name, mods)
+    first.mkdir(parents=True)
+    done = Config()
+    done.inputs.modalities = list(mods)
+    save_config(done, first / "config.yaml")
+    (first / "scores.json").write_text(json.dumps({"complete": True, "kl_all": 0.9}))
+    (first / "oof.csv").write_text("eeg_id\n1\n")
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(hms_kit.train, "train_folds", killed)
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment(None, longer, tmp_path / "exp", [cfg.model.name])
+    assert not (first / "scores.json").exists() and not (first / "oof.csv").exists()
+    assert len(list((first / "stale").rglob("scores.json"))) == 1
 
 
 def test_a_subfolder_keeps_its_competition(tmp_path):

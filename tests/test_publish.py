@@ -1095,6 +1095,17 @@ def test_pull_takes_the_recorded_version_and_only_once_it_completed(
         (asked,) = fake.bodies("kernels.KernelsApiService/GetKernelSessionStatus")
         assert asked["kernelSlug"] == "hms-kit-train" and "2" in str(asked.get("versionLabel"))
         assert good.read_text() == "an earlier, good pull"
+    # queued by this checkout, not pushed yet: its latest version is an earlier push's
+    queued = {"id": f"{USER}/hms-kit-train", "status": "queued"}
+    (build / "pushed-train.json").write_text(json.dumps(queued))
+    fake.reset()
+    proc = publish(checkout, env, *pull)
+    assert proc.returncode == 2 and fake.requests == []
+    assert f"{USER}/hms-kit-train is queued with no version recorded" in proc.stdout
+    assert good.read_text() == "an earlier, good pull"
+    (build / "pushed-train.json").write_text(json.dumps(record))
+    fake.kernel_states["hms-kit-train"] = ["ERROR"]
+    fake.outputs["hms-kit-train"] = {"oof.csv": b"new"}
     # As the README types it: `make pull PULL_FAILED=1`.
     cmd = ["make", "pull", "CONFIG=dataset", f"RUNS_DIR={runs}", "PULL_FAILED=1"]
     ok(run([*cmd, *make_vars(checkout)], checkout, env))

@@ -320,7 +320,7 @@ def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 # settings that name a file where the run found it: the same file mounts elsewhere in another
 # Kaggle layout, so only its name tells one run's settings from another's
-PATH_SETTINGS = ("model.weights", "data.train_csv")
+PATH_SETTINGS = ("model.weights", "data.train_csv", "train.folds_file")
 
 
 def settings_identity(saved: dict[str, Any]) -> str:
@@ -330,8 +330,11 @@ def settings_identity(saved: dict[str, Any]) -> str:
     one config get one identity whatever their mount paths or wheel versions, unless a
     setting that decides the model differs."""
     flat = _flat(_model_settings(saved))
-    # a repeated run's seeds are models of their own: another seed set, another member
-    flat["train.seeds"] = (saved.get("train") or {}).get("seeds", Config().train.seeds)
+    train = saved.get("train") or {}
+    # a repeated run's seeds are models of their own: another seed set, another member; and
+    # runs on another folds file are not one member's folds
+    flat["train.seeds"] = train.get("seeds", Config().train.seeds)
+    flat["train.folds_file"] = train.get("folds_file", "")
     default = _flat(to_dict(Config()))
     for key in PATH_SETTINGS:
         if flat.get(key):

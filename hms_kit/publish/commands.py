@@ -479,20 +479,29 @@ def pull_output(client: KaggleClient, ref: str, dest: Path) -> list[Path]:
 def pull_ref(layout: Layout, target: KernelTarget, user: str, version: int | None) -> str:
     """The kernel version ``pull`` downloads: ``version`` when given, else the one
     ``push-kernel`` or ``wait`` recorded pushing (so a later push by hand or from another
-    machine is not pulled in its place), else the kernel's latest (``owner/slug``)."""
+    machine is not pulled in its place), else the kernel's latest (``owner/slug``).
+    PublishError when this checkout queued the kernel (or its push is not recorded yet):
+    its latest version is an earlier push's."""
     ref = f"{user}/{target.slug}"
     if version is None:
         record = read_record(pushed_record(layout.build, target.name))
-        if record and record.get("id") == ref and record.get("version"):
+        if record and record.get("id") == ref:
+            if not record.get("version"):
+                raise PublishError(
+                    f"{ref} is {record.get('status') or 'pushed'} with no version recorded "
+                    "(queued, or its push not settled): run `make wait` first, or pass "
+                    "PULL_VERSION=N"
+                )
             version = int(record["version"])
     return pinned(ref, version)
 
 
 def pull_refusal(ref: str, state: str | None, allow_failed: bool) -> str | None:
-    """Why ``ref``'s output is not pulled, given its Kaggle state; None to pull it. A
-    kernel still running has no output yet (or a partial one); a failed one's output may be
-    a fold short, so it replaces the folder only when asked for (``allow_failed``)."""
-    if state is None or state == KERNEL_DONE:  # None: a dry run
+    """Why ``ref``'s output is not pulled, given its Kaggle state (None: not known); None to
+    pull it. A kernel still running has no output yet (or a partial one); a failed one's
+    output may be a fold short, so it replaces the folder only when asked for
+    (``allow_failed``)."""
+    if state == KERNEL_DONE:
         return None
     if state in KERNEL_FAILURES:
         if allow_failed:
@@ -501,7 +510,7 @@ def pull_refusal(ref: str, state: str | None, allow_failed: bool) -> str | None:
             f"{ref} ended with status {state}: its output may be partial; pull it anyway "
             "with --allow-failed (make pull PULL_FAILED=1)"
         )
-    return f"{ref} is {state}, not complete: run `make wait` first"
+    return f"{ref} is {state or 'of no known state'}, not complete: run `make wait` first"
 
 
 def pull(args: argparse.Namespace) -> int:
@@ -521,9 +530,14 @@ def pull(args: argparse.Namespace) -> int:
     refused = []
     for target in kernel_targets(args.kernel, args.folds, configs):
         dest = runs / target.slug
-        ref = pull_ref(layout, target, user, args.version)
+        try:
+            ref = pull_ref(layout, target, user, args.version)
+        except PublishError as exc:
+            print(f"not pulled: {exc}", flush=True)
+            refused.append(f"{user}/{target.slug}")
+            continue
         state, _ = client.kernel_status(ref)
-        why = pull_refusal(ref, state, args.allow_failed)
+        why = None if client.dry_run else pull_refusal(ref, state, args.allow_failed)
         if why:
             kept = f" ({dest} left as it was)" if dest.exists() else ""
             print(f"not pulled: {why}{kept}", flush=True)

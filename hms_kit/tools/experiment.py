@@ -19,6 +19,7 @@ import pandas as pd
 from hms_kit import schema
 from hms_kit.config import Config
 from hms_kit.data.competition import Competition
+from hms_kit.data.folds import set_aside
 from hms_kit.io import atomic_write_csv, atomic_write_text
 from hms_kit.report import markdown_table
 from hms_kit.runlog import logger
@@ -114,10 +115,11 @@ def blend_row(run_dirs: list[Path], threshold: int = schema.HIGH_VOTE_THRESHOLD)
     return row
 
 
-def finished_scores(run_dir: Path, cfg: Config) -> dict | None:
-    """The run's scores.json when it says complete and the run's config.yaml differs from
-    ``cfg`` in no setting that decides a fold's model (``data.folds.config_drift``); None
-    when the run must train (again), with a warning naming the settings that moved."""
+def finished_scores(run_dir: Path, cfg: Config) -> tuple[dict | None, list[str]]:
+    """``(scores, drift)``: the run's scores.json when it says complete and the run's
+    config.yaml differs from ``cfg`` in no setting that decides a fold's model
+    (``data.folds.config_drift``), else None; ``drift`` names the settings that moved when a
+    complete run was trained with others (``"key: old -> new"``)."""
     import yaml
 
     from hms_kit.data.folds import config_drift
@@ -125,14 +127,9 @@ def finished_scores(run_dir: Path, cfg: Config) -> dict | None:
     path, saved = run_dir / "scores.json", run_dir / "config.yaml"
     scores = json.loads(path.read_text()) if path.is_file() else {}
     if not scores.get("complete"):
-        return None
+        return None, []
     drift = config_drift(yaml.safe_load(saved.read_text()) or {}, cfg) if saved.is_file() else []
-    if drift:
-        logger().warning(
-            "%s: finished with other settings (%s): training again", run_dir.name, "; ".join(drift)
-        )
-        return None
-    return scores
+    return (None, drift) if drift else (scores, [])
 
 
 def run_experiment(
@@ -156,10 +153,16 @@ def run_experiment(
             c = copy.deepcopy(cfg)
             c.model.name = model
             c.inputs.modalities = mods
-            scores = finished_scores(run_dir, c)
+            scores, drift = finished_scores(run_dir, c)
             if scores is not None:
                 logger().info("%s: finished before, kept (CV %.4f)", run_dir.name, scores["kl_all"])
             else:
+                if drift:
+                    logger().warning("%s: finished with other settings (%s): training again",
+                                     run_dir.name, "; ".join(drift))  # fmt: skip
+                    # its scores must not outlive a retrain cut short: set aside with its
+                    # OOF (train moves the stale fold files)
+                    set_aside(run_dir, [run_dir / "scores.json", run_dir / "oof.csv"])
                 scores = train_folds(
                     comp, c, run_dir, cache_dir=cache_dir, resume=True, workers=workers
                 )

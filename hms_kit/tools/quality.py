@@ -529,13 +529,18 @@ def stale_settings(run_dir: Path, config: str, overrides: list[str]) -> list[str
             if then.get(k) != now.get(k)]  # fmt: skip
 
 
+# a run's figures and the run-level files they are read from (the fold files train retires)
+RESULT_FILES = (RESULT_FILE, "test_pred.csv", "scores.json", "oof.csv")
+
+
 def retire_result(run_dir: Path) -> None:
-    """Delete a run's figures (quality.json, test_pred.csv) before it is trained or predicted
-    again: a retrain cut short must not leave the old config's figures to be read back as
-    the new one's (the child writes the new config.yaml first, so the run would look
-    current)."""
-    for name in (RESULT_FILE, "test_pred.csv"):
-        (run_dir / name).unlink(missing_ok=True)
+    """Set a run's figures (``RESULT_FILES``) aside in ``stale/`` before it is trained or
+    predicted again: a retrain cut short, or one whose child writes no OOF (every fold not
+    started), must not leave the old config's figures to be read back as the new one's (the
+    child writes the new config.yaml first, so the run would look current)."""
+    from hms_kit.data.folds import set_aside
+
+    set_aside(run_dir, [run_dir / name for name in RESULT_FILES])
 
 
 def check_complete(run_dir: Path, what: str) -> None:
