@@ -200,6 +200,35 @@ def test_infer_kernel_without_checkpoints_fails_the_commit_run_and_submits_the_p
     assert "no usable checkpoint" in log
 
 
+def test_the_rerun_writes_the_prior_first_and_survives_unreadable_model_inputs(
+    wheel, competition, tmp_path, monkeypatch
+):
+    """The rerun on the hidden test set writes the prior before it reads any model input, and
+    an attached folder that cannot be read (here: ``find_members`` raising) costs the
+    models, not the submission; the commit run stops on it, naming it."""
+    import hms_kit.ensemble
+    from hms_kit.runtime.infer import CommitRunError, run_infer_kernel
+
+    root = tmp_path / "kaggle"
+    paths = layout_kaggle_tree(root, competition, wheel, TINY_YAML)
+    written = []
+
+    def unreadable(inputs):
+        written.append((paths.working / "submission.csv").is_file())
+        raise PermissionError(f"{inputs[0]}: permission denied")
+
+    monkeypatch.setattr(hms_kit.ensemble, "find_members", unreadable)
+    monkeypatch.setenv("KAGGLE_IS_COMPETITION_RERUN", "")
+    with pytest.raises(CommitRunError, match="model inputs unreadable: .* permission denied"):
+        run_infer_kernel(root)
+    monkeypatch.setenv("KAGGLE_IS_COMPETITION_RERUN", "True")
+    run_infer_kernel(root)
+    assert written == [False, True]  # the rerun's prior was there before the inputs were read
+    sub = pd.read_csv(paths.working / "submission.csv")
+    assert sorted(sub["eeg_id"]) == sorted(pd.read_csv(competition / "test.csv")["eeg_id"])
+    assert "model inputs unreadable" in (paths.working / "training_record.log").read_text()
+
+
 def test_infer_kernel_without_the_wheel(competition, tmp_path):
     root = tmp_path / "kaggle"
     comp = root / "input" / "competitions" / schema.COMPETITION_SLUG

@@ -60,6 +60,8 @@ def run_infer_kernel(root: str | Path | None = None) -> Path:
         comp.root,
         [str(d) for d in paths.model_inputs()],
     )
+    if rerun:  # a valid file first: whatever happens next, a submission exists
+        write_submission(prior_submission(comp), out)
     source = None
     try:
         cfg, source = kernel_config(paths)
@@ -80,9 +82,13 @@ def run_infer_kernel(root: str | Path | None = None) -> Path:
         views = (None, None)
     log.info("test-time views: %s", "each run's own" if views == (None, None) else
              f"flip {views[0]}, mirror {views[1]} (None: each run's own)")  # fmt: skip
-    members = find_members(paths.model_inputs())
-    if rerun:  # a valid file first: whatever happens next, a submission exists
-        write_submission(prior_submission(comp), out)
+    try:
+        members = find_members(paths.model_inputs())
+    except Exception as exc:  # an unreadable attached folder must not cost the rerun
+        if not rerun:
+            raise _failure(log, f"model inputs unreadable: {exc}") from exc
+        log.error("model inputs unreadable (%s): every checkpoint found predicts as one run", exc)
+        members = []
     try:
         if len(members) > 1:
             sub, report = predict_ensemble(comp, members, cfg, paths, views)
