@@ -559,8 +559,7 @@ def find_members(inputs: list[Path]) -> list[Member]:
     for d in inputs:
         # shallowest first: a run's own config.yaml before one inside it (a copy beside its
         # checkpoints), which would otherwise make a second member of the same checkpoints
-        found = sorted(d.rglob(RUN_CONFIG), key=lambda p: (len(p.parts), p))
-        for cfg in [d / RUN_CONFIG, *found]:
+        for cfg in sorted(d.rglob(RUN_CONFIG), key=lambda p: (len(p.parts), p)):
             run = cfg.parent
             if not cfg.is_file() or run in runs or any(r in run.parents for r in runs):
                 continue

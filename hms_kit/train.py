@@ -290,16 +290,13 @@ def train_fold(ctx: FoldContext, resume: bool = False) -> dict[str, Any]:
     # stage checkpoints this call will not go on from (all of them when the fold trains from
     # the start, as a run trained again without --resume does): left in place, one of an
     # earlier run could become the fold's model when this call stops before reaching it
-    from_stage = last["stage"] if last is not None else 1
-    earlier = [
-        path
-        for stage, _ in stages
-        if stage >= from_stage + (last is not None)
-        and (path := fold_checkpoint_path(ctx.ckpt_dir, ctx.fold, "best", stage)).is_file()
-    ]
-    if earlier and set_aside(ctx.run_dir, earlier):
-        log.info("fold %d: trained from stage %d: earlier %s set aside in stale/", ctx.fold,
-                 from_stage, ", ".join(p.name for p in earlier))  # fmt: skip
+    first_new = last["stage"] + 1 if last is not None else 1
+    paths = [fold_checkpoint_path(ctx.ckpt_dir, ctx.fold, "best", s) for s, _ in stages]
+    earlier = [p for (s, _), p in zip(stages, paths) if s >= first_new and p.is_file()]
+    if earlier:
+        set_aside(ctx.run_dir, earlier)
+        log.info("fold %d: %s of an earlier run set aside in stale/", ctx.fold,
+                 ", ".join(p.name for p in earlier))  # fmt: skip
     model = build_model(cfg).to(ctx.device)
     if cfg.train.channels_last and hasattr(model, "channels_last"):
         model = model.to(memory_format=torch.channels_last)
