@@ -56,6 +56,7 @@ from hms_kit.engine import (
     predict_loader,
     run_stage,
     seed_everything,
+    stream_seed,
 )
 from hms_kit.engine.fold_stages import (
     checkpoint_mask,
@@ -189,7 +190,7 @@ class FoldRun:
         shared["meta"] = {**self.meta, "fold": fold}
         ctx = FoldContext(**shared, fold=fold, device=torch.device(device))
         # seeded by fold, not by order, so a fold trains the same in any process
-        seed_everything(self.cfg.train.seed + fold)
+        seed_everything(stream_seed(self.cfg.train.seed, fold))
         # a side-by-side worker times its epochs in its own copy of the list: they go back
         # with the summary, for the run's next seed to check its first epoch against
         return {**train_fold(ctx, resume=self.resume), EPOCH_SECONDS: list(self.epoch_seconds)}

@@ -126,7 +126,7 @@ def test_stage_settings_are_seeded_by_fold_and_stage():
 
     cfg = load_config("default", ["train.seed=5", "train.ema_decay=0.5"])
     s = stage_settings(cfg, fold=2, stage=1)
-    assert s.name == "fold 2 stage 1" and s.seed == 5 + 2000 + 100
+    assert s.name == "fold 2 stage 1" and s.seed == stage_settings(cfg, 2, 1).seed
     assert s.ema_decay == 0.5 and s.batch_size == cfg.train.batch_size
     assert s.eval_batch_size == cfg.predict.batch_size
     seeds = {stage_settings(cfg, f, st).seed for f in range(5) for st in (1, 2)}
@@ -215,6 +215,40 @@ def _stage(tmp_path, epochs=3, **kw):
     res = run_stage(model, StageConfig(epochs=epochs, max_lr=5e-2), settings, ToyData(64),
                     ToyData(32, seed=1), torch.device("cpu"), ck, **kw)  # fmt: skip
     return model, res
+
+
+class OrderRecorder(ToyData):
+    """ToyData that records the rows each epoch draws, in the order drawn."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__(n)
+        self.seen: dict[int, list[int]] = {}
+
+    def __getitem__(self, i):
+        self.seen.setdefault(self.epoch, []).append(int(i))
+        return super().__getitem__(i)
+
+
+def _epoch_orders(tmp_path, run_seed: int, epochs: int = 3) -> dict[int, list[int]]:
+    from hms_kit.config import load_config
+
+    settings = stage_settings(load_config("default", [f"train.seed={run_seed}"]), 0, 1)
+    settings.num_workers, settings.batch_size = 0, 8
+    data = OrderRecorder(64)
+    ck = StageCheckpoints(tmp_path / "best.pt", tmp_path / "last.pt", META)
+    run_stage(ToyModel(), StageConfig(epochs=epochs, max_lr=5e-2), settings, data,
+              ToyData(16, seed=1), torch.device("cpu"), ck)  # fmt: skip
+    return data.seen
+
+
+def test_the_seeds_of_a_repeated_run_draw_their_own_batches(tmp_path):
+    # a repeated run's seeds are train.seed, train.seed + 1, ...: with stage seeds summed
+    # from them, seed 8's epoch e drew seed 7's epoch e + 1 (its batches one epoch apart)
+    a, b = _epoch_orders(tmp_path / "a", 7), _epoch_orders(tmp_path / "b", 8)
+    assert len(a) == len(b) == 3 and all(len(a[e]) == 64 for e in a)
+    orders = [tuple(v) for v in a.values()] + [tuple(v) for v in b.values()]
+    assert len(set(orders)) == 6
+    assert _epoch_orders(tmp_path / "c", 7) == a  # and a seed still trains the same
 
 
 def test_stage_writes_its_best_and_last_checkpoints(tmp_path):

@@ -19,6 +19,7 @@ from hms_kit.engine.loop import (
     predict_loader,
     seed_everything,
     steps_per_epoch,
+    stream_seed,
     train_one_epoch,
     warmup_share,
 )
@@ -39,6 +40,7 @@ __all__ = [
     "run_stage",
     "seed_everything",
     "steps_per_epoch",
+    "stream_seed",
     "train_one_epoch",
     "warmup_share",
 ]

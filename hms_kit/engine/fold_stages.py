@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from hms_kit.config import Config, StageConfig
-from hms_kit.engine.loop import steps_per_epoch
+from hms_kit.engine.loop import steps_per_epoch, stream_seed
 from hms_kit.engine.stage import StageSettings
 from hms_kit.scoring.metric import kl_score
 from hms_kit.scoring.populations import checkpoint_rows, eeg_mean_predictions
@@ -136,7 +136,7 @@ def stage_settings(cfg: Config, fold: int, stage: int) -> StageSettings:
         amp=t.amp,
         vote_weighting=t.vote_weighting,
         log_every=t.log_every,
-        seed=t.seed + 1000 * fold + 100 * stage,
+        seed=stream_seed(t.seed, fold, stage),
         checkpoint=t.checkpoint,
         ema_decay=t.ema_decay,
         grad_accum=t.grad_accum,

@@ -157,6 +157,16 @@ def kl_loss(
     return (per_row * w).sum() / logits.shape[0]
 
 
+def stream_seed(*parts: int) -> int:
+    """One 31-bit seed for a stream named by ``parts`` (e.g. run seed, fold, stage, epoch),
+    mixed by ``np.random.SeedSequence`` so that no two names share a stream. Sums such as
+    ``seed + 100 * stage + epoch`` do: the next run seed's epoch e replays this one's epoch
+    e + 1, so the seeds of a repeated run trained on each other's batches one epoch apart.
+    Negative parts are taken modulo 2**64 (SeedSequence wants non-negative entropy)."""
+    entropy = [int(p) % 2**64 for p in parts]
+    return int(np.random.SeedSequence(entropy).generate_state(1)[0] >> 1)
+
+
 def seed_everything(seed: int) -> None:
     """Seed python, numpy and torch (CPU and CUDA)."""
     random.seed(seed)

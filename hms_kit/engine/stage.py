@@ -33,6 +33,7 @@ from hms_kit.engine.loop import (
     optimizer_state,
     seed_everything,
     steps_per_epoch,
+    stream_seed,
     train_one_epoch,
 )
 from hms_kit.runlog import logger
@@ -244,16 +245,17 @@ def run_stage(
             result.stopped = True
             break
         t0 = time.time()
-        seed_everything(s.seed + epoch)
+        epoch_seed = stream_seed(s.seed, epoch)
+        seed_everything(epoch_seed)
         train_ds.set_epoch(epoch)
-        loader = make_loader(Indexed(train_ds), s.batch_size, True, s.seed + epoch, device,
+        loader = make_loader(Indexed(train_ds), s.batch_size, True, epoch_seed, device,
                              s.num_workers, groups=train_groups)  # fmt: skip
         step_log = _StepLogger(s.name, epoch, s.log_every)
         on_step = step_log if ema is None else (lambda st, f=step_log: (f(st), ema.update(model)))
         ep = train_one_epoch(
             model, loader, opt, sched, scaler, device,
             grad_clip=s.grad_clip, amp=s.amp, vote_weighting=s.vote_weighting,
-            augment=augment, generator=torch.Generator().manual_seed(s.seed + epoch),
+            augment=augment, generator=torch.Generator().manual_seed(epoch_seed),
             on_step=on_step,
             explain=(lambda *a, epoch=epoch: explain(epoch, *a)) if explain else None,
             desc=f"{s.name} e{epoch}", grad_accum=s.grad_accum,
