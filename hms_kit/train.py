@@ -59,6 +59,7 @@ from hms_kit.engine import (
     stream_seed,
 )
 from hms_kit.engine.fold_stages import (
+    MIN_STAGE_ITEMS,
     checkpoint_mask,
     joint_stage,
     schedule_spans,
@@ -329,8 +330,7 @@ def train_fold(ctx: FoldContext, resume: bool = False) -> dict[str, Any]:
             load_model_state(model, load_checkpoint(prev), prev)
         train_idx, val_idx = _fold_indices(ctx, scfg.min_votes)
         groups = _train_groups(ctx, train_idx)
-        if (items := epoch_rows(len(train_idx), groups)) < 2:
-            # one item is a batch of one, which batch norm cannot train on
+        if (items := epoch_rows(len(train_idx), groups)) < MIN_STAGE_ITEMS:
             log.warning(
                 "fold %d stage %d: %d training item(s) an epoch with >= %d votes; stage skipped",
                 ctx.fold,
@@ -402,8 +402,7 @@ def train_fold(ctx: FoldContext, resume: bool = False) -> dict[str, Any]:
 def oof_views(cfg: Config) -> tuple[bool, bool]:
     """``(flip, mirror)``: the test-time views a run predicts its OOF with (``predict.tta_oof``
     on: the views it predicts the test set with; off: none)."""
-    tta = cfg.predict.tta_oof
-    return (bool(tta and cfg.predict.tta_flip), bool(tta and cfg.predict.tta_mirror))
+    return cfg.predict.oof_views()
 
 
 def saved_oof_views(summary: dict[str, Any], final_path: Path) -> tuple[bool, bool]:

@@ -46,6 +46,8 @@ def test_yaml_and_overrides(tmp_path):
         ("inputs.kaggle.top_db=0", "inputs.kaggle.top_db must be > 0"),
         ("inputs.kaggle.crop_s=1", "inputs.kaggle.crop_s must be 0 or in"),
         ("inputs.kaggle.crop_s=700", "inputs.kaggle.crop_s must be 0 or in"),
+        ("inputs.eeg.hop=38", r"inputs.eeg.hop must be 0 .* or >= 39 samples .* got 38"),
+        ("inputs.eeg.hop=-1", r"inputs.eeg.hop must be 0 .* got -1"),
         ("train.grad_clip=0", r"train.grad_clip must be > 0 .* got 0"),
         ("train.grad_clip=-1", r"train.grad_clip must be > 0 .* got -1"),
     ],

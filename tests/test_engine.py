@@ -20,6 +20,7 @@ from hms_kit.engine import (
     make_optimizer,
     run_stage,
     steps_per_epoch,
+    stream_seed,
     train_one_epoch,
 )
 from hms_kit.engine.fold_stages import (
@@ -117,6 +118,8 @@ def test_schedule_spans_lay_the_stages_end_to_end_on_one_schedule():
     assert schedule_spans(stages, [10, 5], batch_size=4, grad_accum=2) == {1: (0, 5), 2: (3, 5)}
     # a stage without training items takes no step (steps_per_epoch alone would say 1)
     assert schedule_spans(stages, [10, 0], batch_size=4) == {1: (0, 6), 2: (6, 6)}
+    # nor does a stage of one item an epoch, which training skips
+    assert schedule_spans(stages, [10, 1], batch_size=4) == {1: (0, 6), 2: (6, 6)}
     with pytest.raises(ValueError):
         schedule_spans(stages, [10], batch_size=4)
 
@@ -126,11 +129,20 @@ def test_stage_settings_are_seeded_by_fold_and_stage():
 
     cfg = load_config("default", ["train.seed=5", "train.ema_decay=0.5"])
     s = stage_settings(cfg, fold=2, stage=1)
-    assert s.name == "fold 2 stage 1" and s.seed == stage_settings(cfg, 2, 1).seed
+    assert s.name == "fold 2 stage 1" and s.seed == stream_seed(5, 2, 1)
     assert s.ema_decay == 0.5 and s.batch_size == cfg.train.batch_size
     assert s.eval_batch_size == cfg.predict.batch_size
     seeds = {stage_settings(cfg, f, st).seed for f in range(5) for st in (1, 2)}
     assert len(seeds) == 10
+
+
+def test_stream_seeds_of_different_names_differ():
+    names = [(42,), (42, 0), (42, 0, 0), (0, 1, 1), (2**32, 1), (-1, 0, 1), (2**64 - 1, 0, 1),
+             (2**32 - 1, 2**32 - 1, 0, 1), (7, 1, 0), (8, 0, 0), (7, 0, 1)]  # fmt: skip
+    seeds = [stream_seed(*n) for n in names]
+    assert len(set(seeds)) == len(names)
+    assert all(0 <= s < 2**31 for s in seeds)  # torch and numpy take it as it is
+    assert stream_seed(42, 0) == stream_seed(42, 0)
 
 
 def test_a_stage_2_of_0_epochs_is_no_stage_2():

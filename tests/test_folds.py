@@ -18,6 +18,7 @@ from hms_kit.data.folds import (
     ROW_KEY,
     assign_folds,
     folds_sha,
+    load_or_make_folds,
     patient_folds,
     read_folds_file,
     run_fingerprint,
@@ -60,6 +61,19 @@ def test_bad_folds_files_are_named(tmp_path: Path) -> None:
         assign_folds(rows, table)
     with pytest.raises(ValueError, match="patient_id 5 sits in more than one fold"):
         patient_folds(pd.DataFrame({"patient_id": [5, 5]}), np.array([0, 1]))
+
+
+@pytest.mark.parametrize(
+    "damage", [b"", b"eeg_id,fold\n1,0\n", b'"unclosed\n1,2\n', b"\xff\xfe\x00bad"]
+)
+def test_a_runs_broken_folds_csv_gives_new_folds(comp, tmp_path, damage) -> None:
+    rows = comp.read_train()
+    made = load_or_make_folds(tmp_path, rows, 3, seed=0)
+    path = tmp_path / "folds.csv"
+    np.testing.assert_array_equal(load_or_make_folds(tmp_path, rows, 3, seed=0), made)
+    path.write_bytes(damage)
+    np.testing.assert_array_equal(load_or_make_folds(tmp_path, rows, 3, seed=0), made)
+    assert pd.read_csv(path)["fold"].tolist() == made.tolist()  # and written again
 
 
 VOTES = list(schema.VOTE_COLUMNS)

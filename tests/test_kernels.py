@@ -249,6 +249,23 @@ def test_infer_kernel_without_the_wheel(competition, tmp_path):
     assert sub["eeg_id"].tolist() == pd.read_csv(competition / "test.csv")["eeg_id"].tolist()
     assert np.allclose(sub[list(schema.VOTE_COLUMNS)].to_numpy(), 1 / 6)
 
+    # a wheel that pip cannot install: the commit run fails naming it, the rerun submits 1/6
+    (root / "working" / "submission.csv").unlink()
+    broken = root / "input" / "datasets" / "me" / "hms-kit-wheel" / "hms_kit-0.0.0-py3-none-any.whl"
+    broken.parent.mkdir(parents=True)
+    broken.write_bytes(b"not a zip file")
+    proc = subprocess.run([sys.executable, script], env=env, capture_output=True, text=True)
+    assert proc.returncode != 0 and f"pip could not install {broken}" in proc.stderr
+    assert not (root / "working" / "submission.csv").exists()
+    proc = subprocess.run(
+        [sys.executable, script], env={**env, **RERUN}, capture_output=True, text=True
+    )
+    assert proc.returncode == 0 and "the rerun failed" in proc.stderr, proc.stderr
+    sub = pd.read_csv(root / "working" / "submission.csv")
+    assert len(sub) == len(pd.read_csv(competition / "test.csv"))
+    assert np.allclose(sub[list(schema.VOTE_COLUMNS)].to_numpy(), 1 / 6)
+    assert sorted(p.name for p in (root / "working").iterdir()) == ["submission.csv"]
+
 
 def _train_kernel(tmp_path_factory, competition, wheel, name: str, config: str, layout: str):
     root = tmp_path_factory.mktemp(f"train_{name}")

@@ -592,6 +592,19 @@ def test_compare_families_pairs_runs_on_oof_high_vote_rows_and_on_test(tmp_path)
     assert mean["sd_diff"] == pytest.approx(np.std(diffs, ddof=1))  # between the points
     with pytest.raises(ValueError, match="baseline and eeg1d"):
         quality.compare_families(tmp_path, points, "baseline", "eeg1d")
+    # runs trained with another high-vote threshold: the OOF rows are theirs, not 10's
+    cut = ["data.high_vote_threshold=12"]
+    for name in ("n300_s13", "n300_s14"):
+        for fam in ("eeg1d", "eeg1d-stage1"):
+            config, own = quality.family_config(fam)
+            sets = quality.shared_folds_sets(
+                quality.folds_path(tmp_path, parse_plan(f"300:{name[-2:]}")[0], 3), 3
+            )
+            save_config(load_config(config, [*sets, *own, *cut]),
+                        tmp_path / "runs" / name / fam / "config.yaml")  # fmt: skip
+    got = quality.compare_families(tmp_path, points, "eeg1d", "eeg1d-stage1", overrides=cut)
+    oof = got[got["split"] == "oof"]
+    assert list(oof["point"]) == ["n300_s13", "n300_s14", "mean"] and (oof["rows"] > 0).all()
 
 
 def test_make_bench_quality_compare_prints_each_point_and_refuses_an_unknown_family(tmp_path):
@@ -634,6 +647,18 @@ def test_a_run_measured_with_another_config_is_stale_and_left_out_of_the_report(
     assert quality.changed_settings(tmp_path, point, "baseline", 3) == []
     # the worker count does not move a run's figures: not a change
     assert quality.changed_settings(tmp_path, point, "baseline", 3, ["train.num_workers=3"]) == []
+    # of predict.*, the OOF's views move its figures; the batch size does not
+    assert quality.changed_settings(tmp_path, point, "baseline", 3, ["predict.batch_size=7"]) == []
+    flip = ["predict.tta_flip=true"]
+    assert quality.changed_settings(tmp_path, point, "eeg1d-stage1", 3, flip) == [
+        "train.stage2.epochs: 4 -> 0",
+        "OOF views (flip, mirror): (False, False) -> (True, False)",
+    ]
+    assert quality.changed_settings(tmp_path, point, "baseline", 3, flip) == []  # no views
+    off = ["predict.tta_oof=false", "predict.tta_flip=true"]
+    assert quality.changed_settings(tmp_path, point, "eeg1d-stage1", 3, off) == [
+        "train.stage2.epochs: 4 -> 0"
+    ]
     assert quality.changed_settings(tmp_path, point, "eeg1d-stage1", 3) == [
         "train.stage2.epochs: 4 -> 0"
     ]
@@ -695,6 +720,42 @@ def test_a_stale_run_cut_short_or_left_incomplete_keeps_no_figures(tmp_path, mon
                        r"stopped at the time limit \[0\]"):  # fmt: skip
         quality.run_family(tmp_path, point, "baseline", overrides=morph, log=lines.append)
     assert not (run / quality.RESULT_FILE).exists()
+
+
+def test_a_run_measured_with_other_oof_views_keeps_its_training_minutes(tmp_path, monkeypatch):
+    """Only the OOF's views changed: train --resume keeps the folds and predicts the OOF
+    again, so the run keeps the minutes its training took, not the child's few seconds."""
+    point = Point(300, 13, ("eeg1d",))
+    run = tmp_path / "runs" / point.name / "eeg1d"
+    run.mkdir(parents=True)
+    config, own = quality.family_config("eeg1d")
+    sets = quality.shared_folds_sets(quality.folds_path(tmp_path, point, 3), 3)
+    save_config(load_config(config, [*sets, *own]), run / "config.yaml")
+    was = result("eeg1d", 300, 13, 1, 1)
+    was.cpu_minutes_per_fold = 3.5
+    (run / quality.RESULT_FILE).write_text(json.dumps(asdict(was)))
+    flip = ["predict.tta_flip=true"]
+    monkeypatch.setattr(quality, "ensure_competition", lambda work, pt: tmp_path / "comp")
+    monkeypatch.setattr(quality, "ensure_folds", lambda work, pt, comp, n: tmp_path / "f.csv")
+    monkeypatch.setattr(quality, "predict_run", lambda comp, run_dir: pd.DataFrame({"eeg_id": [1]}))
+    monkeypatch.setattr(quality, "score_oof", lambda *a: {"oof_kl": 0.9, "oof_prior": 1.2,
+                        "oof_oracle": 0.2, "oof_rows": 100})  # fmt: skip
+    monkeypatch.setattr(quality, "score_test", lambda *a: {"test_kl": 0.8, "test_prior": 1.1,
+                        "test_oracle": 0.1, "test_rows": 30})  # fmt: skip
+    (run / "oof.csv").write_text("eeg_id\n1\n")
+
+    def child(cmd, **kw):  # the OOF predicted again with the new views, every fold kept
+        save_config(load_config(config, [*sets, *own, *flip]), run / "config.yaml")
+        (run / "oof.csv").write_text("eeg_id\n1\n")
+        (run / "scores.json").write_text(json.dumps({"complete": True, "folds": [0, 1, 2]}))
+        return subprocess.CompletedProcess(cmd, 0, "", "")
+
+    monkeypatch.setattr(quality.subprocess, "run", child)
+    lines: list[str] = []
+    got = quality.run_family(tmp_path, point, "eeg1d", overrides=flip, log=lines.append)
+    assert "other OOF views" in lines[0] and "predicting its OOF again" in lines[0]
+    assert got.oof_kl == 0.9 and got.minutes_per_fold == 2.0 and got.cpu_minutes_per_fold == 3.5
+    assert quality.changed_settings(tmp_path, point, "eeg1d", 3, flip) == []
 
 
 @pytest.mark.parametrize("variant", sorted(quality.VARIANTS))

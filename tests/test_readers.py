@@ -147,6 +147,24 @@ def test_eeg_shorter_than_its_window_names_the_file(tmp_path, real_dir):
         eeg_window(eeg, 0.0, short)
 
 
+def test_a_window_needs_a_second_of_one_recorded_pair(real_dir):
+    from hms_kit.data.readers import eeg_window_problem
+
+    eeg = read_eeg(real_dir / "train_eegs" / f"{TRAIN_EEG}.parquet")
+    win = np.array(eeg_window(eeg, 0.0), dtype=np.float32)
+    assert eeg_window_problem(win) is None  # the real window, as recorded
+    a, b = (schema.CHANNEL_INDEX[c] for c in schema.CHAINS["LL"][:2])  # one pair: Fp1-F7
+    sliver = np.full_like(win, np.nan)
+    sliver[:199, [a, b]] = win[:199, [a, b]]
+    sliver[199:, a] = win[199:, a]  # the rest of Fp1 alone makes no pair
+    assert eeg_window_problem(sliver) == (
+        "no bipolar pair has 1 s (200 samples) with both electrodes recorded (the most: 199)"
+    )
+    sliver[199, b] = win[199, b]
+    assert eeg_window_problem(sliver) is None
+    assert eeg_window_problem(np.full_like(win, np.nan)) == "every sample is NaN"
+
+
 @pytest.mark.parametrize("value", [np.inf, -np.inf, 1e39])
 def test_non_finite_samples_are_read_as_nan(tmp_path, real_dir, value):
     """+-inf (and float64 beyond float32's range, inf after the cast) becomes NaN, the one

@@ -49,7 +49,9 @@ class EegSpecConfig:
     """EEG spectrogram of each bipolar pair (see inputs.eeg_spec).
 
     kind: ``mel`` (log-power mel) or ``stft`` (log-power STFT bins between fmin and fmax).
-    Frequencies in Hz; n_fft, win_length and hop in samples at 200 Hz (hop 0 = fit 256 frames).
+    Frequencies in Hz; n_fft, win_length and hop in samples at 200 Hz (hop 0 = fit 256 frames;
+    else >= 39: a shorter hop gives more frames than the panel's 256, which would keep only
+    the window's centre).
     per_pair: False averages the 4 pairs of a chain into its panel; True keeps every pair,
     the chain's panel a 2 x 2 grid of its pairs (64 rows x 128 columns each).
     scale: ``standardize`` (log10, standardised over the window) or ``db_max`` (dB relative
@@ -405,6 +407,11 @@ class PredictConfig:
     stride_s: float = 10.0
     max_windows: int = 32
     average: str = "prob"
+
+    def oof_views(self) -> tuple[bool, bool]:
+        """``(flip, mirror)``: the test-time views a run predicts its OOF with (``tta_oof``
+        on: the views it predicts the test set with; off: none)."""
+        return (bool(self.tta_oof and self.tta_flip), bool(self.tta_oof and self.tta_mirror))
 
 
 TARGET_POPULATIONS = ("kaggle_hq", "all_rows")

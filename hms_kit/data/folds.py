@@ -180,11 +180,17 @@ def load_or_make_folds(run_dir: Path, rows: pd.DataFrame, n_folds: int, seed: in
     """The run's folds.csv if it matches these rows and fold count, else new folds written there."""
     path = run_dir / "folds.csv"
     if path.is_file():
-        saved = pd.read_csv(path)
-        same = len(saved) == len(rows) and saved["fold"].max() + 1 == n_folds
-        if same and (saved[ROW_KEY].to_numpy() == rows[ROW_KEY].to_numpy()).all():
-            return saved["fold"].to_numpy(dtype=np.int64)
-        logger().warning("%s does not match the rows or fold count: making new folds", path)
+        try:
+            saved = pd.read_csv(path)
+        except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError):
+            saved = pd.DataFrame()  # unreadable: new folds, as for one that does not match
+        if set([*ROW_KEY, "fold"]) <= set(saved) and pd.api.types.is_integer_dtype(saved["fold"]):
+            same = len(saved) == len(rows) and saved["fold"].max() + 1 == n_folds
+            if same and (saved[ROW_KEY].to_numpy() == rows[ROW_KEY].to_numpy()).all():
+                return saved["fold"].to_numpy(dtype=np.int64)
+        logger().warning(
+            "%s does not match the rows or fold count, or cannot be read: making new folds", path
+        )
     folds = make_folds(rows, n_folds, seed)
     out = rows[[*ROW_KEY, "patient_id", schema.CONSENSUS_COLUMN]].copy()
     out["fold"] = folds

@@ -180,18 +180,28 @@ _BIPOLAR = [
 ]
 
 
+# a window whose best pair has less than this recorded is predicted from zeros in all but
+# a sliver of it: the prior is the safer answer
+MIN_PAIR_SAMPLES = schema.EEG_RATE_HZ  # 1 s
+
+
 def eeg_window_problem(window: np.ndarray) -> str | None:
     """Why a ``(samples, 20)`` EEG window cannot be predicted from, or None when it can.
 
     Every EEG input is built from the bipolar pairs (``schema.CHAINS``) with NaN read as 0:
-    a window where no pair has a sample with both electrodes recorded would be predicted
-    from zeros alone, confidently and wrongly, so it counts as a failed window.
+    a window where no pair has ``MIN_PAIR_SAMPLES`` (1 s) of samples with both electrodes
+    recorded would be predicted from zeros almost alone, confidently and wrongly, so it
+    counts as a failed window.
     """
     finite = np.isfinite(np.asarray(window))
     if not finite.any():
         return "every sample is NaN"
-    if not any((finite[:, a] & finite[:, b]).any() for a, b in _BIPOLAR):
-        return "no bipolar pair has a sample with both electrodes recorded"
+    best = max(int((finite[:, a] & finite[:, b]).sum()) for a, b in _BIPOLAR)
+    if best < MIN_PAIR_SAMPLES:
+        return (
+            f"no bipolar pair has {MIN_PAIR_SAMPLES / schema.EEG_RATE_HZ:g} s "
+            f"({MIN_PAIR_SAMPLES} samples) with both electrodes recorded (the most: {best})"
+        )
     return None
 
 

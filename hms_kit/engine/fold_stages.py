@@ -103,6 +103,10 @@ def joint_stage(cfg: Config, scfg: StageConfig) -> StageConfig:
     )
 
 
+# a stage of one item an epoch trains on batches of one, which batch norm cannot: skipped
+MIN_STAGE_ITEMS = 2
+
+
 def schedule_spans(
     stages: Sequence[tuple[int, StageConfig]],
     items: Sequence[int],
@@ -111,10 +115,11 @@ def schedule_spans(
 ) -> dict[int, tuple[int, int]]:
     """``{stage: (first step, total steps)}`` of one schedule over a fold's ``stages``
     (``train.joint_schedule``). ``items``: the items each stage's epoch draws (its training
-    rows, or one per EEG with the ``per_eeg`` sampler; 0 for a stage without training rows,
-    which takes no step). A stage's steps are its epochs times ``steps_per_epoch``."""
+    rows, or one per EEG with the ``per_eeg`` sampler); a stage of fewer than
+    ``MIN_STAGE_ITEMS`` is skipped and takes no step. A stage's steps are its epochs times
+    ``steps_per_epoch``."""
     steps = [
-        scfg.epochs * steps_per_epoch(n, batch_size, grad_accum) if n else 0
+        scfg.epochs * steps_per_epoch(n, batch_size, grad_accum) if n >= MIN_STAGE_ITEMS else 0
         for (_, scfg), n in zip(stages, items, strict=True)
     ]
     first = np.concatenate([[0], np.cumsum(steps)[:-1]]) if steps else []

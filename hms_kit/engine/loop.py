@@ -162,8 +162,13 @@ def stream_seed(*parts: int) -> int:
     mixed by ``np.random.SeedSequence`` so that no two names share a stream. Sums such as
     ``seed + 100 * stage + epoch`` do: the next run seed's epoch e replays this one's epoch
     e + 1, so the seeds of a repeated run trained on each other's batches one epoch apart.
-    Negative parts are taken modulo 2**64 (SeedSequence wants non-negative entropy)."""
-    entropy = [int(p) % 2**64 for p in parts]
+    Each part is three words (its sign, then the low and high 32 bits of its magnitude
+    modulo 2**64) after a count of parts: SeedSequence alone would pad ``(42,)`` to
+    ``(42, 0)`` and split a part of 2**32 into two."""
+    entropy = [len(parts)]
+    for p in (int(p) for p in parts):
+        m = abs(p) % 2**64
+        entropy += [int(p < 0), m & 0xFFFFFFFF, m >> 32]
     return int(np.random.SeedSequence(entropy).generate_state(1)[0] >> 1)
 
 

@@ -56,6 +56,7 @@ import pandas as pd
 from hms_kit.config import InputConfig
 from hms_kit.data.competition import Competition
 from hms_kit.data.readers import (
+    MIN_PAIR_SAMPLES,
     DataError,
     eeg_window,
     eeg_window_context,
@@ -109,7 +110,7 @@ def entry_key(
     h = hashlib.sha1()
     h.update(json.dumps([CACHE_VERSION, modality, modality_settings(modality, cfg)]).encode())
     if split == "test":  # test windows without a usable EEG fail (eeg_window_problem)
-        h.update(b"eeg_window_problem")
+        h.update(f"eeg_window_problem:{MIN_PAIR_SAMPLES}".encode())
     h.update(np.ascontiguousarray(windows["file_id"].to_numpy(np.int64)).tobytes())
     h.update(np.ascontiguousarray(windows["offset"].to_numpy(np.float64)).tobytes())
     source = get_input(modality).source

@@ -499,11 +499,17 @@ def changed_settings(
     return stale_settings(work / "runs" / point.name / family, config, sets)
 
 
+# stale_settings' entry for a change of the OOF's views: train --resume keeps every finished
+# fold of such a run (its fingerprint ignores predict.*) and predicts its OOF again
+VIEWS_CHANGE = "OOF views (flip, mirror)"
+
+
 def stale_settings(run_dir: Path, config: str, overrides: list[str]) -> list[str]:
     """Where a finished run's resolved config (``run_dir/config.yaml``) differs from what
     ``config`` with ``overrides`` resolves to now, as ``"key: then -> now"`` (dotted keys,
-    sorted); [] when the run is current or has no config.yaml. A packaged config edited since the run was measured
-    makes its figures stale: they are not the family's any more."""
+    sorted, then the OOF's test-time views where they differ); [] when the run is current or
+    has no config.yaml. A packaged config edited since the run was measured makes its
+    figures stale: they are not the family's any more."""
     from hms_kit.config import load_config, to_dict
 
     def flat(d: dict, prefix: str = "") -> dict[str, Any]:
@@ -515,8 +521,8 @@ def stale_settings(run_dir: Path, config: str, overrides: list[str]) -> list[str
     saved = run_dir / "config.yaml"
     if not saved.is_file():  # not a run train wrote (made by hand): nothing to compare
         return []
-    then = flat(to_dict(load_config(saved)))
-    now = flat(to_dict(load_config(config, overrides)))
+    then_cfg, now_cfg = load_config(saved), load_config(config, overrides)
+    then, now = flat(to_dict(then_cfg)), flat(to_dict(now_cfg))
     from hms_kit.data.folds import FAMILY_SECTIONS, NOT_FINGERPRINTED
 
     # what a fold's fingerprint ignores ignores here too (the worker count moves no figure:
@@ -525,8 +531,15 @@ def stale_settings(run_dir: Path, config: str, overrides: list[str]) -> list[str
     neutral = (neutral - {"train.seeds"}) | {k for k in {*then, *now} if k.startswith("predict.")}
     neutral |= {k for k in {*then, *now} for section, family in FAMILY_SECTIONS.items()
                 if then.get("model.family") != family and k.startswith(section + ".")}  # fmt: skip
-    return [f"{k}: {then.get(k)!r} -> {now.get(k)!r}" for k in sorted({*then, *now} - neutral)
-            if then.get(k) != now.get(k)]  # fmt: skip
+    changed = [f"{k}: {then.get(k)!r} -> {now.get(k)!r}" for k in sorted({*then, *now} - neutral)
+               if then.get(k) != now.get(k)]  # fmt: skip
+    # of predict.*, only the views the OOF is predicted with move a trained run's figures
+    # of a torch family (the bench predicts its test set with the views a variant's name
+    # gives, predict_run; the baseline has no views)
+    views, views_now = then_cfg.predict.oof_views(), now_cfg.predict.oof_views()
+    if then_cfg.model.family != "baseline" and views != views_now:
+        changed.append(f"{VIEWS_CHANGE}: {views} -> {views_now}")
+    return changed
 
 
 # a run's figures and the run-level files they are read from (the fold files train retires)
@@ -578,12 +591,18 @@ def run_family(
                                 threshold, log)  # fmt: skip
     run_dir = work / "runs" / point.name / family
     done = run_dir / RESULT_FILE
+    trained: RunResult | None = None  # the figures of a run whose folds are kept as trained
     if done.is_file():
         changed = changed_settings(work, point, family, n_folds, overrides)
         if not changed:
             return read_result(done)
-        log(f"  {point.name} {family}: measured with another config ({'; '.join(changed)}); "
-            "training again")  # fmt: skip
+        if all(c.startswith(VIEWS_CHANGE) for c in changed):
+            trained = read_result(done)
+            log(f"  {point.name} {family}: measured with other OOF views ({changed[0]}); "
+                "predicting its OOF again")  # fmt: skip
+        else:
+            log(f"  {point.name} {family}: measured with another config ({'; '.join(changed)}); "
+                "training again")  # fmt: skip
         retire_result(run_dir)
     competition = ensure_competition(work, point)
     folds_file = ensure_folds(work, point, competition, n_folds)
@@ -601,11 +620,14 @@ def run_family(
             f"{point.name} {family}: train exited {proc.returncode}:\n{proc.stderr[-3000:]}"
         )
     wall, cpu = time.perf_counter() - t0, _child_cpu_s() - c0
+    if trained is not None:  # no fold trained again: the run costs what its training did
+        wall = trained.minutes_per_fold * 60 * n_folds
+        cpu = trained.cpu_minutes_per_fold * 60 * n_folds
     check_complete(run_dir, f"{point.name} {family}")
     sub = predict_run(competition, run_dir)
     atomic_write_csv(run_dir / "test_pred.csv", sub)
-    extra: dict[str, Any] = {}
-    if donor is not None:  # the folds kept from the donor cost what they cost it
+    extra: dict[str, Any] = dict(trained.extra) if trained is not None else {}
+    if donor is not None and trained is None:  # the donor's folds cost what they cost it
         kept = _kept_folds(work / "runs" / point.name / donor, run_dir, first)
         d = read_result(work / "runs" / point.name / donor / RESULT_FILE)
         wall += d.minutes_per_fold * 60 * len(kept)
@@ -832,10 +854,11 @@ def test_difference(
 
 def compare_families(
     work: Path, points: list[Point], a: str, b: str, n_folds: int = 3,
-    threshold: int = schema.HIGH_VOTE_THRESHOLD, overrides: list[str] | None = None,
+    overrides: list[str] | None = None,
 ) -> pd.DataFrame:  # fmt: skip
     """Family (or variant) ``b`` against ``a`` on every point of ``points`` where both runs
-    have finished: B - A on the OOF rows with >= ``threshold`` votes (``compare_across``) and
+    have finished: B - A on the OOF rows with >= the runs' ``data.high_vote_threshold`` votes
+    (``compare_across``) and
     on the synthetic test set, per point and their mean (each point weighing the same),
     with a mean per size first when the points span sizes (``size_groups``).
 
@@ -852,7 +875,7 @@ def compare_families(
     next one.
     ValueError naming the families when no point has both finished, or naming a run whose
     config has changed since (``changed_settings``)."""
-    from hms_kit.scoring.compare import LEVEL, MEAN_ROW, compare_across, mean_row
+    from hms_kit.scoring.compare import LEVEL, MEAN_ROW, compare_across, mean_row, run_threshold
     from hms_kit.scoring.oof import high_population
 
     done = [p for p in points if all(
@@ -860,6 +883,8 @@ def compare_families(
     if not done:
         raise ValueError(f"no point of the plan has both {a} and {b} finished in {work}")
     refuse_stale(work, done, [a, b], n_folds, overrides)
+    # the runs' own cut (refuse_stale: each run's config is its family's with the overrides)
+    threshold = run_threshold(work / "runs" / done[0].name / a)
     rows: list[dict] = []
     groups = size_groups(done)
     oof = compare_across({p.name: (work / "runs" / p.name / a, work / "runs" / p.name / b)
