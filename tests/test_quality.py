@@ -678,18 +678,26 @@ def test_a_run_measured_with_another_config_is_stale_and_left_out_of_the_report(
         quality.compare_families(tmp_path, [point], "baseline", "eeg1d-stage1")
 
 
+def measured_run(work: Path, point: Point, measured: RunResult):
+    """The point's one family measured as it resolves now: its run folder with config.yaml
+    and quality.json. Returns ``(run, config, own overrides, folds sets)``."""
+    fam = point.families[0]
+    run = work / "runs" / point.name / fam
+    run.mkdir(parents=True)
+    config, own = quality.family_config(fam)
+    sets = quality.shared_folds_sets(quality.folds_path(work, point, 3), 3)
+    save_config(load_config(config, [*sets, *own]), run / "config.yaml")
+    (run / quality.RESULT_FILE).write_text(json.dumps(asdict(measured)))
+    return run, config, own, sets
+
+
 def test_a_stale_run_cut_short_or_left_incomplete_keeps_no_figures(tmp_path, monkeypatch):
     """A stale run trained again loses its old quality.json first: a retrain cut short (the
     child wrote the new config.yaml, then died) is not read back as current. A child that
     exits 0 with folds left out (``train.folds``, a time limit) records nothing either.
     ``--set`` reaches the staleness check of a comparison as it reaches the plan's."""
     point = Point(300, 13, ("baseline",))
-    run = tmp_path / "runs" / point.name / "baseline"
-    run.mkdir(parents=True)
-    config, own = quality.family_config("baseline")
-    sets = quality.shared_folds_sets(quality.folds_path(tmp_path, point, 3), 3)
-    save_config(load_config(config, [*sets, *own]), run / "config.yaml")
-    (run / quality.RESULT_FILE).write_text(json.dumps(asdict(result("baseline", 300, 13, 1, 1))))
+    run, config, own, sets = measured_run(tmp_path, point, result("baseline", 300, 13, 1, 1))
     (run / "test_pred.csv").write_text("eeg_id\n1\n")
     morph = ["model.baseline.morphology=true"]
     quality.refuse_stale(tmp_path, [point], ["baseline"], 3)  # current without the --set
@@ -726,14 +734,9 @@ def test_a_run_measured_with_other_oof_views_keeps_its_training_minutes(tmp_path
     """Only the OOF's views changed: train --resume keeps the folds and predicts the OOF
     again, so the run keeps the minutes its training took, not the child's few seconds."""
     point = Point(300, 13, ("eeg1d",))
-    run = tmp_path / "runs" / point.name / "eeg1d"
-    run.mkdir(parents=True)
-    config, own = quality.family_config("eeg1d")
-    sets = quality.shared_folds_sets(quality.folds_path(tmp_path, point, 3), 3)
-    save_config(load_config(config, [*sets, *own]), run / "config.yaml")
     was = result("eeg1d", 300, 13, 1, 1)
     was.cpu_minutes_per_fold = 3.5
-    (run / quality.RESULT_FILE).write_text(json.dumps(asdict(was)))
+    run, config, own, sets = measured_run(tmp_path, point, was)
     flip = ["predict.tta_flip=true"]
     monkeypatch.setattr(quality, "ensure_competition", lambda work, pt: tmp_path / "comp")
     monkeypatch.setattr(quality, "ensure_folds", lambda work, pt, comp, n: tmp_path / "f.csv")
