@@ -22,6 +22,7 @@ scores.json and per_class.csv; with ``logreg``, each fold's model as
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -450,4 +451,13 @@ def train_baseline(comp: Competition, cfg: Config, run_dir: str | Path) -> dict[
         )
     result = gather_oof(run_dir, cfg, train)
     result["folds_trained"] = summaries
+    if model_tensors(model) is None:
+        # said once per run: predict and the inference kernel find nothing to load here
+        message = (
+            f"{run_dir}: model.name={cfg.model.name} keeps no fold models; its OOF is scored, "
+            "but only model.name=logreg gives predict and the inference kernel a member"
+        )
+        print(f"warning: {message}", file=sys.stderr)
+        if logger().handlers:
+            logger().warning(message)
     return result

@@ -2,7 +2,9 @@
 
 A killed process leaves at most a ``*.tmp-*`` file that no reader trusts, never a truncated
 file under the real name. The file gets the mode a plain ``open()`` would give it (0666 less
-the umask), not the 0600 of the temporary file.
+the umask), not the 0600 of the temporary file. Nothing is fsynced: the writes guard
+against a killed process (a session's time limit, a stopped kernel), whose written pages the
+operating system keeps; a machine that loses power mid-run loses its session's files anyway.
 """
 
 from __future__ import annotations

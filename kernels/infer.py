@@ -27,15 +27,21 @@ def uniform_submission() -> None:
     found = [t for d in range(1, 4) for t in sorted(glob.glob(f"{ROOT}/input/{'*/' * d}test.csv"))]
     os.makedirs(f"{ROOT}/working", exist_ok=True)
     path = f"{ROOT}/working/submission.csv"
-    with open(found[0]) as src, open(path + ".tmp", "w") as out:
-        header = src.readline().strip().split(",")
-        col = header.index("eeg_id")
-        labels = ("seizure", "lpd", "gpd", "lrda", "grda", "other")
-        out.write(",".join(["eeg_id"] + [f"{c}_vote" for c in labels]) + "\n")
-        for line in src:
-            if line.strip():
-                out.write(line.split(",")[col] + (",%.10f" % (1 / 6)) * 6 + "\n")
-    os.replace(path + ".tmp", path)
+    try:
+        with open(found[0]) as src, open(path + ".tmp", "w") as out:
+            header = src.readline().strip().split(",")
+            col = header.index("eeg_id")
+            labels = ("seizure", "lpd", "gpd", "lrda", "grda", "other")
+            out.write(",".join(["eeg_id"] + [f"{c}_vote" for c in labels]) + "\n")
+            for line in src:
+                if line.strip():
+                    out.write(line.split(",")[col].strip() + (",%.10f" % (1 / 6)) * 6 + "\n")
+        os.replace(path + ".tmp", path)
+    except BaseException:
+        # a test.csv it cannot read leaves no half-written file behind
+        if os.path.exists(path + ".tmp"):
+            os.remove(path + ".tmp")
+        raise
 
 
 def last_resort() -> None:

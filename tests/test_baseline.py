@@ -140,6 +140,18 @@ def test_baseline_run_writes_the_kits_oof_files(shared_comp, tmp_path):
     assert json.loads((run / "scores.json").read_text())["checkpoint_population"] == "none"
 
 
+def test_a_baseline_without_fold_models_says_so(shared_comp, tmp_path, monkeypatch, capsys):
+    import hms_kit.baseline as baseline
+
+    # an estimator with no tensor form (hgb's case), on logreg's fast fit
+    monkeypatch.setattr(baseline, "model_tensors", lambda model: None)
+    cfg = load_config("baseline", ["train.n_folds=2", "data.row_mode=dedup"])
+    result = train_folds(shared_comp, cfg, tmp_path / "run")
+    assert result["complete"] and not (tmp_path / "run" / "checkpoints").exists()
+    err = capsys.readouterr().err
+    assert "model.name=logreg keeps no fold models" in err and str(tmp_path / "run") in err
+
+
 def test_saved_baseline_predicts_like_the_fitted_model():
     from hms_kit.baseline import fit_model, model_tensors, predict_tensors
 

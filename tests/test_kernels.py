@@ -267,6 +267,30 @@ def test_infer_kernel_without_the_wheel(competition, tmp_path):
     assert sorted(p.name for p in (root / "working").iterdir()) == ["submission.csv"]
 
 
+def _rerun_without_wheel(root: Path, test_csv: str) -> subprocess.CompletedProcess:
+    comp = root / "input" / "competitions" / schema.COMPETITION_SLUG
+    comp.mkdir(parents=True)
+    (comp / "test.csv").write_text(test_csv)
+    env = {**os.environ, "HMS_KAGGLE_ROOT": str(root), **RERUN}
+    script = str(REPO / "kernels" / "infer.py")
+    return subprocess.run([sys.executable, script], env=env, capture_output=True, text=True)
+
+
+def test_last_resort_reads_eeg_id_in_any_column_and_leaves_no_half_file(tmp_path):
+    # eeg_id last, Windows line ends: the id keeps no line end
+    proc = _rerun_without_wheel(
+        tmp_path / "a", "spectrogram_id,patient_id,eeg_id\r\n1,2,30\r\n4,5,60\r\n"
+    )
+    assert proc.returncode == 0, proc.stderr
+    sub = pd.read_csv(tmp_path / "a" / "working" / "submission.csv")
+    assert sub["eeg_id"].tolist() == [30, 60]
+    assert np.allclose(sub[list(schema.VOTE_COLUMNS)].to_numpy(), 1 / 6)
+    # no eeg_id column: the rerun says so and leaves nothing under the real or a temporary name
+    proc = _rerun_without_wheel(tmp_path / "b", "spectrogram_id,patient_id\n1,2\n")
+    assert proc.returncode == 0 and "no submission.csv could be written" in proc.stderr
+    assert list((tmp_path / "b" / "working").iterdir()) == []
+
+
 def _train_kernel(tmp_path_factory, competition, wheel, name: str, config: str, layout: str):
     root = tmp_path_factory.mktemp(f"train_{name}")
     layout_kaggle_tree(root, competition, wheel, config, layout=layout)
