@@ -22,6 +22,7 @@ scores.json and per_class.csv; with ``logreg``, each fold's model as
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 from pathlib import Path
@@ -451,13 +452,14 @@ def train_baseline(comp: Competition, cfg: Config, run_dir: str | Path) -> dict[
         )
     result = gather_oof(run_dir, cfg, train)
     result["folds_trained"] = summaries
-    if model_tensors(model) is None:
-        # said once per run: predict and the inference kernel find nothing to load here
+    if model_tensors(model) is None:  # predict and the inference kernel find nothing here
         message = (
             f"{run_dir}: model.name={cfg.model.name} keeps no fold models; its OOF is scored, "
             "but only model.name=logreg gives predict and the inference kernel a member"
         )
-        print(f"warning: {message}", file=sys.stderr)
-        if logger().handlers:
-            logger().warning(message)
+        log = logger()
+        if log.handlers:  # the run's log, and the console where the CLI set one up
+            log.warning(message)
+        if not any(type(h) is logging.StreamHandler for h in log.handlers):
+            print(f"warning: {message}", file=sys.stderr)
     return result

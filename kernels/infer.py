@@ -88,6 +88,8 @@ def main() -> None:
         except CommitRunError as exc:
             sys.exit(f"error: {exc}")
         return
+    path = f"{ROOT}/working/submission.csv"
+    before = os.stat(path).st_mtime_ns if os.path.exists(path) else None
     try:
         install(wheels[0])
         from hms_kit.runtime import run_infer_kernel
@@ -95,8 +97,9 @@ def main() -> None:
         run_infer_kernel(ROOT)
     except (Exception, SystemExit) as exc:  # an exception in the rerun costs the submission
         print(f"warning: the rerun failed ({exc!r})", file=sys.stderr)
-        # the kit writes the prior before anything else: keep what it wrote
-        if os.path.exists(f"{ROOT}/working/submission.csv"):
+        # the kit writes the prior before anything else: keep what it wrote (this run's
+        # file, not one an earlier run left in working/)
+        if os.path.exists(path) and os.stat(path).st_mtime_ns != before:
             print("warning: kept the submission.csv the kit wrote", file=sys.stderr)
         else:
             last_resort()

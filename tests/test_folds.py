@@ -76,6 +76,15 @@ def test_a_runs_broken_folds_csv_gives_new_folds(comp, tmp_path, damage) -> None
     assert pd.read_csv(path)["fold"].tolist() == made.tolist()  # and written again
 
 
+def test_a_runs_folds_csv_without_every_fold_gives_new_folds(comp, tmp_path) -> None:
+    rows = comp.read_train()
+    made = load_or_make_folds(tmp_path, rows, 3, seed=0)
+    saved = pd.read_csv(tmp_path / "folds.csv")
+    saved["fold"] = np.where(made == 2, 2, -1)  # the right row keys and largest fold
+    saved.to_csv(tmp_path / "folds.csv", index=False)
+    np.testing.assert_array_equal(load_or_make_folds(tmp_path, rows, 3, seed=0), made)
+
+
 VOTES = list(schema.VOTE_COLUMNS)
 TINY = tiny_overrides(2)
 

@@ -257,6 +257,8 @@ def test_infer_kernel_without_the_wheel(competition, tmp_path):
     proc = subprocess.run([sys.executable, script], env=env, capture_output=True, text=True)
     assert proc.returncode != 0 and f"pip could not install {broken}" in proc.stderr
     assert not (root / "working" / "submission.csv").exists()
+    # an earlier run's file in working/ is not what this rerun wrote: replaced, not kept
+    (root / "working" / "submission.csv").write_text("eeg_id,seizure_vote\n1,1.0\n")
     proc = subprocess.run(
         [sys.executable, script], env={**env, **RERUN}, capture_output=True, text=True
     )

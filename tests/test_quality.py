@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 from conftest import run_command
 
+from hms_kit import schema
 from hms_kit.config.loading import load_config, save_config
 from hms_kit.ensemble import softmax
 from hms_kit.tools import quality
@@ -753,12 +754,52 @@ def test_a_run_measured_with_other_oof_views_keeps_its_training_minutes(tmp_path
         (run / "scores.json").write_text(json.dumps({"complete": True, "folds": [0, 1, 2]}))
         return subprocess.CompletedProcess(cmd, 0, "", "")
 
-    monkeypatch.setattr(quality.subprocess, "run", child)
+    def killed(cmd, **kw):  # the first re-prediction: its config written, then killed
+        save_config(load_config(config, [*sets, *own, *flip]), run / "config.yaml")
+        return subprocess.CompletedProcess(cmd, -9, "", "killed")
+
     lines: list[str] = []
-    got = quality.run_family(tmp_path, point, "eeg1d", overrides=flip, log=lines.append)
+    monkeypatch.setattr(quality.subprocess, "run", killed)
+    with pytest.raises(RuntimeError, match="train exited -9"):
+        quality.run_family(tmp_path, point, "eeg1d", overrides=flip, log=lines.append)
     assert "other OOF views" in lines[0] and "predicting its OOF again" in lines[0]
+    assert not (run / quality.RESULT_FILE).exists()
+    # the next bench resumes it: the minutes of its training survive the cut
+    monkeypatch.setattr(quality.subprocess, "run", child)
+    lines.clear()
+    got = quality.run_family(tmp_path, point, "eeg1d", overrides=flip, log=lines.append)
+    assert "cut short before" in lines[0]
     assert got.oof_kl == 0.9 and got.minutes_per_fold == 2.0 and got.cpu_minutes_per_fold == 3.5
     assert quality.changed_settings(tmp_path, point, "eeg1d", 3, flip) == []
+    assert not (run / quality.TRAINED_FILE).exists()
+
+
+def test_a_plans_high_vote_cut_reaches_every_figure_of_the_point(tmp_path, monkeypatch):
+    """``--set data.high_vote_threshold=N`` trains every run with that cut; the plan scores
+    the runs, the blend and the class reader on the same rows (``compare`` reads it from
+    the runs)."""
+    assert quality.plan_threshold(None) == schema.HIGH_VOTE_THRESHOLD
+    table = summary_table([result("eeg1d", 300, 13, 0.7, 0.6)])
+    said = quality.render_section(table, "bench --quality", None, threshold=12)
+    assert said.count(">= 12") == 3 and ">= 10" not in said
+    assert quality.plan_threshold(["data.high_vote_threshold=12", "train.seed=3"]) == 12
+    with pytest.raises(ValueError, match="data.high_vote_threshold=many"):
+        quality.plan_threshold(["data.high_vote_threshold=many"])
+    seen = []
+
+    def run_family(work, point, family, n_folds, threads, overrides, threshold, log):
+        seen.append((family, threshold))
+        return result(family, point.n_eegs, point.seed, 1, 1)
+
+    monkeypatch.setattr(quality, "run_family", run_family)
+    monkeypatch.setattr(quality, "blend_point", lambda w, p, f, threshold, members: seen.append(
+        ("blend", threshold)))  # fmt: skip
+    monkeypatch.setattr(quality, "reader_result", lambda w, p, n, threshold: seen.append(
+        ("reader", threshold)))  # fmt: skip
+    sets = ["data.high_vote_threshold=12"]
+    quality.run_plan(tmp_path, [Point(300, 13, ("baseline", "eeg1d"))], overrides=sets,
+                     log=lambda line: None)  # fmt: skip
+    assert seen == [("baseline", 12), ("eeg1d", 12), ("blend", 12), ("reader", 12)]
 
 
 @pytest.mark.parametrize("variant", sorted(quality.VARIANTS))

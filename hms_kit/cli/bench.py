@@ -410,7 +410,11 @@ def run_quality_command(args: argparse.Namespace) -> int:
     atomic_write_csv(runs_csv, quality.runs_frame(results))
     here = args.out.resolve().parent
     section = quality.render_section(
-        table, command, os.path.relpath(figure, here), os.path.relpath(runs_csv, here)
+        table,
+        command,
+        os.path.relpath(figure, here),
+        os.path.relpath(runs_csv, here),
+        quality.plan_threshold(args.overrides),
     )
     old = args.out.read_text() if args.out.is_file() else ""
     atomic_write_text(args.out, quality.splice(old, section))

@@ -77,8 +77,8 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"inputs.eeg.kind must be mel or stft, got {cfg.inputs.eeg.kind!r}")
     fit_hop = schema.EEG_WINDOW_SAMPLES // schema.PANEL_W
     if cfg.inputs.eeg.hop < 0 or 0 < cfg.inputs.eeg.hop < fit_hop:
-        # a shorter hop gives more than the panel's 256 frames, and the panel would keep only
-        # the centre hop * 256 samples of the window
+        # the panel keeps the central 256 frames: hop * 256 samples, less than the window
+        # at a shorter hop
         raise ConfigError(
             f"inputs.eeg.hop must be 0 (fit {schema.PANEL_W} frames) or >= {fit_hop} samples "
             f"(a shorter hop would cut the {schema.EEG_WINDOW_S} s window), got "

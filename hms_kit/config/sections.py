@@ -50,8 +50,8 @@ class EegSpecConfig:
 
     kind: ``mel`` (log-power mel) or ``stft`` (log-power STFT bins between fmin and fmax).
     Frequencies in Hz; n_fft, win_length and hop in samples at 200 Hz (hop 0 = fit 256 frames;
-    else >= 39: a shorter hop gives more frames than the panel's 256, which would keep only
-    the window's centre).
+    else >= 39: the panel keeps the central 256 frames, hop * 256 samples, which at a shorter
+    hop is less than the 50-s window).
     per_pair: False averages the 4 pairs of a chain into its panel; True keeps every pair,
     the chain's panel a 2 x 2 grid of its pairs (64 rows x 128 columns each).
     scale: ``standardize`` (log10, standardised over the window) or ``db_max`` (dB relative

@@ -185,7 +185,8 @@ def load_or_make_folds(run_dir: Path, rows: pd.DataFrame, n_folds: int, seed: in
         except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError):
             saved = pd.DataFrame()  # unreadable: new folds, as for one that does not match
         if set([*ROW_KEY, "fold"]) <= set(saved) and pd.api.types.is_integer_dtype(saved["fold"]):
-            same = len(saved) == len(rows) and saved["fold"].max() + 1 == n_folds
+            # every fold 0..n-1 and no other: a fold -1 would never be validated
+            same = len(saved) == len(rows) and set(saved["fold"]) == set(range(n_folds))
             if same and (saved[ROW_KEY].to_numpy() == rows[ROW_KEY].to_numpy()).all():
                 return saved["fold"].to_numpy(dtype=np.int64)
         logger().warning(

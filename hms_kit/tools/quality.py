@@ -14,6 +14,8 @@ and blend), and per family one run of its packaged CPU config. Each run is score
 and the blend of a point's families (``ensemble.choose_blend`` on the >= 10-vote OOF rows,
 inner CV; the same blend applied to the members' test predictions). Each point ends with a
 reference row, :data:`READER`: the class-known ceiling (``data.synth.ceiling``), nothing trained.
+A plan run with ``--set data.high_vote_threshold=N`` trains and scores all of it on >= N
+(:func:`plan_threshold`).
 
 Resumable: each run's figures go to ``<work>/runs/n<N>_s<seed>/<family>/quality.json`` once it
 is finished, and a run with that file is never trained again; an interrupted training resumes
@@ -544,6 +546,8 @@ def stale_settings(run_dir: Path, config: str, overrides: list[str]) -> list[str
 
 # a run's figures and the run-level files they are read from (the fold files train retires)
 RESULT_FILES = (RESULT_FILE, "test_pred.csv", "scores.json", "oof.csv")
+# a measured run's figures while its OOF is predicted again for other views (``run_family``)
+TRAINED_FILE = "quality.trained.json"
 
 
 def retire_result(run_dir: Path) -> None:
@@ -598,12 +602,22 @@ def run_family(
             return read_result(done)
         if all(c.startswith(VIEWS_CHANGE) for c in changed):
             trained = read_result(done)
+            # kept beside the run until its new figures are written: a re-prediction cut
+            # short must not cost the run the minutes its training took
+            atomic_write_text(run_dir / TRAINED_FILE, done.read_text())
             log(f"  {point.name} {family}: measured with other OOF views ({changed[0]}); "
                 "predicting its OOF again")  # fmt: skip
         else:
             log(f"  {point.name} {family}: measured with another config ({'; '.join(changed)}); "
                 "training again")  # fmt: skip
         retire_result(run_dir)
+    elif (run_dir / TRAINED_FILE).is_file():
+        # a re-prediction for other views was cut short; its folds are kept unless the
+        # config has changed since in more than the views
+        changed = changed_settings(work, point, family, n_folds, overrides)
+        if all(c.startswith(VIEWS_CHANGE) for c in changed):
+            trained = read_result(run_dir / TRAINED_FILE)
+            log(f"  {point.name} {family}: predicting its OOF again (cut short before)")
     competition = ensure_competition(work, point)
     folds_file = ensure_folds(work, point, competition, n_folds)
     config, own = family_config(family)
@@ -641,6 +655,7 @@ def run_family(
         threads=threads, extra=extra,
     )  # fmt: skip
     atomic_write_text(done, json.dumps(asdict(result), indent=1))
+    (run_dir / TRAINED_FILE).unlink(missing_ok=True)
     freed = drop_feature_caches(run_dir)
     if freed:
         log(f"  {point.name} {family}: removed its feature caches ({freed / 2**30:.1f} GiB)")
@@ -1082,6 +1097,7 @@ def run_plan(
     families, or of ``blend_of``'s members on the point: :func:`blend_point`). With
     ``train=False`` only the finished runs: the table so far, nothing trained."""
     results = []
+    threshold = plan_threshold(overrides)
     for point in points:
         mine = []  # this point's current runs: what its blend may use
         for family in point.families:
@@ -1093,15 +1109,30 @@ def run_plan(
                 log(f"  {point.name} {family}: stale, measured with another config "
                     f"({'; '.join(changed)}); left out")  # fmt: skip
                 continue
-            r = run_family(work, point, family, n_folds, threads, overrides, log=log)
+            r = run_family(work, point, family, n_folds, threads, overrides, threshold, log)
             log(f"  {point.name} {family}: OOF KL {r.oof_kl:.4f} ({r.oof_closed:.0%} of the gap), "
                 f"test KL {r.test_kl:.4f}, {r.minutes_per_fold:.1f} min/fold")  # fmt: skip
             mine.append(r)
-        b = blend_point(work, point, [r.family for r in mine], members=blend_of)
+        b = blend_point(work, point, [r.family for r in mine], threshold, members=blend_of)
         results += mine + ([b] if b is not None else [])
-        reader = reader_result(work, point, n_folds) if mine else None
+        reader = reader_result(work, point, n_folds, threshold) if mine else None
         results += [reader] if reader is not None else []
     return results
+
+
+def plan_threshold(overrides: list[str] | None) -> int:
+    """The high-vote cut a plan's runs are scored on: the last ``data.high_vote_threshold``
+    of the plan's ``--set`` overrides (they reach every run), else the default (10)."""
+    cut = [kv.split("=", 1)[1] for kv in overrides or []
+           if kv.split("=", 1)[0].strip() == "data.high_vote_threshold"]  # fmt: skip
+    if not cut:
+        return schema.HIGH_VOTE_THRESHOLD
+    try:
+        return int(cut[-1])
+    except ValueError:
+        raise ValueError(
+            f"--set data.high_vote_threshold={cut[-1]}: expected a whole number of votes"
+        ) from None
 
 
 def base_family(family: str) -> str:
@@ -1380,23 +1411,26 @@ def _pm(mean: float, sd: float, fmt: str) -> str:
 
 
 def render_section(
-    table: pd.DataFrame, command: str, figure: str | None, runs: str | None = None
-) -> str:
+    table: pd.DataFrame, command: str, figure: str | None, runs: str | None = None,
+    threshold: int = schema.HIGH_VOTE_THRESHOLD,
+) -> str:  # fmt: skip
     """The BENCHMARKS.md section: the table (KL and share of the prior-to-oracle distance
     closed, mean ± sd over seeds) and how it was made; ``figure`` and ``runs`` (the
-    :func:`runs_frame` CSV) are paths relative to the section's file."""
+    :func:`runs_frame` CSV) are paths relative to the section's file; ``threshold``: the
+    plan's high-vote cut (:func:`plan_threshold`)."""
     lines = [
         "## 7 Learning curves (quality against competition size)",
         "",
         f"`{command}` on this machine (2 cores, CPU configs): synthetic competitions of the "
         "demo's generator (never its seed 42), 3 patient-grouped folds shared by the families "
-        "of a point. OOF: KL on the rows with >= 10 votes; test: Kaggle's metric on the "
-        "held-out synthetic test EEGs. *closed*: the share of the prior-to-oracle distance on "
-        "the same rows. ± is the sd over generator seeds. The blend is fitted on the members' "
-        ">= 10-vote OOF rows (inner CV, as the inference kernel chooses) and applied to their "
-        "test predictions. min/fold: wall minutes per fold. *ceiling: class known* is no "
-        "model: each EEG's leading class given, the mean true probabilities of that class on "
-        "the other folds' >= 10-vote rows (`data.synth.ceiling`), about what a model of the "
+        f"of a point. OOF: KL on the rows with >= {threshold} votes; test: Kaggle's metric on "
+        "the held-out synthetic test EEGs. *closed*: the share of the prior-to-oracle distance "
+        "on the same rows. ± is the sd over generator seeds. The blend is fitted on the "
+        f"members' >= {threshold}-vote OOF rows (inner CV, as the inference kernel chooses) and "
+        "applied to their test predictions. min/fold: wall minutes per fold. *ceiling: class "
+        "known* is no model: each EEG's leading class given, the mean true probabilities of "
+        f"that class on the other folds' >= {threshold}-vote rows (`data.synth.ceiling`), about "
+        "what a model of the "
         "signal can reach (a second pattern adds some 3 points: `synth-report`).",
         "",
         "| N | family | seeds | OOF KL | OOF prior | OOF oracle | OOF closed | test KL "
