@@ -557,6 +557,7 @@ def train_folds(
             "without --resume (on Kaggle: push without RESUME=1)"
         )
     if not is_torch_family(cfg):  # e.g. the baseline: features + scikit-learn, no torch loop
+        ensure_run_log(run_dir)
         retire_seeds(run_dir)  # a run trained with seeds before, without now
         return get_family(cfg.model.family).train(comp, cfg, run_dir)
     # the limit counts from here, so the cache build is inside it
