@@ -259,7 +259,7 @@ def train_fold(ctx: FoldContext, resume: bool = False) -> dict[str, Any]:
     if resume and final_path.is_file() and oof_path.is_file() and summary_path.is_file():
         saved = json.loads(summary_path.read_text())
         if not saved.get("stopped"):
-            had, want = saved_oof_views(saved, final_path), oof_views(cfg)
+            had, want = saved_oof_views(saved, final_path), cfg.predict.oof_views()
             if had == want:
                 log.info("fold %d: already finished, kept", ctx.fold)
                 if "oof_views" not in saved:  # read from the checkpoint once, then kept
@@ -399,12 +399,6 @@ def train_fold(ctx: FoldContext, resume: bool = False) -> dict[str, Any]:
     return _write_fold_oof(ctx, model, summary)
 
 
-def oof_views(cfg: Config) -> tuple[bool, bool]:
-    """``(flip, mirror)``: the test-time views a run predicts its OOF with (``predict.tta_oof``
-    on: the views it predicts the test set with; off: none)."""
-    return cfg.predict.oof_views()
-
-
 def saved_oof_views(summary: dict[str, Any], final_path: Path) -> tuple[bool, bool]:
     """The views a finished fold's OOF was predicted with: its summary's ``oof_views``, else
     (a fold trained before the summary kept them) those of the config saved in its final
@@ -435,7 +429,7 @@ def _write_fold_oof(ctx: FoldContext, model: torch.nn.Module, summary: dict[str,
         _dataset(ctx, val_idx), cfg.predict.batch_size, False, 0, ctx.device,
         cfg.train.num_workers,
     )  # fmt: skip
-    flip, mirror = oof_views(cfg)
+    flip, mirror = cfg.predict.oof_views()
     probs = predict_loader(
         model, loader, ctx.device, cfg.train.amp, tta_flip=flip, tta_mirror=mirror
     )

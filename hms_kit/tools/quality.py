@@ -1123,16 +1123,13 @@ def run_plan(
 def plan_threshold(overrides: list[str] | None) -> int:
     """The high-vote cut a plan's runs are scored on: the last ``data.high_vote_threshold``
     of the plan's ``--set`` overrides (they reach every run), else the default (10)."""
-    cut = [kv.split("=", 1)[1] for kv in overrides or []
-           if kv.split("=", 1)[0].strip() == "data.high_vote_threshold"]  # fmt: skip
-    if not cut:
-        return schema.HIGH_VOTE_THRESHOLD
-    try:
-        return int(cut[-1])
-    except ValueError:
-        raise ValueError(
-            f"--set data.high_vote_threshold={cut[-1]}: expected a whole number of votes"
-        ) from None
+    from hms_kit.config.loading import parse_overrides
+
+    data = parse_overrides(overrides).get("data", {})
+    cut = data.get("high_vote_threshold", schema.HIGH_VOTE_THRESHOLD)
+    if isinstance(cut, bool) or not isinstance(cut, int):
+        raise ValueError(f"--set data.high_vote_threshold={cut}: expected a whole number of votes")
+    return cut
 
 
 def base_family(family: str) -> str:
