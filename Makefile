@@ -17,8 +17,9 @@ DEMO_OUT ?= demo_out
 # pull take the same choice. FOLDS=0,1,2 pushes each config's kernel once per fold. At most
 # MAX_PARALLEL (2, Kaggle's limit) GPU kernels run at once; `make wait` pushes the rest.
 # ACCELERATOR=NvidiaTeslaT4 (machine_shape), TIMEOUT=seconds (session limit), RESUME=1 (attach
-# the train kernel's own last output), PIN_TRAIN=1 (infer attaches owner/slug/N of the train
-# versions `wait` saw complete). POLL / WAIT_TIMEOUT (seconds) for wait; RUNS_DIR for pull.
+# the train kernel's own last output), PIN_TRAIN=1 (with KERNEL=infer only: infer attaches
+# owner/slug/N of the train versions `wait` saw complete). POLL / WAIT_TIMEOUT (seconds) for
+# wait; RUNS_DIR for pull; PULL_VERSION=N for one kernel (pick it with CONFIG= and FOLDS=).
 # DRY_RUN=1 prints the kaggle calls without making them.
 DIST ?= dist
 KAGGLE_BUILD ?= build/kaggle
@@ -63,7 +64,7 @@ help:
 	@echo "     -> the GPU section of BENCHMARKS.md and gpu_check.json (what plan uses)"
 	@echo "make lint | wheel | bench | push-dataset | push-kernel [KERNEL=train|infer] [FOLDS=0,1]"
 	@echo "     [CONFIG=seed | CONFIGS=default,seed | CONFIG=dataset] (default: the kaggle-* configs)"
-	@echo "     [ACCELERATOR=NvidiaTeslaT4] [TIMEOUT=s] [RESUME=1] [PIN_TRAIN=1] | wait | pull [PULL_VERSION=N] [PULL_FAILED=1] | status | submit"
+	@echo "     [ACCELERATOR=NvidiaTeslaT4] [TIMEOUT=s] [RESUME=1] [KERNEL=infer PIN_TRAIN=1] | wait | pull [PULL_VERSION=N: one kernel] [PULL_FAILED=1] | status | submit"
 
 $(STAMP): setup.py pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)

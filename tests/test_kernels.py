@@ -67,6 +67,50 @@ def competition(shared) -> Path:
     return shared.root
 
 
+def test_a_session_timeout_brings_trainings_own_stop_before_it():
+    from hms_kit.runtime.settings import session_limit_hours
+
+    assert session_limit_hours(11.0, 12 * 3600) == pytest.approx(10.8)  # 10 % margin
+    assert session_limit_hours(11.0, 3600) == pytest.approx(0.9)
+    assert session_limit_hours(11.0, 1800) == pytest.approx(25 / 60)  # at least 5 min
+    assert session_limit_hours(0.0, 3600) == pytest.approx(0.9)  # no limit: the session's
+    assert session_limit_hours(2.0, 12 * 3600) == 2.0  # the config's, when earlier
+    assert session_limit_hours(11.0, 400) == pytest.approx(200 / 3600)  # half, at least
+    with pytest.raises(ValueError, match="HMS_TIMEOUT"):
+        session_limit_hours(11.0, 0)
+
+
+def test_the_train_kernel_trains_under_the_sessions_timeout(tmp_path, monkeypatch):
+    """``make push-kernel TIMEOUT=3600`` fills SETTINGS' timeout: the kernel's training
+    stops before Kaggle ends the session (Kaggle's own stop kills it mid-epoch)."""
+    import hms_kit.data
+    import hms_kit.runtime.train as runtime_train
+    import hms_kit.train
+
+    seen = {}
+
+    def train_folds(comp, cfg, run_dir, **kwargs):
+        seen["hours"] = cfg.train.time_limit_hours
+        return {"complete": False}
+
+    monkeypatch.setattr(hms_kit.train, "train_folds", train_folds)
+    monkeypatch.setattr(hms_kit.train, "install_stop_handler", lambda: None)
+    monkeypatch.setattr(hms_kit.data.Competition, "locate", staticmethod(lambda path: path))
+    monkeypatch.setattr(runtime_train, "find_folds_file", lambda paths: None)
+    monkeypatch.delenv("HMS_TIMEOUT", raising=False)
+    try:
+        runtime_train.run_train_kernel(tmp_path, {"config": "kaggle", "timeout": "3600"})
+        assert seen["hours"] == pytest.approx(0.9)
+        runtime_train.run_train_kernel(tmp_path, {"config": "kaggle"})
+        assert seen["hours"] == load_config("kaggle").train.time_limit_hours
+        log = (tmp_path / "working" / "training_record.log").read_text()
+        assert "the session's TIMEOUT 3600 s" in log
+    finally:
+        from hms_kit.runlog import get_run_logger
+
+        get_run_logger(None, console=False)
+
+
 def test_a_demo_session_resumes_only_the_same_wheel_and_config(tmp_path):
     """``make demo`` again: a train kernel's earlier output is kept while the wheel and its
     config are the same (a demo stopped part way goes on), and emptied as a new Kaggle

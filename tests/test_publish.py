@@ -870,6 +870,14 @@ def test_accelerator_and_timeout_reach_kaggle(
     assert body["machineShape"] == "NvidiaL4"
     assert body["sessionTimeoutSeconds"] == 3600
     assert body["dockerImagePinningType"] == "original"
+    assert body["text"] == (REPO / "kernels" / "infer.py").read_text()
+    # a train kernel is told its session's limit: its training stops before Kaggle's does
+    fake.reset()
+    _clear_build(checkout)
+    cmd = ["make", "push-kernel", "KERNEL=train", "CONFIG=dataset", "TIMEOUT=3600"]
+    ok(run([*cmd, *make_vars(checkout)], checkout, env))
+    (body,) = fake.bodies(SAVE_KERNEL)
+    assert body["sessionTimeoutSeconds"] == 3600 and body["text"] == _with(timeout="3600")
 
     fake.reset()
     for bad, message in [
@@ -895,7 +903,8 @@ def test_invalid_source_reply_fails_the_push(
     assert "successfully pushed" not in proc.stdout  # Kaggle made the version, but not so
     assert "push of kernel testuser/hms-kit-infer failed: Kaggle dropped sources" in proc.stderr
     assert "not valid kernel sources" in proc.stderr
-    assert not record.exists()  # so `make submit` cannot pick this version
+    # written ahead of the push, it holds no version: `make submit` cannot pick this one
+    assert json.loads(record.read_text()) == {"id": f"{USER}/hms-kit-infer", "status": "queued"}
 
     fake.reset()
     fake.invalid["invalidDatasetSources"] = ["someone/gone"]
@@ -1699,3 +1708,101 @@ def test_a_push_kernel_cut_short_leaves_every_kernel_queued_or_marked(tmp_path, 
     assert cli.main(wait) == 0
     assert client.pushes == ["train-fold3", "train-fold2"]
     assert not (build / "queue.json").exists()
+
+
+def test_a_push_that_errors_leaves_no_old_record_standing_in_for_the_next(tmp_path, monkeypatch):
+    """Two kernels to push; the first push's answer is lost (a generic error, not a refusal).
+    The second was never pushed: its record from an earlier push (complete, version 3) must
+    not be taken for this push's result (``wait`` used to count it done and release its
+    dependents, ``pull`` took version 3); ``wait`` pushes it, and the first exactly once."""
+    from hms_kit.publish import cli, read_queue, write_record
+    from hms_kit.publish import commands as publish_mod
+
+    build = _kernel_checkout(tmp_path)
+    build.mkdir(parents=True)
+    old = {"id": f"{USER}/hms-kit-train-fold1", "version": 3, "status": "complete", "gpu": True}
+    write_record(build / "pushed-train-fold1.json", old)
+    client = _FakeClient(lose="train-fold0")
+    monkeypatch.setattr(publish_mod.KaggleClient, "connect", lambda **_: client)
+    argv = ["push-kernel", "--root", str(tmp_path), "--kernel", "train", "--folds", "0,1",
+            "--config", "dataset"]  # fmt: skip
+    assert cli.main(argv) == 2
+    assert client.pushes == ["train-fold0"]
+    assert [(q.name, q.state) for q in read_queue(build / "queue.json")] == [
+        ("train-fold0", "pushing"), ("train-fold1", "queued"),
+    ]  # fmt: skip
+    assert json.loads((build / "pushed-train-fold1.json").read_text())["status"] == "queued"
+    wait = ["wait", "--root", str(tmp_path), "--poll", "0.01", "--timeout", "30"]
+    assert cli.main(wait) == 0
+    assert client.pushes == ["train-fold0", "train-fold1"]
+    record = json.loads((build / "pushed-train-fold1.json").read_text())
+    assert (record["version"], record["status"]) == (4, "complete")
+
+
+def test_pin_train_is_refused_unless_only_the_infer_kernel_is_pushed(tmp_path, monkeypatch, capsys):
+    """The pins are read before anything is pushed: with the train kernels pushed in the same
+    command, infer would be pinned to their previous versions (here version 2)."""
+    from hms_kit.publish import cli, write_record
+    from hms_kit.publish import commands as publish_mod
+
+    build = _kernel_checkout(tmp_path)
+    build.mkdir(parents=True)
+    done = {"id": f"{USER}/hms-kit-train", "version": 2, "status": "complete", "gpu": True}
+    write_record(build / "pushed-train.json", done)
+    client = _FakeClient()
+    monkeypatch.setattr(publish_mod.KaggleClient, "connect", lambda **_: client)
+    for kernel in ("all", "train"):
+        argv = ["push-kernel", "--root", str(tmp_path), "--kernel", kernel, "--config",
+                "dataset", "--pin-train"]  # fmt: skip
+        assert cli.main(argv) == 2
+        err = capsys.readouterr().err
+        assert f"--pin-train with --kernel {kernel}" in err
+        assert "`make push-kernel KERNEL=infer PIN_TRAIN=1`" in err
+    assert client.pushes == [] and not (build / "queue.json").exists()
+    assert cli.main([*argv[:4], "infer", *argv[5:]]) == 0
+    assert client.pushes == ["infer"]
+
+
+def test_wait_fails_while_a_kernel_record_says_it_failed(tmp_path, monkeypatch, capsys) -> None:
+    """A kernel an earlier push left running fails; the next push-kernel's poll records it
+    failed (and says so), and no later ``wait`` polls it again: ``wait`` used to exit 0 once
+    the other kernels completed. It fails naming it until its record is removed."""
+    from hms_kit.publish import cli, write_record
+    from hms_kit.publish import commands as publish_mod
+
+    build = _kernel_checkout(tmp_path)
+    build.mkdir(parents=True)
+    seed = {"id": f"{USER}/hms-kit-train-seed", "version": 2, "status": "running", "gpu": True}
+    write_record(build / "pushed-train-seed.json", seed)
+    client = _FakeClient(states={f"{USER}/hms-kit-train-seed/2": "error"})
+    monkeypatch.setattr(publish_mod.KaggleClient, "connect", lambda **_: client)
+    argv = ["push-kernel", "--root", str(tmp_path), "--kernel", "train", "--config", "dataset"]
+    assert cli.main(argv) == 0
+    assert f"kernel {USER}/hms-kit-train-seed/2 ended with status error" in capsys.readouterr().out
+    assert client.pushes == ["train"]
+    wait = ["wait", "--root", str(tmp_path), "--poll", "0.01", "--timeout", "30"]
+    assert cli.main(wait) == 2
+    err = capsys.readouterr().err
+    assert f"{USER}/hms-kit-train-seed version 2: error" in err
+    assert "remove its pushed-<name>.json to give it up" in err
+    assert json.loads((build / "pushed-train.json").read_text())["status"] == "complete"
+    (build / "pushed-train-seed.json").unlink()
+    assert cli.main(wait) == 0
+
+
+def test_pull_version_is_refused_for_more_than_one_kernel(tmp_path, monkeypatch, capsys):
+    """Each Kaggle kernel numbers its own versions: version 3 of one fold kernel is not
+    version 3 of the other's run."""
+    from hms_kit.publish import cli
+    from hms_kit.publish import commands as publish_mod
+
+    _kernel_checkout(tmp_path)
+    client = _FakeClient()
+    monkeypatch.setattr(publish_mod.KaggleClient, "connect", lambda **_: client)
+    argv = ["pull", "--root", str(tmp_path), "--config", "dataset", "--folds", "0,1",
+            "--version", "3", "--runs-dir", str(tmp_path / "runs")]  # fmt: skip
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"{USER}/hms-kit-train-fold0, {USER}/hms-kit-train-fold1" in err
+    assert "pick one" in err and "FOLDS=" in err
+    assert client.asked == []

@@ -196,6 +196,15 @@ def push_kernel(args: argparse.Namespace) -> int:
     to the queue that ``wait`` works through, behind what an earlier push queued.
     """
     layout = Layout.from_args(args)
+    if args.pin_train and args.kernel != INFER:
+        # the pins are read from the records before anything is pushed: with the train
+        # kernels pushed in the same command, infer would attach their previous versions
+        raise PublishError(
+            f"--pin-train with --kernel {args.kernel}: it pins the infer kernel to train "
+            "versions `wait` saw complete, so it cannot push the train kernels too; push them "
+            "(make push-kernel KERNEL=train), run `make wait`, then "
+            "`make push-kernel KERNEL=infer PIN_TRAIN=1`"
+        )
     folds = args.folds or []
     configs = selected_configs(args)
     check_configs(configs, folds, layout.kernels / CONFIG_FILE)
@@ -227,6 +236,7 @@ def push_kernel(args: argparse.Namespace) -> int:
             pins=pins if target.template == INFER else None,
             config=target.config,
             train_configs=configs if target.template == INFER else (),
+            timeout=args.session_timeout if target.template == TRAIN else None,
         )
     metas = {name: check_kernel_folder(folder, user) for name, folder in folders.items()}
     pushed_trains = [t.name for t in targets if t.template == TRAIN]
@@ -246,10 +256,14 @@ def push_kernel(args: argparse.Namespace) -> int:
     # replaced them; those ready to start hold their places ahead of these.
     kept = [q for q in read_queue(queue_path) if q.name not in names]
     # what earlier pushes left running, asked of Kaggle (a record says running until a
-    # `wait` saw it end); a failed one is `wait`'s to report, not a reason to push nothing
+    # `wait` saw it end); a failed one is reported (and fails `wait` until it is pushed again
+    # or its record removed), not a reason to push nothing
     records = kernel_records(layout)
     if not args.dry_run:
-        poll_kernels(client, layout, {n: r for n, r in records.items() if n not in names})
+        others = {n: r for n, r in records.items() if n not in names}
+        for ref, state, message in poll_kernels(client, layout, others):
+            reason = f": {message.strip()}" if message.strip() else ""
+            print(f"kernel {ref} ended with status {state}{reason}")
     # a kernel pushed again now is not done, whatever its earlier version did: an infer
     # kernel pushed with its train kernels waits for the new ones
     done = {n for n, r in records.items() if n not in names and r.get("status") == KERNEL_DONE}
@@ -276,7 +290,9 @@ def push_kernel(args: argparse.Namespace) -> int:
             push_one(client, layout, item.name, client_args)
         say_queued()
         return 0
-    for item in later:  # an old record of a queued kernel must not count as its result
+    # an old record (say version N, complete) of a kernel pushed or queued now must not
+    # count as this push's result, should its push not happen or not be recorded
+    for item in [*now, *later]:
         write_record(pushed_record(layout.build, item.name), {"id": item.id, "status": "queued"})
     # Write-ahead, as `wait` does: the kernels to push now are in the queue marked `pushing`
     # before any push, so a push that fails mid-way leaves the rest queued and that one
@@ -284,15 +300,21 @@ def push_kernel(args: argparse.Namespace) -> int:
     marked = [replace(q, state=PUSHING) for q in now]
     pending = [*kept, *marked, *later]
     write_queue(queue_path, pending)
-    for item, mark in zip(now, marked, strict=True):
+    for i, (item, mark) in enumerate(zip(now, marked, strict=True)):
         try:
             push_one(client, layout, item.name, client_args)
         except PushRefusedError as exc:  # no version made: queued, unmarked, for `wait`
             print(f"{item.id}: {exc}; queued")
-            write_record(
-                pushed_record(layout.build, item.name), {"id": item.id, "status": "queued"}
-            )
             pending = [item if q == mark else q for q in pending]
+        except BaseException:
+            # The kernels after this one were never pushed: unmarked, `wait` pushes them.
+            # This one stays marked: the error (no answer, a 5xx, Ctrl-C) may have come after
+            # Kaggle made the version, and a second push would train twice. `wait` takes it
+            # as pushed with no version known (its record says queued), says so, and polls
+            # the kernel's latest version; `pull` wants PULL_VERSION=N for it.
+            unpushed = dict(zip(marked[i + 1 :], now[i + 1 :], strict=True))
+            write_queue(queue_path, [unpushed.get(q, q) for q in pending])
+            raise
         else:
             pending = [q for q in pending if q != mark]
         write_queue(queue_path, pending)
@@ -357,6 +379,25 @@ def _kernel_failure(client: KaggleClient, ref: str, state: str, message: str, li
     )
 
 
+def _failed_records(layout: Layout, records: dict[str, dict]) -> str:
+    """What ``wait`` reports of the kernels whose record says they failed ('' when none):
+    one an earlier command saw fail (``push-kernel`` polls too) is never polled again, so
+    without this a later ``wait`` would end with status 0 and the failure unreported."""
+    lines = [
+        f"  {r['id']} version {r.get('version') or '(not known)'}: {r.get('status')} "
+        f"({pushed_record(layout.build, n)})"
+        for n, r in records.items()
+        if r.get("status") in KERNEL_FAILURES
+    ]
+    if not lines:
+        return ""
+    return (
+        "kernels that failed in an earlier run:\n"
+        + "\n".join(lines)
+        + "\npush each again (make push-kernel), or remove its pushed-<name>.json to give it up"
+    )
+
+
 def _push_unrecorded(records: dict[str, dict], item: Queued) -> bool:
     """Whether a kernel marked ``pushing`` has no record of that push (the push may have
     reached Kaggle all the same); one with a record is counted by it."""
@@ -386,7 +427,8 @@ def _settle_interrupted_push(
 
 def wait(args: argparse.Namespace) -> int:
     """Poll the pushed dataset and kernels until all are ready/complete, pushing queued kernels
-    as GPU slots free up; raise PublishError on a failure (with its log tail) or timeout."""
+    as GPU slots free up; raise PublishError on a failure (with its log tail) or timeout, and
+    at the end while a kernel's record says it failed earlier (see :func:`_failed_records`)."""
     layout = Layout.from_args(args)
     client = KaggleClient.connect(dry_run=args.dry_run)  # a clear error before any request
     if args.poll <= 0 or args.timeout <= 0:
@@ -434,12 +476,16 @@ def wait(args: argparse.Namespace) -> int:
             queue = [q for q in queue if q != marked]
             write_queue(queue_path, queue)
             running.append({"id": item.id, "gpu": item.gpu})
+        failed = _failed_records(layout, records)
         if not running and not queue and not dataset_pending:
+            if failed:
+                raise PublishError(failed)
             return 0
         if not running and queue and not dataset_pending:
             raise PublishError(
                 "queued kernels cannot start (their train kernels did not complete): "
                 + ", ".join(q.id for q in queue)
+                + (f"\n{failed}" if failed else "")
             )
         if time.monotonic() + args.poll > deadline:
             waiting = [r["id"] for r in running] + [q.id for q in queue]
@@ -527,8 +573,17 @@ def pull(args: argparse.Namespace) -> int:
     user = client.username
     runs = Path(args.runs_dir)
     runs = runs if runs.is_absolute() else layout.root / runs
+    targets = kernel_targets(args.kernel, args.folds, configs)
+    if args.version is not None and len(targets) > 1:
+        # each Kaggle kernel numbers its own versions: N of one is another run of the next
+        raise PublishError(
+            f"--version {args.version} (PULL_VERSION) is one kernel's version, and "
+            f"{len(targets)} are selected ("
+            + ", ".join(f"{user}/{t.slug}" for t in targets)
+            + "): pick one with --kernel, --configs and --folds (KERNEL=, CONFIG=, FOLDS=)"
+        )
     refused = []
-    for target in kernel_targets(args.kernel, args.folds, configs):
+    for target in targets:
         dest = runs / target.slug
         try:
             ref = pull_ref(layout, target, user, args.version)

@@ -111,7 +111,7 @@ def check_setting_value(key: str, value: str) -> str:
 
 def settings_line(settings: Mapping[str, str | None], newline: str = "\n") -> str:
     """The kernel script's marked line, ``SETTINGS: dict[str, str] = {...}  # <mark>``, holding
-    the non-None ``settings`` in :data:`SETTING_ENV`'s key order (config, then folds)."""
+    the non-None ``settings`` in :data:`SETTING_ENV`'s key order (config, folds, timeout)."""
     filled = {k: check_setting_value(k, str(settings[k])) for k in SETTING_ENV if settings.get(k)}
     unknown = sorted(k for k in settings if k not in SETTING_ENV)
     if unknown:
@@ -155,6 +155,7 @@ def render_kernel_metadata(
     pins: Mapping[str, int] | None = None,
     config: str | None = None,
     train_configs: Sequence[str | None] = (),
+    timeout: int | None = None,
 ) -> Path:
     """Render ``template_dir/kernel-metadata.json`` into ``build_dir`` with its code file.
 
@@ -169,8 +170,9 @@ def render_kernel_metadata(
     config (times ``train_folds``, config by config; None: the plain train kernel). ``accelerator`` replaces the
     template's ``machine_shape``. ``resume`` adds the kernel's own id to its
     ``kernel_sources``, so a new version sees the previous version's output. ``pins`` maps a
-    kernel source ``owner/slug`` to the version it is pinned to (``owner/slug/N``).
-    Returns ``build_dir``.
+    kernel source ``owner/slug`` to the version it is pinned to (``owner/slug/N``). With
+    ``timeout`` (the session's seconds, pushed with it) the code's ``SETTINGS`` line gets
+    ``"timeout"``, so training stops before Kaggle ends the session. Returns ``build_dir``.
     """
     template_dir = Path(template_dir)
     meta = json.loads((template_dir / KERNEL_METADATA).read_text())
@@ -209,9 +211,10 @@ def render_kernel_metadata(
     code = Path(code_dir) / meta.get("code_file", "")
     if not meta.get("code_file") or not code.is_file():
         raise PublishError(f"{template_dir / KERNEL_METADATA}: code file {code} not found")
-    if fold is None and config is None:
+    if fold is None and config is None and timeout is None:
         return _render(Path(build_dir), meta, [code], KERNEL_METADATA)
-    settings = {"config": config, "folds": None if fold is None else str(int(fold))}
+    settings = {"config": config, "folds": None if fold is None else str(int(fold)),
+                "timeout": None if timeout is None else str(int(timeout))}  # fmt: skip
     text = with_settings(code.read_text(), settings, code)
     return _render(Path(build_dir), meta, [], KERNEL_METADATA, {code.name: text})
 

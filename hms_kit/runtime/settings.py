@@ -6,6 +6,8 @@ can be set, the config file in the wheel dataset, and Kaggle's rerun flag.
                                       found in the inputs, else the packaged ``kaggle``)
     SETTINGS["folds"]  / HMS_FOLDS    folds this train kernel trains, e.g. ``"0,1"``
                                       (default: the config's, else all)
+    SETTINGS["timeout"] / HMS_TIMEOUT the session limit pushed with the kernel (``TIMEOUT``,
+                                      seconds): training stops in time to write its outputs
     HMS_SET                           extra overrides, ``key=value`` separated by ``;``
 
 An environment variable wins over the script's ``SETTINGS`` (Kaggle kernels cannot set one,
@@ -24,11 +26,15 @@ from hms_kit.paths import ENV_WHEEL, KagglePaths
 ENV_CONFIG = "HMS_CONFIG"
 ENV_FOLDS = "HMS_FOLDS"
 ENV_SET = "HMS_SET"
+ENV_TIMEOUT = "HMS_TIMEOUT"
 CONFIG_NAME = "config.yaml"
 # Kaggle sets it (to "True") when it reruns a submitted notebook on the hidden test set.
 ENV_RERUN = "KAGGLE_IS_COMPETITION_RERUN"
 # The keys a kernel script's SETTINGS line may hold, and the variable each stands for.
-SETTING_ENV = {"config": ENV_CONFIG, "folds": ENV_FOLDS}
+SETTING_ENV = {"config": ENV_CONFIG, "folds": ENV_FOLDS, "timeout": ENV_TIMEOUT}
+# of a session, what training leaves for the rest (the OOF gathered, the outputs Kaggle saves):
+# a share, and at least this many seconds
+SESSION_MARGIN_SHARE, SESSION_MARGIN_S = 0.1, 300.0
 # How the line is marked in kernels/train.py; the publisher replaces the whole line.
 SETTINGS_MARK = "# hms_kit.publish fills this line"
 
@@ -36,7 +42,7 @@ SETTINGS_MARK = "# hms_kit.publish fills this line"
 def resolve_settings(
     settings: Mapping[str, str] | None = None, env: Mapping[str, str] | None = None
 ) -> dict[str, str]:
-    """``{"config": ..., "folds": ...}`` (absent keys left out): the environment variable
+    """``{"config": ..., "folds": ..., "timeout": ...}`` (absent keys left out): the environment variable
     where set (non-empty), else the script's ``settings``. Raises ValueError naming an
     unknown key, so a typo in a pushed script fails loudly instead of training all folds."""
     env = os.environ if env is None else env
@@ -50,6 +56,18 @@ def resolve_settings(
         if value not in (None, ""):
             out[key] = str(value)
     return out
+
+
+def session_limit_hours(limit_hours: float, timeout_s: float) -> float:
+    """``train.time_limit_hours`` inside a session Kaggle stops after ``timeout_s`` seconds:
+    the config's limit or the session less its margin (``SESSION_MARGIN_SHARE`` of it, at least
+    ``SESSION_MARGIN_S``; never under half the session), whichever comes first. A limit of 0
+    (none) takes the session's. ValueError for a timeout that is not a positive number."""
+    if not timeout_s > 0:
+        raise ValueError(f"SETTINGS timeout / {ENV_TIMEOUT}: seconds > 0, got {timeout_s!r}")
+    margin = max(SESSION_MARGIN_SHARE * timeout_s, SESSION_MARGIN_S)
+    session = max(timeout_s - margin, timeout_s / 2) / 3600
+    return session if limit_hours <= 0 else min(limit_hours, session)
 
 
 def is_competition_rerun(env: dict[str, str] | None = None) -> bool:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from hms_kit.paths import KagglePaths, kaggle_paths
 from hms_kit.runlog import get_run_logger
-from hms_kit.runtime.settings import kernel_config, resolve_settings
+from hms_kit.runtime.settings import kernel_config, resolve_settings, session_limit_hours
 from hms_kit.scoring.oof import high_population
 
 # an earlier output holds folds.csv and the folds' checkpoints: its own, or its seeds'
@@ -27,7 +27,8 @@ def run_train_kernel(
 
     The cache goes to ``<root>/temp/cache`` (Kaggle does not keep it, and it would count
     against the 20 GB output limit). ``settings`` is the kernel script's ``SETTINGS``
-    (``config``, ``folds``; see :mod:`hms_kit.runtime.settings`). Returns the OOF summary.
+    (``config``, ``folds``, ``timeout``; see :mod:`hms_kit.runtime.settings`). Returns the
+    OOF summary.
     """
     from hms_kit.data import Competition
     from hms_kit.data.folds import fold_list
@@ -43,6 +44,15 @@ def run_train_kernel(
     cfg, source = kernel_config(paths, chosen)
     folds = fold_list(chosen.get("folds"))
     log.info("train kernel: root %s, config %s, folds %s", paths.root, source, folds or "all")
+    if chosen.get("timeout"):
+        # Kaggle ends the session at TIMEOUT whatever the config says: the kit's own stop
+        # (checkpoints kept, RESUME=1 goes on) must come first
+        was = cfg.train.time_limit_hours
+        cfg.train.time_limit_hours = session_limit_hours(was, float(chosen["timeout"]))
+        if cfg.train.time_limit_hours != was:
+            log.info("train.time_limit_hours %.2f (was %g): the session's TIMEOUT %s s less "
+                     "the time to write the outputs", cfg.train.time_limit_hours, was,
+                     chosen["timeout"])  # fmt: skip
     install_stop_handler()
     if previous:
         log.info("continuing the run attached from %s", previous)
