@@ -32,7 +32,7 @@ from scipy.optimize import minimize
 from hms_kit import schema
 from hms_kit.runlog import logger
 from hms_kit.scoring.metric import EPS, kl_score, prior_predictions
-from hms_kit.scoring.oof import PRED_COLS, TARGET_COLS, gather_fold_oof, high_population
+from hms_kit.scoring.oof import PRED_COLS, SEEDS_DIR, TARGET_COLS, gather_fold_oof, high_population
 
 OOF_KEY = ["eeg_id", "eeg_sub_id"]
 POPULATIONS = ("hq", "all")
@@ -574,6 +574,27 @@ def find_members(inputs: list[Path]) -> list[Member]:
     ]
 
 
+def blend_population(runs: list[Path]) -> str:
+    """``all`` when every run's scores.json says ``target_population: all_rows``, else ``hq``."""
+    targets = set()
+    for run in runs:
+        try:
+            targets.add(
+                json.loads((Path(run) / "scores.json").read_text()).get("target_population")
+            )
+        except (OSError, ValueError):
+            targets.add(None)
+    return "all" if targets == {"all_rows"} else "hq"
+
+
+def scores_threshold(scores: dict[str, Any]) -> int:
+    """The high-vote cut a run's scores were computed at (its ``kl_votes_ge_<t>`` key);
+    ``schema.HIGH_VOTE_THRESHOLD`` where none is there."""
+    cuts = [int(k.rsplit("_", 1)[1]) for k in scores
+            if k.startswith("kl_votes_ge_") and k.rsplit("_", 1)[1].isdigit()]  # fmt: skip
+    return cuts[0] if len(cuts) == 1 else schema.HIGH_VOTE_THRESHOLD
+
+
 def member_blend(
     members: list[Member], inputs: list[Path], work: Path, train: pd.DataFrame | None = None
 ) -> dict:
@@ -581,7 +602,9 @@ def member_blend(
     ``blend.json`` whose runs are these members (matched by config hash), else one fitted here
     on the members' OOF files (gathered into ``work/m<i>/``), else (``fallback`` says why) the
     member with the best OOF KL alone, else equal weights. Always a valid blend: ``runs``
-    holds one entry per member."""
+    holds one entry per member. A blend fitted here lists under ``incomplete`` the members
+    whose OOF lacks a fold or has one stopped at the time limit (their training unfinished:
+    such a member's missing fold also leaves no blend to fit)."""
     log = logger()
     shas = [m.config_sha for m in members]
     for d in inputs:
@@ -607,6 +630,7 @@ def member_blend(
                 runs = [blend["runs"][i] for i in at]
                 return {**blend, "runs": runs, "weights": [blend["weights"][i] for i in at]}
     runs: list[dict] = []
+    incomplete: list[str] = []  # members whose training did not finish every fold
     for i, m in enumerate(members):
         entry = {"path": str(m.runs[0]), "config_sha": m.config_sha, "oof_kl": None}
         try:
@@ -615,20 +639,46 @@ def member_blend(
             log.warning("member %d (%s): OOF files unreadable (%s)", i, m.runs[0], exc)
             scores = None
         if scores is not None:
-            kl = scores.get(f"kl_{high_population()}", float("nan"))
-            entry["oof_kl"] = kl if np.isfinite(kl) else scores.get("kl_all")
             shutil.copyfile(m.runs[0] / RUN_CONFIG, work / f"m{i}" / RUN_CONFIG)
+            # the rows the member was trained for: every row's KL for all_rows (MLE-bench's
+            # grader), else its own high-vote cut's
+            every_row = scores.get("target_population") == "all_rows"
+            key = "kl_all" if every_row else f"kl_{high_population(scores_threshold(scores))}"
+            kl = scores.get(key, float("nan"))
+            entry["oof_kl"] = kl if np.isfinite(kl) else scores.get("kl_all")
+            if not scores.get("complete"):
+                stopped = scores.get("folds_stopped") or []
+                incomplete.append(
+                    f"member {i} ({m.runs[0]}): OOF of folds {scores.get('folds')}"
+                    + (f", {stopped} stopped at train.time_limit_hours" if stopped else "")
+                )  # fmt: skip
+        elif any(f for r in m.runs for f in r.rglob(f"{SEEDS_DIR}/*/oof_fold*.csv")):
+            incomplete.append(f"member {i} ({m.runs[0]}): OOF of its seeds, no fold every "
+                              "seed finished")  # fmt: skip
         runs.append(entry)
+    blend = _fitted_or_fallback(runs, work, len(members), log)
+    if incomplete:
+        blend["incomplete"] = incomplete
+    return blend
+
+
+def _fitted_or_fallback(runs: list[dict], work: Path, n_members: int, log) -> dict:
+    """member_blend's blend of the members' OOF gathered under ``work/m<i>/`` (``runs``:
+    their entries), else its fallback."""
     try:
         missing = [f"{i} ({r['path']})" for i, r in enumerate(runs) if r["oof_kl"] is None]
         if missing:
             raise BlendError(f"members {', '.join(missing)} have no OOF files")
-        dirs = [work / f"m{i}" for i in range(len(members))]
-        try:
-            blend = choose_blend(dirs, population="hq")
-        except BlendError as exc:  # e.g. too few high-vote rows to cross-validate on
-            log.warning("no blend on the high-vote rows (%s): fitted on all rows", exc)
+        dirs = [work / f"m{i}" for i in range(n_members)]
+        # the population the members were trained for, as the blend command chooses it
+        if blend_population(dirs) == "all":
             blend = choose_blend(dirs, population="all")
+        else:
+            try:
+                blend = choose_blend(dirs, population="hq")
+            except BlendError as exc:  # e.g. too few high-vote rows to cross-validate on
+                log.warning("no blend on the high-vote rows (%s): fitted on all rows", exc)
+                blend = choose_blend(dirs, population="all")
         log.info(
             "blend fitted on the members' OOF (%s rows): %s chosen, weights %s; inner-CV KL %s",
             blend["population"],

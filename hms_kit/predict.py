@@ -542,6 +542,9 @@ def predict_ensemble(
     ]
     for line in report["members_dropped"]:
         log.warning("dropped %s", line)
+    report["members_incomplete"] = list(blend.get("incomplete", []))
+    for line in report["members_incomplete"]:
+        log.warning("training unfinished: %s", line)
     sub, combined = combine_members(frames, reports, blend, fallback_prior(comp))
     report["fallback_rows"] = combined["fallback_rows"]
     report["members_used"] = combined["members_used"]

@@ -34,9 +34,9 @@ from hms_kit.config import Config, ConfigError
 from hms_kit.data.competition import Competition
 from hms_kit.io import atomic_write_csv, atomic_write_text
 from hms_kit.runlog import ensure_run_log
-from hms_kit.scoring.compare import SEEDS_DIR, seed_summary
+from hms_kit.scoring.compare import seed_summary
 from hms_kit.scoring.metric import PRED_COLS
-from hms_kit.scoring.oof import GATHERED_FILES
+from hms_kit.scoring.oof import GATHERED_FILES, SEEDS_DIR
 
 
 def seed_list(cfg: Config) -> list[int]:

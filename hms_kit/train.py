@@ -77,13 +77,13 @@ from hms_kit.inputs.merge import in_chans as layout_in_chans
 from hms_kit.io import atomic_write_csv, atomic_write_text
 from hms_kit.models import build_model, family_inputs, get_family, is_torch_family
 from hms_kit.runlog import ensure_run_log, get_run_logger, log_time, logger
-from hms_kit.scoring.compare import SEEDS_DIR
 from hms_kit.scoring.metric import (
     prior_predictions,
     scores_by_population,
 )
 from hms_kit.scoring.oof import (
     PRED_COLS,
+    SEEDS_DIR,
     TARGET_COLS,
     gather_oof,
     population_table,

@@ -335,6 +335,92 @@ def test_kernel_without_a_fittable_blend_still_submits(truth, tmp_path, monkeypa
     assert "no checkpoint predicted" in problem
 
 
+@pytest.mark.parametrize("population", ["all_rows", "kaggle_hq"])
+def test_the_kernels_blend_fits_the_rows_its_members_were_trained_for(
+    truth, tmp_path, population
+) -> None:
+    """Members trained for every row (MLE-bench's grader) are blended on every row, as the
+    blend command does; Kaggle's members on their >= 10-vote rows."""
+    from hms_kit.config import load_config, save_config
+    from hms_kit.ensemble import find_members, member_blend
+
+    q, targets, folds = truth
+    runs = [_write_member(tmp_path / name, _noisy(q, seed, 0.5), targets, folds)
+            for name, seed in (("a", 1), ("b", 2))]  # fmt: skip
+    for i, run in enumerate(runs):
+        cfg = load_config(None, [f"target.population={population}", f"train.seed={i}"])
+        save_config(cfg, run / "config.yaml")
+        for f in run.glob("oof_fold*.csv"):  # a third of the rows below the cut
+            oof = pd.read_csv(f)
+            oof.loc[oof.index % 3 == 0, "total_votes"] = 3
+            oof.to_csv(f, index=False)
+    members = find_members(runs)
+    assert len(members) == 2
+    blend = member_blend(members, runs, tmp_path / "work")
+    n_high = sum((pd.read_csv(f)["total_votes"] >= 10).sum() for f in runs[0].glob("oof_*.csv"))
+    if population == "all_rows":
+        assert blend["population"] == "all" and blend["n_rows"] == len(q)
+    else:
+        assert blend["population"] == "hq" and blend["n_rows"] == n_high < len(q)
+    assert all(np.isfinite(r["oof_kl"]) for r in blend["runs"])
+
+
+def test_a_member_whose_training_is_unfinished_fails_the_commit_run(
+    truth, tmp_path, monkeypatch
+) -> None:
+    """A train kernel stopped at its time limit: a fold missing (the blend falls back to one
+    member) or a fold stopped part way. The commit run names the member and says what to do;
+    ``predict.allow_incomplete`` submits it as it is."""
+    from hms_kit import predict as predict_mod
+    from hms_kit.config import load_config
+    from hms_kit.ensemble import find_members
+    from hms_kit.paths import KagglePaths
+    from hms_kit.predict import predict_ensemble
+    from hms_kit.runtime.infer import commit_run_problems
+
+    q, targets, folds = truth
+    paths = KagglePaths(tmp_path)
+    a = _write_member(paths.input / "a", _noisy(q, 1, 0.5), targets, folds)
+    b = _write_member(paths.input / "b", _noisy(q, 2, 0.5), targets, folds)
+    ids = [7, 8, 9]
+
+    def fake_predict_test(comp, runs, **kwargs):
+        report = {"checkpoints": ["fold0_best.pt"], "predicted_with": ["x"]}
+        report.update(fallback_rows=[], sample_submission_mismatch=[])
+        return _member(ids, np.full((3, 6), 1 / 6)), report
+
+    monkeypatch.setattr(predict_mod, "predict_test", fake_predict_test)
+    cfg = load_config(None)
+    members = find_members([a, b])
+    _, report = predict_ensemble(_NoTrain(), members, cfg, paths)
+    assert report["members_incomplete"] == [] and commit_run_problems(report) == []
+    # b's fold 2 stopped part way, then b's fold 2 never trained
+    (b / "fold2_summary.json").write_text(json.dumps({"fold": 2, "stopped": True}))
+    _, report = predict_ensemble(_NoTrain(), members, cfg, paths)
+    (line,) = report["members_incomplete"]
+    assert line.startswith(f"member 1 ({b})") and "[2] stopped at train.time_limit_hours" in line
+    (b / "oof_fold2.csv").unlink()
+    (b / "fold2_summary.json").unlink()
+    _, report = predict_ensemble(_NoTrain(), members, cfg, paths)
+    (line,) = report["members_incomplete"]
+    assert "OOF of folds [0, 1]" in line and "stopped" not in line
+    (problem,) = commit_run_problems(report)
+    assert problem.startswith("training unfinished (member 1 (") and "RESUME=1" in problem
+    assert commit_run_problems(report, allow_incomplete=True) == []
+    log = (paths.working / "training_record.log").read_text()
+    assert "WARNING training unfinished: member 1 (" in log
+    # a repeated run (train.seeds) whose second seed never started: its seeds' folds, no
+    # average; one seed's OOF is not what its test predictions average
+    seed = b / "seeds" / "seed42"
+    seed.mkdir(parents=True)
+    for f in b.glob("oof_fold*.csv"):
+        f.rename(seed / f.name)
+    (b / "seeds" / "seed43").mkdir()
+    _, report = predict_ensemble(_NoTrain(), members, cfg, paths)
+    (line,) = report["members_incomplete"]
+    assert line == f"member 1 ({b}): OOF of its seeds, no fold every seed finished"
+
+
 def test_a_member_that_raises_or_a_blend_without_hashes_costs_no_other_member(
     truth, tmp_path, monkeypatch
 ) -> None:

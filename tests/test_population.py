@@ -127,7 +127,7 @@ def test_gather_oof_states_the_population(tmp_path: Path):
 
 
 def test_blend_population_follows_the_runs(tmp_path: Path):
-    from hms_kit.cli.blend import blend_population
+    from hms_kit.ensemble import blend_population
 
     runs = []
     for name, target in (("a", "all_rows"), ("b", "all_rows"), ("c", "kaggle_hq")):

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from hms_kit.ensemble import BLEND_FILE, METHODS, POPULATIONS
+from hms_kit.ensemble import BLEND_FILE, METHODS, POPULATIONS, blend_population
 from hms_kit.runlog import get_run_logger
 
 
@@ -58,14 +58,3 @@ def run(args: argparse.Namespace) -> int:
         f"prior {s['prior']:.4f} | {report.blend['n_rows']} {args.population} rows"
     )
     return 0
-
-
-def blend_population(runs: list[Path]) -> str:
-    """``all`` when every run's scores.json says ``target_population: all_rows``, else ``hq``."""
-    targets = set()
-    for run in runs:
-        try:
-            targets.add(json.loads((run / "scores.json").read_text()).get("target_population"))
-        except (OSError, ValueError):
-            targets.add(None)
-    return "all" if targets == {"all_rows"} else "hq"

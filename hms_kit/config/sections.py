@@ -396,6 +396,10 @@ class PredictConfig:
     tta_oof: bool = True
     batch_size: int = 64
     time_limit_hours: float = 0.0  # 0: no limit; Kaggle stops an inference kernel at 9 hours
+    # the inference kernel's commit run fails while an ensemble member's training is
+    # unfinished (a fold missing or stopped at train.time_limit_hours): its blend would fall
+    # back to one member unnoticed. True submits such members as they are
+    allow_incomplete: bool = False
     # MLE-bench's layout (test files longer than one window, see hms_kit.scoring.windows): each EEG
     # is predicted from windows every stride_s seconds, at most max_windows of them spread
     # over the recording (0: one window at offset 0, as on Kaggle's layout), averaged in

@@ -113,7 +113,7 @@ def run_infer_kernel(root: str | Path | None = None) -> Path:
         log.error("inference failed, writing the prior:\n%s", traceback.format_exc())
         sub, report = prior_submission(comp), None
     if not rerun and report is not None:
-        problems = commit_run_problems(report)
+        problems = commit_run_problems(report, cfg.predict.allow_incomplete)
         if problems:
             raise _failure(
                 log,
@@ -135,9 +135,18 @@ def _failure(log, message: str) -> CommitRunError:
     return CommitRunError(message)
 
 
-def commit_run_problems(report: dict) -> list[str]:
-    """Why a commit run's predictions must not become a submission (empty: they may)."""
+def commit_run_problems(report: dict, allow_incomplete: bool = False) -> list[str]:
+    """Why a commit run's predictions must not become a submission (empty: they may). An
+    ensemble member whose training did not finish (a train kernel stopped at
+    ``train.time_limit_hours``) is one unless ``allow_incomplete`` (``predict.allow_incomplete``)."""
     problems = []
+    if report.get("members_incomplete") and not allow_incomplete:
+        problems.append(
+            f"training unfinished ({'; '.join(report['members_incomplete'])}): push those train "
+            "kernels again with RESUME=1 and wait for them, or submit them as they are with "
+            "`predict: {allow_incomplete: true}` in kernels/config.yaml (locally: "
+            f"{ENV_SET}='predict.allow_incomplete=true')"
+        )  # fmt: skip
     if not report["predicted_with"]:
         problems.append(f"no checkpoint predicted ({len(report['checkpoints'])} found)")
     if report.get("members_failed"):

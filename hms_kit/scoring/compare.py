@@ -31,13 +31,12 @@ import pandas as pd
 
 from hms_kit import schema
 from hms_kit.scoring.metric import PRED_COLS, TARGET_COLS, kl_per_row
-from hms_kit.scoring.oof import population_masks, population_names
+from hms_kit.scoring.oof import SEEDS_DIR, population_masks, population_names
 
 N_RESAMPLES = 1000
 BOOTSTRAP_SEED = 0
 LEVEL = 0.95
 ROW_KEY = ["eeg_id", "eeg_sub_id"]  # a train.csv row: every run's oof.csv carries it
-SEEDS_DIR = "seeds"  # a repeated run's seeds: <run>/seeds/seed<s>/
 # A difference smaller than this is a tie even when its interval misses 0: the tables print
 # KL to 4 decimals, and a gap they cannot show is no reason to prefer one run
 TIE_BELOW = 1e-4

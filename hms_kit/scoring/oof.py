@@ -62,6 +62,7 @@ def high_population(threshold: int = schema.HIGH_VOTE_THRESHOLD) -> str:
 
 POPULATIONS = population_names()
 LOGIT_COLS = [f"logit_{c}" for c in schema.VOTE_COLUMNS]
+SEEDS_DIR = "seeds"  # a repeated run's seeds: <run>/seeds/seed<s>/
 # what a representative row stands for, per row mode
 GROUP_KEYS = {"all": None, "per_eeg": ["eeg_id"], "dedup": ["eeg_id", *schema.VOTE_COLUMNS]}
 
@@ -211,22 +212,35 @@ def gather_fold_oof(
     """Join the ``oof_fold*.csv`` of every attached train kernel (one per fold when the folds
     ran in parallel kernels) into ``out_dir``: oof.csv (per train.csv row when ``train`` is
     given), scores.json, per_class.csv, confusion.png. Files set aside in a run's ``stale/``
-    are not used. Returns the scores, or None when no input has OOF files."""
+    are not used, nor a repeated run's single seeds' (``seeds/``). Returns the scores, or
+    None when no input has OOF files."""
     from hms_kit.checkpoint import STALE_DIR  # imported here: it brings torch
 
     found: dict[str, Path] = {}
     config = None
     for d in inputs:
         for f in sorted(d.rglob("oof_fold*.csv")):
-            if STALE_DIR in f.relative_to(d).parts[:-1]:
+            # a repeated run's OOF is its seeds' average beside them (a fold not every seed
+            # finished has none): one seed's alone is not the model the test set gets
+            if {STALE_DIR, SEEDS_DIR} & set(f.relative_to(d).parts[:-1]):
                 continue
             found.setdefault(f.name, f)
             config = config or (f.parent / "config.yaml")
     if not found:
         return None
+    # a fold stopped at the time limit says so in its summary: ``complete`` reads it
+    summaries = [f.with_name(f"fold{name[len('oof_fold'):-len('.csv')]}_summary.json")
+                 for name, f in found.items()]  # fmt: skip
+    copies = [*found.values(), *(p for p in summaries if p.is_file())]
     out_dir.mkdir(parents=True, exist_ok=True)
-    for name, f in found.items():
-        shutil.copyfile(f, out_dir / name)
+    # what an earlier gather left in out_dir is not these inputs' (a fold since set aside)
+    sources = {f.resolve() for f in copies}
+    for old in [*out_dir.glob("oof_fold*.csv"), *out_dir.glob("fold*_summary.json")]:
+        if old.resolve() not in sources:
+            old.unlink()
+    for f in copies:
+        if (out_dir / f.name).resolve() != f.resolve():
+            shutil.copyfile(f, out_dir / f.name)
     cfg = load_config(config) if config and config.is_file() else load_config(None)
     scores = gather_oof(out_dir, cfg, train)
     t = cfg.data.high_vote_threshold
