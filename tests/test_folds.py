@@ -235,6 +235,24 @@ def test_keys_added_later_change_the_fingerprint_only_away_from_their_default() 
     assert plain != morph
 
 
+def test_a_file_setting_moved_to_another_mount_is_the_same_model() -> None:
+    """A run resumed after its weights' dataset mounts elsewhere (2024's layout against
+    today's) keeps its folds: the fingerprint and the drift read the file's name."""
+    from hms_kit.data.folds import config_drift
+
+    rows = pd.DataFrame({k: np.arange(6) for k in ROW_KEY})
+    folds = np.array([0, 1, 2, 0, 1, 2])
+    then = load_config("default", ["model.weights=/kaggle/input/w/b0.safetensors"])
+    now = load_config("default", ["model.weights=/kaggle/input/datasets/o/w/b0.safetensors"])
+    other = load_config("default", ["model.weights=/kaggle/input/w/b4.safetensors"])
+    assert run_fingerprint(then, rows, folds) == run_fingerprint(now, rows, folds)
+    assert run_fingerprint(then, rows, folds) != run_fingerprint(other, rows, folds)
+    assert config_drift(to_dict(then), now) == []
+    assert config_drift(to_dict(then), other) == [
+        "model.weights: 'b0.safetensors' -> 'b4.safetensors'"
+    ]
+
+
 def test_config_drift_counts_an_added_key_only_off_its_default() -> None:
     from hms_kit.data.folds import config_drift
 

@@ -298,7 +298,7 @@ def _model_settings(
 ) -> dict[str, Any]:
     """A config dict (``to_dict``'s form, of any kit version) less what decides no fold's
     model: ``predict``, ``NOT_FINGERPRINTED``, another family's ``FAMILY_SECTIONS`` (those
-    of them in ``sections``)."""
+    of them in ``sections``), with the ``PATH_SETTINGS`` by file name."""
     d = json.loads(json.dumps(d, default=str))  # a copy, tuples as lists
     d.pop("predict", None)
     for section, keys in NOT_FINGERPRINTED.items():
@@ -311,6 +311,15 @@ def _model_settings(
             for k in parents:
                 node = node.get(k, {})
             node.pop(last, None)
+    # a file by its name: a run resumed after its weights' mount moved (another Kaggle
+    # layout) trains the same model, and its finished folds are kept
+    for dotted in PATH_SETTINGS:
+        *parents, last = dotted.split(".")
+        node = d
+        for k in parents:
+            node = node.get(k) if isinstance(node.get(k), dict) else {}
+        if node.get(last):
+            node[last] = Path(str(node[last])).name
     return d
 
 
