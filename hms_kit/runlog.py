@@ -19,6 +19,8 @@ LOG_FORMAT = "%(asctime)s %(levelname)s %(message)s"
 DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
 LOGGER_NAME = "hms_kit"
 LOG_REDRAW_S = 30.0  # seconds between progress-bar lines in a log file
+# marks the file handlers ensure_run_log adds: the next run's call retires them
+_ADDED_FOR_A_RUN = "_hms_kit_run_log"
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -52,18 +54,26 @@ def ensure_run_log(run_dir: str | Path) -> logging.Logger:
     """The kit's logger, also writing ``run_dir/training_record.log`` if it does not already.
 
     Library entry points (``train_folds``, ``predict_test``) call this so a run folder always
-    has its log, whether the run came from the CLI, a kernel or a notebook cell.
+    has its log, whether the run came from the CLI, a kernel or a notebook cell. The file it
+    adds replaces the ones it added for earlier runs (a notebook training runs A then B
+    writes B's lines to B's log only) but for the folders that hold ``run_dir`` (a repeated
+    run's seed folders log to the run's file too); a handler ``get_run_logger`` set up stays.
     """
     log = logging.getLogger(LOGGER_NAME)
     target = (Path(run_dir) / LOG_NAME).resolve()
     for h in log.handlers:
         if isinstance(h, logging.FileHandler) and Path(h.baseFilename).resolve() == target:
             return log
+    for h in [h for h in log.handlers if getattr(h, _ADDED_FOR_A_RUN, False)
+              and not target.is_relative_to(Path(h.baseFilename).resolve().parent)]:  # fmt: skip
+        log.removeHandler(h)
+        h.close()
     Path(run_dir).mkdir(parents=True, exist_ok=True)
     log.setLevel(logging.INFO)
     log.propagate = False
     fh = logging.FileHandler(target)
     fh.setFormatter(logging.Formatter(LOG_FORMAT, datefmt=DATE_FORMAT))
+    setattr(fh, _ADDED_FOR_A_RUN, True)
     log.addHandler(fh)
     return log
 

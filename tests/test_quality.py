@@ -679,6 +679,43 @@ def test_a_run_measured_with_another_config_is_stale_and_left_out_of_the_report(
         quality.compare_families(tmp_path, [point], "baseline", "eeg1d-stage1")
 
 
+def test_a_predict_only_variant_is_not_stale_for_a_plans_tta_oof_off(tmp_path, monkeypatch):
+    """repredict always predicts a variant's OOF with its views (config.yaml says
+    tta_oof: true): a plan's ``--set predict.tta_oof=false`` leaves the variant current,
+    while a training setting still makes it stale; a report (``--report-only``) reads it
+    back, and leaves it out once its source's checkpoints changed."""
+    from hms_kit.repredict import checkpoints_state, tta_config
+
+    point = Point(300, 13, ("eeg1d-tta",))
+    assert quality.repredicted_from("eeg1d-tta") == "eeg1d"
+    src = tmp_path / "runs" / point.name / "eeg1d" / "checkpoints"
+    src.mkdir(parents=True)
+    (src / "fold0_best.pt").write_bytes(b"weights")
+    d = tmp_path / "runs" / point.name / "eeg1d-tta"
+    d.mkdir(parents=True)
+    measured = result("eeg1d-tta", 300, 13, 1, 1)
+    measured.extra = {"source_checkpoints": checkpoints_state(src.parent)}
+    (d / quality.RESULT_FILE).write_text(json.dumps(asdict(measured)))
+    config, own = quality.family_config("eeg1d")
+    sets = quality.shared_folds_sets(quality.folds_path(tmp_path, point, 3), 3)
+    off = ["predict.tta_oof=false"]
+    # the source trained under the plan's override, predicted again by repredict
+    save_config(tta_config(load_config(config, [*sets, *own, *off]), True, True), d / "config.yaml")
+    assert quality.changed_settings(tmp_path, point, "eeg1d-tta", 3, off) == []
+    assert quality.changed_settings(tmp_path, point, "eeg1d-tta", 3) == []
+    assert quality.changed_settings(tmp_path, point, "eeg1d-tta", 3, [*off, "train.seed=7"]) == [
+        "train.seed: 42 -> 7"
+    ]
+    got = quality.run_plan(tmp_path, [point], overrides=off, log=lambda s: None, train=False)
+    assert [r.family for r in got] == ["eeg1d-tta"]
+    # its source trained again: a report leaves it out, and trains and predicts nothing
+    (src / "fold0_best.pt").write_bytes(b"other weights")
+    lines: list[str] = []
+    monkeypatch.setattr(quality.subprocess, "run", lambda *a, **k: pytest.fail("a child ran"))
+    got = quality.run_plan(tmp_path, [point], overrides=off, log=lines.append, train=False)
+    assert got == [] and "eeg1d's run trained again or gone" in lines[0]
+
+
 def measured_run(work: Path, point: Point, measured: RunResult):
     """The point's one family measured as it resolves now: its run folder with config.yaml
     and quality.json. Returns ``(run, config, own overrides, folds sets)``."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 
-from hms_kit.runlog import LOG_NAME, get_run_logger, log_time
+from hms_kit.runlog import LOG_NAME, ensure_run_log, get_run_logger, log_time
 
 
 def test_log_format_and_log_time(tmp_path, capsys):
@@ -24,6 +24,32 @@ def test_log_format_and_log_time(tmp_path, capsys):
     assert re.fullmatch(stamp + r" INFO read_everything took \d+\.\d{4} seconds\.", lines[0])
     assert re.fullmatch(stamp + r" INFO hello", lines[1])
     get_run_logger(None, console=False)  # detach the file handler
+
+
+def test_runs_in_one_process_each_log_to_their_own_file(tmp_path):
+    """A notebook training run A then run B: B's lines go to B's log, not A's too; the
+    CLI's own log file (get_run_logger) keeps receiving them."""
+    cli = get_run_logger(tmp_path / "cli", console=False)
+    a, b = tmp_path / "a", tmp_path / "b"
+    ensure_run_log(a).info("first run")
+    ensure_run_log(a).info("first run again")  # the same run: no second handler
+    ensure_run_log(b).info("second run")
+    for h in cli.handlers:
+        h.flush()
+    assert (a / LOG_NAME).read_text().count("first run") == 2
+    assert "second run" not in (a / LOG_NAME).read_text()
+    assert "second run" in (b / LOG_NAME).read_text()
+    assert (tmp_path / "cli" / LOG_NAME).read_text().count("run") == 3
+    files = [h for h in cli.handlers if isinstance(h, logging.FileHandler)]
+    assert len(files) == 2
+    # a repeated run's seed folders: the run's own log keeps every seed's lines
+    ensure_run_log(b / "seeds" / "seed1").info("seed one")
+    ensure_run_log(b / "seeds" / "seed2").info("seed two")
+    for h in cli.handlers:
+        h.flush()
+    assert "seed one" in (b / LOG_NAME).read_text() and "seed two" in (b / LOG_NAME).read_text()
+    assert "seed two" not in (b / "seeds" / "seed1" / LOG_NAME).read_text()
+    get_run_logger(None, console=False)  # detach the file handlers
 
 
 def test_log_time_prints_without_a_run(capsys):

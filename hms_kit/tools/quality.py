@@ -495,9 +495,15 @@ def changed_settings(
     work: Path, point: Point, family: str, n_folds: int, overrides: list[str] | None = None
 ) -> list[str]:
     """``stale_settings`` of the family's finished run on the point against the config and
-    overrides it would train with now (``train_command``'s)."""
+    overrides it would train with now (``train_command``'s). A predict-only variant
+    (``repredicted_from``) is compared with ``predict.tta_oof`` true, as repredict writes it."""
     config, own = family_config(family)
     sets = [*shared_folds_sets(folds_path(work, point, n_folds), n_folds), *own, *(overrides or [])]
+    if repredicted_from(family) is not None:
+        # a predict-only variant exists to predict its OOF with its views, and repredict
+        # always does (``repredict.tta_config``): a plan's predict.tta_oof=false does not reach
+        # it, so it must not make the variant's run stale forever
+        sets.append("predict.tta_oof=true")
     return stale_settings(work / "runs" / point.name / family, config, sets)
 
 
@@ -712,6 +718,25 @@ def repredict_command(
     return cmd + ["--tta-flip"] * flip + ["--tta-mirror"] * mirror
 
 
+def repredicted_current(work: Path, point: Point, family: str) -> bool:
+    """Whether a predict-only variant's finished run on the point is still what predicting
+    its source's run now would give: the source's checkpoints are the ones it was predicted
+    from (``repredict.checkpoints_state``: a source trained again, or removed, rewrites
+    them) and its views are the variant's."""
+    from hms_kit.config import load_config
+    from hms_kit.repredict import checkpoints_state
+
+    source = repredicted_from(family)
+    run_dir = work / "runs" / point.name / family
+    if source is None or not (run_dir / RESULT_FILE).is_file():
+        return False
+    r = read_result(run_dir / RESULT_FILE)
+    p = load_config(run_dir / "config.yaml").predict
+    src_dir = work / "runs" / point.name / source
+    return (r.extra.get("source_checkpoints") == checkpoints_state(src_dir)
+            and (p.tta_flip, p.tta_mirror) == tta_views(family))  # fmt: skip
+
+
 def repredict_family(
     work: Path, point: Point, family: str, source: str, n_folds: int = 3, threads: int = 2,
     overrides: list[str] | None = None, threshold: int = schema.HIGH_VOTE_THRESHOLD,
@@ -724,18 +749,14 @@ def repredict_family(
     the ones it was predicted from (``repredict.checkpoints_state``: a source trained again
     rewrites them). Its minutes are the source's training plus the child's, per fold (the
     training rows' inputs rebuilt, the OOF and the test set predicted)."""
-    from hms_kit.config import load_config
     from hms_kit.repredict import checkpoints_state
 
     base = run_family(work, point, source, n_folds, threads, overrides, threshold, log)
     src_dir, run_dir = work / "runs" / point.name / source, work / "runs" / point.name / family
     done, views = run_dir / RESULT_FILE, tta_views(family)
     if done.is_file():
-        r = read_result(done)
-        p = load_config(run_dir / "config.yaml").predict
-        current = r.extra.get("source_checkpoints") == checkpoints_state(src_dir)
-        if current and (p.tta_flip, p.tta_mirror) == views:
-            return r
+        if repredicted_current(work, point, family):
+            return read_result(done)
         log(f"  {point.name} {family}: {source} trained again or other views since; "
             "predicting again")  # fmt: skip
         retire_result(run_dir)
@@ -1109,7 +1130,15 @@ def run_plan(
                 log(f"  {point.name} {family}: stale, measured with another config "
                     f"({'; '.join(changed)}); left out")  # fmt: skip
                 continue
-            r = run_family(work, point, family, n_folds, threads, overrides, threshold, log)
+            source = repredicted_from(family)
+            if not train and source is not None and not repredicted_current(work, point, family):
+                log(f"  {point.name} {family}: stale, {source}'s run trained again or gone "
+                    "since it was predicted; left out")  # fmt: skip
+                continue
+            # a report reads the runs back: run_family would train a predict-only variant's
+            # source, or predict it again
+            r = (run_family(work, point, family, n_folds, threads, overrides, threshold, log)
+                 if train else read_result(run_dir / RESULT_FILE))  # fmt: skip
             log(f"  {point.name} {family}: OOF KL {r.oof_kl:.4f} ({r.oof_closed:.0%} of the gap), "
                 f"test KL {r.test_kl:.4f}, {r.minutes_per_fold:.1f} min/fold")  # fmt: skip
             mine.append(r)
