@@ -25,7 +25,9 @@ setup(
     # Lower bounds = tests/compat/floor.txt, where `make test-compat` runs the suite (why each
     # is where it is: comments there).
     install_requires=[
-        "torch>=2.1,<=2.14.1",
+        # 2.4: the oldest that resumes (hms_kit.checkpoint.MIN_TORCH; not in floor.txt: torch
+        # is served from disk here at the Makefile's TORCH_PIN only)
+        "torch>=2.4,<=2.14.1",
         "torchvision",
         "timm>=1.0.8",
         "numpy>=1.26",

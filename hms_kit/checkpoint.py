@@ -36,16 +36,22 @@ import torch
 from hms_kit.io import atomic_write
 
 FORMAT_VERSION = 1
+# the oldest torch that trains and resumes: torch.amp.GradScaler is 2.3's, and before 2.4
+# OneCycleLR's state held a bound method, so a last checkpoint would not load weights-only
+# and a resume would set every trained fold aside (setup.py's floor says the same)
+MIN_TORCH = (2, 4)
 
 __all__ = [
     "CheckpointError",
     "FORMAT_VERSION",
     "KINDS",
+    "MIN_TORCH",
     "STALE_DIR",
     "fold_checkpoint_path",
     "load_checkpoint",
     "load_model_state",
     "non_finite_tensors",
+    "require_torch",
     "save_checkpoint",
     "versions",
 ]
@@ -54,6 +60,20 @@ __all__ = [
 class CheckpointError(RuntimeError):
     """A checkpoint that cannot be used: unsafe, unreadable, non-finite or not fitting the
     model. The message names the file."""
+
+
+def require_torch(version: str | None = None) -> None:
+    """RuntimeError when ``version`` (default: this process's torch) is older than
+    ``MIN_TORCH``. The wheel installs with ``--no-deps`` onto whatever a Kaggle image holds:
+    an old one must stop at once, not train and then lose its folds on resume."""
+    text = str(torch.__version__ if version is None else version)
+    parts = re.match(r"(\d+)\.(\d+)", text)
+    if parts and tuple(int(p) for p in parts.groups()) < MIN_TORCH:
+        need = ".".join(map(str, MIN_TORCH))
+        raise RuntimeError(
+            f"torch {text}: hms_kit trains with torch >= {need} (a resume could not read its "
+            "own last checkpoints); on Kaggle, push the kernel on a newer image"
+        )
 
 
 def versions() -> dict[str, str]:

@@ -42,6 +42,7 @@ from hms_kit.checkpoint import (
     fold_checkpoint_path,
     load_checkpoint,
     load_model_state,
+    require_torch,
     save_checkpoint,
 )
 from hms_kit.config import Config, ConfigError, save_config, to_dict
@@ -554,6 +555,7 @@ def train_folds(
         ensure_run_log(run_dir)
         retire_seeds(run_dir)  # a run trained with seeds before, without now
         return get_family(cfg.model.family).train(comp, cfg, run_dir)
+    require_torch()
     # the limit counts from here, so the cache build is inside it
     limit = limit or TimeLimit.start(cfg)
     run_dir = Path(run_dir)

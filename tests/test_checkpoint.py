@@ -86,3 +86,29 @@ def test_key_mismatch_names_keys_and_versions(tmp_path):
     assert "unexpected keys: renamed.weight" in msg and "bias (5,) vs (2,)" in msg
     assert "trained with timm 0.1 / torch 1.0" in msg
     assert f"this environment has timm {timm.__version__} / torch {torch.__version__}" in msg
+
+
+def test_an_older_torch_than_the_kit_resumes_with_stops_before_training(
+    shared_comp, tmp_path, monkeypatch
+) -> None:
+    """The wheel installs with --no-deps: on an image with torch 2.3 a run must stop at
+    once (its resume could not read its own last checkpoints), naming the version."""
+    from hms_kit.checkpoint import MIN_TORCH, require_torch
+
+    assert MIN_TORCH == (2, 4)
+    for ok in ("2.4.0", "2.14.1+cu130", "10.0", None):
+        require_torch(ok)
+    with pytest.raises(
+        RuntimeError, match=r"torch 2\.3\.1\+cu121: hms_kit trains with torch >= 2\.4"
+    ):
+        require_torch("2.3.1+cu121")
+    with pytest.raises(RuntimeError, match="torch 1.13.1"):
+        require_torch("1.13.1")
+    # train_folds asks before anything is written
+    from hms_kit.config import load_config
+    from hms_kit.train import train_folds
+
+    monkeypatch.setattr(torch, "__version__", "2.3.1")
+    with pytest.raises(RuntimeError, match="torch 2.3.1"):
+        train_folds(shared_comp, load_config("eeg1d"), tmp_path / "run")
+    assert not (tmp_path / "run").exists()
