@@ -296,6 +296,28 @@ def test_stage_resumes_from_its_last_state_like_an_uninterrupted_one(tmp_path):
     assert resumed.best_loss == pytest.approx(full.best_loss, rel=1e-4)
 
 
+def test_a_resume_measures_against_the_best_saved_after_its_last_state(tmp_path):
+    """Killed after epoch 1's best was saved and before its last state: the resume starts
+    from epoch 0's state but measures the next epochs against epoch 1's loss, so a worse
+    rerun of epoch 1 does not replace the better model on disk."""
+    from hms_kit.checkpoint import save_checkpoint
+    from hms_kit.engine.stage import best_saved_after
+
+    calls = []
+    _, part = _stage(tmp_path, epochs=3, out_of_time=lambda: calls.append(1) or len(calls) > 1)
+    last = load_checkpoint(tmp_path / "last.pt")
+    assert part.stopped and last["epoch"] == 0
+    assert best_saved_after(tmp_path / "best.pt", 1, 0) is None  # epoch 0's own
+    weights = {"lin.weight": torch.zeros(6, 4), "lin.bias": torch.zeros(6)}
+    save_checkpoint({"model": weights, **META, "stage": 1, "epoch": 1, "val_loss": 0.001},
+                    tmp_path / "best.pt", kind="best")  # fmt: skip
+    assert best_saved_after(tmp_path / "best.pt", 1, 0) == (0.001, 1)
+    assert best_saved_after(tmp_path / "best.pt", 2, 0) is None  # another stage's
+    _, resumed = _stage(tmp_path, epochs=3, resume=last)
+    assert (resumed.best_loss, resumed.best_epoch) == (0.001, 1)
+    assert load_checkpoint(tmp_path / "best.pt")["val_loss"] == 0.001
+
+
 def test_a_later_stage_must_beat_the_model_it_starts_from(tmp_path):
     from hms_kit.engine import evaluate
 

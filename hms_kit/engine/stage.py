@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from hms_kit.checkpoint import load_model_state, save_checkpoint
+from hms_kit.checkpoint import CheckpointError, load_checkpoint, load_model_state, save_checkpoint
 from hms_kit.config import StageConfig
 from hms_kit.engine.loop import (
     BatchAugment,
@@ -89,6 +89,24 @@ class StageCheckpoints:
             self.last,
             kind="last",
         )  # fmt: skip
+
+
+def best_saved_after(path: Path, stage: int, epoch: int) -> tuple[float, int] | None:
+    """``(val_loss, epoch)`` of the stage's best checkpoint at ``path`` when it was written
+    by a later epoch than ``epoch`` (a run killed after saving an epoch's best, before its
+    last state): the resume must measure the next epochs against that loss, not the older
+    one the last state holds. None otherwise, or when the file cannot be read."""
+    if not Path(path).is_file():
+        return None
+    try:
+        best = load_checkpoint(path)
+    except CheckpointError:
+        return None
+    if best.get("stage") != stage or not isinstance(best.get("epoch"), int):
+        return None
+    if best["epoch"] <= epoch or not isinstance(best.get("val_loss"), (int, float)):
+        return None
+    return float(best["val_loss"]), int(best["epoch"])
 
 
 @dataclass
@@ -223,6 +241,9 @@ def run_stage(
             scaler.load_state_dict(resume["scaler"])
         start_epoch = resume["epoch"] + 1
         result.best_loss, result.best_epoch = resume["best_loss"], resume["best_epoch"]
+        ahead = best_saved_after(checkpoints.best, s.stage, resume["epoch"])
+        if ahead is not None:  # killed between an epoch's best and its last state
+            result.best_loss, result.best_epoch = ahead
         result.lrs = list(resume["lrs"])
         log.info("%s: resumed after epoch %d", s.name, resume["epoch"])
     elif start_is_candidate:
