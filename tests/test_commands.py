@@ -282,6 +282,16 @@ def test_predict_writes_one_row_per_test_eeg(shared, cnn_submission):
     assert lines[-1] == f"wrote {cnn_submission.path}"
 
 
+def test_predict_of_a_run_with_no_checkpoint_writes_nothing(shared, tmp_path):
+    """``predict --run`` with a mistyped or empty run folder: an error naming it, no
+    submission of the prior alone."""
+    out = tmp_path / "submission.csv"
+    bad = run_command("predict", "--competition", shared.root, "--run", tmp_path / "typo",
+                      "--out", out)  # fmt: skip
+    assert bad.rc == 2 and f"no checkpoint of {tmp_path / 'typo'} predicted" in bad.err
+    assert not out.exists()
+
+
 def test_score_is_kaggles_kl(shared, cnn_submission, tmp_path):
     """``score``: the last line is the KL of the votes against the submission; the answers
     scored against themselves give 0."""

@@ -78,6 +78,19 @@ def test_score_cli(tmp_path, capsys):
     assert score_submission(sub, ans) == pytest.approx(math.log(2) / 2)
     with pytest.raises(ValueError, match="no row for eeg_id 2"):
         score_submission(sub[sub.eeg_id == 1], ans)
+    # a blank prediction or a row without votes fails, naming it, instead of scoring nan or 0
+    blank = sub.astype({"lpd_vote": object})
+    blank.loc[1, "lpd_vote"] = ""
+    with pytest.raises(ValueError, match=r"submission row 1 \(eeg_id 1\) has .*not finite"):
+        score_submission(blank, ans)
+    no_votes = ans.copy()
+    no_votes.loc[0, list(schema.VOTE_COLUMNS)] = 0
+    with pytest.raises(ValueError, match=r"answers row 0 \(eeg_id 1\).*positive total"):
+        score_submission(sub, no_votes)
+    blank.to_csv(tmp_path / "blank.csv", index=False)
+    bad = main(["score", "--submission", str(tmp_path / "blank.csv"),
+                "--answers", str(tmp_path / "answers.csv")])  # fmt: skip
+    assert bad == 2 and "submission row 1 (eeg_id 1)" in capsys.readouterr().err
 
 
 def test_score_answers_with_repeated_eeg_ids_mle_bench_layout(tmp_path, capsys):

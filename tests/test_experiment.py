@@ -6,6 +6,7 @@ The one-competition grid is driven end to end in test_pipeline.py::test_experime
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import shutil
@@ -19,11 +20,13 @@ from hms_kit.tools.experiment import (
     BLEND_ROW,
     COMPETITIONS_FILE,
     PRIOR_ROW,
+    ROWS_FILE,
     across_competitions,
     across_markdown,
     combinations,
     competition_record,
     finished_scores,
+    rows_digest,
     run_name,
 )
 
@@ -120,6 +123,34 @@ def test_a_finished_run_is_kept_only_while_its_settings_are_the_ones_asked_for(
     assert not (first / "scores.json").exists() and not (first / "oof.csv").exists()
     assert len(list((first / "stale").rglob("scores.json"))) == 1
 
+    # train.csv sampled again under the same name: the config cannot tell, the rows' digest
+    # the run recorded does (a run without one is judged by its config, as before)
+    done = copy.deepcopy(longer)
+    done.inputs.modalities = list(mods)
+    save_config(done, first / "config.yaml")
+    (first / "scores.json").write_text(json.dumps({"complete": True, "kl_all": 0.9}))
+    assert finished_scores(first, done, "b" * 16)[0] is not None
+    (first / ROWS_FILE).write_text("a" * 16 + "\n")
+    assert finished_scores(first, done, "a" * 16)[0] is not None
+    assert finished_scores(first, done, "b" * 16) == (
+        None, [f"training rows: {'a' * 16} -> {'b' * 16}"]
+    )  # fmt: skip
+
+
+def test_the_rows_digest_follows_the_rows(shared, tmp_path):
+    from hms_kit.data import Competition
+
+    comp = Competition.locate(shared.root)
+    cfg = load_config("default")
+    train = comp.read_train()
+    digest = rows_digest(comp, cfg)
+    assert digest == rows_digest(comp, load_config("default", ["train.seed=3"]))
+    train[train["eeg_id"] != train["eeg_id"].iloc[-1]].to_csv(tmp_path / "fewer.csv", index=False)
+    train[train["eeg_id"] != train["eeg_id"].iloc[0]].to_csv(tmp_path / "other.csv", index=False)
+    digests = {rows_digest(comp, load_config("default", [f"data.train_csv={tmp_path / n}"]))
+               for n in ("fewer.csv", "other.csv")}  # fmt: skip
+    assert digest not in digests and len(digests) == 2
+
 
 def test_a_subfolder_keeps_its_competition(tmp_path):
     """Resuming with another competition under a name already used is refused, naming it;
@@ -201,3 +232,28 @@ def test_experiment_names_a_bad_competition_before_writing(shared, tmp_path):
         assert bad.rc == 2 and named in bad.err and "Traceback" not in bad.err
         assert not (out / COMPETITIONS_FILE).exists()
         assert not [p for p in out.iterdir() if p.is_dir()]
+
+
+@pytest.mark.parametrize(
+    ("flags", "folds", "epochs"),
+    [
+        ([], 3, 3),  # the experiment's short defaults
+        (["--set", "train.stage1.epochs=7", "--set", "train.n_folds=2"], 2, 7),
+        (["--set", "train.stage1.epochs=7", "--epochs", "4", "--folds", "5"], 5, 4),
+    ],
+)
+def test_experiment_takes_folds_and_epochs_from_a_set_unless_its_flags_are_given(
+    shared, tmp_path, monkeypatch, flags, folds, epochs
+):
+    import hms_kit.tools.experiment as experiment
+
+    seen = {}
+
+    def captured(comp, cfg, out, models, **kwargs):
+        seen["cfg"] = cfg
+        raise KeyboardInterrupt  # the config is what is asked here
+
+    monkeypatch.setattr(experiment, "run_experiment", captured)
+    with pytest.raises(KeyboardInterrupt):
+        run_command("experiment", "--competition", shared.root, "--out", tmp_path, *flags)
+    assert (seen["cfg"].train.n_folds, seen["cfg"].train.stage1.epochs) == (folds, epochs)

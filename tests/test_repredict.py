@@ -85,6 +85,17 @@ def test_a_repredicted_run_predicts_with_its_views_and_compares_as_any_run(
     assert "votes_ge_10" in printed.out
 
 
+@pytest.mark.slow  # a run of its own trained (10 s)
+def test_repredict_prints_the_runs_own_high_vote_cut(shared, shared_folds, shared_cache, tmp_path):
+    """A run trained with ``data.high_vote_threshold: 8`` has kl_votes_ge_8, not ..._10."""
+    run = _train_shared(shared, shared_folds, shared_cache, tmp_path / "run",
+                        *tiny_overrides(2), "train.two_stage=false",
+                        "data.high_vote_threshold=8").path  # fmt: skip
+    printed = ok(run_command("repredict", "--competition", shared.root, "--run", run,
+                             "--out", tmp_path / "out", "--tta-flip"))  # fmt: skip
+    assert "OOF KL (votes_ge_8, " in printed.out
+
+
 def test_repredict_leaves_the_trained_run_as_it_was(cnn_run, mirrored):
     out, _, before = mirrored
     assert snapshot(cnn_run.path) == before

@@ -12,6 +12,8 @@ from hms_kit.cli.common import add_config_arguments, add_train_csv_argument, con
 from hms_kit.data import Competition
 from hms_kit.runlog import get_run_logger
 
+EXPERIMENT_FOLDS, EXPERIMENT_EPOCHS = 3, 3  # a grid of 14 runs: short ones
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
@@ -24,8 +26,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--models", default="tf_efficientnet_b0,efficientnet_b4", help="timm names, comma-separated"
     )
-    p.add_argument("--folds", type=int, default=3, help="folds per combination")
-    p.add_argument("--epochs", type=int, default=3, help="stage-1 epochs per combination")
+    p.add_argument("--folds", type=int, default=None,
+                   help=f"folds per combination (default {EXPERIMENT_FOLDS}, or a --set "
+                   "train.n_folds)")  # fmt: skip
+    p.add_argument("--epochs", type=int, default=None,
+                   help=f"stage-1 epochs per combination (default {EXPERIMENT_EPOCHS}, or a "
+                   "--set train.stage1.epochs)")  # fmt: skip
     add_config_arguments(p)
     add_train_csv_argument(p)
     p.add_argument("--workers", type=int, default=None)
@@ -43,8 +49,12 @@ def run(args: argparse.Namespace) -> int:
                   "competitions", file=sys.stderr)  # fmt: skip
             return 2
         cfg.data.train_csv = str(args.train_csv.resolve())
-    cfg.train.n_folds = args.folds
-    cfg.train.stage1.epochs = args.epochs
+    # the flags, else a --set of the key, else the experiment's short defaults
+    sets = {o.split("=", 1)[0].strip() for o in args.overrides or []}
+    if args.folds is not None or "train.n_folds" not in sets:
+        cfg.train.n_folds = EXPERIMENT_FOLDS if args.folds is None else args.folds
+    if args.epochs is not None or "train.stage1.epochs" not in sets:
+        cfg.train.stage1.epochs = EXPERIMENT_EPOCHS if args.epochs is None else args.epochs
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     get_run_logger(args.out)
     if len(folders) > 1:

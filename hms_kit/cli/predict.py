@@ -76,6 +76,11 @@ def run(args: argparse.Namespace) -> int:
     }
     if args.blend is None and len(args.run) == 1:
         sub, report = predict_test(comp, args.run, **opts)
+        if not report["predicted_with"]:  # a typo or an empty run: the prior is no prediction
+            print(f"error: no checkpoint of {args.run[0]} predicted the test set "
+                  f"({len(report['checkpoints'])} found); {args.out} not written",
+                  file=sys.stderr)  # fmt: skip
+            return 2
         views = [report["views"]]
         print(f"{len(report['checkpoints'])} checkpoints, {len(sub)} rows, ", end="")
     else:
@@ -87,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
             try:
                 blend = read_blend(args.blend)
             except BlendError as exc:
-                print(f"error: {exc}")
+                print(f"error: {exc}", file=sys.stderr)
                 return 2
             runs = [Path(r["path"]) for r in blend["runs"]]
         members = args.out.parent / f"{args.out.stem}_members"

@@ -25,6 +25,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from hms_kit.config import load_config
     from hms_kit.repredict import repredict_run
     from hms_kit.scoring.oof import high_population
 
@@ -35,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     before = Path(args.run) / "scores.json"
     old = json.loads(before.read_text()) if before.is_file() else {}
     views = " + ".join(v for v, on in (("flip", args.tta_flip), ("mirror", args.tta_mirror)) if on)
-    hi = high_population()
+    hi = high_population(load_config(Path(args.out) / "config.yaml").data.high_vote_threshold)
     for pop in ("all", hi):
         key = f"kl_{pop}"
         print(f"OOF KL ({pop}, {scores.get(f'n_{pop}', 0)} rows): {old.get(key, float('nan')):.4f} "

@@ -138,7 +138,8 @@ def _failure(log, message: str) -> CommitRunError:
 def commit_run_problems(report: dict, allow_incomplete: bool = False) -> list[str]:
     """Why a commit run's predictions must not become a submission (empty: they may). An
     ensemble member whose training did not finish (a train kernel stopped at
-    ``train.time_limit_hours``) is one unless ``allow_incomplete`` (``predict.allow_incomplete``)."""
+    ``train.time_limit_hours``) is one, unless ``allow_incomplete``
+    (``predict.allow_incomplete``)."""
     problems = []
     if report.get("members_incomplete") and not allow_incomplete:
         problems.append(

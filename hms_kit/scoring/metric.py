@@ -68,12 +68,27 @@ def score_submission(submission: pd.DataFrame, answers: pd.DataFrame) -> float:
     repeats eeg_ids (MLE-bench's layout: one row per test label row), both tables are sorted
     by eeg_id (stable: rows of one eeg_id keep their order) and compared row by row, as
     Kaggle's and MLE-bench's graders do; the eeg_id columns must then agree row for row.
+    ValueError naming the row and eeg_id for a prediction that is not finite and
+    non-negative, or an answer without finite non-negative votes summing above 0.
     """
     cols = list(schema.VOTE_COLUMNS)
     for name, df in (("submission", submission), ("answers", answers)):
         missing = [c for c in ("eeg_id", *cols) if c not in df.columns]
         if missing:
             raise ValueError(f"{name} is missing columns {missing}")
+    # a blank cell or a row without votes would score nan, or 0 (a perfect row), not fail
+    for name, df, positive_total in (("submission", submission, False), ("answers", answers, True)):
+        values = df[cols].apply(pd.to_numeric, errors="coerce").to_numpy(np.float64)
+        bad = ~np.isfinite(values).all(axis=1) | (values < 0).any(axis=1)
+        if positive_total:
+            bad |= ~(values.sum(axis=1) > 0)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise ValueError(
+                f"{name} row {i} (eeg_id {df['eeg_id'].iloc[i]}) has {df[cols].iloc[i].tolist()}: "
+                f"not finite and non-negative{' with a positive total' if positive_total else ''} "
+                f"({int(bad.sum())} such rows)"
+            )
     sub = submission.set_index("eeg_id")
     ans = answers.set_index("eeg_id")
     absent = ans.index.difference(sub.index)

@@ -115,11 +115,31 @@ def blend_row(run_dirs: list[Path], threshold: int = schema.HIGH_VOTE_THRESHOLD)
     return row
 
 
-def finished_scores(run_dir: Path, cfg: Config) -> tuple[dict | None, list[str]]:
-    """``(scores, drift)``: the run's scores.json when it says complete and the run's
+ROWS_FILE = "rows.sha"  # in a run folder: the digest of the rows it was trained on
+
+
+def rows_digest(comp: Competition, cfg: Config) -> str:
+    """16 hex digits naming the training rows ``cfg`` reads (``data.train_csv`` in its row
+    mode: their keys and votes): a train.csv sampled again under the same name has another."""
+    import hashlib
+
+    from hms_kit.data.folds import ROW_KEY
+    from hms_kit.data.labels import select_rows
+
+    rows = select_rows(comp.read_train(cfg.data.train_csv), cfg.data.row_mode)
+    values = rows[[*ROW_KEY, *schema.VOTE_COLUMNS]].to_numpy("float64")
+    return hashlib.sha1(values.tobytes()).hexdigest()[:16]
+
+
+def finished_scores(
+    run_dir: Path, cfg: Config, rows: str | None = None
+) -> tuple[dict | None, list[str]]:
+    """``(scores, drift)``: the run's scores.json when it says complete, the run's
     config.yaml differs from ``cfg`` in no setting that decides a fold's model
-    (``data.folds.config_drift``), else None; ``drift`` names the settings that moved when a
-    complete run was trained with others (``"key: old -> new"``)."""
+    (``data.folds.config_drift``) and, with ``rows`` (:func:`rows_digest`), its recorded
+    rows are those; else None. ``drift`` names what moved when a complete run was trained
+    with other settings (``"key: old -> new"``) or rows. A run without a record of its rows
+    (trained before they were recorded) is judged by its config alone."""
     import yaml
 
     from hms_kit.data.folds import config_drift
@@ -129,6 +149,9 @@ def finished_scores(run_dir: Path, cfg: Config) -> tuple[dict | None, list[str]]
     if not scores.get("complete"):
         return None, []
     drift = config_drift(yaml.safe_load(saved.read_text()) or {}, cfg) if saved.is_file() else []
+    recorded = run_dir / ROWS_FILE
+    if rows is not None and recorded.is_file() and recorded.read_text().strip() != rows:
+        drift.append(f"training rows: {recorded.read_text().strip()} -> {rows}")
     return (None, drift) if drift else (scores, [])
 
 
@@ -147,13 +170,14 @@ def run_experiment(
     cache_dir = Path(cache_dir) if cache_dir else out / "cache"
     rows = []
     run_dirs = []
+    digest = rows_digest(comp, cfg) if comp is not None else None
     for model in models:
         for mods in combinations():
             run_dir = out / run_name(model, mods)
             c = copy.deepcopy(cfg)
             c.model.name = model
             c.inputs.modalities = mods
-            scores, drift = finished_scores(run_dir, c)
+            scores, drift = finished_scores(run_dir, c, digest)
             if scores is not None:
                 logger().info("%s: finished before, kept (CV %.4f)", run_dir.name, scores["kl_all"])
             else:
@@ -166,6 +190,8 @@ def run_experiment(
                 scores = train_folds(
                     comp, c, run_dir, cache_dir=cache_dir, resume=True, workers=workers
                 )
+                if digest is not None:
+                    atomic_write_text(run_dir / ROWS_FILE, digest + "\n")
             run_dirs.append(run_dir)
             rows.append(
                 {
