@@ -8,7 +8,13 @@ import pytest
 
 from hms_kit import schema
 from hms_kit.data import DataError, high_vote_mask, read_train_csv, select_rows, vote_targets
-from hms_kit.data.labels import absent_classes, read_train_subset, subset_rows, validate_train
+from hms_kit.data.labels import (
+    absent_classes,
+    read_train_subset,
+    subset_rows,
+    total_votes,
+    validate_train,
+)
 
 
 def _row(eeg_id, off, votes, patient=1, spec=10, sub=0):
@@ -41,7 +47,10 @@ def test_real_train_csv(real_dir):
     t = vote_targets(df)
     assert t.dtype == np.float32 and np.allclose(t[:, 0], 1.0)
     assert not high_vote_mask(df).any()  # 3 votes each
-    assert select_rows(df, "per_eeg")["seizure_vote"].tolist() == [27]
+    per_eeg = select_rows(df, "per_eeg")
+    assert per_eeg["seizure_vote"].tolist() == [27]
+    # 9 windows of the same 3 experts: 3 votes, not a >= 10-vote row
+    assert total_votes(per_eeg).tolist() == [3.0] and not high_vote_mask(per_eeg).any()
     assert len(select_rows(df, "dedup")) == 1
 
 

@@ -147,8 +147,16 @@ def absent_classes(df: pd.DataFrame) -> list[str]:
     return [c for c, v in zip(schema.CLASSES, votes) if v == 0]
 
 
+# ``rows_per_eeg``'s column: an EEG's votes per window (the mean over its windows), what its
+# summed votes stand for when rows are sorted by how many experts voted
+VOTES_PER_WINDOW = "votes_per_window"
+
+
 def total_votes(df: pd.DataFrame) -> np.ndarray:
-    """Total votes per row, ``(n,) float64``."""
+    """Total votes per row, ``(n,) float64``: of one label window, so a ``per_eeg`` row (its
+    windows' votes summed) counts its ``VOTES_PER_WINDOW``, not the sum."""
+    if VOTES_PER_WINDOW in df.columns:
+        return df[VOTES_PER_WINDOW].to_numpy(dtype=np.float64)
     return df[list(schema.VOTE_COLUMNS)].to_numpy(dtype=np.float64).sum(axis=1)
 
 
@@ -171,15 +179,21 @@ def rows_per_eeg(df: pd.DataFrame) -> pd.DataFrame:
     """One row per EEG, votes summed over its windows (the Chris Deotte starter's way).
 
     The window kept is the EEG's earliest (smallest offsets, as the starter does for its
-    spectrogram window); expert_consensus is recomputed from the summed votes.
+    spectrogram window); expert_consensus is recomputed from the summed votes. The column
+    ``VOTES_PER_WINDOW`` (last) holds the mean votes of its windows: what ``total_votes``
+    counts, so stage 2, the checkpoint rows and vote weighting see how many experts voted.
     """
     first = df.sort_values(["eeg_id", "eeg_label_offset_seconds"], kind="stable")
     keep = first.groupby("eeg_id", sort=False).head(1).set_index("eeg_id")
     summed = df.groupby("eeg_id")[list(schema.VOTE_COLUMNS)].sum()
+    per_window = pd.Series(total_votes(df), index=df.index).groupby(df["eeg_id"]).mean()
     out = keep.drop(columns=list(schema.VOTE_COLUMNS)).join(summed).reset_index()
     votes = out[list(schema.VOTE_COLUMNS)].to_numpy(dtype=np.float64)
     out[schema.CONSENSUS_COLUMN] = _consensus(votes)
-    return out[[c for c in df.columns if c in out.columns]].reset_index(drop=True)
+    # the windows repeat one panel's votes: 9 windows of 3 votes are 3 experts, not 27
+    out[VOTES_PER_WINDOW] = out["eeg_id"].map(per_window).to_numpy(np.float64)
+    columns = [c for c in df.columns if c in out.columns and c != VOTES_PER_WINDOW]
+    return out[[*columns, VOTES_PER_WINDOW]].reset_index(drop=True)
 
 
 def rows_dedup(df: pd.DataFrame) -> pd.DataFrame:
