@@ -501,7 +501,7 @@ def test_read_blend_checks_every_key_before_any_member_predicts(
     out = tmp_path / "sub.csv"
     argv = ["predict", "--competition", str(real_dir), "--blend", str(path), "--out", str(out)]
     assert main(argv) == 2
-    assert f"error: {path}" in capsys.readouterr().out and not out.exists()
+    assert f"error: {path}" in capsys.readouterr().err and not out.exists()
 
 
 def test_a_run_retrained_after_the_blend_is_refused(truth, tmp_path) -> None:
