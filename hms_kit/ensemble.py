@@ -602,9 +602,21 @@ def member_blend(
     ``blend.json`` whose runs are these members (matched by config hash), else one fitted here
     on the members' OOF files (gathered into ``work/m<i>/``), else (``fallback`` says why) the
     member with the best OOF KL alone, else equal weights. Always a valid blend: ``runs``
-    holds one entry per member. A blend fitted here lists under ``incomplete`` the members
-    whose OOF lacks a fold or has one stopped at the time limit (their training unfinished:
-    such a member's missing fold also leaves no blend to fit)."""
+    holds one entry per member. ``incomplete`` lists the members whose training did not
+    finish (``gather_members``; a missing fold also leaves no blend to fit)."""
+    log = logger()
+    runs, incomplete = gather_members(members, work, train)
+    blend = _attached_blend(members, inputs)
+    if blend is None:
+        blend = _fitted_or_fallback(runs, work, len(members), log)
+    if incomplete:
+        blend["incomplete"] = incomplete
+    return blend
+
+
+def _attached_blend(members: list[Member], inputs: list[Path]) -> dict | None:
+    """An attached ``blend.json`` whose runs are ``members`` (matched by config hash), its
+    weights in members' order; None when there is none."""
     log = logger()
     shas = [m.config_sha for m in members]
     for d in inputs:
@@ -629,15 +641,27 @@ def member_blend(
                 at = [order.index(s) for s in shas]
                 runs = [blend["runs"][i] for i in at]
                 return {**blend, "runs": runs, "weights": [blend["weights"][i] for i in at]}
+    return None
+
+
+def gather_members(
+    members: list[Member], work: Path, train: pd.DataFrame | None = None
+) -> tuple[list[dict], list[str]]:
+    """Each member's OOF gathered into ``work/m<i>/`` (``scoring.oof.gather_fold_oof``):
+    ``(entries, unfinished)``, an entry (path, config_sha, oof_kl: None without OOF) per
+    member and a line per member whose training did not finish (a fold missing, one stopped
+    at the time limit, a repeated run with no fold every seed finished)."""
+    log = logger()
     runs: list[dict] = []
-    incomplete: list[str] = []  # members whose training did not finish every fold
+    incomplete: list[str] = []
     for i, m in enumerate(members):
         entry = {"path": str(m.runs[0]), "config_sha": m.config_sha, "oof_kl": None}
         try:
             scores = gather_fold_oof(m.runs, work / f"m{i}", train)
         except Exception as exc:  # one member's broken OOF must not cost the blend
             log.warning("member %d (%s): OOF files unreadable (%s)", i, m.runs[0], exc)
-            scores = None
+            runs.append(entry)
+            continue
         if scores is not None:
             shutil.copyfile(m.runs[0] / RUN_CONFIG, work / f"m{i}" / RUN_CONFIG)
             # the rows the member was trained for: every row's KL for all_rows (MLE-bench's
@@ -656,10 +680,7 @@ def member_blend(
             incomplete.append(f"member {i} ({m.runs[0]}): OOF of its seeds, no fold every "
                               "seed finished")  # fmt: skip
         runs.append(entry)
-    blend = _fitted_or_fallback(runs, work, len(members), log)
-    if incomplete:
-        blend["incomplete"] = incomplete
-    return blend
+    return runs, incomplete
 
 
 def _fitted_or_fallback(runs: list[dict], work: Path, n_members: int, log) -> dict:

@@ -539,6 +539,8 @@ def train_folds(
     """
     from hms_kit.repeats import retire_seeds, seed_list, train_repeats
 
+    if is_torch_family(cfg):  # before anything is written or judged (a seeded run's folds too)
+        require_torch()
     if seed_list(cfg):  # issue 21: one run per seed on the same folds, averaged
         rows = training_rows(comp, cfg)
         return train_repeats(
@@ -555,7 +557,6 @@ def train_folds(
         ensure_run_log(run_dir)
         retire_seeds(run_dir)  # a run trained with seeds before, without now
         return get_family(cfg.model.family).train(comp, cfg, run_dir)
-    require_torch()
     # the limit counts from here, so the cache build is inside it
     limit = limit or TimeLimit.start(cfg)
     run_dir = Path(run_dir)

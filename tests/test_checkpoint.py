@@ -111,4 +111,7 @@ def test_an_older_torch_than_the_kit_resumes_with_stops_before_training(
     monkeypatch.setattr(torch, "__version__", "2.3.1")
     with pytest.raises(RuntimeError, match="torch 2.3.1"):
         train_folds(shared_comp, load_config("eeg1d"), tmp_path / "run")
+    # a repeated run too: before its seeds' folders or an earlier run's folds are judged
+    with pytest.raises(RuntimeError, match="torch 2.3.1"):
+        train_folds(shared_comp, load_config("eeg1d", ["train.seeds=[1,2]"]), tmp_path / "run")
     assert not (tmp_path / "run").exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -419,6 +420,20 @@ def test_a_member_whose_training_is_unfinished_fails_the_commit_run(
     _, report = predict_ensemble(_NoTrain(), members, cfg, paths)
     (line,) = report["members_incomplete"]
     assert line == f"member 1 ({b}): OOF of its seeds, no fold every seed finished"
+    # every seed reached every fold, but the last seed's fold 1 stopped part way: the
+    # averaged folds are there, the stop is in the seed's summary
+    for f in seed.glob("oof_fold*.csv"):
+        shutil.copyfile(f, b / f.name)
+    (b / "seeds" / "seed43" / "fold1_summary.json").write_text(json.dumps({"stopped": True}))
+    _, report = predict_ensemble(_NoTrain(), members, cfg, paths)
+    (line,) = report["members_incomplete"]
+    assert "[1] stopped at train.time_limit_hours" in line
+    # one member (one config, or its fold kernels): the infer kernel checks it the same way
+    from hms_kit.runtime.infer import unfinished_members
+
+    (got,) = unfinished_members([members[1]], paths, _NoTrain())
+    assert got.startswith(f"member 0 ({b})") and "[1] stopped" in got
+    assert unfinished_members([members[0]], paths, _NoTrain()) == []
 
 
 def test_a_member_that_raises_or_a_blend_without_hashes_costs_no_other_member(

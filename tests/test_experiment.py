@@ -135,6 +135,17 @@ def test_a_finished_run_is_kept_only_while_its_settings_are_the_ones_asked_for(
     assert finished_scores(first, done, "b" * 16) == (
         None, [f"training rows: {'a' * 16} -> {'b' * 16}"]
     )  # fmt: skip
+    # the grid on those other rows: the run's folds go to stale/ with its scores (rows of
+    # other votes under the same keys would pass train's own checks)
+    (first / "checkpoints").mkdir()
+    (first / "checkpoints" / "fold0_best.pt").write_bytes(b"x")
+    (first / "oof_fold0.csv").write_text("eeg_id\n1\n")
+    monkeypatch.setattr("hms_kit.tools.experiment.rows_digest", lambda comp, cfg: "b" * 16)
+    monkeypatch.setattr(hms_kit.train, "train_folds", killed)
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment(object(), longer, tmp_path / "exp", [cfg.model.name])
+    assert not (first / "checkpoints").exists() and not (first / "oof_fold0.csv").exists()
+    assert len(list((first / "stale").rglob("fold0_best.pt"))) == 1
 
 
 def test_the_rows_digest_follows_the_rows(shared, tmp_path):

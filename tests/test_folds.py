@@ -253,6 +253,22 @@ def test_a_file_setting_moved_to_another_mount_is_the_same_model() -> None:
     ]
 
 
+def test_a_per_eeg_rows_votes_per_window_are_part_of_its_fingerprint() -> None:
+    """The votes per window decide a per_eeg run's stage-2 and checkpoint rows: a run trained
+    when its summed votes counted is not this one's."""
+    from hms_kit.data.folds import rows_fingerprint
+    from hms_kit.data.labels import VOTES_PER_WINDOW
+
+    rows = pd.DataFrame({k: np.arange(6) for k in ROW_KEY})
+    folds = np.array([0, 1, 2, 0, 1, 2])
+    counted = rows.assign(**{VOTES_PER_WINDOW: [3.0, 3, 14, 3, 3, 3]})
+    cfg = load_config("default", ["data.row_mode=per_eeg"])
+    assert run_fingerprint(cfg, counted, folds) != run_fingerprint(cfg, rows, folds)
+    assert rows_fingerprint(counted, folds) != rows_fingerprint(rows, folds)
+    more = counted.assign(**{VOTES_PER_WINDOW: [3.0, 3, 15, 3, 3, 3]})
+    assert rows_fingerprint(more, folds) != rows_fingerprint(counted, folds)
+
+
 def test_config_drift_counts_an_added_key_only_off_its_default() -> None:
     from hms_kit.data.folds import config_drift
 

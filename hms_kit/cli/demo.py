@@ -153,11 +153,11 @@ def _blend_line(runs: list[Path], out: Path) -> dict:
     candidates."""
     import json
 
-    from hms_kit.ensemble import BlendError, choose_blend
+    from hms_kit.ensemble import BlendError, blend_population, choose_blend
     from hms_kit.io import atomic_write_text
 
     try:
-        blend = choose_blend(runs, population="hq")
+        blend = choose_blend(runs, population=blend_population(runs))
     except BlendError as exc:  # a tiny competition may hold its high-vote rows in one fold
         print(f"      no blend on the high-vote rows ({exc}): fitted on all rows")
         blend = choose_blend(runs, population="all")

@@ -25,7 +25,7 @@ import pandas as pd
 
 from hms_kit import schema
 from hms_kit.config import Config, ConfigError, to_dict
-from hms_kit.data.labels import select_rows
+from hms_kit.data.labels import VOTES_PER_WINDOW, select_rows
 from hms_kit.data.readers import DataError
 from hms_kit.io import atomic_write_csv
 from hms_kit.runlog import logger
@@ -278,9 +278,17 @@ def run_fingerprint(cfg: Config, rows: pd.DataFrame, folds: np.ndarray) -> str:
         if keys[-1] in node and node[keys[-1]] == base[keys[-1]]:
             del node[keys[-1]], base[keys[-1]]
     h = hashlib.sha1(json.dumps(d, sort_keys=True, default=str).encode())
+    _hash_rows(h, rows, folds)
+    return h.hexdigest()[:16]
+
+
+def _hash_rows(h: Any, rows: pd.DataFrame, folds: np.ndarray) -> None:
+    """Every row's key and fold into ``h``, and a ``per_eeg`` row's votes per window (which
+    decide its stage and checkpoint rows; runs before they were counted hashed without)."""
     h.update(np.ascontiguousarray(rows[ROW_KEY].to_numpy(np.float64)).tobytes())
     h.update(np.ascontiguousarray(np.asarray(folds, dtype=np.int64)).tobytes())
-    return h.hexdigest()[:16]
+    if VOTES_PER_WINDOW in rows.columns:
+        h.update(np.ascontiguousarray(rows[VOTES_PER_WINDOW].to_numpy(np.float64)).tobytes())
 
 
 def rows_fingerprint(rows: pd.DataFrame, folds: np.ndarray) -> str:
@@ -288,8 +296,7 @@ def rows_fingerprint(rows: pd.DataFrame, folds: np.ndarray) -> str:
     run's fingerprint, so that a fold file can be judged by its saved config when the
     fingerprint itself moved (:meth:`RunPrint.stale_reason`)."""
     h = hashlib.sha1(b"rows and folds")
-    h.update(np.ascontiguousarray(rows[ROW_KEY].to_numpy(np.float64)).tobytes())
-    h.update(np.ascontiguousarray(np.asarray(folds, dtype=np.int64)).tobytes())
+    _hash_rows(h, rows, folds)
     return h.hexdigest()[:16]
 
 

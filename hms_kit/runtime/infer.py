@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import traceback
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hms_kit.config import load_config
-from hms_kit.paths import kaggle_paths
+from hms_kit.paths import KagglePaths, kaggle_paths
 from hms_kit.runlog import get_run_logger
 from hms_kit.runtime.settings import (
     ENV_RERUN,
@@ -22,6 +23,10 @@ from hms_kit.runtime.settings import (
     kernel_config,
     set_overrides,
 )
+
+if TYPE_CHECKING:  # annotations only: both bring torch or the data readers
+    from hms_kit.data.competition import Competition
+    from hms_kit.ensemble import Member
 
 
 class CommitRunError(RuntimeError):
@@ -101,6 +106,10 @@ def run_infer_kernel(root: str | Path | None = None) -> Path:
                 tta_mirror=views[1],
                 windows=cfg.predict,
             )
+            # one member (one config, or its fold kernels) is checked as an ensemble's are
+            report["members_incomplete"] = unfinished_members(members, paths, comp)
+            for line in report["members_incomplete"]:
+                log.warning("training unfinished: %s", line)
         log.info(
             "%d checkpoints found, %d predicted, %d rows on the prior",
             len(report["checkpoints"]),
@@ -133,6 +142,19 @@ def run_infer_kernel(root: str | Path | None = None) -> Path:
 def _failure(log, message: str) -> CommitRunError:
     log.error(message)
     return CommitRunError(message)
+
+
+def unfinished_members(members: list[Member], paths: KagglePaths, comp: Competition) -> list[str]:
+    """``ensemble.gather_members``' lines of ``members`` whose training did not finish, their
+    OOF gathered under ``working/members/`` (with the runs' own rows when train.csv cannot
+    be read)."""
+    from hms_kit.ensemble import gather_members
+
+    try:
+        train = comp.read_train()
+    except Exception:  # the OOF files still say which folds are there
+        train = None
+    return gather_members(members, paths.working / "members", train)[1] if members else []
 
 
 def commit_run_problems(report: dict, allow_incomplete: bool = False) -> list[str]:

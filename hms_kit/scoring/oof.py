@@ -145,18 +145,20 @@ def population_table(scores: dict[str, Any], threshold: int = schema.HIGH_VOTE_T
 GATHERED_FILES = ("oof.csv", "scores.json", "per_class.csv", "confusion.png")
 
 
+def _stopped(summary: Path) -> bool:
+    """Whether a ``fold{k}_summary.json`` says its fold stopped at the time limit (False
+    when it is missing or unreadable)."""
+    try:
+        d = json.loads(summary.read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(d, dict) and bool(d.get("stopped"))
+
+
 def stopped_folds(run_dir: Path, folds: list[int]) -> list[int]:
     """Those of ``folds`` whose ``fold{k}_summary.json`` in ``run_dir`` says the fold stopped
     at the time limit (a fold without a readable summary counts as finished)."""
-    out = []
-    for k in folds:
-        try:
-            summary = json.loads((run_dir / f"fold{k}_summary.json").read_text())
-        except (OSError, ValueError):
-            continue
-        if isinstance(summary, dict) and summary.get("stopped"):
-            out.append(k)
-    return out
+    return [k for k in folds if _stopped(run_dir / f"fold{k}_summary.json")]
 
 
 def gather_oof(
@@ -228,19 +230,26 @@ def gather_fold_oof(
             config = config or (f.parent / "config.yaml")
     if not found:
         return None
-    # a fold stopped at the time limit says so in its summary: ``complete`` reads it
-    summaries = [f.with_name(f"fold{name[len('oof_fold'):-len('.csv')]}_summary.json")
-                 for name, f in found.items()]  # fmt: skip
-    copies = [*found.values(), *(p for p in summaries if p.is_file())]
     out_dir.mkdir(parents=True, exist_ok=True)
     # what an earlier gather left in out_dir is not these inputs' (a fold since set aside)
-    sources = {f.resolve() for f in copies}
-    for old in [*out_dir.glob("oof_fold*.csv"), *out_dir.glob("fold*_summary.json")]:
-        if old.resolve() not in sources:
+    # (never a source's own folder: out_dir may be the one run gathered)
+    sources = {f.parent.resolve() for f in found.values()}
+    if out_dir.resolve() not in sources:
+        for old in [*out_dir.glob("oof_fold*.csv"), *out_dir.glob("fold*_summary.json")]:
             old.unlink()
-    for f in copies:
-        if (out_dir / f.name).resolve() != f.resolve():
-            shutil.copyfile(f, out_dir / f.name)
+    for name, f in found.items():
+        if (out_dir / name).resolve() != f.resolve():
+            shutil.copyfile(f, out_dir / name)
+        # a fold stopped at the time limit says so in its summary, or in a seed's: ``complete``
+        # reads it
+        k = name[len("oof_fold") : -len(".csv")]
+        summary = f.parent / f"fold{k}_summary.json"
+        if (out_dir / summary.name).resolve() != summary.resolve():
+            stopped = any(
+                _stopped(p) for p in [summary, *f.parent.glob(f"{SEEDS_DIR}/*/{summary.name}")]
+            )
+            atomic_write_text(out_dir / f"fold{k}_summary.json",
+                              json.dumps({"fold": int(k), "stopped": stopped}))  # fmt: skip
     cfg = load_config(config) if config and config.is_file() else load_config(None)
     scores = gather_oof(out_dir, cfg, train)
     t = cfg.data.high_vote_threshold

@@ -116,6 +116,7 @@ def blend_row(run_dirs: list[Path], threshold: int = schema.HIGH_VOTE_THRESHOLD)
 
 
 ROWS_FILE = "rows.sha"  # in a run folder: the digest of the rows it was trained on
+ROWS_DRIFT = "training rows"  # finished_scores' drift entry for them
 
 
 def rows_digest(comp: Competition, cfg: Config) -> str:
@@ -151,7 +152,7 @@ def finished_scores(
     drift = config_drift(yaml.safe_load(saved.read_text()) or {}, cfg) if saved.is_file() else []
     recorded = run_dir / ROWS_FILE
     if rows is not None and recorded.is_file() and recorded.read_text().strip() != rows:
-        drift.append(f"training rows: {recorded.read_text().strip()} -> {rows}")
+        drift.append(f"{ROWS_DRIFT}: {recorded.read_text().strip()} -> {rows}")
     return (None, drift) if drift else (scores, [])
 
 
@@ -185,8 +186,13 @@ def run_experiment(
                     logger().warning("%s: finished with other settings (%s): training again",
                                      run_dir.name, "; ".join(drift))  # fmt: skip
                     # its scores must not outlive a retrain cut short: set aside with its
-                    # OOF (train moves the stale fold files)
-                    set_aside(run_dir, [run_dir / "scores.json", run_dir / "oof.csv"])
+                    # OOF (train moves the stale fold files); rows of other votes under the
+                    # same keys would pass train's checks: its folds go too
+                    moved = [run_dir / "scores.json", run_dir / "oof.csv"]
+                    if any(d.startswith(ROWS_DRIFT) for d in drift):
+                        moved += [run_dir / "checkpoints", *run_dir.glob("oof_fold*.csv"),
+                                  *run_dir.glob("fold*_summary.json")]  # fmt: skip
+                    set_aside(run_dir, moved)
                 scores = train_folds(
                     comp, c, run_dir, cache_dir=cache_dir, resume=True, workers=workers
                 )
