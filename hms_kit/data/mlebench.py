@@ -32,7 +32,7 @@ from hms_kit import schema
 from hms_kit.data.labels import read_train_csv
 from hms_kit.data.readers import DataError
 from hms_kit.io import atomic_write_csv
-from hms_kit.scoring.metric import kl_per_row
+from hms_kit.scoring.metric import kl_per_row, unusable_row
 
 TEST_SIZE = 0.1
 RANDOM_STATE = 0
@@ -174,15 +174,9 @@ def check_answers(answers: pd.DataFrame) -> None:
     missing = [c for c in ("eeg_id", *cols) if c not in answers.columns]
     if missing:
         raise GradingError(f"answers are missing columns {missing}")
-    votes = answers[cols].apply(pd.to_numeric, errors="coerce").to_numpy(np.float64)
-    bad = ~np.isfinite(votes).all(axis=1) | (votes < 0).any(axis=1) | (votes.sum(axis=1) <= 0)
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise GradingError(
-            f"answers row {i} (eeg_id {answers['eeg_id'].iloc[i]}) has votes "
-            f"{answers[cols].iloc[i].tolist()}: not finite non-negative votes with a positive "
-            f"total ({int(bad.sum())} such rows)"
-        )
+    problem = unusable_row(answers, "answers", positive_total=True)
+    if problem:
+        raise GradingError(problem)
 
 
 def grade_mlebench(submission: pd.DataFrame, answers: pd.DataFrame) -> float:

@@ -59,6 +59,26 @@ def scores_by_population(
     }
 
 
+def unusable_row(df: pd.DataFrame, name: str, positive_total: bool) -> str | None:
+    """What is wrong with the first row of ``df`` (eeg_id and the six vote columns) whose
+    values are not finite and non-negative (with ``positive_total``, also summing above 0:
+    a row of answers without votes has no target, and KL would score it 0) and how many
+    such rows there are; None when every row is usable."""
+    cols = list(schema.VOTE_COLUMNS)
+    values = df[cols].apply(pd.to_numeric, errors="coerce").to_numpy(np.float64)
+    bad = ~np.isfinite(values).all(axis=1) | (values < 0).any(axis=1)
+    if positive_total:
+        bad |= ~(values.sum(axis=1) > 0)
+    if not bad.any():
+        return None
+    i = int(np.flatnonzero(bad)[0])
+    return (
+        f"{name} row {i} (eeg_id {df['eeg_id'].iloc[i]}) has {df[cols].iloc[i].tolist()}: "
+        f"not finite and non-negative{' with a positive total' if positive_total else ''} "
+        f"({int(bad.sum())} such rows)"
+    )
+
+
 def score_submission(submission: pd.DataFrame, answers: pd.DataFrame) -> float:
     """Score a submission (eeg_id + six *_vote probabilities) against answers with votes.
 
@@ -78,17 +98,9 @@ def score_submission(submission: pd.DataFrame, answers: pd.DataFrame) -> float:
             raise ValueError(f"{name} is missing columns {missing}")
     # a blank cell or a row without votes would score nan, or 0 (a perfect row), not fail
     for name, df, positive_total in (("submission", submission, False), ("answers", answers, True)):
-        values = df[cols].apply(pd.to_numeric, errors="coerce").to_numpy(np.float64)
-        bad = ~np.isfinite(values).all(axis=1) | (values < 0).any(axis=1)
-        if positive_total:
-            bad |= ~(values.sum(axis=1) > 0)
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
-            raise ValueError(
-                f"{name} row {i} (eeg_id {df['eeg_id'].iloc[i]}) has {df[cols].iloc[i].tolist()}: "
-                f"not finite and non-negative{' with a positive total' if positive_total else ''} "
-                f"({int(bad.sum())} such rows)"
-            )
+        problem = unusable_row(df, name, positive_total)
+        if problem:
+            raise ValueError(problem)
     sub = submission.set_index("eeg_id")
     ans = answers.set_index("eeg_id")
     absent = ans.index.difference(sub.index)
