@@ -587,14 +587,6 @@ def blend_population(runs: list[Path]) -> str:
     return "all" if targets == {"all_rows"} else "hq"
 
 
-def scores_threshold(scores: dict[str, Any]) -> int:
-    """The high-vote cut a run's scores were computed at (its ``kl_votes_ge_<t>`` key);
-    ``schema.HIGH_VOTE_THRESHOLD`` where none is there."""
-    cuts = [int(k.rsplit("_", 1)[1]) for k in scores
-            if k.startswith("kl_votes_ge_") and k.rsplit("_", 1)[1].isdigit()]  # fmt: skip
-    return cuts[0] if len(cuts) == 1 else schema.HIGH_VOTE_THRESHOLD
-
-
 def member_blend(
     members: list[Member], inputs: list[Path], work: Path, train: pd.DataFrame | None = None
 ) -> dict:
@@ -604,11 +596,10 @@ def member_blend(
     member with the best OOF KL alone, else equal weights. Always a valid blend: ``runs``
     holds one entry per member. ``incomplete`` lists the members whose training did not
     finish (``gather_members``; a missing fold also leaves no blend to fit)."""
-    log = logger()
     runs, incomplete = gather_members(members, work, train)
     blend = _attached_blend(members, inputs)
     if blend is None:
-        blend = _fitted_or_fallback(runs, work, len(members), log)
+        blend = _fitted_or_fallback(runs, work)
     if incomplete:
         blend["incomplete"] = incomplete
     return blend
@@ -667,7 +658,8 @@ def gather_members(
             # the rows the member was trained for: every row's KL for all_rows (MLE-bench's
             # grader), else its own high-vote cut's
             every_row = scores.get("target_population") == "all_rows"
-            key = "kl_all" if every_row else f"kl_{high_population(scores_threshold(scores))}"
+            cut = scores.get("high_vote_threshold", schema.HIGH_VOTE_THRESHOLD)
+            key = "kl_all" if every_row else f"kl_{high_population(cut)}"
             kl = scores.get(key, float("nan"))
             entry["oof_kl"] = kl if np.isfinite(kl) else scores.get("kl_all")
             if not scores.get("complete"):
@@ -683,14 +675,15 @@ def gather_members(
     return runs, incomplete
 
 
-def _fitted_or_fallback(runs: list[dict], work: Path, n_members: int, log) -> dict:
+def _fitted_or_fallback(runs: list[dict], work: Path) -> dict:
     """member_blend's blend of the members' OOF gathered under ``work/m<i>/`` (``runs``:
     their entries), else its fallback."""
+    log = logger()
     try:
         missing = [f"{i} ({r['path']})" for i, r in enumerate(runs) if r["oof_kl"] is None]
         if missing:
             raise BlendError(f"members {', '.join(missing)} have no OOF files")
-        dirs = [work / f"m{i}" for i in range(n_members)]
+        dirs = [work / f"m{i}" for i in range(len(runs))]
         # the population the members were trained for, as the blend command chooses it
         if blend_population(dirs) == "all":
             blend = choose_blend(dirs, population="all")

@@ -131,8 +131,8 @@ def run_infer_kernel(root: str | Path | None = None) -> Path:
             )
     write_submission(sub, out)
     log.info("wrote %s (%d rows)", out, len(sub))
-    try:  # with several members, each one's OOF is in working/members/
-        if len(members) <= 1:
+    try:  # each member's OOF is in working/members/ already; checkpoints of no config's here
+        if not members:
             gather_fold_oof(paths.model_inputs(), paths.working / "oof", comp.read_train())
     except Exception as exc:  # the OOF report is a bonus; the submission is already written
         log.warning("could not gather the folds' OOF files: %s", exc)

@@ -197,6 +197,7 @@ def gather_oof(
     scores["kl_prior"] = scores_by_population(t, prior_predictions(t, len(t)), v)["kl_all"]
     # issue 13: the target population, and OOF one prediction per eeg_id (MLE-bench's view)
     scores["target_population"] = cfg.target.population
+    scores["high_vote_threshold"] = cfg.data.high_vote_threshold  # its kl_votes_ge_<t>
     scores["checkpoint_population"] = checkpoint_population(cfg)
     scores.update(grader_view_scores(oof, cfg.data.high_vote_threshold))
     scores["row_mode"] = cfg.data.row_mode
