@@ -22,6 +22,7 @@ scores.json and per_class.csv; with ``logreg``, each fold's model as
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import time
@@ -408,15 +409,18 @@ def features_of_test_rows(
     return x.reshape(len(rows), width), ok
 
 
-def train_baseline(comp: Competition, cfg: Config, run_dir: str | Path) -> dict[str, Any]:
-    """Train the baseline on every fold of ``cfg`` and gather its OOF results in ``run_dir``.
+def train_baseline(
+    comp: Competition, cfg: Config, run_dir: str | Path, folds: list[int] | None = None
+) -> dict[str, Any]:
+    """Train the baseline on ``folds`` of ``cfg`` (None: every fold) and gather the OOF results
+    of the folds in ``run_dir`` (``complete`` once every fold has its file).
 
     Returns ``gather_oof``'s summary plus ``folds_trained`` (rows and seconds per fold).
     """
     from hms_kit.checkpoint import fold_checkpoint_path, save_checkpoint
     from hms_kit.config import to_dict
     from hms_kit.data.folds import run_folds
-    from hms_kit.io import atomic_write_csv
+    from hms_kit.io import atomic_write_csv, atomic_write_text
     from hms_kit.scoring.metric import prior_predictions
     from hms_kit.scoring.oof import gather_oof
     from hms_kit.train import oof_frame, run_id
@@ -424,15 +428,15 @@ def train_baseline(comp: Competition, cfg: Config, run_dir: str | Path) -> dict[
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     save_config(cfg, run_dir / "config.yaml")
-    train, rows, folds, current = run_folds(comp, cfg, run_dir)
+    train, rows, fold_of, current = run_folds(comp, cfg, run_dir)
     targets = vote_targets(rows)
     votes = total_votes(rows)
     x = row_features(comp, rows, morphology=cfg.model.baseline.morphology)
     prior = prior_predictions(targets, 1)[0].tolist()
     summaries = []
-    for k in range(cfg.train.n_folds):
+    for k in range(cfg.train.n_folds) if folds is None else folds:
         start = time.perf_counter()
-        val = folds == k
+        val = fold_of == k
         model = fit_model(x[~val], targets[~val], cfg.model.name, cfg.train.seed)
         proba = np.zeros((int(val.sum()), targets.shape[1]))
         proba[:, model.classes_] = model.predict_proba(x[val])
@@ -447,9 +451,12 @@ def train_baseline(comp: Competition, cfg: Config, run_dir: str | Path) -> dict[
                 fold_checkpoint_path(run_dir / "checkpoints", k, "final"),
                 kind="final",
             )
-        summaries.append(
-            {"fold": k, "n_val": int(val.sum()), "seconds": time.perf_counter() - start}
-        )
+        summary = {"fold": k, "n_val": int(val.sum()), "seconds": time.perf_counter() - start}
+        # the fingerprints judge this fold's files when a later call trains other folds (an
+        # hgb fold has no checkpoint to carry them)
+        summary.update(fingerprint=current.fingerprint, rows_fingerprint=current.rows)
+        atomic_write_text(run_dir / f"fold{k}_summary.json", json.dumps(summary, indent=1))
+        summaries.append(summary)
     result = gather_oof(run_dir, cfg, train)
     result["folds_trained"] = summaries
     if model_tensors(model) is None:  # predict and the inference kernel find nothing here

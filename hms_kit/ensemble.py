@@ -587,6 +587,29 @@ def blend_population(runs: list[Path]) -> str:
     return "all" if targets == {"all_rows"} else "hq"
 
 
+def blend_threshold(runs: list[Path]) -> int:
+    """The high-vote cut the runs were trained with (their scores.json's
+    ``high_vote_threshold``), the schema's where none records one; ConfigError naming both
+    runs when two record different cuts (their hq rows are not the same rows)."""
+    from hms_kit.config import ConfigError
+
+    cuts: dict[int, Path] = {}
+    for run in runs:
+        try:
+            cut = json.loads((Path(run) / "scores.json").read_text()).get("high_vote_threshold")
+        except (OSError, ValueError, AttributeError):
+            cut = None
+        if cut is not None:
+            cuts.setdefault(int(cut), Path(run))
+    if len(cuts) > 1:
+        (a, ra), (b, rb) = list(cuts.items())[:2]
+        raise ConfigError(
+            f"the runs were trained on other high-vote cuts: {ra} >= {a} votes, {rb} >= {b}; "
+            "name the rows to blend on with --threshold"
+        )
+    return next(iter(cuts), schema.HIGH_VOTE_THRESHOLD)
+
+
 def member_blend(
     members: list[Member], inputs: list[Path], work: Path, train: pd.DataFrame | None = None
 ) -> dict:
@@ -675,6 +698,21 @@ def gather_members(
     return runs, incomplete
 
 
+def _member_threshold(dirs: list[Path]) -> int:
+    """The members' common high-vote cut (:func:`blend_threshold`); the largest when they
+    differ: the kernel must still blend, and the larger cut's rows are hq for every member."""
+    from hms_kit.config import ConfigError
+
+    try:
+        return blend_threshold(dirs)
+    except ConfigError as exc:
+        logger().warning("%s: blending on the largest cut", exc)
+        cuts = [
+            json.loads((d / "scores.json").read_text()).get("high_vote_threshold") for d in dirs
+        ]
+        return max(int(c) for c in cuts if c is not None)
+
+
 def _fitted_or_fallback(runs: list[dict], work: Path) -> dict:
     """member_blend's blend of the members' OOF gathered under ``work/m<i>/`` (``runs``:
     their entries), else its fallback."""
@@ -689,7 +727,7 @@ def _fitted_or_fallback(runs: list[dict], work: Path) -> dict:
             blend = choose_blend(dirs, population="all")
         else:
             try:
-                blend = choose_blend(dirs, population="hq")
+                blend = choose_blend(dirs, "hq", _member_threshold(dirs))
             except BlendError as exc:  # e.g. too few high-vote rows to cross-validate on
                 log.warning("no blend on the high-vote rows (%s): fitted on all rows", exc)
                 blend = choose_blend(dirs, population="all")

@@ -553,17 +553,6 @@ def train_folds(
             "--repeats K (train.seeds), or train into another --out; to replace them, train "
             "without --resume (on Kaggle: push without RESUME=1)"
         )
-    if not is_torch_family(cfg):  # e.g. the baseline: features + scikit-learn, no torch loop
-        ensure_run_log(run_dir)
-        retire_seeds(run_dir)  # a run trained with seeds before, without now
-        return get_family(cfg.model.family).train(comp, cfg, run_dir)
-    # the limit counts from here, so the cache build is inside it
-    limit = limit or TimeLimit.start(cfg)
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    save_config(cfg, run_dir / "config.yaml")
-    log = ensure_run_log(run_dir)
-    cache_dir = Path(cache_dir) if cache_dir else run_dir / "cache"
     # the fold checks come before the cache build: a wrong fold costs seconds, not an hour
     wanted = folds or cfg.train.folds or list(range(cfg.train.n_folds))
     bad = [k for k in wanted if not 0 <= k < cfg.train.n_folds]
@@ -572,6 +561,17 @@ def train_folds(
             f"fold {bad[0]} does not exist: folds are 0..{cfg.train.n_folds - 1} "
             f"(train.n_folds = {cfg.train.n_folds})"
         )
+    if not is_torch_family(cfg):  # e.g. the baseline: features + scikit-learn, no torch loop
+        ensure_run_log(run_dir)
+        retire_seeds(run_dir)  # a run trained with seeds before, without now
+        return get_family(cfg.model.family).train(comp, cfg, run_dir, sorted(set(wanted)))
+    # the limit counts from here, so the cache build is inside it
+    limit = limit or TimeLimit.start(cfg)
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, run_dir / "config.yaml")
+    log = ensure_run_log(run_dir)
+    cache_dir = Path(cache_dir) if cache_dir else run_dir / "cache"
     retire_seeds(run_dir)  # a run trained with seeds before, without now
     train, rows, fold_of, current = run_folds(comp, cfg, run_dir)
     cache = build_cache(

@@ -250,3 +250,31 @@ def test_train_on_a_balanced_sample_from_the_command_line(shared, tmp_path, caps
     assert len(oof) == len(subset) < len(Competition(root).read_train())
     assert set(zip(oof.eeg_id, oof.eeg_sub_id)) == set(zip(subset.eeg_id, subset.eeg_sub_id))
     assert load_config(run / "config.yaml").data.train_csv.endswith(".csv")
+
+
+def test_train_folds_trains_those_baseline_folds_alone(shared, shared_folds, tmp_path, monkeypatch):
+    """``train --config baseline --folds 1`` trains fold 1 alone (it trained every fold); a
+    later ``--folds 0`` completes the run with fold 1 kept, also for a model without fold
+    checkpoints (hgb's case: the fold summary carries the fingerprint); a bad ``--folds``
+    value is a usage error that names it."""
+    from conftest import ok, run_command
+
+    import hms_kit.baseline as baseline
+    from hms_kit.cli import main
+
+    monkeypatch.setattr(baseline, "model_tensors", lambda model: None)
+    run = tmp_path / "run"
+    args = ["train", "--competition", shared.root, "--out", run, "--config", "baseline"]
+    args += ["--folds-file", shared_folds.path, "--set", "train.n_folds=2"]
+    ok(run_command(*args, "--folds", "1"))
+    assert [p.name for p in run.glob("oof_fold*.csv")] == ["oof_fold1.csv"]
+    assert json.loads((run / "scores.json").read_text())["complete"] is False
+    fold1 = (run / "oof_fold1.csv").read_bytes()
+    ok(run_command(*args, "--folds", "0"))
+    assert (run / "oof_fold1.csv").read_bytes() == fold1 and not (run / "stale").exists()
+    scores = json.loads((run / "scores.json").read_text())
+    assert scores["complete"] is True and scores["folds"] == [0, 1]
+    assert run_command(*args, "--folds", "2").rc == 2  # no fold 2 with two folds
+    with pytest.raises(SystemExit) as exit_:
+        main([str(a) for a in [*args, "--folds", "zero"]])
+    assert exit_.value.code == 2

@@ -17,6 +17,7 @@ from hms_kit.ensemble import (
     align_runs,
     apply_blend,
     blend_runs,
+    blend_threshold,
     drop_members,
     file_sha,
     fit_logit,
@@ -151,6 +152,27 @@ def test_blend_command_writes_blend_json(truth, tmp_path, capsys) -> None:
     bad = tmp_path / "bad"
     assert main(["blend", "--runs", str(tmp_path / "nowhere"), "--out", str(bad)]) == 2
     assert "no OOF file" in capsys.readouterr().err
+
+
+def test_blend_command_blends_on_the_runs_own_high_vote_cut(truth, tmp_path, capsys) -> None:
+    """Runs trained with ``data.high_vote_threshold: 8`` (their scores.json says so) are
+    blended on their >= 8-vote rows, where ``--threshold`` defaulted to 10 (no rows here);
+    runs of two cuts are refused, naming both, unless ``--threshold`` names the rows."""
+    q, targets, folds = truth
+    runs = [_write_run(tmp_path / f"r{i}", _noisy(q, i), targets, folds, 8) for i in range(2)]
+    for run in runs:
+        (run / "scores.json").write_text(json.dumps({"high_vote_threshold": 8}))
+    out = tmp_path / "blend"
+    assert main(["blend", "--runs", ",".join(map(str, runs)), "--out", str(out)]) == 0
+    assert capsys.readouterr().out.strip().endswith("600 hq rows")
+    assert read_blend(out)["threshold"] == 8
+    (runs[1] / "scores.json").write_text(json.dumps({"high_vote_threshold": 10}))
+    args = ["blend", "--runs", ",".join(map(str, runs)), "--out", str(tmp_path / "b2")]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert f"{runs[0]} >= 8 votes, {runs[1]} >= 10" in err
+    assert main([*args, "--threshold", "8"]) == 0
+    assert blend_threshold([tmp_path / "none"]) == schema.HIGH_VOTE_THRESHOLD
 
 
 def test_drop_members_keeps_the_weight_sum() -> None:
@@ -336,12 +358,15 @@ def test_kernel_without_a_fittable_blend_still_submits(truth, tmp_path, monkeypa
     assert "no checkpoint predicted" in problem
 
 
-@pytest.mark.parametrize("population", ["all_rows", "kaggle_hq"])
+@pytest.mark.parametrize(
+    ("population", "cut"), [("all_rows", 10), ("kaggle_hq", 10), ("kaggle_hq", 8)]
+)
 def test_the_kernels_blend_fits_the_rows_its_members_were_trained_for(
-    truth, tmp_path, population
+    truth, tmp_path, population, cut
 ) -> None:
     """Members trained for every row (MLE-bench's grader) are blended on every row, as the
-    blend command does; Kaggle's members on their >= 10-vote rows."""
+    blend command does; Kaggle's members on their rows with at least their own cut of votes
+    (``data.high_vote_threshold``: 9-vote rows count at 8, not at 10)."""
     from hms_kit.config import load_config, save_config
     from hms_kit.ensemble import find_members, member_blend
 
@@ -349,11 +374,12 @@ def test_the_kernels_blend_fits_the_rows_its_members_were_trained_for(
     runs = [_write_member(tmp_path / name, _noisy(q, seed, 0.5), targets, folds)
             for name, seed in (("a", 1), ("b", 2))]  # fmt: skip
     for i, run in enumerate(runs):
-        cfg = load_config(None, [f"target.population={population}", f"train.seed={i}"])
-        save_config(cfg, run / "config.yaml")
-        for f in run.glob("oof_fold*.csv"):  # a third of the rows below the cut
+        sets = [f"target.population={population}", f"train.seed={i}"]
+        save_config(load_config(None, [*sets, f"data.high_vote_threshold={cut}"]),
+                    run / "config.yaml")  # fmt: skip
+        for f in run.glob("oof_fold*.csv"):  # a third of the rows just below 10 votes
             oof = pd.read_csv(f)
-            oof.loc[oof.index % 3 == 0, "total_votes"] = 3
+            oof.loc[oof.index % 3 == 0, "total_votes"] = 9
             oof.to_csv(f, index=False)
     members = find_members(runs)
     assert len(members) == 2
@@ -361,6 +387,9 @@ def test_the_kernels_blend_fits_the_rows_its_members_were_trained_for(
     n_high = sum((pd.read_csv(f)["total_votes"] >= 10).sum() for f in runs[0].glob("oof_*.csv"))
     if population == "all_rows":
         assert blend["population"] == "all" and blend["n_rows"] == len(q)
+    elif cut == 8:
+        assert blend["population"] == "hq" and blend["n_rows"] == len(q)
+        assert blend["threshold"] == 8
     else:
         assert blend["population"] == "hq" and blend["n_rows"] == n_high < len(q)
     assert all(np.isfinite(r["oof_kl"]) for r in blend["runs"])

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from hms_kit.ensemble import BLEND_FILE, METHODS, POPULATIONS, blend_population
+from hms_kit.ensemble import BLEND_FILE, METHODS, POPULATIONS, blend_population, blend_threshold
 from hms_kit.runlog import get_run_logger
 
 
@@ -27,7 +27,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "(MLE-bench's); default: the runs' target.population (all_rows -> all, else hq)",
     )
     p.add_argument("--method", choices=METHODS, default="logit", help="logit (default) or simplex")
-    p.add_argument("--threshold", type=int, default=10, help="votes that make a row hq")
+    p.add_argument(
+        "--threshold",
+        type=int,
+        default=None,
+        help="votes that make a row hq (default: the runs' data.high_vote_threshold, 10 "
+        "where their scores.json records none)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -38,6 +44,8 @@ def run(args: argparse.Namespace) -> int:
     if args.population is None:  # issue 13: the population the runs were trained for
         args.population = blend_population(args.runs)
         log.info("blend population %s (from the runs' target.population)", args.population)
+    if args.threshold is None:  # the runs' own cut: 10 unless they were trained on another
+        args.threshold = blend_threshold(args.runs)
     try:
         report = blend_runs(args.runs, args.population, args.method, args.threshold)
     except BlendError as exc:

@@ -45,13 +45,14 @@ def add_competition_argument(p: argparse.ArgumentParser, required: bool = False)
 
 
 def parse_folds(text: str | None) -> list[int] | None:
-    """'0,1' -> [0, 1]; None or '' -> None (all folds); a usage error names the text."""
+    """'0,1' -> [0, 1]; None or '' -> None (all folds). An argparse ``type``: a bad value is
+    a usage error that names the text, not a traceback."""
     from hms_kit.data.folds import fold_list
 
     try:
         return fold_list(text)
     except ValueError as e:
-        raise argparse.ArgumentTypeError(f"--{e}") from None
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def add_train_csv_argument(p: argparse.ArgumentParser) -> None:

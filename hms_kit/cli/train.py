@@ -23,7 +23,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, required=True, help="run folder")
     add_config_arguments(p)
     add_train_csv_argument(p)
-    p.add_argument("--folds", default=None, help="folds to train, e.g. 0,1 (default: all)")
+    p.add_argument(
+        "--folds", type=parse_folds, default=None, help="folds to train, e.g. 0,1 (default: all)"
+    )
     p.add_argument("--cache", type=Path, default=None, help="cache folder (default: RUN/cache)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run")
     p.add_argument(
@@ -59,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
         comp,
         cfg,
         args.out,
-        folds=parse_folds(args.folds),
+        folds=args.folds,
         cache_dir=args.cache,
         resume=args.resume,
         workers=args.workers,

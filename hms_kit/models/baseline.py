@@ -18,8 +18,10 @@ def inputs(cfg: Config) -> list[str]:
     return []
 
 
-def train(comp: Competition, cfg: Config, run_dir: str | Path) -> dict[str, Any]:
-    """The whole run (``hms_kit.baseline.train_baseline``)."""
+def train(
+    comp: Competition, cfg: Config, run_dir: str | Path, folds: list[int] | None = None
+) -> dict[str, Any]:
+    """The run's ``folds`` (None: all) (``hms_kit.baseline.train_baseline``)."""
     from hms_kit.baseline import train_baseline
 
-    return train_baseline(comp, cfg, run_dir)
+    return train_baseline(comp, cfg, run_dir, folds)

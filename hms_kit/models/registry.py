@@ -8,7 +8,7 @@ A family module provides:
                            logits in schema.CLASSES order (torch families)
     batch_augment(cfg)     a per-batch training transform ``(batch, y, gen) -> (batch, y)``
                            or None (torch families)
-    train(comp, cfg, run)  the whole run (families trained without torch)
+    train(comp, cfg, run, folds)  the run's folds, None: all (families trained without torch)
 
 Adding a family is a module and a line here. Modules are imported when first asked for,
 so reading a config does not import timm.
