@@ -292,6 +292,17 @@ def test_predict_of_a_run_with_no_checkpoint_writes_nothing(shared, tmp_path):
     assert not out.exists()
 
 
+def test_predict_refuses_a_setting_it_would_not_apply(shared, cnn_run, tmp_path):
+    """``predict --set predict.batch_size=8`` (a run's own setting) or ``train.seed=1``:
+    an error naming the key, where it was accepted and ignored; nothing written."""
+    out = tmp_path / "submission.csv"
+    base = ["predict", "--competition", shared.root, "--run", cnn_run.path, "--out", out]
+    for key in ("predict.batch_size=8", "train.seed=1"):
+        bad = run_command(*base, "--set", key)
+        assert bad.rc == 2 and f"predict does not apply {key.split('=')[0]}" in bad.err
+    assert not out.exists()
+
+
 def test_score_is_kaggles_kl(shared, cnn_submission, tmp_path):
     """``score``: the last line is the KL of the votes against the submission; the answers
     scored against themselves give 0."""

@@ -12,6 +12,26 @@ from hms_kit.cli.common import add_competition_argument
 from hms_kit.data import Competition
 from hms_kit.runlog import get_run_logger
 
+# the predict settings this command imposes on every run: the views and MLE-bench's windows;
+# a run's other settings (its batch size, its OOF views) are its own config.yaml's
+APPLIED_SETTINGS = ("tta_flip", "tta_mirror", "stride_s", "max_windows", "average")
+
+
+def unapplied_settings(overrides: list[str]) -> list[str]:
+    """The keys of ``overrides`` (``--set KEY=VALUE``) this command would not apply, e.g.
+    ``predict.batch_size`` or ``train.seed``: a setting taken and ignored is a silent wrong
+    answer."""
+    from hms_kit.config.loading import parse_overrides
+
+    def dotted(node: object, prefix: str) -> list[str]:
+        if not isinstance(node, dict):
+            return [prefix]
+        return [k for key, v in node.items() for k in dotted(v, f"{prefix}.{key}")]
+
+    keys = dotted(parse_overrides(overrides), "")
+    applied = {f".predict.{key}" for key in APPLIED_SETTINGS}
+    return [key[1:] for key in keys if key not in applied]
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_competition_argument(p)
@@ -43,8 +63,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="predict.KEY=VALUE",
-        help="a predict setting, e.g. --set predict.max_windows=0 (offset 0 only) or "
-        "predict.average=prob (MLE-bench's layout; see hms_kit.scoring.windows)",
+        help="a predict setting for every run: predict.tta_flip, tta_mirror, or MLE-bench's "
+        "windows (stride_s, max_windows, average; see hms_kit.scoring.windows), e.g. --set "
+        "predict.max_windows=0 (offset 0 only)",
     )
 
 
@@ -61,11 +82,17 @@ def run(args: argparse.Namespace) -> int:
     if bool(args.run) == bool(args.blend):
         print("error: give --run (one or more) or --blend, not both", file=sys.stderr)
         return 2
-    comp = Competition.locate(args.competition)
-    get_run_logger(args.out.parent)
     from hms_kit.config import load_config
 
-    pcfg = load_config(None, args.overrides).predict
+    pcfg = load_config(None, args.overrides).predict  # checks names and values first
+    unapplied = unapplied_settings(args.overrides)
+    if unapplied:
+        print(f"error: predict does not apply {', '.join(unapplied)}: it takes --set "
+              f"predict.{{{','.join(APPLIED_SETTINGS)}}}; a run's other settings are its "
+              "config.yaml's", file=sys.stderr)  # fmt: skip
+        return 2
+    comp = Competition.locate(args.competition)
+    get_run_logger(args.out.parent)
     flip, mirror = forced_views(args.overrides)
     opts = {
         "cache_dir": args.cache,
