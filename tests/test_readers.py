@@ -214,3 +214,14 @@ def test_a_time_column_of_text_is_named(tmp_path, real_dir):
         DataError, match=r"text_time.parquet: column time has type \w*string, expected a number"
     ):
         read_spectrogram(path)
+
+
+@pytest.mark.parametrize("bad", ["3911565283.5", "abc"])
+def test_an_id_that_is_not_an_integer_is_named(real_dir, tmp_path, bad):
+    """test.csv's real bytes with one eeg_id damaged: a fraction was truncated to another
+    recording's id (3911565283), a word refused; now both name the file, column and row."""
+    text = (real_dir / "test.csv").read_text()
+    assert str(TEST_EEG) in text
+    (tmp_path / "test.csv").write_text(text.replace(str(TEST_EEG), bad, 1))
+    with pytest.raises(DataError, match=rf"test.csv: column eeg_id row 0: '{bad}' is not an id"):
+        Competition(tmp_path).read_test()

@@ -130,8 +130,10 @@ def _read_id_csv(path: Path, columns: tuple[str, ...]) -> pd.DataFrame:
     for col in columns:
         if col.endswith("_id"):
             num = pd.to_numeric(df[col], errors="coerce")
-            if num.isna().any():
-                i = int(np.flatnonzero(num.isna().to_numpy())[0])
-                raise DataError(f"{path}: column {col} row {i}: {df[col].iloc[i]!r} is not an id")
+            # 12.5 would become id 12, another recording's: a fraction is no id either
+            bad = num.isna().to_numpy() | (num.to_numpy() % 1 != 0)
+            if bad.any():
+                i = int(np.flatnonzero(bad)[0])
+                raise DataError(f"{path}: column {col} row {i}: '{df[col].iloc[i]}' is not an id")
             df[col] = num.astype("int64")
     return df
