@@ -419,7 +419,8 @@ def combine_members(
     or, without one, the plain mean of the runs (each run counts once, whatever its number of
     checkpoints). A row is combined from the members that predicted it (the blend's weights
     renormalised, see ``ensemble.drop_members``); a row no member predicted gets ``prior``.
-    Returns the submission and a report (members used, rows on the prior)."""
+    Returns the submission and a report (``members_used``: those with weight in at least one
+    row; ``fallback_rows``: the rows on the prior)."""
     from hms_kit.ensemble import apply_blend, drop_members
 
     usable = [i for i, f in enumerate(frames) if f is not None]
@@ -441,19 +442,23 @@ def combine_members(
         ok[i] = ~base["eeg_id"].isin(fell_back).to_numpy()
     out = np.tile(prior, (n, 1)).astype(np.float64)
     patterns = {tuple(col) for col in ok.T}
+    used: set[int] = set()  # members with weight in some row: a backup of weight 0 is not
     for pattern in patterns:
-        members = [i for i, used in enumerate(pattern) if used]
+        members = [i for i, there in enumerate(pattern) if there]
         if not members:
             continue
         rows = np.flatnonzero((ok.T == np.asarray(pattern)).all(axis=1))
         if blend is None:
             out[rows] = probs[members][:, rows].mean(axis=0)
+            used.update(members)
         else:
-            out[rows] = apply_blend(probs[members][:, rows], drop_members(blend, members))
+            kept = drop_members(blend, members)
+            out[rows] = apply_blend(probs[members][:, rows], kept)
+            used.update(i for i, w in zip(members, kept["weights"]) if w != 0)
     sub = base[["eeg_id"]].copy()
     sub[list(schema.VOTE_COLUMNS)] = out
     report = {
-        "members_used": [i for i in usable if ok[i].any()],
+        "members_used": sorted(used),
         "fallback_rows": base["eeg_id"][~ok.any(axis=0)].astype(int).tolist(),
     }
     return validate_submission(sub, base["eeg_id"].to_numpy()), report
@@ -477,7 +482,9 @@ def predict_ensemble(
     A member that would pass ``predict.time_limit_hours`` (estimated from the seconds per
     checkpoint measured so far) is skipped, as is one that fails; the blend's weights are
     renormalised over the members that predicted each row. Returns ``(submission, report)``
-    like ``predict_test``, plus ``members_failed`` and ``members_skipped``.
+    like ``predict_test``, plus ``members_failed``, ``members_skipped``, ``members_dropped``
+    and ``members_backup`` (a fallback blend's members of weight 0, predicted for the rows
+    its chosen member misses).
     """
     import time
 
@@ -497,10 +504,9 @@ def predict_ensemble(
     report: dict = {"checkpoints": [], "predicted_with": [], "members_failed": [], "views": {}}
     report["members_skipped"] = []
     dropped: dict[int, str] = {}
-    if blend.get("fallback"):
-        for i, w in enumerate(blend["weights"]):
-            if w == 0:
-                dropped[int(i)] = f"weight 0 ({blend['fallback']}; {blend['chosen']} used)"
+    # a fallback blend's members of weight 0 still predict: a row the chosen member misses
+    # is taken from them (combine_members), so they are backups, not dropped
+    backups = [int(i) for i, w in enumerate(blend["weights"]) if blend.get("fallback") and w == 0]
     per_checkpoint = 0.0
     for i in np.argsort(-np.asarray(blend["weights"]), kind="stable"):
         m = members[i]
@@ -542,6 +548,14 @@ def predict_ensemble(
     ]
     for line in report["members_dropped"]:
         log.warning("dropped %s", line)
+    report["members_backup"] = [
+        f"member {i} ({members[i].runs[0]}): weight 0 ({blend['fallback']}; {blend['chosen']} "
+        "used), predicted for the rows it misses"
+        for i in backups
+        if i not in dropped
+    ]
+    for line in report["members_backup"]:
+        log.info("backup %s", line)
     report["members_incomplete"] = list(blend.get("incomplete", []))
     for line in report["members_incomplete"]:
         log.warning("training unfinished: %s", line)

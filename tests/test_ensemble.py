@@ -343,16 +343,19 @@ def test_kernel_without_a_fittable_blend_still_submits(truth, tmp_path, monkeypa
     monkeypatch.setattr(predict_mod, "predict_test", fake_predict_test)
     cfg = load_config(None)
     sub, report = predict_ensemble(_NoTrain(), members, cfg, paths)
-    # member a (the only one with OOF) alone; member b dropped with its reason
+    # member a (the only one with OOF) alone; member b its backup, with the reason it has no
+    # weight: predicted, not dropped
     np.testing.assert_allclose(sub[COLS].to_numpy(), np.tile(preds["a"], (3, 1)))
-    (line,) = report["members_dropped"]
+    assert report["members_dropped"] == [] and report["members_used"] == [0]
+    (line,) = report["members_backup"]
     assert line.startswith("member 1 (") and "have no OOF files" in line
-    assert "WARNING dropped member 1 (" in (paths.working / "training_record.log").read_text()
+    assert "INFO backup member 1 (" in (paths.working / "training_record.log").read_text()
     assert commit_run_problems(report) == []
     # the best member predicts nothing: the other one, and the commit run says which and why
     broken.add("a")
     sub, report = predict_ensemble(_NoTrain(), members, cfg, paths)
     np.testing.assert_allclose(sub[COLS].to_numpy(), np.tile(preds["b"], (3, 1)))
+    assert report["members_used"] == [1] and len(report["members_backup"]) == 1
     (problem,) = commit_run_problems(report)
     assert "members [0] predicted nothing" in problem and str(paths.input / "a") in problem
     assert "no checkpoint predicted" in problem

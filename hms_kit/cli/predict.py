@@ -130,7 +130,9 @@ def run(args: argparse.Namespace) -> int:
         except ValueError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
-        print(f"{len(report['members_used'])} of {len(runs)} members ({members}), ", end="")
+        predicted = sum(f is not None for f in frames)
+        print(f"{predicted} of {len(runs)} members predicted, {len(report['members_used'])} "
+              f"with weight ({members}), ", end="")  # fmt: skip
         print(f"{len(sub)} rows, ", end="")
     write_submission(sub, args.out)
     print(f"{len(report['fallback_rows'])} rows on the prior")
