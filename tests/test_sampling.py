@@ -65,6 +65,28 @@ def test_distinct_eegs():
         balanced_sample(df, per_class=20, distinct_eegs=True)  # LRDA: 55 rows, 14 EEGs
 
 
+def test_a_sample_for_a_dedup_run_stays_balanced_when_it_trains(tmp_path):
+    """Windows of one EEG with the same votes collapse into one under ``data.row_mode:
+    dedup``: a plain sample loses its balance there, one drawn with ``row_mode="dedup"``
+    (``sample --row-mode dedup``) keeps 10 rows a class, each the window dedup keeps."""
+    from hms_kit.data.labels import rows_dedup
+
+    df = _table(windows_per_eeg=4)
+    plain = rows_dedup(balanced_sample(df, per_class=10, seed=1))
+    assert plain[schema.CONSENSUS_COLUMN].value_counts().min() < 10
+    drawn = balanced_sample(df, per_class=10, seed=1, row_mode="dedup")
+    kept = rows_dedup(drawn)
+    assert len(kept) == 60 and (kept[schema.CONSENSUS_COLUMN].value_counts() == 10).all()
+    assert set(kept["label_id"]) <= set(rows_dedup(df)["label_id"])
+    with pytest.raises(SamplingError, match="row mode"):
+        balanced_sample(df, row_mode="per_eeg")
+    train, out = tmp_path / "train.csv", tmp_path / "balanced_train.csv"
+    df.to_csv(train, index=False)
+    args = ["sample", "--train-csv", str(train), "--per-class", "10", "--out", str(out)]
+    assert main([*args, "--row-mode", "dedup", "--seed", "1"]) == 0
+    assert pd.read_csv(out)["label_id"].tolist() == drawn["label_id"].tolist()
+
+
 def test_cli_writes_balanced_csv(tmp_path, capsys):
     train = tmp_path / "train.csv"
     df = _table()

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from hms_kit.data import balanced_sample, class_table, read_train_csv
-from hms_kit.data.sampling import SamplingError
+from hms_kit.data.sampling import SAMPLE_ROW_MODES, SamplingError
 from hms_kit.io import atomic_write_csv
 from hms_kit.report import markdown_table
 
@@ -22,6 +22,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--allow-smaller", action="store_true", help="take all rows of a smaller class")
     p.add_argument(
         "--distinct-eegs", action="store_true", help="at most one row per EEG in the sample"
+    )
+    p.add_argument(
+        "--row-mode",
+        choices=SAMPLE_ROW_MODES,
+        default="all",
+        help="the data.row_mode the sample will train under: dedup draws from the rows such a "
+        "run keeps (one per eeg_id and vote vector), so it stays balanced (default all)",
     )
 
 
@@ -38,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
             seed=args.seed,
             allow_smaller=args.allow_smaller,
             distinct_eegs=args.distinct_eegs,
+            row_mode=args.row_mode,
         )
     except SamplingError as exc:
         print(f"error: {args.train_csv}: {exc}", file=sys.stderr)

@@ -6,6 +6,11 @@ import numpy as np
 import pandas as pd
 
 from hms_kit import schema
+from hms_kit.data.labels import rows_dedup
+
+# the row modes a sample can be drawn for: per_eeg's rows are sums, not train.csv rows
+# (distinct_eegs draws one window of each EEG instead)
+SAMPLE_ROW_MODES = ("all", "dedup")
 
 
 class SamplingError(ValueError):
@@ -26,15 +31,22 @@ def balanced_sample(
     seed: int = 42,
     allow_smaller: bool = False,
     distinct_eegs: bool = False,
+    row_mode: str = "all",
 ) -> pd.DataFrame:
     """Draw ``per_class`` rows of each class at random, without replacement, seeded.
 
     With ``distinct_eegs`` at most one row is drawn per EEG (one random window of each chosen
-    EEG), so a class's rows are not many windows of one recording. A class with fewer
-    candidates than asked raises SamplingError unless ``allow_smaller`` (then all are taken).
-    Returns the drawn rows with the original columns, grouped by class in ``schema.CLASSES``
-    order.
+    EEG), so a class's rows are not many windows of one recording. ``row_mode`` ``dedup``
+    draws from the rows a ``data.row_mode: dedup`` run keeps (one per distinct eeg_id and
+    vote vector, ``labels.rows_dedup``), so the sample stays balanced when such a run
+    collapses it; ``all`` from every row. A class with fewer candidates than asked raises
+    SamplingError unless ``allow_smaller`` (then all are taken). Returns the drawn rows with
+    the original columns, grouped by class in ``schema.CLASSES`` order.
     """
+    if row_mode not in SAMPLE_ROW_MODES:
+        raise SamplingError(f"row mode must be one of {SAMPLE_ROW_MODES}, got {row_mode!r}")
+    if row_mode == "dedup":
+        df = rows_dedup(df)
     rng = np.random.default_rng(seed)
     parts = []
     for cls in schema.CLASSES:
@@ -49,6 +61,7 @@ def balanced_sample(
             raise SamplingError(f"class {cls} has no rows")
         if n < per_class and not allow_smaller:
             unit = "distinct EEGs" if distinct_eegs else "rows"
+            unit = f"{unit} of distinct votes" if row_mode == "dedup" else unit
             raise SamplingError(
                 f"class {cls} has {n} {unit}, fewer than the {per_class} asked "
                 "(allow smaller classes to take them all)"
