@@ -587,20 +587,37 @@ def blend_population(runs: list[Path]) -> str:
     return "all" if targets == {"all_rows"} else "hq"
 
 
+def recorded_cut(run: Path) -> int | None:
+    """The high-vote cut a run was trained with: its scores.json's ``high_vote_threshold``,
+    else its config.yaml's ``data.high_vote_threshold`` (scores.json has recorded it since
+    stop 57); None where neither says (missing or unreadable files)."""
+    import yaml
+
+    for name, keys in (("scores.json", ("high_vote_threshold",)),
+                       (RUN_CONFIG, ("data", "high_vote_threshold"))):  # fmt: skip
+        try:
+            text = (Path(run) / name).read_text()
+            node: Any = json.loads(text) if name.endswith(".json") else yaml.safe_load(text)
+            for key in keys:
+                node = node.get(key) if isinstance(node, dict) else None
+            if node is not None:
+                return int(node)
+        except (OSError, ValueError, TypeError, yaml.YAMLError):
+            continue
+    return None
+
+
 def blend_threshold(runs: list[Path]) -> int:
-    """The high-vote cut the runs were trained with (their scores.json's
-    ``high_vote_threshold``), the schema's where none records one; ConfigError naming both
-    runs when two record different cuts (their hq rows are not the same rows)."""
+    """The high-vote cut the runs were trained with (:func:`recorded_cut`), the schema's
+    where none records one; ConfigError naming two runs that record different cuts (their hq
+    rows are not the same rows)."""
     from hms_kit.config import ConfigError
 
     cuts: dict[int, Path] = {}
     for run in runs:
-        try:
-            cut = json.loads((Path(run) / "scores.json").read_text()).get("high_vote_threshold")
-        except (OSError, ValueError, AttributeError):
-            cut = None
+        cut = recorded_cut(run)
         if cut is not None:
-            cuts.setdefault(int(cut), Path(run))
+            cuts.setdefault(cut, Path(run))
     if len(cuts) > 1:
         (a, ra), (b, rb) = list(cuts.items())[:2]
         raise ConfigError(
@@ -707,10 +724,7 @@ def _member_threshold(dirs: list[Path]) -> int:
         return blend_threshold(dirs)
     except ConfigError as exc:
         logger().warning("%s: blending on the largest cut", exc)
-        cuts = [
-            json.loads((d / "scores.json").read_text()).get("high_vote_threshold") for d in dirs
-        ]
-        return max(int(c) for c in cuts if c is not None)
+        return max(c for c in map(recorded_cut, dirs) if c is not None)
 
 
 def _fitted_or_fallback(runs: list[dict], work: Path) -> dict:

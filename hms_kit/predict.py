@@ -483,8 +483,8 @@ def predict_ensemble(
     checkpoint measured so far) is skipped, as is one that fails; the blend's weights are
     renormalised over the members that predicted each row. Returns ``(submission, report)``
     like ``predict_test``, plus ``members_failed``, ``members_skipped``, ``members_dropped``
-    and ``members_backup`` (a fallback blend's members of weight 0, predicted for the rows
-    its chosen member misses).
+    and ``members_backup`` (the blend's members of weight 0, predicted for the rows its
+    weighted members miss).
     """
     import time
 
@@ -504,9 +504,12 @@ def predict_ensemble(
     report: dict = {"checkpoints": [], "predicted_with": [], "members_failed": [], "views": {}}
     report["members_skipped"] = []
     dropped: dict[int, str] = {}
-    # a fallback blend's members of weight 0 still predict: a row the chosen member misses
-    # is taken from them (combine_members), so they are backups, not dropped
-    backups = [int(i) for i, w in enumerate(blend["weights"]) if blend.get("fallback") and w == 0]
+    # members of weight 0 (a fallback's, the best single run chosen, a simplex blend's) still
+    # predict: a row the weighted members miss is taken from them (combine_members), so they
+    # are backups, not dropped
+    backups = [int(i) for i, w in enumerate(blend["weights"]) if w == 0]
+    why = (f"{blend['fallback']}; {blend['chosen']} used" if blend.get("fallback")
+           else f"{blend.get('chosen', blend['method'])} blend")  # fmt: skip
     per_checkpoint = 0.0
     for i in np.argsort(-np.asarray(blend["weights"]), kind="stable"):
         m = members[i]
@@ -549,8 +552,8 @@ def predict_ensemble(
     for line in report["members_dropped"]:
         log.warning("dropped %s", line)
     report["members_backup"] = [
-        f"member {i} ({members[i].runs[0]}): weight 0 ({blend['fallback']}; {blend['chosen']} "
-        "used), predicted for the rows it misses"
+        f"member {i} ({members[i].runs[0]}): weight 0 ({why}), predicted for the rows the "
+        "weighted members miss"
         for i in backups
         if i not in dropped
     ]

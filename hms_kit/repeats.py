@@ -136,7 +136,7 @@ def _settle_single_run(
     from hms_kit.models import is_torch_family
 
     own = cfg.train.seed
-    # the baseline trains every fold again whatever is there: nothing to keep for it
+    # the baseline's folds take seconds: trained again, not adopted
     adopt = resume and own in seed_list(cfg) and is_torch_family(cfg)
     adopted, retired = adopt_single_run(
         run_dir, seed_dir(run_dir, own), RunPrint.of(seed_config(cfg, own), rows, fold_of),

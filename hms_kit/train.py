@@ -554,7 +554,8 @@ def train_folds(
             "without --resume (on Kaggle: push without RESUME=1)"
         )
     # the fold checks come before the cache build: a wrong fold costs seconds, not an hour
-    wanted = folds or cfg.train.folds or list(range(cfg.train.n_folds))
+    # each once: a fold named twice would be trained twice, by two fold workers at once
+    wanted = list(dict.fromkeys(folds or cfg.train.folds or range(cfg.train.n_folds)))
     bad = [k for k in wanted if not 0 <= k < cfg.train.n_folds]
     if bad:
         raise ConfigError(
@@ -564,7 +565,7 @@ def train_folds(
     if not is_torch_family(cfg):  # e.g. the baseline: features + scikit-learn, no torch loop
         ensure_run_log(run_dir)
         retire_seeds(run_dir)  # a run trained with seeds before, without now
-        return get_family(cfg.model.family).train(comp, cfg, run_dir, sorted(set(wanted)))
+        return get_family(cfg.model.family).train(comp, cfg, run_dir, sorted(wanted))
     # the limit counts from here, so the cache build is inside it
     limit = limit or TimeLimit.start(cfg)
     run_dir = Path(run_dir)

@@ -275,6 +275,7 @@ def test_train_folds_trains_those_baseline_folds_alone(shared, shared_folds, tmp
     scores = json.loads((run / "scores.json").read_text())
     assert scores["complete"] is True and scores["folds"] == [0, 1]
     assert run_command(*args, "--folds", "2").rc == 2  # no fold 2 with two folds
-    with pytest.raises(SystemExit) as exit_:
-        main([str(a) for a in [*args, "--folds", "zero"]])
-    assert exit_.value.code == 2
+    for bad in ("zero", "1,1", "0,"):  # a fold twice would train twice, two workers at once
+        with pytest.raises(SystemExit) as exit_:
+            main([str(a) for a in [*args, "--folds", bad]])
+        assert exit_.value.code == 2

@@ -12,6 +12,7 @@ import pytest
 
 from hms_kit import schema
 from hms_kit.cli import main
+from hms_kit.config import ConfigError
 from hms_kit.ensemble import (
     BlendError,
     align_runs,
@@ -172,7 +173,14 @@ def test_blend_command_blends_on_the_runs_own_high_vote_cut(truth, tmp_path, cap
     err = capsys.readouterr().err
     assert f"{runs[0]} >= 8 votes, {runs[1]} >= 10" in err
     assert main([*args, "--threshold", "8"]) == 0
+    assert main([*args, "--population", "all"]) == 0  # every row: no cut to agree on
+    assert read_blend(tmp_path / "b2")["n_rows"] == 600
     assert blend_threshold([tmp_path / "none"]) == schema.HIGH_VOTE_THRESHOLD
+    # a run gathered before scores.json recorded its cut: its config.yaml's
+    (runs[1] / "scores.json").write_text(json.dumps({"kl_all": 0.5}))
+    (runs[1] / "config.yaml").write_text("data:\n  high_vote_threshold: 10\n")
+    with pytest.raises(ConfigError, match="other high-vote cuts"):
+        blend_threshold(runs)
 
 
 def test_drop_members_keeps_the_weight_sum() -> None:
@@ -359,6 +367,45 @@ def test_kernel_without_a_fittable_blend_still_submits(truth, tmp_path, monkeypa
     (problem,) = commit_run_problems(report)
     assert "members [0] predicted nothing" in problem and str(paths.input / "a") in problem
     assert "no checkpoint predicted" in problem
+
+
+def test_a_member_of_weight_zero_is_a_backup_whatever_chose_the_weights(
+    truth, tmp_path, monkeypatch
+) -> None:
+    """A blend that chose its best single member (no fallback) leaves the other at weight 0:
+    it is still predicted and fills the rows the chosen one misses, so the report lists it as
+    a backup (it was in neither list), and ``members_used`` only once it carried a row."""
+    import hms_kit.ensemble as ensemble_mod
+    from hms_kit import predict as predict_mod
+    from hms_kit.config import load_config
+    from hms_kit.ensemble import find_members
+    from hms_kit.paths import KagglePaths
+    from hms_kit.predict import predict_ensemble
+
+    q, targets, folds = truth
+    paths = KagglePaths(tmp_path)
+    runs = [_write_member(paths.input / n, _noisy(q, i, 0.5), targets, folds)
+            for i, n in enumerate("ab")]  # fmt: skip
+    chosen = {"method": "simplex", "weights": [1.0, 0.0], "bias": [0.0] * 6}
+    chosen.update(runs=[{"path": str(r), "oof_kl": 0.5} for r in runs], chosen="best single")
+    monkeypatch.setattr(ensemble_mod, "member_blend", lambda *a, **k: dict(chosen))
+    ids, missed = [7, 8, 9], {"a": [9], "b": []}
+
+    def fake_predict_test(comp, runs, **kwargs):
+        name = Path(runs[0]).name
+        report = {"checkpoints": ["fold0_best.pt"], "predicted_with": ["x"]}
+        report.update(fallback_rows=missed[name], sample_submission_mismatch=[])
+        return _member(ids, np.tile(np.eye(6)["ab".index(name)] * 0.4 + 0.1, (3, 1))), report
+
+    monkeypatch.setattr(predict_mod, "predict_test", fake_predict_test)
+    sub, report = predict_ensemble(_NoTrain(), find_members(runs), load_config(None), paths)
+    (line,) = report["members_backup"]
+    assert line.startswith("member 1 (") and "weight 0 (best single blend)" in line
+    assert report["members_dropped"] == [] and report["members_used"] == [0, 1]
+    assert sub[COLS].to_numpy().argmax(axis=1).tolist() == [0, 0, 1]  # eeg 9 from b
+    missed["a"] = []
+    _, report = predict_ensemble(_NoTrain(), find_members(runs), load_config(None), paths)
+    assert report["members_used"] == [0] and len(report["members_backup"]) == 1
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from hms_kit import schema
 from hms_kit.ensemble import BLEND_FILE, METHODS, POPULATIONS, blend_population, blend_threshold
 from hms_kit.runlog import get_run_logger
 
@@ -44,8 +45,10 @@ def run(args: argparse.Namespace) -> int:
     if args.population is None:  # issue 13: the population the runs were trained for
         args.population = blend_population(args.runs)
         log.info("blend population %s (from the runs' target.population)", args.population)
-    if args.threshold is None:  # the runs' own cut: 10 unless they were trained on another
+    if args.threshold is None and args.population == "hq":  # the runs' own cut
         args.threshold = blend_threshold(args.runs)
+    elif args.threshold is None:  # every row: the cut only names the hq rows' scores
+        args.threshold = schema.HIGH_VOTE_THRESHOLD
     try:
         report = blend_runs(args.runs, args.population, args.method, args.threshold)
     except BlendError as exc:

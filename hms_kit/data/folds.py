@@ -36,14 +36,22 @@ if TYPE_CHECKING:
 FOLDS_COLUMNS = ["patient_id", "fold"]
 
 
-def fold_list(text: str | None) -> list[int] | None:
-    """``"0,1"`` -> ``[0, 1]``; None or ``""`` -> None (all folds). ValueError names the text."""
-    if not text:
+def fold_list(text: str | int | None) -> list[int] | None:
+    """``"0,1"`` -> ``[0, 1]``; None or blank -> None (all folds). Each item a non-negative
+    integer, named once: ``1,1`` would train fold 1 twice (two fold workers into one fold's
+    files at once) and ``0,`` hides a typo. ValueError names the item and the text."""
+    if text is None or not str(text).strip():
         return None
-    try:
-        return [int(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise ValueError(f"folds must be comma-separated integers, got {text!r}") from None
+    folds: list[int] = []
+    for item in (part.strip() for part in str(text).split(",")):
+        if not re.fullmatch(r"[0-9]+", item):
+            raise ValueError(
+                f"fold {item!r} in {str(text)!r} is not a non-negative integer (expected e.g. 0,1,2)"
+            )
+        if int(item) in folds:
+            raise ValueError(f"fold {int(item)} appears twice in {str(text)!r}")
+        folds.append(int(item))
+    return folds
 
 
 def patient_folds(rows: pd.DataFrame, fold_of_row: np.ndarray) -> pd.DataFrame:

@@ -77,25 +77,20 @@ def check_session_timeout(seconds: int) -> int:
 
 
 def parse_fold_list(text: str) -> list[int]:
-    """``"0,1,2"`` -> ``[0, 1, 2]``: non-negative integers, each once, at least one.
-
+    """``"0,1,2"`` -> ``[0, 1, 2]``: non-negative integers, each once, at least one
+    (``data.folds.fold_list``'s rules, with no "all folds" for a blank).
 
     Raises ``argparse.ArgumentTypeError`` (a usage error naming the bad value), so it serves
     as the ``--folds`` type and the error comes before any file is rendered or request made.
     """
-    items = [item.strip() for item in str(text).split(",")]
-    if not any(items):
+    from hms_kit.data.folds import fold_list
+
+    try:
+        folds = fold_list(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if folds is None:
         raise argparse.ArgumentTypeError(f"no fold given in {text!r} (expected e.g. 0,1,2)")
-    folds: list[int] = []
-    for item in items:
-        if not re.fullmatch(r"[0-9]+", item):
-            raise argparse.ArgumentTypeError(
-                f"fold {item!r} in {text!r} is not a non-negative integer (expected e.g. 0,1,2)"
-            )
-        fold = int(item)
-        if fold in folds:
-            raise argparse.ArgumentTypeError(f"fold {fold} appears twice in {text!r}")
-        folds.append(fold)
     return folds
 
 
