@@ -156,6 +156,24 @@ def _repredict_folds(
     return gather_oof(out_dir, cfg, train)
 
 
+def _replaceable(out_dir: Path) -> bool:
+    """Whether ``out_dir`` may be replaced: absent, empty, or an earlier repredict's output
+    (a fold summary, its own or a seed's, that says ``repredicted_from``)."""
+    if not out_dir.exists():
+        return True
+    if not out_dir.is_dir():
+        return False
+    if not any(out_dir.iterdir()):
+        return True
+    for path in [*out_dir.glob("fold*_summary.json"), *out_dir.glob("seeds/*/fold*_summary.json")]:
+        try:
+            if "repredicted_from" in json.loads(path.read_text()):
+                return True
+        except (OSError, ValueError, TypeError):
+            continue
+    return False
+
+
 def _close_logs_under(folder: Path) -> None:
     """Drop the kit logger's file handlers writing under ``folder`` (before it is renamed)."""
     log = logging.getLogger(LOGGER_NAME)
@@ -182,11 +200,18 @@ def repredict_run(
     a repeated run's with ``seed_scores``).
 
     ConfigError when no view is asked, the run is not a torch family's (the baseline has no
-    views), ``out_dir`` is the run, or a checkpoint was trained on other settings;
+    views), ``out_dir`` is the run or a folder holding it, or holds files an earlier repredict
+    did not write (it is replaced whole), or a checkpoint was trained on other settings;
     FileNotFoundError naming a missing config.yaml or fold checkpoint."""
     run_dir, out_dir = Path(run_dir), Path(out_dir)
-    if run_dir.resolve() == out_dir.resolve():
-        raise ConfigError(f"{out_dir}: repredict writes a new run folder, not into {run_dir}")
+    if run_dir.resolve() == out_dir.resolve() or out_dir.resolve() in run_dir.resolve().parents:
+        raise ConfigError(f"{out_dir}: repredict writes a new run folder, not into {run_dir} "
+                          "or a folder holding it (it replaces --out whole)")  # fmt: skip
+    if not _replaceable(out_dir):
+        raise ConfigError(
+            f"{out_dir}: holds files an earlier repredict did not write; repredict replaces "
+            "--out whole, so it is kept: choose a new --out, or remove it first"
+        )
     if not (run_dir / "config.yaml").is_file():
         raise FileNotFoundError(f"{run_dir / 'config.yaml'}: not a run folder (train writes it)")
     cfg = load_config(run_dir / "config.yaml")

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import REAL, Made, ok, run_command
+from conftest import REAL, SHARED_SYNTH, Made, ok, run_command
 
 from hms_kit import schema
 from hms_kit.cli import COMMANDS
@@ -82,6 +82,17 @@ def test_synth_writes_what_it_prints(shared):
     assert n_train == csv_rows(shared.split / "public" / "train.csv") and n_test == len(answers_csv)
     assert n_train + n_test == rows and answers_csv["eeg_id"].nunique() == n_eegs
     assert not (shared.split / "public" / "_synth").exists()  # no answers in the public half
+
+
+def test_synth_keeps_a_folder_in_the_splits_place_that_is_no_split(tmp_path):
+    """``synth OUT --layout mlebench`` replaced ``OUT/mlebench`` whatever it held; now only
+    an earlier split (or with --overwrite), checked before anything is drawn."""
+    mine = tmp_path / "mlebench" / "notes.txt"
+    mine.parent.mkdir()
+    mine.write_text("mine")
+    bad = run_command("synth", tmp_path, *SHARED_SYNTH, "--layout", "mlebench")
+    assert bad.rc == 2 and "holds no MLE-bench split" in bad.err
+    assert mine.read_text() == "mine" and not (tmp_path / "source").exists()
 
 
 def test_mlebench_splits_as_synth_did(shared, tmp_path):
@@ -202,6 +213,23 @@ def test_cache_on_the_real_files(tmp_path):
                              "--workers", 1))  # fmt: skip
     _check_cache(printed, 9)
     assert "kaggle: 9 windows, " in printed.out and "eeg: 9 windows, " in printed.out
+
+
+@pytest.mark.parametrize(
+    ("flags", "rc", "said"),
+    [
+        (["--modalities", "kagle"], 2, "error: --modalities 'kagle': each one of kaggle, eeg"),
+        (["--config", "eeg1d", "--modalities", "kaggle"], 2, "the eeg1d family caches"),
+        (["--config", "baseline"], 0, "the baseline family reads no cache"),
+    ],
+)
+def test_cache_refuses_what_it_would_not_build(shared, tmp_path, flags, rc, said):
+    """An unknown modality ended in a traceback; ``--modalities`` for a family that caches
+    its own inputs was ignored; the baseline built image panels it never reads."""
+    out = tmp_path / "cache"
+    printed = run_command("cache", "--competition", shared.root, "--out", out, *flags)
+    assert printed.rc == rc and said in printed.err + printed.out
+    assert not out.exists()
 
 
 def test_figures_draws_three_figures(shared, tmp_path):

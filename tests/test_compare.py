@@ -135,6 +135,18 @@ def test_compare_names_a_run_without_oof(tmp_path, capsys):
     assert "nothing/oof.csv" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("flag", "value"), [("--resamples", "0"), ("--resamples", "x"), ("--level", "1"),
+                        ("--level", "0"), ("--level", "95")],
+)  # fmt: skip
+def test_compare_refuses_a_bootstrap_it_cannot_take(tmp_path, capsys, flag, value):
+    """0 resamples ended in an IndexError traceback; a level of 95 gave a nonsense interval."""
+    run = _run(tmp_path / "r", _oof(5, 0.02, 0))
+    with pytest.raises(SystemExit) as exit_:
+        main(["compare", str(run), str(run), flag, value])
+    assert exit_.value.code == 2 and f"argument {flag}: '{value}'" in capsys.readouterr().err
+
+
 def test_populations_are_the_schemas(tmp_path):
     run = _run(tmp_path / "r", _oof(5, 0.02, 0))
     names = list(compare_runs(run, run, n_resamples=10)["population"])

@@ -239,10 +239,28 @@ def test_experiment_names_a_bad_competition_before_writing(shared, tmp_path):
         (f"{shared.root},{tmp_path / 'nowhere'}", "nowhere"),
         (f"{shared.root},{shared.root}", "given twice"),
     ):
-        bad = run_command("experiment", "--competition", comps, "--out", out, "--models", "m")
+        bad = run_command("experiment", "--competition", comps, "--out", out, "--models",
+                          "tf_efficientnet_b0")  # fmt: skip
         assert bad.rc == 2 and named in bad.err and "Traceback" not in bad.err
         assert not (out / COMPETITIONS_FILE).exists()
         assert not [p for p in out.iterdir() if p.is_dir()]
+
+
+@pytest.mark.parametrize(
+    ("flags", "named"),
+    [
+        (["--config", "eeg1d"], "only the timm2d family reads"),  # 14 runs of one model
+        (["--config", "baseline"], "only the timm2d family reads"),
+        (["--models", "tf_efficientnet_b0,effnet_b9"], "effnet_b9 is not a timm model name"),
+        (["--folds", "1"], "train.n_folds must be at least 2, got 1"),
+        (["--epochs", "0"], "--epochs must be at least 1, got 0"),
+    ],
+)
+def test_experiment_refuses_a_grid_it_cannot_run_before_any_work(shared, tmp_path, flags, named):
+    out = tmp_path / "exp"
+    bad = run_command("experiment", "--competition", shared.root, "--out", out, *flags)
+    assert bad.rc == 2 and named in bad.err and "Traceback" not in bad.err
+    assert not out.exists()
 
 
 @pytest.mark.parametrize(

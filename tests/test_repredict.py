@@ -130,6 +130,12 @@ def test_repredict_refuses_what_it_cannot_do(shared, cnn_run, baseline_run, tmp_
         repredict_run(shared.comp, cnn_run.path, cnn_run.path, mirror=True)
     with pytest.raises(FileNotFoundError, match="not a run folder"):
         repredict_run(shared.comp, tmp_path, tmp_path / "c", mirror=True)
+    # --out replaces a folder whole: never the one holding the run, nor another run
+    with pytest.raises(ConfigError, match="or a folder holding it"):
+        repredict_run(shared.comp, cnn_run.path, cnn_run.path.parent, mirror=True)
+    with pytest.raises(ConfigError, match="an earlier repredict did not write"):
+        repredict_run(shared.comp, cnn_run.path, baseline_run.path, mirror=True)
+    assert (baseline_run.path / "oof.csv").is_file() and (cnn_run.path / "oof.csv").is_file()
 
 
 def test_a_missing_fold_checkpoint_is_named_and_the_last_output_kept(

@@ -485,6 +485,12 @@ def test_synth_report_cli(comp, real_dir, tmp_path, capsys):
     assert (copy / "_synth" / "realism.md").read_text().startswith("| measure |")
     assert not (comp.root / "_synth" / "realism.md").exists()
     assert main(["synth-report", str(real_dir)]) == 2  # not a synthetic competition
+    capsys.readouterr()
+    # no real files (the wheel carries no tests/): the report says it has no real side
+    assert (
+        main([*args[:2], "--label-eegs", "0", "--ceiling-eegs", "0", "--real", str(tmp_path)]) == 0
+    )
+    assert f"note: {tmp_path} holds no real competition files" in capsys.readouterr().err
 
 
 def test_gap_closed_spans_prior_to_oracle():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from hms_kit import schema
@@ -25,11 +26,26 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from hms_kit.inputs.cache import VALUES_FILE
+    from hms_kit.models import family_inputs
     from hms_kit.train import prepare
 
     cfg = config_from_args(args)
-    if args.modalities:
-        cfg.inputs.modalities = [m.strip() for m in args.modalities.split(",") if m.strip()]
+    if args.modalities is not None:
+        wanted = [m.strip() for m in args.modalities.split(",") if m.strip()]
+        unknown = [m for m in wanted if m not in schema.MODALITIES]
+        if unknown or not wanted:
+            print(f"error: --modalities {args.modalities!r}: each one of "
+                  f"{', '.join(schema.MODALITIES)}", file=sys.stderr)  # fmt: skip
+            return 2
+        if cfg.model.family != "timm2d":  # the other families cache what their model reads
+            print(f"error: --modalities chooses timm2d's image panels; the {cfg.model.family} "
+                  f"family caches {family_inputs(cfg) or 'nothing'}", file=sys.stderr)  # fmt: skip
+            return 2
+        cfg.inputs.modalities = wanted
+    if not family_inputs(cfg):
+        print(f"the {cfg.model.family} family reads no cache (it computes its features from "
+              "the files): nothing to build")  # fmt: skip
+        return 0
     comp = Competition.locate(args.competition)
     get_run_logger(args.out)
     rows, cache = prepare(comp, cfg, args.out, workers=args.workers)

@@ -37,10 +37,32 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="with folders of competitions: the run inside each competition's subfolder "
         "(an experiment's <model>__<modalities>), NAME or NAME_A:NAME_B",
     )
-    p.add_argument("--resamples", type=int, default=N_RESAMPLES, help="bootstrap resamples")
+    p.add_argument("--resamples", type=_positive, default=N_RESAMPLES, help="bootstrap resamples")
     p.add_argument("--seed", type=int, default=BOOTSTRAP_SEED, help="bootstrap seed")
-    p.add_argument("--level", type=float, default=LEVEL, help="interval level (0.95)")
+    p.add_argument("--level", type=_level, default=LEVEL, help="interval level (0.95)")
     p.add_argument("--csv", type=Path, default=None, help="also write the table here")
+
+
+def _positive(text: str) -> int:
+    """A resample count: an integer of at least 1 (0 leaves no interval to take)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return value
+
+
+def _level(text: str) -> float:
+    """An interval level strictly between 0 and 1, e.g. 0.95."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a level between 0 and 1, e.g. 0.95")
+    return value
 
 
 def parse_pairs(text: str) -> list[tuple[Path, Path]]:

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from hms_kit.cli.common import add_config_arguments, add_train_csv_argument, config_from_args
+from hms_kit.config import Config
 from hms_kit.data import Competition
 from hms_kit.runlog import get_run_logger
 
@@ -37,6 +38,34 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, default=None)
 
 
+def grid_problem(cfg: Config, models: list[str]) -> str | None:
+    """Why the grid cannot run with ``cfg`` and ``models`` (None: it can), before any cache
+    is built: it varies the timm model and the input panels, which only ``timm2d`` reads
+    (another family would train one model 14 times under 14 names), and the folds and
+    epochs set by the flags after the config was checked."""
+    import timm
+
+    from hms_kit.config import ConfigError
+    from hms_kit.config.checks import validate
+
+    if cfg.model.family != "timm2d":
+        return (f"experiment's grid varies model.name and inputs.modalities, which only the "
+                f"timm2d family reads; the config is {cfg.model.family!r}: use --config "
+                "default, seed or kaggle-timm2d, or train and compare runs of the others")  # fmt: skip
+    if not models:
+        return "--models names no model"
+    unknown = [m for m in models if not timm.is_model(m)]
+    if unknown:
+        return f"--models: {', '.join(unknown)} is not a timm model name"
+    if cfg.train.stage1.epochs < 1:
+        return f"--epochs must be at least 1, got {cfg.train.stage1.epochs}"
+    try:
+        validate(cfg)
+    except ConfigError as exc:
+        return str(exc)
+    return None
+
+
 def run(args: argparse.Namespace) -> int:
     from hms_kit.report import markdown_table
     from hms_kit.tools.experiment import run_across, run_experiment, write_across, write_results
@@ -56,6 +85,10 @@ def run(args: argparse.Namespace) -> int:
     if args.epochs is not None or "train.stage1.epochs" not in sets:
         cfg.train.stage1.epochs = EXPERIMENT_EPOCHS if args.epochs is None else args.epochs
     models = [m.strip() for m in args.models.split(",") if m.strip()]
+    problem = grid_problem(cfg, models)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     get_run_logger(args.out)
     if len(folders) > 1:
         try:

@@ -43,6 +43,14 @@ def run(args: argparse.Namespace) -> int:
     from hms_kit.data.synth import generate_competition
 
     target = args.out_dir / "source" if args.layout == "mlebench" else args.out_dir
+    split_dir = args.out_dir / "mlebench"
+    # the split is replaced when it is one (its private answers), else only with --overwrite;
+    # checked before the competition is drawn, so a refusal costs nothing
+    replace_split = args.overwrite or (split_dir / "private" / "answers.csv").is_file()
+    if args.layout == "mlebench" and split_dir.exists() and not replace_split:
+        print(f"error: {split_dir} exists and holds no MLE-bench split (private/answers.csv): "
+              "use --overwrite to replace it", file=sys.stderr)  # fmt: skip
+        return 2
     try:
         summary = generate_competition(
             target,
@@ -61,6 +69,6 @@ def run(args: argparse.Namespace) -> int:
     if args.layout == "mlebench":
         from hms_kit.data.mlebench import prepare_mlebench
 
-        split = prepare_mlebench(target, args.out_dir / "mlebench", overwrite=True)
+        split = prepare_mlebench(target, split_dir, overwrite=True)
         print(split.line())
     return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from hms_kit.cli.common import add_overrides
@@ -52,6 +53,10 @@ def run(args: argparse.Namespace) -> int:
     if not meta_path.is_file():
         raise FileNotFoundError(f"{meta_path} not found: not a synthetic competition")
     seed = json.loads(meta_path.read_text())["seed"]
+    if not (args.real / "train_eegs").is_dir():  # e.g. the wheel, which carries no tests/
+        print(f"note: {args.real} holds no real competition files (train_eegs/): the report "
+              "has no real side; give --real FOLDER (a checkout's tests/data/real)",
+              file=sys.stderr)  # fmt: skip
     path, _ = realism_report(comp, seed, args.real, args.label_eegs)
     print(path.read_text())
     print(f"written to {path}")
