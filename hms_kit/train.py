@@ -296,6 +296,10 @@ def train_fold(ctx: FoldContext, resume: bool = False) -> dict[str, Any]:
     first_new = last["stage"] + 1 if last is not None else 1
     paths = [fold_checkpoint_path(ctx.ckpt_dir, ctx.fold, "best", s) for s, _ in stages]
     earlier = [p for (s, _), p in zip(stages, paths) if s >= first_new and p.is_file()]
+    if last is None and last_path.is_file():
+        # an earlier run's last state: a later --resume would go on from it, past the bests
+        # just set aside, when this call is stopped before its first epoch saves its own
+        earlier.append(last_path)
     if earlier:
         set_aside(ctx.run_dir, earlier)
         log.info("fold %d: %s of an earlier run set aside in stale/", ctx.fold,
@@ -385,6 +389,11 @@ def train_fold(ctx: FoldContext, resume: bool = False) -> dict[str, Any]:
             state = load_checkpoint(path)
             break
     else:
+        if summary.get("stopped") and not skipped:
+            # the time limit came while the model was built: not started, as the check
+            # before the build says; the other folds' results are still gathered
+            log.warning("fold %d: not started: an epoch would pass the time limit", ctx.fold)
+            return {"fold": ctx.fold, "stopped": True, "started": False}
         why = (
             f"fewer than 2 training rows at {', '.join(skipped)} (lower it for a competition "
             "this small)"

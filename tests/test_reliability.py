@@ -261,6 +261,51 @@ def test_a_non_finite_last_checkpoint_is_not_resumed(comp, trained, cache_dir, t
     assert np.isfinite(load_checkpoint(run / "checkpoints" / "fold0_best.pt")["val_loss"])
 
 
+def test_a_fresh_run_stopped_before_its_first_epoch_leaves_no_earlier_state_to_resume(
+    comp, trained, cache_dir, tmp_path, monkeypatch
+):
+    """Trained again without --resume and killed before its first epoch saved: the earlier
+    run's fold0_last.pt went on standing beside its set-aside bests, and a later --resume
+    went on from it. Now it is set aside with them."""
+    import shutil
+
+    import hms_kit.train as train_mod
+
+    run = tmp_path / "run"
+    shutil.copytree(trained, run)
+    assert (run / "checkpoints" / "fold0_last.pt").is_file()
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_mod, "run_stage", killed)
+    with pytest.raises(KeyboardInterrupt):
+        train_folds(comp, load_config(None, ONE_STAGE), run, folds=[0], cache_dir=cache_dir,
+                    workers=1)  # fmt: skip
+    assert not (run / "checkpoints" / "fold0_last.pt").exists()
+    assert len(list((run / "stale").rglob("fold0_last.pt"))) == 1
+
+
+def test_a_fold_the_time_limit_stops_before_its_first_epoch_is_not_started(
+    comp, cache_dir, tmp_path, monkeypatch, kit_log
+):
+    """The limit can pass between the fold's own check and its first epoch (the model is
+    built in between): the fold is reported not started, as the check would have, where
+    it raised and cost the other folds' results."""
+    from types import SimpleNamespace
+
+    import hms_kit.train as train_mod
+
+    def stopped(*args, **kwargs):
+        return SimpleNamespace(lrs=[], best_loss=float("inf"), best_epoch=-1, stopped=True)
+
+    monkeypatch.setattr(train_mod, "run_stage", stopped)
+    result = train_folds(comp, load_config(None, ONE_STAGE), tmp_path / "run", folds=[0],
+                         cache_dir=cache_dir, workers=1)  # fmt: skip
+    assert result["folds_trained"] == [{"fold": 0, "stopped": True, "started": False}]
+    assert any("fold 0: not started: an epoch would pass the time limit" in m for m in kit_log)
+
+
 # ----------------------------------------------------------------------------- 3: stale folds
 def test_files_of_other_folds_or_configs_are_moved_aside(comp, cache_dir, tmp_path, kit_log):
     run = tmp_path / "run"
