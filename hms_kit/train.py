@@ -327,9 +327,14 @@ def train_fold(ctx: FoldContext, resume: bool = False) -> dict[str, Any]:
     skipped: list[str] = []
     for stage, scfg in stages:
         stage_best = fold_checkpoint_path(ctx.ckpt_dir, ctx.fold, "best", stage)
-        if last is not None and last["stage"] > stage:
-            all_lrs[stage] = load_checkpoint(stage_best).get("lrs", [])
-            continue  # finished before the interruption
+        if last is not None and last["stage"] > stage:  # finished before the interruption
+            done = load_checkpoint(stage_best)
+            all_lrs[stage] = done.get("lrs", [])
+            # the summary a run that was never interrupted writes (plan estimates read them)
+            summary[f"stage{stage}_best_val_loss"] = done.get("val_loss")
+            summary[f"stage{stage}_best_epoch"] = done.get("epoch")
+            summary[f"stage{stage}_val_rows"] = len(_fold_indices(ctx, scfg.min_votes)[1])
+            continue
         if stage > 1:
             prev = fold_checkpoint_path(ctx.ckpt_dir, ctx.fold, "best", stage - 1)
             load_model_state(model, load_checkpoint(prev), prev)

@@ -344,6 +344,34 @@ def test_fold_stopped_at_time_limit_resumes_to_the_full_result(comp, trained, tm
 
 
 @pytest.mark.slow  # trains a fold twice
+def test_a_fold_resumed_in_stage_2_reports_its_stage_1_as_an_uninterrupted_one(
+    comp, trained, tmp_path, monkeypatch
+):
+    """Stopped after stage 2's first epoch, then resumed: the fold summary still holds stage
+    1's best loss, epoch and rows (it left them out when stage 1 was skipped)."""
+    import hms_kit.train as train_mod
+
+    _, _, _, cache = trained
+    two = [*TINY, "train.stage2.epochs=2", "train.stage2.min_votes=0"]
+    calls: list[int] = []
+    real = train_mod.FoldContext.out_of_time
+    # the fold's own check, stage 1's epoch, stage 2's first epoch, then out of time
+    monkeypatch.setattr(train_mod.FoldContext, "out_of_time",
+                        lambda self: calls.append(1) or len(calls) >= 4)  # fmt: skip
+    out = tmp_path / "run"
+    train_folds(comp, load_config(None, two), out, folds=[0], cache_dir=cache, workers=1)
+    first = json.loads((out / "fold0_summary.json").read_text())
+    assert first["stopped"] is True and "stage2_best_epoch" in first
+    monkeypatch.setattr(train_mod.FoldContext, "out_of_time", real)
+    train_folds(comp, load_config(None, two), out, folds=[0], cache_dir=cache, resume=True,
+                workers=1)  # fmt: skip
+    resumed = json.loads((out / "fold0_summary.json").read_text())
+    assert not resumed.get("stopped")
+    for key in ("stage1_best_val_loss", "stage1_best_epoch", "stage1_val_rows"):
+        assert resumed[key] == first[key], key
+
+
+@pytest.mark.slow  # trains a fold twice
 def test_a_run_trained_again_and_stopped_early_never_keeps_the_earlier_stage_2(
     comp, trained, tmp_path
 ):
