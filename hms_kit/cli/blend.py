@@ -32,8 +32,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--threshold",
         type=int,
         default=None,
-        help="votes that make a row hq (default: the runs' data.high_vote_threshold, 10 "
-        "where their scores.json records none)",
+        help="votes that make a row hq (default: the runs' data.high_vote_threshold, from "
+        "their scores.json or config.yaml; 10 where neither says)",
     )
 
 
