@@ -21,16 +21,10 @@ def unapplied_settings(overrides: list[str]) -> list[str]:
     """The keys of ``overrides`` (``--set KEY=VALUE``) this command would not apply, e.g.
     ``predict.batch_size`` or ``train.seed``: a setting taken and ignored is a silent wrong
     answer."""
-    from hms_kit.config.loading import parse_overrides
+    from hms_kit.config import flat_keys, parse_overrides
 
-    def dotted(node: object, prefix: str) -> list[str]:
-        if not isinstance(node, dict):
-            return [prefix]
-        return [k for key, v in node.items() for k in dotted(v, f"{prefix}.{key}")]
-
-    keys = dotted(parse_overrides(overrides), "")
-    applied = {f".predict.{key}" for key in APPLIED_SETTINGS}
-    return [key[1:] for key in keys if key not in applied]
+    applied = {f"predict.{key}" for key in APPLIED_SETTINGS}
+    return [key for key in flat_keys(parse_overrides(overrides)) if key not in applied]
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -127,6 +127,18 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
+def flat_keys(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``: a config dict by dotted key (a list or an empty
+    section is one value)."""
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict) and v:
+            out.update(flat_keys(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
 def parse_overrides(pairs: list[str] | None) -> dict[str, Any]:
     """``["train.epochs=3", "inputs.modalities=kaggle,eeg"]`` -> nested dict of YAML values."""
     out: dict[str, Any] = {}

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from hms_kit import schema
-from hms_kit.config import Config, ConfigError, to_dict
+from hms_kit.config import Config, ConfigError, flat_keys, to_dict
 from hms_kit.data.labels import VOTES_PER_WINDOW, select_rows
 from hms_kit.data.readers import DataError
 from hms_kit.io import atomic_write_csv
@@ -338,17 +338,6 @@ def _model_settings(
     return d
 
 
-def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}`` (a list or an empty section is one value)."""
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        if isinstance(v, dict) and v:
-            out.update(_flat(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
-
-
 # settings that name a file where the run found it: the same file mounts elsewhere in another
 # Kaggle layout, so only its name tells one run's settings from another's
 PATH_SETTINGS = ("model.weights", "data.train_csv", "train.folds_file")
@@ -360,13 +349,13 @@ def settings_identity(saved: dict[str, Any]) -> str:
     at their defaults change nothing), the ``PATH_SETTINGS`` by file name. Fold kernels of
     one config get one identity whatever their mount paths or wheel versions, unless a
     setting that decides the model differs."""
-    flat = _flat(_model_settings(saved))
+    flat = flat_keys(_model_settings(saved))
     train = saved.get("train") or {}
     # a repeated run's seeds are models of their own: another seed set, another member; and
     # runs on another folds file are not one member's folds
     flat["train.seeds"] = train.get("seeds", Config().train.seeds)
     flat["train.folds_file"] = train.get("folds_file", "")
-    default = _flat(to_dict(Config()))
+    default = flat_keys(to_dict(Config()))
     for key in PATH_SETTINGS:
         if flat.get(key):
             flat[key] = Path(str(flat[key])).name
@@ -380,9 +369,9 @@ def config_drift(saved: dict[str, Any], cfg: Config) -> list[str]:
     ``"key: old -> new"``. A key the saved config lacks was added to the kit since; it
     counts only when ``cfg`` sets it off its default (what the older kit did). A key only the
     saved config has was removed since, and counts."""
-    old = _flat(_model_settings(saved))
-    new = _flat(_model_settings(to_dict(cfg)))
-    default = _flat(to_dict(Config()))
+    old = flat_keys(_model_settings(saved))
+    new = flat_keys(_model_settings(to_dict(cfg)))
+    default = flat_keys(to_dict(Config()))
     out = []
     for key in sorted(old.keys() | new.keys()):
         if key in old and key in new:

@@ -518,19 +518,13 @@ def stale_settings(run_dir: Path, config: str, overrides: list[str]) -> list[str
     sorted, then the OOF's test-time views where they differ); [] when the run is current or
     has no config.yaml. A packaged config edited since the run was measured makes its
     figures stale: they are not the family's any more."""
-    from hms_kit.config import load_config, to_dict
-
-    def flat(d: dict, prefix: str = "") -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for k, v in d.items():
-            out.update(flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {prefix + k: v})
-        return out
+    from hms_kit.config import flat_keys, load_config, to_dict
 
     saved = run_dir / "config.yaml"
     if not saved.is_file():  # not a run train wrote (made by hand): nothing to compare
         return []
     then_cfg, now_cfg = load_config(saved), load_config(config, overrides)
-    then, now = flat(to_dict(then_cfg)), flat(to_dict(now_cfg))
+    then, now = flat_keys(to_dict(then_cfg)), flat_keys(to_dict(now_cfg))
     from hms_kit.data.folds import FAMILY_SECTIONS, NOT_FINGERPRINTED
 
     # what a fold's fingerprint ignores ignores here too (the worker count moves no figure:
