@@ -13,6 +13,7 @@ from torch import nn
 from hms_kit.checkpoint import load_checkpoint
 from hms_kit.config import StageConfig
 from hms_kit.engine import (
+    EpochSeeds,
     StageCheckpoints,
     StageSettings,
     kl_loss,
@@ -143,6 +144,17 @@ def test_stream_seeds_of_different_names_differ():
     assert len(set(seeds)) == len(names)
     assert all(0 <= s < 2**31 for s in seeds)  # torch and numpy take it as it is
     assert stream_seed(42, 0) == stream_seed(42, 0)
+
+
+def test_an_epochs_order_augmentation_and_dropout_draw_from_streams_of_their_own():
+    """One seed for the three made the first batch's augmentation draws the very draws that
+    shuffled the order (and dropout's): the same Mersenne Twister state read three ways."""
+    seeds = [EpochSeeds.of(5, e) for e in range(3)]
+    values = [v for s in seeds for v in (s.order, s.augment, s.global_)]
+    assert len(set(values)) == len(values)
+    order = torch.randperm(100, generator=torch.Generator().manual_seed(seeds[0].order))
+    first = torch.randperm(100, generator=torch.Generator().manual_seed(seeds[0].augment))
+    assert not torch.equal(order, first)
 
 
 def test_a_stage_2_of_0_epochs_is_no_stage_2():

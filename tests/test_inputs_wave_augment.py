@@ -187,3 +187,24 @@ def test_margins_past_the_window_need_context():
         load_config(None, long)
     cfg = load_config(None, [*long, "inputs.raw_eeg.context_s=16"])
     assert cfg.inputs.raw_eeg.context_s == 16
+
+
+def test_switching_one_transform_on_leaves_the_others_draws_as_they_were():
+    """Time reversal (every row) and channel dropout switched on beside a shift and mixup:
+    the targets are mixed with the same weight and partners, and the waveforms are those
+    of the run without reversal, reversed (dropout zeroes whole pairs, so it commutes with
+    reversal). With one shared stream the reversal's draws moved every draw after it."""
+    base = dict(shift_s=2.0, p_mixup=1.0, mixup_alpha=0.4)
+    without = WaveAugment(WaveAugmentConfig(**{**OFF, **base, "p_channel_drop": 1.0}), RAW)
+    with_reverse = WaveAugment(
+        WaveAugmentConfig(**{**OFF, **base, "p_channel_drop": 1.0, "p_reverse": 1.0}), RAW
+    )
+    no_drop = WaveAugment(WaveAugmentConfig(**{**OFF, **base}), RAW)
+    x, y = batch(b=8)
+    for seed in range(5):
+        a = without(x, y, torch.Generator().manual_seed(seed))
+        b = with_reverse(x, y, torch.Generator().manual_seed(seed))
+        c = no_drop(x, y, torch.Generator().manual_seed(seed))
+        torch.testing.assert_close(b[0]["raw_eeg"], a[0]["raw_eeg"].flip(-1))
+        torch.testing.assert_close(b[1], a[1])
+        torch.testing.assert_close(c[1], a[1])  # dropout on or off: the same mixup

@@ -9,6 +9,7 @@ settings). ``hms_kit.train`` runs the folds and stages; the checkpoint format is
 from __future__ import annotations
 
 from hms_kit.engine.loop import (
+    EpochSeeds,
     amp_dtype,
     evaluate,
     kl_loss,
@@ -19,13 +20,14 @@ from hms_kit.engine.loop import (
     predict_loader,
     seed_everything,
     steps_per_epoch,
-    stream_seed,
     train_one_epoch,
     warmup_share,
 )
 from hms_kit.engine.stage import StageCheckpoints, StageResult, StageSettings, run_stage
+from hms_kit.seeds import stream_seed
 
 __all__ = [
+    "EpochSeeds",
     "StageCheckpoints",
     "StageResult",
     "StageSettings",

@@ -15,11 +15,12 @@ import numpy as np
 import pandas as pd
 
 from hms_kit.config import Config, StageConfig
-from hms_kit.engine.loop import steps_per_epoch, stream_seed
+from hms_kit.engine.loop import steps_per_epoch
 from hms_kit.engine.stage import StageSettings
 from hms_kit.scoring.metric import kl_score
 from hms_kit.scoring.populations import checkpoint_rows, eeg_mean_predictions
 from hms_kit.scoring.populations import training_stages as population_stages
+from hms_kit.seeds import stream_seed
 
 __all__ = [
     "checkpoint_mask",

@@ -23,6 +23,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from hms_kit.config import StageConfig
 from hms_kit.scoring.metric import kl_score
+from hms_kit.seeds import stream_seed
 
 Batch = dict[str, torch.Tensor]
 BatchAugment = Callable[[Batch, torch.Tensor, torch.Generator], tuple[Batch, torch.Tensor]]
@@ -157,19 +158,21 @@ def kl_loss(
     return (per_row * w).sum() / logits.shape[0]
 
 
-def stream_seed(*parts: int) -> int:
-    """One 31-bit seed for a stream named by ``parts`` (e.g. run seed, fold, stage, epoch),
-    mixed by ``np.random.SeedSequence`` so that no two names share a stream. Sums such as
-    ``seed + 100 * stage + epoch`` do: the next run seed's epoch e replays this one's epoch
-    e + 1, so the seeds of a repeated run trained on each other's batches one epoch apart.
-    Each part is three words (its sign, then the low and high 32 bits of its magnitude
-    modulo 2**64) after a count of parts: SeedSequence alone would pad ``(42,)`` to
-    ``(42, 0)`` and split a part of 2**32 into two."""
-    entropy = [len(parts)]
-    for p in (int(p) for p in parts):
-        m = abs(p) % 2**64
-        entropy += [int(p < 0), m & 0xFFFFFFFF, m >> 32]
-    return int(np.random.SeedSequence(entropy).generate_state(1)[0] >> 1)
+@dataclass(frozen=True)
+class EpochSeeds:
+    """The seeds of one training epoch's streams, each named apart (``stream_seed(stage seed,
+    epoch, n)``): the loader's order, the batch augmentation (waveform transforms, mixup), and
+    the global streams dropout and drop-path draw from. One seed for all three made them the
+    same numbers read three ways: the first batch's augmentation draws were the draws that
+    shuffled the order."""
+
+    order: int
+    augment: int
+    global_: int
+
+    @classmethod
+    def of(cls, seed: int, epoch: int) -> EpochSeeds:
+        return cls(*(stream_seed(seed, epoch, n) for n in (1, 2, 3)))
 
 
 def seed_everything(seed: int) -> None:

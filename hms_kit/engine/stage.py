@@ -24,6 +24,7 @@ from hms_kit.checkpoint import CheckpointError, load_checkpoint, load_model_stat
 from hms_kit.config import StageConfig
 from hms_kit.engine.loop import (
     BatchAugment,
+    EpochSeeds,
     StepLog,
     amp_dtype,
     epoch_rows,
@@ -33,7 +34,6 @@ from hms_kit.engine.loop import (
     optimizer_state,
     seed_everything,
     steps_per_epoch,
-    stream_seed,
     train_one_epoch,
 )
 from hms_kit.runlog import logger
@@ -266,17 +266,17 @@ def run_stage(
             result.stopped = True
             break
         t0 = time.time()
-        epoch_seed = stream_seed(s.seed, epoch)
-        seed_everything(epoch_seed)
+        seeds = EpochSeeds.of(s.seed, epoch)
+        seed_everything(seeds.global_)
         train_ds.set_epoch(epoch)
-        loader = make_loader(Indexed(train_ds), s.batch_size, True, epoch_seed, device,
+        loader = make_loader(Indexed(train_ds), s.batch_size, True, seeds.order, device,
                              s.num_workers, groups=train_groups)  # fmt: skip
         step_log = _StepLogger(s.name, epoch, s.log_every)
         on_step = step_log if ema is None else (lambda st, f=step_log: (f(st), ema.update(model)))
         ep = train_one_epoch(
             model, loader, opt, sched, scaler, device,
             grad_clip=s.grad_clip, amp=s.amp, vote_weighting=s.vote_weighting,
-            augment=augment, generator=torch.Generator().manual_seed(epoch_seed),
+            augment=augment, generator=torch.Generator().manual_seed(seeds.augment),
             on_step=on_step,
             explain=(lambda *a, epoch=epoch: explain(epoch, *a)) if explain else None,
             desc=f"{s.name} e{epoch}", grad_accum=s.grad_accum,

@@ -29,6 +29,7 @@ import numpy as np
 
 from hms_kit import schema
 from hms_kit.config import AugmentConfig
+from hms_kit.seeds import stream_seed
 
 MIRROR = [schema.REGIONS.index(schema.MIRROR_REGIONS[r]) for r in schema.REGIONS]
 
@@ -42,6 +43,8 @@ MIRROR = [schema.REGIONS.index(schema.MIRROR_REGIONS[r]) for r in schema.REGIONS
 #   those for the call and puts them back afterwards;
 # - XYMasking's value is ``fill`` in 2.x and ``fill_value`` in 1.4.x.
 COMPOSE_SEEDS = hasattr(A.Compose, "set_random_seed")
+# the transforms build_augment may make, in their order; each one's number names its stream
+TRANSFORMS = ("time_flip", "time_mask", "freq_mask", "hemisphere_swap")
 XY_FILL = "fill" if "fill" in inspect.signature(A.XYMasking.__init__).parameters else "fill_value"
 
 
@@ -96,8 +99,13 @@ class Augmenter:
     its own stream, started from ``seed`` at construction.
     """
 
-    def __init__(self, transforms: list[A.BasicTransform], seed: int = 0) -> None:
-        self.compose = A.Compose(transforms)
+    def __init__(self, transforms: dict[str, A.BasicTransform], seed: int = 0) -> None:
+        unknown = set(transforms) - set(TRANSFORMS)
+        if unknown:
+            raise ValueError(f"unknown transforms {sorted(unknown)}: known {TRANSFORMS}")
+        # each transform's stream number: its place in TRANSFORMS, whichever others are on
+        self.numbers = [TRANSFORMS.index(name) + 1 for name in transforms]
+        self.compose = A.Compose(list(transforms.values()))
         # without ``rng`` the own stream gives each call its seeds
         self._stream = np.random.default_rng(seed)
 
@@ -114,11 +122,14 @@ class Augmenter:
         return np.ascontiguousarray(out.transpose(2, 0, 1), dtype=np.float32)
 
     def _seed_each(self, rng: np.random.Generator) -> None:
-        """albumentations 2.x: the compose and each transform seeded apart from ``rng``, so
-        whether one transform fires says nothing of whether another does."""
-        self.compose.set_random_seed(int(rng.integers(2**31 - 1)))
-        for t in self.compose.transforms:
-            t.set_random_seed(int(rng.integers(2**31 - 1)))
+        """albumentations 2.x: one seed drawn from ``rng``, and the compose and each
+        transform seeded from a stream of their own named by it and the transform's name, so
+        whether one transform fires says nothing of whether another does, and switching one
+        on or off leaves the others' draws as they were."""
+        base = int(rng.integers(2**62))
+        self.compose.set_random_seed(stream_seed(base, 0))
+        for t, n in zip(self.compose.transforms, self.numbers, strict=True):
+            t.set_random_seed(stream_seed(base, n))
 
     def _call_global_seeded(self, hwc: np.ndarray, seed: int) -> np.ndarray:
         """albumentations 1.4.x: the call under ``seed`` in the global streams it draws from,
@@ -142,31 +153,27 @@ def build_augment(
     cells = list(time_cells or [1] * n_modalities)
     if len(cells) != n_modalities:
         raise ValueError(f"time_cells needs one count per modality ({n_modalities}), got {cells}")
-    transforms: list[A.BasicTransform] = []
+    transforms: dict[str, A.BasicTransform] = {}
     if cfg.p_time_flip > 0 and any(c > 1 for c in cells):
-        transforms.append(TimeFlip(cells, p=cfg.p_time_flip))
+        transforms["time_flip"] = TimeFlip(cells, p=cfg.p_time_flip)
     elif cfg.p_time_flip > 0:
-        transforms.append(A.HorizontalFlip(p=cfg.p_time_flip))
+        transforms["time_flip"] = A.HorizontalFlip(p=cfg.p_time_flip)
     if cfg.p_time_mask > 0 and cfg.max_time_mask > 0:
-        transforms.append(
-            A.XYMasking(
-                num_masks_x=(1, 2),
-                mask_x_length=(1, cfg.max_time_mask),
-                p=cfg.p_time_mask,
-                **{XY_FILL: 0},
-            )
+        transforms["time_mask"] = A.XYMasking(
+            num_masks_x=(1, 2),
+            mask_x_length=(1, cfg.max_time_mask),
+            p=cfg.p_time_mask,
+            **{XY_FILL: 0},
         )
     if cfg.p_freq_mask > 0 and cfg.max_freq_mask > 0:
-        transforms.append(
-            A.XYMasking(
-                num_masks_y=(1, 2),
-                mask_y_length=(1, cfg.max_freq_mask),
-                p=cfg.p_freq_mask,
-                **{XY_FILL: 0},
-            )
+        transforms["freq_mask"] = A.XYMasking(
+            num_masks_y=(1, 2),
+            mask_y_length=(1, cfg.max_freq_mask),
+            p=cfg.p_freq_mask,
+            **{XY_FILL: 0},
         )
     if cfg.p_hemisphere_swap > 0:
-        transforms.append(HemisphereSwap(n_modalities, p=cfg.p_hemisphere_swap))
+        transforms["hemisphere_swap"] = HemisphereSwap(n_modalities, p=cfg.p_hemisphere_swap)
     if not transforms:
         return None
     return Augmenter(transforms, seed=seed)

@@ -26,10 +26,12 @@ batch (``raw_eeg``: ``(B, pairs, samples)``, microvolts) and, for mixup, the tar
 - mixup (``p_mixup``, per batch): rows mixed with a shuffled copy of the batch, inputs and
   vote distributions alike, with weight ``lam ~ Beta(mixup_alpha, mixup_alpha)``.
 
-A transform that is off draws nothing, so adding one leaves the others' draws unchanged.
-
 Random draws come from the caller's CPU ``torch.Generator``, so a run is reproducible on any
-device.
+device: one seed a batch is drawn from it, and each transform draws from a stream of its own
+named by that seed, the input and the transform (``hms_kit.seeds.stream_seed``). Switching
+one transform on or off, or changing its settings, leaves every other transform's draws as
+they were (with one shared stream, turning on time reversal moved the draws of every
+transform after it, in that batch and the ones after).
 """
 
 from __future__ import annotations
@@ -40,6 +42,16 @@ import torch
 from hms_kit.config import RawEegConfig, WaveAugmentConfig
 from hms_kit.inputs.raw_eeg import chain_channels, mirror_permutation
 from hms_kit.inputs.registry import get_input
+from hms_kit.seeds import stream_seed
+
+# each transform's stream: stream_seed(batch seed, input number, this number)
+STREAMS = {
+    name: n
+    for n, name in enumerate(
+        ("shift", "bandpass", "reverse", "swap", "chain_perm", "channel_drop", "cutmix", "mixup"),
+        start=1,
+    )
+}
 
 
 class WaveAugment:
@@ -58,42 +70,55 @@ class WaveAugment:
     ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         c = self.cfg
         out = dict(batch)
-        for name, x in batch.items():
-            if get_input(name).kind != "waveform":
-                continue
+        base = int(torch.randint(2**62, (1,), generator=gen))
+
+        def stream(transform: str, i: int = 0) -> torch.Generator:
+            return torch.Generator().manual_seed(stream_seed(base, i, STREAMS[transform]))
+
+        waveforms = [n for n in batch if get_input(n).kind == "waveform"]
+        for i, name in enumerate(waveforms):
+            x = batch[name]
             b, p, t = x.shape
             dev = x.device
 
             if self.max_shift > 0:
-                shift = torch.randint(-self.max_shift, self.max_shift + 1, (b,), generator=gen)
+                g = stream("shift", i)
+                shift = torch.randint(-self.max_shift, self.max_shift + 1, (b,), generator=g)
                 idx = (torch.arange(t)[None, :] - shift[:, None]) % t
                 x = torch.gather(x, 2, idx.to(dev)[:, None, :].expand(b, p, t))
             if c.p_bandpass > 0:
-                x = self._bandpass(x, gen)
+                x = self._bandpass(x, stream("bandpass", i))
             if c.p_reverse > 0:
-                x = torch.where(_draw(b, c.p_reverse, gen, dev)[:, None, None], x.flip(-1), x)
+                x = torch.where(
+                    _draw(b, c.p_reverse, stream("reverse", i), dev)[:, None, None], x.flip(-1), x
+                )
             if c.p_swap > 0:
                 x = torch.where(
-                    _draw(b, c.p_swap, gen, dev)[:, None, None], x[:, self.mirror.to(dev)], x
+                    _draw(b, c.p_swap, stream("swap", i), dev)[:, None, None],
+                    x[:, self.mirror.to(dev)],
+                    x,
                 )
             if c.p_chain_perm > 0:
-                x = self._chain_perm(x, gen)
+                x = self._chain_perm(x, stream("chain_perm", i))
             if c.p_channel_drop > 0 and c.max_drop_channels > 0:
-                n_drop = torch.randint(1, c.max_drop_channels + 1, (b,), generator=gen)
-                order = torch.rand(b, p, generator=gen).argsort(dim=1)
+                g = stream("channel_drop", i)
+                n_drop = torch.randint(1, c.max_drop_channels + 1, (b,), generator=g)
+                order = torch.rand(b, p, generator=g).argsort(dim=1)
                 drop = (order < n_drop[:, None]) & (
-                    torch.rand(b, 1, generator=gen) < c.p_channel_drop
+                    torch.rand(b, 1, generator=g) < c.p_channel_drop
                 )
                 x = x.masked_fill(drop.to(dev)[:, :, None], 0.0)
             out[name] = x
-        if c.p_cutmix > 0 and float(torch.rand(1, generator=gen)) < c.p_cutmix:
-            out, y = self._cutmix(out, y, gen)
-        if c.p_mixup > 0 and float(torch.rand(1, generator=gen)) < c.p_mixup:
+        g = stream("cutmix")
+        if c.p_cutmix > 0 and float(torch.rand(1, generator=g)) < c.p_cutmix:
+            out, y = self._cutmix(out, y, g)
+        g = stream("mixup")
+        if c.p_mixup > 0 and float(torch.rand(1, generator=g)) < c.p_mixup:
             # torch's Beta has no generator argument: numpy's, seeded from the generator
-            seed = int(torch.randint(2**31 - 1, (1,), generator=gen))
+            seed = int(torch.randint(2**31 - 1, (1,), generator=g))
             a = c.mixup_alpha
             lam = float(np.random.default_rng(seed).beta(a, a)) if a > 0 else 1.0
-            perm = torch.randperm(len(y), generator=gen).to(y.device)
+            perm = torch.randperm(len(y), generator=g).to(y.device)
             out = {
                 k: (lam * v.float() + (1 - lam) * v[perm].float()).to(v.dtype)
                 for k, v in out.items()

@@ -47,6 +47,7 @@ from hms_kit.config import Config, RawEegConfig, Spec2dConfig
 from hms_kit.inputs.eeg_spec import LOG_EPS, frequency_matrix, standardize
 from hms_kit.inputs.raw_eeg import raw_pairs
 from hms_kit.models.eeg1d import GeM, centre_crop
+from hms_kit.seeds import stream_seed
 
 TORCH = True
 INPUT = "raw_eeg"
@@ -259,7 +260,9 @@ class Spec2dAugment:
     caller's generator (a run is reproducible on any device): each row's zoom centre moved
     by a whole number of samples uniform in +-``zoom_jitter_s`` seconds in a
     ``zoom_p_jitter`` share of rows (``ZOOM_SHIFT``); 1..``pair_drop_max`` distinct pairs
-    of a ``pair_drop_p`` share of rows zeroed on the canvas (``PAIR_DROP``)."""
+    of a ``pair_drop_p`` share of rows zeroed on the canvas (``PAIR_DROP``). One seed a batch
+    is drawn from the generator; the waveform transforms, the zoom and the pair drop each
+    draw from a stream of their own named by it, so none moves another's draws."""
 
     def __init__(self, wave, spec: Spec2dConfig, raw: RawEegConfig) -> None:
         self.wave, self.spec = wave, spec
@@ -268,20 +271,25 @@ class Spec2dAugment:
     def __call__(
         self, batch: dict[str, torch.Tensor], y: torch.Tensor, gen: torch.Generator
     ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        base = int(torch.randint(2**62, (1,), generator=gen))
+
+        def stream(n: int) -> torch.Generator:
+            return torch.Generator().manual_seed(stream_seed(base, n))
+
         if self.wave is not None:
-            batch, y = self.wave(batch, y, gen)
+            batch, y = self.wave(batch, y, stream(1))
         sp, x = self.spec, batch[INPUT]
         b, p = x.shape[:2]
         out = dict(batch)
         if self.max_shift > 0 and sp.zoom_p_jitter > 0:
-            shift = torch.randint(-self.max_shift, self.max_shift + 1, (b,), generator=gen)
-            out[ZOOM_SHIFT] = (shift * (torch.rand(b, generator=gen) < sp.zoom_p_jitter)).to(
-                x.device
-            )
+            g = stream(2)
+            shift = torch.randint(-self.max_shift, self.max_shift + 1, (b,), generator=g)
+            out[ZOOM_SHIFT] = (shift * (torch.rand(b, generator=g) < sp.zoom_p_jitter)).to(x.device)
         if sp.pair_drop_p > 0 and sp.pair_drop_max > 0:
-            n_drop = torch.randint(1, sp.pair_drop_max + 1, (b, 1), generator=gen)
-            rank = torch.rand(b, p, generator=gen).argsort(dim=1).argsort(dim=1)
-            drop = (rank < n_drop) & (torch.rand(b, 1, generator=gen) < sp.pair_drop_p)
+            g = stream(3)
+            n_drop = torch.randint(1, sp.pair_drop_max + 1, (b, 1), generator=g)
+            rank = torch.rand(b, p, generator=g).argsort(dim=1).argsort(dim=1)
+            drop = (rank < n_drop) & (torch.rand(b, 1, generator=g) < sp.pair_drop_p)
             out[PAIR_DROP] = drop.to(x.device)
         return out, y
 
