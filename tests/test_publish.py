@@ -50,6 +50,7 @@ COMPETITION = "hms-harmful-brain-activity-classification"
 USER = "testuser"
 API = "/api/v1/"
 SAVE_KERNEL = "kernels.KernelsApiService/SaveKernel"
+GET_KERNEL = "kernels.KernelsApiService/GetKernel"
 
 
 # ---------------------------------------------------------------------------- fake Kaggle
@@ -140,6 +141,12 @@ class FakeKaggle:
                     "kernelId": 7,
                     **self.invalid,
                 }
+            if call == "kernels.KernelsApiService/GetKernel":  # `kaggle kernels pull`
+                slug = f"{body.get('userName')}/{body.get('kernelSlug')}"
+                if slug not in self.versions:
+                    return 404, {"code": 404, "message": f"Kernel {slug} not found"}
+                meta = {"ref": slug, "currentVersionNumber": self.versions[slug]}
+                return 200, {"metadata": meta, "blob": {"source": "", "language": "python"}}
             if call == "kernels.KernelsApiService/GetKernelSessionStatus":
                 slug = body.get("kernelSlug", "")
                 answer = {"status": self._next(self.kernel_states.get(slug, []), "COMPLETE")}
@@ -517,7 +524,9 @@ def test_make_push_kernel_train_end_to_end(fake: FakeKaggle, checkout: Path, tmp
             client_env(tmp_path),
         )
     )
-    assert fake.calls() == ["kernels.KernelsApiService/SaveKernel"], proc.stdout
+    # its newest version asked first (none: 404), then the push
+    assert fake.calls() == [GET_KERNEL, SAVE_KERNEL], proc.stdout
+    assert fake.bodies(GET_KERNEL) == [{"userName": USER, "kernelSlug": "hms-kit-train"}]
     (body,) = fake.bodies("kernels.KernelsApiService/SaveKernel")
     assert body["slug"] == f"{USER}/hms-kit-train"
     assert body["newTitle"] == "HMS Kit Train"
@@ -533,7 +542,7 @@ def test_make_push_kernel_train_end_to_end(fake: FakeKaggle, checkout: Path, tmp
     assert body["machineShape"] == "NvidiaTeslaT4"
     assert body["dockerImagePinningType"] == "original"
     assert "sessionTimeoutSeconds" not in body
-    (req,) = fake.requests
+    (req,) = [r for r in fake.requests if r.call == SAVE_KERNEL]
     assert req.headers["Authorization"].startswith("Basic ")  # the dummy key went along
     assert "Kernel version 1 successfully pushed" in proc.stdout
     pushed = json.loads((checkout / "build" / "kaggle" / "pushed-train.json").read_text())
@@ -562,7 +571,7 @@ def test_make_push_kernel_train_one_kernel_per_fold(
     _clear_build(checkout)  # no kernel of an earlier test still running
     cmd = ["make", "push-kernel", "KERNEL=train", "CONFIG=dataset", "FOLDS=0,1,2", "MAX_PARALLEL=3"]
     proc = ok(run([*cmd, *make_vars(checkout)], checkout, env))
-    assert fake.calls() == [SAVE_KERNEL] * 3, proc.stdout
+    assert fake.calls() == [GET_KERNEL, SAVE_KERNEL] * 3, proc.stdout
     bodies = fake.bodies(SAVE_KERNEL)
     build = checkout / "build" / "kaggle"
     for k, body in enumerate(bodies):
@@ -577,6 +586,13 @@ def test_make_push_kernel_train_one_kernel_per_fold(
         assert (pushed["id"], pushed["version"]) == (f"{USER}/hms-kit-train-fold{k}", 1)
     # The title resolves to the slug, so Kaggle names each new kernel as pushed.
     assert "does not resolve" not in proc.stdout
+    # each kernel's newest version as the next push records it first (none: 0)
+    ask = (
+        "from hms_kit.publish.client import KaggleClient; c = KaggleClient.connect(); "
+        f"print(c.kernel_version('{USER}/hms-kit-train-fold1'), "
+        f"c.kernel_version('{USER}/hms-kit-never-pushed'))"
+    )
+    assert ok(run([sys.executable, "-c", ask], checkout, env)).stdout.split()[-2:] == ["1", "0"]
     # The pushed file's SETTINGS choose the fold (Kaggle sets no environment variable) ...
     code = (
         "import train; from hms_kit.runtime.settings import resolve_settings; "
@@ -903,8 +919,11 @@ def test_invalid_source_reply_fails_the_push(
     assert "successfully pushed" not in proc.stdout  # Kaggle made the version, but not so
     assert "push of kernel testuser/hms-kit-infer failed: Kaggle dropped sources" in proc.stderr
     assert "not valid kernel sources" in proc.stderr
-    # written ahead of the push, it holds no version: `make submit` cannot pick this one
-    assert json.loads(record.read_text()) == {"id": f"{USER}/hms-kit-infer", "status": "queued"}
+    # written ahead of the push, it holds no version: `make submit` cannot pick this one;
+    # `before`: the kernel's newest version before this push (none), for `wait`
+    assert json.loads(record.read_text()) == {
+        "id": f"{USER}/hms-kit-infer", "status": "queued", "before": 0,
+    }  # fmt: skip
 
     fake.reset()
     fake.invalid["invalidDatasetSources"] = ["someone/gone"]
@@ -1449,16 +1468,20 @@ class _FakeClient:
     unless ``states`` says otherwise (by ``owner/slug/N`` or ``owner/slug``; the refs asked
     are kept). ``interrupt`` stops the first push after Kaggle took it (Ctrl-C before the
     record); ``refuse`` pushes are answered with Kaggle's error (no version made); the push
-    of the folder named ``lose`` reaches Kaggle but its answer is lost."""
+    of the folder named ``lose`` reaches Kaggle but its answer is lost; that of ``unsent``
+    fails before it reaches Kaggle. Every kernel has an older version 3 (complete unless
+    ``states`` says otherwise); a push that reaches Kaggle makes the next."""
 
     def __init__(
         self, interrupt: bool = False, refuse: int = 0, states: dict | None = None,
-        lose: str = "",
+        lose: str = "", unsent: str = "",
     ) -> None:  # fmt: skip
         self.pushes: list[str] = []
         self.interrupt = interrupt
         self.refuse = refuse
         self.lose = lose
+        self.unsent = unsent
+        self.versions: dict[str, int] = {}
         self.states = states or {}
         self.asked: list[str] = []
         self.username = USER
@@ -1471,14 +1494,21 @@ class _FakeClient:
             self.refuse -= 1
             raise PushRefusedError(f"push of kernel {ref} failed: Maximum batch GPU session "
                                    "count of 2 reached")  # fmt: skip
+        if self.unsent == Path(folder).name:  # the connection failed before Kaggle took it
+            self.unsent = ""
+            raise PublishError(f"push of kernel {ref} failed: connection reset")
         self.pushes.append(Path(folder).name)
+        self.versions[ref] = self.kernel_version(ref) + 1
         if self.lose == Path(folder).name:  # Kaggle took it; its answer never came
             self.lose = ""
             raise PublishError(f"push of kernel {ref} failed: no answer")
         if self.interrupt:
             self.interrupt = False
             raise KeyboardInterrupt
-        return 4
+        return self.versions[ref]
+
+    def kernel_version(self, ref: str) -> int:
+        return self.versions.get(ref, 3)
 
     def kernel_status(self, ref: str) -> tuple[str, str]:
         self.asked.append(ref)
@@ -1736,6 +1766,44 @@ def test_a_push_that_errors_leaves_no_old_record_standing_in_for_the_next(tmp_pa
     assert cli.main(wait) == 0
     assert client.pushes == ["train-fold0", "train-fold1"]
     record = json.loads((build / "pushed-train-fold1.json").read_text())
+    assert (record["version"], record["status"]) == (4, "complete")
+
+
+def test_a_push_that_never_reached_kaggle_does_not_release_the_kernels_after_it(
+    tmp_path, monkeypatch, capsys
+):
+    """The train kernel's push fails before Kaggle takes it (a reset connection), so its
+    newest version is still an older complete one (3). ``wait`` used to take that one for
+    this push and push the infer kernel on the old weights; now it waits for a version after
+    3, says so, and pushes nothing. A push whose answer alone was lost is the next version."""
+    from hms_kit.publish import cli, read_queue
+    from hms_kit.publish import commands as publish_mod
+
+    build = _kernel_checkout(tmp_path)
+    client = _FakeClient(unsent="train-fold0")
+    monkeypatch.setattr(publish_mod.KaggleClient, "connect", lambda **_: client)
+    argv = ["push-kernel", "--root", str(tmp_path), "--kernel", "all", "--folds", "0",
+            "--config", "dataset"]  # fmt: skip
+    assert cli.main(argv) == 2
+    assert client.pushes == []
+    queue = [(q.name, q.state) for q in read_queue(build / "queue.json")]
+    assert ("train-fold0", "pushing") in queue and ("infer", "queued") in queue
+    wait = ["wait", "--root", str(tmp_path), "--poll", "0.01", "--timeout", "0.05"]
+    assert cli.main(wait) == 2  # gave up waiting, infer still queued
+    out = capsys.readouterr()
+    assert "no version after 3 yet" in out.out and "push it again" in out.out
+    assert client.pushes == []
+    assert not [ref for ref in client.asked if "train-fold0" in ref]  # version 3 never polled
+    record = json.loads((build / "pushed-train-fold0.json").read_text())
+    assert (record["version"], record["status"], record["before"]) == (None, "running", 3)
+
+    # the same push, its answer lost after Kaggle took it: version 4 is this push's
+    client.lose = "train-fold0"
+    assert cli.main(argv) == 2
+    assert cli.main(["wait", "--root", str(tmp_path), "--poll", "0.01", "--timeout", "30"]) == 0
+    assert client.pushes == ["train-fold0", "infer"]
+    assert f"{USER}/hms-kit-train-fold0/4" in client.asked
+    record = json.loads((build / "pushed-train-fold0.json").read_text())
     assert (record["version"], record["status"]) == (4, "complete")
 
 

@@ -45,7 +45,8 @@ for them, since it attaches their finished output. ``wait`` polls the pushed dat
 log on error) and pushes the next queued kernel whenever a
 running one finishes (write-ahead: a kernel is marked ``pushing`` in the queue before its
 push and removed once the push is recorded, so an interrupted ``wait`` never pushes it
-twice). ``pull`` downloads a train kernel's output into
+twice; the kernel's newest version, asked before the push, tells that push's version from
+older ones). ``pull`` downloads a train kernel's output into
 ``runs/<kernel slug>/``: the version pushed from here, once Kaggle calls it complete.
 
 Each push sends ``machine_shape`` (``NvidiaTeslaT4``, the T4 x2 GPU, unless

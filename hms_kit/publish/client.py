@@ -4,7 +4,8 @@ It authenticates once per process (:func:`connect`) and calls ``KaggleApi`` meth
 directly, reading their typed answers: ``kernels_push`` gives ``version_number`` and the
 sources Kaggle dropped (``invalid_dataset_sources``, ``invalid_kernel_sources``,
 ``invalid_competition_sources``, ``invalid_model_sources``); ``kernels_status`` gives
-``status`` and ``failure_message``; ``dataset_status`` the dataset's state. Every call is
+``status`` and ``failure_message``; ``get_kernel`` (what ``kaggle kernels pull`` asks) the
+kernel's ``current_version_number``; ``dataset_status`` the dataset's state. Every call is
 echoed as the equivalent ``kaggle`` command line (``+ kaggle ...``), and with ``dry_run``
 only echoed. A failed call becomes a PublishError naming what was asked.
 """
@@ -185,6 +186,28 @@ class KaggleClient:
         version = _field(answer, "version_number")
         print(f"Kernel version {version} successfully pushed: {_field(answer, 'url')}")
         return int(version) if version else None
+
+    def kernel_version(self, ref: str) -> int | None:
+        """The number of ``ref``'s (``owner/slug``) newest version, asked before a push so
+        that a push whose answer was lost can be told from one that never reached Kaggle:
+        0 when Kaggle has no such kernel, None in a dry run or when the answer carries no
+        number (not echoed: no files are pulled)."""
+        if self.dry_run:
+            return None
+        from kagglesdk.kernels.types.kernels_api_service import ApiGetKernelRequest
+
+        owner, slug = ref.split("/")[:2]
+        request = ApiGetKernelRequest()
+        request.user_name, request.kernel_slug = owner, slug
+        try:
+            with self.api.build_kaggle_client() as kaggle:
+                answer = kaggle.kernels.kernels_api_client.get_kernel(request)
+        except Exception as exc:
+            if _http_status(exc) == 404:
+                return 0
+            raise PublishError(f"version of {ref} failed: {exc}") from exc
+        number = _field(_field(answer, "metadata"), "current_version_number")
+        return int(number) if number else None
 
     def kernel_status(self, ref: str) -> tuple[str | None, str]:
         """``(state, failure message)``: the state lower case (``complete``, ``running``,

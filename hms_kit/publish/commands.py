@@ -156,9 +156,22 @@ def push_one(
     client: KaggleClient, layout: Layout, name: str, client_args: Sequence[str]
 ) -> int | None:
     """Push one rendered folder; record and return the version. ``client_args`` are the
-    queue's ``kaggle kernels push`` flags (``--timeout N``)."""
+    queue's ``kaggle kernels push`` flags (``--timeout N``).
+
+    The kernel's newest version is asked first and recorded (``before``): should the push
+    raise with its answer lost, ``wait`` counts only a version after that one as this push
+    (:func:`poll_kernels`). A failure to ask is PushRefusedError: nothing was pushed."""
     folder = layout.build / name
     meta = json.loads((folder / KERNEL_METADATA).read_text())
+    if not client.dry_run:
+        try:
+            before = client.kernel_version(meta["id"])
+        except PublishError as exc:
+            raise PushRefusedError(f"{exc}: not pushed") from exc
+        write_record(
+            pushed_record(layout.build, name),
+            {"id": meta["id"], "status": "queued", "before": before},
+        )
     version = client.push_kernel(folder, meta["id"], timeout=_timeout(client_args))
     if not client.dry_run:
         record = {"id": meta["id"], "version": version, "status": "running", "gpu": uses_gpu(meta)}
@@ -328,11 +341,28 @@ def poll_kernels(
     """Ask Kaggle once for each of ``records`` still ``running``: the version pushed (not
     the kernel's latest session, which may be another), its record updated in place (and on
     disk unless ``dry_run``) once complete or failed. Returns ``(ref, state, message)`` of
-    each failed one."""
+    each failed one.
+
+    A push whose answer was lost has no version recorded: it is the first version after the
+    one its record says came ``before`` the push, and until Kaggle shows one the kernel is
+    waited for (polling the newest instead took an older, complete version for this push and
+    released the kernels that attach it). With no ``before`` known, the newest is polled."""
     failed = []
     for name, record in records.items():
         if record.get("status") != "running":
             continue
+        if record.get("version") is None and record.get("before") is not None:
+            newest = client.kernel_version(record["id"])
+            if newest is not None and newest <= record["before"]:
+                print(
+                    f"{record['id']}: no version after {record['before']} yet (if its push "
+                    "never reached Kaggle, none comes: push it again with make push-kernel)"
+                )
+                continue
+            if newest is not None:
+                record["version"] = newest
+                if not dry_run:
+                    write_record(pushed_record(layout.build, name), record)
         ref = pinned(record["id"], record.get("version"))
         state, message = client.kernel_status(ref)
         if state == KERNEL_DONE or state in KERNEL_FAILURES:
@@ -414,11 +444,16 @@ def _settle_interrupted_push(
     polled from now on. Returns the queue without it."""
     record = read_record(pushed_record(layout.build, item.name)) or {}
     if _push_unrecorded({item.name: record}, item):
+        before = record.get("before") if record.get("id") == item.id else None
+        after = f" once Kaggle shows a version after {before}" if before is not None else ""
         print(
-            f"{item.id}: an earlier push stopped while pushing it; taken as pushed, not "
-            "pushed again (if Kaggle shows no new version, run push-kernel for it)"
+            f"{item.id}: an earlier push stopped while pushing it; taken as pushed{after}, "
+            "not pushed again (if Kaggle shows no new version, run push-kernel for it)"
         )
-        record = {"id": item.id, "version": None, "status": "running", "gpu": item.gpu}
+        record = {
+            "id": item.id, "version": None, "status": "running", "gpu": item.gpu,
+            "before": before,
+        }  # fmt: skip
         write_record(pushed_record(layout.build, item.name), record)
     queue = [q for q in queue if q != item]
     write_queue(queue_path, queue)
