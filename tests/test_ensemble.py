@@ -243,6 +243,33 @@ def test_choose_blend_keeps_the_best_single_run_when_no_blend_beats_it(truth, tm
     assert chosen["candidates"][chosen["chosen"]] < chosen["candidates"]["best single"]
 
 
+def test_the_nested_figure_predicts_each_fold_without_its_own_targets(truth, tmp_path) -> None:
+    """The choice between logit, simplex and the best single run is made on the same inner
+    CV it is reported by, so that figure is the least of three estimates. The nested figure
+    chooses and fits without the fold it scores: changing one fold's targets changes its
+    predictions of the other folds and never its own."""
+    from hms_kit.ensemble import AlignedOOF, choose_blend, chosen_oof_kl, nested_cv
+
+    q, targets, folds = truth
+    probs = np.stack([_noisy(q, i, 1.0) for i in range(3)])
+    keys = pd.DataFrame({"eeg_id": np.arange(len(q))})
+    aligned = AlignedOOF([], keys, probs, targets, np.full(len(q), 10), folds)
+    base = nested_cv(aligned)
+    moved = targets.copy()
+    moved[folds == 1] = np.roll(moved[folds == 1], 1, axis=1)  # fold 1's votes scrambled
+    other = nested_cv(AlignedOOF([], keys, probs, moved, aligned.votes, folds))
+    np.testing.assert_array_equal(other[folds == 1], base[folds == 1])
+    assert not np.allclose(other[folds != 1], base[folds != 1])
+    # choose_blend reports it, and it is what the blend's OOF is read by
+    runs = [_write_run(tmp_path / f"r{i}", probs[i], targets, folds) for i in range(3)]
+    chosen = choose_blend(runs)
+    nested = chosen["scores"]["chosen_nested_cv"]
+    assert nested == pytest.approx(kl_score(targets, base))
+    assert chosen_oof_kl(chosen) == nested
+    with pytest.raises(BlendError, match="three or more"):
+        nested_cv(aligned.subset(folds < 2))
+
+
 def test_zero_weight_left_falls_back_to_the_best_surviving_member() -> None:
     """issue 23 (2): the members that predicted all have weight 0 in the blend."""
     from hms_kit.predict import combine_members

@@ -278,7 +278,7 @@ def print_blend_comparison(
     if table is None:
         return 1
     print(f"A: blend of {'+'.join(a)}\nB: blend of {'+'.join(b)}\n"
-          "OOF: >= 10-vote rows, the blend's inner-CV KL; test: B - A (negative: B is better), "
+          "OOF: >= 10-vote rows, the blend's nested-CV KL; test: B - A (negative: B is better), "
           "95 % interval from patients resampled")  # fmt: skip
     for r in table.itertuples():
         mark = "tie" if r.tie else ("B better" if r.diff < 0 else "A better")

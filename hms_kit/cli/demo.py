@@ -34,6 +34,7 @@ def run(args: argparse.Namespace) -> int:
     from hms_kit.data import Competition
     from hms_kit.data.folds import folds_sha, make_folds, patient_folds
     from hms_kit.data.synth import generate_competition
+    from hms_kit.ensemble import chosen_oof_kl
     from hms_kit.io import atomic_write_csv
     from hms_kit.tools.demo import (
         TRAIN_KERNEL_OUTPUT,
@@ -104,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
         blend = _blend_line(list(outputs.values()), out / "blend")
         scores.best_single = blend["scores"]["best_single"]
         single_oof = scores.oof
-        scores.oof = blend["candidates"][blend["chosen"]]
+        scores.oof = chosen_oof_kl(blend)
 
     figures = write_figures(Competition(comp), out / "figures", load_config(args.config).inputs)
     print(f"[4/4] scored {submission} against {comp / '_synth' / 'test_answers.csv'}")
@@ -130,7 +131,9 @@ def run(args: argparse.Namespace) -> int:
         print(
             f"      members' OOF on >= 10-vote rows: {single_oof:.4f} ({args.config}), best single "
             f"{scores.best_single:.4f}; the ensemble ({blend['chosen']}) {scores.oof:.4f} "
-            f"(inner CV) closes {closed_oof:.0%} of the gap"
+            f"(nested CV: chosen and fitted without the fold it predicts; the chosen "
+            f"candidate's own inner CV {blend['candidates'][blend['chosen']]:.4f}) closes "
+            f"{closed_oof:.0%} of the gap"
         )
     print(scores.line())
     return 0

@@ -39,7 +39,7 @@ TABLE_COLUMNS = [
     # (hms_kit.scoring.compare): "tie" when the 95 % interval of the difference holds 0
     "vs best",
 ]
-BLEND_ROW = "blend of the runs above (inner CV)"
+BLEND_ROW = "blend of the runs above (nested CV)"
 PRIOR_ROW = "prior (the rows' mean target, for reference)"
 
 
@@ -89,19 +89,18 @@ def _population_scores(scores: dict, threshold: int) -> dict[str, float]:
 
 def blend_row(run_dirs: list[Path], threshold: int = schema.HIGH_VOTE_THRESHOLD) -> dict | None:
     """The table row of a blend of the grid's runs (they share their folds: same rows and
-    seed), each population's blend fitted and scored out of sample on its own rows (the
-    better of the logit and simplex blends by inner CV, as ``predict`` would choose); None
-    when there are not two runs to blend or the rows cannot be cross-validated."""
-    from hms_kit.ensemble import METHODS, BlendError, choose_blend
+    seed), each population's blend chosen as ``predict`` would choose it (logit, simplex or
+    the best single run, by inner CV) and scored out of sample on its own rows: by nested CV,
+    the choice made without the fold it predicts (with two folds, the chosen candidate's
+    inner CV); None when there are not two runs to blend or the rows cannot be
+    cross-validated."""
+    from hms_kit.ensemble import BlendError, choose_blend, chosen_oof_kl
 
     if len(run_dirs) < 2:
         return None
 
     def blended(population: str) -> float:
-        # a free class bias fitted on few rows can miss a held fold badly (patients keep
-        # their class), so the simplex blend is the fallback the kit would use too
-        candidates = choose_blend(run_dirs, population, threshold)["candidates"]
-        return min(candidates[m] for m in METHODS)
+        return chosen_oof_kl(choose_blend(run_dirs, population, threshold))
 
     row = {"Model": BLEND_ROW}
     try:

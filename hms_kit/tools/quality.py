@@ -12,7 +12,8 @@ and blend), and per family one run of its packaged CPU config. Each run is score
   rows have >= 10 votes, like the hidden test set), with its own prior and oracle;
 
 and the blend of a point's families (``ensemble.choose_blend`` on the >= 10-vote OOF rows,
-inner CV; the same blend applied to the members' test predictions). Each point ends with a
+chosen by inner CV and scored by nested CV; the same blend applied to the members' test
+predictions). Each point ends with a
 reference row, :data:`READER`: the class-known ceiling (``data.synth.ceiling``), nothing trained.
 A plan run with ``--set data.high_vote_threshold=N`` trains and scores all of it on >= N
 (:func:`plan_threshold`).
@@ -949,11 +950,11 @@ def blend_members(
     work: Path, point: Point, members: list[str], threshold: int = schema.HIGH_VOTE_THRESHOLD,
 ) -> tuple[RunResult, pd.DataFrame] | None:  # fmt: skip
     """The blend of ``members`` (families or variants) on one point, fitted on their >=
-    ``threshold``-vote OOF rows (the choice and its KL by inner CV, as the inference kernel
-    would choose), applied to their test predictions: its result and its test submission
+    ``threshold``-vote OOF rows (chosen by inner CV, as the inference kernel would choose;
+    its KL by nested CV, the choice made without the fold scored), applied to their test predictions: its result and its test submission
     (``eeg_id`` and the 6 vote columns, probabilities). Only the members finished on the
     point take part; None with fewer than two."""
-    from hms_kit.ensemble import apply_blend, choose_blend
+    from hms_kit.ensemble import apply_blend, choose_blend, chosen_oof_kl
 
     runs = [work / "runs" / point.name / m for m in members]
     runs = [r for r in runs if (r / RESULT_FILE).is_file()]
@@ -969,10 +970,11 @@ def blend_members(
     first = read_result(runs[0] / RESULT_FILE)
     result = RunResult(
         family=blend_name([r.name for r in runs]), n_eegs=point.n_eegs, seed=point.seed,
-        oof_kl=float(blend["candidates"][blend["chosen"]]),
+        oof_kl=chosen_oof_kl(blend),
         oof_prior=first.oof_prior, oof_oracle=first.oof_oracle, oof_rows=first.oof_rows,
         **score_test(competition, sub),
         extra={"chosen": blend["chosen"], "members": [r.name for r in runs],
+               "chosen_inner_cv": float(blend["candidates"][blend["chosen"]]),
                "weights": [float(w) for w in blend["weights"]]},
     )  # fmt: skip
     return result, sub
