@@ -1474,13 +1474,14 @@ class _FakeClient:
 
     def __init__(
         self, interrupt: bool = False, refuse: int = 0, states: dict | None = None,
-        lose: str = "", unsent: str = "",
+        lose: str = "", unsent: str = "", ask_fails: int = 0,
     ) -> None:  # fmt: skip
         self.pushes: list[str] = []
         self.interrupt = interrupt
         self.refuse = refuse
         self.lose = lose
         self.unsent = unsent
+        self.ask_fails = ask_fails  # this many kernel_version calls fail (no answer)
         self.versions: dict[str, int] = {}
         self.states = states or {}
         self.asked: list[str] = []
@@ -1508,6 +1509,9 @@ class _FakeClient:
         return self.versions[ref]
 
     def kernel_version(self, ref: str) -> int:
+        if self.ask_fails:
+            self.ask_fails -= 1
+            raise PublishError(f"version of {ref} failed: no answer")
         return self.versions.get(ref, 3)
 
     def kernel_status(self, ref: str) -> tuple[str, str]:
@@ -1805,6 +1809,26 @@ def test_a_push_that_never_reached_kaggle_does_not_release_the_kernels_after_it(
     assert f"{USER}/hms-kit-train-fold0/4" in client.asked
     record = json.loads((build / "pushed-train-fold0.json").read_text())
     assert (record["version"], record["status"]) == (4, "complete")
+
+
+def test_a_push_whose_version_cannot_be_asked_first_is_not_made(tmp_path, monkeypatch, capsys):
+    """Without the kernel's newest version a lost answer could not be told from an old
+    version, so nothing is pushed: the kernel stays queued, unmarked, for ``wait``."""
+    from hms_kit.publish import cli, read_queue
+    from hms_kit.publish import commands as publish_mod
+
+    build = _kernel_checkout(tmp_path)
+    client = _FakeClient(ask_fails=1)
+    monkeypatch.setattr(publish_mod.KaggleClient, "connect", lambda **_: client)
+    argv = ["push-kernel", "--root", str(tmp_path), "--kernel", "train", "--folds", "0",
+            "--config", "dataset"]  # fmt: skip
+    assert cli.main(argv) == 0
+    assert "version of" in capsys.readouterr().out and client.pushes == []
+    assert [(q.name, q.state) for q in read_queue(build / "queue.json")] == [
+        ("train-fold0", "queued")
+    ]
+    assert cli.main(["wait", "--root", str(tmp_path), "--poll", "0.01", "--timeout", "30"]) == 0
+    assert client.pushes == ["train-fold0"]
 
 
 def test_pin_train_is_refused_unless_only_the_infer_kernel_is_pushed(tmp_path, monkeypatch, capsys):

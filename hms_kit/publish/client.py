@@ -119,6 +119,12 @@ def _calling(what: str) -> Iterator[None]:
         raise PublishError(f"{what} failed: {exc}") from exc
 
 
+def _not_found(exc: BaseException) -> bool:
+    """Whether a failed call says the kernel or dataset does not exist (a 404), rather than
+    an auth or network failure."""
+    return _http_status(exc) == 404 or "not found" in str(exc).lower()
+
+
 def _field(answer: Any, name: str) -> Any:
     """A field of a kagglesdk answer (snake_case property; older answers spell it camelCase)."""
     if hasattr(answer, name):
@@ -203,7 +209,7 @@ class KaggleClient:
             with self.api.build_kaggle_client() as kaggle:
                 answer = kaggle.kernels.kernels_api_client.get_kernel(request)
         except Exception as exc:
-            if _http_status(exc) == 404:
+            if _not_found(exc):
                 return 0
             raise PublishError(f"version of {ref} failed: {exc}") from exc
         number = _field(_field(answer, "metadata"), "current_version_number")
@@ -260,7 +266,7 @@ class KaggleClient:
         try:
             self.api.dataset_status(ref)
         except Exception as exc:
-            if _http_status(exc) == 404 or "not found" in str(exc).lower():
+            if _not_found(exc):
                 return False
             raise PublishError(f"status of dataset {ref} failed: {exc}") from exc
         return True

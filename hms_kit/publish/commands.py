@@ -323,8 +323,8 @@ def push_kernel(args: argparse.Namespace) -> int:
             # The kernels after this one were never pushed: unmarked, `wait` pushes them.
             # This one stays marked: the error (no answer, a 5xx, Ctrl-C) may have come after
             # Kaggle made the version, and a second push would train twice. `wait` takes it
-            # as pushed with no version known (its record says queued), says so, and polls
-            # the kernel's latest version; `pull` wants PULL_VERSION=N for it.
+            # as pushed with no version known (its record says queued), says so, and waits
+            # for the version after the one recorded before the push (`poll_kernels`).
             unpushed = dict(zip(marked[i + 1 :], now[i + 1 :], strict=True))
             write_queue(queue_path, [unpushed.get(q, q) for q in pending])
             raise
@@ -343,24 +343,28 @@ def poll_kernels(
     disk unless ``dry_run``) once complete or failed. Returns ``(ref, state, message)`` of
     each failed one.
 
-    A push whose answer was lost has no version recorded: it is the first version after the
-    one its record says came ``before`` the push, and until Kaggle shows one the kernel is
-    waited for (polling the newest instead took an older, complete version for this push and
-    released the kernels that attach it). With no ``before`` known, the newest is polled."""
+    A push whose answer was lost has no version recorded: it is the version after the one
+    its record says came ``before`` the push (Kaggle numbers a kernel's versions one after
+    another, so a later push by hand does not stand in for it), and until Kaggle shows one
+    the kernel is waited for (polling the newest instead took an older, complete version for
+    this push and released the kernels that attach it). Where no ``before`` is known (a
+    record from before the kit asked, a push stopped while asking) or Kaggle's answer
+    carries no version number, the newest is polled, as before."""
     failed = []
     for name, record in records.items():
         if record.get("status") != "running":
             continue
-        if record.get("version") is None and record.get("before") is not None:
+        before = record.get("before")
+        if record.get("version") is None and type(before) is int:
             newest = client.kernel_version(record["id"])
-            if newest is not None and newest <= record["before"]:
+            if newest is not None and newest <= before:
                 print(
-                    f"{record['id']}: no version after {record['before']} yet (if its push "
-                    "never reached Kaggle, none comes: push it again with make push-kernel)"
+                    f"{record['id']}: no version after {before} yet (if its push never "
+                    "reached Kaggle, none comes: push it again with make push-kernel)"
                 )
                 continue
             if newest is not None:
-                record["version"] = newest
+                record["version"] = before + 1
                 if not dry_run:
                     write_record(pushed_record(layout.build, name), record)
         ref = pinned(record["id"], record.get("version"))
