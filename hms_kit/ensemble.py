@@ -307,6 +307,11 @@ def inner_cv(aligned: AlignedOOF, method: str) -> np.ndarray:
     return out
 
 
+def one_hot(n: int, best: int) -> list[float]:
+    """Blend weights for run ``best`` of ``n`` alone."""
+    return [float(i == best) for i in range(n)]
+
+
 def _choose(candidates: dict[str, float]) -> str:
     """The candidate :func:`choose_blend` takes: the lower-scoring blend method when it beats
     ``best single``, else ``best single``."""
@@ -322,7 +327,7 @@ def _choice_fit(aligned: AlignedOOF) -> dict[str, Any]:
     candidates["best single"] = min(singles)
     chosen = _choose(candidates)
     if chosen == "best single":
-        weights = [float(i == int(np.argmin(singles))) for i in range(len(singles))]
+        weights = one_hot(len(singles), int(np.argmin(singles)))
         return {"method": "simplex", "weights": weights, "bias": [0.0] * len(schema.CLASSES)}
     return {"method": chosen, **fit_blend(aligned.probs, aligned.targets, chosen)}
 
@@ -390,7 +395,7 @@ def blend_runs(
             f"{runs[best]} ({singles[best]:.4f}): that member alone is used"
         )
         fit = {
-            "weights": [float(i == best) for i in range(len(runs))],
+            "weights": one_hot(len(runs), best),
             "bias": [0.0] * len(schema.CLASSES),
         }
     blend = {
@@ -433,43 +438,47 @@ def blend_runs(
 
 
 def choose_blend(
-    runs: list[str | Path], population: str = "hq", threshold: int = 10
+    runs: list[str | Path], population: str = "hq", threshold: int = 10, nested: bool = False
 ) -> dict[str, Any]:
     """The blend to predict with: the ``logit`` or ``simplex`` blend, whichever scores lower
     out of sample (inner CV), or the best single run alone (weight 1) when neither beats it.
-    Returns the blend dict, ``chosen`` naming the choice and ``candidates`` their scores, and
-    in ``scores["chosen_nested_cv"]`` the KL of the choice itself out of sample
-    (:func:`nested_cv`; NaN with two folds): the figure to read the blend by."""
+    Returns the blend dict, ``chosen`` naming the choice and ``candidates`` their scores.
+    With ``nested`` (reports; the inference kernel leaves it off, it doubles the fits) also
+    ``scores["chosen_nested_cv"]``: the KL of the choice itself out of sample
+    (:func:`nested_cv`; NaN with two folds), the figure to read the blend by."""
     blends = [blend_runs(runs, population, method, threshold).blend for method in METHODS]
     candidates = {m: b["scores"]["blend_inner_cv"] for m, b in zip(METHODS, blends)}
     best = min(blends, key=lambda b: b["scores"]["blend_inner_cv"])
     singles = [r["oof_kl"] for r in best["runs"]]
     candidates["best single"] = min(singles)
-    aligned = align_runs([Path(r) for r in runs])
-    pop = aligned.subset(population_mask(aligned.votes, population, threshold))
-    try:
-        nested = kl_score(pop.targets, nested_cv(pop))
-    except BlendError:  # two folds: only the flattering figure
-        nested = float("nan")
-    best = {**best, "scores": {**best["scores"], "chosen_nested_cv": nested}}
+    if nested:
+        aligned = align_runs([Path(r) for r in runs])
+        pop = aligned.subset(population_mask(aligned.votes, population, threshold))
+        try:
+            figure = kl_score(pop.targets, nested_cv(pop))
+        except BlendError:  # two folds: only the chosen candidate's figure
+            figure = float("nan")
+        best = {**best, "scores": {**best["scores"], "chosen_nested_cv": figure}}
     if _choose(candidates) != "best single":
         return {**best, "chosen": best["method"], "candidates": candidates}
-    one_hot = [1.0 if i == int(np.argmin(singles)) else 0.0 for i in range(len(singles))]
     return {
         **best,
         "method": "simplex",
-        "weights": one_hot,
+        "weights": one_hot(len(singles), int(np.argmin(singles))),
         "bias": [0.0] * len(schema.CLASSES),
         "chosen": "best single",
         "candidates": candidates,
     }
 
 
-def chosen_oof_kl(blend: dict[str, Any]) -> float:
-    """A :func:`choose_blend` blend's OOF KL to report: the nested figure, or with two folds
-    (none) the chosen candidate's inner-CV KL."""
-    nested = blend.get("scores", {}).get("chosen_nested_cv", float("nan"))
-    return float(nested) if np.isfinite(nested) else float(blend["candidates"][blend["chosen"]])
+def chosen_oof_kl(blend: dict[str, Any]) -> tuple[float, str]:
+    """A :func:`choose_blend` blend's OOF KL to report and what it is: the nested figure
+    (``"nested CV"``), or where there is none (two folds, or a blend chosen without
+    ``nested``) the chosen candidate's inner-CV KL (``"inner CV"``)."""
+    value = blend.get("scores", {}).get("chosen_nested_cv")
+    if isinstance(value, (int, float)) and np.isfinite(value):
+        return float(value), "nested CV"
+    return float(blend["candidates"][blend["chosen"]]), "inner CV"
 
 
 def _numbers(value: Any, n: int | None) -> bool:
@@ -553,7 +562,7 @@ def fallback_blend(runs: list[dict[str, Any]], reason: str) -> dict[str, Any]:
         raise BlendError("no blend member left")
     if np.isfinite(min(ranks)):
         best = int(np.argmin(ranks))
-        weights, chosen = [float(i == best) for i in range(len(runs))], "best single"
+        weights, chosen = one_hot(len(runs), best), "best single"
     else:
         weights, chosen = [1.0 / len(runs)] * len(runs), "equal weights"
     return {

@@ -262,10 +262,14 @@ def test_the_nested_figure_predicts_each_fold_without_its_own_targets(truth, tmp
     assert not np.allclose(other[folds != 1], base[folds != 1])
     # choose_blend reports it, and it is what the blend's OOF is read by
     runs = [_write_run(tmp_path / f"r{i}", probs[i], targets, folds) for i in range(3)]
-    chosen = choose_blend(runs)
+    chosen = choose_blend(runs, nested=True)
     nested = chosen["scores"]["chosen_nested_cv"]
     assert nested == pytest.approx(kl_score(targets, base))
-    assert chosen_oof_kl(chosen) == nested
+    assert chosen_oof_kl(chosen) == (nested, "nested CV")
+    # the inference kernel's choice leaves it out (it doubles the fits): the chosen figure
+    plain = choose_blend(runs)
+    assert "chosen_nested_cv" not in plain["scores"]
+    assert chosen_oof_kl(plain) == (plain["candidates"][plain["chosen"]], "inner CV")
     with pytest.raises(BlendError, match="three or more"):
         nested_cv(aligned.subset(folds < 2))
 

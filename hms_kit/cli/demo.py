@@ -105,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
         blend = _blend_line(list(outputs.values()), out / "blend")
         scores.best_single = blend["scores"]["best_single"]
         single_oof = scores.oof
-        scores.oof = chosen_oof_kl(blend)
+        scores.oof, read_by = chosen_oof_kl(blend)
 
     figures = write_figures(Competition(comp), out / "figures", load_config(args.config).inputs)
     print(f"[4/4] scored {submission} against {comp / '_synth' / 'test_answers.csv'}")
@@ -131,9 +131,8 @@ def run(args: argparse.Namespace) -> int:
         print(
             f"      members' OOF on >= 10-vote rows: {single_oof:.4f} ({args.config}), best single "
             f"{scores.best_single:.4f}; the ensemble ({blend['chosen']}) {scores.oof:.4f} "
-            f"(nested CV: chosen and fitted without the fold it predicts; the chosen "
-            f"candidate's own inner CV {blend['candidates'][blend['chosen']]:.4f}) closes "
-            f"{closed_oof:.0%} of the gap"
+            f"({read_by}; the chosen candidate's own inner CV "
+            f"{blend['candidates'][blend['chosen']]:.4f}) closes {closed_oof:.0%} of the gap"
         )
     print(scores.line())
     return 0
@@ -160,10 +159,10 @@ def _blend_line(runs: list[Path], out: Path) -> dict:
     from hms_kit.io import atomic_write_text
 
     try:
-        blend = choose_blend(runs, population=blend_population(runs))
+        blend = choose_blend(runs, population=blend_population(runs), nested=True)
     except BlendError as exc:  # a tiny competition may hold its high-vote rows in one fold
         print(f"      no blend on the high-vote rows ({exc}): fitted on all rows")
-        blend = choose_blend(runs, population="all")
+        blend = choose_blend(runs, population="all", nested=True)
     atomic_write_text(out / "blend.json", json.dumps(blend, indent=1) + "\n")
     scores = ", ".join(f"{k} {v:.4f}" for k, v in blend["candidates"].items())
     print(

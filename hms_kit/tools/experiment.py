@@ -100,7 +100,7 @@ def blend_row(run_dirs: list[Path], threshold: int = schema.HIGH_VOTE_THRESHOLD)
         return None
 
     def blended(population: str) -> float:
-        return chosen_oof_kl(choose_blend(run_dirs, population, threshold))
+        return chosen_oof_kl(choose_blend(run_dirs, population, threshold, nested=True))[0]
 
     row = {"Model": BLEND_ROW}
     try:

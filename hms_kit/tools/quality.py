@@ -951,8 +951,9 @@ def blend_members(
 ) -> tuple[RunResult, pd.DataFrame] | None:  # fmt: skip
     """The blend of ``members`` (families or variants) on one point, fitted on their >=
     ``threshold``-vote OOF rows (chosen by inner CV, as the inference kernel would choose;
-    its KL by nested CV, the choice made without the fold scored), applied to their test predictions: its result and its test submission
-    (``eeg_id`` and the 6 vote columns, probabilities). Only the members finished on the
+    its KL by nested CV, the choice made without the fold scored), applied to their test
+    predictions: its result and its test submission (``eeg_id`` and the 6 vote columns,
+    probabilities). Only the members finished on the
     point take part; None with fewer than two."""
     from hms_kit.ensemble import apply_blend, choose_blend, chosen_oof_kl
 
@@ -961,7 +962,7 @@ def blend_members(
     if len(runs) < 2:
         return None
     competition = work / "competitions" / point.name
-    blend = choose_blend(runs, "hq", threshold)
+    blend = choose_blend(runs, "hq", threshold, nested=True)
     preds = [pd.read_csv(r / "test_pred.csv") for r in runs]
     cols = list(schema.VOTE_COLUMNS)
     probs = np.stack([p[cols].to_numpy(np.float64) for p in preds])
@@ -970,7 +971,7 @@ def blend_members(
     first = read_result(runs[0] / RESULT_FILE)
     result = RunResult(
         family=blend_name([r.name for r in runs]), n_eegs=point.n_eegs, seed=point.seed,
-        oof_kl=chosen_oof_kl(blend),
+        oof_kl=chosen_oof_kl(blend)[0],
         oof_prior=first.oof_prior, oof_oracle=first.oof_oracle, oof_rows=first.oof_rows,
         **score_test(competition, sub),
         extra={"chosen": blend["chosen"], "members": [r.name for r in runs],
@@ -1047,7 +1048,7 @@ def compare_blends(
 ) -> pd.DataFrame:  # fmt: skip
     """The blend of members ``b`` against the blend of ``a`` (e.g. a variant in a family's
     place) on every point where every member of both has finished: per point and their mean,
-    each blend's OOF KL on the >= ``threshold``-vote rows (its inner-CV score, no interval:
+    each blend's OOF KL on the >= ``threshold``-vote rows (its nested-CV score, no interval:
     the blend's out-of-sample rows are not kept) and its test KL, with B - A on the test set
     and its 95 % paired bootstrap interval over patients (point ``i``: seed 200 + ``i``; the
     mean's from the points' resamples averaged).
@@ -1448,7 +1449,8 @@ def render_section(
         f"of a point. OOF: KL on the rows with >= {threshold} votes; test: Kaggle's metric on "
         "the held-out synthetic test EEGs. *closed*: the share of the prior-to-oracle distance "
         "on the same rows. ± is the sd over generator seeds. The blend is fitted on the "
-        f"members' >= {threshold}-vote OOF rows (inner CV, as the inference kernel chooses) and "
+        f"members' >= {threshold}-vote OOF rows (chosen by inner CV, as the inference kernel "
+        "chooses; its OOF KL by nested CV, the choice made without the fold it scores) and "
         "applied to their test predictions. min/fold: wall minutes per fold. *ceiling: class "
         "known* is no model: each EEG's leading class given, the mean true probabilities of "
         f"that class on the other folds' >= {threshold}-vote rows (`data.synth.ceiling`), about "
