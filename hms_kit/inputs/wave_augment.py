@@ -54,6 +54,11 @@ STREAMS = {
 }
 
 
+def torch_stream(base: int, *parts: int) -> torch.Generator:
+    """A CPU generator for the stream named by ``base`` (a batch's seed) and ``parts``."""
+    return torch.Generator().manual_seed(stream_seed(base, *parts))
+
+
 class WaveAugment:
     """See the module docstring; ``raw`` gives the sampling rate and the pair order."""
 
@@ -73,7 +78,7 @@ class WaveAugment:
         base = int(torch.randint(2**62, (1,), generator=gen))
 
         def stream(transform: str, i: int = 0) -> torch.Generator:
-            return torch.Generator().manual_seed(stream_seed(base, i, STREAMS[transform]))
+            return torch_stream(base, i, STREAMS[transform])
 
         waveforms = [n for n in batch if get_input(n).kind == "waveform"]
         for i, name in enumerate(waveforms):

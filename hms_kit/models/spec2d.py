@@ -46,8 +46,8 @@ from torch import nn
 from hms_kit.config import Config, RawEegConfig, Spec2dConfig
 from hms_kit.inputs.eeg_spec import LOG_EPS, frequency_matrix, standardize
 from hms_kit.inputs.raw_eeg import raw_pairs
+from hms_kit.inputs.wave_augment import torch_stream
 from hms_kit.models.eeg1d import GeM, centre_crop
-from hms_kit.seeds import stream_seed
 
 TORCH = True
 INPUT = "raw_eeg"
@@ -272,21 +272,17 @@ class Spec2dAugment:
         self, batch: dict[str, torch.Tensor], y: torch.Tensor, gen: torch.Generator
     ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         base = int(torch.randint(2**62, (1,), generator=gen))
-
-        def stream(n: int) -> torch.Generator:
-            return torch.Generator().manual_seed(stream_seed(base, n))
-
         if self.wave is not None:
-            batch, y = self.wave(batch, y, stream(1))
+            batch, y = self.wave(batch, y, torch_stream(base, 1))
         sp, x = self.spec, batch[INPUT]
         b, p = x.shape[:2]
         out = dict(batch)
         if self.max_shift > 0 and sp.zoom_p_jitter > 0:
-            g = stream(2)
+            g = torch_stream(base, 2)
             shift = torch.randint(-self.max_shift, self.max_shift + 1, (b,), generator=g)
             out[ZOOM_SHIFT] = (shift * (torch.rand(b, generator=g) < sp.zoom_p_jitter)).to(x.device)
         if sp.pair_drop_p > 0 and sp.pair_drop_max > 0:
-            g = stream(3)
+            g = torch_stream(base, 3)
             n_drop = torch.randint(1, sp.pair_drop_max + 1, (b, 1), generator=g)
             rank = torch.rand(b, p, generator=g).argsort(dim=1).argsort(dim=1)
             drop = (rank < n_drop) & (torch.rand(b, 1, generator=g) < sp.pair_drop_p)
