@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -292,19 +293,30 @@ def apply_blend(probs: np.ndarray, blend: dict[str, Any]) -> np.ndarray:
     return simplex_blend(probs, blend["weights"])
 
 
+def _cross_fit(
+    aligned: AlignedOOF, fit: Callable[[AlignedOOF], dict[str, Any]], need: int, what: str
+) -> np.ndarray:
+    """Each fold's rows ``(n, 6)`` predicted by the blend ``fit`` makes of the other folds'
+    rows alone; BlendError when the rows hold fewer than ``need`` folds."""
+    folds = np.unique(aligned.folds)
+    if len(folds) < need:
+        raise BlendError(f"the OOF rows hold {len(folds)} fold(s): {what} needs {need} or more")
+    out = np.zeros_like(aligned.targets)
+    for k in folds:
+        held = aligned.folds == k
+        out[held] = apply_blend(aligned.probs[:, held], fit(aligned.subset(~held)))
+    return out
+
+
 def inner_cv(aligned: AlignedOOF, method: str) -> np.ndarray:
     """Out-of-sample blend predictions ``(n, 6)``: each fold's rows blended with weights
     fitted on the other folds' rows (the runs' folds are patient-grouped, so no patient is
     in both)."""
-    folds = np.unique(aligned.folds)
-    if len(folds) < 2:
-        raise BlendError(f"the OOF rows hold {len(folds)} fold: an inner CV needs two or more")
-    out = np.zeros_like(aligned.targets)
-    for k in folds:
-        held = aligned.folds == k
-        fit = fit_blend(aligned.probs[:, ~held], aligned.targets[~held], method)
-        out[held] = apply_blend(aligned.probs[:, held], {"method": method, **fit})
-    return out
+
+    def fit(rest: AlignedOOF) -> dict[str, Any]:
+        return {"method": method, **fit_blend(rest.probs, rest.targets, method)}
+
+    return _cross_fit(aligned, fit, 2, "an inner CV")
 
 
 def one_hot(n: int, best: int) -> list[float]:
@@ -339,14 +351,7 @@ def nested_cv(aligned: AlignedOOF) -> np.ndarray:
     estimates made on the same rows, so it flatters the blend; this figure does not. Where
     every fold's choice is the candidate chosen on all of them, the two are the same figure.
     Needs three folds or more (the choice on the other folds needs an inner CV of two)."""
-    folds = np.unique(aligned.folds)
-    if len(folds) < 3:
-        raise BlendError(f"the OOF rows hold {len(folds)} folds: a nested CV needs three or more")
-    out = np.zeros_like(aligned.targets)
-    for k in folds:
-        held = aligned.folds == k
-        out[held] = apply_blend(aligned.probs[:, held], _choice_fit(aligned.subset(~held)))
-    return out
+    return _cross_fit(aligned, _choice_fit, 3, "a nested CV")
 
 
 @dataclass

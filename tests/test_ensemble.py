@@ -270,7 +270,7 @@ def test_the_nested_figure_predicts_each_fold_without_its_own_targets(truth, tmp
     plain = choose_blend(runs)
     assert "chosen_nested_cv" not in plain["scores"]
     assert chosen_oof_kl(plain) == (plain["candidates"][plain["chosen"]], "inner CV")
-    with pytest.raises(BlendError, match="three or more"):
+    with pytest.raises(BlendError, match="a nested CV needs 3 or more"):
         nested_cv(aligned.subset(folds < 2))
 
 
