@@ -157,7 +157,9 @@ def test_experiment_resumes(comp, tmp_path, capsys):
     table = pd.read_csv(tmp_path / "results.csv")
     # seven combinations, the blend of the seven and the prior, each scored per population
     assert len(table) == 9 and table["CV Result"].is_monotonic_increasing
-    assert (table["Model"] == "blend of the runs above (nested CV)").sum() == 1
+    assert (
+        table["Model"] == "blend of the runs above (nested CV; inner CV with 2 folds)"
+    ).sum() == 1
     prior = table[table["Model"].str.startswith("prior")].iloc[0]
     scores = json.loads((tmp_path / "test_efficientnet__kaggle" / "scores.json").read_text())
     assert prior["CV Result"] == pytest.approx(scores["kl_prior"], rel=1e-6)

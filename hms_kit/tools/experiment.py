@@ -39,7 +39,7 @@ TABLE_COLUMNS = [
     # (hms_kit.scoring.compare): "tie" when the 95 % interval of the difference holds 0
     "vs best",
 ]
-BLEND_ROW = "blend of the runs above (nested CV)"
+BLEND_ROW = "blend of the runs above (nested CV; inner CV with 2 folds)"
 PRIOR_ROW = "prior (the rows' mean target, for reference)"
 
 
