@@ -120,10 +120,14 @@ gpu-check: $(STAMP)
 	timeout 480 $(PY) -m hms_kit gpu-check --out $(BENCH_OUT) --json $(GPU_CHECK_JSON) \
 		$(GPU_CHECK_ARGS)
 
-# The fast suite: every test not marked slow (pyproject.toml's markers). The slow tier holds
-# the long end-to-end runs; CI (.ci/run) runs both.
+# The fast suite: every test not marked slow (pyproject.toml's markers), on one pytest-xdist
+# worker per core (at most TEST_WORKERS), a test file per worker at a time (tests/conftest.py:
+# why; it gives each worker one torch thread). TEST_WORKERS=0 runs it in this process. The slow
+# tier holds the long end-to-end runs, one at a time; CI (.ci/run) runs both.
+TEST_WORKERS ?= 4
+TEST_PARALLEL = $(if $(filter 0,$(TEST_WORKERS)),,-n auto --maxprocesses $(TEST_WORKERS) --dist loadfile)
 test: $(STAMP)
-	$(PY) -m pytest -q -m "not slow" --durations=15
+	$(PY) -m pytest -q -m "not slow" $(TEST_PARALLEL) --durations=15
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -q -m slow --durations=10
@@ -146,7 +150,7 @@ $(COMPAT_STAMP): setup.py pyproject.toml $(COMPAT_CONSTRAINTS)
 	touch $(COMPAT_STAMP)
 
 test-compat: $(COMPAT_STAMP)
-	$(COMPAT_PY) -m pytest -q -m "not slow"
+	$(COMPAT_PY) -m pytest -q -m "not slow" $(TEST_PARALLEL)
 
 lint: $(STAMP)
 	$(BIN)/ruff check hms_kit tests kernels

@@ -41,6 +41,8 @@ setup(
         "tqdm>=4.60",
         "PyYAML>=6.0.1",
     ],
-    extras_require={"dev": ["pytest>=7", "ruff>=0.4", "kaggle>=2.2.5", "six", "build"]},
+    extras_require={
+        "dev": ["pytest>=7", "pytest-xdist>=3", "ruff>=0.4", "kaggle>=2.2.5", "six", "build"]
+    },
     entry_points={"console_scripts": ["hms-kit=hms_kit.cli:main"]},
 )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +42,18 @@ SLOW_ELSEWHERE = {
         "test_five_folds_run_two_at_a_time_and_wait_pushes_the_rest",
     ),
 }
+
+
+def pytest_configure(config) -> None:
+    # `make test` runs the suite on pytest-xdist workers, a test file per worker at a time
+    # (``--dist loadfile``: test_publish.py's fake Kaggle server binds 127.0.0.1:80, which one
+    # process at a time can hold; xdist's ``loadgroup`` no longer groups under pytest 9.2)
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        # a worker per core: torch's own threads on top would oversubscribe the cores (torch
+        # slows ~10x when another process competes); subprocesses inherit the setting. Set
+        # here, before any test module imports torch.
+        for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ[var] = "1"
 
 
 @pytest.hookimpl(tryfirst=True)  # before -m / -k deselect anything

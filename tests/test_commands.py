@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -644,6 +645,28 @@ def test_every_make_target_the_readme_names_exists():
     named = set(re.findall(r"\bmake ([a-z][a-z-]*)", README))
     assert {"demo", "test", "test-compat", "push-dataset", "wait", "pull", "submit"} <= named
     assert named <= rules, named - rules
+
+
+def test_make_test_spreads_files_over_workers_and_test_workers_0_runs_in_one_process(tmp_path):
+    """The README's ``make test`` (and test-compat): a test file per xdist worker (the fake
+    Kaggle server's port), at most TEST_WORKERS of them; 0 runs pytest without xdist."""
+    stamp = tmp_path / "stamp"
+    stamp.touch()
+
+    def recipe(*variables: str) -> list[str]:
+        printed = subprocess.run(
+            ["make", "-n", "test", "test-compat", f"STAMP={stamp}", f"COMPAT_STAMP={stamp}",
+             *variables],
+            cwd=REPO, capture_output=True, text=True, timeout=60, check=True,
+        )  # fmt: skip
+        return [line for line in printed.stdout.splitlines() if "-m pytest" in line]
+
+    default, two, serial = recipe(), recipe("TEST_WORKERS=2"), recipe("TEST_WORKERS=0")
+    assert len(default) == len(two) == len(serial) == 2
+    for line in default:
+        assert "-n auto --maxprocesses 4 --dist loadfile" in line and '-m "not slow"' in line
+    assert all("--maxprocesses 2 --dist loadfile" in line for line in two)
+    assert not any(flag in line for line in serial for flag in ("-n ", "--dist"))
 
 
 def test_cache_refuses_a_missing_competition(tmp_path):

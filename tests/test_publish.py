@@ -268,6 +268,12 @@ def kaggle_server() -> Iterator[FakeKaggle]:
             if exc.errno == errno.EADDRINUSE and attempt < 9:
                 time.sleep(0.5)
                 continue
+            if exc.errno == errno.EADDRINUSE and os.environ.get("PYTEST_XDIST_WORKER"):
+                # another worker of this run holds it: a skip would hide this file's tests
+                pytest.fail(
+                    "127.0.0.1:80 is held by another pytest-xdist worker: run this file on "
+                    "one worker (--dist loadfile, as `make test` does)"
+                )
             pytest.skip(
                 f"cannot bind 127.0.0.1:80 ({exc}); the kaggle client's LOCALHOST "
                 "endpoint is http://localhost with no port, so the fake needs port 80"
