@@ -250,10 +250,15 @@ def _make_handler(fake: FakeKaggle) -> type[BaseHTTPRequestHandler]:
 
 
 @pytest.fixture(scope="module")
-def kaggle_server() -> Iterator[FakeKaggle]:
+def kaggle_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeKaggle]:
     """The fake server on 127.0.0.1:80 (the client's LOCALHOST endpoint has no port)."""
     fake = FakeKaggle()
     server = None
+    # under pytest-xdist the worker holding the port names itself in the run's base folder,
+    # which its workers share: another worker of the run that finds the port taken fails,
+    # where a skip would hide this file's tests (make test keeps the file on one worker)
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    holder = tmp_path_factory.getbasetemp().parent / "kaggle-port-80.holder"
     for attempt in range(10):
         try:
             server = ThreadingHTTPServer(("127.0.0.1", 80), _make_handler(fake))
@@ -268,17 +273,18 @@ def kaggle_server() -> Iterator[FakeKaggle]:
             if exc.errno == errno.EADDRINUSE and attempt < 9:
                 time.sleep(0.5)
                 continue
-            if exc.errno == errno.EADDRINUSE and os.environ.get("PYTEST_XDIST_WORKER"):
-                # another worker of this run holds it: a skip would hide this file's tests
+            if worker and holder.is_file() and holder.read_text() != worker:
                 pytest.fail(
-                    "127.0.0.1:80 is held by another pytest-xdist worker: run this file on "
-                    "one worker (--dist loadfile, as `make test` does)"
+                    f"127.0.0.1:80 is held by pytest-xdist worker {holder.read_text()}: run "
+                    "this file on one worker (--dist loadfile, as `make test` does)"
                 )
             pytest.skip(
                 f"cannot bind 127.0.0.1:80 ({exc}); the kaggle client's LOCALHOST "
                 "endpoint is http://localhost with no port, so the fake needs port 80"
             )
     assert server is not None
+    if worker:
+        holder.write_text(worker)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -286,6 +292,8 @@ def kaggle_server() -> Iterator[FakeKaggle]:
     finally:
         server.shutdown()
         server.server_close()
+        if worker:
+            holder.unlink(missing_ok=True)
 
 
 @pytest.fixture
