@@ -24,6 +24,7 @@ from hms_kit.data.folds import make_folds
 from hms_kit.inputs.cache import build_cache
 from hms_kit.predict import predict_test
 from hms_kit.scoring.oof import gather_oof
+from hms_kit.tools.experiment import BLEND_ROW
 from hms_kit.train import train_folds
 
 TINY = tiny_overrides(2)
@@ -157,9 +158,7 @@ def test_experiment_resumes(comp, tmp_path, capsys):
     table = pd.read_csv(tmp_path / "results.csv")
     # seven combinations, the blend of the seven and the prior, each scored per population
     assert len(table) == 9 and table["CV Result"].is_monotonic_increasing
-    assert (
-        table["Model"] == "blend of the runs above (nested CV; inner CV with 2 folds)"
-    ).sum() == 1
+    assert (table["Model"] == BLEND_ROW).sum() == 1
     prior = table[table["Model"].str.startswith("prior")].iloc[0]
     scores = json.loads((tmp_path / "test_efficientnet__kaggle" / "scores.json").read_text())
     assert prior["CV Result"] == pytest.approx(scores["kl_prior"], rel=1e-6)
