@@ -931,8 +931,15 @@ def test_compare_blends_scores_each_members_blend_and_pairs_them_on_the_test_set
             (ra.oof_kl, ra.test_kl, rb.test_kl))  # fmt: skip
         assert row.diff == pytest.approx(rb.test_kl - ra.test_kl)
         assert row.low <= row.diff <= row.high
+        # the candidate chosen on all folds and its inner-CV figure, beside the nested one
+        assert (row.chosen_a, row.chosen_b) == (ra.extra["chosen"], rb.extra["chosen"])
+        assert row.oof_chosen_b == pytest.approx(rb.extra["chosen_inner_cv"])
+        assert row.oof_chosen_closed_b == pytest.approx(
+            (rb.oof_prior - row.oof_chosen_b) / (rb.oof_prior - rb.oof_oracle))  # fmt: skip
     mean = got.iloc[-1]
     assert mean["diff"] == pytest.approx(got["diff"].iloc[:2].mean())
+    assert mean["chosen_b"] == "" and mean["oof_chosen_closed_b"] == pytest.approx(
+        got["oof_chosen_closed_b"].iloc[:2].mean())  # fmt: skip
     assert mean["high"] < 0 and not mean["tie"]  # the better member wins
     # a member named twice counts once
     twice = quality.compare_blends(tmp_path, points, a, [*b, "baseline"])
@@ -945,6 +952,9 @@ def test_compare_blends_scores_each_members_blend_and_pairs_them_on_the_test_set
                           "--blend", "baseline,eeg1d:baseline,eeg1d-stage1")  # fmt: skip
     assert printed.rc == 0, printed.err
     assert printed.out.count("B better") == 3 and "blend of baseline+eeg1d-stage1" in printed.out
+    first = got.iloc[0]
+    assert (f"({first.oof_closed_b:.1%}; {first.chosen_b} chosen {first.oof_chosen_closed_b:.1%})"
+            in printed.out), printed.out  # fmt: skip
     for value, says in [("eeg1d,cnn", "'cnn'"), ("baseline,eeg1d:", "B needs two members"),
                         ("", "want A:B")]:  # fmt: skip
         flag = "--compare" if value == "" else "--blend"  # empty: an error, not the whole plan

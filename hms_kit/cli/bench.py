@@ -278,13 +278,16 @@ def print_blend_comparison(
     if table is None:
         return 1
     print(f"A: blend of {'+'.join(a)}\nB: blend of {'+'.join(b)}\n"
-          "OOF: >= 10-vote rows, the blend's nested-CV KL; test: B - A (negative: B is better), "
-          "95 % interval from patients resampled")  # fmt: skip
+          "OOF: >= 10-vote rows, the blend's nested-CV KL (and the chosen candidate's inner-CV "
+          "share); test: B - A (negative: B is better), 95 % interval from patients "
+          "resampled")  # fmt: skip
     for r in table.itertuples():
         mark = "tie" if r.tie else ("B better" if r.diff < 0 else "A better")
-        print(f"  {r.point:12s} OOF {r.oof_a:.4f} ({r.oof_closed_a:.0%}) -> {r.oof_b:.4f} "
-              f"({r.oof_closed_b:.0%})  test {r.test_a:.4f} ({r.test_closed_a:.0%}) -> "
-              f"{r.test_b:.4f} ({r.test_closed_b:.0%})  B - A {r.diff:+.4f} "
+        chosen = [f"{name} " if name else "" for name in (r.chosen_a, r.chosen_b)]
+        print(f"  {r.point:12s} OOF {r.oof_a:.4f} ({r.oof_closed_a:.1%}; {chosen[0]}chosen "
+              f"{r.oof_chosen_closed_a:.1%}) -> {r.oof_b:.4f} ({r.oof_closed_b:.1%}; {chosen[1]}"
+              f"chosen {r.oof_chosen_closed_b:.1%})  test {r.test_a:.4f} ({r.test_closed_a:.1%}) "
+              f"-> {r.test_b:.4f} ({r.test_closed_b:.1%})  B - A {r.diff:+.4f} "
               f"[{r.low:+.4f}, {r.high:+.4f}] {mark}")  # fmt: skip
     return 0
 

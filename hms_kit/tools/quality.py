@@ -1042,6 +1042,16 @@ def reader_result(
                      **score_oof(comp, oof, threshold), **score_test(comp, sub))  # fmt: skip
 
 
+def chosen_columns(blend: RunResult, side: str) -> dict[str, Any]:
+    """A blend's chosen candidate (``blend_members``' ``extra``) as ``compare_blends``
+    columns: its name, its inner-CV OOF KL and the share of the prior-to-oracle distance that
+    figure closes, suffixed ``_<side>``."""
+    kl = float(blend.extra["chosen_inner_cv"])
+    closed = (blend.oof_prior - kl) / (blend.oof_prior - blend.oof_oracle)
+    return {f"chosen_{side}": blend.extra["chosen"], f"oof_chosen_{side}": kl,
+            f"oof_chosen_closed_{side}": closed}  # fmt: skip
+
+
 def compare_blends(
     work: Path, points: list[Point], a: list[str], b: list[str], n_folds: int = 3,
     threshold: int = schema.HIGH_VOTE_THRESHOLD, overrides: list[str] | None = None,
@@ -1049,12 +1059,15 @@ def compare_blends(
     """The blend of members ``b`` against the blend of ``a`` (e.g. a variant in a family's
     place) on every point where every member of both has finished: per point and their mean,
     each blend's OOF KL on the >= ``threshold``-vote rows (its nested-CV score, no interval:
-    the blend's out-of-sample rows are not kept) and its test KL, with B - A on the test set
-    and its 95 % paired bootstrap interval over patients (point ``i``: seed 200 + ``i``; the
-    mean's from the points' resamples averaged).
+    the blend's out-of-sample rows are not kept), the inner-CV score of the candidate chosen
+    on all folds (what the inference kernel ships, and a figure a target may be read by) and
+    its test KL, with B - A on the test set and its 95 % paired bootstrap interval over
+    patients (point ``i``: seed 200 + ``i``; the mean's from the points' resamples averaged).
 
-    Columns: point, n_eegs, oof_a, oof_b, oof_closed_a, oof_closed_b, test_a, test_b,
-    test_closed_a, test_closed_b, diff, low, high, tie; a ``point == "mean"`` row last (each
+    Columns: point, n_eegs, oof_a, oof_b, oof_closed_a, oof_closed_b, chosen_a, chosen_b (the
+    candidate's name; empty on the mean rows), oof_chosen_a, oof_chosen_b,
+    oof_chosen_closed_a, oof_chosen_closed_b, test_a, test_b, test_closed_a, test_closed_b,
+    diff, low, high, tie; a ``point == "mean"`` row last (each
     point weighing the same, whatever its N), after a ``"mean N=..."`` row per size when the
     points span sizes (``size_groups``). A member named twice counts once. ValueError
     naming the members a point lacks when no point has them all finished, or naming a run
@@ -1084,6 +1097,7 @@ def compare_blends(
         per[p.name] = (row, draws)
         rows.append({"point": p.name, "n_eegs": p.n_eegs, "oof_a": ra.oof_kl, "oof_b": rb.oof_kl,
                      "oof_closed_a": ra.oof_closed, "oof_closed_b": rb.oof_closed,
+                     **chosen_columns(ra, "a"), **chosen_columns(rb, "b"),
                      "test_a": ra.test_kl, "test_b": rb.test_kl, "test_closed_a": ra.test_closed,
                      "test_closed_b": rb.test_closed, "diff": row["diff"], "low": row["low"],
                      "high": row["high"], "tie": row["tie"]})  # fmt: skip
@@ -1092,12 +1106,14 @@ def compare_blends(
     def mean(name: str, names: list[str]) -> dict:
         of = table["point"].isin(names).to_numpy()
         row = {
-            c: float(table.loc[of, c].mean()) for c in table.columns if c not in ("point", "tie")
+            c: float(table.loc[of, c].mean())
+            for c in table.columns
+            if c not in ("point", "tie", "chosen_a", "chosen_b")
         }
         m = mean_row("test", [per[n] for n in names], LEVEL)
         sizes = table.loc[of, "n_eegs"].unique()
         row.update(point=name, n_eegs=sizes[0] if len(sizes) == 1 else math.nan, diff=m["diff"],
-                   low=m["low"], high=m["high"], tie=m["tie"])  # fmt: skip
+                   low=m["low"], high=m["high"], tie=m["tie"], chosen_a="", chosen_b="")  # fmt: skip
         return row
 
     groups = size_groups(done)
