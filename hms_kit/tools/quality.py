@@ -37,7 +37,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -1047,9 +1047,8 @@ def chosen_columns(blend: RunResult, side: str) -> dict[str, Any]:
     columns: its name, its inner-CV OOF KL and the share of the prior-to-oracle distance that
     figure closes, suffixed ``_<side>``."""
     kl = float(blend.extra["chosen_inner_cv"])
-    closed = (blend.oof_prior - kl) / (blend.oof_prior - blend.oof_oracle)
     return {f"chosen_{side}": blend.extra["chosen"], f"oof_chosen_{side}": kl,
-            f"oof_chosen_closed_{side}": closed}  # fmt: skip
+            f"oof_chosen_closed_{side}": replace(blend, oof_kl=kl).oof_closed}  # fmt: skip
 
 
 def compare_blends(
