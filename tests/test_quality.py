@@ -204,17 +204,24 @@ def test_plan_minutes_projects_a_variant_from_a_run_of_its_own_inputs_before_its
     tmp_path,
 ):
     """timm2d at half its pixels costs 2.4x the default here: its three-seed variant is
-    projected from it (x3 seeds), not from the default; one with no such run falls back to
-    the base family."""
+    projected from it (x3 seeds), not from the default, and so is its variant of other
+    augmentation probabilities (the same model on the same inputs); one with no such run
+    falls back to the base family."""
     finish(tmp_path, "timm2d", 1200, 13, 5.0)
     finish(tmp_path, "timm2d-scale05", 1200, 13, 12.0)
-    plan = "1200:14:timm2d-scale05-seeds3,timm2d-seeds3,timm2d-scale05-seeds3-mirror"
+    plan = ("1200:14:timm2d-scale05-seeds3,timm2d-seeds3,timm2d-scale05-seeds3-mirror,"
+            "timm2d-scale05-mask015")  # fmt: skip
     cost = quality.plan_minutes(tmp_path, parse_plan(plan), n_folds=3)
     got = {r.family: (r.status, r.minutes) for r in cost.itertuples()}
     assert got["timm2d-scale05-seeds3"] == ("projected", pytest.approx(3 * 12.0 * 3))
     assert got["timm2d-seeds3"] == ("projected", pytest.approx(3 * 5.0 * 3))
     assert got["timm2d-scale05-seeds3-mirror"] == ("projected", 0.0)  # its source trains
+    assert got["timm2d-scale05-mask015"] == ("projected", pytest.approx(12.0 * 3))
     assert quality.cost_sources("timm2d-scale05-seeds3")[-1] == "timm2d"
+    assert quality.cost_sources("timm2d-scale05-mask015")[-1] == "timm2d"  # another step
+    # where the plain family trains the same step, it comes before the other variants
+    sources = quality.cost_sources("eeg1d-cutmix")
+    assert sources[:2] == ["eeg1d-cutmix", "eeg1d"] and "eeg1d-votes" in sources
 
 
 def test_plan_minutes_scales_a_variant_of_another_model_by_its_timed_step(tmp_path):
