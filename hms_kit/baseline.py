@@ -331,8 +331,29 @@ def fit_model(x_train: np.ndarray, y_train: np.ndarray, name: str = "logreg", se
     keep = w > 0
     model = _estimator(name, seed)
     step = model.steps[-1][0] + "__" if hasattr(model, "steps") else ""
-    model.fit(xs[keep], ys[keep], **{f"{step}sample_weight": w[keep]})
+    with process_threads():
+        model.fit(xs[keep], ys[keep], **{f"{step}sample_weight": w[keep]})
     return model
+
+
+def process_threads():
+    """A context in which scikit-learn's OpenMP and BLAS pools use this process's torch
+    thread count (``torch.get_num_threads``: one per fold worker side by side, one per
+    test worker). Left alone, ``hgb`` starts a thread per core in every process; on a loaded
+    2-core machine such a fit, in a process that had run torch, was seen to spin for
+    minutes over a second's work."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=torch.get_num_threads())
+
+
+def class_probabilities(model, x: np.ndarray) -> np.ndarray:
+    """A fitted estimator's ``(len(x), 6)`` probabilities of features ``x`` ``(n, f)``,
+    0 for a class its training rows never had (not yet clipped: :func:`_finish`)."""
+    proba = np.zeros((len(x), len(schema.CLASSES)))
+    with process_threads():
+        proba[:, model.classes_] = model.predict_proba(x)
+    return proba
 
 
 def _finish(proba: np.ndarray) -> np.ndarray:
@@ -350,9 +371,7 @@ def fit_predict(
     """Fit on soft labels (:func:`fit_model`) and predict: ``(len(x_test), 6)`` class
     probabilities."""
     model = fit_model(x_train, y_train, name, seed)
-    proba = np.zeros((len(x_test), y_train.shape[1]))
-    proba[:, model.classes_] = model.predict_proba(x_test)
-    return _finish(proba)
+    return _finish(class_probabilities(model, x_test))
 
 
 def model_tensors(model) -> dict[str, torch.Tensor] | None:
@@ -438,9 +457,8 @@ def train_baseline(
         start = time.perf_counter()
         val = fold_of == k
         model = fit_model(x[~val], targets[~val], cfg.model.name, cfg.train.seed)
-        proba = np.zeros((int(val.sum()), targets.shape[1]))
-        proba[:, model.classes_] = model.predict_proba(x[val])
-        frame = oof_frame(rows[val], _finish(proba), targets[val], votes[val], k)
+        proba = _finish(class_probabilities(model, x[val]))
+        frame = oof_frame(rows[val], proba, targets[val], votes[val], k)
         atomic_write_csv(run_dir / f"oof_fold{k}.csv", frame)
         tensors = model_tensors(model)
         if tensors is not None:

@@ -363,16 +363,20 @@ class BlendReport:
 
 
 def blend_runs(
-    runs: list[str | Path], population: str = "hq", method: str = "logit", threshold: int = 10
+    runs: list[str | Path],
+    population: str = "hq",
+    method: str = "logit",
+    threshold: int = 10,
+    aligned: AlignedOOF | None = None,
 ) -> BlendReport:
     """Fit a blend of ``runs`` on the aligned OOF rows of ``population`` and score it.
 
     Scores (KL on the population's rows): each run's OOF; the blend in sample and out of
     sample (inner CV); the blend with each run left out (inner CV); the prior (the rows' mean
-    target) for reference.
+    target) for reference. ``aligned``: ``align_runs(runs)`` already read (None: read here).
     """
     runs = [Path(r) for r in runs]
-    aligned = align_runs(runs)
+    aligned = align_runs(runs) if aligned is None else aligned
     pop = aligned.subset(population_mask(aligned.votes, population, threshold))
     if len(pop.targets) == 0:
         raise BlendError(f"no shared OOF row in population {population!r}")
@@ -451,13 +455,13 @@ def choose_blend(
     With ``nested`` (reports; the inference kernel leaves it off, it doubles the fits) also
     ``scores["chosen_nested_cv"]``: the KL of the choice itself out of sample
     (:func:`nested_cv`; NaN with two folds), the figure to read the blend by."""
-    blends = [blend_runs(runs, population, method, threshold).blend for method in METHODS]
+    aligned = align_runs([Path(r) for r in runs])  # each run's OOF file read once
+    blends = [blend_runs(runs, population, method, threshold, aligned).blend for method in METHODS]
     candidates = {m: b["scores"]["blend_inner_cv"] for m, b in zip(METHODS, blends)}
     best = min(blends, key=lambda b: b["scores"]["blend_inner_cv"])
     singles = [r["oof_kl"] for r in best["runs"]]
     candidates["best single"] = min(singles)
     if nested:
-        aligned = align_runs([Path(r) for r in runs])
         pop = aligned.subset(population_mask(aligned.votes, population, threshold))
         try:
             figure = kl_score(pop.targets, nested_cv(pop))

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from threadpoolctl import threadpool_limits
 
 from hms_kit import schema
@@ -178,6 +179,42 @@ def test_saved_baseline_predicts_like_the_fitted_model():
     with threadpool_limits(1):
         hgb = fit_model(x, y, name="hgb")
     assert model_tensors(hgb) is None  # no tensor form: not saved
+
+
+def test_hgb_fits_and_predicts_on_the_process_torch_threads(monkeypatch):
+    """A fold worker's hgb keeps to the worker's torch threads, not one per core: its
+    OpenMP pools, read during the fit and the prediction, hold torch's count."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from threadpoolctl import threadpool_info
+
+    from hms_kit.baseline import class_probabilities, fit_model
+
+    seen: list[set[int]] = []
+
+    def openmp_threads() -> set[int]:
+        return {p["num_threads"] for p in threadpool_info() if p["user_api"] == "openmp"}
+
+    for method in ("fit", "predict_proba"):
+        original = getattr(HistGradientBoostingClassifier, method)
+
+        def recording(self, *args, _original=original, **kwargs):
+            seen.append(openmp_threads())
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(HistGradientBoostingClassifier, method, recording)
+    rng = np.random.default_rng(2)
+    x, y = rng.normal(size=(120, 3)), rng.dirichlet(np.ones(6), size=120)
+    before = torch.get_num_threads()
+    try:
+        with threadpool_limits(3, user_api="openmp"):  # as if the pools had a thread per core
+            torch.set_num_threads(1)  # a fold worker's share; torch's own OpenMP pool alone
+            if 3 not in openmp_threads():
+                pytest.skip("scikit-learn shares torch's OpenMP pool here: nothing to limit")
+            proba = class_probabilities(fit_model(x, y, name="hgb"), x)
+    finally:
+        torch.set_num_threads(before)
+    assert seen == [{1}, {1}]
+    assert proba.shape == (120, 6) and np.allclose(proba.sum(axis=1), 1)
 
 
 def test_baseline_run_predicts_the_test_set(shared_comp, baseline_run):

@@ -243,12 +243,15 @@ def test_choose_blend_keeps_the_best_single_run_when_no_blend_beats_it(truth, tm
     assert chosen["candidates"][chosen["chosen"]] < chosen["candidates"]["best single"]
 
 
-def test_the_nested_figure_predicts_each_fold_without_its_own_targets(truth, tmp_path) -> None:
+def test_the_nested_figure_predicts_each_fold_without_its_own_targets(
+    truth, tmp_path, monkeypatch
+) -> None:
     """The choice between logit, simplex and the best single run is made on the same inner
     CV it is reported by, so that figure is the least of three estimates. The nested figure
     chooses and fits without the fold it scores: changing one fold's targets changes its
     predictions of the other folds and never its own."""
-    from hms_kit.ensemble import AlignedOOF, choose_blend, chosen_oof_kl, nested_cv
+    from hms_kit import ensemble
+    from hms_kit.ensemble import AlignedOOF, choose_blend, chosen_oof_kl, nested_cv, read_oof
 
     q, targets, folds = truth
     probs = np.stack([_noisy(q, i, 1.0) for i in range(3)])
@@ -262,7 +265,10 @@ def test_the_nested_figure_predicts_each_fold_without_its_own_targets(truth, tmp
     assert not np.allclose(other[folds != 1], base[folds != 1])
     # choose_blend reports it, and it is what the blend's OOF is read by
     runs = [_write_run(tmp_path / f"r{i}", probs[i], targets, folds) for i in range(3)]
+    reads: list[Path] = []
+    monkeypatch.setattr(ensemble, "read_oof", lambda run: reads.append(run) or read_oof(run))
     chosen = choose_blend(runs, nested=True)
+    assert sorted(reads) == sorted(runs)  # each OOF file read once for the three fits
     nested = chosen["scores"]["chosen_nested_cv"]
     assert nested == pytest.approx(kl_score(targets, base))
     assert chosen_oof_kl(chosen) == (nested, "nested CV")

@@ -219,6 +219,9 @@ def test_plan_minutes_projects_a_variant_from_a_run_of_its_own_inputs_before_its
     assert got["timm2d-scale05-mask015"] == ("projected", pytest.approx(12.0 * 3))
     assert quality.cost_sources("timm2d-scale05-seeds3")[-1] == "timm2d"
     assert quality.cost_sources("timm2d-scale05-mask015")[-1] == "timm2d"  # another step
+    # a plan's --set on every run that gives timm2d half its pixels makes it the same step
+    sources = quality.cost_sources("timm2d-scale05-mask015", ("inputs.scale=0.5",))
+    assert sources[:2] == ["timm2d-scale05-mask015", "timm2d"] and "timm2d-scale05" in sources
     # where the plain family trains the same step, it comes before the other variants
     sources = quality.cost_sources("eeg1d-cutmix")
     assert sources[:2] == ["eeg1d-cutmix", "eeg1d"] and "eeg1d-votes" in sources

@@ -1205,26 +1205,29 @@ def cost_shape(family: str) -> tuple[str, ...]:
                         and o.split("=", 1)[0] not in _EPOCH_KEYS))  # fmt: skip
 
 
-def cost_sources(family: str) -> list[str]:
+def cost_sources(family: str, overrides: tuple[str, ...] = ()) -> list[str]:
     """The families and variants whose finished runs can project ``family``'s minutes, best
     first: ``family`` itself, those of the same config and ``cost_shape`` (``timm2d-scale05``
     for ``timm2d-scale05-seeds3``: ``training_epochs`` scales them exactly), those of the
     same config, model and inputs (``step_key``: ``timm2d-scale05`` for
     ``timm2d-scale05-mask015``, whose augmentation alone differs), then its base family
     (whose model or inputs may differ: ``plan_minutes`` scales by a timed step); the base
-    family goes before the same-step variants where its ``step_key`` is the variant's."""
+    family goes before the same-step variants where its ``step_key`` is the variant's.
+    Steps are compared with ``overrides`` (a plan's ``--set``, on every run) on top: a
+    ``--set inputs.scale=0.5`` gives ``timm2d`` the step of ``timm2d-scale05``."""
     config, _ = family_config(family)
     base = base_family(family)
     shape = cost_shape(family)
+    mine = step_key(family, overrides)
     alike = [f for f, (c, _) in registry().items()
              if f not in (family, base) and c == config and cost_shape(f) == shape]  # fmt: skip
     same_step = [f for f, (c, _) in registry().items()
                  if f not in (family, base, *alike) and c == config
-                 and step_key(f) == step_key(family)]  # fmt: skip
+                 and step_key(f, overrides) == mine]  # fmt: skip
     if base == family:
         return [family, *alike, *same_step]
     # the plain family first where it trains the same step (eeg1d for eeg1d-cutmix)
-    if step_key(base) == step_key(family):
+    if step_key(base, overrides) == mine:
         return [family, *alike, base, *same_step]
     return [family, *alike, *same_step, base]
 
@@ -1369,7 +1372,7 @@ def plan_minutes(
             elif mine is not None:
                 status, minutes = "measured", mine.minutes_per_fold * n_folds
             else:
-                for src in cost_sources(family):
+                for src in cost_sources(family, sets_key):
                     if (m := projected(src, point.n_eegs)) is not None:
                         ratio = 1.0 if src == family else cost_ratio(family, src)
                         step_x = math.nan if src == family else step_ratio(family, src)
