@@ -36,6 +36,7 @@ setup(
         "PyWavelets>=1.4.1",
         "albumentations>=1.4.0",
         "scikit-learn>=1.2.2",
+        "threadpoolctl>=2.0",  # scikit-learn's own; hms_kit.baseline limits its pools
         "scipy>=1.10",
         "matplotlib>=3.7",
         "tqdm>=4.60",

@@ -337,14 +337,20 @@ def fit_model(x_train: np.ndarray, y_train: np.ndarray, name: str = "logreg", se
 
 
 def process_threads():
-    """A context in which scikit-learn's OpenMP and BLAS pools use this process's torch
-    thread count (``torch.get_num_threads``: one per fold worker side by side, one per
-    test worker). Left alone, ``hgb`` starts a thread per core in every process; on a loaded
-    2-core machine such a fit, in a process that had run torch, was seen to spin for
-    minutes over a second's work."""
-    from threadpoolctl import threadpool_limits
+    """A context in which scikit-learn's OpenMP and BLAS pools use at most this process's
+    torch thread count (``torch.get_num_threads``: a fold worker's share of the cores, one
+    under the test suite's workers), never more than a pool already has (an outer
+    ``threadpool_limits`` still holds). Left alone, ``hgb`` starts a thread per core in every
+    process; on a loaded 2-core machine such a fit, in a process that had run torch, was
+    seen to spin for minutes over a second's work."""
+    from threadpoolctl import threadpool_info, threadpool_limits
 
-    return threadpool_limits(limits=torch.get_num_threads())
+    budget = torch.get_num_threads()
+    limits: dict[str, int] = {}
+    for pool in threadpool_info():  # torch and scikit-learn each carry a libgomp: one prefix
+        prefix = pool["prefix"]
+        limits[prefix] = min(limits.get(prefix, budget), pool["num_threads"])
+    return threadpool_limits(limits=limits)
 
 
 def class_probabilities(model, x: np.ndarray) -> np.ndarray:

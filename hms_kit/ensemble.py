@@ -377,6 +377,8 @@ def blend_runs(
     """
     runs = [Path(r) for r in runs]
     aligned = align_runs(runs) if aligned is None else aligned
+    if [Path(r) for r in aligned.runs] != runs:  # each run's path must name its own OOF
+        raise BlendError(f"the aligned OOF holds {aligned.runs}, not the runs {runs}")
     pop = aligned.subset(population_mask(aligned.votes, population, threshold))
     if len(pop.targets) == 0:
         raise BlendError(f"no shared OOF row in population {population!r}")

@@ -183,7 +183,8 @@ def test_saved_baseline_predicts_like_the_fitted_model():
 
 def test_hgb_fits_and_predicts_on_the_process_torch_threads(monkeypatch):
     """A fold worker's hgb keeps to the worker's torch threads, not one per core: its
-    OpenMP pools, read during the fit and the prediction, hold torch's count."""
+    OpenMP pools, read during the fit and the prediction, hold torch's count; a tighter
+    limit set around it still holds."""
     from sklearn.ensemble import HistGradientBoostingClassifier
     from threadpoolctl import threadpool_info
 
@@ -207,13 +208,17 @@ def test_hgb_fits_and_predicts_on_the_process_torch_threads(monkeypatch):
     before = torch.get_num_threads()
     try:
         with threadpool_limits(3, user_api="openmp"):  # as if the pools had a thread per core
-            torch.set_num_threads(1)  # a fold worker's share; torch's own OpenMP pool alone
+            torch.set_num_threads(2)  # a fold worker's share; torch's own OpenMP pool alone
             if 3 not in openmp_threads():
                 pytest.skip("scikit-learn shares torch's OpenMP pool here: nothing to limit")
             proba = class_probabilities(fit_model(x, y, name="hgb"), x)
+            assert seen == [{2}, {2}]
+            with threadpool_limits(1, user_api="openmp"):  # tighter than torch's: kept
+                torch.set_num_threads(2)  # torch's pool back at 2, scikit-learn's at 1
+                class_probabilities(fit_model(x, y, name="hgb"), x)
+            assert seen[2:] == [{1}, {1}]
     finally:
         torch.set_num_threads(before)
-    assert seen == [{1}, {1}]
     assert proba.shape == (120, 6) and np.allclose(proba.sum(axis=1), 1)
 
 
